@@ -1,0 +1,1 @@
+#include "broadcast_tree.hpp"

@@ -1,0 +1,42 @@
+#pragma once
+// The broadcast tree from the local peer, computed with Prim's algorithm over
+// the MeshView. Deterministic: ties are broken by peer id, so the same view
+// always yields the same tree.
+
+#include <cstdint>
+#include <vector>
+
+#include "mesh_view.hpp"
+#include "peer_id.hpp"
+#include "wire.hpp"
+
+namespace p2pmesh {
+
+enum class TreeMode : std::uint8_t {
+  unit,     // reference: every link weighs 1 (Prim's MST on hop counts)
+  latency,  // Prim's MST on link latency
+  blend,    // Prim-Dijkstra: key(v via u) = alpha * dist(root,u) + w(u,v)
+};
+
+struct TreeOptions {
+  TreeMode mode = TreeMode::unit;
+  double alpha = 0.0;  // blend only: 0 = Prim's MST, 1 = shortest-path tree
+  // Weight used for links whose latency is unknown (weight_us == 0) in the
+  // latency and blend modes.
+  std::uint32_t unknown_weight_us = 50'000;
+};
+
+struct BroadcastTree {
+  PeerId root = kNoPeer;
+  // Directed edges parent -> child, in the order Prim added them (a parent
+  // always appears as a child, or is the root, before its own children).
+  std::vector<wire::Edge> edges;
+  // Every peer the tree reaches, root first, in the order they were added.
+  std::vector<PeerId> reached;
+};
+
+// An empty tree (root only) if root is not in the view.
+BroadcastTree compute_broadcast_tree(const MeshView& view, PeerId root,
+                                     const TreeOptions& options = {});
+
+}  // namespace p2pmesh

@@ -1,0 +1,126 @@
+#pragma once
+// Wire codec for every message of WIRE.md (protobuf proto3 encoding via
+// protozero). Field numbers are a compatibility contract with the reference
+// browser implementation; new behaviour only uses NEW optional fields, which
+// old peers skip. See proto/mesh.proto for the schema.
+//
+// Decoding is strict and bounded: a truncated or hostile buffer yields a
+// DecodeError, never a crash, and repeated fields are capped by DecodeLimits
+// so a small buffer can never make us allocate without bound.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "peer_id.hpp"
+
+namespace p2pmesh::wire {
+
+struct Edge {
+  PeerId u = kNoPeer;  // 1
+  PeerId v = kNoPeer;  // 2
+  friend bool operator==(const Edge&, const Edge&) = default;
+};
+
+struct Packet {
+  PeerId source = kNoPeer;   // 1: original sender
+  std::vector<Edge> edges;   // 2: broadcast tree (u -> v)
+  std::string payload;       // 3: application bytes
+  std::uint64_t seq = 0;     // 4 (ours, optional): per-source message id, 0 = absent
+  friend bool operator==(const Packet&, const Packet&) = default;
+};
+
+struct MeshStatus {
+  std::vector<PeerId> connected_to;  // 1
+  std::uint32_t id = 0;              // 2: grows per source
+  // 3 (ours, optional): measured round-trip time in microseconds of each link,
+  // parallel to connected_to (0 = unknown). Empty when not measured.
+  std::vector<std::uint32_t> rtt_us;
+  // 4 (ours, optional): protocol feature level of the sender; 0 = reference
+  // peer. Lets our peers use extensions (e.g. link pings) only with peers that
+  // understand them.
+  std::uint32_t version = 0;
+  friend bool operator==(const MeshStatus&, const MeshStatus&) = default;
+};
+
+struct MeshUpdate {
+  enum class Kind : std::uint8_t { none, connected_to, disconnected_from, status };
+  PeerId source = kNoPeer;  // 1: the peer the update is about
+  Kind kind = Kind::none;   // which member of the oneof is set
+  PeerId peer = kNoPeer;    // 2 or 3 when kind is connected_to / disconnected_from
+  MeshStatus status;        // 4 when kind is status
+  // 5 (ours, optional): `source` has left the group (sent by meshd together
+  // with an empty status so reference peers read it as "no links").
+  bool left = false;
+  friend bool operator==(const MeshUpdate&, const MeshUpdate&) = default;
+};
+
+struct ServerMessage {
+  enum class Kind : std::uint8_t { none, welcome, topic_message };
+  Kind kind = Kind::none;
+  PeerId welcome_id = kNoPeer;  // 1.1 when kind is welcome
+  std::string topic;            // 2.1 when kind is topic_message
+  PeerId sender = kNoPeer;      // 2.2
+  std::string body;             // 2.3
+  friend bool operator==(const ServerMessage&, const ServerMessage&) = default;
+};
+
+struct ClientMessage {
+  enum class Kind : std::uint8_t { none, subscribe, publish, unsubscribe };
+  Kind kind = Kind::none;
+  std::string topic;                // 1.1 / 3.1 when subscribe / unsubscribe
+  std::vector<std::string> topics;  // 2.1 when publish
+  std::string payload;              // 2.2 when publish
+  friend bool operator==(const ClientMessage&, const ClientMessage&) = default;
+};
+
+// Zero-copy view of a ClientMessage for the server's hot path: every
+// string_view points into the decoded buffer and is valid while it lives.
+struct ClientMessageView {
+  ClientMessage::Kind kind = ClientMessage::Kind::none;
+  std::string_view topic;
+  std::vector<std::string_view> topics;
+  std::string_view payload;
+};
+
+enum class DecodeError : std::uint8_t {
+  none,
+  malformed,      // truncated buffer, bad varint, wrong wire type for a known field
+  too_many,       // a repeated field exceeds its limit
+  too_large,      // the buffer or a string exceeds its size limit
+  missing_field,  // no member of a required oneof is set
+};
+const char* to_string(DecodeError error);
+
+struct DecodeLimits {
+  std::size_t max_message_bytes = 1 << 20;
+  std::size_t max_edges = 4096;
+  std::size_t max_connected = 4096;
+  std::size_t max_topics = 64;
+};
+
+std::string encode(const Edge& edge);
+std::string encode(const Packet& packet);
+std::string encode(const MeshStatus& status);
+std::string encode(const MeshUpdate& update);
+std::string encode(const ServerMessage& message);
+std::string encode(const ClientMessage& message);
+
+// Appends a complete ServerMessage{topic_message} to `out`; lets the server
+// encode a publication once and share the bytes among all subscribers.
+void append_topic_message(std::string& out, std::string_view topic, PeerId sender,
+                          std::string_view body);
+void append_welcome(std::string& out, PeerId id);
+
+DecodeError decode(std::string_view bytes, Edge& out, const DecodeLimits& limits = {});
+DecodeError decode(std::string_view bytes, Packet& out, const DecodeLimits& limits = {});
+DecodeError decode(std::string_view bytes, MeshStatus& out, const DecodeLimits& limits = {});
+DecodeError decode(std::string_view bytes, MeshUpdate& out, const DecodeLimits& limits = {});
+DecodeError decode(std::string_view bytes, ServerMessage& out, const DecodeLimits& limits = {});
+DecodeError decode(std::string_view bytes, ClientMessage& out, const DecodeLimits& limits = {});
+DecodeError decode(std::string_view bytes, ClientMessageView& out,
+                   const DecodeLimits& limits = {});
+
+}  // namespace p2pmesh::wire

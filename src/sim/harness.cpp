@@ -1,0 +1,2 @@
+// placeholder until the harness lands
+namespace p2pmesh::sim {}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs every Debian package the project needs. Idempotent and quiet when
+# everything is already present. Usage: tools/deps.sh [--with-browser]
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libprotozero-dev libprotobuf-dev protobuf-compiler
+  libboost1.81-dev libboost-json1.81-dev
+  libspdlog-dev libfmt-dev libcli11-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -q >/dev/null
+  $sudo_cmd apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
