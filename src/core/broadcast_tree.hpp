@@ -2,6 +2,12 @@
 // The broadcast tree from the local peer, computed with Prim's algorithm over
 // the MeshView. Deterministic: ties are broken by peer id, so the same view
 // always yields the same tree.
+//
+// Prim from `root` over root's connected component with a binary heap (lazy
+// deletion): O((V + E) log V) time, O(V + E) memory. The frontier edge taken
+// next is the one with the smallest (key, child id, parent id). In unit mode
+// every key is 1, so this is the reference behaviour: the smallest child id
+// reachable from the tree, from its smallest-id tree neighbour (deep trees).
 
 #include <cstdint>
 #include <vector>
@@ -20,7 +26,9 @@ enum class TreeMode : std::uint8_t {
 
 struct TreeOptions {
   TreeMode mode = TreeMode::unit;
-  double alpha = 0.0;  // blend only: 0 = Prim's MST, 1 = shortest-path tree
+  // blend only: 0 = Prim's MST, 1 = shortest-path tree. Clamped to [0, 1]
+  // (NaN counts as 0).
+  double alpha = 0.0;
   // Weight used for links whose latency is unknown (weight_us == 0) in the
   // latency and blend modes.
   std::uint32_t unknown_weight_us = 50'000;
@@ -35,7 +43,8 @@ struct BroadcastTree {
   std::vector<PeerId> reached;
 };
 
-// An empty tree (root only) if root is not in the view.
+// An empty tree (root only: no edges, reached == {root}) if root is not in the
+// view; no edges and nothing reached if root is kNoPeer.
 BroadcastTree compute_broadcast_tree(const MeshView& view, PeerId root,
                                      const TreeOptions& options = {});
 

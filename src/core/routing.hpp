@@ -34,17 +34,25 @@ enum class RouteError : std::uint8_t {
   not_rooted,        // an edge's u is not reachable from the source along edges
   self_loop,         // u == v
   no_source,         // source is kNoPeer
+  no_target,         // an edge's v is kNoPeer (added after the first five)
 };
 const char* to_string(RouteError error);
 
 // Checks a received packet's route: the edges must form a tree rooted at the
-// packet's source. Linear time; never loops on hostile input (cycles show as
-// not_rooted or repeated_target).
+// packet's source. Linear time (radix sort + merge, no hashing, so no
+// adversarial collisions); never loops on hostile input (cycles show as
+// not_rooted or repeated_target). An empty edge list is valid (a packet that
+// came through the server fallback). When several problems exist, the first
+// of these is reported: no_source, too_many_edges, self_loop / no_target (first
+// offending edge), repeated_target, not_rooted.
 RouteError validate_route(const wire::Packet& packet, std::size_t max_edges);
 
-// Next hops for a validated packet received by `self`. With pruning each child
-// gets its path + subtree (taken from the received edges), otherwise the
-// packet unchanged.
+// Next hops for a validated packet received by `self`, one per edge (self, v)
+// in the order of the edges. With pruning each child gets the path from the
+// source to it + its subtree (edges kept in their received order), otherwise
+// the packet unchanged. No hops if self is not the u of any edge. On a packet
+// that did not pass validate_route the result is unspecified but memory-safe
+// and linear-time.
 std::vector<Hop> plan_relay(const wire::Packet& packet, PeerId self, bool prune);
 
 }  // namespace p2pmesh
