@@ -1,0 +1,52 @@
+#pragma once
+// What a MeshNode asks its driver to do. The driver carries these out and
+// reports the outcome back as MeshNode inputs; it makes no decision itself.
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "clock.hpp"
+#include "peer_id.hpp"
+
+namespace p2pmesh {
+
+// Identifies one WebRTC connection attempt; unique within a MeshNode. Two
+// links with the same peer may briefly coexist (both sides dialled).
+using LinkId = std::uint64_t;
+
+struct Subscribe { std::string topic; };
+// One publish_request: `body` goes to every topic (WIRE.md §1).
+struct Publish { std::vector<std::string> topics; std::string body; };
+
+// Create a connection to `peer` as the initiator: a data channel `data`, an
+// offer; report it with MeshNode::on_local_description.
+struct OpenLink { LinkId link; PeerId peer; };
+// Answer `offer_json` ({"type":"offer","sdp":...}) from `peer`; report the
+// answer with MeshNode::on_local_description.
+struct AcceptLink { LinkId link; PeerId peer; std::string offer_json; };
+// Apply the remote answer ({"type":"answer","sdp":...}).
+struct ApplyAnswer { LinkId link; std::string answer_json; };
+// Add a remote ICE candidate (RTCIceCandidateInit JSON). The driver queues it
+// until the remote description is set.
+struct AddCandidate { LinkId link; std::string candidate_json; };
+struct CloseLink { LinkId link; };
+// Send one Packet (already encoded) on an open link's data channel.
+struct SendOnLink { LinkId link; std::string bytes; };
+
+// Application events.
+struct Deliver { PeerId source; std::string payload; };
+struct PeerJoined { PeerId peer; };
+struct PeerLeft { PeerId peer; };
+struct LinkUp { PeerId peer; };
+struct LinkDown { PeerId peer; };
+
+// Call MeshNode::on_tick at `at` (replaces any earlier request).
+struct WakeAt { TimeUs at; };
+
+using Action = std::variant<Subscribe, Publish, OpenLink, AcceptLink, ApplyAnswer, AddCandidate,
+                            CloseLink, SendOnLink, Deliver, PeerJoined, PeerLeft, LinkUp, LinkDown,
+                            WakeAt>;
+
+}  // namespace p2pmesh

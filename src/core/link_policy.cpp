@@ -1,0 +1,112 @@
+#include "link_policy.hpp"
+
+#include <algorithm>
+
+namespace p2pmesh {
+
+std::size_t LinkPolicy::linked_peer_count(const LinkTable& links) {
+  std::vector<PeerId> peers;
+  for (const Link& l : links.all()) peers.push_back(l.peer);
+  std::sort(peers.begin(), peers.end());
+  return static_cast<std::size_t>(std::unique(peers.begin(), peers.end()) - peers.begin());
+}
+
+bool LinkPolicy::in_back_off(PeerId peer, TimeUs now) const {
+  auto it = backoff_until_.find(peer);
+  return it != backoff_until_.end() && it->second > now;
+}
+
+std::vector<PeerId> LinkPolicy::peers_to_dial(const LinkTable& links,
+                                              const Membership& membership, Random& random,
+                                              TimeUs now) const {
+  const std::size_t linked = linked_peer_count(links);
+  if (linked >= config_->target_connections) return {};
+  std::vector<PeerId> candidates;
+  for (const PeerId peer : membership.members()) {
+    if (!links.has_any_with(peer) && !in_back_off(peer, now)) candidates.push_back(peer);
+  }
+  return random.pick_distinct(std::move(candidates), config_->target_connections - linked);
+}
+
+LinkPolicy::OfferDecision LinkPolicy::on_offer(PeerId from, const LinkTable& links,
+                                               const Membership& membership,
+                                               Random& random) const {
+  OfferDecision decision;
+  if (from == self_ || from == kNoPeer) return decision;
+
+  if (const Link* theirs = links.find(from, false)) {
+    // The peer dials again: its previous attempt is dead to it. Replace it.
+    decision.accept = true;
+    decision.close = theirs->id;
+    return decision;
+  }
+  if (const Link* ours = links.find(from, true)) {
+    // Both dialled. The smaller id's offer wins; a pending loser is closed now,
+    // an open one once the winner opens (duplicate_to_close).
+    if (self_ < from) return decision;
+    decision.accept = true;
+    if (ours->state == LinkState::connecting) decision.close = ours->id;
+    return decision;
+  }
+
+  if (linked_peer_count(links) < config_->max_connections) {
+    decision.accept = true;
+    return decision;
+  }
+  // Full. Admit a peer short of links by dropping one of ours.
+  if (membership.view().neighbours(from).size() >= config_->target_connections) return decision;
+  std::vector<LinkId> spare;  // links to neighbours that stay at target without us
+  std::vector<LinkId> any;
+  for (const Link& l : links.all()) {
+    if (l.state != LinkState::open) continue;
+    any.push_back(l.id);
+    if (membership.view().neighbours(l.peer).size() > config_->target_connections) {
+      spare.push_back(l.id);
+    }
+  }
+  const std::vector<LinkId>& pool = spare.empty() ? any : spare;
+  if (pool.empty()) return decision;
+  decision.accept = true;
+  decision.close = pool[random.below(pool.size())];
+  return decision;
+}
+
+std::optional<LinkId> LinkPolicy::duplicate_to_close(PeerId peer, const LinkTable& links) const {
+  const Link* ours = links.find(peer, true);
+  const Link* theirs = links.find(peer, false);
+  if (!ours || !theirs || ours->state != LinkState::open || theirs->state != LinkState::open) {
+    return std::nullopt;
+  }
+  return self_ < peer ? theirs->id : ours->id;
+}
+
+std::vector<LinkId> LinkPolicy::timed_out(const LinkTable& links, TimeUs now) const {
+  std::vector<LinkId> expired;
+  for (const Link& l : links.all()) {
+    if (l.state == LinkState::connecting && now >= l.created_at + config_->link_connect_timeout) {
+      expired.push_back(l.id);
+    }
+  }
+  return expired;
+}
+
+void LinkPolicy::expire_back_offs(TimeUs now) {
+  for (auto it = backoff_until_.begin(); it != backoff_until_.end();) {
+    it = it->second <= now ? backoff_until_.erase(it) : std::next(it);
+  }
+}
+
+TimeUs LinkPolicy::next_deadline(const LinkTable& links, TimeUs now) const {
+  TimeUs next = kNever;
+  for (const Link& l : links.all()) {
+    if (l.state == LinkState::connecting) {
+      next = std::min(next, l.created_at + config_->link_connect_timeout);
+    }
+  }
+  for (const auto& [peer, until] : backoff_until_) {
+    if (until > now) next = std::min(next, until);
+  }
+  return next;
+}
+
+}  // namespace p2pmesh

@@ -1,0 +1,32 @@
+#pragma once
+// Every tunable of a peer, with its default in this one place. Drivers expose
+// them as flags, env vars and API fields.
+
+#include <cstdint>
+#include <string>
+
+#include "broadcast_tree.hpp"
+#include "clock.hpp"
+
+namespace p2pmesh {
+
+struct MeshConfig {
+  std::string group = "default";
+  std::uint32_t target_connections = 4;  // links a peer tries to hold
+  std::uint32_t max_connections = 6;     // offers accepted up to this many links
+  TimeUs link_connect_timeout = 3500 * kMillisecond;  // pending link given up after
+  TimeUs status_interval = 10 * kSecond;              // full status re-published
+  // A member we hear nothing from for this long (and have no link with) is
+  // forgotten. Covers servers without departure notices; 0 disables.
+  TimeUs member_timeout = 60 * kSecond;
+  // A peer that refused or dropped a link is not picked again for this long.
+  TimeUs candidate_backoff = 10 * kSecond;
+  TreeOptions tree{};       // broadcast tree mode
+  bool prune_routes = true;  // send each child only its path + subtree
+  bool fallback = true;      // unreachable peers get packets via the server
+  std::uint32_t max_route_edges = 4096;
+  std::uint32_t max_packet_bytes = 1 << 20;
+  std::uint64_t seed = 1;  // randomness (candidate picks) is seeded
+};
+
+}  // namespace p2pmesh

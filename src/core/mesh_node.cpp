@@ -1,0 +1,394 @@
+#include "mesh_node.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "candidate_envelope.hpp"
+#include "routing.hpp"
+#include "topics.hpp"
+
+namespace p2pmesh {
+
+MeshNode::MeshNode(MeshConfig config)
+    : config_(std::move(config)),
+      random_(config_.seed),
+      membership_(kNoPeer),
+      policy_(kNoPeer, config_) {
+  limits_.max_message_bytes = config_.max_packet_bytes;
+  limits_.max_edges = config_.max_route_edges;
+}
+
+void MeshNode::on_welcome(TimeUs now, PeerId id) {
+  if (self_ != kNoPeer || id == kNoPeer) return;  // one welcome per connection
+  self_ = id;
+  membership_ = Membership(id);
+  policy_ = LinkPolicy(id, config_);
+  emit(Subscribe{mesh_topic(config_.group)});
+  for (const SignalKind kind :
+       {SignalKind::offer, SignalKind::answer, SignalKind::candidate, SignalKind::fallback}) {
+    emit(Subscribe{peer_topic(config_.group, self_, kind)});
+  }
+  publish_status();
+  next_status_at_ = now + config_.status_interval;
+  schedule_wake(now);
+}
+
+void MeshNode::on_topic_message(TimeUs now, std::string_view topic, PeerId sender,
+                                std::string_view body) {
+  if (self_ == kNoPeer || left_) return;
+  const auto parsed = parse_topic(config_.group, topic);
+  if (!parsed || (!parsed->is_mesh && parsed->peer != self_)) {
+    ++counters_.foreign_topics;
+    return;
+  }
+  if (parsed->is_mesh) {
+    handle_mesh_update(now, sender, body);
+  } else if (sender == self_ || sender == kNoPeer) {
+    ++counters_.bad_signals;
+  } else {
+    switch (parsed->kind) {
+      case SignalKind::offer: handle_offer(now, sender, body); break;
+      case SignalKind::answer: handle_answer(sender, body); break;
+      case SignalKind::candidate: handle_candidate(sender, body); break;
+      case SignalKind::fallback: handle_packet(now, sender, body, true); break;
+    }
+  }
+  schedule_wake(now);
+}
+
+void MeshNode::handle_mesh_update(TimeUs now, PeerId sender, std::string_view body) {
+  wire::MeshUpdate update;
+  if (wire::decode(body, update, limits_) != wire::DecodeError::none) {
+    ++counters_.malformed_updates;
+    return;
+  }
+  if (update.source == self_) return;  // our own, echoed by the server
+  if (update.source != sender) {
+    ++counters_.forged_updates;
+    return;
+  }
+  const Membership::Outcome outcome = membership_.apply(update, now);
+  if (outcome.ignored) {
+    ++counters_.stale_updates;
+    return;
+  }
+  if (outcome.joined != kNoPeer) emit(PeerJoined{outcome.joined});
+  if (outcome.left != kNoPeer) peer_left(now, outcome.left);
+  dial(now);
+}
+
+void MeshNode::handle_offer(TimeUs now, PeerId from, std::string_view body) {
+  if (membership_.add_member(from, now)) emit(PeerJoined{from});
+  const LinkPolicy::OfferDecision decision = policy_.on_offer(from, links_, membership_, random_);
+  if (!decision.accept) {
+    ++counters_.offers_refused;
+    return;
+  }
+  if (decision.close) {
+    const Link* closing = links_.find(*decision.close);
+    if (closing && closing->peer != from) {
+      ++counters_.links_dropped_for_room;
+      policy_.back_off(closing->peer, now);
+    }
+    drop_link(now, *decision.close, true);
+  }
+  const LinkId link = links_.create(from, false, now);
+  emit(AcceptLink{link, from, std::string(body)});
+}
+
+void MeshNode::handle_answer(PeerId from, std::string_view body) {
+  const Link* link = links_.find(from, true);
+  if (!link || link->state != LinkState::connecting) {
+    ++counters_.bad_signals;
+    return;
+  }
+  emit(ApplyAnswer{link->id, std::string(body)});
+}
+
+void MeshNode::handle_candidate(PeerId from, std::string_view body) {
+  const auto envelope = unwrap_candidate(body);
+  const Link* link = nullptr;
+  if (envelope && envelope->initiator == self_) link = links_.find(from, true);
+  if (envelope && envelope->initiator == from) link = links_.find(from, false);
+  if (!link) {
+    ++counters_.bad_signals;
+    return;
+  }
+  emit(AddCandidate{link->id, std::string(envelope->candidate_json)});
+}
+
+void MeshNode::on_local_description(TimeUs now, LinkId id, std::string description_json) {
+  const Link* link = links_.find(id);
+  if (!link || left_) return;
+  const SignalKind kind = link->initiated ? SignalKind::offer : SignalKind::answer;
+  emit(Publish{{peer_topic(config_.group, link->peer, kind)}, std::move(description_json)});
+  schedule_wake(now);
+}
+
+void MeshNode::on_local_candidate(TimeUs now, LinkId id, std::string candidate_json) {
+  const Link* link = links_.find(id);
+  if (!link || left_) return;
+  const PeerId initiator = link->initiated ? self_ : link->peer;
+  emit(Publish{{peer_topic(config_.group, link->peer, SignalKind::candidate)},
+               wrap_candidate(candidate_json, initiator)});
+  schedule_wake(now);
+}
+
+void MeshNode::on_link_open(TimeUs now, LinkId id) {
+  Link* link = links_.find(id);
+  if (!link || link->state == LinkState::open) return;
+  const bool first = links_.open_link_to(link->peer) == nullptr;
+  link->state = LinkState::open;
+  link->opened_at = now;
+  ++counters_.links_opened;
+  const PeerId peer = link->peer;
+  if (first) {
+    if (membership_.add_member(peer, now)) emit(PeerJoined{peer});
+    membership_.set_local_link(peer, true, link->rtt_us);
+    wire::MeshUpdate update;
+    update.source = self_;
+    update.kind = wire::MeshUpdate::Kind::connected_to;
+    update.peer = peer;
+    publish_update(update);
+    emit(LinkUp{peer});
+  }
+  if (const auto loser = policy_.duplicate_to_close(peer, links_)) drop_link(now, *loser, true);
+  schedule_wake(now);
+}
+
+void MeshNode::on_link_closed(TimeUs now, LinkId id) {
+  const Link* link = links_.find(id);
+  if (!link) return;
+  if (link->state == LinkState::open && !links_.find(link->peer, !link->initiated)) {
+    // The neighbour went away or dropped us: do not dial it again at once.
+    policy_.back_off(link->peer, now);
+  }
+  drop_link(now, id, false);
+  dial(now);
+  schedule_wake(now);
+}
+
+void MeshNode::on_link_data(TimeUs now, LinkId id, std::string_view bytes) {
+  const Link* link = links_.find(id);
+  if (!link || link->state != LinkState::open || left_) return;
+  handle_packet(now, link->peer, bytes, false);
+  schedule_wake(now);
+}
+
+void MeshNode::on_link_rtt(TimeUs now, LinkId id, std::uint32_t rtt_us) {
+  Link* link = links_.find(id);
+  if (!link) return;
+  link->rtt_us = rtt_us;
+  if (link->state == LinkState::open) membership_.set_local_link(link->peer, true, rtt_us);
+  schedule_wake(now);
+}
+
+void MeshNode::handle_packet(TimeUs now, PeerId via, std::string_view bytes, bool from_server) {
+  (void)now;
+  wire::Packet packet;
+  if (wire::decode(bytes, packet, limits_) != wire::DecodeError::none) {
+    ++counters_.malformed_packets;
+    return;
+  }
+  if (validate_route(packet, config_.max_route_edges) != RouteError::none) {
+    ++counters_.bad_routes;
+    return;
+  }
+  if (packet.source == self_) {
+    ++counters_.duplicate_packets;  // our own broadcast came back
+    return;
+  }
+  if (!from_server) {
+    // On a link the packet must come from our parent in its route (or from
+    // its source directly): a neighbour cannot inject others' traffic.
+    const auto into_us = std::find_if(packet.edges.begin(), packet.edges.end(),
+                                      [this](const wire::Edge& e) { return e.v == self_; });
+    const PeerId parent = into_us == packet.edges.end() ? packet.source : into_us->u;
+    if (parent != via) {
+      ++counters_.misrouted_packets;
+      return;
+    }
+  } else {
+    ++counters_.fallback_received;
+  }
+  if (!duplicates_.first_time(packet.source, packet.seq)) {
+    ++counters_.duplicate_packets;
+    return;
+  }
+  ++counters_.delivered;
+  emit(Deliver{packet.source, packet.payload});
+  forward(packet);
+}
+
+void MeshNode::forward(const wire::Packet& packet) {
+  for (Hop& hop : plan_relay(packet, self_, config_.prune_routes)) {
+    if (const Link* link = links_.open_link_to(hop.next)) {
+      ++counters_.relayed;
+      emit(SendOnLink{link->id, wire::encode(hop.packet)});
+    } else if (config_.fallback && membership_.is_member(hop.next)) {
+      // The route names a link we no longer have: the server carries the
+      // packet (with the child's subtree, so it relays on from there).
+      ++counters_.fallback_sent;
+      emit(Publish{{peer_topic(config_.group, hop.next, SignalKind::fallback)},
+                   wire::encode(hop.packet)});
+    }
+  }
+}
+
+std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload) {
+  if (self_ == kNoPeer || left_) return 0;
+  const std::uint64_t seq = next_seq_++;
+  ++counters_.broadcasts;
+  const BroadcastTree& plan = tree();
+  std::vector<Hop> hops = plan_broadcast(plan, payload, seq, config_.prune_routes);
+  for (Hop& hop : hops) {
+    const Link* link = links_.open_link_to(hop.next);
+    if (!link) continue;  // the tree only uses open links; kept for safety
+    emit(SendOnLink{link->id, wire::encode(hop.packet)});
+  }
+  if (config_.fallback) {
+    std::vector<PeerId> reached = plan.reached;
+    std::sort(reached.begin(), reached.end());
+    std::vector<std::string> topics;
+    for (const PeerId member : membership_.members()) {
+      if (!std::binary_search(reached.begin(), reached.end(), member)) {
+        topics.push_back(peer_topic(config_.group, member, SignalKind::fallback));
+      }
+    }
+    if (!topics.empty()) {
+      counters_.fallback_sent += topics.size();
+      wire::Packet packet;
+      packet.source = self_;
+      packet.payload = std::move(payload);
+      packet.seq = seq;
+      emit(Publish{std::move(topics), wire::encode(packet)});
+    }
+  }
+  schedule_wake(now);
+  return seq;
+}
+
+void MeshNode::leave(TimeUs now) {
+  if (self_ == kNoPeer || left_) return;
+  wire::MeshUpdate update;
+  update.source = self_;
+  update.kind = wire::MeshUpdate::Kind::status;
+  update.status.id = ++status_id_;
+  update.status.version = kProtocolVersion;
+  update.left = true;
+  publish_update(update);
+  std::vector<LinkId> ids;
+  for (const Link& link : links_.all()) ids.push_back(link.id);
+  for (const LinkId id : ids) drop_link(now, id, true);
+  left_ = true;
+}
+
+void MeshNode::on_tick(TimeUs now) {
+  if (self_ == kNoPeer || left_) return;
+  wake_requested_ = kNever;  // the wake we asked for has come
+  for (const LinkId id : policy_.timed_out(links_, now)) {
+    if (const Link* link = links_.find(id)) policy_.back_off(link->peer, now);
+    ++counters_.links_timed_out;
+    drop_link(now, id, true);
+  }
+  policy_.expire_back_offs(now);
+  if (now >= next_status_at_) {
+    publish_status();
+    next_status_at_ = now + config_.status_interval;
+    expire_silent_members(now);
+  }
+  dial(now);
+  schedule_wake(now);
+}
+
+void MeshNode::dial(TimeUs now) {
+  for (const PeerId peer : policy_.peers_to_dial(links_, membership_, random_, now)) {
+    const LinkId link = links_.create(peer, true, now);
+    emit(OpenLink{link, peer});
+  }
+}
+
+void MeshNode::drop_link(TimeUs now, LinkId id, bool tell_driver) {
+  (void)now;
+  const Link* link = links_.find(id);
+  if (!link) return;
+  const PeerId peer = link->peer;
+  const bool was_open = link->state == LinkState::open;
+  links_.erase(id);
+  if (tell_driver) emit(CloseLink{id});
+  if (was_open && !links_.open_link_to(peer)) {
+    membership_.set_local_link(peer, false);
+    wire::MeshUpdate update;
+    update.source = self_;
+    update.kind = wire::MeshUpdate::Kind::disconnected_from;
+    update.peer = peer;
+    publish_update(update);
+    emit(LinkDown{peer});
+  }
+}
+
+void MeshNode::peer_left(TimeUs now, PeerId peer) {
+  std::vector<LinkId> ids;
+  for (const Link& link : links_.all()) {
+    if (link.peer == peer) ids.push_back(link.id);
+  }
+  for (const LinkId id : ids) drop_link(now, id, true);
+  duplicates_.forget(peer);
+  policy_.forget(peer);
+  emit(PeerLeft{peer});
+}
+
+void MeshNode::expire_silent_members(TimeUs now) {
+  if (config_.member_timeout <= 0) return;
+  for (const PeerId peer : membership_.silent_since(now - config_.member_timeout)) {
+    if (links_.has_any_with(peer)) continue;
+    membership_.remove_member(peer);
+    peer_left(now, peer);
+  }
+}
+
+void MeshNode::publish_update(const wire::MeshUpdate& update) {
+  emit(Publish{{mesh_topic(config_.group)}, wire::encode(update)});
+}
+
+void MeshNode::publish_status() {
+  wire::MeshUpdate update;
+  update.source = self_;
+  update.kind = wire::MeshUpdate::Kind::status;
+  update.status.id = ++status_id_;
+  update.status.version = kProtocolVersion;
+  for (const PeerId peer : links_.open_peers()) {
+    update.status.connected_to.push_back(peer);
+    const Link* link = links_.open_link_to(peer);
+    update.status.rtt_us.push_back(link ? link->rtt_us : 0);
+  }
+  if (std::all_of(update.status.rtt_us.begin(), update.status.rtt_us.end(),
+                  [](std::uint32_t rtt) { return rtt == 0; })) {
+    update.status.rtt_us.clear();  // nothing measured: keep the message small
+  }
+  publish_update(update);
+}
+
+void MeshNode::schedule_wake(TimeUs now) {
+  const TimeUs at = std::min(next_status_at_, policy_.next_deadline(links_, now));
+  if (at != wake_requested_) {
+    wake_requested_ = at;
+    emit(WakeAt{at});
+  }
+}
+
+const BroadcastTree& MeshNode::tree() {
+  if (tree_generation_ != membership_.view_generation() || tree_.root != self_) {
+    tree_ = compute_broadcast_tree(membership_.view(), self_, config_.tree);
+    tree_generation_ = membership_.view_generation();
+  }
+  return tree_;
+}
+
+std::vector<Action> MeshNode::take_actions() {
+  std::vector<Action> out;
+  out.swap(actions_);
+  return out;
+}
+
+}  // namespace p2pmesh

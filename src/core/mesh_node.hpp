@@ -1,0 +1,132 @@
+#pragma once
+// One peer of the mesh as a state machine (sans-IO). A driver feeds it events
+// (server messages, link events, data, the passing of time) and carries out
+// the actions it returns (subscribe, publish, open/close links, send, deliver,
+// wake me at T). Every mesh decision is made here, so native peers, browser
+// peers and the simulator behave identically.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "actions.hpp"
+#include "broadcast_tree.hpp"
+#include "clock.hpp"
+#include "duplicate_filter.hpp"
+#include "link_policy.hpp"
+#include "link_table.hpp"
+#include "membership.hpp"
+#include "mesh_config.hpp"
+#include "random.hpp"
+#include "wire.hpp"
+
+namespace p2pmesh {
+
+// Protocol feature level announced in our status (MeshStatusMessage.version).
+inline constexpr std::uint32_t kProtocolVersion = 1;
+
+struct MeshCounters {
+  // Drops, by reason.
+  std::uint64_t malformed_packets = 0;    // undecodable Packet bytes
+  std::uint64_t bad_routes = 0;           // route failed validate_route
+  std::uint64_t misrouted_packets = 0;    // not sent by our parent in the route
+  std::uint64_t duplicate_packets = 0;    // (source, seq) seen before
+  std::uint64_t malformed_updates = 0;    // undecodable MeshUpdateMessage
+  std::uint64_t forged_updates = 0;       // source differs from the server-stamped sender
+  std::uint64_t stale_updates = 0;        // status id not newer
+  std::uint64_t bad_signals = 0;          // offer/answer/candidate that fits no link
+  std::uint64_t foreign_topics = 0;       // topic of another group or unknown form
+  // Traffic and link life.
+  std::uint64_t broadcasts = 0;
+  std::uint64_t delivered = 0;
+  std::uint64_t relayed = 0;              // packets forwarded on links
+  std::uint64_t fallback_sent = 0;        // packets sent through the server
+  std::uint64_t fallback_received = 0;
+  std::uint64_t offers_refused = 0;
+  std::uint64_t links_opened = 0;
+  std::uint64_t links_timed_out = 0;
+  std::uint64_t links_dropped_for_room = 0;
+};
+
+class MeshNode {
+ public:
+  explicit MeshNode(MeshConfig config);
+  // Parts of the node refer to its config: it stays where it was made.
+  MeshNode(const MeshNode&) = delete;
+  MeshNode& operator=(const MeshNode&) = delete;
+
+  // ---- inputs ----
+  // The server's welcome: our id. Subscribes and announces us.
+  void on_welcome(TimeUs now, PeerId id);
+  void on_topic_message(TimeUs now, std::string_view topic, PeerId sender, std::string_view body);
+  // The driver created the offer or answer of `link` ({"type":...,"sdp":...}).
+  void on_local_description(TimeUs now, LinkId link, std::string description_json);
+  // The driver gathered a local ICE candidate (RTCIceCandidateInit JSON).
+  void on_local_candidate(TimeUs now, LinkId link, std::string candidate_json);
+  void on_link_open(TimeUs now, LinkId link);
+  // The link closed or failed (any reason, either side).
+  void on_link_closed(TimeUs now, LinkId link);
+  void on_link_data(TimeUs now, LinkId link, std::string_view bytes);
+  // A round-trip time measured on the link (e.g. from transport stats).
+  void on_link_rtt(TimeUs now, LinkId link, std::uint32_t rtt_us);
+  void on_tick(TimeUs now);
+
+  // ---- application ----
+  // Sends `payload` to every member; returns its message id (seq).
+  std::uint64_t broadcast(TimeUs now, std::string payload);
+  // Leaves gracefully: tells the group, closes every link.
+  void leave(TimeUs now);
+
+  // Actions produced since the last call, in order.
+  std::vector<Action> take_actions();
+
+  // ---- introspection (dashboards, tests) ----
+  PeerId id() const { return self_; }
+  const MeshConfig& config() const { return config_; }
+  const Membership& membership() const { return membership_; }
+  const LinkTable& links() const { return links_; }
+  const MeshCounters& counters() const { return counters_; }
+  // The current broadcast tree from this peer (cached per view generation).
+  const BroadcastTree& tree();
+
+ private:
+  void handle_mesh_update(TimeUs now, PeerId sender, std::string_view body);
+  void handle_offer(TimeUs now, PeerId from, std::string_view body);
+  void handle_answer(PeerId from, std::string_view body);
+  void handle_candidate(PeerId from, std::string_view body);
+  void handle_packet(TimeUs now, PeerId via, std::string_view bytes, bool from_server);
+  void forward(const wire::Packet& packet);
+  void publish_update(const wire::MeshUpdate& update);
+  void publish_status();
+  void dial(TimeUs now);
+  // Closes a link we decided to drop (tells the driver) or forgets one that
+  // closed by itself; tells the group when it was open.
+  void drop_link(TimeUs now, LinkId link, bool tell_driver);
+  void peer_left(TimeUs now, PeerId peer);
+  void expire_silent_members(TimeUs now);
+  void schedule_wake(TimeUs now);
+  void emit(Action action) { actions_.push_back(std::move(action)); }
+
+  MeshConfig config_;
+  PeerId self_ = kNoPeer;
+  Random random_;
+  Membership membership_;
+  LinkTable links_;
+  LinkPolicy policy_;
+  DuplicateFilter duplicates_;
+  MeshCounters counters_;
+  wire::DecodeLimits limits_;
+
+  std::uint32_t status_id_ = 0;
+  std::uint64_t next_seq_ = 1;
+  TimeUs next_status_at_ = kNever;
+  TimeUs wake_requested_ = kNever;
+  bool left_ = false;
+
+  BroadcastTree tree_;
+  std::uint64_t tree_generation_ = UINT64_MAX;
+  std::vector<Action> actions_;
+};
+
+}  // namespace p2pmesh

@@ -1,0 +1,26 @@
+#pragma once
+// Topic names of WIRE.md §2: `<group>.mesh` and `<group>.<id>.<kind>`.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "peer_id.hpp"
+
+namespace p2pmesh {
+
+enum class SignalKind : std::uint8_t { offer, answer, candidate, fallback };
+const char* to_string(SignalKind kind);
+
+std::string mesh_topic(std::string_view group);
+std::string peer_topic(std::string_view group, PeerId peer, SignalKind kind);
+
+struct ParsedTopic {
+  bool is_mesh = false;     // `<group>.mesh`
+  PeerId peer = kNoPeer;    // otherwise `<group>.<peer>.<kind>`
+  SignalKind kind = SignalKind::offer;
+};
+// Parses a topic of `group`; nullopt for other groups and unknown forms.
+std::optional<ParsedTopic> parse_topic(std::string_view group, std::string_view topic);
+
+}  // namespace p2pmesh

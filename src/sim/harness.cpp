@@ -1,2 +1,0 @@
-// placeholder until the harness lands
-namespace p2pmesh::sim {}

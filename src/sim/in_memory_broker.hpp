@@ -1,0 +1,54 @@
+#pragma once
+// A minimal in-memory stand-in for meshd (no sockets): ids, pub/sub with the
+// sender stamped, the newcomer snapshot and the departure notice, as meshd
+// does them (docs/meshd.md). Delivery is synchronous: the VirtualNetwork adds
+// latency around it.
+
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "peer_id.hpp"
+#include "wire.hpp"
+
+namespace p2pmesh::sim {
+
+class InMemoryBroker {
+ public:
+  using Receiver = std::function<void(PeerId to, const std::string& topic, PeerId sender,
+                                      const std::string& body)>;
+
+  // A new connection: returns its fresh id (the welcome).
+  PeerId connect(Receiver receiver);
+  void disconnect(PeerId client);
+  void subscribe(PeerId client, const std::string& topic);
+  void publish(PeerId client, const std::vector<std::string>& topics, const std::string& body);
+
+  std::uint64_t messages_delivered() const { return delivered_; }
+
+ private:
+  struct MemberStatus {
+    wire::MeshStatus status;
+    std::set<PeerId> links;
+  };
+  struct Client {
+    Receiver receiver;
+    std::vector<std::string> topics;
+  };
+  void deliver(const std::string& topic, PeerId sender, const std::string& body);
+  void track_mesh_update(const std::string& group, PeerId sender, const std::string& body);
+  static wire::MeshUpdate status_update(PeerId member, const MemberStatus& state);
+
+  PeerId next_id_ = 1;
+  std::unordered_map<PeerId, Client> clients_;
+  std::map<std::string, std::set<PeerId>> subscribers_;
+  // group -> member -> latest status (kept current from link updates)
+  std::map<std::string, std::map<PeerId, MemberStatus>> groups_;
+  std::uint64_t delivered_ = 0;
+};
+
+}  // namespace p2pmesh::sim

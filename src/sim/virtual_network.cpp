@@ -1,0 +1,216 @@
+#include "virtual_network.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace p2pmesh::sim {
+
+namespace {
+
+// Simulated session descriptions name their maker: {"type":..,"sdp":"sim:P:L"}.
+std::string description(const char* type, PeerId peer, LinkId link) {
+  return std::string("{\"type\":\"") + type + "\",\"sdp\":\"sim:" + std::to_string(peer) + ":" +
+         std::to_string(link) + "\"}";
+}
+
+bool parse_description(const std::string& json, PeerId& peer, LinkId& link) {
+  const auto at = json.find("sim:");
+  if (at == std::string::npos) return false;
+  const char* p = json.data() + at + 4;
+  const char* end = json.data() + json.size();
+  auto r1 = std::from_chars(p, end, peer);
+  if (r1.ec != std::errc{} || r1.ptr == end || *r1.ptr != ':') return false;
+  auto r2 = std::from_chars(r1.ptr + 1, end, link);
+  return r2.ec == std::errc{};
+}
+
+std::uint64_t mix(std::uint64_t x) {  // splitmix64 finalizer
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+VirtualNetwork::VirtualNetwork(NetworkOptions options)
+    : options_(options), seed_mix_(mix(options.seed)) {}
+
+template <class Fn>
+void VirtualNetwork::with_node(PeerId peer, Fn&& fn) {
+  auto it = nodes_.find(peer);
+  if (it == nodes_.end()) return;  // crashed or left meanwhile
+  fn(it->second);
+  drain(peer);
+}
+
+PeerId VirtualNetwork::add_peer(MeshConfig config) {
+  const PeerId id = broker_.connect(
+      [this](PeerId to, const std::string& topic, PeerId sender, const std::string& body) {
+        on_server_message(to, topic, sender, body);
+      });
+  config.seed = mix(config.seed ^ seed_mix_ ^ id);
+  nodes_[id].node = std::make_unique<MeshNode>(std::move(config));
+  events_.after(options_.server_latency, [this, id] {
+    with_node(id, [&](SimNode& sim) { sim.node->on_welcome(events_.now(), id); });
+  });
+  return id;
+}
+
+void VirtualNetwork::leave(PeerId peer) {
+  with_node(peer, [&](SimNode& sim) { sim.node->leave(events_.now()); });
+  nodes_.erase(peer);
+  // The socket closes once the goodbye has reached the server.
+  events_.after(options_.server_latency + 1, [this, peer] { broker_.disconnect(peer); });
+}
+
+void VirtualNetwork::crash(PeerId peer) {
+  auto it = nodes_.find(peer);
+  if (it == nodes_.end()) return;
+  for (const auto& [link, far] : it->second.remote) {
+    close_endpoint(far.peer, far.link, options_.crash_detection);
+  }
+  nodes_.erase(it);
+  broker_.disconnect(peer);  // the kernel closes the socket at once
+}
+
+std::uint64_t VirtualNetwork::broadcast(PeerId from, std::string payload) {
+  std::uint64_t seq = 0;
+  with_node(from, [&](SimNode& sim) { seq = sim.node->broadcast(events_.now(), std::move(payload)); });
+  return seq;
+}
+
+std::vector<PeerId> VirtualNetwork::peers() const {
+  std::vector<PeerId> ids;
+  for (const auto& entry : nodes_) ids.push_back(entry.first);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::map<PeerId, std::set<PeerId>> VirtualNetwork::overlay() const {
+  std::map<PeerId, std::set<PeerId>> graph;
+  for (const auto& [peer, sim] : nodes_) {
+    graph[peer];
+    for (const LinkId link : sim.open) {
+      const Endpoint& far = sim.remote.at(link);
+      auto other = nodes_.find(far.peer);
+      if (other != nodes_.end() && other->second.open.count(far.link)) {
+        graph[peer].insert(far.peer);
+      }
+    }
+  }
+  return graph;
+}
+
+void VirtualNetwork::drain(PeerId peer) {
+  auto it = nodes_.find(peer);
+  if (it == nodes_.end()) return;
+  SimNode& sim = it->second;
+  for (std::vector<Action> actions = sim.node->take_actions(); !actions.empty();
+       actions = sim.node->take_actions()) {
+    for (Action& action : actions) carry_out(peer, sim, action);
+  }
+}
+
+void VirtualNetwork::carry_out(PeerId peer, SimNode& sim, Action& action) {
+  const TimeUs now = events_.now();
+  if (auto* a = std::get_if<Subscribe>(&action)) {
+    events_.after(options_.server_latency,
+                  [this, peer, topic = a->topic] { broker_.subscribe(peer, topic); });
+  } else if (auto* p = std::get_if<Publish>(&action)) {
+    to_server(peer, p->topics, p->body);
+  } else if (auto* o = std::get_if<OpenLink>(&action)) {
+    sim.node->on_local_description(now, o->link, description("offer", peer, o->link));
+    sim.node->on_local_candidate(now, o->link, "{\"candidate\":\"sim\",\"sdpMid\":\"0\"}");
+  } else if (auto* acc = std::get_if<AcceptLink>(&action)) {
+    Endpoint far;
+    if (!parse_description(acc->offer_json, far.peer, far.link)) return;
+    sim.remote[acc->link] = far;
+    sim.node->on_local_description(now, acc->link, description("answer", peer, acc->link));
+  } else if (auto* ans = std::get_if<ApplyAnswer>(&action)) {
+    Endpoint far;
+    if (!parse_description(ans->answer_json, far.peer, far.link)) return;
+    sim.remote[ans->link] = far;
+    const LinkId link = ans->link;
+    events_.after(options_.link_setup, [this, peer, link, far] {
+      auto mine = nodes_.find(peer);
+      auto theirs = nodes_.find(far.peer);
+      if (mine == nodes_.end() || theirs == nodes_.end()) return;
+      auto ours_to_them = mine->second.remote.find(link);
+      auto theirs_to_us = theirs->second.remote.find(far.link);
+      if (ours_to_them == mine->second.remote.end() ||
+          theirs_to_us == theirs->second.remote.end() || theirs_to_us->second.peer != peer ||
+          theirs_to_us->second.link != link) {
+        return;  // one side gave up meanwhile
+      }
+      mine->second.open.insert(link);
+      theirs->second.open.insert(far.link);
+      with_node(peer, [&](SimNode& s) { s.node->on_link_open(events_.now(), link); });
+      with_node(far.peer, [&](SimNode& s) { s.node->on_link_open(events_.now(), far.link); });
+    });
+  } else if (std::get_if<AddCandidate>(&action)) {
+    // Simulated links need no ICE; the candidate path is exercised anyway.
+  } else if (auto* c = std::get_if<CloseLink>(&action)) {
+    auto far = sim.remote.find(c->link);
+    if (far != sim.remote.end()) {
+      close_endpoint(far->second.peer, far->second.link, latency(peer, far->second.peer));
+      sim.remote.erase(far);
+    }
+    sim.open.erase(c->link);
+  } else if (auto* s = std::get_if<SendOnLink>(&action)) {
+    auto far = sim.remote.find(s->link);
+    if (far == sim.remote.end() || !sim.open.count(s->link)) return;
+    const Endpoint to = far->second;
+    events_.after(latency(peer, to.peer), [this, to, bytes = std::move(s->bytes)] {
+      with_node(to.peer, [&](SimNode& target) {
+        if (target.open.count(to.link)) target.node->on_link_data(events_.now(), to.link, bytes);
+      });
+    });
+  } else if (auto* d = std::get_if<Deliver>(&action)) {
+    sim.deliveries.push_back({d->source, std::move(d->payload), now});
+  } else if (auto* w = std::get_if<WakeAt>(&action)) {
+    sim.wake_at = w->at;
+    if (w->at == kNever) return;
+    const TimeUs at = w->at;
+    events_.at(at, [this, peer, at] {
+      with_node(peer, [&](SimNode& target) {
+        if (target.wake_at == at) target.node->on_tick(events_.now());
+      });
+    });
+  }
+  // PeerJoined, PeerLeft, LinkUp, LinkDown: application events, nothing to do.
+}
+
+void VirtualNetwork::to_server(PeerId peer, const std::vector<std::string>& topics,
+                               const std::string& body) {
+  events_.after(options_.server_latency,
+                [this, peer, topics, body] { broker_.publish(peer, topics, body); });
+}
+
+void VirtualNetwork::on_server_message(PeerId to, const std::string& topic, PeerId sender,
+                                       const std::string& body) {
+  events_.after(options_.server_latency, [this, to, topic, sender, body] {
+    with_node(to, [&](SimNode& sim) {
+      sim.node->on_topic_message(events_.now(), topic, sender, body);
+    });
+  });
+}
+
+void VirtualNetwork::close_endpoint(PeerId peer, LinkId link, TimeUs delay) {
+  events_.after(delay, [this, peer, link] {
+    with_node(peer, [&](SimNode& sim) {
+      sim.remote.erase(link);
+      sim.open.erase(link);
+      sim.node->on_link_closed(events_.now(), link);
+    });
+  });
+}
+
+TimeUs VirtualNetwork::latency(PeerId a, PeerId b) const {
+  if (options_.link_jitter <= 0) return options_.link_latency;
+  const std::uint64_t pair = (std::uint64_t{std::min(a, b)} << 32) | std::max(a, b);
+  return options_.link_latency +
+         static_cast<TimeUs>(mix(pair ^ seed_mix_) % static_cast<std::uint64_t>(options_.link_jitter));
+}
+
+}  // namespace p2pmesh::sim

@@ -1,0 +1,92 @@
+#pragma once
+// Many MeshNodes in one process, in virtual time, wired to an in-memory broker
+// (the server) and to simulated links (the WebRTC data channels). It plays the
+// part of every node's driver: it carries out their actions and feeds the
+// outcomes back, with latencies. Seeded and reproducible; no sockets.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "event_queue.hpp"
+#include "in_memory_broker.hpp"
+#include "mesh_node.hpp"
+#include "random.hpp"
+
+namespace p2pmesh::sim {
+
+struct NetworkOptions {
+  TimeUs server_latency = 10 * kMillisecond;  // one way, peer <-> server
+  TimeUs link_latency = 5 * kMillisecond;     // one way base latency on a link
+  TimeUs link_jitter = 20 * kMillisecond;     // per pair, fixed: uniform in [0, jitter)
+  TimeUs link_setup = 40 * kMillisecond;      // ICE + DTLS + SCTP after the answer
+  TimeUs crash_detection = 1500 * kMillisecond;  // a crashed neighbour's link closes
+  std::uint64_t seed = 1;
+};
+
+struct Delivery {
+  PeerId source;
+  std::string payload;
+  TimeUs at;
+};
+
+class VirtualNetwork {
+ public:
+  explicit VirtualNetwork(NetworkOptions options);
+
+  // Starts a peer now: it connects to the server and gets its welcome. Returns
+  // its id. `config.seed` is mixed with the id so peers differ.
+  PeerId add_peer(MeshConfig config);
+  void leave(PeerId peer);  // graceful
+  void crash(PeerId peer);  // process killed: server and links notice later
+  std::uint64_t broadcast(PeerId from, std::string payload);
+
+  void run_for(TimeUs duration) { events_.run_until(events_.now() + duration); }
+  TimeUs now() const { return events_.now(); }
+
+  bool alive(PeerId peer) const { return nodes_.count(peer) != 0; }
+  std::vector<PeerId> peers() const;  // alive, sorted
+  MeshNode& node(PeerId peer) { return *nodes_.at(peer).node; }
+  const std::vector<Delivery>& deliveries(PeerId peer) const {
+    return nodes_.at(peer).deliveries;
+  }
+  // Open links as the simulated transport sees them (both ends open).
+  std::map<PeerId, std::set<PeerId>> overlay() const;
+
+ private:
+  struct Endpoint {
+    PeerId peer = kNoPeer;
+    LinkId link = 0;
+  };
+  struct SimNode {
+    std::unique_ptr<MeshNode> node;
+    std::vector<Delivery> deliveries;
+    TimeUs wake_at = kNever;
+    // link id -> the far end, once the answer paired them
+    std::unordered_map<LinkId, Endpoint> remote;
+    std::set<LinkId> open;
+  };
+
+  void drain(PeerId peer);
+  void carry_out(PeerId peer, SimNode& sim, Action& action);
+  void to_server(PeerId peer, const std::vector<std::string>& topics, const std::string& body);
+  void on_server_message(PeerId to, const std::string& topic, PeerId sender,
+                         const std::string& body);
+  void close_endpoint(PeerId peer, LinkId link, TimeUs delay);
+  TimeUs latency(PeerId a, PeerId b) const;
+  template <class Fn>
+  void with_node(PeerId peer, Fn&& fn);
+
+  NetworkOptions options_;
+  EventQueue events_;
+  InMemoryBroker broker_;
+  std::unordered_map<PeerId, SimNode> nodes_;
+  // Description tokens: "sim:<peer>:<link>" identify an offer/answer's maker.
+  std::uint64_t seed_mix_;
+};
+
+}  // namespace p2pmesh::sim
