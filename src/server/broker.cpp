@@ -1,0 +1,318 @@
+// Broker: topics, groups (membership = subscribed to <group>.mesh), the
+// status of each member, access rules and fan-out. See docs/meshd.md.
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "internal.hpp"
+#include "topics.hpp"
+
+namespace meshd {
+
+namespace wire = p2pmesh::wire;
+
+Member* Group::find(const WsSession& session) {
+  for (auto& member : members)
+    if (member.session == &session) return &member;
+  return nullptr;
+}
+
+Broker::Broker(const Config& config, Metrics& metrics, FramePool& frames)
+    : config_(config), metrics_(metrics), frames_(frames) {
+  limits_.max_message_bytes = config_.max_frame_bytes;
+  limits_.max_topics = config_.max_topics_per_publish;
+}
+
+Broker::~Broker() = default;
+
+void Broker::on_message(WsSession& session, std::string_view bytes, Clock::time_point now) {
+  const auto error = wire::decode(bytes, view_, limits_);
+  if (error != wire::DecodeError::none) {
+    if (error == wire::DecodeError::too_many) {
+      metrics_.drop(Drop::too_many_topics);
+      spdlog::debug("peer {}: publish with too many topics dropped", session.id());
+      return;
+    }
+    metrics_.drop(error == wire::DecodeError::missing_field ? Drop::unknown_kind
+                                                             : Drop::undecodable);
+    spdlog::debug("peer {}: undecodable message ({}) dropped", session.id(),
+                  wire::to_string(error));
+    session.strike();
+    return;
+  }
+  const double cost =
+      view_.kind == wire::ClientMessage::Kind::publish
+          ? static_cast<double>(std::max<std::size_t>(1, view_.topics.size()))
+          : 1.0;
+  if (!session.take_tokens(cost, now)) {
+    metrics_.drop(Drop::rate_limited);
+    return;
+  }
+  switch (view_.kind) {
+    case wire::ClientMessage::Kind::subscribe:
+      subscribe(session, view_.topic);
+      break;
+    case wire::ClientMessage::Kind::unsubscribe:
+      unsubscribe(session, view_.topic);
+      break;
+    case wire::ClientMessage::Kind::publish:
+      publish(session, view_.topics, view_.payload, now);
+      break;
+    case wire::ClientMessage::Kind::none:
+      metrics_.drop(Drop::unknown_kind);
+      session.strike();
+      break;
+  }
+}
+
+bool Broker::may_subscribe(const WsSession& session, std::string_view topic) {
+  if (topic.empty() || topic.size() > config_.max_topic_bytes) {
+    metrics_.drop(Drop::bad_topic);
+    return false;
+  }
+  if (!config_.access_rules) return true;
+  const auto info = parse_topic(topic);
+  if (info.kind == TopicKind::other) {
+    metrics_.drop(Drop::bad_topic);
+    return false;
+  }
+  if (info.kind != TopicKind::mesh && info.peer != session.id()) {
+    metrics_.drop(Drop::forbidden);
+    return false;
+  }
+  return true;
+}
+
+void Broker::subscribe(WsSession& session, std::string_view name) {
+  if (!may_subscribe(session, name)) {
+    spdlog::debug("peer {}: subscribe to '{}' refused", session.id(), name);
+    session.strike();
+    return;
+  }
+  for (const Topic* topic : session.subscriptions)
+    if (topic->name == name) return;  // already subscribed
+  if (session.subscriptions.size() >= config_.max_subscriptions) {
+    metrics_.drop(Drop::too_many_subscriptions);
+    spdlog::debug("peer {}: subscription limit reached", session.id());
+    return;
+  }
+  Topic& topic = topic_for(name);
+  topic.subscribers.push_back(&session);
+  session.subscriptions.push_back(&topic);
+  if (topic.group) join_group(topic, session);
+}
+
+void Broker::unsubscribe(WsSession& session, std::string_view name) {
+  auto& subs = session.subscriptions;
+  const auto it = std::find_if(subs.begin(), subs.end(),
+                               [&](const Topic* topic) { return topic->name == name; });
+  if (it == subs.end()) return;
+  Topic& topic = **it;
+  subs.erase(it);
+  unlink(topic, session);
+}
+
+void Broker::remove_session(WsSession& session, bool notify) {
+  auto subs = std::move(session.subscriptions);
+  session.subscriptions.clear();
+  for (Topic* topic : subs) {
+    if (!notify && topic->group) {
+      if (Member* member = topic->group->find(session)) {
+        *member = std::move(topic->group->members.back());
+        topic->group->members.pop_back();
+      }
+    }
+    unlink(*topic, session);
+  }
+}
+
+void Broker::unlink(Topic& topic, WsSession& session) {
+  auto& subscribers = topic.subscribers;
+  const auto it = std::find(subscribers.begin(), subscribers.end(), &session);
+  if (it != subscribers.end()) {
+    *it = subscribers.back();
+    subscribers.pop_back();
+  }
+  if (topic.group) leave_group(*topic.group, session, true);
+  if (!subscribers.empty()) return;
+  if (topic.group) {
+    groups_.erase(topic.group->name);
+    --metrics_.groups;
+  }
+  --metrics_.topics;
+  topics_.erase(topic.name);  // destroys `topic`
+}
+
+Topic* Broker::find_topic(std::string_view name) {
+  const auto it = topics_.find(name);
+  return it == topics_.end() ? nullptr : it->second.get();
+}
+
+Topic& Broker::topic_for(std::string_view name) {
+  if (Topic* existing = find_topic(name)) return *existing;
+  auto topic = std::make_unique<Topic>();
+  topic->name = std::string(name);
+  const auto info = parse_topic(name);
+  if (info.kind == TopicKind::mesh) {
+    auto group = std::make_unique<Group>();
+    group->name = std::string(info.group);
+    group->mesh = topic.get();
+    topic->group = group.get();
+    groups_.emplace(group->name, std::move(group));
+    ++metrics_.groups;
+  }
+  ++metrics_.topics;
+  Topic& ref = *topic;
+  topics_.emplace(ref.name, std::move(topic));
+  return ref;
+}
+
+void Broker::join_group(Topic& mesh_topic, WsSession& session) {
+  Group& group = *mesh_topic.group;
+  // Snapshot: the latest known status of every member, as if it had just
+  // published it.
+  for (const Member& member : group.members) {
+    if (!member.has_update) continue;
+    wire::MeshUpdate update;
+    update.source = member.session->id();
+    update.kind = wire::MeshUpdate::Kind::status;
+    update.status.connected_to = member.connected_to;
+    update.status.id = member.status_id;
+    update.status.rtt_us = member.rtt_us;
+    update.status.version = member.version;
+    const std::string body = wire::encode(update);
+    session.deliver(encode(mesh_topic.name, member.session->id(), body));
+    ++metrics_.snapshots;
+  }
+  Member member;
+  member.session = &session;
+  group.members.push_back(std::move(member));
+}
+
+void Broker::leave_group(Group& group, WsSession& session, bool notify) {
+  Member* member = group.find(session);
+  if (!member) return;
+  std::uint32_t notice_id = member->status_id;
+  if (notice_id < UINT32_MAX) ++notice_id;
+  *member = std::move(group.members.back());
+  group.members.pop_back();
+  if (!notify || group.mesh->subscribers.empty()) return;
+  // Departure notice: an empty status (reference peers: "no links") with our
+  // field 5 `left` set, published as if by the departed peer.
+  wire::MeshUpdate update;
+  update.source = session.id();
+  update.kind = wire::MeshUpdate::Kind::status;
+  update.status.id = notice_id;
+  update.left = true;
+  const std::string body = wire::encode(update);
+  FrameRef frame = encode(group.mesh->name, session.id(), body);
+  frame->published = Clock::now();
+  fan_out(*group.mesh, frame);
+  ++metrics_.departures;
+  spdlog::debug("group {}: peer {} left", group.name, session.id());
+}
+
+void Broker::record_update(Group& group, WsSession& session, const wire::MeshUpdate& update) {
+  Member* member = group.find(session);
+  if (!member) return;
+  member->has_update = true;
+  auto& links = member->connected_to;
+  switch (update.kind) {
+    case wire::MeshUpdate::Kind::connected_to:
+      if (std::find(links.begin(), links.end(), update.peer) == links.end()) {
+        links.push_back(update.peer);
+        if (!member->rtt_us.empty()) member->rtt_us.push_back(0);
+      }
+      break;
+    case wire::MeshUpdate::Kind::disconnected_from: {
+      const auto it = std::find(links.begin(), links.end(), update.peer);
+      if (it != links.end()) {
+        const auto index = static_cast<std::size_t>(it - links.begin());
+        links.erase(it);
+        if (index < member->rtt_us.size())
+          member->rtt_us.erase(member->rtt_us.begin() + static_cast<std::ptrdiff_t>(index));
+      }
+      break;
+    }
+    case wire::MeshUpdate::Kind::status:
+      if (update.status.id > member->status_id || member->status_id == 0) {
+        links = update.status.connected_to;
+        member->rtt_us = update.status.rtt_us;
+        if (member->rtt_us.size() != links.size()) member->rtt_us.clear();
+        member->status_id = update.status.id;
+        member->version = update.status.version;
+      }
+      break;
+    case wire::MeshUpdate::Kind::none:
+      break;
+  }
+}
+
+FrameRef Broker::encode(std::string_view topic, PeerId sender, std::string_view body) {
+  FrameRef frame = frames_.acquire();
+  frame->begin();
+  wire::append_topic_message(frame->data, topic, sender, body);
+  frame->seal_binary();
+  frame->counts_as_message = true;
+  return frame;
+}
+
+void Broker::fan_out(Topic& topic, const FrameRef& frame) {
+  for (WsSession* subscriber : topic.subscribers) subscriber->deliver(frame);
+}
+
+void Broker::publish(WsSession& session, const std::vector<std::string_view>& topics,
+                     std::string_view payload, Clock::time_point now) {
+  bool mesh_decoded = false;
+  bool mesh_ok = false;
+  for (const std::string_view name : topics) {
+    if (name.empty() || name.size() > config_.max_topic_bytes) {
+      metrics_.drop(Drop::bad_topic);
+      session.strike();
+      continue;
+    }
+    const auto info = parse_topic(name);
+    if (config_.access_rules) {
+      if (info.kind == TopicKind::other) {
+        metrics_.drop(Drop::bad_topic);
+        session.strike();
+        continue;
+      }
+      if (info.kind != TopicKind::mesh && info.peer == session.id()) {
+        metrics_.drop(Drop::forbidden);
+        session.strike();
+        continue;
+      }
+    }
+    bool own_mesh_update = false;
+    if (info.kind == TopicKind::mesh) {
+      if (!mesh_decoded) {
+        mesh_decoded = true;
+        mesh_ok = wire::decode(payload, mesh_update_, limits_) == wire::DecodeError::none;
+      }
+      own_mesh_update = mesh_ok && mesh_update_.source == session.id();
+      if (config_.access_rules) {
+        if (!mesh_ok) {
+          metrics_.drop(Drop::bad_mesh_update);
+          session.strike();
+          continue;
+        }
+        if (!own_mesh_update) {
+          metrics_.drop(Drop::forbidden);
+          session.strike();
+          continue;
+        }
+      }
+    }
+    ++metrics_.publishes;
+    Topic* topic = find_topic(name);
+    if (!topic) continue;
+    if (own_mesh_update && topic->group) record_update(*topic->group, session, mesh_update_);
+    FrameRef frame = encode(name, session.id(), payload);
+    frame->published = now;
+    fan_out(*topic, frame);
+  }
+}
+
+}  // namespace meshd

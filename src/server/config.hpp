@@ -1,0 +1,37 @@
+#pragma once
+// Every tunable of meshd with its default, in one place. main.cpp maps each
+// field to a CLI11 flag and an environment variable (see docs/meshd.md).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace meshd {
+
+struct Config {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 8000;  // 0 = pick an ephemeral port
+  std::string web_root;       // empty = no static files
+
+  // Access rules (WIRE.md topics only, own-id checks). false = generic pub/sub.
+  bool access_rules = true;
+
+  std::size_t max_frame_bytes = 64 * 1024;     // one WebSocket message
+  std::size_t max_topic_bytes = 128;           // one topic string
+  std::size_t max_topics_per_publish = 16;     // topics of one publish_request
+  std::size_t max_subscriptions = 64;          // per connection
+  double rate_per_second = 1000;               // messages per connection (0 = unlimited)
+  double rate_burst = 2000;                    // token bucket size
+  std::size_t max_outbound_bytes = 1 << 20;    // queued per connection before it is a slow consumer
+  std::size_t max_connections = 10000;         // WebSocket connections
+  std::size_t max_http_connections = 1024;     // plain HTTP connections at once
+  std::uint32_t max_strikes = 10;              // invalid messages before the connection is closed
+  std::chrono::milliseconds idle_timeout{60000};      // no traffic -> ping at half, close at full
+  std::chrono::milliseconds handshake_timeout{10000}; // WebSocket/HTTP handshake and close
+  std::chrono::milliseconds shutdown_timeout{3000};   // graceful shutdown hard deadline
+
+  bool handle_signals = false;  // SIGINT/SIGTERM -> graceful stop (the program sets it)
+};
+
+}  // namespace meshd

@@ -1,0 +1,122 @@
+#pragma once
+// An encoded WebSocket frame (server -> client: unmasked, so the same bytes
+// go to every subscriber), shared by reference count among the outbound
+// queues of all subscribers of a publication. Frames come from a pool that
+// keeps their buffers, so the steady state allocates nothing per message.
+// Single-threaded (the event loop's), hence the plain counter.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace meshd {
+
+class FramePool;
+
+struct Frame {
+  static constexpr std::size_t kHeaderRoom = 10;  // max WebSocket header (server side)
+
+  std::uint32_t refs = 0;
+  std::uint32_t offset = 0;  // first byte of the frame inside data
+  bool counts_as_message = false;  // welcome/topic message (for messages_out)
+  std::chrono::steady_clock::time_point published{};  // epoch: not measured
+  std::string data;
+  FramePool* pool = nullptr;
+
+  std::string_view bytes() const { return {data.data() + offset, data.size() - offset}; }
+  std::size_t size() const { return data.size() - offset; }
+
+  // Starts a binary message: reserves header room; append the payload to
+  // `data`, then call seal().
+  void begin() {
+    data.resize(kHeaderRoom);
+    offset = 0;
+  }
+  void seal_binary() {
+    const std::size_t len = data.size() - kHeaderRoom;
+    unsigned char header[kHeaderRoom];
+    std::size_t n = 0;
+    header[n++] = 0x82;  // FIN + binary
+    if (len < 126) {
+      header[n++] = static_cast<unsigned char>(len);
+    } else if (len <= 0xffff) {
+      header[n++] = 126;
+      header[n++] = static_cast<unsigned char>(len >> 8);
+      header[n++] = static_cast<unsigned char>(len);
+    } else {
+      header[n++] = 127;
+      for (int shift = 56; shift >= 0; shift -= 8)
+        header[n++] = static_cast<unsigned char>(static_cast<std::uint64_t>(len) >> shift);
+    }
+    offset = static_cast<std::uint32_t>(kHeaderRoom - n);
+    for (std::size_t i = 0; i < n; ++i) data[offset + i] = static_cast<char>(header[i]);
+  }
+};
+
+class FrameRef {
+ public:
+  FrameRef() = default;
+  explicit FrameRef(Frame* frame) : frame_(frame) {
+    if (frame_) ++frame_->refs;
+  }
+  FrameRef(const FrameRef& other) : FrameRef(other.frame_) {}
+  FrameRef(FrameRef&& other) noexcept : frame_(std::exchange(other.frame_, nullptr)) {}
+  FrameRef& operator=(FrameRef other) noexcept {
+    std::swap(frame_, other.frame_);
+    return *this;
+  }
+  ~FrameRef();
+
+  Frame* operator->() const { return frame_; }
+  Frame& operator*() const { return *frame_; }
+  explicit operator bool() const { return frame_ != nullptr; }
+
+ private:
+  Frame* frame_ = nullptr;
+};
+
+class FramePool {
+ public:
+  static constexpr std::size_t kKeepCapacity = 16 * 1024;  // larger buffers are freed
+  static constexpr std::size_t kMaxFree = 4096;
+
+  FrameRef acquire() {
+    std::unique_ptr<Frame> frame;
+    if (free_.empty()) {
+      frame = std::make_unique<Frame>();
+      frame->pool = this;
+    } else {
+      frame = std::move(free_.back());
+      free_.pop_back();
+    }
+    frame->counts_as_message = false;
+    frame->published = {};
+    ++live_;
+    return FrameRef(frame.release());  // owned by its references until release()
+  }
+
+  void release(Frame* raw) {
+    std::unique_ptr<Frame> frame(raw);
+    --live_;
+    if (free_.size() >= kMaxFree) return;
+    if (frame->data.capacity() > kKeepCapacity) std::string().swap(frame->data);
+    free_.push_back(std::move(frame));
+  }
+
+  std::size_t live() const { return live_; }
+
+ private:
+  std::vector<std::unique_ptr<Frame>> free_;
+  std::size_t live_ = 0;
+};
+
+inline FrameRef::~FrameRef() {
+  if (frame_ && --frame_->refs == 0) frame_->pool->release(frame_);
+}
+
+}  // namespace meshd

@@ -1,0 +1,269 @@
+// HttpSession: plain HTTP on meshd's port: /healthz, /metrics, static files
+// from the web root, and the WebSocket upgrade on /service.
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "internal.hpp"
+
+namespace meshd {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t kHeaderLimit = 8 * 1024;
+constexpr std::size_t kBodyLimit = 8 * 1024;
+
+std::string_view path_of(std::string_view target) {
+  const auto end = target.find_first_of("?#");
+  return end == std::string_view::npos ? target : target.substr(0, end);
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes a URL path; nullopt on a bad escape or a NUL byte.
+std::optional<std::string> url_decode(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      const int hi = hex_value(in[i + 1]);
+      const int lo = hex_value(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      c = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    }
+    if (c == '\0') return std::nullopt;
+    out.push_back(c);
+  }
+  return out;
+}
+
+const char* mime_type(const fs::path& path) {
+  const std::string ext = path.extension().string();
+  if (ext == ".html" || ext == ".htm") return "text/html; charset=utf-8";
+  if (ext == ".js" || ext == ".mjs") return "text/javascript; charset=utf-8";
+  if (ext == ".css") return "text/css; charset=utf-8";
+  if (ext == ".json" || ext == ".map") return "application/json";
+  if (ext == ".wasm") return "application/wasm";
+  if (ext == ".svg") return "image/svg+xml";
+  if (ext == ".png") return "image/png";
+  if (ext == ".ico") return "image/x-icon";
+  if (ext == ".txt") return "text/plain; charset=utf-8";
+  return "application/octet-stream";
+}
+
+enum class Resolve { ok, not_found, forbidden, bad_request };
+
+// Maps a request path to a regular file under root. Refuses "..", escapes
+// through symlinks, and anything that is not a regular file.
+Resolve resolve_static(const std::string& root, std::string_view target, fs::path& out) {
+  if (root.empty()) return Resolve::not_found;
+  const auto decoded = url_decode(path_of(target));
+  if (!decoded || decoded->empty() || (*decoded)[0] != '/') return Resolve::bad_request;
+  fs::path relative;
+  std::string_view rest(*decoded);
+  while (!rest.empty()) {
+    const auto slash = rest.find('/');
+    const auto segment = rest.substr(0, slash);
+    rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+    if (segment.empty() || segment == ".") continue;
+    if (segment == ".." || segment.find('\\') != std::string_view::npos)
+      return Resolve::forbidden;
+    relative /= fs::path(std::string(segment));
+  }
+  std::error_code ec;
+  const fs::path base = fs::canonical(root, ec);
+  if (ec) return Resolve::not_found;
+  fs::path candidate = base / relative;
+  if (fs::is_directory(candidate, ec)) candidate /= "index.html";
+  const fs::path real = fs::canonical(candidate, ec);
+  if (ec) return Resolve::not_found;
+  // Must stay inside the root even through symlinks.
+  const auto mismatch = std::mismatch(base.begin(), base.end(), real.begin(), real.end());
+  if (mismatch.first != base.end()) return Resolve::forbidden;
+  if (!fs::is_regular_file(real, ec)) return Resolve::not_found;
+  out = real;
+  return Resolve::ok;
+}
+
+}  // namespace
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(ServerImpl& server, tcp::socket&& socket)
+      : server_(server), stream_(std::move(socket)) {
+    server_.register_http(*this);
+  }
+  ~HttpSession() { server_.unregister_http(*this); }
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
+
+  void start() { do_read(); }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+ private:
+  void do_read() {
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    parser_->body_limit(kBodyLimit);
+    stream_.expires_after(server_.config.handshake_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->on_read(ec);
+                     });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec) return;  // closed, timed out or malformed: the session ends
+    auto& request = parser_->get();
+    const auto path = path_of(request.target());
+    if (path == "/service") {
+      if (websocket::is_upgrade(request)) {
+        upgrade();
+      } else {
+        respond_text(request, http::status::upgrade_required,
+                     "WebSocket endpoint: connect with a WebSocket client\n");
+      }
+      return;
+    }
+    ++server_.metrics.http_requests;
+    if (request.method() != http::verb::get && request.method() != http::verb::head) {
+      respond_text(request, http::status::method_not_allowed, "method not allowed\n");
+      return;
+    }
+    if (path == "/healthz") {
+      respond_text(request, http::status::ok, "ok\n");
+      return;
+    }
+    if (path == "/metrics") {
+      respond_text(request, http::status::ok, server_.metrics.render(),
+                   "text/plain; version=0.0.4; charset=utf-8");
+      return;
+    }
+    serve_file(request);
+  }
+
+  void upgrade() {
+    auto& request = parser_->get();
+    const bool full = server_.session_count() >= server_.config.max_connections;
+    if (server_.stopping() || full) {
+      if (full) {
+        server_.metrics.drop(Drop::max_connections);
+        spdlog::info("connection refused: {} connections (--max-connections)",
+                     server_.session_count());
+      }
+      request.keep_alive(false);
+      respond_text(request, http::status::service_unavailable,
+                   server_.stopping() ? "server shutting down\n" : "too many connections\n");
+      return;
+    }
+    stream_.expires_never();
+    auto session = std::make_shared<WsSession>(server_, stream_.release_socket(),
+                                               server_.allocate_id());
+    session->start(parser_->release());
+  }
+
+  void serve_file(const http::request<http::string_body>& request) {
+    fs::path file;
+    switch (resolve_static(server_.config.web_root, request.target(), file)) {
+      case Resolve::ok:
+        break;
+      case Resolve::forbidden:
+        respond_text(request, http::status::forbidden, "forbidden\n");
+        return;
+      case Resolve::bad_request:
+        respond_text(request, http::status::bad_request, "bad request\n");
+        return;
+      case Resolve::not_found:
+        respond_text(request, http::status::not_found, "not found\n");
+        return;
+    }
+    http::file_body::value_type body;
+    beast::error_code ec;
+    body.open(file.c_str(), beast::file_mode::scan, ec);
+    if (ec) {
+      respond_text(request, http::status::not_found, "not found\n");
+      return;
+    }
+    const auto size = body.size();
+    if (request.method() == http::verb::head) {
+      http::response<http::empty_body> response{http::status::ok, request.version()};
+      response.set(http::field::server, "meshd");
+      response.set(http::field::content_type, mime_type(file));
+      response.content_length(size);
+      response.keep_alive(request.keep_alive());
+      send(std::move(response));
+      return;
+    }
+    http::response<http::file_body> response{std::piecewise_construct,
+                                             std::make_tuple(std::move(body)),
+                                             std::make_tuple(http::status::ok, request.version())};
+    response.set(http::field::server, "meshd");
+    response.set(http::field::content_type, mime_type(file));
+    response.set(http::field::cache_control, "no-cache");
+    response.content_length(size);
+    response.keep_alive(request.keep_alive());
+    send(std::move(response));
+  }
+
+  void respond_text(const http::request<http::string_body>& request, http::status status,
+                    std::string body, const char* type = "text/plain; charset=utf-8") {
+    http::response<http::string_body> response{status, request.version()};
+    response.set(http::field::server, "meshd");
+    response.set(http::field::content_type, type);
+    response.keep_alive(request.keep_alive());
+    if (request.method() == http::verb::head) {
+      response.content_length(body.size());
+    } else {
+      response.body() = std::move(body);
+      response.prepare_payload();
+    }
+    send(std::move(response));
+  }
+
+  template <class Body>
+  void send(http::response<Body>&& response) {
+    auto message = std::make_shared<http::response<Body>>(std::move(response));
+    stream_.expires_after(server_.config.handshake_timeout);
+    http::async_write(stream_, *message,
+                      [self = shared_from_this(), message](beast::error_code ec, std::size_t) {
+                        if (ec) return;
+                        if (message->need_eof() || self->server_.stopping()) {
+                          beast::error_code ignored;
+                          self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                          return;
+                        }
+                        self->do_read();
+                      });
+  }
+
+  ServerImpl& server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+void start_http_session(ServerImpl& server, tcp::socket&& socket) {
+  std::make_shared<HttpSession>(server, std::move(socket))->start();
+}
+
+void close_http_session(HttpSession& session) { session.close(); }
+
+}  // namespace meshd

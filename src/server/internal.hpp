@@ -1,0 +1,351 @@
+#pragma once
+// meshd internals: the event-loop objects behind meshd::Server.
+//
+//  ServerImpl   io_context, listener, registry of sessions, the flush list
+//  HttpSession  one plain HTTP connection (healthz, metrics, static files,
+//               and the upgrade to a WsSession on /service)
+//  WsSession    one WebSocket peer: Beast's websocket::stream over a
+//               QueuedStream, an outbound queue of shared frames
+//  QueuedStream the thin layer under Beast: reads go to the socket; writes
+//               (Beast's handshake and control frames) join the session's
+//               outbound queue, which is written with one sendmsg per flush
+//  Broker       topics, groups, member status, access rules, fan-out
+//
+// Data frames bypass Beast's writer: a publication is encoded once as a
+// complete WebSocket frame (server frames are unmasked, so every subscriber
+// gets the same bytes) and its reference is appended to each subscriber's
+// queue. Flushes are batched: a session that receives data is marked dirty;
+// the dirty list is flushed by a handler posted when a connection has
+// consumed all of its buffered input (Beast asks the next layer for more
+// bytes), so a burst of publications costs one sendmsg per subscriber.
+//
+// Everything runs on one thread (the io_context's).
+
+#include <sys/uio.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config.hpp"
+#include "frame.hpp"
+#include "metrics.hpp"
+#include "peer_id.hpp"
+#include "wire.hpp"
+
+namespace meshd {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using p2pmesh::PeerId;
+using Clock = std::chrono::steady_clock;
+
+class ServerImpl;
+class WsSession;
+struct Topic;
+struct Group;
+
+// ---------------------------------------------------------------------------
+// QueuedStream: the next layer of websocket::stream.
+
+class QueuedStream {
+ public:
+  using executor_type = tcp::socket::executor_type;
+  using next_layer_type = tcp::socket;
+
+  QueuedStream(tcp::socket&& socket, WsSession& owner)
+      : socket_(std::move(socket)), owner_(&owner) {}
+
+  executor_type get_executor() noexcept { return socket_.get_executor(); }
+  tcp::socket& next_layer() noexcept { return socket_; }
+  const tcp::socket& next_layer() const noexcept { return socket_; }
+  WsSession& owner() noexcept { return *owner_; }
+
+  template <class MutableBufferSequence, class ReadHandler>
+  auto async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler);
+
+  template <class ConstBufferSequence, class WriteHandler>
+  auto async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler);
+
+ private:
+  tcp::socket socket_;
+  WsSession* owner_;
+};
+
+// ---------------------------------------------------------------------------
+
+class WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(ServerImpl& server, tcp::socket&& socket, PeerId id);
+  ~WsSession();
+  WsSession(const WsSession&) = delete;
+  WsSession& operator=(const WsSession&) = delete;
+
+  void start(http::request<http::string_body>&& request);
+
+  PeerId id() const { return id_; }
+  bool accepting() const { return state_ == State::open; }
+
+  // A shared data frame for this subscriber; bounded by max_outbound_bytes
+  // (a slow consumer is closed). Does not flush: see ServerImpl::request_flush.
+  void deliver(const FrameRef& frame);
+  // Bytes from Beast (handshake response, control frames): never refused.
+  bool send_control(FrameRef frame);
+  FrameRef new_frame();
+
+  // Writes as much of the queue as the socket takes. flush() waits for
+  // writability when the socket is full; flush_now() returns true then.
+  void flush();
+  bool flush_now();
+
+  // Graceful close (close frame with code and reason).
+  void close(websocket::close_code code, std::string_view reason);
+  // Abrupt close of the socket (shutdown deadline).
+  void abort();
+
+  // An invalid message; closes the connection after max_strikes.
+  void strike();
+  // Token bucket: false when the connection exceeds its message rate.
+  bool take_tokens(double tokens, Clock::time_point now);
+
+  void on_input_drained();
+
+  // Broker bookkeeping.
+  std::vector<Topic*> subscriptions;
+  bool dirty = false;
+  std::size_t registry_index = 0;
+
+ private:
+  enum class State : std::uint8_t { handshake, open, closing, done };
+  void on_accept(beast::error_code ec);
+  void do_read();
+  void on_read(beast::error_code ec, std::size_t bytes);
+  void finish(beast::error_code ec);
+  void drop_queue(bool keep_partial_head);
+
+  ServerImpl& server_;
+  websocket::stream<QueuedStream> ws_;
+  beast::flat_buffer in_;
+  std::vector<FrameRef> out_;
+  std::size_t out_head_ = 0;   // first unsent frame
+  std::size_t head_sent_ = 0;  // bytes of out_[out_head_] already sent
+  std::size_t out_bytes_ = 0;  // unsent bytes in the queue
+  double tokens_ = 0;
+  Clock::time_point refill_{};
+  PeerId id_;
+  std::uint32_t strikes_ = 0;
+  State state_ = State::handshake;
+  bool write_waiting_ = false;
+  bool broken_ = false;
+};
+
+template <class MutableBufferSequence, class ReadHandler>
+auto QueuedStream::async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler) {
+  // Beast asks for more bytes only once it has consumed what it buffered:
+  // the moment to flush what this input produced.
+  owner_->on_input_drained();
+  return socket_.async_read_some(buffers, std::forward<ReadHandler>(handler));
+}
+
+template <class ConstBufferSequence, class WriteHandler>
+auto QueuedStream::async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler) {
+  return asio::async_initiate<WriteHandler, void(beast::error_code, std::size_t)>(
+      [this](auto completion, const ConstBufferSequence& bufs) {
+        const std::size_t size = beast::buffer_bytes(bufs);
+        beast::error_code ec;
+        std::size_t written = 0;
+        if (size > 0) {
+          FrameRef frame = owner_->new_frame();
+          frame->data.resize(size);
+          asio::buffer_copy(asio::buffer(frame->data), bufs);
+          if (owner_->send_control(std::move(frame)))
+            written = size;
+          else
+            ec = asio::error::broken_pipe;
+        }
+        auto ex = asio::get_associated_executor(completion, get_executor());
+        asio::post(ex, beast::bind_front_handler(std::move(completion), ec, written));
+      },
+      handler, buffers);
+}
+
+// Beast's teardown customization points (found by ADL): write what is still
+// queued (the close frame), then the usual TCP teardown.
+bool drain_before_teardown(QueuedStream& stream);  // true: bytes remain, wait
+
+struct QueuedTeardownOp {
+  QueuedStream& stream;
+  beast::role_type role;
+  bool tearing = false;
+
+  template <class Self>
+  void operator()(Self& self, beast::error_code ec = {}) {
+    if (!tearing) {
+      if (!ec && drain_before_teardown(stream)) {
+        stream.next_layer().async_wait(tcp::socket::wait_write, std::move(self));
+        return;
+      }
+      tearing = true;
+      websocket::async_teardown(role, stream.next_layer(), std::move(self));
+      return;
+    }
+    self.complete(ec);
+  }
+};
+
+template <class TeardownHandler>
+void async_teardown(beast::role_type role, QueuedStream& stream, TeardownHandler&& handler) {
+  asio::async_compose<TeardownHandler, void(beast::error_code)>(
+      QueuedTeardownOp{stream, role}, handler, stream.next_layer());
+}
+
+void teardown(beast::role_type role, QueuedStream& stream, beast::error_code& ec);
+
+// ---------------------------------------------------------------------------
+// Broker
+
+struct Topic {
+  std::string name;
+  std::vector<WsSession*> subscribers;
+  Group* group = nullptr;  // set for <group>.mesh
+};
+
+struct Member {
+  WsSession* session = nullptr;
+  bool has_update = false;      // sent at least one mesh update
+  std::uint32_t status_id = 0;  // last (highest) status id seen
+  std::uint32_t version = 0;
+  std::vector<PeerId> connected_to;
+  std::vector<std::uint32_t> rtt_us;  // parallel to connected_to, or empty
+};
+
+struct Group {
+  std::string name;
+  Topic* mesh = nullptr;
+  std::vector<Member> members;
+  Member* find(const WsSession& session);
+};
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+
+class Broker {
+ public:
+  Broker(const Config& config, Metrics& metrics, FramePool& frames);
+  ~Broker();
+
+  void on_message(WsSession& session, std::string_view bytes, Clock::time_point now);
+  // Unsubscribes everything; with notify, publishes departure notices.
+  void remove_session(WsSession& session, bool notify);
+
+ private:
+  void subscribe(WsSession& session, std::string_view topic);
+  void unsubscribe(WsSession& session, std::string_view topic);
+  void publish(WsSession& session, const std::vector<std::string_view>& topics,
+               std::string_view payload, Clock::time_point now);
+  bool may_subscribe(const WsSession& session, std::string_view topic);
+  // Checks a publication to one topic; for <g>.mesh also decodes the update
+  // into mesh_update_ (once per publish). Counts the drop when refused.
+  bool may_publish(const WsSession& session, std::string_view topic, std::string_view payload,
+                   bool& mesh_decoded, bool& mesh_ok);
+  void join_group(Topic& mesh_topic, WsSession& session);
+  void leave_group(Group& group, WsSession& session, bool notify);
+  void record_update(Group& group, WsSession& session, const p2pmesh::wire::MeshUpdate& update);
+  void unlink(Topic& topic, WsSession& session);
+  Topic& topic_for(std::string_view name);
+  Topic* find_topic(std::string_view name);
+  FrameRef encode(std::string_view topic, PeerId sender, std::string_view body);
+  void fan_out(Topic& topic, const FrameRef& frame);
+
+  const Config& config_;
+  Metrics& metrics_;
+  FramePool& frames_;
+  std::unordered_map<std::string, std::unique_ptr<Topic>, StringHash, std::equal_to<>> topics_;
+  std::unordered_map<std::string, std::unique_ptr<Group>, StringHash, std::equal_to<>> groups_;
+  p2pmesh::wire::DecodeLimits limits_;
+  p2pmesh::wire::ClientMessageView view_;    // reused: no allocation per message
+  p2pmesh::wire::MeshUpdate mesh_update_;    // reused
+  std::string scratch_;                      // reused encoding buffer
+};
+
+// ---------------------------------------------------------------------------
+
+class HttpSession;
+
+class ServerImpl {
+ public:
+  explicit ServerImpl(Config config);
+  ~ServerImpl();
+
+  std::uint16_t listen();
+  void run();
+  void stop();  // thread-safe
+
+  // Event-loop side.
+  void mark_dirty(WsSession& session);
+  void request_flush();
+  PeerId allocate_id();
+  void register_session(WsSession& session);
+  void unregister_session(WsSession& session);
+  void register_http(HttpSession& session);
+  void unregister_http(HttpSession& session);
+  bool stopping() const { return stopping_; }
+  std::size_t session_count() const { return sessions_.size(); }
+
+  // Declared before the io_context: they outlive it, since its destruction
+  // may destroy sessions (held by pending handlers) that reference them.
+  Config config;
+  Metrics metrics;
+  FramePool frames;
+  Broker broker;
+
+ private:
+  std::vector<WsSession*> sessions_;
+  std::vector<HttpSession*> http_sessions_;
+  std::vector<std::shared_ptr<WsSession>> dirty_;
+  std::vector<std::shared_ptr<WsSession>> flushing_;
+  PeerId next_id_ = 1;
+  bool flush_posted_ = false;
+  bool stopping_ = false;
+  bool finished_ = false;
+  bool destroying_ = false;  // ~ServerImpl: sessions die with the io_context
+
+ public:
+  asio::io_context ioc{1};
+  std::uint16_t bound_port = 0;
+
+ private:
+  void do_accept();
+  void begin_shutdown();
+  void force_close();
+  void maybe_finish_shutdown();
+  void flush_dirty();
+  void wait_signal();
+
+  tcp::acceptor acceptor_{ioc};
+  asio::steady_timer shutdown_timer_{ioc};
+  asio::steady_timer accept_retry_{ioc};
+  std::optional<asio::signal_set> signals_;
+};
+
+// Starts serving one plain HTTP connection (upgrades on /service).
+void start_http_session(ServerImpl& server, tcp::socket&& socket);
+
+}  // namespace meshd

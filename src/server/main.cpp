@@ -1,0 +1,167 @@
+// meshd: the p2pmesh signaling and discovery server. See docs/meshd.md.
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "config.hpp"
+#include "server.hpp"
+
+#ifndef MESHD_SOURCE_WEB_DIR
+#define MESHD_SOURCE_WEB_DIR ""
+#endif
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Default web root: next to an installed binary (<prefix>/share/p2pmesh/web),
+// the source tree's web/ seen from build/<preset>/bin/, then the source
+// tree's web/ as configured at build time.
+std::string default_web_root() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path bin = exe.parent_path();
+    for (const fs::path& candidate :
+         {bin / ".." / "share" / "p2pmesh" / "web", bin / ".." / ".." / ".." / "web"}) {
+      if (fs::is_directory(candidate, ec)) return fs::weakly_canonical(candidate, ec).string();
+    }
+  }
+  const fs::path configured(MESHD_SOURCE_WEB_DIR);
+  if (!configured.empty() && fs::is_directory(configured, ec)) return configured.string();
+  return {};
+}
+
+void raise_fd_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  meshd::Config config;
+  CLI::App app{
+      "meshd: signaling and discovery server of p2pmesh (WebSocket pub/sub on /service,\n"
+      "group snapshots and departure notices, /healthz, /metrics, static web pages).\n"
+      "Every option can also be set by the environment variable shown."};
+  app.option_defaults()->always_capture_default();
+
+  std::string port_file;
+  std::string log_level = "info";
+  bool open = false;
+  double idle_timeout_s = config.idle_timeout.count() / 1000.0;
+  double handshake_timeout_s = config.handshake_timeout.count() / 1000.0;
+  double shutdown_timeout_s = config.shutdown_timeout.count() / 1000.0;
+  std::string web_root = "(auto)";
+
+  app.add_option("--host", config.host, "Address to listen on")->envname("MESHD_HOST");
+  app.add_option("--port", config.port, "Port to listen on (0 = ephemeral)")
+      ->envname("MESHD_PORT");
+  app.add_option("--port-file", port_file, "Write the bound port to this file")
+      ->envname("MESHD_PORT_FILE");
+  app.add_option("--web-root", web_root,
+                 "Directory of static files ('' = none; auto: <bin>/../share/p2pmesh/web, "
+                 "<bin>/../../../web, then the source tree's web/)")
+      ->envname("MESHD_WEB_ROOT");
+  app.add_flag("--open", open, "Turn the access rules off: generic pub/sub on any topic")
+      ->envname("MESHD_OPEN");
+  app.add_option("--max-frame-bytes", config.max_frame_bytes, "Largest WebSocket message")
+      ->envname("MESHD_MAX_FRAME_BYTES")
+      ->check(CLI::Range(std::size_t{16}, std::size_t{64} << 20));
+  app.add_option("--max-topic-bytes", config.max_topic_bytes, "Longest topic string")
+      ->envname("MESHD_MAX_TOPIC_BYTES")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{65536}));
+  app.add_option("--max-topics-per-publish", config.max_topics_per_publish,
+                 "Topics of one publish_request")
+      ->envname("MESHD_MAX_TOPICS_PER_PUBLISH")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{65536}));
+  app.add_option("--max-subscriptions", config.max_subscriptions, "Subscriptions per connection")
+      ->envname("MESHD_MAX_SUBSCRIPTIONS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  app.add_option("--rate", config.rate_per_second,
+                 "Messages per second per connection, token bucket (0 = unlimited)")
+      ->envname("MESHD_RATE")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--burst", config.rate_burst, "Token bucket size (messages)")
+      ->envname("MESHD_BURST")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-outbound-bytes", config.max_outbound_bytes,
+                 "Bytes queued for one connection before it is closed as a slow consumer")
+      ->envname("MESHD_MAX_OUTBOUND_BYTES")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 34));
+  app.add_option("--max-connections", config.max_connections, "WebSocket connections")
+      ->envname("MESHD_MAX_CONNECTIONS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000000}));
+  app.add_option("--max-http-connections", config.max_http_connections,
+                 "Plain HTTP connections (and WebSocket handshakes) at once")
+      ->envname("MESHD_MAX_HTTP_CONNECTIONS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
+  app.add_option("--max-strikes", config.max_strikes,
+                 "Invalid messages before a connection is closed (1008)")
+      ->envname("MESHD_MAX_STRIKES")
+      ->check(CLI::Range(1u, 1000000u));
+  app.add_option("--idle-timeout", idle_timeout_s,
+                 "Seconds without traffic before closing; a ping goes out at half (0 = off)")
+      ->envname("MESHD_IDLE_TIMEOUT")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--handshake-timeout", handshake_timeout_s,
+                 "Seconds for an HTTP request, a WebSocket handshake or close")
+      ->envname("MESHD_HANDSHAKE_TIMEOUT")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--shutdown-timeout", shutdown_timeout_s,
+                 "Seconds a graceful shutdown waits for close handshakes")
+      ->envname("MESHD_SHUTDOWN_TIMEOUT")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
+      ->envname("MESHD_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+
+  CLI11_PARSE(app, argc, argv);
+
+  auto logger = spdlog::stderr_color_mt("meshd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  const auto ms = [](double seconds) {
+    return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
+  };
+  config.access_rules = !open;
+  config.idle_timeout = ms(idle_timeout_s);
+  config.handshake_timeout = ms(handshake_timeout_s);
+  config.shutdown_timeout = ms(shutdown_timeout_s);
+  config.web_root = web_root == "(auto)" ? default_web_root() : web_root;
+  config.handle_signals = true;
+  raise_fd_limit();
+
+  try {
+    meshd::Server server(config);
+    const auto port = server.listen();
+    if (!port_file.empty()) {
+      const std::string tmp = port_file + ".tmp";
+      std::ofstream(tmp) << port << '\n';
+      std::rename(tmp.c_str(), port_file.c_str());
+    }
+    std::cout << "meshd listening on " << config.host << ':' << port << std::endl;
+    spdlog::info("listening on {}:{} (WebSocket /service, access rules {}, web root '{}')",
+                 config.host, port, config.access_rules ? "on" : "off", config.web_root);
+    server.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,288 @@
+// WsSession: one WebSocket peer. See internal.hpp for the design.
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include "internal.hpp"
+
+namespace meshd {
+
+namespace {
+constexpr std::size_t kMaxIov = 64;
+constexpr std::size_t kKeepReadCapacity = 8 * 1024;
+constexpr std::size_t kKeepQueueCapacity = 64;
+}  // namespace
+
+WsSession::WsSession(ServerImpl& server, tcp::socket&& socket, PeerId id)
+    : server_(server), ws_(std::move(socket), *this), id_(id) {
+  const auto& config = server_.config;
+  websocket::stream_base::timeout timeout;
+  timeout.handshake_timeout = config.handshake_timeout;
+  if (config.idle_timeout.count() > 0) {
+    timeout.idle_timeout = config.idle_timeout;
+    timeout.keep_alive_pings = true;
+  } else {
+    timeout.idle_timeout = websocket::stream_base::none();
+    timeout.keep_alive_pings = false;
+  }
+  ws_.set_option(timeout);
+  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
+    response.set(http::field::server, "meshd");
+  }));
+  ws_.read_message_max(config.max_frame_bytes);
+  ws_.auto_fragment(false);
+  ws_.binary(true);
+  tokens_ = config.rate_burst;
+}
+
+WsSession::~WsSession() {
+  if (state_ != State::done) {
+    // Destroyed with the event loop (server teardown): leave quietly.
+    server_.broker.remove_session(*this, false);
+    server_.unregister_session(*this);
+  }
+}
+
+void WsSession::start(http::request<http::string_body>&& request) {
+  beast::error_code ignored;
+  ws_.next_layer().next_layer().set_option(tcp::no_delay(true), ignored);
+  server_.register_session(*this);
+  ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
+    self->on_accept(ec);
+  });
+}
+
+void WsSession::on_accept(beast::error_code ec) {
+  if (ec) {
+    spdlog::debug("peer {}: handshake failed: {}", id_, ec.message());
+    finish(ec);
+    return;
+  }
+  if (state_ != State::handshake) return;  // closed during the handshake
+  state_ = State::open;
+  ++server_.metrics.connections_total;
+  // welcome first, before anything else.
+  FrameRef welcome = new_frame();
+  welcome->begin();
+  p2pmesh::wire::append_welcome(welcome->data, id_);
+  welcome->seal_binary();
+  welcome->counts_as_message = true;
+  deliver(welcome);
+  server_.request_flush();
+  spdlog::debug("peer {}: connected", id_);
+  do_read();
+}
+
+void WsSession::do_read() {
+  ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+    self->on_read(ec, bytes);
+  });
+}
+
+void WsSession::on_read(beast::error_code ec, std::size_t bytes) {
+  if (ec) {
+    if (ec == websocket::error::message_too_big) {
+      server_.metrics.drop(Drop::too_large);
+      spdlog::info("peer {}: frame above {} bytes, closed (1009)", id_,
+                   server_.config.max_frame_bytes);
+    }
+    finish(ec);
+    return;
+  }
+  auto& metrics = server_.metrics;
+  ++metrics.messages_in;
+  metrics.bytes_in += bytes;
+  if (state_ == State::open) {
+    if (!ws_.got_binary()) {
+      metrics.drop(Drop::text_frame);
+      spdlog::debug("peer {}: text frame dropped", id_);
+      strike();
+    } else {
+      const auto data = in_.cdata();
+      server_.broker.on_message(
+          *this, std::string_view(static_cast<const char*>(data.data()), data.size()),
+          Clock::now());
+    }
+  }
+  in_.consume(in_.size());
+  if (in_.capacity() > kKeepReadCapacity) in_.shrink_to_fit();
+  if (state_ != State::done) do_read();
+}
+
+void WsSession::finish(beast::error_code ec) {
+  if (state_ == State::done) return;
+  const bool was_member = state_ != State::handshake;
+  state_ = State::done;
+  if (was_member) spdlog::debug("peer {}: disconnected ({})", id_, ec.message());
+  server_.broker.remove_session(*this, true);
+  drop_queue(false);
+  beast::error_code ignored;
+  ws_.next_layer().next_layer().close(ignored);
+  server_.unregister_session(*this);
+  server_.request_flush();  // departure notices
+}
+
+FrameRef WsSession::new_frame() { return server_.frames.acquire(); }
+
+void WsSession::deliver(const FrameRef& frame) {
+  if (state_ != State::open || broken_) return;
+  const std::size_t size = frame->size();
+  if (out_bytes_ + size > server_.config.max_outbound_bytes) {
+    server_.metrics.drop(Drop::slow_consumer);
+    spdlog::info("peer {}: slow consumer ({} bytes queued), closing", id_, out_bytes_);
+    drop_queue(true);
+    close(websocket::close_code::policy_error, "slow consumer");
+    return;
+  }
+  out_.push_back(frame);
+  out_bytes_ += size;
+  server_.mark_dirty(*this);
+}
+
+bool WsSession::send_control(FrameRef frame) {
+  if (broken_ || state_ == State::done) return false;
+  out_bytes_ += frame->size();
+  out_.push_back(std::move(frame));
+  server_.mark_dirty(*this);
+  server_.request_flush();
+  return true;
+}
+
+void WsSession::drop_queue(bool keep_partial_head) {
+  // A partly written frame must be completed before anything else (a close
+  // frame) can follow it on the wire.
+  if (keep_partial_head && head_sent_ > 0 && out_head_ < out_.size()) {
+    FrameRef head = std::move(out_[out_head_]);
+    out_.clear();
+    out_.push_back(std::move(head));
+    out_head_ = 0;
+    out_bytes_ = out_[0]->size() - head_sent_;
+    return;
+  }
+  out_.clear();
+  if (!keep_partial_head) out_.shrink_to_fit();
+  out_head_ = 0;
+  head_sent_ = 0;
+  out_bytes_ = 0;
+}
+
+void WsSession::flush() {
+  if (write_waiting_) return;
+  if (!flush_now()) return;
+  write_waiting_ = true;
+  ws_.next_layer().next_layer().async_wait(
+      tcp::socket::wait_write, [self = shared_from_this()](beast::error_code ec) {
+        self->write_waiting_ = false;
+        if (!ec) self->flush();
+      });
+}
+
+bool WsSession::flush_now() {
+  auto& socket = ws_.next_layer().next_layer();
+  if (broken_ || !socket.is_open()) return false;
+  auto& metrics = server_.metrics;
+  const int fd = socket.native_handle();
+  while (out_head_ < out_.size()) {
+    iovec iov[kMaxIov];
+    std::size_t count = 0;
+    for (std::size_t i = out_head_; i < out_.size() && count < kMaxIov; ++i, ++count) {
+      auto bytes = out_[i]->bytes();
+      if (i == out_head_) bytes.remove_prefix(head_sent_);
+      iov[count].iov_base = const_cast<char*>(bytes.data());
+      iov[count].iov_len = bytes.size();
+    }
+    msghdr message{};
+    message.msg_iov = iov;
+    message.msg_iovlen = count;
+    const ssize_t sent = ::sendmsg(fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      spdlog::debug("peer {}: write failed: {}", id_, std::strerror(errno));
+      broken_ = true;
+      drop_queue(false);
+      beast::error_code ignored;
+      socket.shutdown(tcp::socket::shutdown_both, ignored);  // the read fails -> finish()
+      return false;
+    }
+    metrics.bytes_out += static_cast<std::size_t>(sent);
+    out_bytes_ -= static_cast<std::size_t>(sent);
+    std::size_t left = static_cast<std::size_t>(sent);
+    std::optional<Clock::time_point> now;
+    while (left > 0) {
+      Frame& frame = *out_[out_head_];
+      const std::size_t remaining = frame.size() - head_sent_;
+      if (left < remaining) {
+        head_sent_ += left;
+        break;
+      }
+      left -= remaining;
+      head_sent_ = 0;
+      if (frame.counts_as_message) ++metrics.messages_out;
+      if (frame.published != Clock::time_point{}) {
+        if (!now) now = Clock::now();
+        metrics.fanout_latency.observe(*now - frame.published);
+      }
+      out_[out_head_] = FrameRef();
+      ++out_head_;
+    }
+  }
+  out_.clear();
+  if (out_.capacity() > kKeepQueueCapacity) out_.shrink_to_fit();
+  out_head_ = 0;
+  head_sent_ = 0;
+  out_bytes_ = 0;
+  return false;
+}
+
+bool drain_before_teardown(QueuedStream& stream) { return stream.owner().flush_now(); }
+
+void teardown(beast::role_type role, QueuedStream& stream, beast::error_code& ec) {
+  stream.owner().flush_now();
+  websocket::teardown(role, stream.next_layer(), ec);
+}
+
+void WsSession::close(websocket::close_code code, std::string_view reason) {
+  if (state_ != State::open) return;
+  state_ = State::closing;
+  websocket::close_reason why(code, beast::string_view(reason.data(), reason.size()));
+  ws_.async_close(why, [self = shared_from_this()](beast::error_code ec) {
+    if (ec) spdlog::debug("peer {}: close: {}", self->id_, ec.message());
+  });
+}
+
+void WsSession::abort() {
+  broken_ = true;
+  beast::error_code ignored;
+  ws_.next_layer().next_layer().close(ignored);
+}
+
+void WsSession::strike() {
+  if (++strikes_ < server_.config.max_strikes) return;
+  if (state_ != State::open) return;
+  server_.metrics.drop(Drop::abuse);
+  spdlog::info("peer {}: {} invalid messages, closing", id_, strikes_);
+  close(websocket::close_code::policy_error, "too many invalid messages");
+}
+
+bool WsSession::take_tokens(double tokens, Clock::time_point now) {
+  const auto& config = server_.config;
+  if (config.rate_per_second <= 0) return true;
+  if (refill_ != Clock::time_point{}) {
+    const double elapsed = std::chrono::duration<double>(now - refill_).count();
+    tokens_ = std::min(config.rate_burst, tokens_ + elapsed * config.rate_per_second);
+  }
+  refill_ = now;
+  if (tokens_ < tokens) return false;
+  tokens_ -= tokens;
+  return true;
+}
+
+void WsSession::on_input_drained() { server_.request_flush(); }
+
+}  // namespace meshd
