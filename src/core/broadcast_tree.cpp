@@ -1,11 +1,24 @@
 #include "broadcast_tree.hpp"
 
 #include <algorithm>
-#include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace p2pmesh {
 namespace {
+
+// Keys are unsigned integers so that the heap compares integers only: the link
+// weight itself in unit and latency modes (at most 2^32 - 1), and in blend
+// mode the bit pattern of the non-negative double key, which orders exactly
+// like the double.
+using Key = std::uint64_t;
+
+Key key_bits(double key) {
+  Key bits;
+  static_assert(sizeof bits == sizeof key);
+  std::memcpy(&bits, &key, sizeof bits);
+  return bits;
+}
 
 // One frontier candidate in the heap. Only a strict improvement of a peer's
 // key pushes an entry; a tie on the key with a smaller parent id just updates
@@ -14,7 +27,7 @@ namespace {
 // parent by (key, parent id). Stale entries (child already in the tree) are
 // skipped when popped.
 struct Candidate {
-  double key;
+  Key key;
   PeerId peer;
   std::uint32_t slot;
 };
@@ -23,71 +36,78 @@ struct Candidate {
 // (key, peer id).
 struct After {
   bool operator()(const Candidate& a, const Candidate& b) const {
-    if (a.key != b.key) return a.key > b.key;
-    return a.peer > b.peer;
+    return a.key > b.key || (a.key == b.key && a.peer > b.peer);
   }
 };
+
+// Per-slot state: the best key so far and its parent. Unseen: key kUnseen,
+// parent kNoPeer. In the tree: key 0, parent kNoPeer; no candidate beats that
+// (not below 0, and no parent id is below kNoPeer on a tie), so the frontier
+// check needs no separate flag. A seen candidate always has a parent.
+struct SlotState {
+  Key key;
+  PeerId parent;
+};
+
+constexpr Key kUnseen = std::numeric_limits<Key>::max();
 
 template <TreeMode Mode>
 void grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
                std::uint64_t unknown_weight_us, BroadcastTree& tree) {
   const std::size_t slots = view.slot_count();
-  constexpr double kInfinity = std::numeric_limits<double>::infinity();
-
-  std::vector<std::uint8_t> in_tree(slots, 0);
-  std::vector<double> best_key(slots, kInfinity);
-  std::vector<PeerId> parent_id(slots, kNoPeer);
+  std::vector<SlotState> state(slots, SlotState{kUnseen, kNoPeer});
   // Blend only: tree-path latency from root (final once the peer is in the
-  // tree, the candidate's through its current best parent before that).
+  // tree; through its current best parent before that).
   std::vector<std::uint64_t> dist(Mode == TreeMode::blend ? slots : 0, 0);
 
   std::vector<Candidate> heap;
-  heap.reserve(std::min<std::size_t>(slots, 1024));
+  heap.reserve(std::min<std::size_t>(slots, 4096));
 
   const auto relax = [&](std::uint32_t u) {
     const PeerId u_id = view.peer_at(u);
-    const auto& neighbours = view.neighbours_at(u);
-    const auto& neighbour_slots = view.neighbour_slots_at(u);
-    const std::size_t degree = neighbours.size();
+    const Neighbour* neighbours = view.neighbours_at(u).data();
+    const std::uint32_t* neighbour_slots = view.neighbour_slots_at(u).data();
+    const std::size_t degree = view.neighbour_slots_at(u).size();
     for (std::size_t i = 0; i < degree; ++i) {
       const std::uint32_t v = neighbour_slots[i];
-      if (in_tree[v]) continue;
+      SlotState& s = state[v];
       [[maybe_unused]] std::uint64_t w = 0;
-      double key;
+      Key key;
       if constexpr (Mode == TreeMode::unit) {
-        key = 1.0;
+        key = 1;
       } else {
         w = neighbours[i].weight_us != 0 ? neighbours[i].weight_us : unknown_weight_us;
         if constexpr (Mode == TreeMode::latency) {
-          key = static_cast<double>(w);
+          key = w;
         } else {
-          key = alpha * static_cast<double>(dist[u]) + static_cast<double>(w);
+          key = key_bits(alpha * static_cast<double>(dist[u]) + static_cast<double>(w));
         }
       }
-      if (key < best_key[v]) {
-        best_key[v] = key;
-        parent_id[v] = u_id;
+      if (key < s.key) {
+        s.key = key;
+        s.parent = u_id;
         if constexpr (Mode == TreeMode::blend) dist[v] = dist[u] + w;
         heap.push_back({key, neighbours[i].peer, v});
         std::push_heap(heap.begin(), heap.end(), After{});
-      } else if (key == best_key[v] && u_id < parent_id[v]) {
-        parent_id[v] = u_id;
+      } else if (key == s.key && u_id < s.parent) {
+        s.parent = u_id;
         if constexpr (Mode == TreeMode::blend) dist[v] = dist[u] + w;
       }
     }
   };
 
-  in_tree[root_slot] = 1;
+  state[root_slot] = {0, kNoPeer};
   tree.reached.push_back(tree.root);
   relax(root_slot);
   while (!heap.empty()) {
     std::pop_heap(heap.begin(), heap.end(), After{});
     const Candidate next = heap.back();
     heap.pop_back();
-    if (in_tree[next.slot]) continue;
-    in_tree[next.slot] = 1;
-    tree.edges.push_back({parent_id[next.slot], next.peer});
+    SlotState& s = state[next.slot];
+    if (s.parent == kNoPeer) continue;  // stale entry: already in the tree
+    tree.edges.push_back({s.parent, next.peer});
     tree.reached.push_back(next.peer);
+    s = {0, kNoPeer};
     relax(next.slot);
   }
 }
