@@ -5,10 +5,14 @@
 namespace p2pmesh {
 
 std::size_t LinkPolicy::linked_peer_count(const LinkTable& links) {
-  std::vector<PeerId> peers;
-  for (const Link& l : links.all()) peers.push_back(l.peer);
-  std::sort(peers.begin(), peers.end());
-  return static_cast<std::size_t>(std::unique(peers.begin(), peers.end()) - peers.begin());
+  // A handful of links: count distinct peers without allocating.
+  const auto& all = links.all();
+  std::size_t count = 0;
+  for (auto it = all.begin(); it != all.end(); ++it) {
+    const PeerId peer = it->peer;
+    if (std::none_of(all.begin(), it, [peer](const Link& l) { return l.peer == peer; })) ++count;
+  }
+  return count;
 }
 
 bool LinkPolicy::in_back_off(PeerId peer, TimeUs now) const {
@@ -90,22 +94,33 @@ std::vector<LinkId> LinkPolicy::timed_out(const LinkTable& links, TimeUs now) co
   return expired;
 }
 
+void LinkPolicy::back_off(PeerId peer, TimeUs now) {
+  const TimeUs until = now + config_->candidate_backoff;
+  backoff_until_[peer] = until;
+  earliest_backoff_end_ = std::min(earliest_backoff_end_, until);
+}
+
 void LinkPolicy::expire_back_offs(TimeUs now) {
+  if (earliest_backoff_end_ > now) return;
+  earliest_backoff_end_ = kNever;
   for (auto it = backoff_until_.begin(); it != backoff_until_.end();) {
-    it = it->second <= now ? backoff_until_.erase(it) : std::next(it);
+    if (it->second <= now) {
+      it = backoff_until_.erase(it);
+    } else {
+      earliest_backoff_end_ = std::min(earliest_backoff_end_, it->second);
+      ++it;
+    }
   }
 }
 
-TimeUs LinkPolicy::next_deadline(const LinkTable& links, TimeUs now) const {
+TimeUs LinkPolicy::next_deadline(const LinkTable& links) const {
   TimeUs next = kNever;
   for (const Link& l : links.all()) {
     if (l.state == LinkState::connecting) {
       next = std::min(next, l.created_at + config_->link_connect_timeout);
     }
   }
-  for (const auto& [peer, until] : backoff_until_) {
-    if (until > now) next = std::min(next, until);
-  }
+  next = std::min(next, earliest_backoff_end_);
   return next;
 }
 

@@ -49,9 +49,9 @@ class LinkPolicy {
   std::vector<LinkId> timed_out(const LinkTable& links, TimeUs now) const;
 
   // Earliest time a pending link times out or a back-off ends (kNever if none).
-  TimeUs next_deadline(const LinkTable& links, TimeUs now) const;
+  TimeUs next_deadline(const LinkTable& links) const;
 
-  void back_off(PeerId peer, TimeUs now) { backoff_until_[peer] = now + config_->candidate_backoff; }
+  void back_off(PeerId peer, TimeUs now);
   void expire_back_offs(TimeUs now);
   void forget(PeerId peer) { backoff_until_.erase(peer); }
   bool in_back_off(PeerId peer, TimeUs now) const;
@@ -63,6 +63,7 @@ class LinkPolicy {
   PeerId self_;
   const MeshConfig* config_;  // owned by the MeshNode
   std::unordered_map<PeerId, TimeUs> backoff_until_;
+  TimeUs earliest_backoff_end_ = kNever;  // min of backoff_until_
 };
 
 }  // namespace p2pmesh

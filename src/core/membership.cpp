@@ -27,7 +27,7 @@ Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now
     }
   }
   if (add_member(source, now)) outcome.joined = source;
-  Member& member = members_[source];
+  Member& member = members_.at(source);
   member.last_heard = now;
 
   switch (update.kind) {
@@ -141,11 +141,19 @@ void Membership::set_claims(PeerId source, std::vector<Claim> claims) {
   Member& member = members_.at(source);
   std::vector<Claim> old = std::move(member.claims);
   member.claims = std::move(claims);
+  const auto same = [](const std::vector<Claim>& list, const Claim& claim) {
+    return std::any_of(list.begin(), list.end(), [&](const Claim& c) {
+      return c.peer == claim.peer && c.rtt_us == claim.rtt_us;
+    });
+  };
+  // Periodic statuses mostly repeat what we know: touch only what changed.
   for (const Claim& claim : old) {
+    if (same(member.claims, claim)) continue;
     if (!find_claim(source, claim.peer)) erase_claimed_by(source, claim.peer);
     refresh_pair(source, claim.peer);
   }
   for (const Claim& claim : member.claims) {
+    if (same(old, claim)) continue;
     auto& by = claimed_by_[claim.peer];
     if (std::find(by.begin(), by.end(), source) == by.end()) by.push_back(source);
     refresh_pair(source, claim.peer);

@@ -30,7 +30,7 @@ void MeshNode::on_welcome(TimeUs now, PeerId id) {
   }
   publish_status();
   next_status_at_ = now + config_.status_interval;
-  schedule_wake(now);
+  schedule_wake();
 }
 
 void MeshNode::on_topic_message(TimeUs now, std::string_view topic, PeerId sender,
@@ -53,7 +53,7 @@ void MeshNode::on_topic_message(TimeUs now, std::string_view topic, PeerId sende
       case SignalKind::fallback: handle_packet(now, sender, body, true); break;
     }
   }
-  schedule_wake(now);
+  schedule_wake();
 }
 
 void MeshNode::handle_mesh_update(TimeUs now, PeerId sender, std::string_view body) {
@@ -117,21 +117,21 @@ void MeshNode::handle_candidate(PeerId from, std::string_view body) {
   emit(AddCandidate{link->id, std::string(envelope->candidate_json)});
 }
 
-void MeshNode::on_local_description(TimeUs now, LinkId id, std::string description_json) {
+void MeshNode::on_local_description(TimeUs /*now*/, LinkId id, std::string description_json) {
   const Link* link = links_.find(id);
   if (!link || left_) return;
   const SignalKind kind = link->initiated ? SignalKind::offer : SignalKind::answer;
   emit(Publish{{peer_topic(config_.group, link->peer, kind)}, std::move(description_json)});
-  schedule_wake(now);
+  schedule_wake();
 }
 
-void MeshNode::on_local_candidate(TimeUs now, LinkId id, std::string candidate_json) {
+void MeshNode::on_local_candidate(TimeUs /*now*/, LinkId id, std::string candidate_json) {
   const Link* link = links_.find(id);
   if (!link || left_) return;
   const PeerId initiator = link->initiated ? self_ : link->peer;
   emit(Publish{{peer_topic(config_.group, link->peer, SignalKind::candidate)},
                wrap_candidate(candidate_json, initiator)});
-  schedule_wake(now);
+  schedule_wake();
 }
 
 void MeshNode::on_link_open(TimeUs now, LinkId id) {
@@ -153,7 +153,7 @@ void MeshNode::on_link_open(TimeUs now, LinkId id) {
     emit(LinkUp{peer});
   }
   if (const auto loser = policy_.duplicate_to_close(peer, links_)) drop_link(now, *loser, true);
-  schedule_wake(now);
+  schedule_wake();
 }
 
 void MeshNode::on_link_closed(TimeUs now, LinkId id) {
@@ -165,26 +165,25 @@ void MeshNode::on_link_closed(TimeUs now, LinkId id) {
   }
   drop_link(now, id, false);
   dial(now);
-  schedule_wake(now);
+  schedule_wake();
 }
 
 void MeshNode::on_link_data(TimeUs now, LinkId id, std::string_view bytes) {
   const Link* link = links_.find(id);
   if (!link || link->state != LinkState::open || left_) return;
   handle_packet(now, link->peer, bytes, false);
-  schedule_wake(now);
+  schedule_wake();
 }
 
-void MeshNode::on_link_rtt(TimeUs now, LinkId id, std::uint32_t rtt_us) {
+void MeshNode::on_link_rtt(TimeUs /*now*/, LinkId id, std::uint32_t rtt_us) {
   Link* link = links_.find(id);
   if (!link) return;
   link->rtt_us = rtt_us;
   if (link->state == LinkState::open) membership_.set_local_link(link->peer, true, rtt_us);
-  schedule_wake(now);
+  schedule_wake();
 }
 
-void MeshNode::handle_packet(TimeUs now, PeerId via, std::string_view bytes, bool from_server) {
-  (void)now;
+void MeshNode::handle_packet(TimeUs /*now*/, PeerId via, std::string_view bytes, bool from_server) {
   wire::Packet packet;
   if (wire::decode(bytes, packet, limits_) != wire::DecodeError::none) {
     ++counters_.malformed_packets;
@@ -235,7 +234,7 @@ void MeshNode::forward(const wire::Packet& packet) {
   }
 }
 
-std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload) {
+std::uint64_t MeshNode::broadcast(TimeUs /*now*/, std::string payload) {
   if (self_ == kNoPeer || left_) return 0;
   const std::uint64_t seq = next_seq_++;
   ++counters_.broadcasts;
@@ -264,7 +263,7 @@ std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload) {
       emit(Publish{std::move(topics), wire::encode(packet)});
     }
   }
-  schedule_wake(now);
+  schedule_wake();
   return seq;
 }
 
@@ -298,7 +297,7 @@ void MeshNode::on_tick(TimeUs now) {
     expire_silent_members(now);
   }
   dial(now);
-  schedule_wake(now);
+  schedule_wake();
 }
 
 void MeshNode::dial(TimeUs now) {
@@ -308,8 +307,7 @@ void MeshNode::dial(TimeUs now) {
   }
 }
 
-void MeshNode::drop_link(TimeUs now, LinkId id, bool tell_driver) {
-  (void)now;
+void MeshNode::drop_link(TimeUs /*now*/, LinkId id, bool tell_driver) {
   const Link* link = links_.find(id);
   if (!link) return;
   const PeerId peer = link->peer;
@@ -369,8 +367,8 @@ void MeshNode::publish_status() {
   publish_update(update);
 }
 
-void MeshNode::schedule_wake(TimeUs now) {
-  const TimeUs at = std::min(next_status_at_, policy_.next_deadline(links_, now));
+void MeshNode::schedule_wake() {
+  const TimeUs at = std::min(next_status_at_, policy_.next_deadline(links_));
   if (at != wake_requested_) {
     wake_requested_ = at;
     emit(WakeAt{at});

@@ -105,7 +105,7 @@ class MeshNode {
   void drop_link(TimeUs now, LinkId link, bool tell_driver);
   void peer_left(TimeUs now, PeerId peer);
   void expire_silent_members(TimeUs now);
-  void schedule_wake(TimeUs now);
+  void schedule_wake();
   void emit(Action action) { actions_.push_back(std::move(action)); }
 
   MeshConfig config_;

@@ -1,0 +1,200 @@
+// Many MeshNodes wired to each other and to an in-memory broker, in virtual
+// time: the mesh forms, stays within limits and low-diameter, delivers every
+// broadcast exactly once, and heals after crashes.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <string>
+
+#include "overlay_metrics.hpp"
+#include "virtual_network.hpp"
+
+namespace p2pmesh {
+namespace {
+
+using sim::VirtualNetwork;
+
+MeshConfig default_config() {
+  MeshConfig config;
+  config.group = "test";
+  return config;
+}
+
+std::vector<PeerId> join_one_after_another(VirtualNetwork& network, std::size_t count,
+                                           TimeUs every, const MeshConfig& config) {
+  std::vector<PeerId> ids;
+  for (std::size_t i = 0; i < count; ++i) {
+    ids.push_back(network.add_peer(config));
+    network.run_for(every);
+  }
+  return ids;
+}
+
+// How many times each peer got `payload`.
+std::map<PeerId, int> receipts(const VirtualNetwork& network, const std::string& payload) {
+  std::map<PeerId, int> counts;
+  for (const PeerId peer : network.peers()) {
+    for (const sim::Delivery& d : network.deliveries(peer)) {
+      if (d.payload == payload) ++counts[peer];
+    }
+  }
+  return counts;
+}
+
+void expect_every_broadcast_exactly_once(VirtualNetwork& network, std::size_t broadcasts,
+                                         std::uint64_t seed) {
+  const std::vector<PeerId> peers = network.peers();
+  Random random(seed);
+  std::map<std::string, PeerId> sent;
+  for (std::size_t i = 0; i < broadcasts; ++i) {
+    const PeerId from = peers[random.below(peers.size())];
+    const std::string payload = "message " + std::to_string(i) + " from " + std::to_string(from);
+    network.broadcast(from, payload);
+    sent[payload] = from;
+    network.run_for(20 * kMillisecond);
+  }
+  network.run_for(3 * kSecond);
+  for (const auto& [payload, from] : sent) {
+    const auto counts = receipts(network, payload);
+    for (const PeerId peer : peers) {
+      const int expected = peer == from ? 0 : 1;
+      const auto it = counts.find(peer);
+      EXPECT_EQ(it == counts.end() ? 0 : it->second, expected)
+          << "peer " << peer << " and '" << payload << "'";
+    }
+    for (const sim::Delivery& d : network.deliveries(peers.front())) {
+      if (d.payload == payload) {
+        EXPECT_EQ(d.source, from);
+      }
+    }
+  }
+}
+
+TEST(MeshNetwork, FiftyPeersFormOneLowDiameterMeshWithinLinkLimits) {
+  VirtualNetwork network({});
+  const MeshConfig config = default_config();
+  for (int i = 0; i < 50; ++i) {
+    network.add_peer(config);
+    network.run_for(100 * kMillisecond);
+    for (const PeerId peer : network.peers()) {
+      ASSERT_LE(network.node(peer).links().size(), config.max_connections + 1u)
+          << "peer " << peer << " holds too many links (pending ones included)";
+      ASSERT_LE(network.node(peer).links().open_count(), config.max_connections);
+    }
+  }
+  network.run_for(5 * kSecond);
+
+  const sim::OverlayShape shape = sim::measure_overlay(network.overlay());
+  EXPECT_EQ(shape.peers, 50u);
+  EXPECT_EQ(shape.components, 1u);
+  EXPECT_LE(shape.max_degree, config.max_connections);
+  EXPECT_GE(shape.min_degree, 2u);
+  // A random graph of degree >= 4 has diameter about log(n)/log(3): 4 at 50.
+  EXPECT_LE(shape.hop_diameter, 6u);
+  for (const PeerId peer : network.peers()) {
+    EXPECT_EQ(network.node(peer).tree().reached.size(), 50u) << "tree of peer " << peer;
+    EXPECT_EQ(network.node(peer).membership().member_count(), 49u) << "view of peer " << peer;
+  }
+}
+
+TEST(MeshNetwork, HundredBroadcastsReachEveryOtherPeerExactlyOnce) {
+  for (const bool prune : {true, false}) {
+    SCOPED_TRACE(prune ? "pruned routes" : "full routes");
+    VirtualNetwork network({});
+    MeshConfig config = default_config();
+    config.prune_routes = prune;
+    join_one_after_another(network, 50, 100 * kMillisecond, config);
+    network.run_for(5 * kSecond);
+    expect_every_broadcast_exactly_once(network, 100, 7);
+    for (const PeerId peer : network.peers()) {
+      // In a settled mesh every peer is in every tree: nothing goes the slow way.
+      EXPECT_EQ(network.node(peer).counters().fallback_sent, 0u);
+      EXPECT_EQ(network.node(peer).counters().bad_routes, 0u);
+    }
+  }
+}
+
+TEST(MeshNetwork, LatencyAndBlendTreesDeliverExactlyOnceToo) {
+  for (const TreeMode mode : {TreeMode::latency, TreeMode::blend}) {
+    VirtualNetwork network({});
+    MeshConfig config = default_config();
+    config.tree.mode = mode;
+    config.tree.alpha = 0.5;
+    join_one_after_another(network, 30, 100 * kMillisecond, config);
+    network.run_for(5 * kSecond);
+    expect_every_broadcast_exactly_once(network, 30, 11);
+  }
+}
+
+TEST(MeshNetwork, PeerJoiningLaterGetsTheBroadcastsSentAfterIt) {
+  VirtualNetwork network({});
+  const MeshConfig config = default_config();
+  const auto first = join_one_after_another(network, 20, 100 * kMillisecond, config);
+  network.run_for(3 * kSecond);
+  network.broadcast(first[3], "before");
+  network.run_for(1 * kSecond);
+  const PeerId late = network.add_peer(config);
+  network.run_for(2 * kSecond);
+  network.broadcast(first[5], "after");
+  network.run_for(1 * kSecond);
+  EXPECT_EQ(receipts(network, "before").count(late), 0u);
+  EXPECT_EQ(receipts(network, "after")[late], 1);
+  EXPECT_EQ(receipts(network, "after").size(), 20u);
+}
+
+TEST(MeshNetwork, CrashedPeersAreForgottenAndTheMeshHealsWithinThreeSeconds) {
+  VirtualNetwork network({});
+  const MeshConfig config = default_config();
+  const auto ids = join_one_after_another(network, 12, 100 * kMillisecond, config);
+  network.run_for(3 * kSecond);
+  const std::vector<PeerId> crashed = {ids[1], ids[5], ids[9]};
+  for (const PeerId peer : crashed) network.crash(peer);
+  network.run_for(3 * kSecond);
+
+  const sim::OverlayShape shape = sim::measure_overlay(network.overlay());
+  EXPECT_EQ(shape.peers, 9u);
+  EXPECT_EQ(shape.components, 1u);
+  for (const PeerId peer : network.peers()) {
+    MeshNode& node = network.node(peer);
+    for (const PeerId gone : crashed) {
+      EXPECT_FALSE(node.membership().is_member(gone)) << peer << " still knows " << gone;
+      EXPECT_FALSE(node.membership().view().has_peer(gone)) << peer << " still maps " << gone;
+      EXPECT_FALSE(node.links().has_any_with(gone));
+    }
+    EXPECT_EQ(node.tree().reached.size(), 9u);
+  }
+  expect_every_broadcast_exactly_once(network, 20, 3);
+}
+
+TEST(MeshNetwork, GracefulLeaveIsSeenByEveryoneAtOnce) {
+  VirtualNetwork network({});
+  const MeshConfig config = default_config();
+  const auto ids = join_one_after_another(network, 10, 100 * kMillisecond, config);
+  network.run_for(2 * kSecond);
+  network.leave(ids[4]);
+  network.run_for(500 * kMillisecond);
+  for (const PeerId peer : network.peers()) {
+    EXPECT_FALSE(network.node(peer).membership().is_member(ids[4]));
+  }
+  network.run_for(3 * kSecond);
+  EXPECT_EQ(sim::measure_overlay(network.overlay()).components, 1u);
+}
+
+TEST(MeshNetwork, ThousandSequentialJoinsKeepHopDiameterAtMostEight) {
+  VirtualNetwork network({});
+  MeshConfig config = default_config();
+  config.status_interval = 30 * kSecond;  // fewer periodic statuses: faster test
+  join_one_after_another(network, 1000, 50 * kMillisecond, config);
+  network.run_for(5 * kSecond);
+  const sim::OverlayShape shape = sim::measure_overlay(network.overlay());
+  EXPECT_EQ(shape.peers, 1000u);
+  EXPECT_EQ(shape.components, 1u);
+  EXPECT_LE(shape.max_degree, config.max_connections);
+  EXPECT_LE(shape.hop_diameter, 8u);
+  RecordProperty("hop_diameter", static_cast<int>(shape.hop_diameter));
+}
+
+}  // namespace
+}  // namespace p2pmesh
