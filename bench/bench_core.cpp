@@ -47,7 +47,8 @@ struct Mesh {
   std::size_t view_bytes = 0;  // heap held by the view once built
 };
 
-std::unique_ptr<Mesh> build_mesh(std::size_t n, std::uint64_t seed) {
+// measure: record view_bytes (mallinfo2 walks the heap: slow, keep it out of timings).
+std::unique_ptr<Mesh> build_mesh(std::size_t n, std::uint64_t seed, bool measure) {
   auto mesh = std::make_unique<Mesh>();
   std::mt19937_64 rng(seed);
   std::set<PeerId> ids;
@@ -60,7 +61,7 @@ std::unique_ptr<Mesh> build_mesh(std::size_t n, std::uint64_t seed) {
   const auto weight = [&] {
     return rng() % 10 == 0 ? 0u : static_cast<std::uint32_t>(1'000 + rng() % 199'000);
   };
-  const std::size_t before = heap_in_use();
+  const std::size_t before = measure ? heap_in_use() : 0;
   {
     MeshView& view = mesh->view;
     for (std::size_t i = 1; i < n; ++i) {
@@ -71,14 +72,14 @@ std::unique_ptr<Mesh> build_mesh(std::size_t n, std::uint64_t seed) {
       view.add_link(mesh->peers[rng() % n], mesh->peers[rng() % n], weight());
     }
   }
-  mesh->view_bytes = heap_in_use() - before;
+  if (measure) mesh->view_bytes = heap_in_use() - before;
   return mesh;
 }
 
 const Mesh& mesh_of(std::size_t n) {
   static std::map<std::size_t, std::unique_ptr<Mesh>> cache;
   auto& slot = cache[n];
-  if (!slot) slot = build_mesh(n, 0x5EED + n);
+  if (!slot) slot = build_mesh(n, 0x5EED + n, true);
   return *slot;
 }
 
@@ -167,15 +168,18 @@ void BM_RelayWholeTree(benchmark::State& state) {
   const std::string payload(1024, 'x');
   std::size_t edges = 0;
   std::size_t messages = 0;
+  std::size_t largest = 0;
   for (auto _ : state) {
     edges = 0;
     messages = 0;
+    largest = 0;
     std::vector<Hop> queue = plan_broadcast(tree, payload, 1, prune);
     while (!queue.empty()) {
       Hop hop = std::move(queue.back());
       queue.pop_back();
       ++messages;
       edges += hop.packet.edges.size();
+      largest = std::max(largest, hop.packet.edges.size());
       if (validate_route(hop.packet, 1u << 20) != RouteError::none) state.SkipWithError("invalid");
       for (Hop& next : plan_relay(hop.packet, hop.next, prune)) queue.push_back(std::move(next));
     }
@@ -186,6 +190,7 @@ void BM_RelayWholeTree(benchmark::State& state) {
   state.counters["messages"] = static_cast<double>(messages);
   state.counters["edges_on_wire"] = static_cast<double>(edges);
   state.counters["edges_per_msg"] = static_cast<double>(edges) / static_cast<double>(messages);
+  state.counters["max_edges_msg"] = static_cast<double>(largest);
 }
 
 void BM_ValidateRoute(benchmark::State& state) {
@@ -203,7 +208,7 @@ void BM_ValidateRoute(benchmark::State& state) {
 void BM_BuildView(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   for (auto _ : state) {
-    auto mesh = build_mesh(n, 7);
+    auto mesh = build_mesh(n, 7, false);
     benchmark::DoNotOptimize(mesh);
   }
   const Mesh& mesh = mesh_of(n);
