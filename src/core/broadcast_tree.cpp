@@ -1,25 +1,20 @@
 #include "broadcast_tree.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <limits>
 #include <type_traits>
 
 namespace p2pmesh {
 namespace {
 
-// Keys are unsigned integers so that the heap compares integers only: the link
-// weight itself in unit and latency modes (at most 2^32 - 1), and in blend
-// mode the bit pattern of the non-negative double key, which orders exactly
-// like the double.
+// Keys are unsigned integers (microseconds), so the heap compares integers
+// only and the result never depends on floating-point rounding in the heap:
+//   unit     1
+//   latency  w(u,v)                          (at most 2^32 - 1)
+//   blend    floor(alpha * dist(root,u)) + w(u,v)
+// with w = unknown_weight_us for a link of unknown latency. With alpha = 1 the
+// blend key is exactly dist(root,u) + w(u,v) (Dijkstra); with alpha = 0 it is w.
 using Key = std::uint64_t;
-
-Key key_bits(double key) {
-  Key bits;
-  static_assert(sizeof bits == sizeof key);
-  std::memcpy(&bits, &key, sizeof bits);
-  return bits;
-}
 
 // One frontier candidate in the heap. Only a strict improvement of a peer's
 // key pushes an entry; a tie on the key with a smaller parent id just updates
@@ -28,9 +23,11 @@ Key key_bits(double key) {
 // parent by (key, parent id). Stale entries (child already in the tree) are
 // skipped when popped.
 //
-// Unit and latency keys fit in 32 bits, so (key, child id) packs into one
-// integer and the heap does a single comparison per step (~25% faster
-// at 10k peers than comparing two fields). Blend keys are 64-bit.
+// A key below 2^32 packs with the child id into one integer, so the heap does
+// a single comparison per step (~25% faster at 10k peers than comparing two
+// fields). Unit and latency keys always fit; blend keys nearly always do
+// (tree-path latency below 71 minutes), and otherwise the tree is recomputed
+// with wide entries, which order exactly the same way.
 struct PackedCandidate {
   std::uint64_t key_and_peer;  // key << 32 | child id
   std::uint32_t slot;
@@ -72,26 +69,38 @@ struct SlotState {
 
 constexpr Key kUnseen = std::numeric_limits<Key>::max();
 
-template <TreeMode Mode>
-void grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
+constexpr Key kMaxPackedKey = 0xFFFF'FFFFu;
+
+// Prim from root_slot. Returns false (tree unusable) only if Candidate is
+// packed and a blend key did not fit in 32 bits.
+template <TreeMode Mode, typename Candidate>
+bool grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
                std::uint64_t unknown_weight_us, BroadcastTree& tree) {
+  constexpr bool kPacked = std::is_same_v<Candidate, PackedCandidate>;
+  using After = typename Candidate::After;
   const std::size_t slots = view.slot_count();
   std::vector<SlotState> state(slots, SlotState{kUnseen, kNoPeer});
   // Blend only: tree-path latency from root (final once the peer is in the
   // tree; through its current best parent before that).
   std::vector<std::uint64_t> dist(Mode == TreeMode::blend ? slots : 0, 0);
-
-  using Candidate =
-      std::conditional_t<Mode == TreeMode::blend, WideCandidate, PackedCandidate>;
-  using After = typename Candidate::After;
   std::vector<Candidate> heap;
   heap.reserve(std::min<std::size_t>(slots, 4096));
+  bool overflow = false;
 
   const auto relax = [&](std::uint32_t u) {
     const PeerId u_id = view.peer_at(u);
     const Neighbour* neighbours = view.neighbours_at(u).data();
     const std::uint32_t* neighbour_slots = view.neighbour_slots_at(u).data();
     const std::size_t degree = view.neighbour_slots_at(u).size();
+    [[maybe_unused]] Key scaled_dist = 0;  // blend: floor(alpha * dist(root,u))
+    if constexpr (Mode == TreeMode::blend) {
+      const double scaled = alpha * static_cast<double>(dist[u]);
+      scaled_dist = scaled < 0x1p62 ? static_cast<Key>(scaled) : Key{1} << 62;
+      if (kPacked && scaled_dist > kMaxPackedKey) {
+        overflow = true;
+        return;
+      }
+    }
     for (std::size_t i = 0; i < degree; ++i) {
       const std::uint32_t v = neighbour_slots[i];
       SlotState& s = state[v];
@@ -104,7 +113,11 @@ void grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
         if constexpr (Mode == TreeMode::latency) {
           key = w;
         } else {
-          key = key_bits(alpha * static_cast<double>(dist[u]) + static_cast<double>(w));
+          key = scaled_dist + w;
+          if (kPacked && key > kMaxPackedKey) {
+            overflow = true;
+            return;
+          }
         }
       }
       if (key < s.key) {
@@ -123,7 +136,7 @@ void grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
   state[root_slot] = {0, kNoPeer};
   tree.reached.push_back(tree.root);
   relax(root_slot);
-  while (!heap.empty()) {
+  while (!heap.empty() && !overflow) {
     std::pop_heap(heap.begin(), heap.end(), After{});
     const Candidate next = heap.back();
     heap.pop_back();
@@ -134,6 +147,7 @@ void grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
     s = {0, kNoPeer};
     relax(next.slot);
   }
+  return !overflow;
 }
 
 }  // namespace
@@ -158,14 +172,18 @@ BroadcastTree compute_broadcast_tree(const MeshView& view, PeerId root,
 
   switch (options.mode) {
     case TreeMode::latency:
-      grow_tree<TreeMode::latency>(view, root_slot, alpha, unknown, tree);
+      grow_tree<TreeMode::latency, PackedCandidate>(view, root_slot, alpha, unknown, tree);
       break;
     case TreeMode::blend:
-      grow_tree<TreeMode::blend>(view, root_slot, alpha, unknown, tree);
+      if (!grow_tree<TreeMode::blend, PackedCandidate>(view, root_slot, alpha, unknown, tree)) {
+        tree.edges.clear();
+        tree.reached.clear();
+        grow_tree<TreeMode::blend, WideCandidate>(view, root_slot, alpha, unknown, tree);
+      }
       break;
     case TreeMode::unit:
     default:
-      grow_tree<TreeMode::unit>(view, root_slot, alpha, unknown, tree);
+      grow_tree<TreeMode::unit, PackedCandidate>(view, root_slot, alpha, unknown, tree);
       break;
   }
   tree.reached.shrink_to_fit();

@@ -21,7 +21,8 @@ namespace p2pmesh {
 enum class TreeMode : std::uint8_t {
   unit,     // reference: every link weighs 1 (Prim's MST on hop counts)
   latency,  // Prim's MST on link latency
-  blend,    // Prim-Dijkstra: key(v via u) = alpha * dist(root,u) + w(u,v)
+  blend,    // Prim-Dijkstra: key(v via u) = alpha * dist(root,u) + w(u,v),
+            // in whole microseconds (the product is rounded down)
 };
 
 struct TreeOptions {

@@ -109,22 +109,22 @@ BroadcastTree naive_prim(const MeshView& view, PeerId root, const TreeOptions& o
   BroadcastTree tree;
   tree.root = root;
   tree.reached.push_back(root);
-  double alpha = std::isnan(options.alpha) ? 0.0 : std::clamp(options.alpha, 0.0, 1.0);
+  const double alpha = std::isnan(options.alpha) ? 0.0 : std::clamp(options.alpha, 0.0, 1.0);
   std::map<PeerId, std::uint64_t> dist{{root, 0}};
   for (;;) {
     bool found = false;
-    std::tuple<double, PeerId, PeerId> best{};
+    std::tuple<std::uint64_t, PeerId, PeerId> best{};
     std::uint64_t best_dist = 0;
     for (const auto& [u, du] : dist) {
       for (const Neighbour& n : view.neighbours(u)) {
         if (dist.count(n.peer) != 0) continue;
         const std::uint64_t w = weight_of(n.weight_us, options);
-        double key = 1.0;
-        if (options.mode == TreeMode::latency) key = static_cast<double>(w);
+        std::uint64_t key = 1;
+        if (options.mode == TreeMode::latency) key = w;
         if (options.mode == TreeMode::blend) {
-          key = alpha * static_cast<double>(du) + static_cast<double>(w);
+          key = static_cast<std::uint64_t>(std::floor(alpha * static_cast<double>(du))) + w;
         }
-        const std::tuple<double, PeerId, PeerId> candidate{key, n.peer, u};
+        const std::tuple<std::uint64_t, PeerId, PeerId> candidate{key, n.peer, u};
         if (!found || candidate < best) {
           best = candidate;
           best_dist = du + w;
@@ -360,6 +360,40 @@ TEST(BroadcastTree, BlendAlphaIsClamped) {
   EXPECT_EQ(tree_with(std::numeric_limits<double>::infinity()), tree_with(1.0));
   EXPECT_EQ(tree_with(-3.0), tree_with(0.0));
   EXPECT_EQ(tree_with(std::numeric_limits<double>::quiet_NaN()), tree_with(0.0));
+}
+
+TEST(BroadcastTree, BlendKeysAreWholeMicroseconds) {
+  // alpha * dist is rounded down: via 2, key(3) = floor(0.5 * 3) + 10 = 11,
+  // which ties with the direct link (11); the tie goes to the smaller parent.
+  MeshView view;
+  view.add_link(5, 2, 3);
+  view.add_link(2, 3, 10);
+  view.add_link(5, 3, 11);
+  view.add_link(4, 3, 1);
+  view.add_link(4, 2, 100);
+  EXPECT_EQ(compute_broadcast_tree(view, 5, options_of(TreeMode::blend, 0.5)).edges,
+            (Edges{{5, 2}, {2, 3}, {3, 4}}));
+  EXPECT_EQ(compute_broadcast_tree(view, 5, options_of(TreeMode::blend, 0.7)).edges,
+            (Edges{{5, 2}, {5, 3}, {3, 4}}));  // floor(2.1) + 10 = 12 > 11
+}
+
+TEST(BroadcastTree, BlendWithHugeLatenciesMatchesSpecification) {
+  // Tree-path latencies beyond 2^32 us take the wide-key path; same rules.
+  MeshView view;
+  const std::uint32_t big = 0xF000'0000u;
+  for (PeerId p = 1; p < 40; ++p) {
+    view.add_link(p, p + 1, big - p);
+    if (p % 3 == 0) view.add_link(p, p + 2, big);
+    if (p % 5 == 0) view.add_link(1, p, 0xFFFF'FFFFu);
+  }
+  for (double alpha : {0.0, 0.3, 1.0}) {
+    const auto options = options_of(TreeMode::blend, alpha, 0xFFFF'FFFFu);
+    const BroadcastTree tree = compute_broadcast_tree(view, 1, options);
+    EXPECT_EQ(tree.edges, naive_prim(view, 1, options).edges) << alpha;
+    if (alpha == 1.0) {
+      EXPECT_EQ(check_tree(view, tree, 1, options), dijkstra(view, 1, options));
+    }
+  }
 }
 
 TEST(BroadcastTree, LatencyTiesBrokenByChildThenParentId) {
