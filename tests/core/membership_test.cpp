@@ -1,0 +1,95 @@
+#include "membership.hpp"
+
+#include <gtest/gtest.h>
+
+namespace p2pmesh {
+namespace {
+
+wire::MeshUpdate status(PeerId source, std::uint32_t id, std::vector<PeerId> links,
+                        std::vector<std::uint32_t> rtts = {}) {
+  wire::MeshUpdate u;
+  u.source = source;
+  u.kind = wire::MeshUpdate::Kind::status;
+  u.status.id = id;
+  u.status.connected_to = std::move(links);
+  u.status.rtt_us = std::move(rtts);
+  return u;
+}
+wire::MeshUpdate link_update(PeerId source, PeerId peer, bool up) {
+  wire::MeshUpdate u;
+  u.source = source;
+  u.kind = up ? wire::MeshUpdate::Kind::connected_to : wire::MeshUpdate::Kind::disconnected_from;
+  u.peer = peer;
+  return u;
+}
+
+TEST(Membership, ALinkClaimedByEitherMemberIsInTheView) {
+  Membership m(1);
+  m.apply(status(2, 1, {3}), 0);
+  EXPECT_FALSE(m.view().has_link(2, 3)) << "3 unknown yet";
+  EXPECT_EQ(m.apply(status(3, 1, {}), 0).joined, 3u);
+  EXPECT_TRUE(m.view().has_link(2, 3));
+  m.apply(link_update(2, 3, false), 0);
+  EXPECT_FALSE(m.view().has_link(2, 3));
+  m.apply(link_update(3, 2, true), 0);
+  EXPECT_TRUE(m.view().has_link(2, 3));
+}
+
+TEST(Membership, OthersClaimsNeverMakeLinksOfOurOwn) {
+  Membership m(1);
+  m.apply(status(2, 1, {1}), 0);
+  EXPECT_FALSE(m.view().has_link(1, 2)) << "only our open links count for us";
+  m.set_local_link(2, true, 800);
+  EXPECT_TRUE(m.view().has_link(1, 2));
+  m.set_local_link(2, false);
+  EXPECT_FALSE(m.view().has_link(1, 2));
+}
+
+TEST(Membership, OlderOrEqualStatusIdsAreIgnored) {
+  Membership m(1);
+  m.apply(status(3, 0, {}), 0);
+  m.apply(status(2, 5, {3}), 0);
+  EXPECT_TRUE(m.apply(status(2, 5, {}), 0).ignored);
+  EXPECT_TRUE(m.apply(status(2, 4, {}), 0).ignored);
+  EXPECT_TRUE(m.view().has_link(2, 3));
+  EXPECT_FALSE(m.apply(status(2, 6, {}), 0).ignored);
+  EXPECT_FALSE(m.view().has_link(2, 3));
+}
+
+TEST(Membership, LinkWeightsComeFromReportedRtts) {
+  Membership m(1);
+  m.apply(status(3, 1, {}), 0);
+  m.apply(status(2, 1, {3}, {4000}), 0);
+  ASSERT_EQ(m.view().neighbours(2).size(), 1u);
+  EXPECT_EQ(m.view().neighbours(2)[0].weight_us, 4000u);
+}
+
+TEST(Membership, DepartedPeerLeavesNoTrace) {
+  Membership m(1);
+  m.apply(status(2, 1, {3, 4}), 0);
+  m.apply(status(3, 1, {2}), 0);
+  m.apply(status(4, 1, {2, 3}), 0);
+  wire::MeshUpdate gone = status(2, 2, {});
+  gone.left = true;
+  EXPECT_EQ(m.apply(gone, 0).left, 2u);
+  EXPECT_FALSE(m.is_member(2));
+  EXPECT_FALSE(m.view().has_peer(2));
+  EXPECT_TRUE(m.view().has_link(3, 4));
+  EXPECT_EQ(m.view().link_count(), 1u);
+  // 3's stale claim about 2 does not bring it back.
+  m.apply(link_update(3, 4, true), 0);
+  EXPECT_FALSE(m.view().has_peer(2));
+}
+
+TEST(Membership, SilentMembersAreFoundForExpiry) {
+  Membership m(1);
+  m.apply(status(2, 1, {}), 1000);
+  m.apply(status(3, 1, {}), 5000);
+  EXPECT_EQ(m.silent_since(2000), std::vector<PeerId>{2});
+  EXPECT_TRUE(m.remove_member(2));
+  EXPECT_FALSE(m.remove_member(2));
+  EXPECT_EQ(m.members(), std::vector<PeerId>{3});
+}
+
+}  // namespace
+}  // namespace p2pmesh

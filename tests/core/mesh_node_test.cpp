@@ -1,0 +1,365 @@
+// One MeshNode driven by hand: what it asks the driver to do for each input.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "candidate_envelope.hpp"
+#include "mesh_node.hpp"
+#include "topics.hpp"
+
+namespace p2pmesh {
+namespace {
+
+template <class T>
+std::vector<T> only(const std::vector<Action>& actions) {
+  std::vector<T> out;
+  for (const Action& action : actions) {
+    if (const T* a = std::get_if<T>(&action)) out.push_back(*a);
+  }
+  return out;
+}
+
+wire::MeshUpdate status_of(PeerId source, std::uint32_t id, std::vector<PeerId> links) {
+  wire::MeshUpdate update;
+  update.source = source;
+  update.kind = wire::MeshUpdate::Kind::status;
+  update.status.id = id;
+  update.status.connected_to = std::move(links);
+  return update;
+}
+
+class MeshNodeTest : public ::testing::Test {
+ protected:
+  static constexpr PeerId kSelf = 50;
+
+  explicit MeshNodeTest(MeshConfig config = make_config()) : node_(std::move(config)) {}
+
+  static MeshConfig make_config() {
+    MeshConfig config;
+    config.group = "g";
+    return config;
+  }
+
+  std::vector<Action> welcome() {
+    node_.on_welcome(now_, kSelf);
+    return node_.take_actions();
+  }
+  std::vector<Action> hear(const wire::MeshUpdate& update, PeerId sender = kNoPeer) {
+    node_.on_topic_message(now_, "g.mesh", sender ? sender : update.source, wire::encode(update));
+    return node_.take_actions();
+  }
+  std::vector<Action> offer_from(PeerId peer) {
+    node_.on_topic_message(now_, peer_topic("g", kSelf, SignalKind::offer), peer,
+                           R"({"type":"offer","sdp":"v=0"})");
+    return node_.take_actions();
+  }
+  // Brings up an accepted link with `peer`; returns its id.
+  LinkId accept_and_open(PeerId peer) {
+    const auto accepted = only<AcceptLink>(offer_from(peer));
+    EXPECT_EQ(accepted.size(), 1u);
+    node_.on_link_open(now_, accepted.at(0).link);
+    node_.take_actions();
+    return accepted.at(0).link;
+  }
+
+  TimeUs now_ = 1 * kSecond;
+  MeshNode node_;
+};
+
+TEST_F(MeshNodeTest, WelcomeSubscribesToOwnTopicsAndAnnouncesStatus) {
+  const auto actions = welcome();
+  std::vector<std::string> topics;
+  for (const auto& s : only<Subscribe>(actions)) topics.push_back(s.topic);
+  EXPECT_EQ(topics, (std::vector<std::string>{"g.mesh", "g.50.offer", "g.50.answer",
+                                              "g.50.candidate", "g.50.fallback"}));
+  const auto publishes = only<Publish>(actions);
+  ASSERT_EQ(publishes.size(), 1u);
+  EXPECT_EQ(publishes[0].topics, std::vector<std::string>{"g.mesh"});
+  wire::MeshUpdate update;
+  ASSERT_EQ(wire::decode(publishes[0].body, update), wire::DecodeError::none);
+  EXPECT_EQ(update.source, kSelf);
+  EXPECT_EQ(update.kind, wire::MeshUpdate::Kind::status);
+  EXPECT_EQ(update.status.id, 1u);
+  EXPECT_EQ(update.status.version, kProtocolVersion);
+  EXPECT_FALSE(only<WakeAt>(actions).empty());
+}
+
+TEST_F(MeshNodeTest, DialsTargetManyDistinctPeersAtOnceWhenItLearnsTheGroup) {
+  welcome();
+  std::vector<PeerId> dialled;
+  for (PeerId p = 1; p <= 10; ++p) {
+    for (const auto& open : only<OpenLink>(hear(status_of(p, 1, {})))) dialled.push_back(open.peer);
+  }
+  // The first peers it hears of are dialled at once, without waiting a round.
+  ASSERT_EQ(dialled.size(), 4u);
+  std::sort(dialled.begin(), dialled.end());
+  EXPECT_EQ(std::unique(dialled.begin(), dialled.end()), dialled.end()) << "a peer picked twice";
+}
+
+TEST_F(MeshNodeTest, OfferIsAnsweredOnTheOfferersAnswerTopic) {
+  welcome();
+  const auto accepted = only<AcceptLink>(offer_from(7));
+  ASSERT_EQ(accepted.size(), 1u);
+  EXPECT_EQ(accepted[0].peer, 7u);
+  EXPECT_EQ(accepted[0].offer_json, R"({"type":"offer","sdp":"v=0"})");
+  node_.on_local_description(now_, accepted[0].link, R"({"type":"answer","sdp":"x"})");
+  const auto publishes = only<Publish>(node_.take_actions());
+  ASSERT_EQ(publishes.size(), 1u);
+  EXPECT_EQ(publishes[0].topics, std::vector<std::string>{"g.7.answer"});
+  EXPECT_EQ(publishes[0].body, R"({"type":"answer","sdp":"x"})");
+}
+
+TEST_F(MeshNodeTest, CandidatesCarryTheInitiatorAndReachTheRightLink) {
+  welcome();
+  const auto accepted = only<AcceptLink>(offer_from(7));
+  ASSERT_EQ(accepted.size(), 1u);
+  node_.on_local_candidate(now_, accepted[0].link, R"({"candidate":"candidate:1 1 udp"})");
+  const auto publishes = only<Publish>(node_.take_actions());
+  ASSERT_EQ(publishes.size(), 1u);
+  EXPECT_EQ(publishes[0].topics, std::vector<std::string>{"g.7.candidate"});
+  const auto envelope = unwrap_candidate(publishes[0].body);
+  ASSERT_TRUE(envelope.has_value());
+  EXPECT_EQ(envelope->initiator, 7u) << "7 made the offer";
+
+  // 7's candidate for the link it initiated goes to that link.
+  node_.on_topic_message(now_, "g.50.candidate", 7, wrap_candidate(R"({"candidate":"c"})", 7));
+  const auto added = only<AddCandidate>(node_.take_actions());
+  ASSERT_EQ(added.size(), 1u);
+  EXPECT_EQ(added[0].link, accepted[0].link);
+  EXPECT_EQ(added[0].candidate_json, R"({"candidate":"c"})");
+
+  // One for a link that does not exist is dropped and counted.
+  node_.on_topic_message(now_, "g.50.candidate", 7, wrap_candidate(R"({"candidate":"c"})", 50));
+  EXPECT_TRUE(only<AddCandidate>(node_.take_actions()).empty());
+  node_.on_topic_message(now_, "g.50.candidate", 7, "not json");
+  EXPECT_EQ(node_.counters().bad_signals, 2u);
+}
+
+TEST_F(MeshNodeTest, AnswerGoesToThePendingLinkWeOffered) {
+  welcome();
+  const auto opens = only<OpenLink>(hear(status_of(9, 1, {})));
+  ASSERT_EQ(opens.size(), 1u);
+  node_.on_local_description(now_, opens[0].link, R"({"type":"offer","sdp":"o"})");
+  EXPECT_EQ(only<Publish>(node_.take_actions()).at(0).topics,
+            std::vector<std::string>{"g.9.offer"});
+  node_.on_topic_message(now_, "g.50.answer", 9, R"({"type":"answer","sdp":"a"})");
+  const auto answers = only<ApplyAnswer>(node_.take_actions());
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].link, opens[0].link);
+  // An answer from a peer we never dialled is dropped.
+  node_.on_topic_message(now_, "g.50.answer", 11, R"({"type":"answer","sdp":"a"})");
+  EXPECT_TRUE(only<ApplyAnswer>(node_.take_actions()).empty());
+  EXPECT_EQ(node_.counters().bad_signals, 1u);
+}
+
+TEST_F(MeshNodeTest, UnansweredOfferIsGivenUpAtTheConnectTimeoutAndNotRetriedAtOnce) {
+  welcome();
+  const auto opens = only<OpenLink>(hear(status_of(9, 1, {})));
+  ASSERT_EQ(opens.size(), 1u);
+  now_ += node_.config().link_connect_timeout - 1;
+  node_.on_tick(now_);
+  EXPECT_TRUE(only<CloseLink>(node_.take_actions()).empty());
+  now_ += 1;
+  node_.on_tick(now_);
+  const auto actions = node_.take_actions();
+  const auto closes = only<CloseLink>(actions);
+  ASSERT_EQ(closes.size(), 1u);
+  EXPECT_EQ(closes[0].link, opens[0].link);
+  EXPECT_TRUE(only<OpenLink>(actions).empty()) << "redialled the peer that did not answer";
+  EXPECT_EQ(node_.links().size(), 0u);
+  EXPECT_EQ(node_.counters().links_timed_out, 1u);
+  // Another peer is dialled instead.
+  const auto next = only<OpenLink>(hear(status_of(12, 1, {})));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].peer, 12u);
+}
+
+TEST_F(MeshNodeTest, BothDiallingKeepsTheSmallerIdsOffer) {
+  welcome();
+  // We (50) dial 9 and 80.
+  hear(status_of(9, 1, {}));
+  hear(status_of(80, 1, {}));
+  ASSERT_EQ(node_.links().size(), 2u);
+  // 9 < 50: its offer wins; our pending offer to it is closed.
+  const auto from9 = offer_from(9);
+  EXPECT_EQ(only<AcceptLink>(from9).size(), 1u);
+  ASSERT_EQ(only<CloseLink>(from9).size(), 1u);
+  EXPECT_EQ(node_.links().find(9, true), nullptr);
+  // 80 > 50: our offer wins, its offer is refused.
+  const auto from80 = offer_from(80);
+  EXPECT_TRUE(only<AcceptLink>(from80).empty());
+  EXPECT_NE(node_.links().find(80, true), nullptr);
+}
+
+TEST_F(MeshNodeTest, TwoOpenLinksWithOnePeerCollapseToTheSmallerIdsOne) {
+  welcome();
+  const auto opens = only<OpenLink>(hear(status_of(9, 1, {})));
+  ASSERT_EQ(opens.size(), 1u);
+  node_.on_link_open(now_, opens[0].link);
+  node_.take_actions();
+  // 9 dials us too (say it is a reference peer that did not see our link).
+  const auto accepted = only<AcceptLink>(offer_from(9));
+  ASSERT_EQ(accepted.size(), 1u);
+  node_.on_link_open(now_, accepted[0].link);
+  const auto actions = node_.take_actions();
+  const auto closes = only<CloseLink>(actions);
+  ASSERT_EQ(closes.size(), 1u);
+  EXPECT_EQ(closes[0].link, opens[0].link) << "9 < 50: the link 9 initiated stays";
+  EXPECT_EQ(node_.links().open_count(), 1u);
+  EXPECT_TRUE(only<LinkDown>(actions).empty()) << "still linked with 9 throughout";
+  EXPECT_TRUE(node_.membership().view().has_link(kSelf, 9));
+}
+
+TEST_F(MeshNodeTest, FullPeerAdmitsANewcomerByDroppingALinkButRefusesWellLinkedOfferers) {
+  welcome();
+  for (PeerId p = 1; p <= 6; ++p) accept_and_open(p);
+  ASSERT_EQ(node_.links().open_count(), 6u);
+  // Peer 30 already has 4 links: refused, nothing dropped.
+  for (PeerId p = 31; p <= 34; ++p) hear(status_of(p, 1, {}));
+  hear(status_of(30, 1, {31, 32, 33, 34}));
+  EXPECT_TRUE(only<AcceptLink>(offer_from(30)).empty());
+  EXPECT_EQ(node_.counters().offers_refused, 1u);
+  // Peer 40 has none: admitted, one of ours dropped, we stay at six.
+  hear(status_of(40, 1, {}));
+  const auto actions = offer_from(40);
+  EXPECT_EQ(only<AcceptLink>(actions).size(), 1u);
+  EXPECT_EQ(only<CloseLink>(actions).size(), 1u);
+  EXPECT_EQ(node_.links().size(), 6u);
+  EXPECT_EQ(node_.counters().links_dropped_for_room, 1u);
+}
+
+TEST_F(MeshNodeTest, LinkChangesArePublishedAndClosedLinksLeaveTheView) {
+  welcome();
+  const LinkId link = accept_and_open(7);
+  EXPECT_TRUE(node_.membership().view().has_link(kSelf, 7));
+  node_.on_link_closed(now_, link);
+  const auto actions = node_.take_actions();
+  EXPECT_FALSE(node_.membership().view().has_link(kSelf, 7));
+  bool told = false;
+  for (const auto& p : only<Publish>(actions)) {
+    wire::MeshUpdate update;
+    ASSERT_EQ(wire::decode(p.body, update), wire::DecodeError::none);
+    told |= update.kind == wire::MeshUpdate::Kind::disconnected_from && update.peer == 7;
+  }
+  EXPECT_TRUE(told);
+  EXPECT_EQ(only<LinkDown>(actions).size(), 1u);
+}
+
+TEST_F(MeshNodeTest, ForgedStaleAndMalformedUpdatesAreCountedAndIgnored) {
+  welcome();
+  hear(status_of(9, 5, {3}));
+  EXPECT_TRUE(node_.membership().view().has_link(9, 3) == false) << "3 is not a member yet";
+  hear(status_of(3, 1, {}));
+  EXPECT_TRUE(node_.membership().view().has_link(9, 3));
+  hear(status_of(9, 5, {}));  // same id: ignored
+  EXPECT_TRUE(node_.membership().view().has_link(9, 3));
+  EXPECT_EQ(node_.counters().stale_updates, 1u);
+  hear(status_of(9, 6, {}), /*sender=*/3);  // 3 speaking for 9
+  EXPECT_EQ(node_.counters().forged_updates, 1u);
+  EXPECT_TRUE(node_.membership().view().has_link(9, 3));
+  node_.on_topic_message(now_, "g.mesh", 9, "\xff\xff\xff");
+  EXPECT_EQ(node_.counters().malformed_updates, 1u);
+  node_.on_topic_message(now_, "other.mesh", 9, wire::encode(status_of(9, 7, {})));
+  node_.on_topic_message(now_, "g.51.offer", 9, "{}");
+  EXPECT_EQ(node_.counters().foreign_topics, 2u);
+  hear(status_of(9, 6, {}));
+  EXPECT_FALSE(node_.membership().view().has_link(9, 3));
+}
+
+TEST_F(MeshNodeTest, DepartedPeerIsForgottenAndItsLinkClosed) {
+  welcome();
+  accept_and_open(7);
+  hear(status_of(7, 1, {kSelf, 8}));
+  hear(status_of(8, 1, {7}));
+  wire::MeshUpdate gone = status_of(7, 2, {});
+  gone.left = true;
+  const auto actions = hear(gone);
+  EXPECT_EQ(only<CloseLink>(actions).size(), 1u);
+  EXPECT_EQ(only<PeerLeft>(actions).size(), 1u);
+  EXPECT_FALSE(node_.membership().is_member(7));
+  EXPECT_FALSE(node_.membership().view().has_peer(7));
+  EXPECT_FALSE(node_.links().has_any_with(7));
+  EXPECT_TRUE(node_.membership().is_member(8));
+}
+
+TEST_F(MeshNodeTest, MalformedAndHostilePacketsAreDroppedAndCountedAndTheNodeKeepsWorking) {
+  welcome();
+  const LinkId link = accept_and_open(7);
+  node_.on_link_data(now_, link, "\x12\xff");  // truncated edges field
+  EXPECT_EQ(node_.counters().malformed_packets, 1u);
+
+  wire::Packet loop;
+  loop.source = 7;
+  loop.edges = {{7, 50}, {50, 60}, {60, 50}};  // 50 twice as a target
+  loop.payload = "x";
+  node_.on_link_data(now_, link, wire::encode(loop));
+  EXPECT_EQ(node_.counters().bad_routes, 1u);
+
+  wire::Packet spoofed;  // 7 claims to relay for 99 but the route says 98 is our parent
+  spoofed.source = 99;
+  spoofed.edges = {{99, 98}, {98, 50}};
+  spoofed.payload = "y";
+  node_.on_link_data(now_, link, wire::encode(spoofed));
+  EXPECT_EQ(node_.counters().misrouted_packets, 1u);
+  EXPECT_TRUE(only<Deliver>(node_.take_actions()).empty());
+
+  wire::Packet good;
+  good.source = 7;
+  good.edges = {{7, 50}};
+  good.payload = "hello";
+  good.seq = 1;
+  node_.on_link_data(now_, link, wire::encode(good));
+  node_.on_link_data(now_, link, wire::encode(good));  // again: duplicate
+  const auto delivered = only<Deliver>(node_.take_actions());
+  ASSERT_EQ(delivered.size(), 1u);
+  EXPECT_EQ(delivered[0].source, 7u);
+  EXPECT_EQ(delivered[0].payload, "hello");
+  EXPECT_EQ(node_.counters().duplicate_packets, 1u);
+}
+
+TEST_F(MeshNodeTest, RelayForwardsAlongTheRouteAndFallsBackForAMissingLink) {
+  welcome();
+  const LinkId from7 = accept_and_open(7);
+  const LinkId to8 = accept_and_open(8);
+  hear(status_of(9, 1, {}));
+  wire::Packet packet;
+  packet.source = 7;
+  packet.edges = {{7, 50}, {50, 8}, {50, 9}};
+  packet.payload = "p";
+  node_.on_link_data(now_, from7, wire::encode(packet));
+  const auto actions = node_.take_actions();
+  const auto sends = only<SendOnLink>(actions);
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].link, to8);
+  const auto publishes = only<Publish>(actions);
+  ASSERT_EQ(publishes.size(), 1u);
+  EXPECT_EQ(publishes[0].topics, std::vector<std::string>{"g.9.fallback"});
+  EXPECT_EQ(node_.counters().fallback_sent, 1u);
+}
+
+TEST_F(MeshNodeTest, BroadcastGoesDownTheTreeAndToUnreachablePeersThroughTheServer) {
+  welcome();
+  const LinkId to7 = accept_and_open(7);
+  hear(status_of(7, 1, {kSelf, 8}));
+  hear(status_of(8, 1, {7}));
+  hear(status_of(20, 1, {}));  // known, but linked to nobody
+  node_.take_actions();
+  const std::uint64_t seq = node_.broadcast(now_, "hi");
+  EXPECT_EQ(seq, 1u);
+  const auto actions = node_.take_actions();
+  const auto sends = only<SendOnLink>(actions);
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].link, to7);
+  wire::Packet sent;
+  ASSERT_EQ(wire::decode(sends[0].bytes, sent), wire::DecodeError::none);
+  EXPECT_EQ(sent.source, kSelf);
+  EXPECT_EQ(sent.seq, 1u);
+  EXPECT_EQ(sent.edges, (std::vector<wire::Edge>{{kSelf, 7}, {7, 8}}));
+  const auto publishes = only<Publish>(actions);
+  ASSERT_EQ(publishes.size(), 1u);
+  EXPECT_EQ(publishes[0].topics, std::vector<std::string>{"g.20.fallback"});
+}
+
+}  // namespace
+}  // namespace p2pmesh
