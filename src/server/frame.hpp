@@ -94,6 +94,8 @@ class FramePool {
       frame = std::move(free_.back());
       free_.pop_back();
     }
+    frame->offset = 0;
+    frame->data.clear();
     frame->counts_as_message = false;
     frame->published = {};
     ++live_;

@@ -48,7 +48,7 @@ void ServerImpl::wait_signal() {
     if (!stopping_) {
       spdlog::info("signal {}: shutting down", signal);
       begin_shutdown();
-      wait_signal();
+      if (!finished_) wait_signal();  // a second signal forces the close
     } else {
       spdlog::info("signal {} again: closing now", signal);
       force_close();

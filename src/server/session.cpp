@@ -240,7 +240,11 @@ bool WsSession::flush_now() {
   return false;
 }
 
-bool drain_before_teardown(QueuedStream& stream) { return stream.owner().flush_now(); }
+bool drain_before_teardown(QueuedStream& stream) {
+  const bool pending = stream.owner().flush_now();
+  spdlog::trace("peer {}: teardown, {}", stream.owner().id(), pending ? "waiting to drain" : "drained");
+  return pending;
+}
 
 void teardown(beast::role_type role, QueuedStream& stream, beast::error_code& ec) {
   stream.owner().flush_now();

@@ -1,0 +1,235 @@
+// meshd protocol behaviour (WIRE.md section 1) and discovery: welcome,
+// pub/sub semantics, snapshot for newcomers, departure notices.
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "support.hpp"
+
+namespace meshd::test {
+namespace {
+
+namespace wire = p2pmesh::wire;
+using Kind = wire::ServerMessage::Kind;
+
+Config open_config() {
+  Config config = test_config();
+  config.access_rules = false;
+  return config;
+}
+
+TEST(Protocol, WelcomeComesFirstWithFreshNonZeroIds) {
+  TestServer server;
+  std::vector<std::unique_ptr<WsClient>> clients;
+  std::set<p2pmesh::PeerId> ids;
+  for (int i = 0; i < 5; ++i) {
+    auto client = std::make_unique<WsClient>();
+    ASSERT_TRUE(client->connect(server.port())) << client->error();  // checks welcome first
+    EXPECT_NE(client->id(), p2pmesh::kNoPeer);
+    ids.insert(client->id());
+    clients.push_back(std::move(client));
+  }
+  EXPECT_EQ(ids.size(), 5u);
+  // A reconnecting peer gets a fresh id too.
+  clients[0]->close();
+  WsClient again;
+  ASSERT_TRUE(again.connect(server.port()));
+  EXPECT_EQ(ids.count(again.id()), 0u);
+}
+
+TEST(Protocol, SenderIsStampedByServerAndPublisherGetsItsOwn) {
+  TestServer server(open_config());
+  WsClient a, b, c;
+  ASSERT_TRUE(a.connect(server.port()));
+  ASSERT_TRUE(b.connect(server.port()));
+  ASSERT_TRUE(c.connect(server.port()));
+  a.subscribe("room");
+  b.subscribe("room");
+  ASSERT_TRUE(a.barrier());
+  ASSERT_TRUE(b.barrier());
+  c.publish({"room"}, "hello");
+  for (WsClient* receiver : {&a, &b}) {
+    const auto message = receiver->next();
+    ASSERT_TRUE(message);
+    EXPECT_EQ(message->kind, Kind::topic_message);
+    EXPECT_EQ(message->topic, "room");
+    EXPECT_EQ(message->sender, c.id());
+    EXPECT_EQ(message->body, "hello");
+  }
+  // The publisher receives its own publication when subscribed.
+  a.publish({"room"}, "mine");
+  const auto own = a.next();
+  ASSERT_TRUE(own);
+  EXPECT_EQ(own->sender, a.id());
+  EXPECT_EQ(own->body, "mine");
+  // c is not subscribed: nothing for it.
+  ASSERT_TRUE(c.barrier());
+  EXPECT_TRUE(c.drain().empty());
+}
+
+TEST(Protocol, OneTopicMessagePerTopicOfAPublish) {
+  TestServer server(open_config());
+  WsClient both, one, publisher;
+  ASSERT_TRUE(both.connect(server.port()));
+  ASSERT_TRUE(one.connect(server.port()));
+  ASSERT_TRUE(publisher.connect(server.port()));
+  both.subscribe("t1");
+  both.subscribe("t2");
+  one.subscribe("t2");
+  ASSERT_TRUE(both.barrier());
+  ASSERT_TRUE(one.barrier());
+  publisher.publish({"t1", "t2", "t3"}, "x");
+  ASSERT_TRUE(publisher.barrier());
+  ASSERT_TRUE(both.barrier());
+  ASSERT_TRUE(one.barrier());
+  const auto got_both = both.drain();
+  ASSERT_EQ(got_both.size(), 2u);
+  EXPECT_EQ(got_both[0].topic, "t1");
+  EXPECT_EQ(got_both[1].topic, "t2");
+  const auto got_one = one.drain();
+  ASSERT_EQ(got_one.size(), 1u);
+  EXPECT_EQ(got_one[0].topic, "t2");
+  EXPECT_EQ(got_one[0].sender, publisher.id());
+}
+
+TEST(Protocol, UnsubscribeStopsDelivery) {
+  TestServer server(open_config());
+  WsClient a, b;
+  ASSERT_TRUE(a.connect(server.port()));
+  ASSERT_TRUE(b.connect(server.port()));
+  a.subscribe("t");
+  a.subscribe("sentinel");
+  a.unsubscribe("t");
+  ASSERT_TRUE(a.barrier());
+  b.publish({"t"}, "gone");
+  b.publish({"sentinel"}, "s");
+  const auto first = a.next();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->topic, "sentinel");
+}
+
+TEST(Discovery, NewcomerGetsSnapshotOfEveryMember) {
+  TestServer server;
+  auto a = join(server.port(), "g");
+  ASSERT_TRUE(a);
+  a->publish({"g.mesh"}, status_update(a->id(), {111, 222}, 5));
+  auto own = a->next();  // a is subscribed: its own status comes back
+  ASSERT_TRUE(own);
+  EXPECT_EQ(own->sender, a->id());
+
+  auto b = join(server.port(), "g");
+  ASSERT_TRUE(b);
+  auto snapshot = b->drain();  // join() ended with a barrier: the snapshot is there
+  ASSERT_EQ(snapshot.size(), 1u);
+  EXPECT_EQ(snapshot[0].topic, "g.mesh");
+  EXPECT_EQ(snapshot[0].sender, a->id());
+  auto update = mesh_update(snapshot[0]);
+  EXPECT_EQ(update.source, a->id());
+  ASSERT_EQ(update.kind, wire::MeshUpdate::Kind::status);
+  EXPECT_EQ(update.status.connected_to, (std::vector<p2pmesh::PeerId>{111, 222}));
+  EXPECT_EQ(update.status.id, 5u);
+  EXPECT_FALSE(update.left);
+
+  // Link changes keep the stored status current.
+  a->publish({"g.mesh"}, link_update(a->id(), 333, true));
+  a->publish({"g.mesh"}, link_update(a->id(), 111, false));
+  ASSERT_TRUE(a->barrier());
+  // b never published: it is not in the snapshot; then it publishes a status.
+  b->publish({"g.mesh"}, status_update(b->id(), {a->id()}, 1));
+  ASSERT_TRUE(b->barrier());
+  // An older status id does not replace the stored one.
+  a->publish({"g.mesh"}, status_update(a->id(), {999}, 4));
+  ASSERT_TRUE(a->barrier());
+
+  auto c = join(server.port(), "g");
+  ASSERT_TRUE(c);
+  snapshot = c->drain();
+  ASSERT_EQ(snapshot.size(), 2u);
+  std::map<p2pmesh::PeerId, wire::MeshUpdate> by_sender;
+  for (const auto& message : snapshot) {
+    EXPECT_EQ(message.topic, "g.mesh");
+    by_sender[message.sender] = mesh_update(message);
+  }
+  ASSERT_EQ(by_sender.count(a->id()), 1u);
+  ASSERT_EQ(by_sender.count(b->id()), 1u);
+  EXPECT_EQ(by_sender[a->id()].source, a->id());
+  EXPECT_EQ(by_sender[a->id()].status.connected_to, (std::vector<p2pmesh::PeerId>{222, 333}));
+  EXPECT_EQ(by_sender[a->id()].status.id, 5u);
+  EXPECT_EQ(by_sender[b->id()].status.connected_to, (std::vector<p2pmesh::PeerId>{a->id()}));
+  EXPECT_EQ(by_sender[b->id()].status.id, 1u);
+  EXPECT_GE(metric(server.port(), "meshd_snapshot_messages_total"), 3);
+
+  // Another group sees nothing of g.
+  auto other = join(server.port(), "h");
+  ASSERT_TRUE(other);
+  EXPECT_TRUE(other->drain().empty());
+}
+
+TEST(Discovery, MemberOnlyWithLinkUpdatesIsInSnapshotWithIdZero) {
+  TestServer server;
+  auto a = join(server.port(), "g");
+  ASSERT_TRUE(a);
+  a->publish({"g.mesh"}, link_update(a->id(), 42, true));
+  ASSERT_TRUE(a->next());
+  auto b = join(server.port(), "g");
+  ASSERT_TRUE(b);
+  const auto snapshot = b->drain();
+  ASSERT_EQ(snapshot.size(), 1u);
+  const auto update = mesh_update(snapshot[0]);
+  EXPECT_EQ(update.status.connected_to, (std::vector<p2pmesh::PeerId>{42}));
+  EXPECT_EQ(update.status.id, 0u);
+}
+
+void expect_departure(WsClient& observer, p2pmesh::PeerId departed, std::uint32_t id) {
+  // Within 1 s (the bound; in practice immediate).
+  const auto message = observer.next(std::chrono::milliseconds(1000));
+  ASSERT_TRUE(message) << "no departure notice within 1 s";
+  EXPECT_EQ(message->topic, "g.mesh");
+  EXPECT_EQ(message->sender, departed);
+  const auto update = mesh_update(*message);
+  EXPECT_EQ(update.source, departed);
+  ASSERT_EQ(update.kind, wire::MeshUpdate::Kind::status);
+  EXPECT_TRUE(update.status.connected_to.empty());
+  EXPECT_EQ(update.status.id, id);
+  EXPECT_TRUE(update.left);
+}
+
+TEST(Discovery, DepartureNoticeOnCloseOnDeathAndOnUnsubscribe) {
+  TestServer server;
+  auto observer = join(server.port(), "g");
+  ASSERT_TRUE(observer);
+  auto elsewhere = join(server.port(), "h");
+  ASSERT_TRUE(elsewhere);
+
+  auto closing = join(server.port(), "g");
+  ASSERT_TRUE(closing);
+  closing->publish({"g.mesh"}, status_update(closing->id(), {observer->id()}, 7));
+  ASSERT_TRUE(observer->next());  // the status itself
+  closing->close();
+  expect_departure(*observer, closing->id(), 8);
+
+  auto dying = join(server.port(), "g");
+  ASSERT_TRUE(dying);
+  const auto dying_id = dying->id();
+  dying->kill();  // no close frame
+  expect_departure(*observer, dying_id, 1);
+
+  auto leaving = join(server.port(), "g");
+  ASSERT_TRUE(leaving);
+  leaving->unsubscribe("g.mesh");
+  expect_departure(*observer, leaving->id(), 1);
+
+  // The departed are gone from the snapshot.
+  auto newcomer = join(server.port(), "g");
+  ASSERT_TRUE(newcomer);
+  EXPECT_TRUE(newcomer->drain().empty());
+  // Other groups hear nothing.
+  ASSERT_TRUE(elsewhere->barrier());
+  EXPECT_TRUE(elsewhere->drain().empty());
+  EXPECT_EQ(metric(server.port(), "meshd_departures_total"), 3);
+}
+
+}  // namespace
+}  // namespace meshd::test

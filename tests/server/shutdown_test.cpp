@@ -1,0 +1,169 @@
+// Graceful shutdown: in-process stop() and the real meshd program on
+// SIGTERM / SIGINT (close frames 1001, exit code 0), plus --help and bad
+// arguments.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "support.hpp"
+
+#ifndef MESHD_BINARY
+#error "MESHD_BINARY must name the meshd program"
+#endif
+
+namespace meshd::test {
+namespace {
+
+TEST(Shutdown, StopSendsCloseFramesAndReturns) {
+  TestServer server;
+  auto a = join(server.port(), "g");
+  auto b = join(server.port(), "g");
+  ASSERT_TRUE(a && b);
+  server.request_stop();
+  for (WsClient* client : {a.get(), b.get()}) {
+    const auto info = client->wait_closed();  // the clients answer the close
+    EXPECT_TRUE(info.closed);
+    EXPECT_EQ(info.code, 1001);
+    EXPECT_EQ(info.reason, "server shutdown");
+  }
+  EXPECT_TRUE(server.stop());
+}
+
+TEST(Shutdown, StopFinishesEvenWhenAClientNeverAnswers) {
+  Config config = test_config();
+  config.shutdown_timeout = std::chrono::milliseconds(300);
+  config.handshake_timeout = std::chrono::milliseconds(300);
+  TestServer server(config);
+  WsClient silent;  // never runs its loop again: no close reply
+  ASSERT_TRUE(silent.connect(server.port()));
+  EXPECT_TRUE(server.stop());
+}
+
+// The meshd program as a child process with stdout on a pipe.
+class Meshd {
+ public:
+  explicit Meshd(std::vector<std::string> args) {
+    int fds[2];
+    if (pipe(fds) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], STDOUT_FILENO);
+      close(fds[0]);
+      close(fds[1]);
+      std::vector<char*> argv;
+      std::string program = MESHD_BINARY;
+      argv.push_back(program.data());
+      for (auto& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(program.c_str(), argv.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    out_ = fdopen(fds[0], "r");
+  }
+  ~Meshd() {
+    if (pid_ > 0 && !reaped_) {
+      kill(pid_, SIGKILL);
+      wait_exit();
+    }
+    if (out_) fclose(out_);
+  }
+  // The first stdout line (blocks until meshd prints it or exits).
+  std::string first_line() {
+    char line[512] = {};
+    if (!out_ || !fgets(line, sizeof line, out_)) return {};
+    return line;
+  }
+  std::string all_output() {
+    std::string text;
+    char chunk[512];
+    while (out_ && fgets(chunk, sizeof chunk, out_)) text += chunk;
+    return text;
+  }
+  void signal(int number) { kill(pid_, number); }
+  // Exit status, or -1 when killed by a signal. Guarded by ctest's timeout.
+  int wait_exit() {
+    int status = 0;
+    if (waitpid(pid_, &status, 0) != pid_) return -2;
+    reaped_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* out_ = nullptr;
+  bool reaped_ = false;
+};
+
+std::uint16_t port_from(const std::string& line) {
+  const auto colon = line.rfind(':');
+  if (line.rfind("meshd listening on 127.0.0.1:", 0) != 0 || colon == std::string::npos) return 0;
+  return static_cast<std::uint16_t>(std::stoi(line.substr(colon + 1)));
+}
+
+void graceful_exit_on(int signal_number) {
+  Meshd meshd({"--host", "127.0.0.1", "--port", "0", "--log-level", "warn"});
+  const auto port = port_from(meshd.first_line());
+  ASSERT_NE(port, 0);
+  auto a = join(port, "g");
+  ASSERT_TRUE(a);
+  WsClient b;
+  ASSERT_TRUE(b.connect(port));
+  meshd.signal(signal_number);
+  for (WsClient* client : {a.get(), &b}) {
+    const auto info = client->wait_closed();
+    EXPECT_TRUE(info.closed);
+    EXPECT_EQ(info.code, 1001);
+    EXPECT_EQ(info.reason, "server shutdown");
+  }
+  EXPECT_EQ(meshd.wait_exit(), 0);
+}
+
+TEST(Program, SigtermShutsDownGracefully) { graceful_exit_on(SIGTERM); }
+TEST(Program, SigintShutsDownGracefully) { graceful_exit_on(SIGINT); }
+
+TEST(Program, PortFileAndEnvironment) {
+  const std::string port_file =
+      testing::TempDir() + "meshd-port-" + std::to_string(getpid());
+  setenv("MESHD_PORT_FILE", port_file.c_str(), 1);
+  Meshd meshd({"--host", "127.0.0.1", "--port", "0"});
+  unsetenv("MESHD_PORT_FILE");
+  const auto port = port_from(meshd.first_line());
+  ASSERT_NE(port, 0);
+  FILE* file = fopen(port_file.c_str(), "r");
+  ASSERT_NE(file, nullptr);
+  int written = 0;
+  EXPECT_EQ(fscanf(file, "%d", &written), 1);
+  fclose(file);
+  std::remove(port_file.c_str());
+  EXPECT_EQ(written, port);
+  EXPECT_EQ(http_get(port, "/healthz").status, 200);
+  meshd.signal(SIGTERM);
+  EXPECT_EQ(meshd.wait_exit(), 0);
+}
+
+TEST(Program, HelpAndBadArguments) {
+  {
+    Meshd meshd({"--help"});
+    const auto text = meshd.all_output();
+    EXPECT_NE(text.find("--port"), std::string::npos);
+    EXPECT_NE(text.find("--open"), std::string::npos);
+    EXPECT_EQ(meshd.wait_exit(), 0);
+  }
+  {
+    Meshd meshd({"--port", "not-a-port"});
+    EXPECT_NE(meshd.wait_exit(), 0);
+  }
+  {
+    Meshd meshd({"--no-such-flag"});
+    EXPECT_NE(meshd.wait_exit(), 0);
+  }
+}
+
+}  // namespace
+}  // namespace meshd::test
