@@ -19,7 +19,9 @@ struct Link {
   LinkState state = LinkState::connecting;
   TimeUs created_at = 0;
   TimeUs opened_at = 0;
-  std::uint32_t rtt_us = 0;  // 0 = not measured
+  std::uint32_t rtt_us = 0;  // smoothed; 0 = not measured
+  TimeUs last_heard_at = 0;  // anything received on the link
+  TimeUs next_ping_at = 0;
 };
 
 class LinkTable {

@@ -21,6 +21,10 @@ struct MeshConfig {
   TimeUs member_timeout = 60 * kSecond;
   // A peer that refused or dropped a link is not picked again for this long.
   TimeUs candidate_backoff = 10 * kSecond;
+  // Keep-alive on links with peers of our protocol (version >= 1): a ping
+  // every interval measures the RTT; a link silent for the timeout is dead.
+  TimeUs ping_interval = 500 * kMillisecond;
+  TimeUs dead_link_timeout = 2 * kSecond;
   TreeOptions tree{};       // broadcast tree mode
   bool prune_routes = true;  // send each child only its path + subtree
   bool fallback = true;      // unreachable peers get packets via the server

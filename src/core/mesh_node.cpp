@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "candidate_envelope.hpp"
+#include "link_keepalive.hpp"
 #include "routing.hpp"
 #include "topics.hpp"
 
@@ -50,7 +51,7 @@ void MeshNode::on_topic_message(TimeUs now, std::string_view topic, PeerId sende
       case SignalKind::offer: handle_offer(now, sender, body); break;
       case SignalKind::answer: handle_answer(sender, body); break;
       case SignalKind::candidate: handle_candidate(sender, body); break;
-      case SignalKind::fallback: handle_packet(now, sender, body, true); break;
+      case SignalKind::fallback: handle_fallback(sender, body); break;
     }
   }
   schedule_wake();
@@ -140,6 +141,8 @@ void MeshNode::on_link_open(TimeUs now, LinkId id) {
   const bool first = links_.open_link_to(link->peer) == nullptr;
   link->state = LinkState::open;
   link->opened_at = now;
+  link->last_heard_at = now;
+  link->next_ping_at = now;  // measure the RTT at once
   ++counters_.links_opened;
   const PeerId peer = link->peer;
   if (first) {
@@ -169,9 +172,21 @@ void MeshNode::on_link_closed(TimeUs now, LinkId id) {
 }
 
 void MeshNode::on_link_data(TimeUs now, LinkId id, std::string_view bytes) {
-  const Link* link = links_.find(id);
+  Link* link = links_.find(id);
   if (!link || link->state != LinkState::open || left_) return;
-  handle_packet(now, link->peer, bytes, false);
+  link->last_heard_at = now;
+  wire::Packet packet;
+  if (wire::decode(bytes, packet, limits_) != wire::DecodeError::none) {
+    ++counters_.malformed_packets;
+  } else if (packet.ping != 0) {
+    emit(SendOnLink{id, wire::encode(make_pong(self_, packet))});
+  } else if (packet.pong != 0) {
+    if (const auto rtt = apply_pong(*link, packet, now)) {
+      membership_.set_local_link(link->peer, true, *rtt);
+    }
+  } else {
+    handle_packet(link->peer, packet, false);
+  }
   schedule_wake();
 }
 
@@ -183,12 +198,7 @@ void MeshNode::on_link_rtt(TimeUs /*now*/, LinkId id, std::uint32_t rtt_us) {
   schedule_wake();
 }
 
-void MeshNode::handle_packet(TimeUs /*now*/, PeerId via, std::string_view bytes, bool from_server) {
-  wire::Packet packet;
-  if (wire::decode(bytes, packet, limits_) != wire::DecodeError::none) {
-    ++counters_.malformed_packets;
-    return;
-  }
+void MeshNode::handle_packet(PeerId via, const wire::Packet& packet, bool from_server) {
   if (validate_route(packet, config_.max_route_edges) != RouteError::none) {
     ++counters_.bad_routes;
     return;
@@ -217,6 +227,16 @@ void MeshNode::handle_packet(TimeUs /*now*/, PeerId via, std::string_view bytes,
   ++counters_.delivered;
   emit(Deliver{packet.source, packet.payload});
   forward(packet);
+}
+
+void MeshNode::handle_fallback(PeerId sender, std::string_view body) {
+  wire::Packet packet;
+  if (wire::decode(body, packet, limits_) != wire::DecodeError::none || packet.ping != 0 ||
+      packet.pong != 0) {
+    ++counters_.malformed_packets;
+    return;
+  }
+  handle_packet(sender, packet, true);
 }
 
 void MeshNode::forward(const wire::Packet& packet) {
@@ -288,6 +308,13 @@ void MeshNode::on_tick(TimeUs now) {
   for (const LinkId id : policy_.timed_out(links_, now)) {
     if (const Link* link = links_.find(id)) policy_.back_off(link->peer, now);
     ++counters_.links_timed_out;
+    drop_link(now, id, true);
+  }
+  const KeepAliveDue due = keepalive_due(links_, membership_, config_, now);
+  for (const LinkId id : due.ping) emit(SendOnLink{id, wire::encode(make_ping(self_, now))});
+  for (const LinkId id : due.dead) {
+    if (const Link* link = links_.find(id)) policy_.back_off(link->peer, now);
+    ++counters_.links_dead;
     drop_link(now, id, true);
   }
   policy_.expire_back_offs(now);
@@ -368,7 +395,8 @@ void MeshNode::publish_status() {
 }
 
 void MeshNode::schedule_wake() {
-  const TimeUs at = std::min(next_status_at_, policy_.next_deadline(links_));
+  const TimeUs at = std::min({next_status_at_, policy_.next_deadline(links_),
+                             next_keepalive_at(links_, membership_, config_)});
   if (at != wake_requested_) {
     wake_requested_ = at;
     emit(WakeAt{at});

@@ -46,6 +46,7 @@ struct MeshCounters {
   std::uint64_t offers_refused = 0;
   std::uint64_t links_opened = 0;
   std::uint64_t links_timed_out = 0;
+  std::uint64_t links_dead = 0;           // keep-alive silent too long
   std::uint64_t links_dropped_for_room = 0;
 };
 
@@ -95,7 +96,8 @@ class MeshNode {
   void handle_offer(TimeUs now, PeerId from, std::string_view body);
   void handle_answer(PeerId from, std::string_view body);
   void handle_candidate(PeerId from, std::string_view body);
-  void handle_packet(TimeUs now, PeerId via, std::string_view bytes, bool from_server);
+  void handle_fallback(PeerId sender, std::string_view body);
+  void handle_packet(PeerId via, const wire::Packet& packet, bool from_server);
   void forward(const wire::Packet& packet);
   void publish_update(const wire::MeshUpdate& update);
   void publish_status();

@@ -91,7 +91,8 @@ void put_edge_body(std::string& out, const Edge& edge) {
 std::size_t packet_size(const Packet& packet) {
   std::size_t size = uint_field_size(packet.source);
   for (const Edge& edge : packet.edges) size += len_field_size(edge_body_size(edge));
-  return size + bytes_field_size(packet.payload.size()) + uint_field_size(packet.seq);
+  return size + bytes_field_size(packet.payload.size()) + uint_field_size(packet.seq) +
+         uint_field_size(packet.ping) + uint_field_size(packet.pong);
 }
 void put_packet(std::string& out, const Packet& packet) {
   Writer writer{out};
@@ -102,6 +103,8 @@ void put_packet(std::string& out, const Packet& packet) {
   }
   put_bytes(writer, 3, packet.payload);
   put_uint64(writer, 4, packet.seq);
+  put_uint64(writer, 5, packet.ping);
+  put_uint64(writer, 6, packet.pong);
 }
 
 // MeshStatusMessage
@@ -349,6 +352,8 @@ void reset(Packet& packet) {
   packet.edges.clear();
   packet.payload.clear();
   packet.seq = 0;
+  packet.ping = 0;
+  packet.pong = 0;
 }
 void reset(MeshStatus& status) {
   status.connected_to.clear();
@@ -396,7 +401,7 @@ DecodeError parse_edge(Reader reader, Edge& edge) {
 }
 
 DecodeError parse_packet(Reader reader, Packet& packet, const DecodeLimits& limits) {
-  return for_each_field(reader, 4, [&](Reader& r) {
+  return for_each_field(reader, 6, [&](Reader& r) {
     switch (r.tag()) {
       case 1: return read_uint32(r, packet.source);
       case 2: {
@@ -409,6 +414,8 @@ DecodeError parse_packet(Reader reader, Packet& packet, const DecodeLimits& limi
       }
       case 3: return read_bytes(r, packet.payload);
       case 4: return read_uint64(r, packet.seq);
+      case 5: return read_uint64(r, packet.ping);
+      case 6: return read_uint64(r, packet.pong);
       default: return skip(r);
     }
   });

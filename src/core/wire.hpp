@@ -29,6 +29,11 @@ struct Packet {
   std::vector<Edge> edges;   // 2: broadcast tree (u -> v)
   std::string payload;       // 3: application bytes
   std::uint64_t seq = 0;     // 4 (ours, optional): per-source message id, 0 = absent
+  // 5, 6 (ours, optional): link keep-alive. A packet with ping or pong set is
+  // a control message between two neighbours, never delivered or relayed; it
+  // is only sent to peers whose status announced version >= 1.
+  std::uint64_t ping = 0;    // 5: the sender's clock (us) when sent
+  std::uint64_t pong = 0;    // 6: the ping value being answered
   friend bool operator==(const Packet&, const Packet&) = default;
 };
 

@@ -74,6 +74,10 @@ void VirtualNetwork::crash(PeerId peer) {
   broker_.disconnect(peer);  // the kernel closes the socket at once
 }
 
+void VirtualNetwork::isolate(PeerId peer) {
+  if (auto it = nodes_.find(peer); it != nodes_.end()) it->second.isolated = true;
+}
+
 std::uint64_t VirtualNetwork::broadcast(PeerId from, std::string payload) {
   std::uint64_t seq = 0;
   with_node(from, [&](SimNode& sim) { seq = sim.node->broadcast(events_.now(), std::move(payload)); });
@@ -159,11 +163,13 @@ void VirtualNetwork::carry_out(PeerId peer, SimNode& sim, Action& action) {
     sim.open.erase(c->link);
   } else if (auto* s = std::get_if<SendOnLink>(&action)) {
     auto far = sim.remote.find(s->link);
-    if (far == sim.remote.end() || !sim.open.count(s->link)) return;
+    if (far == sim.remote.end() || !sim.open.count(s->link) || sim.isolated) return;
     const Endpoint to = far->second;
     events_.after(latency(peer, to.peer), [this, to, bytes = std::move(s->bytes)] {
       with_node(to.peer, [&](SimNode& target) {
-        if (target.open.count(to.link)) target.node->on_link_data(events_.now(), to.link, bytes);
+        if (target.open.count(to.link) && !target.isolated) {
+          target.node->on_link_data(events_.now(), to.link, bytes);
+        }
       });
     });
   } else if (auto* d = std::get_if<Deliver>(&action)) {

@@ -43,6 +43,9 @@ class VirtualNetwork {
   PeerId add_peer(MeshConfig config);
   void leave(PeerId peer);  // graceful
   void crash(PeerId peer);  // process killed: server and links notice later
+  // The peer's links go silent (nothing is delivered either way, no close
+  // events); its server connection stays up.
+  void isolate(PeerId peer);
   std::uint64_t broadcast(PeerId from, std::string payload);
 
   void run_for(TimeUs duration) { events_.run_until(events_.now() + duration); }
@@ -69,6 +72,7 @@ class VirtualNetwork {
     // link id -> the far end, once the answer paired them
     std::unordered_map<LinkId, Endpoint> remote;
     std::set<LinkId> open;
+    bool isolated = false;
   };
 
   void drain(PeerId peer);

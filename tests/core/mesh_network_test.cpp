@@ -168,6 +168,29 @@ TEST(MeshNetwork, CrashedPeersAreForgottenAndTheMeshHealsWithinThreeSeconds) {
   expect_every_broadcast_exactly_once(network, 20, 3);
 }
 
+TEST(MeshNetwork, KeepAliveNoticesADeadNeighbourWithinTwoSecondsWhenTheTransportDoesNot) {
+  sim::NetworkOptions options;
+  options.crash_detection = 60 * kSecond;  // the transport itself stays silent
+  VirtualNetwork network(options);
+  MeshConfig config = default_config();
+  config.member_timeout = 0;  // and no help from expiry
+  const auto ids = join_one_after_another(network, 8, 100 * kMillisecond, config);
+  network.run_for(3 * kSecond);
+  const PeerId victim = ids[2];
+  std::vector<PeerId> neighbours;
+  for (const PeerId p : network.peers()) {
+    if (p != victim && network.node(p).links().open_link_to(victim)) neighbours.push_back(p);
+  }
+  ASSERT_FALSE(neighbours.empty());
+  // The victim vanishes from its links only; the server still thinks it is there.
+  network.isolate(victim);
+  network.run_for(2500 * kMillisecond);
+  for (const PeerId p : neighbours) {
+    EXPECT_EQ(network.node(p).links().open_link_to(victim), nullptr) << p;
+    EXPECT_GE(network.node(p).counters().links_dead, 1u) << p;
+  }
+}
+
 TEST(MeshNetwork, GracefulLeaveIsSeenByEveryoneAtOnce) {
   VirtualNetwork network({});
   const MeshConfig config = default_config();

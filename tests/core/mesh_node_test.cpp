@@ -361,5 +361,65 @@ TEST_F(MeshNodeTest, BroadcastGoesDownTheTreeAndToUnreachablePeersThroughTheServ
   EXPECT_EQ(publishes[0].topics, std::vector<std::string>{"g.20.fallback"});
 }
 
+TEST_F(MeshNodeTest, KeepAlivePingsMeasureRttAndASilentLinkIsClosedWithinTwoSeconds) {
+  welcome();
+  wire::MeshUpdate ours = status_of(7, 1, {});
+  ours.status.version = 1;
+  hear(ours);
+  const LinkId link = accept_and_open(7);
+  node_.on_tick(now_);
+  auto sends = only<SendOnLink>(node_.take_actions());
+  ASSERT_EQ(sends.size(), 1u);
+  wire::Packet ping;
+  ASSERT_EQ(wire::decode(sends[0].bytes, ping), wire::DecodeError::none);
+  ASSERT_NE(ping.ping, 0u);
+
+  // The pong comes back 3 ms later: the link and the view get its RTT.
+  now_ += 3 * kMillisecond;
+  wire::Packet pong;
+  pong.source = 7;
+  pong.pong = ping.ping;
+  node_.on_link_data(now_, link, wire::encode(pong));
+  EXPECT_EQ(node_.links().find(link)->rtt_us, 3000u);
+  EXPECT_EQ(node_.membership().view().neighbours(kSelf).at(0).weight_us, 3000u);
+  EXPECT_TRUE(only<Deliver>(node_.take_actions()).empty()) << "control packets are not delivered";
+
+  // Pings from the neighbour are answered.
+  wire::Packet theirs;
+  theirs.source = 7;
+  theirs.ping = 12345;
+  node_.on_link_data(now_, link, wire::encode(theirs));
+  sends = only<SendOnLink>(node_.take_actions());
+  ASSERT_EQ(sends.size(), 1u);
+  wire::Packet answer;
+  ASSERT_EQ(wire::decode(sends[0].bytes, answer), wire::DecodeError::none);
+  EXPECT_EQ(answer.pong, 12345u);
+
+  // Then silence: the link is declared dead at 2 s, not before.
+  const TimeUs last_heard = now_;
+  for (TimeUs t = now_; t < last_heard + 2 * kSecond; t += 100 * kMillisecond) {
+    node_.on_tick(t);
+    ASSERT_TRUE(only<CloseLink>(node_.take_actions()).empty()) << "closed early at " << t;
+  }
+  node_.on_tick(last_heard + 2 * kSecond);
+  const auto closes = only<CloseLink>(node_.take_actions());
+  ASSERT_EQ(closes.size(), 1u);
+  EXPECT_EQ(closes[0].link, link);
+  EXPECT_EQ(node_.counters().links_dead, 1u);
+}
+
+TEST_F(MeshNodeTest, ReferencePeersGetNoPingsAndAreNotTimedOutBySilence) {
+  welcome();
+  hear(status_of(7, 1, {}));  // version 0: a reference peer
+  const LinkId link = accept_and_open(7);
+  for (TimeUs t = now_; t < now_ + 10 * kSecond; t += 250 * kMillisecond) {
+    node_.on_tick(t);
+    const auto actions = node_.take_actions();
+    EXPECT_TRUE(only<SendOnLink>(actions).empty());
+    EXPECT_TRUE(only<CloseLink>(actions).empty());
+  }
+  EXPECT_NE(node_.links().find(link), nullptr);
+}
+
 }  // namespace
 }  // namespace p2pmesh

@@ -205,6 +205,8 @@ struct Codec<w::Packet> {
     for (auto& e : p.edges) e = Codec<w::Edge>::random(rng);
     p.payload = random_bytes(rng);
     p.seq = random_u64(rng);
+    p.ping = pick(rng, 4) == 0 ? random_u64(rng) : 0;
+    p.pong = pick(rng, 4) == 0 ? random_u64(rng) : 0;
     return p;
   }
   static Pb to_pb(const w::Packet& p) {
@@ -213,6 +215,8 @@ struct Codec<w::Packet> {
     for (const auto& e : p.edges) *out.add_edges() = Codec<w::Edge>::to_pb(e);
     out.set_payload(p.payload);
     out.set_seq(p.seq);
+    out.set_ping(p.ping);
+    out.set_pong(p.pong);
     return out;
   }
   static w::Packet from_pb(const Pb& p) {
@@ -221,6 +225,8 @@ struct Codec<w::Packet> {
     for (const auto& e : p.edges()) out.edges.push_back(Codec<w::Edge>::from_pb(e));
     out.payload = p.payload();
     out.seq = p.seq();
+    out.ping = p.ping();
+    out.pong = p.pong();
     return out;
   }
 };
@@ -456,8 +462,9 @@ void add_unknown_fields(gp::Message& message, Rng& rng) {
   gp::UnknownFieldSet* unknown = reflection->MutableUnknownFields(&message);
   const std::uint64_t count = 1 + pick(rng, 4);
   for (std::uint64_t i = 0; i < count; ++i) {
-    // Beyond every known field number, up to the largest legal one.
-    const int number = pick(rng, 2) == 0 ? static_cast<int>(6 + pick(rng, 200))
+    // Beyond every known field number (the largest is Packet.pong = 6), up to
+    // the largest legal one.
+    const int number = pick(rng, 2) == 0 ? static_cast<int>(7 + pick(rng, 200))
                                          : static_cast<int>(20000 + pick(rng, (1 << 29) - 20000));
     switch (pick(rng, 4)) {
       case 0: unknown->AddVarint(number, random_u64(rng)); break;
@@ -610,7 +617,7 @@ TYPED_TEST(WireMessage, UnknownFieldsFromNewerPeersAreSkippedAtEveryLevel) {
     Rng soup_rng(rng());
     for (int f = 0; f < 3; ++f) {
       prefix +=
-          varint_field(static_cast<std::uint32_t>(6 + pick(soup_rng, 100)), random_u64(soup_rng));
+          varint_field(static_cast<std::uint32_t>(7 + pick(soup_rng, 100)), random_u64(soup_rng));
       prefix += len_field(static_cast<std::uint32_t>(20000 + pick(soup_rng, 1000)),
                           random_bytes(soup_rng, 20));
       prefix += fixed32_field(static_cast<std::uint32_t>(1000 + pick(soup_rng, 100)), 7);

@@ -1,0 +1,62 @@
+#include "link_keepalive.hpp"
+
+#include <algorithm>
+
+namespace p2pmesh {
+
+namespace {
+bool speaks_keepalive(const Link& link, const Membership& membership) {
+  return link.state == LinkState::open && membership.version_of(link.peer) >= 1;
+}
+}  // namespace
+
+KeepAliveDue keepalive_due(LinkTable& links, const Membership& membership,
+                           const MeshConfig& config, TimeUs now) {
+  KeepAliveDue due;
+  for (const Link& l : links.all()) {
+    if (!speaks_keepalive(l, membership)) continue;
+    Link& link = *links.find(l.id);
+    if (now - link.last_heard_at >= config.dead_link_timeout) {
+      due.dead.push_back(link.id);
+    } else if (now >= link.next_ping_at) {
+      due.ping.push_back(link.id);
+      link.next_ping_at = now + config.ping_interval;
+    }
+  }
+  return due;
+}
+
+TimeUs next_keepalive_at(const LinkTable& links, const Membership& membership,
+                         const MeshConfig& config) {
+  TimeUs next = kNever;
+  for (const Link& link : links.all()) {
+    if (!speaks_keepalive(link, membership)) continue;
+    next = std::min({next, link.next_ping_at, link.last_heard_at + config.dead_link_timeout});
+  }
+  return next;
+}
+
+wire::Packet make_ping(PeerId self, TimeUs now) {
+  wire::Packet ping;
+  ping.source = self;
+  ping.ping = static_cast<std::uint64_t>(now);
+  return ping;
+}
+
+wire::Packet make_pong(PeerId self, const wire::Packet& ping) {
+  wire::Packet pong;
+  pong.source = self;
+  pong.pong = ping.ping;
+  return pong;
+}
+
+std::optional<std::uint32_t> apply_pong(Link& link, const wire::Packet& pong, TimeUs now) {
+  const auto sent = static_cast<TimeUs>(pong.pong);
+  if (sent <= 0 || sent > now || now - sent > 60 * kSecond) return std::nullopt;
+  const auto sample = static_cast<std::uint32_t>(std::max<TimeUs>(now - sent, 1));
+  link.rtt_us = link.rtt_us == 0 ? sample : link.rtt_us - link.rtt_us / 8 + sample / 8;
+  if (link.rtt_us == 0) link.rtt_us = 1;
+  return link.rtt_us;
+}
+
+}  // namespace p2pmesh
