@@ -31,6 +31,10 @@ struct MeshConfig {
   std::uint32_t max_route_edges = 4096;
   std::uint32_t max_packet_bytes = 1 << 20;
   std::uint64_t seed = 1;  // randomness (candidate picks) is seeded
+  // Observers: every interval the node publishes its state report (JSON, see
+  // state_report.hpp) on `<group>.report`. 0 = never.
+  TimeUs report_interval = 0;
+  std::string kind = "native";  // shown in reports: native, browser, sim
 };
 
 }  // namespace p2pmesh

@@ -6,6 +6,7 @@
 #include "candidate_envelope.hpp"
 #include "link_keepalive.hpp"
 #include "routing.hpp"
+#include "state_report.hpp"
 #include "topics.hpp"
 
 namespace p2pmesh {
@@ -31,6 +32,7 @@ void MeshNode::on_welcome(TimeUs now, PeerId id) {
   }
   publish_status();
   next_status_at_ = now + config_.status_interval;
+  if (config_.report_interval > 0) next_report_at_ = now;
   schedule_wake();
 }
 
@@ -323,6 +325,10 @@ void MeshNode::on_tick(TimeUs now) {
     next_status_at_ = now + config_.status_interval;
     expire_silent_members(now);
   }
+  if (now >= next_report_at_) {
+    emit(Publish{{report_topic(config_.group)}, state_report_json(*this, report_app_json_)});
+    next_report_at_ = now + config_.report_interval;
+  }
   dial(now);
   schedule_wake();
 }
@@ -395,7 +401,7 @@ void MeshNode::publish_status() {
 }
 
 void MeshNode::schedule_wake() {
-  const TimeUs at = std::min({next_status_at_, policy_.next_deadline(links_),
+  const TimeUs at = std::min({next_status_at_, next_report_at_, policy_.next_deadline(links_),
                              next_keepalive_at(links_, membership_, config_)});
   if (at != wake_requested_) {
     wake_requested_ = at;

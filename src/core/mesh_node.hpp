@@ -76,6 +76,9 @@ class MeshNode {
   // ---- application ----
   // Sends `payload` to every member; returns its message id (seq).
   std::uint64_t broadcast(TimeUs now, std::string payload);
+  // Extra JSON (an object) the app wants in its state reports (e.g. the demo's
+  // ping figures); empty = none.
+  void set_report_app_json(std::string json) { report_app_json_ = std::move(json); }
   // Leaves gracefully: tells the group, closes every link.
   void leave(TimeUs now);
 
@@ -123,9 +126,11 @@ class MeshNode {
   std::uint32_t status_id_ = 0;
   std::uint64_t next_seq_ = 1;
   TimeUs next_status_at_ = kNever;
+  TimeUs next_report_at_ = kNever;
   TimeUs wake_requested_ = kNever;
   bool left_ = false;
 
+  std::string report_app_json_;
   BroadcastTree tree_;
   std::uint64_t tree_generation_ = UINT64_MAX;
   std::vector<Action> actions_;

@@ -27,6 +27,12 @@ std::string mesh_topic(std::string_view group) {
   return topic;
 }
 
+std::string report_topic(std::string_view group) {
+  std::string topic(group);
+  topic += ".report";
+  return topic;
+}
+
 std::string peer_topic(std::string_view group, PeerId peer, SignalKind kind) {
   std::string topic(group);
   topic += '.';

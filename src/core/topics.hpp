@@ -13,6 +13,8 @@ enum class SignalKind : std::uint8_t { offer, answer, candidate, fallback };
 const char* to_string(SignalKind kind);
 
 std::string mesh_topic(std::string_view group);
+// Observer reports of every peer of the group (state_report.hpp).
+std::string report_topic(std::string_view group);
 std::string peer_topic(std::string_view group, PeerId peer, SignalKind kind);
 
 struct ParsedTopic {
