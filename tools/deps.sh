@@ -9,6 +9,7 @@ packages=(
   libprotozero-dev libprotobuf-dev protobuf-compiler
   libboost1.81-dev libboost-json1.81-dev
   libspdlog-dev libfmt-dev libcli11-dev
+  libtgowt-dev
 )
 
 missing=()

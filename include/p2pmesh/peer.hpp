@@ -1,0 +1,210 @@
+#pragma once
+// libp2pmesh: one native peer of a p2pmesh group, over real WebRTC data
+// channels (Google libwebrtc) with meshd as the signaling server.
+//
+//   p2pmesh::PeerConfig config;
+//   config.server_urls = {"ws://127.0.0.1:8000/service"};
+//   config.group = "chat";
+//   p2pmesh::PeerCallbacks callbacks;
+//   callbacks.on_message = [](std::uint32_t from, const std::string& bytes) { ... };
+//   p2pmesh::Peer peer(config, callbacks);
+//   peer.start();
+//   peer.broadcast("hello");
+//   peer.stop();
+//
+// Threading: every Peer runs one event-loop thread of its own (started by
+// start(), joined by stop()). All callbacks run on that thread, one at a time,
+// in the order the mesh produced them. All Peers of a process share one WebRTC
+// engine (three libwebrtc threads). Every member function documents from which
+// threads it may be called.
+//
+// This header includes no libwebrtc, Boost or core header.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace p2pmesh {
+
+// Peer ids are handed out by meshd (non-zero); 0 means "no peer".
+using PeerId = std::uint32_t;
+
+struct PeerConfig {
+  // WebSocket URLs of meshd, e.g. "ws://127.0.0.1:8000/service". Tried in
+  // order; after a failure or a lost connection the next one is used, with
+  // backoff. Only ws:// is supported.
+  std::vector<std::string> server_urls;
+  std::string group = "default";
+
+  std::uint32_t target_connections = 4;  // links the peer tries to hold
+  std::uint32_t max_connections = 6;     // offers accepted up to this many links
+  std::chrono::milliseconds status_interval{10'000};      // full status re-published
+  std::chrono::milliseconds link_connect_timeout{3'500};  // pending link given up after
+  std::chrono::milliseconds member_timeout{60'000};       // silent members forgotten (0 = never)
+
+  // ICE servers, e.g. "stun:stun.example.org:3478" (none by default).
+  std::vector<std::string> ice_servers;
+  // Peers the broadcast tree cannot reach get the packet through the server.
+  bool fallback = true;
+
+  enum class TreeMode : std::uint8_t { unit, latency, blend };
+  TreeMode tree_mode = TreeMode::unit;
+  double tree_alpha = 0.0;  // blend only: 0 = MST, 1 = shortest-path tree
+
+  // Gather only 127.0.0.1 candidates (tests, benchmarks, one-machine demos).
+  // Otherwise every non-loopback interface is used, as a browser would.
+  bool loopback_only = false;
+
+  // Per-link send queue bound. Packets that do not fit are dropped and
+  // counted (PeerSnapshot::Counters::send_queue_drops): a slow neighbour never
+  // makes memory grow without bound.
+  std::size_t max_link_queue_bytes = 4u << 20;
+
+  // Reconnect backoff after a lost or failed server connection: doubles from
+  // the initial delay up to the maximum (with +-25% jitter).
+  std::chrono::milliseconds reconnect_initial{250};
+  std::chrono::milliseconds reconnect_max{8'000};
+
+  // Seeds the mesh's random choices; 0 = from the system's entropy.
+  std::uint64_t seed = 0;
+};
+
+// A copy of the peer's state at one moment (see Peer::snapshot()).
+struct PeerSnapshot {
+  enum class State : std::uint8_t {
+    idle,          // not started
+    connecting,    // connecting to the server (first time)
+    joined,        // welcomed: has an id, in the group
+    reconnecting,  // server connection lost; links closed; retrying
+    stopped,       // stop() done
+  };
+  State state = State::idle;
+  PeerId id = 0;           // 0 until welcomed; a new one after each reconnect
+  std::string server_url;  // the URL in use (empty when not connected)
+  std::uint64_t reconnects = 0;
+
+  std::vector<PeerId> members;  // every other peer of the group it knows, sorted
+
+  struct Link {
+    PeerId peer = 0;
+    bool initiated = false;  // this peer sent the offer
+    bool open = false;       // data channel open (else still connecting)
+    std::uint32_t rtt_us = 0;  // 0 = not measured
+    std::chrono::milliseconds age{0};
+    std::size_t queued_bytes = 0;  // waiting in this link's send queue
+  };
+  std::vector<Link> links;
+
+  // The mesh as this peer sees it: undirected links (a < b), sorted.
+  struct Edge {
+    PeerId a = 0;
+    PeerId b = 0;
+  };
+  std::vector<Edge> mesh;
+
+  // Its current broadcast tree (directed parent -> child) and the peers the
+  // tree reaches (without itself), sorted.
+  struct TreeEdge {
+    PeerId parent = 0;
+    PeerId child = 0;
+  };
+  std::vector<TreeEdge> tree;
+  std::vector<PeerId> reachable;
+
+  struct Counters {
+    // From the mesh core.
+    std::uint64_t malformed_packets = 0;
+    std::uint64_t bad_routes = 0;
+    std::uint64_t misrouted_packets = 0;
+    std::uint64_t duplicate_packets = 0;
+    std::uint64_t malformed_updates = 0;
+    std::uint64_t forged_updates = 0;
+    std::uint64_t stale_updates = 0;
+    std::uint64_t bad_signals = 0;
+    std::uint64_t foreign_topics = 0;
+    std::uint64_t broadcasts = 0;
+    std::uint64_t delivered = 0;
+    std::uint64_t relayed = 0;
+    std::uint64_t fallback_sent = 0;
+    std::uint64_t fallback_received = 0;
+    std::uint64_t offers_refused = 0;
+    std::uint64_t links_opened = 0;
+    std::uint64_t links_timed_out = 0;
+    std::uint64_t links_dropped_for_room = 0;
+    // From the driver (cumulative over reconnects).
+    std::uint64_t send_queue_drops = 0;    // packets dropped: link queue full
+    std::uint64_t server_frames_in = 0;
+    std::uint64_t server_frames_out = 0;
+    std::uint64_t bad_server_frames = 0;   // undecodable frames from the server
+    std::uint64_t link_failures = 0;       // WebRTC errors (bad SDP, failed ICE...)
+    std::uint64_t link_bytes_in = 0;
+    std::uint64_t link_bytes_out = 0;
+  };
+  Counters counters;
+};
+
+const char* to_string(PeerSnapshot::State state);
+
+// Callbacks run on the peer's loop thread. They may call broadcast(),
+// snapshot() and id() of the same Peer, but never stop() or the destructor.
+// Keep them short: the mesh waits while they run. Any may be left empty.
+struct PeerCallbacks {
+  // A broadcast from `source` (each message once).
+  std::function<void(PeerId source, const std::string& bytes)> on_message;
+  // A peer entered / left this peer's view of the group.
+  std::function<void(PeerId peer)> on_peer_joined;
+  std::function<void(PeerId peer)> on_peer_left;
+  // The first data channel with `peer` opened / the last one closed.
+  std::function<void(PeerId peer)> on_link_up;
+  std::function<void(PeerId peer)> on_link_down;
+  // The state changed; `id` is the current id (0 unless joined).
+  std::function<void(PeerSnapshot::State state, PeerId id)> on_state;
+};
+
+class Peer {
+ public:
+  // Throws std::invalid_argument when the config is unusable (no URL, an URL
+  // that is not ws://host:port/path, max < target...). Any thread.
+  explicit Peer(PeerConfig config, PeerCallbacks callbacks = {});
+  // Calls stop(). Not from a callback.
+  ~Peer();
+  Peer(const Peer&) = delete;
+  Peer& operator=(const Peer&) = delete;
+
+  // Starts the loop thread and connects to the server. Once; any thread
+  // (not a callback). Throws std::logic_error when called twice.
+  void start();
+
+  // Leaves gracefully: tells the group, closes every link and the server
+  // connection (waits at most ~1 s for the server to take the goodbye), then
+  // joins the loop thread. Idempotent. Any thread except the loop thread
+  // (throws std::logic_error there).
+  void stop();
+
+  // Sends `payload` to every member of the group (each receives it once).
+  // Thread-safe, non-blocking: the message is handed to the loop. Returns
+  // false when the peer is not joined (the message is dropped).
+  bool broadcast(std::string payload);
+
+  // The peer's state. Thread-safe; from another thread it waits for the loop
+  // (a few microseconds when idle).
+  PeerSnapshot snapshot() const;
+
+  // The current id (0 when not joined). Thread-safe, non-blocking.
+  PeerId id() const;
+
+  // Waits until the peer is joined, up to `timeout`. Not from a callback.
+  bool wait_joined(std::chrono::milliseconds timeout) const;
+
+  class Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace p2pmesh

@@ -1,0 +1,270 @@
+// mesh-peer: one native peer on the command line. Joins a group on meshd,
+// prints JSON lines on stdout (first {"event":"welcome","id":ID}, then peer,
+// link and message events), broadcasts every line read on stdin, and leaves
+// gracefully on SIGINT/SIGTERM or at the end of input. See docs/native.md.
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+
+#include "p2pmesh/peer.hpp"
+
+namespace json = boost::json;
+
+namespace {
+
+std::mutex out_mutex;
+
+void emit(const json::object& object) {
+  const std::string line = json::serialize(object);
+  std::lock_guard lock(out_mutex);
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+void emit_event(const char* name, const char* key, std::uint32_t value) {
+  json::object object;
+  object["event"] = name;
+  object[key] = value;
+  emit(object);
+}
+
+// Strict UTF-8 check (no overlongs, no surrogates, <= U+10FFFF).
+bool valid_utf8(const std::string& s) {
+  std::size_t i = 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  while (i < s.size()) {
+    const unsigned char c = p[i];
+    int extra = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) { ++i; continue; }
+    if (c >= 0xC2 && c <= 0xDF) { extra = 1; cp = c & 0x1F; }
+    else if (c >= 0xE0 && c <= 0xEF) { extra = 2; cp = c & 0x0F; }
+    else if (c >= 0xF0 && c <= 0xF4) { extra = 3; cp = c & 0x07; }
+    else return false;
+    if (i + extra >= s.size()) return false;
+    for (int k = 1; k <= extra; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    if ((extra == 2 && cp < 0x800) || (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+std::string base64(const std::string& in) {
+  static const char* table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const std::uint32_t n = (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8) | std::uint8_t(in[i + 2]);
+    out += table[n >> 18];
+    out += table[(n >> 12) & 63];
+    out += table[(n >> 6) & 63];
+    out += table[n & 63];
+  }
+  if (i + 1 == in.size()) {
+    const std::uint32_t n = std::uint8_t(in[i]) << 16;
+    out += table[n >> 18];
+    out += table[(n >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    const std::uint32_t n = (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8);
+    out += table[n >> 18];
+    out += table[(n >> 12) & 63];
+    out += table[(n >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+json::array to_array(const std::vector<p2pmesh::PeerId>& ids) {
+  json::array out;
+  for (const auto id : ids) out.push_back(id);
+  return out;
+}
+
+json::object view_event(const p2pmesh::PeerSnapshot& s) {
+  json::object object;
+  object["event"] = "view";
+  object["id"] = s.id;
+  object["members"] = to_array(s.members);
+  object["reachable"] = to_array(s.reachable);
+  std::vector<p2pmesh::PeerId> open;
+  for (const auto& link : s.links) {
+    if (link.open) open.push_back(link.peer);
+  }
+  object["links"] = to_array(open);
+  return object;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "mesh-peer: one native p2pmesh peer. Prints JSON lines on stdout (first "
+      "{\"event\":\"welcome\",\"id\":ID}); broadcasts each stdin line; leaves on "
+      "SIGINT/SIGTERM or end of input."};
+  p2pmesh::PeerConfig config;
+  std::uint32_t status_ms = 10000, connect_timeout_ms = 3500, member_timeout_ms = 60000;
+  std::string tree = "unit";
+  bool no_fallback = false, stay = false, print_view = false;
+  std::uint32_t view_interval_ms = 100;
+  app.add_option("--url", config.server_urls, "meshd WebSocket URL(s), ws://HOST:PORT/service (repeat for fallbacks)")
+      ->required()
+      ->envname("MESH_PEER_URL");
+  app.add_option("--group", config.group, "Group (room) to join")->envname("MESH_PEER_GROUP")->capture_default_str();
+  app.add_option("--target-connections", config.target_connections, "Links the peer tries to hold")
+      ->envname("MESH_PEER_TARGET_CONNECTIONS")->check(CLI::Range(1u, 1000u))->capture_default_str();
+  app.add_option("--max-connections", config.max_connections, "Offers accepted up to this many links")
+      ->envname("MESH_PEER_MAX_CONNECTIONS")->check(CLI::Range(1u, 1000u))->capture_default_str();
+  app.add_option("--status-interval-ms", status_ms, "Full status re-published every N ms")
+      ->envname("MESH_PEER_STATUS_INTERVAL_MS")->check(CLI::Range(10u, 3600000u))->capture_default_str();
+  app.add_option("--connect-timeout-ms", connect_timeout_ms, "A link not open after N ms is dropped")
+      ->envname("MESH_PEER_CONNECT_TIMEOUT_MS")->check(CLI::Range(10u, 600000u))->capture_default_str();
+  app.add_option("--member-timeout-ms", member_timeout_ms, "Silent members forgotten after N ms (0 = never)")
+      ->envname("MESH_PEER_MEMBER_TIMEOUT_MS")->capture_default_str();
+  app.add_option("--tree", tree, "Broadcast tree: unit, latency or blend")
+      ->envname("MESH_PEER_TREE")->check(CLI::IsMember({"unit", "latency", "blend"}))->capture_default_str();
+  app.add_option("--tree-alpha", config.tree_alpha, "blend tree: 0 = MST .. 1 = shortest paths")
+      ->envname("MESH_PEER_TREE_ALPHA")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--ice-server", config.ice_servers, "ICE server URL, e.g. stun:HOST:PORT (repeatable)")
+      ->envname("MESH_PEER_ICE_SERVERS");
+  app.add_flag("--no-fallback", no_fallback, "Never send packets through the server")->envname("MESH_PEER_NO_FALLBACK");
+  app.add_flag("--loopback", config.loopback_only, "Use only 127.0.0.1 for WebRTC (tests, one machine)")
+      ->envname("MESH_PEER_LOOPBACK");
+  app.add_option("--max-link-queue-bytes", config.max_link_queue_bytes, "Send queue bound per link")
+      ->envname("MESH_PEER_MAX_LINK_QUEUE_BYTES")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--seed", config.seed, "Seed of the mesh's random choices (0 = random)")->envname("MESH_PEER_SEED");
+  app.add_flag("--stay", stay, "Stay in the group after the end of input (until a signal)")->envname("MESH_PEER_STAY");
+  app.add_flag("--print-view", print_view,
+               "Print {\"event\":\"view\",...} (members, reachable, links) whenever it changes")
+      ->envname("MESH_PEER_PRINT_VIEW");
+  app.add_option("--view-interval-ms", view_interval_ms, "How often the view is checked for --print-view")
+      ->check(CLI::Range(10u, 60000u))->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (config.max_connections < config.target_connections) {
+    std::cerr << "mesh-peer: --max-connections must be >= --target-connections\n";
+    return 2;
+  }
+  config.status_interval = std::chrono::milliseconds(status_ms);
+  config.link_connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
+  config.member_timeout = std::chrono::milliseconds(member_timeout_ms);
+  config.fallback = !no_fallback;
+  config.tree_mode = tree == "latency" ? p2pmesh::PeerConfig::TreeMode::latency
+                     : tree == "blend" ? p2pmesh::PeerConfig::TreeMode::blend
+                                       : p2pmesh::PeerConfig::TreeMode::unit;
+
+  // Signals are taken by one thread with sigwait; every other thread blocks them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  p2pmesh::PeerCallbacks callbacks;
+  callbacks.on_message = [](p2pmesh::PeerId from, const std::string& bytes) {
+    json::object object;
+    object["event"] = "message";
+    object["from"] = from;
+    if (valid_utf8(bytes)) {
+      object["data"] = bytes;
+    } else {
+      // Binary payloads: `data` holds the bytes read as Latin-1 would be
+      // misleading, so it is replaced by U+FFFD and the exact bytes go in
+      // `base64`.
+      object["data"] = "\xEF\xBF\xBD";
+      object["base64"] = base64(bytes);
+    }
+    emit(object);
+  };
+  callbacks.on_peer_joined = [](p2pmesh::PeerId peer) { emit_event("peer_joined", "peer", peer); };
+  callbacks.on_peer_left = [](p2pmesh::PeerId peer) { emit_event("peer_left", "peer", peer); };
+  callbacks.on_link_up = [](p2pmesh::PeerId peer) { emit_event("link_up", "peer", peer); };
+  callbacks.on_link_down = [](p2pmesh::PeerId peer) { emit_event("link_down", "peer", peer); };
+  callbacks.on_state = [](p2pmesh::PeerSnapshot::State state, p2pmesh::PeerId id) {
+    if (state == p2pmesh::PeerSnapshot::State::joined) {
+      emit_event("welcome", "id", id);
+    } else if (state == p2pmesh::PeerSnapshot::State::reconnecting) {
+      json::object object;
+      object["event"] = "disconnected";
+      emit(object);
+    }
+  };
+
+  std::unique_ptr<p2pmesh::Peer> peer;
+  try {
+    peer = std::make_unique<p2pmesh::Peer>(config, callbacks);
+  } catch (const std::exception& e) {
+    std::cerr << "mesh-peer: " << e.what() << "\n";
+    return 2;
+  }
+  peer->start();
+
+  std::mutex stop_mutex;
+  auto leave = [&](const char* why) {
+    std::lock_guard lock(stop_mutex);
+    peer->stop();
+    json::object object;
+    object["event"] = "left";
+    object["reason"] = why;
+    emit(object);
+  };
+
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    leave("signal");
+    std::fflush(stdout);
+    std::_Exit(0);  // main may be blocked reading stdin
+  });
+  signal_thread.detach();
+
+  std::thread view_thread;
+  std::atomic<bool> view_done{false};
+  if (print_view) {
+    view_thread = std::thread([&] {
+      std::string last;
+      while (!view_done) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(view_interval_ms));
+        const auto s = peer->snapshot();
+        if (s.state != p2pmesh::PeerSnapshot::State::joined) continue;
+        const std::string line = json::serialize(view_event(s));
+        if (line != last) {
+          last = line;
+          emit(view_event(s));
+        }
+      }
+    });
+  }
+
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    // Lines read before the welcome wait for it (up to 10 s).
+    if (!peer->broadcast(line) && peer->wait_joined(std::chrono::seconds(10))) peer->broadcast(line);
+  }
+  if (stay) {
+    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));  // until a signal
+  }
+  view_done = true;
+  if (view_thread.joinable()) view_thread.join();
+  leave("end of input");
+  return 0;
+}

@@ -1,0 +1,700 @@
+// p2pmesh::Peer: the native driver of MeshNode. It carries out the core's
+// actions over a meshd WebSocket and libwebrtc data channels and feeds the
+// outcomes back; it makes no mesh decision of its own.
+#include "p2pmesh/peer.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "mesh_node.hpp"
+#include "rtc_link.hpp"
+#include "ws_client.hpp"
+
+namespace p2pmesh {
+
+namespace asio = boost::asio;
+using native::RtcLink;
+using native::WsClient;
+
+const char* to_string(PeerSnapshot::State state) {
+  switch (state) {
+    case PeerSnapshot::State::idle: return "idle";
+    case PeerSnapshot::State::connecting: return "connecting";
+    case PeerSnapshot::State::joined: return "joined";
+    case PeerSnapshot::State::reconnecting: return "reconnecting";
+    case PeerSnapshot::State::stopped: return "stopped";
+  }
+  return "?";
+}
+
+namespace {
+
+TimeUs steady_now() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Hands work from libwebrtc threads to the loop, until disabled.
+class LoopPoster {
+ public:
+  explicit LoopPoster(asio::io_context& io) : io_(&io) {}
+  template <class Fn>
+  void post(Fn&& fn) {
+    std::lock_guard lock(mutex_);
+    if (io_) asio::post(*io_, std::forward<Fn>(fn));
+  }
+  void disable() {
+    std::lock_guard lock(mutex_);
+    io_ = nullptr;
+  }
+
+ private:
+  std::mutex mutex_;
+  asio::io_context* io_;
+};
+
+constexpr std::uint64_t kHighWater = 1u << 20;  // bytes inside libwebrtc before we wait
+constexpr int kSendsPerTurn = 256;              // then the loop breathes
+constexpr auto kRttInterval = std::chrono::seconds(2);
+
+}  // namespace
+
+class Peer::Impl {
+ public:
+  Impl(PeerConfig config, PeerCallbacks callbacks);
+
+  void start();
+  void stop();
+  bool broadcast(std::string payload);
+  PeerSnapshot snapshot();
+  PeerId id() const { return id_.load(); }
+  bool wait_joined(std::chrono::milliseconds timeout);
+  bool on_loop_thread() const { return std::this_thread::get_id() == loop_thread_id_; }
+
+ private:
+  struct LinkSlot {
+    LinkId id = 0;
+    PeerId peer = kNoPeer;
+    std::unique_ptr<RtcLink> rtc;
+    std::deque<std::string> queue;
+    std::size_t queued_bytes = 0;
+    bool waiting = false;  // for the libwebrtc buffer to drain
+    bool open = false;
+    int since_check = 0;
+  };
+
+  // Server session.
+  void connect();
+  void on_ws_open();
+  void on_ws_frame(std::string_view frame);
+  void on_ws_closed(std::string reason);
+  void end_session();  // forget node and links (after a lost connection)
+  void schedule_reconnect();
+  void set_state(PeerSnapshot::State state);
+
+  // Core.
+  void drain();
+  void carry_out(Action& action);
+  void wake(TimeUs at);
+  MeshConfig mesh_config() const;
+
+  // Links.
+  native::LinkEvents link_events(LinkId link);
+  template <class Fn>
+  void on_link_event(std::uint64_t epoch, LinkId link, Fn&& fn);
+  void close_slot(LinkId link);
+  void enqueue(LinkSlot& slot, std::string bytes);
+  void flush(LinkId link, bool check_first);
+  void measure_rtt();
+
+  void finish_stop();
+  PeerSnapshot build_snapshot();
+
+  PeerConfig config_;
+  PeerCallbacks callbacks_;
+  std::vector<native::WsUrl> urls_;
+  native::RtcOptions rtc_options_;
+
+  asio::io_context io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::thread thread_;
+  std::thread::id loop_thread_id_;
+  std::shared_ptr<LoopPoster> poster_;
+  std::shared_ptr<native::RtcEngine> engine_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> running_{false};
+  std::atomic<bool> stopping_{false};
+
+  // Loop-thread state.
+  std::unique_ptr<MeshNode> node_;
+  std::uint64_t epoch_ = 0;  // grows with each server session
+  std::shared_ptr<WsClient> ws_;
+  std::size_t url_index_ = 0;
+  int attempt_ = 0;
+  std::unordered_map<LinkId, LinkSlot> links_;
+  asio::steady_timer wake_timer_;
+  asio::steady_timer reconnect_timer_;
+  asio::steady_timer rtt_timer_;
+  TimeUs wake_at_ = kNever;
+  std::mt19937_64 rng_;
+  std::uint64_t seed_;
+  PeerSnapshot::Counters driver_;  // driver counters only
+  std::uint64_t reconnects_ = 0;
+
+  // Any thread.
+  std::atomic<PeerSnapshot::State> state_{PeerSnapshot::State::idle};
+  std::atomic<PeerId> id_{kNoPeer};
+  mutable std::mutex joined_mutex_;
+  mutable std::condition_variable joined_cv_;
+};
+
+// ------------------------------------------------------------ construction
+
+Peer::Impl::Impl(PeerConfig config, PeerCallbacks callbacks)
+    : config_(std::move(config)),
+      callbacks_(std::move(callbacks)),
+      wake_timer_(io_),
+      reconnect_timer_(io_),
+      rtt_timer_(io_) {
+  if (config_.server_urls.empty()) throw std::invalid_argument("p2pmesh: no server URL");
+  for (const auto& url : config_.server_urls) {
+    auto parsed = native::parse_ws_url(url);
+    if (!parsed) throw std::invalid_argument("p2pmesh: not a ws://host:port/path URL: " + url);
+    urls_.push_back(*parsed);
+  }
+  if (config_.group.empty()) throw std::invalid_argument("p2pmesh: empty group name");
+  if (config_.target_connections == 0) throw std::invalid_argument("p2pmesh: target_connections is 0");
+  if (config_.max_connections < config_.target_connections) {
+    throw std::invalid_argument("p2pmesh: max_connections < target_connections");
+  }
+  if (config_.link_connect_timeout.count() <= 0 || config_.status_interval.count() <= 0) {
+    throw std::invalid_argument("p2pmesh: timeouts and intervals must be positive");
+  }
+  if (config_.max_link_queue_bytes == 0) throw std::invalid_argument("p2pmesh: max_link_queue_bytes is 0");
+  seed_ = config_.seed ? config_.seed : std::random_device{}() * 0x9e3779b97f4a7c15ULL ^ std::random_device{}();
+  rng_.seed(seed_);
+  rtc_options_.loopback_only = config_.loopback_only;
+  rtc_options_.ice_servers = config_.ice_servers;
+}
+
+MeshConfig Peer::Impl::mesh_config() const {
+  MeshConfig mesh;
+  mesh.group = config_.group;
+  mesh.target_connections = config_.target_connections;
+  mesh.max_connections = config_.max_connections;
+  mesh.link_connect_timeout = config_.link_connect_timeout.count() * kMillisecond;
+  mesh.status_interval = config_.status_interval.count() * kMillisecond;
+  mesh.member_timeout = config_.member_timeout.count() * kMillisecond;
+  switch (config_.tree_mode) {
+    case PeerConfig::TreeMode::unit: mesh.tree.mode = TreeMode::unit; break;
+    case PeerConfig::TreeMode::latency: mesh.tree.mode = TreeMode::latency; break;
+    case PeerConfig::TreeMode::blend: mesh.tree.mode = TreeMode::blend; break;
+  }
+  mesh.tree.alpha = config_.tree_alpha;
+  mesh.fallback = config_.fallback;
+  mesh.seed = seed_ + reconnects_ * 0x9e3779b97f4a7c15ULL;
+  return mesh;
+}
+
+void Peer::Impl::start() {
+  if (started_.exchange(true)) throw std::logic_error("p2pmesh: Peer::start() called twice");
+  engine_ = native::rtc_engine(config_.loopback_only);
+  poster_ = std::make_shared<LoopPoster>(io_);
+  work_.emplace(io_.get_executor());
+  running_ = true;
+  std::promise<void> ready;
+  auto ready_future = ready.get_future();
+  thread_ = std::thread([this, &ready] {
+    loop_thread_id_ = std::this_thread::get_id();
+    ready.set_value();
+    io_.run();
+  });
+  ready_future.wait();
+  asio::post(io_, [this] {
+    set_state(PeerSnapshot::State::connecting);
+    connect();
+    measure_rtt();
+  });
+}
+
+// ------------------------------------------------------------ server session
+
+void Peer::Impl::connect() {
+  if (stopping_) return;
+  const native::WsUrl& url = urls_[url_index_ % urls_.size()];
+  node_ = std::make_unique<MeshNode>(mesh_config());
+  ++epoch_;
+  WsClient::Handlers handlers;
+  const std::uint64_t epoch = epoch_;
+  handlers.open = [this, epoch] {
+    if (epoch == epoch_) on_ws_open();
+  };
+  handlers.frame = [this, epoch](std::string_view frame) {
+    if (epoch == epoch_) on_ws_frame(frame);
+  };
+  handlers.closed = [this, epoch](std::string reason) {
+    if (epoch == epoch_) on_ws_closed(std::move(reason));
+  };
+  ws_ = std::make_shared<WsClient>(io_, url, std::move(handlers));
+  ws_->start();
+}
+
+void Peer::Impl::on_ws_open() {}
+
+void Peer::Impl::on_ws_frame(std::string_view frame) {
+  ++driver_.server_frames_in;
+  wire::ServerMessage message;
+  if (wire::decode(frame, message) != wire::DecodeError::none) {
+    ++driver_.bad_server_frames;
+    return;
+  }
+  const TimeUs now = steady_now();
+  if (message.kind == wire::ServerMessage::Kind::welcome) {
+    if (node_->id() != kNoPeer) return;
+    node_->on_welcome(now, message.welcome_id);
+    attempt_ = 0;
+    id_ = message.welcome_id;
+    set_state(PeerSnapshot::State::joined);
+    {
+      std::lock_guard lock(joined_mutex_);
+    }
+    joined_cv_.notify_all();
+  } else if (message.kind == wire::ServerMessage::Kind::topic_message) {
+    node_->on_topic_message(now, message.topic, message.sender, message.body);
+  }
+  drain();
+}
+
+void Peer::Impl::on_ws_closed(std::string /*reason*/) {
+  end_session();
+  if (stopping_) return;
+  set_state(PeerSnapshot::State::reconnecting);
+  schedule_reconnect();
+}
+
+void Peer::Impl::end_session() {
+  // The server forgets us when the socket closes (the group hears we left):
+  // close every link and tell the application everything went away. The next
+  // session starts a fresh MeshNode with a new id.
+  std::vector<PeerId> up;
+  for (auto& [id, slot] : links_) {
+    if (slot.open) up.push_back(slot.peer);
+  }
+  std::sort(up.begin(), up.end());
+  up.erase(std::unique(up.begin(), up.end()), up.end());
+  std::vector<LinkId> ids;
+  for (auto& entry : links_) ids.push_back(entry.first);
+  for (const LinkId id : ids) close_slot(id);
+  std::vector<PeerId> members;
+  if (node_) members = node_->membership().members();
+  node_.reset();
+  ++epoch_;
+  ws_.reset();
+  wake_timer_.cancel();
+  wake_at_ = kNever;
+  id_ = kNoPeer;
+  for (const PeerId peer : up) {
+    if (callbacks_.on_link_down) callbacks_.on_link_down(peer);
+  }
+  for (const PeerId peer : members) {
+    if (callbacks_.on_peer_left) callbacks_.on_peer_left(peer);
+  }
+}
+
+void Peer::Impl::schedule_reconnect() {
+  ++reconnects_;
+  ++url_index_;
+  const double base = static_cast<double>(config_.reconnect_initial.count()) *
+                      static_cast<double>(1u << std::min(attempt_, 16));
+  const double capped = std::min(base, static_cast<double>(config_.reconnect_max.count()));
+  std::uniform_real_distribution<double> jitter(0.75, 1.25);
+  ++attempt_;
+  reconnect_timer_.expires_after(
+      std::chrono::milliseconds(static_cast<std::int64_t>(capped * jitter(rng_))));
+  reconnect_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec && !stopping_) connect();
+  });
+}
+
+void Peer::Impl::set_state(PeerSnapshot::State state) {
+  state_ = state;
+  if (callbacks_.on_state) callbacks_.on_state(state, id_.load());
+}
+
+// ------------------------------------------------------------ core actions
+
+void Peer::Impl::drain() {
+  if (!node_) return;
+  const std::uint64_t epoch = epoch_;
+  for (std::vector<Action> actions = node_->take_actions(); !actions.empty();
+       actions = node_->take_actions()) {
+    for (Action& action : actions) {
+      carry_out(action);
+      if (epoch != epoch_ || !node_) return;  // a callback ended the session
+    }
+  }
+}
+
+void Peer::Impl::carry_out(Action& action) {
+  if (auto* s = std::get_if<Subscribe>(&action)) {
+    wire::ClientMessage message;
+    message.kind = wire::ClientMessage::Kind::subscribe;
+    message.topic = std::move(s->topic);
+    if (ws_ && ws_->send(wire::encode(message))) ++driver_.server_frames_out;
+  } else if (auto* p = std::get_if<Publish>(&action)) {
+    wire::ClientMessage message;
+    message.kind = wire::ClientMessage::Kind::publish;
+    message.topics = std::move(p->topics);
+    message.payload = std::move(p->body);
+    if (ws_ && ws_->send(wire::encode(message))) ++driver_.server_frames_out;
+  } else if (auto* o = std::get_if<OpenLink>(&action)) {
+    LinkSlot& slot = links_[o->link];
+    slot.id = o->link;
+    slot.peer = o->peer;
+    slot.rtc = RtcLink::open(engine_, rtc_options_, link_events(o->link));
+  } else if (auto* a = std::get_if<AcceptLink>(&action)) {
+    LinkSlot& slot = links_[a->link];
+    slot.id = a->link;
+    slot.peer = a->peer;
+    slot.rtc = RtcLink::accept(engine_, rtc_options_, a->offer_json, link_events(a->link));
+  } else if (auto* ans = std::get_if<ApplyAnswer>(&action)) {
+    auto it = links_.find(ans->link);
+    if (it != links_.end()) it->second.rtc->apply_answer(ans->answer_json);
+  } else if (auto* c = std::get_if<AddCandidate>(&action)) {
+    auto it = links_.find(c->link);
+    if (it != links_.end()) it->second.rtc->add_candidate(c->candidate_json);
+  } else if (auto* cl = std::get_if<CloseLink>(&action)) {
+    close_slot(cl->link);
+  } else if (auto* send = std::get_if<SendOnLink>(&action)) {
+    auto it = links_.find(send->link);
+    if (it != links_.end()) enqueue(it->second, std::move(send->bytes));
+  } else if (auto* d = std::get_if<Deliver>(&action)) {
+    if (callbacks_.on_message) callbacks_.on_message(d->source, d->payload);
+  } else if (auto* j = std::get_if<PeerJoined>(&action)) {
+    if (callbacks_.on_peer_joined) callbacks_.on_peer_joined(j->peer);
+  } else if (auto* l = std::get_if<PeerLeft>(&action)) {
+    if (callbacks_.on_peer_left) callbacks_.on_peer_left(l->peer);
+  } else if (auto* up = std::get_if<LinkUp>(&action)) {
+    if (callbacks_.on_link_up) callbacks_.on_link_up(up->peer);
+  } else if (auto* down = std::get_if<LinkDown>(&action)) {
+    if (callbacks_.on_link_down) callbacks_.on_link_down(down->peer);
+  } else if (auto* w = std::get_if<WakeAt>(&action)) {
+    wake(w->at);
+  }
+}
+
+void Peer::Impl::wake(TimeUs at) {
+  wake_at_ = at;
+  if (at == kNever) {
+    wake_timer_.cancel();
+    return;
+  }
+  const TimeUs delay = std::max<TimeUs>(0, at - steady_now());
+  wake_timer_.expires_after(std::chrono::microseconds(delay));
+  const std::uint64_t epoch = epoch_;
+  wake_timer_.async_wait([this, epoch, at](boost::system::error_code ec) {
+    if (ec || epoch != epoch_ || !node_ || wake_at_ != at) return;
+    node_->on_tick(steady_now());
+    drain();
+  });
+}
+
+// ------------------------------------------------------------ links
+
+template <class Fn>
+void Peer::Impl::on_link_event(std::uint64_t epoch, LinkId link, Fn&& fn) {
+  if (epoch != epoch_ || !node_) return;
+  auto it = links_.find(link);
+  if (it == links_.end()) return;  // closed meanwhile
+  fn(it->second);
+  drain();
+}
+
+native::LinkEvents Peer::Impl::link_events(LinkId link) {
+  native::LinkEvents events;
+  const std::uint64_t epoch = epoch_;
+  auto poster = poster_;
+  events.local_description = [this, poster, epoch, link](std::string text) {
+    poster->post([this, epoch, link, text = std::move(text)]() mutable {
+      on_link_event(epoch, link, [&](LinkSlot&) {
+        node_->on_local_description(steady_now(), link, std::move(text));
+      });
+    });
+  };
+  events.local_candidate = [this, poster, epoch, link](std::string text) {
+    poster->post([this, epoch, link, text = std::move(text)]() mutable {
+      on_link_event(epoch, link, [&](LinkSlot&) {
+        node_->on_local_candidate(steady_now(), link, std::move(text));
+      });
+    });
+  };
+  events.open = [this, poster, epoch, link] {
+    poster->post([this, epoch, link] {
+      on_link_event(epoch, link, [&](LinkSlot& slot) {
+        slot.open = true;
+        node_->on_link_open(steady_now(), link);
+      });
+    });
+  };
+  events.closed = [this, poster, epoch, link](std::string /*reason*/) {
+    poster->post([this, epoch, link] {
+      if (epoch != epoch_ || !node_ || !links_.count(link)) return;
+      ++driver_.link_failures;
+      close_slot(link);
+      node_->on_link_closed(steady_now(), link);
+      drain();
+    });
+  };
+  events.data = [this, poster, epoch, link](std::string bytes) {
+    poster->post([this, epoch, link, bytes = std::move(bytes)] {
+      on_link_event(epoch, link, [&](LinkSlot&) {
+        driver_.link_bytes_in += bytes.size();
+        node_->on_link_data(steady_now(), link, bytes);
+      });
+    });
+  };
+  events.writable = [this, poster, epoch, link] {
+    poster->post([this, epoch, link] {
+      if (epoch != epoch_) return;
+      auto it = links_.find(link);
+      if (it != links_.end() && it->second.waiting) flush(link, true);
+    });
+  };
+  events.rtt = [this, poster, epoch, link](std::uint32_t rtt_us) {
+    poster->post([this, epoch, link, rtt_us] {
+      on_link_event(epoch, link,
+                    [&](LinkSlot&) { node_->on_link_rtt(steady_now(), link, rtt_us); });
+    });
+  };
+  return events;
+}
+
+void Peer::Impl::close_slot(LinkId link) {
+  auto it = links_.find(link);
+  if (it == links_.end()) return;
+  std::unique_ptr<RtcLink> rtc = std::move(it->second.rtc);
+  links_.erase(it);
+  if (rtc) rtc->close();
+}
+
+void Peer::Impl::enqueue(LinkSlot& slot, std::string bytes) {
+  if (slot.queued_bytes + bytes.size() > config_.max_link_queue_bytes) {
+    ++driver_.send_queue_drops;
+    return;
+  }
+  slot.queued_bytes += bytes.size();
+  slot.queue.push_back(std::move(bytes));
+  if (!slot.waiting && slot.queue.size() == 1) flush(slot.id, false);
+}
+
+void Peer::Impl::flush(LinkId link, bool check_first) {
+  auto it = links_.find(link);
+  if (it == links_.end()) return;
+  LinkSlot& slot = it->second;
+  slot.waiting = false;
+  int sent = 0;
+  while (!slot.queue.empty()) {
+    if (check_first || ++slot.since_check >= 16) {
+      check_first = false;
+      slot.since_check = 0;
+      if (slot.rtc->buffered_amount() > kHighWater) {
+        slot.waiting = true;  // resumed by the `writable` event
+        return;
+      }
+    }
+    if (sent == kSendsPerTurn) {
+      slot.waiting = true;
+      const std::uint64_t epoch = epoch_;
+      asio::post(io_, [this, epoch, link] {
+        if (epoch == epoch_) flush(link, true);
+      });
+      return;
+    }
+    std::string& bytes = slot.queue.front();
+    if (slot.rtc->send(bytes)) {
+      driver_.link_bytes_out += bytes.size();
+    } else {
+      ++driver_.send_queue_drops;  // channel not open (closing): dropped
+    }
+    slot.queued_bytes -= bytes.size();
+    slot.queue.pop_front();
+    ++sent;
+  }
+}
+
+void Peer::Impl::measure_rtt() {
+  for (auto& [id, slot] : links_) {
+    if (slot.open && slot.rtc) slot.rtc->request_rtt();
+  }
+  rtt_timer_.expires_after(kRttInterval);
+  rtt_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec && !stopping_) measure_rtt();
+  });
+}
+
+// ------------------------------------------------------------ application
+
+bool Peer::Impl::broadcast(std::string payload) {
+  if (state_.load() != PeerSnapshot::State::joined || !running_) return false;
+  asio::post(io_, [this, payload = std::move(payload)]() mutable {
+    if (!node_ || node_->id() == kNoPeer || stopping_) return;
+    node_->broadcast(steady_now(), std::move(payload));
+    drain();
+  });
+  return true;
+}
+
+bool Peer::Impl::wait_joined(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(joined_mutex_);
+  return joined_cv_.wait_for(lock, timeout,
+                             [this] { return state_.load() == PeerSnapshot::State::joined; });
+}
+
+void Peer::Impl::stop() {
+  if (!started_ || stopping_.exchange(true)) {
+    if (thread_.joinable() && !on_loop_thread()) thread_.join();
+    return;
+  }
+  if (on_loop_thread()) {
+    stopping_ = false;
+    throw std::logic_error("p2pmesh: Peer::stop() called from a callback");
+  }
+  asio::post(io_, [this] {
+    reconnect_timer_.cancel();
+    rtt_timer_.cancel();
+    if (node_ && node_->id() != kNoPeer) {
+      node_->leave(steady_now());  // the goodbye and every CloseLink
+      drain();
+    }
+    std::vector<LinkId> ids;
+    for (auto& entry : links_) ids.push_back(entry.first);
+    for (const LinkId id : ids) close_slot(id);
+    if (ws_) {
+      ws_->close(std::chrono::milliseconds(1000), [this] { finish_stop(); });
+    } else {
+      finish_stop();
+    }
+  });
+  thread_.join();
+  running_ = false;
+  poster_->disable();
+  if (engine_) native::rtc_engine_flush(*engine_);
+}
+
+void Peer::Impl::finish_stop() {
+  node_.reset();
+  ws_.reset();
+  wake_timer_.cancel();
+  id_ = kNoPeer;
+  set_state(PeerSnapshot::State::stopped);
+  work_.reset();
+  io_.stop();
+}
+
+PeerSnapshot Peer::Impl::snapshot() {
+  if (!running_ || on_loop_thread()) return build_snapshot();
+  std::promise<PeerSnapshot> promise;
+  auto future = promise.get_future();
+  asio::post(io_, [this, &promise] { promise.set_value(build_snapshot()); });
+  if (future.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    // The loop has stopped meanwhile: nothing runs there any more.
+    PeerSnapshot s;
+    s.state = state_.load();
+    return s;
+  }
+  return future.get();
+}
+
+PeerSnapshot Peer::Impl::build_snapshot() {
+  PeerSnapshot s;
+  s.state = state_.load();
+  s.reconnects = reconnects_;
+  s.counters = driver_;
+  if (!node_ || node_->id() == kNoPeer) return s;
+  s.id = node_->id();
+  if (ws_) s.server_url = ws_->url().text;
+  s.members = node_->membership().members();
+  const TimeUs now = steady_now();
+  for (const Link& link : node_->links().all()) {
+    PeerSnapshot::Link out;
+    out.peer = link.peer;
+    out.initiated = link.initiated;
+    out.open = link.state == LinkState::open;
+    out.rtt_us = link.rtt_us;
+    out.age = std::chrono::milliseconds((now - link.created_at) / kMillisecond);
+    auto it = links_.find(link.id);
+    if (it != links_.end()) out.queued_bytes = it->second.queued_bytes;
+    s.links.push_back(out);
+  }
+  const MeshView& view = node_->membership().view();
+  for (const PeerId a : view.peers()) {
+    for (const Neighbour& n : view.neighbours(a)) {
+      if (a < n.peer) s.mesh.push_back({a, n.peer});
+    }
+  }
+  std::sort(s.mesh.begin(), s.mesh.end(),
+            [](const auto& x, const auto& y) { return std::tie(x.a, x.b) < std::tie(y.a, y.b); });
+  const BroadcastTree& tree = node_->tree();
+  for (const wire::Edge& e : tree.edges) s.tree.push_back({e.u, e.v});
+  for (const PeerId peer : tree.reached) {
+    if (peer != s.id) s.reachable.push_back(peer);
+  }
+  std::sort(s.reachable.begin(), s.reachable.end());
+  const MeshCounters& c = node_->counters();
+  s.counters.malformed_packets = c.malformed_packets;
+  s.counters.bad_routes = c.bad_routes;
+  s.counters.misrouted_packets = c.misrouted_packets;
+  s.counters.duplicate_packets = c.duplicate_packets;
+  s.counters.malformed_updates = c.malformed_updates;
+  s.counters.forged_updates = c.forged_updates;
+  s.counters.stale_updates = c.stale_updates;
+  s.counters.bad_signals = c.bad_signals;
+  s.counters.foreign_topics = c.foreign_topics;
+  s.counters.broadcasts = c.broadcasts;
+  s.counters.delivered = c.delivered;
+  s.counters.relayed = c.relayed;
+  s.counters.fallback_sent = c.fallback_sent;
+  s.counters.fallback_received = c.fallback_received;
+  s.counters.offers_refused = c.offers_refused;
+  s.counters.links_opened = c.links_opened;
+  s.counters.links_timed_out = c.links_timed_out;
+  s.counters.links_dropped_for_room = c.links_dropped_for_room;
+  return s;
+}
+
+// ------------------------------------------------------------ Peer
+
+Peer::Peer(PeerConfig config, PeerCallbacks callbacks)
+    : impl_(std::make_shared<Impl>(std::move(config), std::move(callbacks))) {}
+
+Peer::~Peer() {
+  try {
+    stop();
+  } catch (...) {
+  }
+}
+
+void Peer::start() { impl_->start(); }
+void Peer::stop() { impl_->stop(); }
+bool Peer::broadcast(std::string payload) { return impl_->broadcast(std::move(payload)); }
+PeerSnapshot Peer::snapshot() const { return impl_->snapshot(); }
+PeerId Peer::id() const { return impl_->id(); }
+bool Peer::wait_joined(std::chrono::milliseconds timeout) const {
+  return impl_->wait_joined(timeout);
+}
+
+}  // namespace p2pmesh

@@ -1,0 +1,592 @@
+// libwebrtc (Debian libtgowt-dev) behind RtcLink. See shared/NOTES-webrtc.md
+// for the facts this relies on: DCHECK_ALWAYS_ON layouts, loopback needs a
+// network manager of our own, candidates queued until the remote description
+// is set, offers with an audio section need a (stub) media engine.
+#include "rtc_link.hpp"
+
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include <boost/json.hpp>
+
+#include "api/call/call_factory_interface.h"
+#include "api/create_peerconnection_factory.h"
+#include "api/jsep.h"
+#include "api/peer_connection_interface.h"
+#include "api/rtc_event_log/rtc_event_log_factory.h"
+#include "api/stats/rtc_stats_collector_callback.h"
+#include "api/stats/rtcstats_objects.h"
+#include "api/task_queue/default_task_queue_factory.h"
+#include "media/base/media_engine.h"
+#include "media/engine/null_webrtc_video_engine.h"
+#include "pc/peer_connection_factory_proxy.h"
+#include "rtc_base/fake_network.h"
+#include "rtc_base/logging.h"
+#include "rtc_base/ssl_adapter.h"
+#include "rtc_base/thread.h"
+
+static_assert(RTC_DCHECK_IS_ON, "define DCHECK_ALWAYS_ON for every TU including libwebrtc headers");
+
+namespace p2pmesh::native {
+
+namespace json = boost::json;
+
+namespace {
+
+// A voice engine with no codecs and no channels: lets the factory answer an
+// offer with an audio section (which we reject) without the full audio stack.
+class StubVoiceEngine final : public cricket::VoiceEngineInterface {
+ public:
+  void Init() override {}
+  rtc::scoped_refptr<webrtc::AudioState> GetAudioState() const override { return nullptr; }
+  cricket::VoiceMediaChannel* CreateMediaChannel(webrtc::Call*, const cricket::MediaConfig&,
+                                                 const cricket::AudioOptions&,
+                                                 const webrtc::CryptoOptions&) override {
+    return nullptr;
+  }
+  const std::vector<cricket::AudioCodec>& send_codecs() const override { return codecs_; }
+  const std::vector<cricket::AudioCodec>& recv_codecs() const override { return codecs_; }
+  bool StartAecDump(webrtc::FileWrapper, int64_t) override { return false; }
+  void StopAecDump() override {}
+  std::vector<webrtc::RtpHeaderExtensionCapability> GetRtpHeaderExtensions() const override {
+    return {};
+  }
+
+ private:
+  std::vector<cricket::AudioCodec> codecs_;
+};
+
+rtc::LoggingSeverity log_severity_from_env() {
+  const char* level = std::getenv("P2PMESH_WEBRTC_LOG");
+  if (!level) return rtc::LS_NONE;
+  const std::string value(level);
+  if (value == "verbose") return rtc::LS_VERBOSE;
+  if (value == "info") return rtc::LS_INFO;
+  if (value == "warning") return rtc::LS_WARNING;
+  if (value == "error") return rtc::LS_ERROR;
+  return rtc::LS_NONE;
+}
+
+std::string description_json(const webrtc::SessionDescriptionInterface& desc) {
+  std::string sdp;
+  desc.ToString(&sdp);
+  json::object object;
+  object["type"] = webrtc::SdpTypeToString(desc.GetType());
+  object["sdp"] = sdp;
+  return json::serialize(object);
+}
+
+// Parses {"type":..,"sdp":..}; empty sdp on error.
+std::pair<std::string, std::string> parse_description(std::string_view text) {
+  boost::system::error_code ec;
+  const json::value value = json::parse(text, ec);
+  if (ec || !value.is_object()) return {};
+  const auto& object = value.as_object();
+  const auto* type = object.if_contains("type");
+  const auto* sdp = object.if_contains("sdp");
+  if (!type || !sdp || !type->is_string() || !sdp->is_string()) return {};
+  return {std::string(type->as_string()), std::string(sdp->as_string())};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- engine
+
+class RtcEngine {
+ public:
+  explicit RtcEngine(bool loopback_only) {
+    static std::once_flag once;
+    std::call_once(once, [] {
+      rtc::LogMessage::LogToDebug(log_severity_from_env());
+      rtc::InitializeSSL();
+    });
+    network = rtc::Thread::CreateWithSocketServer();
+    network->SetName("p2pmesh-net", nullptr);
+    network->Start();
+    worker = rtc::Thread::Create();
+    worker->SetName("p2pmesh-work", nullptr);
+    worker->Start();
+    signaling = rtc::Thread::Create();
+    signaling->SetName("p2pmesh-sig", nullptr);
+    signaling->Start();
+
+    webrtc::PeerConnectionFactoryDependencies deps;
+    deps.network_thread = network.get();
+    deps.worker_thread = worker.get();
+    deps.signaling_thread = signaling.get();
+    deps.task_queue_factory = webrtc::CreateDefaultTaskQueueFactory();
+    deps.call_factory = webrtc::CreateCallFactory();
+    deps.event_log_factory =
+        std::make_unique<webrtc::RtcEventLogFactory>(deps.task_queue_factory.get());
+    deps.media_engine = std::make_unique<cricket::CompositeMediaEngine>(
+        std::make_unique<StubVoiceEngine>(), std::make_unique<cricket::NullWebRtcVideoEngine>());
+    if (loopback_only) {
+      auto manager = std::make_unique<rtc::FakeNetworkManager>();
+      manager->AddInterface(rtc::SocketAddress("127.0.0.1", 0), "lo",
+                            rtc::ADAPTER_TYPE_UNKNOWN);
+      deps.network_manager = std::move(manager);
+    }
+    factory = webrtc::CreateModularPeerConnectionFactory(std::move(deps));
+    if (!factory) throw std::runtime_error("libwebrtc: cannot create the PeerConnectionFactory");
+    webrtc::PeerConnectionFactoryInterface::Options options;
+    if (loopback_only) options.network_ignore_mask = 0;
+    factory->SetOptions(options);
+  }
+
+  ~RtcEngine() {
+    factory = nullptr;
+    signaling->Stop();
+    worker->Stop();
+    network->Stop();
+  }
+
+  std::unique_ptr<rtc::Thread> network;
+  std::unique_ptr<rtc::Thread> worker;
+  std::unique_ptr<rtc::Thread> signaling;
+  rtc::scoped_refptr<webrtc::PeerConnectionFactoryInterface> factory;
+};
+
+std::shared_ptr<RtcEngine> rtc_engine(bool loopback_only) {
+  static std::mutex mutex;
+  static std::map<bool, std::weak_ptr<RtcEngine>> engines;
+  std::lock_guard lock(mutex);
+  if (auto engine = engines[loopback_only].lock()) return engine;
+  auto engine = std::make_shared<RtcEngine>(loopback_only);
+  engines[loopback_only] = engine;
+  return engine;
+}
+
+void rtc_engine_flush(RtcEngine& engine) {
+  engine.signaling->BlockingCall([] {});
+}
+
+// ---------------------------------------------------------------- link state
+
+class DataChannelEvents;
+
+struct RtcLink::State {
+  LinkEvents events;
+  std::atomic<bool> closed{false};
+  bool initiator = false;
+  // Owned by RtcLink until close() hands it to the signaling thread; valid
+  // (not null) for as long as `closed` is false.
+  rtc::scoped_refptr<webrtc::PeerConnectionInterface> pc;
+  std::unique_ptr<webrtc::PeerConnectionObserver> pc_observer;
+  std::unique_ptr<DataChannelEvents> dc_observer;
+
+  std::mutex mutex;  // guards what follows
+  rtc::scoped_refptr<webrtc::DataChannelInterface> dc;
+  bool remote_set = false;
+  std::vector<std::unique_ptr<webrtc::IceCandidateInterface>> pending_candidates;
+  bool described = false;  // local description reported
+  std::vector<std::string> early_candidates;
+  bool open_reported = false;
+  bool close_reported = false;
+
+  void report_open() {
+    {
+      std::lock_guard lock(mutex);
+      if (open_reported || close_reported) return;
+      open_reported = true;
+    }
+    if (!closed) events.open();
+  }
+  void report_closed(std::string reason) {
+    {
+      std::lock_guard lock(mutex);
+      if (close_reported) return;
+      close_reported = true;
+    }
+    if (!closed) events.closed(std::move(reason));
+  }
+};
+
+class DataChannelEvents final : public webrtc::DataChannelObserver {
+ public:
+  DataChannelEvents(RtcLink::State* state, webrtc::DataChannelInterface* dc)
+      : state_(state), dc_(dc) {}
+  void OnStateChange() override {
+    if (state_->closed) return;
+    switch (dc_->state()) {
+      case webrtc::DataChannelInterface::kOpen: state_->report_open(); break;
+      case webrtc::DataChannelInterface::kClosing:
+      case webrtc::DataChannelInterface::kClosed:
+        state_->report_closed("data channel closed");
+        break;
+      default: break;
+    }
+  }
+  void OnMessage(const webrtc::DataBuffer& buffer) override {
+    if (state_->closed) return;
+    state_->events.data(std::string(buffer.data.data<char>(), buffer.data.size()));
+  }
+  void OnBufferedAmountChange(uint64_t /*sent*/) override {
+    if (!state_->closed && state_->events.writable) state_->events.writable();
+  }
+
+ private:
+  RtcLink::State* state_;
+  webrtc::DataChannelInterface* dc_;
+};
+
+namespace {
+
+void attach_channel(const std::shared_ptr<RtcLink::State>& state,
+                    rtc::scoped_refptr<webrtc::DataChannelInterface> dc) {
+  {
+    std::lock_guard lock(state->mutex);
+    if (state->dc) return;  // one channel per link
+    state->dc = dc;
+  }
+  state->dc_observer = std::make_unique<DataChannelEvents>(state.get(), dc.get());
+  dc->RegisterObserver(state->dc_observer.get());
+  if (dc->state() == webrtc::DataChannelInterface::kOpen) state->report_open();
+}
+
+class PcEvents final : public webrtc::PeerConnectionObserver {
+ public:
+  explicit PcEvents(std::shared_ptr<RtcLink::State> state) : state_(std::move(state)) {}
+  void OnSignalingChange(webrtc::PeerConnectionInterface::SignalingState) override {}
+  void OnDataChannel(rtc::scoped_refptr<webrtc::DataChannelInterface> dc) override {
+    if (state_->closed || state_->initiator) return;
+    attach_channel(state_, dc);
+  }
+  void OnIceGatheringChange(webrtc::PeerConnectionInterface::IceGatheringState) override {}
+  void OnIceCandidate(const webrtc::IceCandidateInterface* candidate) override {
+    if (state_->closed || !candidate) return;
+    std::string line;
+    if (!candidate->ToString(&line) || line.empty()) return;
+    json::object object;
+    object["candidate"] = line;
+    object["sdpMid"] = candidate->sdp_mid();
+    object["sdpMLineIndex"] = candidate->sdp_mline_index();
+    object["usernameFragment"] = candidate->candidate().username();
+    std::string text = json::serialize(object);
+    {
+      std::lock_guard lock(state_->mutex);
+      if (!state_->described) {
+        state_->early_candidates.push_back(std::move(text));
+        return;
+      }
+    }
+    state_->events.local_candidate(std::move(text));
+  }
+  void OnConnectionChange(webrtc::PeerConnectionInterface::PeerConnectionState s) override {
+    using S = webrtc::PeerConnectionInterface::PeerConnectionState;
+    if (s == S::kFailed) state_->report_closed("connection failed");
+    if (s == S::kClosed) state_->report_closed("connection closed");
+  }
+
+ private:
+  std::shared_ptr<RtcLink::State> state_;
+};
+
+class LocalSet : public webrtc::SetLocalDescriptionObserverInterface {
+ public:
+  LocalSet(std::shared_ptr<RtcLink::State> state, std::string json_text)
+      : state_(std::move(state)), json_(std::move(json_text)) {}
+  void OnSetLocalDescriptionComplete(webrtc::RTCError error) override {
+    if (state_->closed) return;
+    if (!error.ok()) {
+      state_->report_closed(std::string("SetLocalDescription: ") + error.message());
+      return;
+    }
+    std::vector<std::string> early;
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->described = true;
+      early.swap(state_->early_candidates);
+    }
+    state_->events.local_description(std::move(json_));
+    for (auto& candidate : early) state_->events.local_candidate(std::move(candidate));
+  }
+
+ private:
+  std::shared_ptr<RtcLink::State> state_;
+  std::string json_;
+};
+
+class Created : public webrtc::CreateSessionDescriptionObserver {
+ public:
+  explicit Created(std::shared_ptr<RtcLink::State> state) : state_(std::move(state)) {}
+  void OnSuccess(webrtc::SessionDescriptionInterface* raw) override {
+    std::unique_ptr<webrtc::SessionDescriptionInterface> desc(raw);
+    if (state_->closed) return;
+    std::string text = description_json(*desc);
+    state_->pc->SetLocalDescription(
+        std::move(desc), rtc::make_ref_counted<LocalSet>(state_, std::move(text)));
+  }
+  void OnFailure(webrtc::RTCError error) override {
+    state_->report_closed(std::string("create description: ") + error.message());
+  }
+
+ private:
+  std::shared_ptr<RtcLink::State> state_;
+};
+
+class RemoteSet : public webrtc::SetRemoteDescriptionObserverInterface {
+ public:
+  explicit RemoteSet(std::shared_ptr<RtcLink::State> state) : state_(std::move(state)) {}
+  void OnSetRemoteDescriptionComplete(webrtc::RTCError error) override {
+    if (state_->closed) return;
+    if (!error.ok()) {
+      state_->report_closed(std::string("SetRemoteDescription: ") + error.message());
+      return;
+    }
+    std::vector<std::unique_ptr<webrtc::IceCandidateInterface>> pending;
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->remote_set = true;
+      pending.swap(state_->pending_candidates);
+    }
+    for (auto& candidate : pending) {
+      state_->pc->AddIceCandidate(std::move(candidate), [](webrtc::RTCError) {});
+    }
+    if (!state_->initiator) {
+      state_->pc->CreateAnswer(rtc::make_ref_counted<Created>(state_).get(),
+                               webrtc::PeerConnectionInterface::RTCOfferAnswerOptions{});
+    }
+  }
+
+ private:
+  std::shared_ptr<RtcLink::State> state_;
+};
+
+class StatsReady : public webrtc::RTCStatsCollectorCallback {
+ public:
+  explicit StatsReady(std::shared_ptr<RtcLink::State> state) : state_(std::move(state)) {}
+  void OnStatsDelivered(const rtc::scoped_refptr<const webrtc::RTCStatsReport>& report) override {
+    if (state_->closed || !state_->events.rtt) return;
+    for (const auto* pair : report->GetStatsOfType<webrtc::RTCIceCandidatePairStats>()) {
+      if (!pair->nominated.is_defined() || !*pair->nominated) continue;
+      if (!pair->current_round_trip_time.is_defined()) continue;
+      const double seconds = *pair->current_round_trip_time;
+      const auto us = static_cast<std::uint32_t>(seconds * 1e6);
+      state_->events.rtt(us == 0 ? 1 : us);
+      return;
+    }
+  }
+
+ private:
+  std::shared_ptr<RtcLink::State> state_;
+};
+
+webrtc::PeerConnectionInterface::RTCConfiguration rtc_configuration(const RtcOptions& options) {
+  webrtc::PeerConnectionInterface::RTCConfiguration config;
+  config.sdp_semantics = webrtc::SdpSemantics::kUnifiedPlan;
+  config.tcp_candidate_policy = webrtc::PeerConnectionInterface::kTcpCandidatePolicyDisabled;
+  config.continual_gathering_policy = webrtc::PeerConnectionInterface::GATHER_ONCE;
+  for (const auto& url : options.ice_servers) {
+    webrtc::PeerConnectionInterface::IceServer server;
+    server.urls.push_back(url);
+    config.servers.push_back(server);
+  }
+  return config;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- RtcLink
+
+RtcLink::RtcLink(std::shared_ptr<RtcEngine> engine)
+    : engine_(std::move(engine)), state_(std::make_shared<State>()) {}
+
+RtcLink::~RtcLink() { close(); }
+
+static bool create_connection(RtcEngine& engine, RtcLink::State& state,
+                              const std::shared_ptr<RtcLink::State>& shared,
+                              const RtcOptions& options) {
+  state.pc_observer = std::make_unique<PcEvents>(shared);
+  webrtc::PeerConnectionDependencies deps(state.pc_observer.get());
+  auto result =
+      engine.factory->CreatePeerConnectionOrError(rtc_configuration(options), std::move(deps));
+  if (!result.ok()) {
+    state.events.closed(std::string("CreatePeerConnection: ") + result.error().message());
+    return false;
+  }
+  state.pc = result.MoveValue();
+  return true;
+}
+
+std::unique_ptr<RtcLink> RtcLink::open(std::shared_ptr<RtcEngine> engine,
+                                       const RtcOptions& options, LinkEvents events) {
+  std::unique_ptr<RtcLink> link(new RtcLink(std::move(engine)));
+  auto& state = *link->state_;
+  state.events = std::move(events);
+  state.initiator = true;
+  if (!create_connection(*link->engine_, state, link->state_, options)) {
+    state.closed = true;
+    return link;
+  }
+  webrtc::DataChannelInit init;
+  init.ordered = true;
+  auto channel = state.pc->CreateDataChannelOrError("data", &init);
+  if (!channel.ok()) {
+    state.report_closed(std::string("CreateDataChannel: ") + channel.error().message());
+    return link;
+  }
+  attach_channel(link->state_, channel.MoveValue());
+  state.pc->CreateOffer(rtc::make_ref_counted<Created>(link->state_).get(),
+                        webrtc::PeerConnectionInterface::RTCOfferAnswerOptions{});
+  return link;
+}
+
+std::unique_ptr<RtcLink> RtcLink::accept(std::shared_ptr<RtcEngine> engine,
+                                         const RtcOptions& options, std::string_view offer_json,
+                                         LinkEvents events) {
+  std::unique_ptr<RtcLink> link(new RtcLink(std::move(engine)));
+  auto& state = *link->state_;
+  state.events = std::move(events);
+  state.initiator = false;
+  const auto [type, sdp] = parse_description(offer_json);
+  if (type != "offer" || sdp.empty()) {
+    state.report_closed("offer is not {\"type\":\"offer\",\"sdp\":...}");
+    state.closed = true;
+    return link;
+  }
+  webrtc::SdpParseError error;
+  auto desc = webrtc::CreateSessionDescription(webrtc::SdpType::kOffer,
+                                               reject_media_sections(sdp), &error);
+  if (!desc) {
+    state.report_closed("bad offer SDP: " + error.description);
+    state.closed = true;
+    return link;
+  }
+  if (!create_connection(*link->engine_, state, link->state_, options)) {
+    state.closed = true;
+    return link;
+  }
+  state.pc->SetRemoteDescription(std::move(desc), rtc::make_ref_counted<RemoteSet>(link->state_));
+  return link;
+}
+
+void RtcLink::apply_answer(std::string_view answer_json) {
+  if (state_->closed) return;
+  const auto [type, sdp] = parse_description(answer_json);
+  webrtc::SdpParseError error;
+  std::unique_ptr<webrtc::SessionDescriptionInterface> desc;
+  if (type == "answer" && !sdp.empty()) {
+    desc = webrtc::CreateSessionDescription(webrtc::SdpType::kAnswer, sdp, &error);
+  }
+  if (!desc) {
+    state_->report_closed("bad answer: " + error.description);
+    return;
+  }
+  state_->pc->SetRemoteDescription(std::move(desc), rtc::make_ref_counted<RemoteSet>(state_));
+}
+
+void RtcLink::add_candidate(std::string_view candidate_json) {
+  if (state_->closed) return;
+  boost::system::error_code ec;
+  const json::value value = json::parse(candidate_json, ec);
+  if (ec || !value.is_object()) return;
+  const auto& object = value.as_object();
+  const auto* line = object.if_contains("candidate");
+  if (!line || !line->is_string() || line->as_string().empty()) return;  // end of candidates
+  const std::string text(line->as_string());
+  // mDNS names (Chromium's `<uuid>.local`) cannot be resolved here; the link
+  // forms through peer-reflexive candidates instead (NOTES-webrtc.md).
+  if (text.find(".local ") != std::string::npos) return;
+  std::string mid;
+  int index = 0;
+  if (const auto* m = object.if_contains("sdpMid"); m && m->is_string()) mid = m->as_string();
+  if (const auto* i = object.if_contains("sdpMLineIndex"); i && i->is_int64()) {
+    index = static_cast<int>(i->as_int64());
+  }
+  webrtc::SdpParseError error;
+  std::unique_ptr<webrtc::IceCandidateInterface> candidate(
+      webrtc::CreateIceCandidate(mid, index, text, &error));
+  if (!candidate) return;
+  {
+    std::lock_guard lock(state_->mutex);
+    if (!state_->remote_set) {
+      if (state_->pending_candidates.size() < 64) state_->pending_candidates.push_back(std::move(candidate));
+      return;
+    }
+  }
+  state_->pc->AddIceCandidate(std::move(candidate), [](webrtc::RTCError) {});
+}
+
+bool RtcLink::send(std::string_view bytes) {
+  if (state_->closed) return false;
+  rtc::scoped_refptr<webrtc::DataChannelInterface> dc;
+  {
+    std::lock_guard lock(state_->mutex);
+    dc = state_->dc;
+  }
+  if (!dc || dc->state() != webrtc::DataChannelInterface::kOpen) return false;
+  return dc->Send(webrtc::DataBuffer(rtc::CopyOnWriteBuffer(bytes.data(), bytes.size()), true));
+}
+
+std::uint64_t RtcLink::buffered_amount() const {
+  if (state_->closed) return 0;
+  std::lock_guard lock(state_->mutex);
+  return state_->dc ? state_->dc->buffered_amount() : 0;
+}
+
+void RtcLink::request_rtt() {
+  if (state_->closed || !state_->pc) return;
+  state_->pc->GetStats(rtc::make_ref_counted<StatsReady>(state_).get());
+}
+
+void RtcLink::close() {
+  state_->closed = true;
+  if (!state_->pc) return;
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->close_reported = true;
+  }
+  // Close first: any observer callback running on the signaling thread ends
+  // before Close() returns, and later ones see `closed`.
+  state_->pc->Close();
+  rtc::scoped_refptr<webrtc::DataChannelInterface> dc;
+  {
+    std::lock_guard lock(state_->mutex);
+    dc = state_->dc;
+  }
+  if (dc) dc->UnregisterObserver();
+  // Release the connection on its own thread, in a task of its own, after any
+  // callback already queued there (observers check `closed` first).
+  engine_->signaling->PostTask([pc = std::move(state_->pc), dc = std::move(dc),
+                                pc_observer = std::move(state_->pc_observer),
+                                dc_observer = std::move(state_->dc_observer)]() mutable {
+    dc = nullptr;
+    pc = nullptr;
+    pc_observer.reset();
+    dc_observer.reset();
+  });
+}
+
+// ---------------------------------------------------------------- SDP
+
+std::string reject_media_sections(std::string_view sdp) {
+  std::string out;
+  out.reserve(sdp.size());
+  std::size_t pos = 0;
+  while (pos < sdp.size()) {
+    std::size_t end = sdp.find('\n', pos);
+    const std::size_t next = end == std::string_view::npos ? sdp.size() : end + 1;
+    std::string_view line = sdp.substr(pos, next - pos);
+    if (line.rfind("m=", 0) == 0 && line.rfind("m=application", 0) != 0) {
+      // m=<media> <port> <proto> ... -> port 0
+      const std::size_t space = line.find(' ');
+      const std::size_t space2 = space == std::string_view::npos ? space : line.find(' ', space + 1);
+      if (space2 != std::string_view::npos) {
+        out.append(line.substr(0, space + 1));
+        out.append("0");
+        out.append(line.substr(space2));
+      } else {
+        out.append(line);
+      }
+    } else {
+      out.append(line);
+    }
+    pos = next;
+  }
+  return out;
+}
+
+}  // namespace p2pmesh::native
