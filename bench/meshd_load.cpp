@@ -1,0 +1,755 @@
+// meshd-load: load generator and benchmark for meshd (see docs/meshd.md).
+//
+// Opens N WebSocket connections to meshd (spawning it, or an existing one),
+// drives publishers at a given rate, and prints one summary line: delivered
+// topic messages per second, publish-to-delivery latency p50/p99, meshd's
+// CPU and RSS. Modes:
+//   fanout  generic pub/sub (meshd --open): N connections in topics of
+//           --group-size subscribers, --publishers per topic, --rate
+//           publications per second in total, --payload bytes each
+//   idle    N connections that only subscribe; reports RSS per connection
+//   mesh    --groups x --peers peers speaking WIRE.md (access rules on):
+//           each subscribes to <g>.mesh and its own topics, publishes its
+//           status every --status-interval s, and each group makes
+//           --link-changes connected_to/disconnected_from per second
+//
+// A lean client on purpose (one thread, epoll, hand-written WebSocket
+// framing) so that the load generator is not the bottleneck on a 2-core box.
+// Raises RLIMIT_NOFILE to its hard limit; 10,000 connections need about
+// 10,100 descriptors here and as many in meshd (ulimit -Hn >= 10240).
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "wire.hpp"
+
+namespace {
+
+namespace wire = p2pmesh::wire;
+using Clock = std::chrono::steady_clock;
+
+std::int64_t now_us(Clock::time_point origin) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - origin).count();
+}
+
+// ---- meshd process: spawn, port, CPU and RSS from /proc ----
+
+struct MeshdProcess {
+  pid_t pid = -1;
+  bool spawned = false;
+  std::uint16_t port = 0;
+
+  bool spawn(const std::string& program, std::vector<std::string> args) {
+    int fds[2];
+    if (pipe(fds) != 0) return false;
+    pid = fork();
+    if (pid == 0) {
+      dup2(fds[1], STDOUT_FILENO);
+      close(fds[0]);
+      close(fds[1]);
+      std::vector<char*> argv;
+      std::string prog = program;
+      argv.push_back(prog.data());
+      for (auto& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(prog.c_str(), argv.data());
+      std::perror("execv meshd");
+      _exit(127);
+    }
+    close(fds[1]);
+    spawned = true;
+    FILE* out = fdopen(fds[0], "r");
+    char line[256] = {};
+    const bool ok = out && fgets(line, sizeof line, out);
+    if (out) fclose(out);
+    if (!ok) return false;
+    const char* colon = std::strrchr(line, ':');
+    if (!colon) return false;
+    port = static_cast<std::uint16_t>(std::atoi(colon + 1));
+    return port != 0;
+  }
+
+  void signal_stop() {
+    if (spawned && pid > 0) kill(pid, SIGTERM);
+  }
+  void stop() {
+    if (!spawned || pid <= 0) return;
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    spawned = false;
+  }
+
+  double cpu_seconds() const {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto close_paren = text.rfind(')');
+    if (close_paren == std::string::npos) return 0;
+    std::istringstream fields(text.substr(close_paren + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+      if (i == 14) utime = std::stoull(field);
+      if (i == 15) stime = std::stoull(field);
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  }
+
+  double rss_kib() const {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+      if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6));
+    return 0;
+  }
+};
+
+// ---- a lean WebSocket client connection ----
+
+struct Conn {
+  int fd = -1;
+  enum class State : std::uint8_t { connecting, upgrading, open, closed } state = State::connecting;
+  p2pmesh::PeerId id = 0;
+  std::uint32_t group = 0;
+  std::uint32_t index_in_group = 0;
+  bool publisher = false;
+  std::string in;
+  std::size_t in_off = 0;
+  std::string out;
+  std::size_t out_off = 0;
+  bool want_write = false;
+  std::vector<p2pmesh::PeerId> links;  // mesh mode
+  std::uint32_t next_status_us = 0;    // mesh mode
+};
+
+struct Stats {
+  std::uint64_t delivered = 0;
+  std::uint64_t welcomes = 0;
+  std::uint64_t closed = 0;
+  std::vector<std::uint32_t> latency_us;  // histogram, 1 us buckets up to 2 s
+  std::uint64_t latency_overflow = 0;
+  bool measuring = false;
+  Stats() : latency_us(2'000'000, 0) {}
+  void record(std::int64_t us) {
+    if (!measuring) return;
+    if (us < 0) us = 0;
+    if (us >= static_cast<std::int64_t>(latency_us.size()))
+      ++latency_overflow;
+    else
+      ++latency_us[static_cast<std::size_t>(us)];
+  }
+  double percentile(double p) const {
+    std::uint64_t total = latency_overflow;
+    for (auto c : latency_us) total += c;
+    if (total == 0) return -1;
+    const auto target = static_cast<std::uint64_t>(p * static_cast<double>(total));
+    std::uint64_t seen = 0;
+    for (std::size_t i = 0; i < latency_us.size(); ++i) {
+      seen += latency_us[i];
+      if (seen > target) return static_cast<double>(i);
+    }
+    return static_cast<double>(latency_us.size());
+  }
+};
+
+class Load {
+ public:
+  Load(std::uint16_t port, Clock::time_point origin) : port_(port), origin_(origin) {
+    epoll_ = epoll_create1(0);
+  }
+  ~Load() {
+    for (auto& c : conns_)
+      if (c.fd >= 0) close(c.fd);
+    close(epoll_);
+  }
+
+  std::vector<Conn> conns_;
+  Stats stats;
+  std::string mode;
+  std::size_t payload_size = 64;
+
+  // Opens every connection (at most `parallel` handshakes at once) and
+  // waits for their welcomes.
+  bool open_all(std::size_t count, std::size_t parallel) {
+    conns_.resize(count);
+    std::size_t started = 0;
+    const auto deadline = Clock::now() + std::chrono::seconds(60 + count / 200);
+    while (stats.welcomes + stats.closed < count) {
+      while (started < count && started - (stats.welcomes + stats.closed) < parallel) {
+        start_connect(started);
+        ++started;
+      }
+      poll(1);
+      if (Clock::now() > deadline) {
+        std::fprintf(stderr, "meshd-load: timed out opening connections (%llu/%zu)\n",
+                     static_cast<unsigned long long>(stats.welcomes), count);
+        return false;
+      }
+    }
+    if (stats.closed) {
+      std::fprintf(stderr, "meshd-load: %llu connections failed\n",
+                   static_cast<unsigned long long>(stats.closed));
+      return false;
+    }
+    return true;
+  }
+
+  void send_frame(Conn& c, const std::string& message) {
+    // Client frames are masked; a zero key leaves the payload as is.
+    char header[14];
+    std::size_t n = 0;
+    header[n++] = static_cast<char>(0x82);
+    const std::size_t len = message.size();
+    if (len < 126) {
+      header[n++] = static_cast<char>(0x80 | len);
+    } else if (len <= 0xffff) {
+      header[n++] = static_cast<char>(0x80 | 126);
+      header[n++] = static_cast<char>(len >> 8);
+      header[n++] = static_cast<char>(len & 0xff);
+    } else {
+      header[n++] = static_cast<char>(0x80 | 127);
+      for (int shift = 56; shift >= 0; shift -= 8)
+        header[n++] = static_cast<char>((static_cast<std::uint64_t>(len) >> shift) & 0xff);
+    }
+    for (int i = 0; i < 4; ++i) header[n++] = 0;
+    c.out.append(header, n);
+    c.out.append(message);
+    mark_write(c);
+  }
+
+  void subscribe(Conn& c, const std::string& topic) {
+    wire::ClientMessage m;
+    m.kind = wire::ClientMessage::Kind::subscribe;
+    m.topic = topic;
+    send_frame(c, wire::encode(m));
+  }
+
+  void publish(Conn& c, const std::string& topic, const std::string& payload) {
+    wire::ClientMessage m;
+    m.kind = wire::ClientMessage::Kind::publish;
+    m.topics = {topic};
+    m.payload = payload;
+    send_frame(c, wire::encode(m));
+  }
+
+  // Appends a pre-encoded frame whose last payload_size bytes start with the
+  // send time (fan-out mode: no encoding on the hot path).
+  void publish_template(Conn& c, const std::string& frame) {
+    const std::size_t at = c.out.size() + frame.size() - payload_size;
+    c.out.append(frame);
+    const std::int64_t t = now_us(origin_);
+    std::memcpy(&c.out[at], &t, sizeof t);
+    mark_write(c);
+  }
+
+  void flush_all() {
+    for (std::size_t i : dirty_) {
+      Conn& c = conns_[i];
+      c.want_write = false;
+      write_some(c);
+    }
+    dirty_.clear();
+  }
+
+  void poll(int timeout_ms) {
+    flush_all();
+    epoll_event events[512];
+    const int n = epoll_wait(epoll_, events, 512, timeout_ms);
+    for (int i = 0; i < n; ++i) {
+      Conn& c = conns_[events[i].data.u64];
+      if (events[i].events & (EPOLLERR | EPOLLHUP)) {
+        if (c.state == Conn::State::connecting) {
+          fail(c);
+          continue;
+        }
+      }
+      if (events[i].events & EPOLLOUT) on_writable(c);
+      if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
+    }
+  }
+
+  // Mesh mode: called for each delivered message body.
+  std::function<void(Conn&, const std::string_view topic, std::string_view body)> on_topic;
+
+ private:
+  void start_connect(std::size_t index) {
+    Conn& c = conns_[index];
+    c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c.fd < 0) {
+      std::perror("socket");
+      fail(c);
+      return;
+    }
+    int one = 1;
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port_);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connect(c.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT;
+    ev.data.u64 = index;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, c.fd, &ev);
+    c.want_write = true;
+    c.out =
+        "GET /service HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n";
+  }
+
+  void fail(Conn& c) {
+    if (c.state == Conn::State::closed) return;
+    c.state = Conn::State::closed;
+    ++stats.closed;
+    if (c.fd >= 0) {
+      epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd, nullptr);
+      close(c.fd);
+      c.fd = -1;
+    }
+  }
+
+  void mark_write(Conn& c) {
+    if (c.want_write || c.state == Conn::State::connecting) return;
+    c.want_write = true;
+    dirty_.push_back(static_cast<std::size_t>(&c - conns_.data()));
+  }
+
+  void set_epollout(Conn& c, bool on) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | (on ? EPOLLOUT : 0u);
+    ev.data.u64 = static_cast<std::uint64_t>(&c - conns_.data());
+    epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd, &ev);
+  }
+
+  void write_some(Conn& c) {
+    if (c.fd < 0) return;
+    while (c.out_off < c.out.size()) {
+      const ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off,
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {
+          set_epollout(c, true);
+          return;
+        }
+        fail(c);
+        return;
+      }
+      c.out_off += static_cast<std::size_t>(n);
+    }
+    c.out.clear();
+    c.out_off = 0;
+  }
+
+  void on_writable(Conn& c) {
+    if (c.state == Conn::State::connecting) {
+      int error = 0;
+      socklen_t len = sizeof error;
+      getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &len);
+      if (error) {
+        fail(c);
+        return;
+      }
+      c.state = Conn::State::upgrading;
+      c.want_write = false;
+    }
+    set_epollout(c, false);
+    write_some(c);
+  }
+
+  void on_readable(Conn& c) {
+    if (c.fd < 0) return;
+    char buffer[65536];
+    const ssize_t n = ::recv(c.fd, buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+      fail(c);
+      return;
+    }
+    if (n < 0) return;
+    c.in.append(buffer, static_cast<std::size_t>(n));
+    if (c.state == Conn::State::upgrading) {
+      const auto end = c.in.find("\r\n\r\n");
+      if (end == std::string::npos) return;
+      if (c.in.compare(0, 12, "HTTP/1.1 101") != 0) {
+        std::fprintf(stderr, "meshd-load: upgrade refused: %.40s\n", c.in.c_str());
+        fail(c);
+        return;
+      }
+      c.state = Conn::State::open;
+      c.in_off = end + 4;
+    }
+    parse_frames(c);
+  }
+
+  void parse_frames(Conn& c) {
+    const std::int64_t t = now_us(origin_);
+    for (;;) {
+      const std::size_t avail = c.in.size() - c.in_off;
+      if (avail < 2) break;
+      const auto* p = reinterpret_cast<const unsigned char*>(c.in.data() + c.in_off);
+      std::size_t len = p[1] & 0x7f;
+      std::size_t header = 2;
+      if (len == 126) {
+        if (avail < 4) break;
+        len = (std::size_t{p[2]} << 8) | p[3];
+        header = 4;
+      } else if (len == 127) {
+        if (avail < 10) break;
+        len = 0;
+        for (int i = 0; i < 8; ++i) len = (len << 8) | p[2 + i];
+        header = 10;
+      }
+      if (avail < header + len) break;
+      const std::string_view payload(c.in.data() + c.in_off + header, len);
+      const unsigned opcode = p[0] & 0x0f;
+      c.in_off += header + len;
+      if (opcode == 0x9) {  // ping: answer with a pong
+        std::string pong;
+        pong.push_back(static_cast<char>(0x8a));
+        pong.push_back(static_cast<char>(0x80 | payload.size()));
+        pong.append(4, '\0');
+        pong.append(payload);
+        c.out.append(pong);
+        mark_write(c);
+        continue;
+      }
+      if (opcode == 0x8) {
+        fail(c);
+        return;
+      }
+      if (opcode != 0x2) continue;
+      if (c.id == 0) {
+        wire::ServerMessage m;
+        if (wire::decode(payload, m) == wire::DecodeError::none &&
+            m.kind == wire::ServerMessage::Kind::welcome) {
+          c.id = m.welcome_id;
+          ++stats.welcomes;
+        }
+        continue;
+      }
+      if (stats.measuring) ++stats.delivered;
+      if (on_topic) {
+        wire::ServerMessage m;
+        if (wire::decode(payload, m) == wire::DecodeError::none)
+          on_topic(c, m.topic, m.body);
+      } else if (payload.size() >= payload_size) {
+        std::int64_t sent = 0;
+        std::memcpy(&sent, payload.data() + payload.size() - payload_size, sizeof sent);
+        stats.record(t - sent);
+      }
+    }
+    if (c.in_off == c.in.size()) {
+      c.in.clear();
+      c.in_off = 0;
+    } else if (c.in_off > 65536) {
+      c.in.erase(0, c.in_off);
+      c.in_off = 0;
+    }
+  }
+
+  std::uint16_t port_;
+  Clock::time_point origin_;
+  int epoll_ = -1;
+  std::vector<std::size_t> dirty_;
+};
+
+void raise_fd_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+std::string self_dir() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : exe.parent_path().string();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"meshd-load: load generator and benchmark for meshd; prints one summary line"};
+  app.option_defaults()->always_capture_default();
+  std::string mode = "fanout";
+  std::string meshd_path = self_dir() + "/meshd";
+  std::vector<std::string> meshd_args;
+  int port = 0;
+  int pid = 0;
+  std::size_t connections = 1000;
+  std::size_t group_size = 100;
+  std::size_t publishers = 1;
+  double rate = 10000;
+  std::size_t payload = 64;
+  double duration = 5;
+  double warmup = 1;
+  std::size_t groups = 100;
+  std::size_t peers = 100;
+  double status_interval = 60;
+  double link_changes = 10;
+  std::size_t parallel = 64;
+
+  app.add_option("--mode", mode, "fanout, idle or mesh")
+      ->check(CLI::IsMember({"fanout", "idle", "mesh"}));
+  app.add_option("--meshd", meshd_path, "meshd program to spawn (ignored with --port)");
+  app.add_option("--meshd-arg", meshd_args, "Extra argument for the spawned meshd (repeatable)");
+  app.add_option("--port", port, "Use a running meshd on 127.0.0.1:PORT instead of spawning");
+  app.add_option("--pid", pid, "Its process id (for CPU and RSS)");
+  app.add_option("--connections", connections, "fanout/idle: connections")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{60000}));
+  app.add_option("--group-size", group_size, "fanout/idle: subscribers per topic")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{60000}));
+  app.add_option("--publishers", publishers, "fanout: publishers per topic")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{60000}));
+  app.add_option("--rate", rate, "fanout: publications per second, in total")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--payload", payload, "fanout: payload bytes (>= 8)")
+      ->check(CLI::Range(std::size_t{8}, std::size_t{60000}));
+  app.add_option("--duration", duration, "Measured seconds")->check(CLI::PositiveNumber);
+  app.add_option("--warmup", warmup, "Seconds of load before measuring")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--groups", groups, "mesh: groups")->check(CLI::Range(1, 10000));
+  app.add_option("--peers", peers, "mesh: peers per group")->check(CLI::Range(2, 10000));
+  app.add_option("--status-interval", status_interval, "mesh: seconds between a peer's statuses")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--link-changes", link_changes, "mesh: link changes per second per group")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--parallel", parallel, "Handshakes in flight while connecting")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{4096}));
+  CLI11_PARSE(app, argc, argv);
+
+  raise_fd_limit();
+  signal(SIGPIPE, SIG_IGN);
+  const bool is_mesh = mode == "mesh";
+  const std::size_t total = is_mesh ? groups * peers : connections;
+
+  MeshdProcess meshd;
+  if (port != 0) {
+    meshd.port = static_cast<std::uint16_t>(port);
+    meshd.pid = pid;
+  } else {
+    std::vector<std::string> args = {"--host", "127.0.0.1", "--port", "0", "--log-level", "warn",
+                                     "--max-connections", std::to_string(total + 100),
+                                     "--max-http-connections", "4096", "--idle-timeout", "0"};
+    if (!is_mesh) {
+      args.push_back("--open");
+      args.push_back("--rate");
+      args.push_back("0");
+    }
+    for (auto& a : meshd_args) args.push_back(a);
+    if (!meshd.spawn(meshd_path, args)) {
+      std::fprintf(stderr, "meshd-load: could not start %s\n", meshd_path.c_str());
+      return 1;
+    }
+  }
+  const double rss_before = meshd.pid > 0 ? meshd.rss_kib() : 0;
+
+  const auto origin = Clock::now();
+  Load load(meshd.port, origin);
+  load.payload_size = payload;
+  load.mode = mode;
+  if (!load.open_all(total, parallel)) {
+    meshd.stop();
+    return 1;
+  }
+  auto& conns = load.conns_;
+
+  // Subscriptions.
+  std::mt19937 rng(42);
+  if (is_mesh) {
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+      auto& c = conns[i];
+      c.group = static_cast<std::uint32_t>(i / peers);
+      c.index_in_group = static_cast<std::uint32_t>(i % peers);
+      const std::string g = "g" + std::to_string(c.group);
+      for (const char* ch : {"offer", "answer", "candidate", "fallback"})
+        load.subscribe(c, g + "." + std::to_string(c.id) + "." + ch);
+      load.subscribe(c, g + ".mesh");
+      c.next_status_us = static_cast<std::uint32_t>(
+          std::uniform_real_distribution<double>(0, status_interval * 1e6)(rng));
+    }
+  } else {
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+      auto& c = conns[i];
+      c.group = static_cast<std::uint32_t>(i / group_size);
+      c.index_in_group = static_cast<std::uint32_t>(i % group_size);
+      c.publisher = c.index_in_group < publishers;
+      load.subscribe(c, "t" + std::to_string(c.group));
+    }
+  }
+  // Let the subscriptions (and mesh snapshots) settle.
+  {
+    const auto until = Clock::now() + std::chrono::milliseconds(500 + total / 20);
+    while (Clock::now() < until) load.poll(5);
+  }
+
+  if (mode == "idle") {
+    const auto until = Clock::now() + std::chrono::seconds(1);
+    while (Clock::now() < until) load.poll(10);
+    const double rss_after = meshd.rss_kib();
+    std::printf(
+        "meshd-load mode=idle connections=%zu meshd_rss_before=%.1fMiB meshd_rss=%.1fMiB "
+        "rss_per_connection=%.2fKiB\n",
+        total, rss_before / 1024, rss_after / 1024, (rss_after - rss_before) / total);
+    meshd.stop();
+    return 0;
+  }
+
+  // Per-publisher pre-encoded frames (fanout).
+  std::vector<std::size_t> publisher_index;
+  std::vector<std::string> templates(conns.size());
+  if (!is_mesh) {
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+      if (!conns[i].publisher) continue;
+      publisher_index.push_back(i);
+      wire::ClientMessage m;
+      m.kind = wire::ClientMessage::Kind::publish;
+      m.topics = {"t" + std::to_string(conns[i].group)};
+      m.payload = std::string(payload, 'p');
+      const std::string message = wire::encode(m);
+      std::string frame;
+      frame.push_back(static_cast<char>(0x82));
+      if (message.size() < 126) {
+        frame.push_back(static_cast<char>(0x80 | message.size()));
+      } else {
+        frame.push_back(static_cast<char>(0x80 | 126));
+        frame.push_back(static_cast<char>(message.size() >> 8));
+        frame.push_back(static_cast<char>(message.size() & 0xff));
+      }
+      frame.append(4, '\0');
+      frame += message;
+      templates[i] = std::move(frame);
+    }
+  } else {
+    // Mesh: latency from status messages (their id is the send time in us,
+    // which only grows, as WIRE.md requires).
+    load.on_topic = [&](Conn&, std::string_view, std::string_view body) {
+      wire::MeshUpdate u;
+      if (wire::decode(body, u) != wire::DecodeError::none) return;
+      if (u.kind == wire::MeshUpdate::Kind::status && u.status.id > 0 && !u.left)
+        load.stats.record(now_us(origin) - static_cast<std::int64_t>(u.status.id));
+    };
+  }
+
+  const double seconds_total = warmup + duration;
+  const auto start = Clock::now();
+  double cpu_start = 0;
+  Clock::time_point measure_start{};
+  std::uint64_t sent = 0;
+  std::uint64_t link_events = 0;
+  std::uint64_t sent_at_measure = 0;
+  std::size_t next_publisher = 0;
+  for (;;) {
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    if (elapsed >= seconds_total) break;
+    if (!load.stats.measuring && elapsed >= warmup) {
+      load.stats.measuring = true;
+      measure_start = Clock::now();
+      cpu_start = meshd.pid > 0 ? meshd.cpu_seconds() : 0;
+      sent_at_measure = sent;
+    }
+    if (!is_mesh) {
+      const auto due = static_cast<std::uint64_t>(elapsed * rate);
+      while (sent < due) {
+        const std::size_t i = publisher_index[next_publisher];
+        next_publisher = (next_publisher + 1) % publisher_index.size();
+        load.publish_template(conns[i], templates[i]);
+        ++sent;
+      }
+    } else {
+      const auto t = static_cast<std::uint32_t>(now_us(origin));
+      const auto interval = static_cast<std::uint32_t>(status_interval * 1e6);
+      for (auto& c : conns) {
+        if (c.state != Conn::State::open || t < c.next_status_us) continue;
+        c.next_status_us += interval;
+        load.publish(c, "g" + std::to_string(c.group) + ".mesh",
+                     [&] {
+                       wire::MeshUpdate u;
+                       u.source = c.id;
+                       u.kind = wire::MeshUpdate::Kind::status;
+                       u.status.connected_to = c.links;
+                       u.status.id = static_cast<std::uint32_t>(now_us(origin));
+                       return wire::encode(u);
+                     }());
+        ++sent;
+      }
+      const auto due = static_cast<std::uint64_t>(elapsed * link_changes * groups);
+      while (link_events < due) {
+        const std::size_t g = link_events % groups;
+        ++link_events;
+        auto& a = conns[g * peers + rng() % peers];
+        auto& b = conns[g * peers + rng() % peers];
+        if (&a == &b) continue;
+        wire::MeshUpdate u;
+        u.source = a.id;
+        const auto it = std::find(a.links.begin(), a.links.end(), b.id);
+        if (it != a.links.end()) {
+          a.links.erase(it);
+          u.kind = wire::MeshUpdate::Kind::disconnected_from;
+        } else {
+          a.links.push_back(b.id);
+          u.kind = wire::MeshUpdate::Kind::connected_to;
+        }
+        u.peer = b.id;
+        load.publish(a, "g" + std::to_string(a.group) + ".mesh", wire::encode(u));
+        ++sent;
+      }
+    }
+    load.poll(1);
+  }
+  const double measured = std::chrono::duration<double>(Clock::now() - measure_start).count();
+  const double cpu = meshd.pid > 0 ? meshd.cpu_seconds() - cpu_start : 0;
+  const double rss = meshd.pid > 0 ? meshd.rss_kib() : 0;
+  const double delivered_rate = static_cast<double>(load.stats.delivered) / measured;
+  const double publish_rate = static_cast<double>(sent - sent_at_measure) / measured;
+  if (!is_mesh) {
+    const double expected = publish_rate * static_cast<double>(group_size);
+    std::printf(
+        "meshd-load mode=fanout connections=%zu group_size=%zu publishers=%zu payload=%zu "
+        "publish_rate=%.0f/s delivered=%.0f/s expected=%.0f/s (%.1f%%) p50=%.0fus p99=%.0fus "
+        "meshd_cpu=%.0f%% meshd_rss=%.1fMiB closed=%llu\n",
+        total, group_size, publisher_index.size(), payload, publish_rate, delivered_rate,
+        expected, 100.0 * delivered_rate / expected, load.stats.percentile(0.5),
+        load.stats.percentile(0.99), 100.0 * cpu / measured, rss / 1024,
+        static_cast<unsigned long long>(load.stats.closed));
+  } else {
+    std::printf(
+        "meshd-load mode=mesh groups=%zu peers=%zu status_interval=%.0fs link_changes=%.0f/s/group "
+        "publish_rate=%.0f/s delivered=%.0f/s status_p50=%.0fus status_p99=%.0fus "
+        "meshd_cpu=%.1f%% meshd_rss=%.1fMiB rss_per_peer=%.2fKiB closed=%llu\n",
+        groups, peers, status_interval, link_changes, publish_rate, delivered_rate,
+        load.stats.percentile(0.5), load.stats.percentile(0.99), 100.0 * cpu / measured,
+        rss / 1024, (rss - rss_before) / static_cast<double>(total),
+        static_cast<unsigned long long>(load.stats.closed));
+  }
+  // Graceful: meshd sends close frames; keep answering them.
+  meshd.signal_stop();
+  const auto until = Clock::now() + std::chrono::seconds(3);
+  while (load.stats.closed < total && Clock::now() < until) load.poll(5);
+  meshd.stop();
+  return 0;
+}
