@@ -484,6 +484,13 @@ void raise_fd_limit() {
   }
 }
 
+double self_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
 std::string self_dir() {
   std::error_code ec;
   const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -658,6 +665,7 @@ int main(int argc, char** argv) {
   const double seconds_total = warmup + duration;
   const auto start = Clock::now();
   double cpu_start = 0;
+  double load_cpu_start = 0;
   Clock::time_point measure_start{};
   std::uint64_t sent = 0;
   std::uint64_t link_events = 0;
@@ -670,6 +678,7 @@ int main(int argc, char** argv) {
       load.stats.measuring = true;
       measure_start = Clock::now();
       cpu_start = meshd.pid > 0 ? meshd.cpu_seconds() : 0;
+      load_cpu_start = self_cpu_seconds();
       sent_at_measure = sent;
     }
     if (!is_mesh) {
@@ -722,6 +731,7 @@ int main(int argc, char** argv) {
     load.poll(1);
   }
   const double measured = std::chrono::duration<double>(Clock::now() - measure_start).count();
+  const double load_cpu = self_cpu_seconds() - load_cpu_start;
   const double cpu = meshd.pid > 0 ? meshd.cpu_seconds() - cpu_start : 0;
   const double rss = meshd.pid > 0 ? meshd.rss_kib() : 0;
   const double delivered_rate = static_cast<double>(load.stats.delivered) / measured;
@@ -731,19 +741,21 @@ int main(int argc, char** argv) {
     std::printf(
         "meshd-load mode=fanout connections=%zu group_size=%zu publishers=%zu payload=%zu "
         "publish_rate=%.0f/s delivered=%.0f/s expected=%.0f/s (%.1f%%) p50=%.0fus p99=%.0fus "
-        "meshd_cpu=%.0f%% meshd_rss=%.1fMiB closed=%llu\n",
+        "meshd_cpu=%.0f%% load_cpu=%.0f%% delivered_per_meshd_cpu_second=%.0f meshd_rss=%.1fMiB "
+        "closed=%llu\n",
         total, group_size, publisher_index.size(), payload, publish_rate, delivered_rate,
         expected, 100.0 * delivered_rate / expected, load.stats.percentile(0.5),
-        load.stats.percentile(0.99), 100.0 * cpu / measured, rss / 1024,
+        load.stats.percentile(0.99), 100.0 * cpu / measured, 100.0 * load_cpu / measured,
+        cpu > 0 ? static_cast<double>(load.stats.delivered) / cpu : 0.0, rss / 1024,
         static_cast<unsigned long long>(load.stats.closed));
   } else {
     std::printf(
         "meshd-load mode=mesh groups=%zu peers=%zu status_interval=%.0fs link_changes=%.0f/s/group "
         "publish_rate=%.0f/s delivered=%.0f/s status_p50=%.0fus status_p99=%.0fus "
-        "meshd_cpu=%.1f%% meshd_rss=%.1fMiB rss_per_peer=%.2fKiB closed=%llu\n",
+        "meshd_cpu=%.1f%% load_cpu=%.1f%% meshd_rss=%.1fMiB rss_per_peer=%.2fKiB closed=%llu\n",
         groups, peers, status_interval, link_changes, publish_rate, delivered_rate,
         load.stats.percentile(0.5), load.stats.percentile(0.99), 100.0 * cpu / measured,
-        rss / 1024, (rss - rss_before) / static_cast<double>(total),
+        100.0 * load_cpu / measured, rss / 1024, (rss - rss_before) / static_cast<double>(total),
         static_cast<unsigned long long>(load.stats.closed));
   }
   // Graceful: meshd sends close frames; keep answering them.
