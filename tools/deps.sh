@@ -9,6 +9,7 @@ packages=(
   libprotozero-dev libprotobuf-dev protobuf-compiler
   libboost1.81-dev libboost-json1.81-dev
   libspdlog-dev libfmt-dev libcli11-dev
+  emscripten chromium nodejs
   libtgowt-dev
 )
 
@@ -24,4 +25,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo_cmd apt-get update -q >/dev/null
   $sudo_cmd apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Browser tests: playwright-core only (it drives the Debian chromium above;
+# never download a browser). Reinstalled when the lock file changes.
+browser_tests="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+installed="$browser_tests/node_modules/.package-lock.json"
+if [ ! -f "$installed" ] || [ "$browser_tests/package-lock.json" -nt "$installed" ]; then
+  command -v npm >/dev/null || { echo "deps: npm not found (it comes with nodejs)" >&2; exit 1; }
+  echo "deps: npm ci in tests/browser"
+  (cd "$browser_tests" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -24,6 +24,10 @@ run_preset() {
   ctest --preset "$1" -j "$jobs"
 }
 
+# The browser peer (web/p2pmesh.mjs + .wasm), used by the browser tests.
+cmake --preset wasm >/dev/null
+cmake --build --preset wasm -j "$jobs"
+
 run_preset release
 if [ "$asan" = 1 ]; then run_preset asan; fi
 echo "test.sh: all tests passed"

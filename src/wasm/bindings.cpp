@@ -1,0 +1,404 @@
+// Embind bindings of the sans-IO core for the browser (WebAssembly).
+//
+// `MeshPeer` wraps one MeshNode. JavaScript calls its inputs with `now` in
+// microseconds (performance.now() * 1000, as a Number) and gets back the
+// Actions the node produced, as an array of plain JS objects:
+//
+//   {type:'send', bytes:Uint8Array}           one WebSocket binary frame (an
+//                                             encoded ClientMessage)
+//   {type:'open', link, peer}                 create a connection as initiator
+//   {type:'accept', link, peer, offer}        answer `offer` (JSON text)
+//   {type:'answer', link, answer}             apply the remote answer (JSON)
+//   {type:'candidate', link, candidate}       add a remote candidate (JSON)
+//   {type:'close', link}
+//   {type:'data', link, bytes:Uint8Array}     send on the link's data channel
+//   {type:'deliver', from, payload:Uint8Array}
+//   {type:'peer-joined', peer} / {type:'peer-left', peer}
+//   {type:'link-up', peer} / {type:'link-down', peer}
+//   {type:'wake', at}                         call tick() at `at` µs (Infinity: never)
+//
+// The WebSocket protocol (ServerMessage / ClientMessage) is decoded and
+// encoded here with the core's wire codec, so JavaScript never touches
+// protobuf. Link ids are Numbers (they stay far below 2^53).
+
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "mesh_node.hpp"
+#include "wire.hpp"
+
+namespace {
+
+using emscripten::val;
+using namespace p2pmesh;
+
+TimeUs to_time(double now_us) {
+  if (!std::isfinite(now_us) || now_us < 0) return 0;
+  if (now_us >= 9.0e18) return kNever;
+  return static_cast<TimeUs>(now_us);
+}
+
+// A fresh Uint8Array holding a copy of `bytes` (not a view into the heap,
+// which memory growth would invalidate).
+val to_bytes(const std::string& bytes) {
+  const val view(emscripten::typed_memory_view(bytes.size(),
+                                               reinterpret_cast<const std::uint8_t*>(bytes.data())));
+  return val::global("Uint8Array").new_(view);
+}
+
+template <class T>
+val to_array(const std::vector<T>& items) {
+  val out = val::array();
+  for (std::size_t i = 0; i < items.size(); ++i) out.set(i, val(items[i]));
+  return out;
+}
+
+val typed(const char* type) {
+  val object = val::object();
+  object.set("type", val(type));
+  return object;
+}
+
+val link_number(LinkId link) { return val(static_cast<double>(link)); }
+
+// Reads an optional numeric member of a JS options object.
+template <class T>
+void read_number(const val& options, const char* name, T& out) {
+  const val value = options[name];
+  if (value.isNumber()) out = static_cast<T>(value.as<double>());
+}
+
+void read_ms(const val& options, const char* name, TimeUs& out) {
+  const val value = options[name];
+  if (value.isNumber()) out = static_cast<TimeUs>(value.as<double>() * kMillisecond);
+}
+
+void read_bool(const val& options, const char* name, bool& out) {
+  const val value = options[name];
+  if (!value.isUndefined() && !value.isNull()) out = value.as<bool>();
+}
+
+MeshConfig config_from(const val& options) {
+  MeshConfig config;
+  if (options.isUndefined() || options.isNull()) return config;
+  if (options["group"].isString()) config.group = options["group"].as<std::string>();
+  read_number(options, "targetConnections", config.target_connections);
+  read_number(options, "maxConnections", config.max_connections);
+  read_ms(options, "linkTimeoutMs", config.link_connect_timeout);
+  read_ms(options, "statusIntervalMs", config.status_interval);
+  read_ms(options, "memberTimeoutMs", config.member_timeout);
+  read_ms(options, "candidateBackoffMs", config.candidate_backoff);
+  read_bool(options, "pruneRoutes", config.prune_routes);
+  read_bool(options, "fallback", config.fallback);
+  read_number(options, "maxPacketBytes", config.max_packet_bytes);
+  const val tree_mode = options["treeMode"];
+  if (tree_mode.isString()) {
+    const std::string mode = tree_mode.as<std::string>();
+    if (mode == "latency") config.tree.mode = TreeMode::latency;
+    if (mode == "blend") config.tree.mode = TreeMode::blend;
+  }
+  read_number(options, "treeAlpha", config.tree.alpha);
+  // A seed is a Number below 2^53 (the JS layer draws one from crypto).
+  read_number(options, "seed", config.seed);
+  return config;
+}
+
+class MeshPeer {
+ public:
+  explicit MeshPeer(val options) : node_(config_from(options)) {}
+
+  // ---- inputs; each returns the actions it produced ----
+  // One binary WebSocket frame from the server (an encoded ServerMessage).
+  val server_frame(double now, const std::string& bytes) {
+    wire::ServerMessage message;
+    if (wire::decode(bytes, message) != wire::DecodeError::none) {
+      ++malformed_frames_;
+    } else if (message.kind == wire::ServerMessage::Kind::welcome) {
+      node_.on_welcome(to_time(now), message.welcome_id);
+    } else {
+      node_.on_topic_message(to_time(now), message.topic, message.sender, message.body);
+    }
+    return actions();
+  }
+  val welcome(double now, double id) {
+    node_.on_welcome(to_time(now), static_cast<PeerId>(id));
+    return actions();
+  }
+  val topic_message(double now, const std::string& topic, double sender,
+                    const std::string& body) {
+    node_.on_topic_message(to_time(now), topic, static_cast<PeerId>(sender), body);
+    return actions();
+  }
+  val local_description(double now, double link, const std::string& json) {
+    node_.on_local_description(to_time(now), static_cast<LinkId>(link), json);
+    return actions();
+  }
+  val local_candidate(double now, double link, const std::string& json) {
+    node_.on_local_candidate(to_time(now), static_cast<LinkId>(link), json);
+    return actions();
+  }
+  val link_open(double now, double link) {
+    node_.on_link_open(to_time(now), static_cast<LinkId>(link));
+    return actions();
+  }
+  val link_closed(double now, double link) {
+    node_.on_link_closed(to_time(now), static_cast<LinkId>(link));
+    return actions();
+  }
+  val link_data(double now, double link, const std::string& bytes) {
+    node_.on_link_data(to_time(now), static_cast<LinkId>(link), bytes);
+    return actions();
+  }
+  val link_rtt(double now, double link, double rtt_us) {
+    const double clamped = std::fmin(std::fmax(rtt_us, 0.0), 4.0e9);
+    node_.on_link_rtt(to_time(now), static_cast<LinkId>(link),
+                      static_cast<std::uint32_t>(clamped));
+    return actions();
+  }
+  val tick(double now) {
+    node_.on_tick(to_time(now));
+    return actions();
+  }
+  // Returns {seq, actions}; seq is 0 when not joined (or after leave).
+  val broadcast(double now, const std::string& payload) {
+    const std::uint64_t seq = node_.broadcast(to_time(now), payload);
+    val out = val::object();
+    out.set("seq", val(static_cast<double>(seq)));
+    out.set("actions", actions());
+    return out;
+  }
+  val leave(double now) {
+    node_.leave(to_time(now));
+    return actions();
+  }
+
+  // ---- introspection ----
+  double id() const { return node_.id(); }
+  std::string group() const { return node_.config().group; }
+
+  // {self, peers:[ids sorted], links:[[a,b],...] (a<b), adjacency:{id:[ids]}}
+  val view() const {
+    const MeshView& view = node_.membership().view();
+    val out = val::object();
+    out.set("self", val(node_.id()));
+    const std::vector<PeerId> peers = view.peers();
+    out.set("peers", to_array(peers));
+    val links = val::array();
+    val adjacency = val::object();
+    std::size_t count = 0;
+    for (const PeerId peer : peers) {
+      std::vector<PeerId> neighbours;
+      for (const Neighbour& n : view.neighbours(peer)) {
+        neighbours.push_back(n.peer);
+        if (peer < n.peer) {
+          val pair = val::array();
+          pair.set(0, val(peer));
+          pair.set(1, val(n.peer));
+          pair.set(2, val(n.weight_us));
+          links.set(count++, pair);
+        }
+      }
+      std::sort(neighbours.begin(), neighbours.end());
+      adjacency.set(std::to_string(peer), to_array(neighbours));
+    }
+    out.set("links", links);
+    out.set("adjacency", adjacency);
+    return out;
+  }
+
+  // The local links: [{link, peer, initiated, open, rttUs}]
+  val links() const {
+    val out = val::array();
+    std::size_t i = 0;
+    for (const Link& link : node_.links().all()) {
+      val entry = val::object();
+      entry.set("link", link_number(link.id));
+      entry.set("peer", val(link.peer));
+      entry.set("initiated", val(link.initiated));
+      entry.set("open", val(link.state == LinkState::open));
+      entry.set("rttUs", val(link.rtt_us));
+      out.set(i++, entry);
+    }
+    return out;
+  }
+
+  // The broadcast tree from this peer: {root, edges:[[parent, child],...]}.
+  val tree() {
+    const BroadcastTree& tree = node_.tree();
+    val out = val::object();
+    out.set("root", val(tree.root));
+    val edges = val::array();
+    std::size_t i = 0;
+    for (const wire::Edge& edge : tree.edges) {
+      val pair = val::array();
+      pair.set(0, val(edge.u));
+      pair.set(1, val(edge.v));
+      edges.set(i++, pair);
+    }
+    out.set("edges", edges);
+    return out;
+  }
+
+  val counters() const {
+    const MeshCounters& c = node_.counters();
+    val out = val::object();
+    const auto put = [&out](const char* name, std::uint64_t value) {
+      out.set(name, val(static_cast<double>(value)));
+    };
+    put("malformedFrames", malformed_frames_);
+    put("malformedPackets", c.malformed_packets);
+    put("badRoutes", c.bad_routes);
+    put("misroutedPackets", c.misrouted_packets);
+    put("duplicatePackets", c.duplicate_packets);
+    put("malformedUpdates", c.malformed_updates);
+    put("forgedUpdates", c.forged_updates);
+    put("staleUpdates", c.stale_updates);
+    put("badSignals", c.bad_signals);
+    put("foreignTopics", c.foreign_topics);
+    put("broadcasts", c.broadcasts);
+    put("delivered", c.delivered);
+    put("relayed", c.relayed);
+    put("fallbackSent", c.fallback_sent);
+    put("fallbackReceived", c.fallback_received);
+    put("offersRefused", c.offers_refused);
+    put("linksOpened", c.links_opened);
+    put("linksTimedOut", c.links_timed_out);
+    put("linksDroppedForRoom", c.links_dropped_for_room);
+    return out;
+  }
+
+ private:
+  val actions() {
+    val out = val::array();
+    std::size_t i = 0;
+    for (Action& action : node_.take_actions()) out.set(i++, to_js(action));
+    return out;
+  }
+
+  static val client_frame(const wire::ClientMessage& message) {
+    val out = typed("send");
+    out.set("bytes", to_bytes(wire::encode(message)));
+    return out;
+  }
+
+  static val to_js(Action& action) {
+    if (auto* a = std::get_if<Subscribe>(&action)) {
+      wire::ClientMessage message;
+      message.kind = wire::ClientMessage::Kind::subscribe;
+      message.topic = std::move(a->topic);
+      return client_frame(message);
+    }
+    if (auto* a = std::get_if<Publish>(&action)) {
+      wire::ClientMessage message;
+      message.kind = wire::ClientMessage::Kind::publish;
+      message.topics = std::move(a->topics);
+      message.payload = std::move(a->body);
+      return client_frame(message);
+    }
+    if (auto* a = std::get_if<OpenLink>(&action)) {
+      val out = typed("open");
+      out.set("link", link_number(a->link));
+      out.set("peer", val(a->peer));
+      return out;
+    }
+    if (auto* a = std::get_if<AcceptLink>(&action)) {
+      val out = typed("accept");
+      out.set("link", link_number(a->link));
+      out.set("peer", val(a->peer));
+      out.set("offer", val(a->offer_json));
+      return out;
+    }
+    if (auto* a = std::get_if<ApplyAnswer>(&action)) {
+      val out = typed("answer");
+      out.set("link", link_number(a->link));
+      out.set("answer", val(a->answer_json));
+      return out;
+    }
+    if (auto* a = std::get_if<AddCandidate>(&action)) {
+      val out = typed("candidate");
+      out.set("link", link_number(a->link));
+      out.set("candidate", val(a->candidate_json));
+      return out;
+    }
+    if (auto* a = std::get_if<CloseLink>(&action)) {
+      val out = typed("close");
+      out.set("link", link_number(a->link));
+      return out;
+    }
+    if (auto* a = std::get_if<SendOnLink>(&action)) {
+      val out = typed("data");
+      out.set("link", link_number(a->link));
+      out.set("bytes", to_bytes(a->bytes));
+      return out;
+    }
+    if (auto* a = std::get_if<Deliver>(&action)) {
+      val out = typed("deliver");
+      out.set("from", val(a->source));
+      out.set("payload", to_bytes(a->payload));
+      return out;
+    }
+    if (auto* a = std::get_if<PeerJoined>(&action)) {
+      val out = typed("peer-joined");
+      out.set("peer", val(a->peer));
+      return out;
+    }
+    if (auto* a = std::get_if<PeerLeft>(&action)) {
+      val out = typed("peer-left");
+      out.set("peer", val(a->peer));
+      return out;
+    }
+    if (auto* a = std::get_if<LinkUp>(&action)) {
+      val out = typed("link-up");
+      out.set("peer", val(a->peer));
+      return out;
+    }
+    if (auto* a = std::get_if<LinkDown>(&action)) {
+      val out = typed("link-down");
+      out.set("peer", val(a->peer));
+      return out;
+    }
+    const auto& wake = std::get<WakeAt>(action);
+    val out = typed("wake");
+    out.set("at", val(wake.at == kNever ? std::numeric_limits<double>::infinity()
+                                        : static_cast<double>(wake.at)));
+    return out;
+  }
+
+  MeshNode node_;
+  std::uint64_t malformed_frames_ = 0;
+};
+
+}  // namespace
+
+EMSCRIPTEN_BINDINGS(p2pmesh) {
+  emscripten::class_<MeshPeer>("MeshPeer")
+      .constructor<val>()
+      .function("serverFrame", &MeshPeer::server_frame)
+      .function("welcome", &MeshPeer::welcome)
+      .function("topicMessage", &MeshPeer::topic_message)
+      .function("localDescription", &MeshPeer::local_description)
+      .function("localCandidate", &MeshPeer::local_candidate)
+      .function("linkOpen", &MeshPeer::link_open)
+      .function("linkClosed", &MeshPeer::link_closed)
+      .function("linkData", &MeshPeer::link_data)
+      .function("linkRtt", &MeshPeer::link_rtt)
+      .function("tick", &MeshPeer::tick)
+      .function("broadcast", &MeshPeer::broadcast)
+      .function("leave", &MeshPeer::leave)
+      .function("id", &MeshPeer::id)
+      .function("group", &MeshPeer::group)
+      .function("view", &MeshPeer::view)
+      .function("links", &MeshPeer::links)
+      .function("tree", &MeshPeer::tree)
+      .function("counters", &MeshPeer::counters);
+}

@@ -1,0 +1,479 @@
+
+// ---------------------------------------------------------------------------
+// p2pmesh browser layer. Appended to the Emscripten ES module (which defines
+// createP2pmeshModule above), so p2pmesh.mjs is one file next to p2pmesh.wasm.
+//
+// Every mesh decision is made by the C++ core (MeshPeer). This layer only
+// moves events in (WebSocket frames, RTCPeerConnection / RTCDataChannel
+// events, timers) and carries actions out. See docs/browser.md.
+// ---------------------------------------------------------------------------
+
+let p2pmeshModulePromise = null;
+
+/** Loads (once per page) and returns the WebAssembly module. */
+export function loadP2pmesh(moduleOptions) {
+  if (!p2pmeshModulePromise) {
+    p2pmeshModulePromise = createP2pmeshModule(moduleOptions || {}).catch((error) => {
+      p2pmeshModulePromise = null;
+      throw error;
+    });
+  }
+  return p2pmeshModulePromise;
+}
+
+const nowUs = () => Math.floor(performance.now() * 1000);
+
+function defaultServiceUrl() {
+  if (typeof location === 'undefined' || !location.host) {
+    throw new Error('p2pmesh: no url given and no page location to default to');
+  }
+  return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/service';
+}
+
+function randomSeed() {
+  const words = new Uint32Array(2);
+  crypto.getRandomValues(words);
+  return (words[0] & 0x1fffff) * 0x100000000 + words[1];  // < 2^53
+}
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+
+// One WebRTC connection attempt (a core LinkId): an RTCPeerConnection and its
+// data channel `data` (reliable, ordered).
+class RtcLink {
+  constructor(mesh, id, peer, initiator) {
+    this.mesh = mesh;
+    this.id = id;
+    this.peer = peer;
+    this.initiator = initiator;
+    this.closed = false;
+    this.remoteSet = false;
+    this.pendingRemote = [];  // remote candidates before the remote description
+    this.described = false;
+    this.pendingLocal = [];   // local candidates before our description went out
+    this.channel = null;
+    const pc = new RTCPeerConnection(mesh.rtcConfig);
+    this.pc = pc;
+    pc.onicecandidate = (event) => {
+      // null / empty candidate = end of candidates: nothing to signal.
+      if (this.closed || !event.candidate || !event.candidate.candidate) return;
+      const init = event.candidate.toJSON();
+      if (mesh.candidateFilter && !mesh.candidateFilter(init)) return;
+      const json = JSON.stringify(init);
+      if (this.described) mesh._input((core) => core.localCandidate(nowUs(), id, json));
+      else this.pendingLocal.push(json);
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === 'failed' || pc.connectionState === 'closed') this.lost();
+    };
+    if (initiator) this.attach(pc.createDataChannel('data'));
+    else pc.ondatachannel = (event) => this.attach(event.channel);
+  }
+
+  attach(channel) {
+    if (this.closed) { channel.close(); return; }
+    this.channel = channel;
+    channel.binaryType = 'arraybuffer';
+    channel.onopen = () => {
+      if (!this.closed) this.mesh._input((core) => core.linkOpen(nowUs(), this.id));
+    };
+    channel.onclose = () => this.lost();
+    channel.onmessage = (event) => {
+      if (this.closed || !(event.data instanceof ArrayBuffer)) return;
+      const bytes = new Uint8Array(event.data);
+      this.mesh._input((core) => core.linkData(nowUs(), this.id, bytes), false);
+    };
+  }
+
+  async offer() {
+    try {
+      await this.pc.setLocalDescription(await this.pc.createOffer());
+      this.describedLocally();
+    } catch (error) {
+      this.mesh._log('offer failed', error);
+      this.lost();
+    }
+  }
+
+  async accept(offerJson) {
+    try {
+      await this.pc.setRemoteDescription(JSON.parse(offerJson));
+      this.remoteReady();
+      await this.pc.setLocalDescription(await this.pc.createAnswer());
+      this.describedLocally();
+    } catch (error) {
+      this.mesh._log('answering an offer failed', error);
+      this.lost();
+    }
+  }
+
+  async applyAnswer(answerJson) {
+    try {
+      await this.pc.setRemoteDescription(JSON.parse(answerJson));
+      this.remoteReady();
+    } catch (error) {
+      this.mesh._log('applying an answer failed', error);
+      this.lost();
+    }
+  }
+
+  addRemoteCandidate(candidateJson) {
+    let init;
+    try {
+      init = JSON.parse(candidateJson);
+    } catch (error) {
+      return;  // not JSON: nothing to add
+    }
+    if (!this.remoteSet) this.pendingRemote.push(init);
+    else this.addCandidate(init);
+  }
+
+  addCandidate(init) {
+    this.pc.addIceCandidate(init).catch((error) => this.mesh._log('addIceCandidate', error));
+  }
+
+  remoteReady() {
+    if (this.closed) return;
+    this.remoteSet = true;
+    for (const init of this.pendingRemote.splice(0)) this.addCandidate(init);
+  }
+
+  describedLocally() {
+    if (this.closed) return;
+    const description = this.pc.localDescription;
+    const json = JSON.stringify({ type: description.type, sdp: description.sdp });
+    this.mesh._input((core) => core.localDescription(nowUs(), this.id, json));
+    this.described = true;
+    for (const candidate of this.pendingLocal.splice(0)) {
+      this.mesh._input((core) => core.localCandidate(nowUs(), this.id, candidate));
+    }
+  }
+
+  send(bytes) {
+    if (this.closed || !this.channel || this.channel.readyState !== 'open') return;
+    try {
+      this.channel.send(bytes);
+    } catch (error) {
+      this.mesh._log('send failed', error);
+      this.lost();
+    }
+  }
+
+  // The core asked to close: no report back.
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    this.teardown();
+  }
+
+  // The connection failed or the far side closed it: tell the core.
+  lost() {
+    if (this.closed) return;
+    this.closed = true;
+    this.teardown();
+    this.mesh._links.delete(this.id);
+    this.mesh._input((core) => core.linkClosed(nowUs(), this.id));
+  }
+
+  teardown() {
+    try { if (this.channel) this.channel.close(); } catch (error) { /* already closed */ }
+    try { this.pc.close(); } catch (error) { /* already closed */ }
+  }
+}
+
+/**
+ * One member of a mesh group. `await Mesh.join({url, group})`, then
+ * `broadcast(data)`, `on('message' | 'peer' | 'link' | 'change' | 'close', fn)`,
+ * `view()`, `leave()`.
+ */
+export class Mesh {
+  constructor(core, options) {
+    this._core = core;
+    this._links = new Map();  // link id -> RtcLink
+    this._handlers = new Map();
+    this._queue = [];
+    this._draining = false;
+    this._timer = null;
+    this._ws = null;
+    this._left = false;
+    this._changePending = false;
+    this._debug = !!options.debug;
+    this.url = options.url;
+    this.group = options.group;
+    this.id = 0;
+    this.rtcConfig = options.rtcConfig || { iceServers: options.iceServers || [] };
+    this.candidateFilter = options.candidateFilter || null;
+  }
+
+  /** Connects to the server, waits for the welcome (our id) and returns the mesh. */
+  static async join(options = {}) {
+    const module = await loadP2pmesh(options.moduleOptions);
+    const settings = {
+      ...options,
+      url: options.url || defaultServiceUrl(),
+      group: options.group || 'default',
+    };
+    const coreOptions = { seed: randomSeed() };
+    for (const key of ['group', 'targetConnections', 'maxConnections', 'linkTimeoutMs',
+      'statusIntervalMs', 'memberTimeoutMs', 'candidateBackoffMs', 'pruneRoutes', 'fallback',
+      'maxPacketBytes', 'treeMode', 'treeAlpha', 'seed']) {
+      if (settings[key] !== undefined) coreOptions[key] = settings[key];
+    }
+    const mesh = new Mesh(new module.MeshPeer(coreOptions), settings);
+    try {
+      await mesh._connect(options.timeoutMs || 10000);
+    } catch (error) {
+      mesh._dispose();
+      throw error;
+    }
+    return mesh;
+  }
+
+  /** Sends to every member of the group. Returns the message's sequence number. */
+  broadcast(data) {
+    if (!this._core || this._left) throw new Error('p2pmesh: not joined');
+    const bytes = typeof data === 'string' ? textEncoder.encode(data)
+      : data instanceof Uint8Array ? data
+        : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+          : new Uint8Array(data);
+    let seq = 0;
+    this._input((core) => {
+      const result = core.broadcast(nowUs(), bytes);
+      seq = result.seq;
+      return result.actions;
+    }, false);
+    return seq;
+  }
+
+  /** Subscribes to an event; returns a function that unsubscribes. */
+  on(event, handler) {
+    if (!this._handlers.has(event)) this._handlers.set(event, new Set());
+    this._handlers.get(event).add(handler);
+    return () => this.off(event, handler);
+  }
+
+  off(event, handler) {
+    const set = this._handlers.get(event);
+    if (set) set.delete(handler);
+  }
+
+  /** The group as this peer sees it: {self, peers, links:[[a,b,rttUs]], adjacency}. */
+  view() {
+    if (!this._core) return { self: this.id, peers: [], links: [], adjacency: {} };
+    return this._core.view();
+  }
+
+  /** This peer's WebRTC links: [{link, peer, initiated, open, rttUs}]. */
+  links() { return this._core ? this._core.links() : []; }
+
+  /** The broadcast tree from this peer: {root, edges:[[parent, child]]}. */
+  tree() { return this._core ? this._core.tree() : { root: this.id, edges: [] }; }
+
+  /** Counters of the core (drops by reason, traffic, link life). */
+  counters() { return this._core ? this._core.counters() : {}; }
+
+  /**
+   * Everything worth reporting about this peer (dashboards): fired as the
+   * 'change' event whenever it may have changed.
+   */
+  state() {
+    return {
+      id: this.id, group: this.group, url: this.url, joined: !!this._core && !this._left,
+      view: this.view(), links: this.links(), tree: this.tree(), counters: this.counters(),
+    };
+  }
+
+  /** Leaves gracefully: tells the group, closes every link and the socket. */
+  leave() {
+    if (this._left) return Promise.resolve();
+    this._input((core) => core.leave(nowUs()));
+    this._left = true;
+    const ws = this._ws;
+    const closed = new Promise((resolve) => {
+      if (!ws || ws.readyState === WebSocket.CLOSED) { resolve(); return; }
+      const done = setTimeout(resolve, 2000);
+      ws.addEventListener('close', () => { clearTimeout(done); resolve(); });
+    });
+    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, 'leave');
+    this._dispose();
+    this._emit('change', this.state());
+    return closed;
+  }
+
+  // ---- internals ----
+
+  _connect(timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(this.url);
+      ws.binaryType = 'arraybuffer';
+      this._ws = ws;
+      let welcomed = false;
+      const timer = setTimeout(() => {
+        reject(new Error(`p2pmesh: no welcome from ${this.url} within ${timeoutMs} ms`));
+        ws.close();
+      }, timeoutMs);
+      ws.onmessage = (event) => {
+        if (typeof event.data === 'string') {
+          this._log('text frame ignored (protocol error)');
+          return;
+        }
+        const bytes = new Uint8Array(event.data);
+        this._input((core) => core.serverFrame(nowUs(), bytes));
+        if (!welcomed && this._core && this._core.id() !== 0) {
+          welcomed = true;
+          this.id = this._core.id();
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      ws.onclose = (event) => {
+        clearTimeout(timer);
+        if (!welcomed) {
+          reject(new Error(`p2pmesh: ${this.url} closed before the welcome (${event.code})`));
+          return;
+        }
+        if (!this._left) this._emit('close', { code: event.code, reason: event.reason });
+      };
+      ws.onerror = () => this._log('WebSocket error');
+    });
+  }
+
+  // Feeds one input to the core and carries out the actions it returns.
+  // Actions are run in order; an input made while carrying them out (e.g. a
+  // broadcast from a message handler) queues its actions behind.
+  _input(call, notify = true) {
+    if (!this._core || this._left) return;
+    let actions;
+    try {
+      actions = call(this._core);
+    } catch (error) {
+      this._log('core input failed', error);
+      return;
+    }
+    for (const action of actions) this._queue.push(action);
+    if (notify) this._changed();
+    if (this._draining) return;
+    this._draining = true;
+    try {
+      for (let i = 0; i < this._queue.length; ++i) this._carryOut(this._queue[i]);
+    } finally {
+      this._queue.length = 0;
+      this._draining = false;
+    }
+  }
+
+  _carryOut(action) {
+    const link = action.link !== undefined ? this._links.get(action.link) : undefined;
+    switch (action.type) {
+      case 'send':
+        if (this._ws && this._ws.readyState === WebSocket.OPEN) this._ws.send(action.bytes);
+        break;
+      case 'open': {
+        const created = this._newLink(action.link, action.peer, true);
+        if (created) created.offer();
+        break;
+      }
+      case 'accept': {
+        const created = this._newLink(action.link, action.peer, false);
+        if (created) created.accept(action.offer);
+        break;
+      }
+      case 'answer':
+        if (link) link.applyAnswer(action.answer);
+        break;
+      case 'candidate':
+        if (link) link.addRemoteCandidate(action.candidate);
+        break;
+      case 'close':
+        if (link) {
+          this._links.delete(action.link);
+          link.close();
+        }
+        break;
+      case 'data':
+        if (link) link.send(action.bytes);
+        break;
+      case 'deliver':
+        this._emit('message', {
+          from: action.from,
+          data: action.payload,
+          get text() { return textDecoder.decode(this.data); },
+        });
+        break;
+      case 'peer-joined':
+      case 'peer-left':
+        this._emit('peer', { peer: action.peer, joined: action.type === 'peer-joined' });
+        break;
+      case 'link-up':
+      case 'link-down':
+        this._emit('link', { peer: action.peer, up: action.type === 'link-up' });
+        break;
+      case 'wake':
+        this._wakeAt(action.at);
+        break;
+      default:
+        this._log('unknown action', action);
+    }
+  }
+
+  _newLink(id, peer, initiator) {
+    try {
+      const link = new RtcLink(this, id, peer, initiator);
+      this._links.set(id, link);
+      return link;
+    } catch (error) {
+      this._log('RTCPeerConnection failed', error);
+      queueMicrotask(() => this._input((core) => core.linkClosed(nowUs(), id)));
+      return null;
+    }
+  }
+
+  _wakeAt(at) {
+    if (this._timer !== null) clearTimeout(this._timer);
+    this._timer = null;
+    if (!Number.isFinite(at)) return;
+    const delayMs = Math.max(0, Math.ceil((at - nowUs()) / 1000));
+    this._timer = setTimeout(() => {
+      this._timer = null;
+      this._input((core) => core.tick(nowUs()));
+    }, delayMs);
+  }
+
+  _emit(event, detail) {
+    const set = this._handlers.get(event);
+    if (!set) return;
+    for (const handler of [...set]) {
+      try {
+        handler(detail);
+      } catch (error) {
+        console.error(`p2pmesh: '${event}' handler threw`, error);
+      }
+    }
+  }
+
+  // Coalesces 'change' notifications to one per task.
+  _changed() {
+    if (this._changePending || !this._handlers.has('change')) return;
+    this._changePending = true;
+    setTimeout(() => {
+      this._changePending = false;
+      this._emit('change', this.state());
+    }, 0);
+  }
+
+  _dispose() {
+    if (this._timer !== null) clearTimeout(this._timer);
+    this._timer = null;
+    for (const link of this._links.values()) link.close();
+    this._links.clear();
+    if (this._core) {
+      this._core.delete();
+      this._core = null;
+    }
+  }
+
+  _log(...args) {
+    if (this._debug) console.debug('p2pmesh:', ...args);
+  }
+}

@@ -1,0 +1,131 @@
+// Type declarations of p2pmesh.mjs, the browser peer of p2pmesh.
+// Usage:
+//   import { Mesh } from '/p2pmesh.mjs';
+//   const mesh = await Mesh.join({ group: 'room' });
+//   mesh.on('message', (m) => console.log(m.from, m.text));
+//   mesh.broadcast('hello');
+
+export type PeerId = number;
+
+export interface JoinOptions {
+  /** WebSocket URL of meshd, default ws(s)://<this page's host>/service. */
+  url?: string;
+  /** Group (room) name, default 'default'. */
+  group?: string;
+  /** Links this peer tries to hold (default 4). */
+  targetConnections?: number;
+  /** Offers are accepted up to this many links (default 6). */
+  maxConnections?: number;
+  /** A link not open after this long is dropped (default 3500). */
+  linkTimeoutMs?: number;
+  /** Full status re-published this often (default 10000). */
+  statusIntervalMs?: number;
+  /** A silent member without links is forgotten after this long (default 60000, 0 = never). */
+  memberTimeoutMs?: number;
+  /** A peer that refused or dropped a link is not dialled again for this long (default 10000). */
+  candidateBackoffMs?: number;
+  /** Send each child only its part of the tree (default true). */
+  pruneRoutes?: boolean;
+  /** Peers the tree cannot reach get the message through the server (default true). */
+  fallback?: boolean;
+  /** Largest packet accepted from a link or the server (default 1 MiB). */
+  maxPacketBytes?: number;
+  /** Broadcast tree: 'unit' (reference, default), 'latency' or 'blend'. */
+  treeMode?: 'unit' | 'latency' | 'blend';
+  /** 'blend' only: 0 = Prim's MST, 1 = shortest-path tree. */
+  treeAlpha?: number;
+  /** Seed of the core's randomness (default: from crypto.getRandomValues). */
+  seed?: number;
+  /** ICE servers for RTCPeerConnection (default none: host candidates only). */
+  iceServers?: RTCIceServer[];
+  /** Full RTCPeerConnection configuration (overrides iceServers). */
+  rtcConfig?: RTCConfiguration;
+  /** Local candidates for which this returns false are not signalled. */
+  candidateFilter?: (candidate: RTCIceCandidateInit) => boolean;
+  /** Rejects if no welcome arrives within this time (default 10000). */
+  timeoutMs?: number;
+  /** Logs driver details with console.debug. */
+  debug?: boolean;
+  /** Passed to the Emscripten module factory (first join of the page only). */
+  moduleOptions?: Record<string, unknown>;
+}
+
+export interface MeshMessage {
+  /** Id of the peer that broadcast it. */
+  from: PeerId;
+  data: Uint8Array;
+  /** data decoded as UTF-8. */
+  readonly text: string;
+}
+
+export interface PeerEvent { peer: PeerId; joined: boolean; }
+export interface LinkEvent { peer: PeerId; up: boolean; }
+export interface CloseEvent { code: number; reason: string; }
+
+export interface MeshViewSnapshot {
+  self: PeerId;
+  /** Every peer of the group this peer knows, itself included, sorted. */
+  peers: PeerId[];
+  /** Undirected links [a, b, rttUs] with a < b (rttUs 0 = unknown). */
+  links: [PeerId, PeerId, number][];
+  /** Neighbours of each peer, keyed by id. */
+  adjacency: Record<string, PeerId[]>;
+}
+
+export interface LinkInfo {
+  link: number;
+  peer: PeerId;
+  initiated: boolean;
+  open: boolean;
+  rttUs: number;
+}
+
+export interface TreeSnapshot { root: PeerId; edges: [PeerId, PeerId][]; }
+
+export interface MeshState {
+  id: PeerId;
+  group: string;
+  url: string;
+  joined: boolean;
+  view: MeshViewSnapshot;
+  links: LinkInfo[];
+  tree: TreeSnapshot;
+  counters: Record<string, number>;
+}
+
+export interface MeshEvents {
+  message: MeshMessage;
+  peer: PeerEvent;
+  link: LinkEvent;
+  /** The state may have changed (coalesced, at most once per task). */
+  change: MeshState;
+  /** The server connection closed without leave(). */
+  close: CloseEvent;
+}
+
+export declare class Mesh {
+  /** Connects, waits for the server's welcome and returns the joined mesh. */
+  static join(options?: JoinOptions): Promise<Mesh>;
+  /** This peer's id, given by the server. */
+  readonly id: PeerId;
+  readonly group: string;
+  readonly url: string;
+  /** Sends to every member of the group; returns the message's sequence number. */
+  broadcast(data: Uint8Array | ArrayBuffer | ArrayBufferView | string): number;
+  on<K extends keyof MeshEvents>(event: K, handler: (event: MeshEvents[K]) => void): () => void;
+  off<K extends keyof MeshEvents>(event: K, handler: (event: MeshEvents[K]) => void): void;
+  view(): MeshViewSnapshot;
+  links(): LinkInfo[];
+  tree(): TreeSnapshot;
+  counters(): Record<string, number>;
+  state(): MeshState;
+  /** Tells the group, closes every link and the socket; resolves once closed. */
+  leave(): Promise<void>;
+}
+
+/** Loads the WebAssembly module (done by the first join of a page). */
+export declare function loadP2pmesh(moduleOptions?: Record<string, unknown>): Promise<unknown>;
+
+/** The Emscripten module factory. */
+declare function createP2pmeshModule(moduleOptions?: Record<string, unknown>): Promise<unknown>;
+export default createP2pmeshModule;

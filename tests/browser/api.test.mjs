@@ -1,0 +1,178 @@
+// The module API from a plain page (web/test/): join, broadcast, receive,
+// events, view, leave; and the module survives hostile input.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { launchBrowser, newPage, startMeshd, waitFor } from './lib.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startMeshd();
+  browser = await launchBrowser({ loopback: true });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) await server.stop();
+});
+
+async function openTestPage(label) {
+  const page = await newPage(browser, label);
+  await page.goto(`${server.http}/test/`);
+  await page.waitForFunction(() => window.p2pmeshReady === true);
+  return page;
+}
+
+// Joins in the page and records every event on window.log.
+async function join(page, group) {
+  return page.evaluate(async ({ url, group }) => {
+    const mesh = await window.testJoin({ url, group });
+    window.mesh = mesh;
+    window.log = { message: [], peer: [], link: [], change: 0 };
+    mesh.on('message', (m) => window.log.message.push({ from: m.from, text: m.text, bytes: [...m.data] }));
+    mesh.on('peer', (e) => window.log.peer.push(e));
+    mesh.on('link', (e) => window.log.link.push(e));
+    mesh.on('change', () => { window.log.change += 1; });
+    return mesh.id;
+  }, { url: server.ws, group });
+}
+
+const linkedTo = (page, peer) => page.evaluate(
+  (peer) => window.mesh.links().some((l) => l.open && l.peer === peer), peer);
+
+test('join, broadcast, receive, events, view and leave', async () => {
+  const a = await openTestPage('A');
+  const b = await openTestPage('B');
+  const idA = await join(a, 'api');
+  const idB = await join(b, 'api');
+  assert.ok(idA > 0 && idB > 0 && idA !== idB, `ids ${idA} ${idB}`);
+
+  await waitFor(async () => (await linkedTo(a, idB)) && (await linkedTo(b, idA)),
+    { what: 'a link between A and B' });
+
+  // view(): both peers, one link, adjacency both ways.
+  const view = await a.evaluate(() => window.mesh.view());
+  assert.equal(view.self, idA);
+  assert.deepEqual(view.peers, [idA, idB].sort((x, y) => x - y));
+  assert.equal(view.links.length, 1);
+  assert.deepEqual(view.adjacency[String(idA)], [idB]);
+
+  // Events seen by A: B joined, the link to B came up, state changes.
+  const logA = await a.evaluate(() => window.log);
+  assert.ok(logA.peer.some((e) => e.peer === idB && e.joined), JSON.stringify(logA.peer));
+  assert.ok(logA.link.some((e) => e.peer === idB && e.up), JSON.stringify(logA.link));
+  assert.ok(logA.change > 0);
+
+  // A string and bytes.
+  const seq1 = await a.evaluate(() => window.mesh.broadcast('hello from A'));
+  const seq2 = await b.evaluate(() => window.mesh.broadcast(new Uint8Array([0, 1, 2, 255])));
+  assert.equal(seq1, 1);
+  assert.equal(seq2, 1);
+  await waitFor(async () => (await b.evaluate(() => window.log.message.length)) >= 1
+    && (await a.evaluate(() => window.log.message.length)) >= 1, { what: 'both messages' });
+  const gotB = await b.evaluate(() => window.log.message);
+  const gotA = await a.evaluate(() => window.log.message);
+  assert.deepEqual(gotB.map((m) => [m.from, m.text]), [[idA, 'hello from A']]);
+  assert.deepEqual(gotA.map((m) => [m.from, m.bytes]), [[idB, [0, 1, 2, 255]]]);
+  // Both went over the data channel, not through the server.
+  const countersB = await b.evaluate(() => window.mesh.counters());
+  assert.equal(countersB.fallbackReceived, 0);
+  assert.equal(countersB.delivered, 1);
+
+  // state(): the hook a dashboard report would use.
+  const state = await a.evaluate(() => window.mesh.state());
+  assert.equal(state.id, idA);
+  assert.equal(state.group, 'api');
+  assert.equal(state.joined, true);
+  assert.deepEqual(state.tree.edges, [[idA, idB]]);
+
+  // leave(): B sees A leave, its view drops A; A can no longer broadcast.
+  await a.evaluate(() => window.mesh.leave());
+  await waitFor(() => b.evaluate((idA) => window.log.peer.some((e) => e.peer === idA && !e.joined), idA),
+    { what: 'B to see A leave' });
+  await waitFor(() => b.evaluate((idA) => !window.mesh.view().peers.includes(idA), idA),
+    { what: "A to leave B's view" });
+  assert.ok(await b.evaluate((idA) => window.log.link.some((e) => e.peer === idA && !e.up), idA));
+  const threw = await a.evaluate(() => {
+    try { window.mesh.broadcast('after leave'); return false; } catch (e) { return true; }
+  });
+  assert.ok(threw, 'broadcast after leave throws');
+  await b.evaluate(() => window.mesh.leave());
+  await a.close();
+  await b.close();
+});
+
+test('two peers in one page and a third page all deliver exactly once', async () => {
+  const p = await openTestPage('P');
+  const q = await openTestPage('Q');
+  const ids = await p.evaluate(async (url) => {
+    const one = await window.testJoin({ url, group: 'api2' });
+    const two = await window.testJoin({ url, group: 'api2' });
+    window.meshes = [one, two];
+    window.got = [[], []];
+    window.meshes.forEach((m, i) => m.on('message', (e) => window.got[i].push([e.from, e.text])));
+    return [one.id, two.id];
+  }, server.ws);
+  const idQ = await join(q, 'api2');
+  await waitFor(() => q.evaluate(() => window.mesh.view().peers.length === 3
+    && window.mesh.links().filter((l) => l.open).length === 2), { what: 'Q linked to both' });
+  await q.evaluate(() => window.mesh.broadcast('from Q'));
+  await p.evaluate(() => window.meshes[0].broadcast('from P0'));
+  await waitFor(() => p.evaluate(() => window.got[0].length >= 1 && window.got[1].length >= 2),
+    { what: 'deliveries in P' });
+  await waitFor(() => q.evaluate(() => window.log.message.length >= 1), { what: 'delivery in Q' });
+  await new Promise((resolve) => setTimeout(resolve, 500));  // room for duplicates to show
+  const got = await p.evaluate(() => window.got);
+  assert.deepEqual(got[0], [[idQ, 'from Q']]);
+  assert.deepEqual([...got[1]].sort(), [[ids[0], 'from P0'], [idQ, 'from Q']].sort());
+  assert.deepEqual((await q.evaluate(() => window.log.message)).map((m) => [m.from, m.text]),
+    [[ids[0], 'from P0']]);
+  await p.evaluate(() => Promise.all(window.meshes.map((m) => m.leave())));
+  await q.evaluate(() => window.mesh.leave());
+  await p.close();
+  await q.close();
+});
+
+test('hostile bytes from the server or a link do not break the module', async () => {
+  const page = await openTestPage('H');
+  const result = await page.evaluate(async () => {
+    const module = await window.p2pmesh.loadP2pmesh();
+    const peer = new module.MeshPeer({ group: 'g', seed: 7 });
+    const frames = [
+      [0x0a, 0xff],                    // truncated length
+      [0x12, 0x05, 0x0a, 0x01],        // topic_message cut short
+      [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],  // bad varint
+      [],
+    ];
+    let actions = 0;
+    for (const frame of frames) actions += peer.serverFrame(1000, new Uint8Array(frame)).length;
+    // welcome id 5, then garbage on a link that does not exist and a bad mesh update
+    const welcome = peer.serverFrame(2000, new Uint8Array([0x0a, 0x02, 0x08, 0x05]));
+    peer.linkData(3000, 1, new Uint8Array([0x0a, 0x80]));
+    const counters = peer.counters();
+    const id = peer.id();
+    peer.delete();
+    return { actions, welcome: welcome.map((a) => a.type), counters, id };
+  });
+  assert.equal(result.actions, 0);
+  assert.equal(result.counters.malformedFrames, 4);
+  assert.equal(result.id, 5);
+  // welcome: 5 subscriptions + the first status, then a wake-up request.
+  assert.deepEqual(result.welcome, ['send', 'send', 'send', 'send', 'send', 'send', 'wake']);
+  await page.close();
+});
+
+test('join fails cleanly when no server answers', async () => {
+  const page = await openTestPage('F');
+  const message = await page.evaluate(async () => {
+    try {
+      await window.testJoin({ url: 'ws://127.0.0.1:59999/service', group: 'x', timeoutMs: 3000 });
+      return 'joined';
+    } catch (error) {
+      return error.message;
+    }
+  });
+  assert.match(message, /p2pmesh/);
+  await page.close();
+});
