@@ -5,16 +5,15 @@
 namespace p2pmesh {
 
 namespace {
-bool speaks_keepalive(const Link& link, const Membership& membership) {
-  return link.state == LinkState::open && membership.version_of(link.peer) >= 1;
+bool speaks_keepalive(const Link& link) {
+  return link.state == LinkState::open && link.peer_version >= 1;
 }
 }  // namespace
 
-KeepAliveDue keepalive_due(LinkTable& links, const Membership& membership,
-                           const MeshConfig& config, TimeUs now) {
+KeepAliveDue keepalive_due(LinkTable& links, const MeshConfig& config, TimeUs now) {
   KeepAliveDue due;
   for (const Link& l : links.all()) {
-    if (!speaks_keepalive(l, membership)) continue;
+    if (!speaks_keepalive(l)) continue;
     Link& link = *links.find(l.id);
     if (now - link.last_heard_at >= config.dead_link_timeout) {
       due.dead.push_back(link.id);
@@ -26,11 +25,10 @@ KeepAliveDue keepalive_due(LinkTable& links, const Membership& membership,
   return due;
 }
 
-TimeUs next_keepalive_at(const LinkTable& links, const Membership& membership,
-                         const MeshConfig& config) {
+TimeUs next_keepalive_at(const LinkTable& links, const MeshConfig& config) {
   TimeUs next = kNever;
   for (const Link& link : links.all()) {
-    if (!speaks_keepalive(link, membership)) continue;
+    if (!speaks_keepalive(link)) continue;
     next = std::min({next, link.next_ping_at, link.last_heard_at + config.dead_link_timeout});
   }
   return next;

@@ -12,7 +12,6 @@
 #include "clock.hpp"
 #include "link_table.hpp"
 #include "mesh_config.hpp"
-#include "membership.hpp"
 #include "wire.hpp"
 
 namespace p2pmesh {
@@ -23,12 +22,11 @@ struct KeepAliveDue {
 };
 
 // Which links need a ping or are dead at `now`; advances next_ping_at.
-KeepAliveDue keepalive_due(LinkTable& links, const Membership& membership,
-                           const MeshConfig& config, TimeUs now);
+// Only links whose Link::peer_version is >= 1 take part.
+KeepAliveDue keepalive_due(LinkTable& links, const MeshConfig& config, TimeUs now);
 
 // Earliest keep-alive deadline among open links (kNever if none).
-TimeUs next_keepalive_at(const LinkTable& links, const Membership& membership,
-                         const MeshConfig& config);
+TimeUs next_keepalive_at(const LinkTable& links, const MeshConfig& config);
 
 wire::Packet make_ping(PeerId self, TimeUs now);
 wire::Packet make_pong(PeerId self, const wire::Packet& ping);

@@ -58,7 +58,10 @@ LinkPolicy::OfferDecision LinkPolicy::on_offer(PeerId from, const LinkTable& lin
     return decision;
   }
   // Full. Admit a peer short of links by dropping one of ours.
-  if (membership.view().neighbours(from).size() >= config_->target_connections) return decision;
+  if (!config_->admit_when_full ||
+      membership.view().neighbours(from).size() >= config_->target_connections) {
+    return decision;
+  }
   std::vector<LinkId> spare;  // links to neighbours that stay at target without us
   std::vector<LinkId> any;
   for (const Link& l : links.all()) {

@@ -22,6 +22,7 @@ struct Link {
   std::uint32_t rtt_us = 0;  // smoothed; 0 = not measured
   TimeUs last_heard_at = 0;  // anything received on the link
   TimeUs next_ping_at = 0;
+  std::uint32_t peer_version = 0;  // from the peer's status; >= 1 speaks keep-alive
 };
 
 class LinkTable {

@@ -25,9 +25,21 @@ struct MeshConfig {
   // every interval measures the RTT; a link silent for the timeout is dead.
   TimeUs ping_interval = 500 * kMillisecond;
   TimeUs dead_link_timeout = 2 * kSecond;
-  TreeOptions tree{};       // broadcast tree mode
+  // How a broadcast spreads: source-routed down the tree (the design), or
+  // flooded to every neighbour with duplicates dropped by message id (the
+  // gossip baseline mesh-sim compares against).
+  enum class Spread : std::uint8_t { tree, flood };
+  Spread spread = Spread::tree;
+  TreeOptions tree{};        // broadcast tree mode
   bool prune_routes = true;  // send each child only its path + subtree
-  bool fallback = true;      // unreachable peers get packets via the server
+  bool fallback = true;      // peers the tree cannot reach get packets via the server
+  // Repair: a relay whose route names a child it has no open link with (it
+  // just closed) sends that child its packet through the server instead.
+  bool relay_fallback = true;
+  bool message_ids = true;  // Packet.seq on our broadcasts (reference peers: none)
+  // A full peer admits a peer short of links by dropping one of its own
+  // (keeps the overlay low-diameter); the reference refuses offers when full.
+  bool admit_when_full = true;
   std::uint32_t max_route_edges = 4096;
   std::uint32_t max_packet_bytes = 1 << 20;
   std::uint64_t seed = 1;  // randomness (candidate picks) is seeded

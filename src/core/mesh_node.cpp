@@ -75,6 +75,11 @@ void MeshNode::handle_mesh_update(TimeUs now, PeerId sender, std::string_view bo
     ++counters_.stale_updates;
     return;
   }
+  if (update.kind == wire::MeshUpdate::Kind::status) {
+    for (const Link& link : links_.all()) {
+      if (link.peer == update.source) links_.find(link.id)->peer_version = update.status.version;
+    }
+  }
   if (outcome.joined != kNoPeer) emit(PeerJoined{outcome.joined});
   if (outcome.left != kNoPeer) peer_left(now, outcome.left);
   dial(now);
@@ -145,6 +150,7 @@ void MeshNode::on_link_open(TimeUs now, LinkId id) {
   link->opened_at = now;
   link->last_heard_at = now;
   link->next_ping_at = now;  // measure the RTT at once
+  link->peer_version = membership_.version_of(link->peer);
   ++counters_.links_opened;
   const PeerId peer = link->peer;
   if (first) {
@@ -209,7 +215,7 @@ void MeshNode::handle_packet(PeerId via, const wire::Packet& packet, bool from_s
     ++counters_.duplicate_packets;  // our own broadcast came back
     return;
   }
-  if (!from_server) {
+  if (!from_server && config_.spread == MeshConfig::Spread::tree) {
     // On a link the packet must come from our parent in its route (or from
     // its source directly): a neighbour cannot inject others' traffic.
     const auto into_us = std::find_if(packet.edges.begin(), packet.edges.end(),
@@ -219,7 +225,7 @@ void MeshNode::handle_packet(PeerId via, const wire::Packet& packet, bool from_s
       ++counters_.misrouted_packets;
       return;
     }
-  } else {
+  } else if (from_server) {
     ++counters_.fallback_received;
   }
   if (!duplicates_.first_time(packet.source, packet.seq)) {
@@ -228,7 +234,21 @@ void MeshNode::handle_packet(PeerId via, const wire::Packet& packet, bool from_s
   }
   ++counters_.delivered;
   emit(Deliver{packet.source, packet.payload});
-  forward(packet);
+  if (config_.spread == MeshConfig::Spread::flood) {
+    flood(packet, via);
+  } else {
+    forward(packet);
+  }
+}
+
+void MeshNode::flood(const wire::Packet& packet, PeerId except) {
+  std::string bytes;
+  for (const Link& link : links_.all()) {
+    if (link.state != LinkState::open || link.peer == except || link.peer == packet.source) continue;
+    if (bytes.empty()) bytes = wire::encode(packet);
+    if (except != kNoPeer) ++counters_.relayed;
+    emit(SendOnLink{link.id, bytes});
+  }
 }
 
 void MeshNode::handle_fallback(PeerId sender, std::string_view body) {
@@ -246,7 +266,7 @@ void MeshNode::forward(const wire::Packet& packet) {
     if (const Link* link = links_.open_link_to(hop.next)) {
       ++counters_.relayed;
       emit(SendOnLink{link->id, wire::encode(hop.packet)});
-    } else if (config_.fallback && membership_.is_member(hop.next)) {
+    } else if (config_.relay_fallback && membership_.is_member(hop.next)) {
       // The route names a link we no longer have: the server carries the
       // packet (with the child's subtree, so it relays on from there).
       ++counters_.fallback_sent;
@@ -258,14 +278,21 @@ void MeshNode::forward(const wire::Packet& packet) {
 
 std::uint64_t MeshNode::broadcast(TimeUs /*now*/, std::string payload) {
   if (self_ == kNoPeer || left_) return 0;
-  const std::uint64_t seq = next_seq_++;
+  const std::uint64_t seq = config_.message_ids ? next_seq_++ : 0;
   ++counters_.broadcasts;
   const BroadcastTree& plan = tree();
-  std::vector<Hop> hops = plan_broadcast(plan, payload, seq, config_.prune_routes);
-  for (Hop& hop : hops) {
-    const Link* link = links_.open_link_to(hop.next);
-    if (!link) continue;  // the tree only uses open links; kept for safety
-    emit(SendOnLink{link->id, wire::encode(hop.packet)});
+  if (config_.spread == MeshConfig::Spread::flood) {
+    wire::Packet packet;
+    packet.source = self_;
+    packet.payload = payload;
+    packet.seq = seq;
+    flood(packet, kNoPeer);
+  } else {
+    for (Hop& hop : plan_broadcast(plan, payload, seq, config_.prune_routes)) {
+      const Link* link = links_.open_link_to(hop.next);
+      if (!link) continue;  // the tree only uses open links; kept for safety
+      emit(SendOnLink{link->id, wire::encode(hop.packet)});
+    }
   }
   if (config_.fallback) {
     std::vector<PeerId> reached = plan.reached;
@@ -312,7 +339,7 @@ void MeshNode::on_tick(TimeUs now) {
     ++counters_.links_timed_out;
     drop_link(now, id, true);
   }
-  const KeepAliveDue due = keepalive_due(links_, membership_, config_, now);
+  const KeepAliveDue due = keepalive_due(links_, config_, now);
   for (const LinkId id : due.ping) emit(SendOnLink{id, wire::encode(make_ping(self_, now))});
   for (const LinkId id : due.dead) {
     if (const Link* link = links_.find(id)) policy_.back_off(link->peer, now);
@@ -402,7 +429,7 @@ void MeshNode::publish_status() {
 
 void MeshNode::schedule_wake() {
   const TimeUs at = std::min({next_status_at_, next_report_at_, policy_.next_deadline(links_),
-                             next_keepalive_at(links_, membership_, config_)});
+                             next_keepalive_at(links_, config_)});
   if (at != wake_requested_) {
     wake_requested_ = at;
     emit(WakeAt{at});

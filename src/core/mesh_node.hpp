@@ -74,7 +74,8 @@ class MeshNode {
   void on_tick(TimeUs now);
 
   // ---- application ----
-  // Sends `payload` to every member; returns its message id (seq).
+  // Sends `payload` to every member; returns its message id (seq, 0 when
+  // message ids are off).
   std::uint64_t broadcast(TimeUs now, std::string payload);
   // Extra JSON (an object) the app wants in its state reports (e.g. the demo's
   // ping figures); empty = none.
@@ -102,6 +103,8 @@ class MeshNode {
   void handle_fallback(PeerId sender, std::string_view body);
   void handle_packet(PeerId via, const wire::Packet& packet, bool from_server);
   void forward(const wire::Packet& packet);
+  // Flooding baseline: to every open link but `except` and the source.
+  void flood(const wire::Packet& packet, PeerId except);
   void publish_update(const wire::MeshUpdate& update);
   void publish_status();
   void dial(TimeUs now);

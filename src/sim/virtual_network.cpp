@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 
 namespace p2pmesh::sim {
 
@@ -34,7 +35,38 @@ std::uint64_t mix(std::uint64_t x) {  // splitmix64 finalizer
 }  // namespace
 
 VirtualNetwork::VirtualNetwork(NetworkOptions options)
-    : options_(options), seed_mix_(mix(options.seed)) {}
+    : options_(options), seed_mix_(mix(options.seed)), random_(mix(options.seed + 1)) {}
+
+template <class Fn>
+void VirtualNetwork::handling_data(PeerId peer, std::uint32_t hops, Fn&& fn) {
+  const std::uint32_t saved_hops = current_hops_;
+  const TimeUs saved_delay = current_send_delay_;
+  current_hops_ = hops;
+  current_send_delay_ = options_.relay_delay;
+  with_node(peer, std::forward<Fn>(fn));
+  current_hops_ = saved_hops;
+  current_send_delay_ = saved_delay;
+}
+
+void VirtualNetwork::flush_downlinks() {
+  if (batch_.empty()) return;
+  auto batch = std::make_shared<std::vector<Downlink>>(std::move(batch_));
+  batch_.clear();
+  events_.after(options_.server_latency, [this, batch] {
+    for (const Downlink& d : *batch) {
+      const bool data = d.topic->size() > 9 &&
+                        d.topic->compare(d.topic->size() - 9, 9, ".fallback") == 0;
+      auto deliver = [&](SimNode& sim) {
+        sim.node->on_topic_message(events_.now(), *d.topic, d.sender, *d.body);
+      };
+      if (data) {
+        handling_data(d.to, d.hops, deliver);
+      } else {
+        with_node(d.to, deliver);
+      }
+    }
+  });
+}
 
 template <class Fn>
 void VirtualNetwork::with_node(PeerId peer, Fn&& fn) {
@@ -50,9 +82,12 @@ PeerId VirtualNetwork::add_peer(MeshConfig config) {
         on_server_message(to, topic, sender, body);
       });
   config.seed = mix(config.seed ^ seed_mix_ ^ id);
-  nodes_[id].node = std::make_unique<MeshNode>(std::move(config));
+  SimNode& sim = nodes_[id];
+  sim.node = std::make_unique<MeshNode>(std::move(config));
+  sim.x = static_cast<double>(random_.below(1'000'000)) / 1e6;
+  sim.y = static_cast<double>(random_.below(1'000'000)) / 1e6;
   events_.after(options_.server_latency, [this, id] {
-    with_node(id, [&](SimNode& sim) { sim.node->on_welcome(events_.now(), id); });
+    with_node(id, [&](SimNode& node) { node.node->on_welcome(events_.now(), id); });
   });
   return id;
 }
@@ -61,7 +96,10 @@ void VirtualNetwork::leave(PeerId peer) {
   with_node(peer, [&](SimNode& sim) { sim.node->leave(events_.now()); });
   nodes_.erase(peer);
   // The socket closes once the goodbye has reached the server.
-  events_.after(options_.server_latency + 1, [this, peer] { broker_.disconnect(peer); });
+  events_.after(options_.server_latency + 1, [this, peer] {
+    broker_.disconnect(peer);
+    flush_downlinks();
+  });
 }
 
 void VirtualNetwork::crash(PeerId peer) {
@@ -72,6 +110,7 @@ void VirtualNetwork::crash(PeerId peer) {
   }
   nodes_.erase(it);
   broker_.disconnect(peer);  // the kernel closes the socket at once
+  flush_downlinks();
 }
 
 void VirtualNetwork::isolate(PeerId peer) {
@@ -119,9 +158,15 @@ void VirtualNetwork::drain(PeerId peer) {
 void VirtualNetwork::carry_out(PeerId peer, SimNode& sim, Action& action) {
   const TimeUs now = events_.now();
   if (auto* a = std::get_if<Subscribe>(&action)) {
-    events_.after(options_.server_latency,
-                  [this, peer, topic = a->topic] { broker_.subscribe(peer, topic); });
+    events_.after(options_.server_latency, [this, peer, topic = a->topic] {
+      broker_.subscribe(peer, topic);
+      flush_downlinks();
+    });
   } else if (auto* p = std::get_if<Publish>(&action)) {
+    const std::string& first = p->topics.empty() ? std::string() : p->topics.front();
+    if (first.size() > 9 && first.compare(first.size() - 9, 9, ".fallback") == 0) {
+      count_cost(p->body, true, p->topics.size());
+    }
     to_server(peer, p->topics, p->body);
   } else if (auto* o = std::get_if<OpenLink>(&action)) {
     sim.node->on_local_description(now, o->link, description("offer", peer, o->link));
@@ -165,15 +210,22 @@ void VirtualNetwork::carry_out(PeerId peer, SimNode& sim, Action& action) {
     auto far = sim.remote.find(s->link);
     if (far == sim.remote.end() || !sim.open.count(s->link) || sim.isolated) return;
     const Endpoint to = far->second;
-    events_.after(latency(peer, to.peer), [this, to, bytes = std::move(s->bytes)] {
-      with_node(to.peer, [&](SimNode& target) {
+    count_cost(s->bytes, false, 1);
+    TimeUs delay = current_send_delay_ + latency(peer, to.peer);
+    if (options_.loss > 0 &&
+        static_cast<double>(random_.below(1'000'000)) < options_.loss * 1e6) {
+      delay += options_.retransmit_delay;
+    }
+    const std::uint32_t hops = current_hops_ + 1;
+    events_.after(delay, [this, to, hops, bytes = std::move(s->bytes)] {
+      handling_data(to.peer, hops, [&](SimNode& target) {
         if (target.open.count(to.link) && !target.isolated) {
           target.node->on_link_data(events_.now(), to.link, bytes);
         }
       });
     });
   } else if (auto* d = std::get_if<Deliver>(&action)) {
-    sim.deliveries.push_back({d->source, std::move(d->payload), now});
+    sim.deliveries.push_back({d->source, std::move(d->payload), now, current_hops_});
   } else if (auto* w = std::get_if<WakeAt>(&action)) {
     sim.wake_at = w->at;
     if (w->at == kNever) return;
@@ -189,17 +241,37 @@ void VirtualNetwork::carry_out(PeerId peer, SimNode& sim, Action& action) {
 
 void VirtualNetwork::to_server(PeerId peer, const std::vector<std::string>& topics,
                                const std::string& body) {
-  events_.after(options_.server_latency,
-                [this, peer, topics, body] { broker_.publish(peer, topics, body); });
+  const std::uint32_t hops = current_hops_ + 1;
+  events_.after(current_send_delay_ + options_.server_latency, [this, peer, topics, body, hops] {
+    batch_hops_ = hops;
+    broker_.publish(peer, topics, body);
+    batch_hops_ = 0;
+    flush_downlinks();
+  });
 }
 
 void VirtualNetwork::on_server_message(PeerId to, const std::string& topic, PeerId sender,
                                        const std::string& body) {
-  events_.after(options_.server_latency, [this, to, topic, sender, body] {
-    with_node(to, [&](SimNode& sim) {
-      sim.node->on_topic_message(events_.now(), topic, sender, body);
-    });
-  });
+  // One publication reaches many: share its bytes among the deliveries.
+  Downlink downlink{to, nullptr, sender, nullptr, batch_hops_};
+  if (!batch_.empty() && *batch_.back().topic == topic) downlink.topic = batch_.back().topic;
+  else downlink.topic = std::make_shared<const std::string>(topic);
+  if (!batch_.empty() && *batch_.back().body == body) downlink.body = batch_.back().body;
+  else downlink.body = std::make_shared<const std::string>(body);
+  batch_.push_back(std::move(downlink));
+}
+
+void VirtualNetwork::count_cost(const std::string& bytes, bool via_server, std::size_t copies) {
+  if (!tracking_) return;
+  wire::Packet packet;
+  if (wire::decode(bytes, packet) != wire::DecodeError::none || packet.ping || packet.pong) return;
+  if (packet.payload.compare(0, tracked_prefix_.size(), tracked_prefix_) != 0) return;
+  BroadcastCost& cost = costs_[packet.payload];
+  if (via_server) cost.server_transmissions += copies;
+  else cost.link_transmissions += copies;
+  wire::Packet bare = packet;
+  bare.edges.clear();
+  cost.route_bytes += copies * (bytes.size() - wire::encode(bare).size());
 }
 
 void VirtualNetwork::close_endpoint(PeerId peer, LinkId link, TimeUs delay) {
@@ -213,10 +285,23 @@ void VirtualNetwork::close_endpoint(PeerId peer, LinkId link, TimeUs delay) {
 }
 
 TimeUs VirtualNetwork::latency(PeerId a, PeerId b) const {
-  if (options_.link_jitter <= 0) return options_.link_latency;
-  const std::uint64_t pair = (std::uint64_t{std::min(a, b)} << 32) | std::max(a, b);
-  return options_.link_latency +
-         static_cast<TimeUs>(mix(pair ^ seed_mix_) % static_cast<std::uint64_t>(options_.link_jitter));
+  TimeUs latency = options_.link_latency;
+  if (options_.distance_latency > 0) {
+    auto na = nodes_.find(a);
+    auto nb = nodes_.find(b);
+    if (na != nodes_.end() && nb != nodes_.end()) {
+      const double dx = na->second.x - nb->second.x;
+      const double dy = na->second.y - nb->second.y;
+      latency += static_cast<TimeUs>(std::sqrt(dx * dx + dy * dy) *
+                                     static_cast<double>(options_.distance_latency));
+    }
+  }
+  if (options_.link_jitter > 0) {
+    const std::uint64_t pair = (std::uint64_t{std::min(a, b)} << 32) | std::max(a, b);
+    latency += static_cast<TimeUs>(mix(pair ^ seed_mix_) %
+                                   static_cast<std::uint64_t>(options_.link_jitter));
+  }
+  return latency;
 }
 
 }  // namespace p2pmesh::sim

@@ -23,6 +23,16 @@ struct NetworkOptions {
   TimeUs server_latency = 10 * kMillisecond;  // one way, peer <-> server
   TimeUs link_latency = 5 * kMillisecond;     // one way base latency on a link
   TimeUs link_jitter = 20 * kMillisecond;     // per pair, fixed: uniform in [0, jitter)
+  // Peers sit at random points of a unit square; a link's latency grows by
+  // this much per unit of distance (0 = no geography).
+  TimeUs distance_latency = 0;
+  // A relay is not free: each data packet a peer handles delays what it then
+  // sends (a browser's event loop, a native peer's thread hop).
+  TimeUs relay_delay = 0;
+  // Probability that a transmission on a link is lost once; the reliable data
+  // channel retransmits it after `retransmit_delay`.
+  double loss = 0;
+  TimeUs retransmit_delay = 200 * kMillisecond;
   TimeUs link_setup = 40 * kMillisecond;      // ICE + DTLS + SCTP after the answer
   TimeUs crash_detection = 1500 * kMillisecond;  // a crashed neighbour's link closes
   std::uint64_t seed = 1;
@@ -32,6 +42,14 @@ struct Delivery {
   PeerId source;
   std::string payload;
   TimeUs at;
+  std::uint32_t hops = 0;  // links + server hops crossed from the source
+};
+
+// Cost of one broadcast (keyed by payload), for mesh-sim's metrics.
+struct BroadcastCost {
+  std::uint64_t link_transmissions = 0;    // payload-carrying packets on links
+  std::uint64_t server_transmissions = 0;  // fallback copies through the server
+  std::uint64_t route_bytes = 0;           // bytes of routes (Packet.edges) sent
 };
 
 class VirtualNetwork {
@@ -59,6 +77,14 @@ class VirtualNetwork {
   }
   // Open links as the simulated transport sees them (both ends open).
   std::map<PeerId, std::set<PeerId>> overlay() const;
+  // One-way latency of a link between two peers (the model's truth).
+  TimeUs latency(PeerId a, PeerId b) const;
+  // Costs of broadcasts whose payload starts with `prefix` (all if empty).
+  void track_costs(std::string prefix) {
+    tracking_ = true;
+    tracked_prefix_ = std::move(prefix);
+  }
+  const std::unordered_map<std::string, BroadcastCost>& costs() const { return costs_; }
 
  private:
   struct Endpoint {
@@ -73,6 +99,7 @@ class VirtualNetwork {
     std::unordered_map<LinkId, Endpoint> remote;
     std::set<LinkId> open;
     bool isolated = false;
+    double x = 0, y = 0;  // position in the unit square
   };
 
   void drain(PeerId peer);
@@ -81,7 +108,11 @@ class VirtualNetwork {
   void on_server_message(PeerId to, const std::string& topic, PeerId sender,
                          const std::string& body);
   void close_endpoint(PeerId peer, LinkId link, TimeUs delay);
-  TimeUs latency(PeerId a, PeerId b) const;
+  void count_cost(const std::string& bytes, bool via_server, std::size_t copies);
+  // Runs an input on a node that handles data at `hops`: what it sends then
+  // leaves after the relay delay and counts one hop more.
+  template <class Fn>
+  void handling_data(PeerId peer, std::uint32_t hops, Fn&& fn);
   template <class Fn>
   void with_node(PeerId peer, Fn&& fn);
 
@@ -89,8 +120,25 @@ class VirtualNetwork {
   EventQueue events_;
   InMemoryBroker broker_;
   std::unordered_map<PeerId, SimNode> nodes_;
-  // Description tokens: "sim:<peer>:<link>" identify an offer/answer's maker.
   std::uint64_t seed_mix_;
+  Random random_;
+  // Context of the input being handled (sends inherit it).
+  std::uint32_t current_hops_ = 0;
+  TimeUs current_send_delay_ = 0;
+  // Server deliveries of one publication, sent down together.
+  struct Downlink {
+    PeerId to;
+    std::shared_ptr<const std::string> topic;
+    PeerId sender;
+    std::shared_ptr<const std::string> body;
+    std::uint32_t hops;
+  };
+  std::uint32_t batch_hops_ = 0;
+  void flush_downlinks();
+  std::vector<Downlink> batch_;
+  bool tracking_ = false;
+  std::string tracked_prefix_;
+  std::unordered_map<std::string, BroadcastCost> costs_;
 };
 
 }  // namespace p2pmesh::sim
