@@ -90,6 +90,7 @@ void read_bool(const val& options, const char* name, bool& out) {
 
 MeshConfig config_from(const val& options) {
   MeshConfig config;
+  config.kind = "browser";
   if (options.isUndefined() || options.isNull()) return config;
   if (options["group"].isString()) config.group = options["group"].as<std::string>();
   read_number(options, "targetConnections", config.target_connections);
@@ -98,6 +99,10 @@ MeshConfig config_from(const val& options) {
   read_ms(options, "statusIntervalMs", config.status_interval);
   read_ms(options, "memberTimeoutMs", config.member_timeout);
   read_ms(options, "candidateBackoffMs", config.candidate_backoff);
+  read_ms(options, "pingIntervalMs", config.ping_interval);
+  read_ms(options, "deadLinkTimeoutMs", config.dead_link_timeout);
+  // State reports on `<group>.report` for observers (dashboard); 0 = off.
+  read_ms(options, "reportIntervalMs", config.report_interval);
   read_bool(options, "pruneRoutes", config.prune_routes);
   read_bool(options, "fallback", config.fallback);
   read_number(options, "maxPacketBytes", config.max_packet_bytes);
@@ -181,6 +186,9 @@ class MeshPeer {
     node_.leave(to_time(now));
     return actions();
   }
+
+  // Extra JSON object the page wants in its state reports ("" = none).
+  void set_report_app_json(const std::string& json) { node_.set_report_app_json(json); }
 
   // ---- introspection ----
   double id() const { return node_.id(); }
@@ -395,6 +403,7 @@ EMSCRIPTEN_BINDINGS(p2pmesh) {
       .function("tick", &MeshPeer::tick)
       .function("broadcast", &MeshPeer::broadcast)
       .function("leave", &MeshPeer::leave)
+      .function("setReportAppJson", &MeshPeer::set_report_app_json)
       .function("id", &MeshPeer::id)
       .function("group", &MeshPeer::group)
       .function("view", &MeshPeer::view)

@@ -216,8 +216,9 @@ export class Mesh {
     };
     const coreOptions = { seed: randomSeed() };
     for (const key of ['group', 'targetConnections', 'maxConnections', 'linkTimeoutMs',
-      'statusIntervalMs', 'memberTimeoutMs', 'candidateBackoffMs', 'pruneRoutes', 'fallback',
-      'maxPacketBytes', 'treeMode', 'treeAlpha', 'seed']) {
+      'statusIntervalMs', 'memberTimeoutMs', 'candidateBackoffMs', 'pingIntervalMs',
+      'deadLinkTimeoutMs', 'reportIntervalMs', 'pruneRoutes', 'fallback', 'maxPacketBytes',
+      'treeMode', 'treeAlpha', 'seed']) {
       if (settings[key] !== undefined) coreOptions[key] = settings[key];
     }
     const mesh = new Mesh(new module.MeshPeer(coreOptions), settings);
@@ -282,6 +283,14 @@ export class Mesh {
       id: this.id, group: this.group, url: this.url, joined: !!this._core && !this._left,
       view: this.view(), links: this.links(), tree: this.tree(), counters: this.counters(),
     };
+  }
+
+  /**
+   * Extra facts (a JSON-serialisable object) for this peer's state reports
+   * (published on `<group>.report` when `reportIntervalMs` is set).
+   */
+  setReportInfo(info) {
+    if (this._core) this._core.setReportAppJson(info === undefined ? '' : JSON.stringify(info));
   }
 
   /** Leaves gracefully: tells the group, closes every link and the socket. */

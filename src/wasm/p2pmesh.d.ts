@@ -24,6 +24,12 @@ export interface JoinOptions {
   memberTimeoutMs?: number;
   /** A peer that refused or dropped a link is not dialled again for this long (default 10000). */
   candidateBackoffMs?: number;
+  /** Keep-alive ping on links with peers of our protocol, also measures RTT (default 500). */
+  pingIntervalMs?: number;
+  /** A link silent this long is closed (default 2000). */
+  deadLinkTimeoutMs?: number;
+  /** Publish this peer's state report on `<group>.report` this often, for observers (default 0 = off). */
+  reportIntervalMs?: number;
   /** Send each child only its part of the tree (default true). */
   pruneRoutes?: boolean;
   /** Peers the tree cannot reach get the message through the server (default true). */
@@ -119,6 +125,8 @@ export declare class Mesh {
   tree(): TreeSnapshot;
   counters(): Record<string, number>;
   state(): MeshState;
+  /** Extra facts (JSON-serialisable) added to this peer's state reports. */
+  setReportInfo(info: unknown): void;
   /** Tells the group, closes every link and the socket; resolves once closed. */
   leave(): Promise<void>;
 }
