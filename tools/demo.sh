@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 tools/deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" >/dev/null
-exec build/release/bin/mesh-sim --peers 20 --broadcasts 10 "$@"
+exec build/release/bin/mesh-sim --peers 30 --broadcasts 20 "$@"

@@ -36,6 +36,9 @@ struct MeshConfig {
   // Repair: a relay whose route names a child it has no open link with (it
   // just closed) sends that child its packet through the server instead.
   bool relay_fallback = true;
+  // Repair: packets sent to a neighbour in the last `repair_window` are re-sent
+  // to its children when it turns out gone (repair_buffer.hpp). 0 = off.
+  TimeUs repair_window = 3 * kSecond;
   bool message_ids = true;  // Packet.seq on our broadcasts (reference peers: none)
   // A full peer admits a peer short of links by dropping one of its own
   // (keeps the overlay low-diameter); the reference refuses offers when full.

@@ -15,7 +15,8 @@ MeshNode::MeshNode(MeshConfig config)
     : config_(std::move(config)),
       random_(config_.seed),
       membership_(kNoPeer),
-      policy_(kNoPeer, config_) {
+      policy_(kNoPeer, config_),
+      repair_buffer_(config_.repair_window, 1024) {
   limits_.max_message_bytes = config_.max_packet_bytes;
   limits_.max_edges = config_.max_route_edges;
 }
@@ -53,7 +54,7 @@ void MeshNode::on_topic_message(TimeUs now, std::string_view topic, PeerId sende
       case SignalKind::offer: handle_offer(now, sender, body); break;
       case SignalKind::answer: handle_answer(sender, body); break;
       case SignalKind::candidate: handle_candidate(sender, body); break;
-      case SignalKind::fallback: handle_fallback(sender, body); break;
+      case SignalKind::fallback: handle_fallback(now, sender, body); break;
     }
   }
   schedule_wake();
@@ -193,7 +194,7 @@ void MeshNode::on_link_data(TimeUs now, LinkId id, std::string_view bytes) {
       membership_.set_local_link(link->peer, true, *rtt);
     }
   } else {
-    handle_packet(link->peer, packet, false);
+    handle_packet(now, link->peer, packet, false);
   }
   schedule_wake();
 }
@@ -206,7 +207,8 @@ void MeshNode::on_link_rtt(TimeUs /*now*/, LinkId id, std::uint32_t rtt_us) {
   schedule_wake();
 }
 
-void MeshNode::handle_packet(PeerId via, const wire::Packet& packet, bool from_server) {
+void MeshNode::handle_packet(TimeUs now, PeerId via, const wire::Packet& packet,
+                             bool from_server) {
   if (validate_route(packet, config_.max_route_edges) != RouteError::none) {
     ++counters_.bad_routes;
     return;
@@ -237,7 +239,7 @@ void MeshNode::handle_packet(PeerId via, const wire::Packet& packet, bool from_s
   if (config_.spread == MeshConfig::Spread::flood) {
     flood(packet, via);
   } else {
-    forward(packet);
+    forward(now, packet);
   }
 }
 
@@ -251,32 +253,47 @@ void MeshNode::flood(const wire::Packet& packet, PeerId except) {
   }
 }
 
-void MeshNode::handle_fallback(PeerId sender, std::string_view body) {
+void MeshNode::handle_fallback(TimeUs now, PeerId sender, std::string_view body) {
   wire::Packet packet;
   if (wire::decode(body, packet, limits_) != wire::DecodeError::none || packet.ping != 0 ||
       packet.pong != 0) {
     ++counters_.malformed_packets;
     return;
   }
-  handle_packet(sender, packet, true);
+  handle_packet(now, sender, packet, true);
 }
 
-void MeshNode::forward(const wire::Packet& packet) {
-  for (Hop& hop : plan_relay(packet, self_, config_.prune_routes)) {
-    if (const Link* link = links_.open_link_to(hop.next)) {
-      ++counters_.relayed;
-      emit(SendOnLink{link->id, wire::encode(hop.packet)});
-    } else if (config_.relay_fallback && membership_.is_member(hop.next)) {
-      // The route names a link we no longer have: the server carries the
-      // packet (with the child's subtree, so it relays on from there).
-      ++counters_.fallback_sent;
-      emit(Publish{{peer_topic(config_.group, hop.next, SignalKind::fallback)},
-                   wire::encode(hop.packet)});
+void MeshNode::forward(TimeUs now, const wire::Packet& packet) {
+  for (const Hop& hop : plan_relay(packet, self_, config_.prune_routes)) {
+    send_down(now, hop.next, hop.packet);
+  }
+}
+
+void MeshNode::send_down(TimeUs now, PeerId next, const wire::Packet& packet) {
+  if (const Link* link = links_.open_link_to(next)) {
+    ++counters_.relayed;
+    emit(SendOnLink{link->id, wire::encode(packet)});
+    if (config_.repair_window > 0) repair_buffer_.remember(now, next, packet);
+  } else if (config_.relay_fallback && membership_.is_member(next)) {
+    // The route names a link we no longer have: the server carries the
+    // packet (with the child's subtree, so it relays on from there).
+    ++counters_.fallback_sent;
+    emit(Publish{{peer_topic(config_.group, next, SignalKind::fallback)}, wire::encode(packet)});
+  }
+}
+
+void MeshNode::repair(TimeUs now, PeerId gone) {
+  if (config_.repair_window <= 0 || left_) return;
+  for (const wire::Packet& packet : repair_buffer_.take_sent_to(gone, now)) {
+    for (const RepairHop& hop : plan_repair(packet, gone, self_, config_.prune_routes)) {
+      if (!membership_.is_member(hop.next) && !links_.open_link_to(hop.next)) continue;
+      ++counters_.repaired;
+      send_down(now, hop.next, hop.packet);
     }
   }
 }
 
-std::uint64_t MeshNode::broadcast(TimeUs /*now*/, std::string payload) {
+std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload) {
   if (self_ == kNoPeer || left_) return 0;
   const std::uint64_t seq = config_.message_ids ? next_seq_++ : 0;
   ++counters_.broadcasts;
@@ -288,10 +305,8 @@ std::uint64_t MeshNode::broadcast(TimeUs /*now*/, std::string payload) {
     packet.seq = seq;
     flood(packet, kNoPeer);
   } else {
-    for (Hop& hop : plan_broadcast(plan, payload, seq, config_.prune_routes)) {
-      const Link* link = links_.open_link_to(hop.next);
-      if (!link) continue;  // the tree only uses open links; kept for safety
-      emit(SendOnLink{link->id, wire::encode(hop.packet)});
+    for (const Hop& hop : plan_broadcast(plan, payload, seq, config_.prune_routes)) {
+      send_down(now, hop.next, hop.packet);  // the tree only uses open links
     }
   }
   if (config_.fallback) {
@@ -325,10 +340,10 @@ void MeshNode::leave(TimeUs now) {
   update.status.version = kProtocolVersion;
   update.left = true;
   publish_update(update);
+  left_ = true;  // from here on nothing is sent, repairs included
   std::vector<LinkId> ids;
   for (const Link& link : links_.all()) ids.push_back(link.id);
   for (const LinkId id : ids) drop_link(now, id, true);
-  left_ = true;
 }
 
 void MeshNode::on_tick(TimeUs now) {
@@ -367,7 +382,7 @@ void MeshNode::dial(TimeUs now) {
   }
 }
 
-void MeshNode::drop_link(TimeUs /*now*/, LinkId id, bool tell_driver) {
+void MeshNode::drop_link(TimeUs now, LinkId id, bool tell_driver) {
   const Link* link = links_.find(id);
   if (!link) return;
   const PeerId peer = link->peer;
@@ -375,6 +390,7 @@ void MeshNode::drop_link(TimeUs /*now*/, LinkId id, bool tell_driver) {
   links_.erase(id);
   if (tell_driver) emit(CloseLink{id});
   if (was_open && !links_.open_link_to(peer)) {
+    repair(now, peer);
     membership_.set_local_link(peer, false);
     wire::MeshUpdate update;
     update.source = self_;
@@ -391,6 +407,7 @@ void MeshNode::peer_left(TimeUs now, PeerId peer) {
     if (link.peer == peer) ids.push_back(link.id);
   }
   for (const LinkId id : ids) drop_link(now, id, true);
+  repair(now, peer);  // also what went through the server to it
   duplicates_.forget(peer);
   policy_.forget(peer);
   emit(PeerLeft{peer});

@@ -19,6 +19,7 @@
 #include "membership.hpp"
 #include "mesh_config.hpp"
 #include "random.hpp"
+#include "repair_buffer.hpp"
 #include "wire.hpp"
 
 namespace p2pmesh {
@@ -47,6 +48,7 @@ struct MeshCounters {
   std::uint64_t links_opened = 0;
   std::uint64_t links_timed_out = 0;
   std::uint64_t links_dead = 0;           // keep-alive silent too long
+  std::uint64_t repaired = 0;             // packets re-sent around a gone neighbour
   std::uint64_t links_dropped_for_room = 0;
 };
 
@@ -100,9 +102,13 @@ class MeshNode {
   void handle_offer(TimeUs now, PeerId from, std::string_view body);
   void handle_answer(PeerId from, std::string_view body);
   void handle_candidate(PeerId from, std::string_view body);
-  void handle_fallback(PeerId sender, std::string_view body);
-  void handle_packet(PeerId via, const wire::Packet& packet, bool from_server);
-  void forward(const wire::Packet& packet);
+  void handle_fallback(TimeUs now, PeerId sender, std::string_view body);
+  void handle_packet(TimeUs now, PeerId via, const wire::Packet& packet, bool from_server);
+  void forward(TimeUs now, const wire::Packet& packet);
+  // Sends a packet of the tree to `next`: on its link, else through the server.
+  void send_down(TimeUs now, PeerId next, const wire::Packet& packet);
+  // Re-sends to the children of a neighbour that is gone what we sent it lately.
+  void repair(TimeUs now, PeerId gone);
   // Flooding baseline: to every open link but `except` and the source.
   void flood(const wire::Packet& packet, PeerId except);
   void publish_update(const wire::MeshUpdate& update);
@@ -123,6 +129,7 @@ class MeshNode {
   LinkTable links_;
   LinkPolicy policy_;
   DuplicateFilter duplicates_;
+  RepairBuffer repair_buffer_;
   MeshCounters counters_;
   wire::DecodeLimits limits_;
 

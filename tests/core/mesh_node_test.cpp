@@ -6,6 +6,7 @@
 
 #include "candidate_envelope.hpp"
 #include "mesh_node.hpp"
+#include "routing.hpp"
 #include "topics.hpp"
 
 namespace p2pmesh {
@@ -419,6 +420,43 @@ TEST_F(MeshNodeTest, ReferencePeersGetNoPingsAndAreNotTimedOutBySilence) {
     EXPECT_TRUE(only<CloseLink>(actions).empty());
   }
   EXPECT_NE(node_.links().find(link), nullptr);
+}
+
+}  // namespace
+}  // namespace p2pmesh
+
+namespace p2pmesh {
+namespace {
+
+TEST_F(MeshNodeTest, ChildGoneRightAfterARelayGetsItsChildrenServedByTheRelay) {
+  welcome();
+  const LinkId from7 = accept_and_open(7);
+  const LinkId to8 = accept_and_open(8);
+  const LinkId to9 = accept_and_open(9);
+  hear(status_of(8, 1, {}));
+  hear(status_of(9, 1, {}));
+  wire::Packet packet;
+  packet.source = 7;
+  packet.seq = 4;
+  packet.edges = {{7, 50}, {50, 8}, {8, 9}};  // 9 gets it through 8
+  packet.payload = "p";
+  node_.on_link_data(now_, from7, wire::encode(packet));
+  auto sends = only<SendOnLink>(node_.take_actions());
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].link, to8);
+
+  // 8 crashes before relaying: the server says it left.
+  wire::MeshUpdate gone = status_of(8, 2, {});
+  gone.left = true;
+  sends = only<SendOnLink>(hear(gone));
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].link, to9);
+  wire::Packet repaired;
+  ASSERT_EQ(wire::decode(sends[0].bytes, repaired), wire::DecodeError::none);
+  EXPECT_EQ(repaired.seq, 4u);
+  EXPECT_EQ(repaired.edges.back(), (wire::Edge{50, 9})) << "9's parent is now us";
+  EXPECT_EQ(validate_route(repaired, 100), RouteError::none);
+  EXPECT_EQ(node_.counters().repaired, 1u);
 }
 
 }  // namespace

@@ -1,0 +1,251 @@
+#include "scenario.hpp"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "overlay_metrics.hpp"
+
+namespace p2pmesh::sim {
+
+const char* to_string(Strategy strategy) {
+  switch (strategy) {
+    case Strategy::reference: return "reference";
+    case Strategy::ours: return "ours";
+    case Strategy::flooding: return "flooding";
+  }
+  return "?";
+}
+
+bool parse_strategy(const std::string& text, Strategy& out) {
+  for (const Strategy s : {Strategy::reference, Strategy::ours, Strategy::flooding}) {
+    if (text == to_string(s)) {
+      out = s;
+      return true;
+    }
+  }
+  return false;
+}
+
+MeshConfig strategy_config(Strategy strategy, double alpha) {
+  MeshConfig config;
+  config.group = "sim";
+  config.kind = "sim";
+  switch (strategy) {
+    case Strategy::reference:
+      config.tree.mode = TreeMode::unit;
+      config.prune_routes = false;
+      config.relay_fallback = false;
+      config.repair_window = 0;
+      config.message_ids = false;
+      config.admit_when_full = false;
+      break;
+    case Strategy::ours:
+      config.tree.mode = TreeMode::blend;
+      config.tree.alpha = alpha;
+      break;
+    case Strategy::flooding:
+      config.spread = MeshConfig::Spread::flood;
+      break;
+  }
+  // Routes of the reference's full trees outgrow the live default at scale.
+  config.max_route_edges = 1 << 20;
+  config.max_packet_bytes = 64 << 20;
+  return config;
+}
+
+NetworkOptions ScenarioOptions::default_network() {
+  NetworkOptions network;
+  network.server_latency = 20 * kMillisecond;
+  network.link_latency = 2 * kMillisecond;
+  network.distance_latency = 80 * kMillisecond;  // corner to corner ~113 ms
+  network.link_jitter = 5 * kMillisecond;
+  network.relay_delay = 3 * kMillisecond;
+  return network;
+}
+
+namespace {
+
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB
+}
+
+// Shortest-path latency from `source` over the overlay, relays paying their
+// processing delay: the best any broadcast could do.
+std::unordered_map<PeerId, TimeUs> optimal_latency(const VirtualNetwork& network,
+                                                   const Overlay& overlay, PeerId source,
+                                                   TimeUs relay_delay) {
+  std::unordered_map<PeerId, TimeUs> best;
+  using Entry = std::pair<TimeUs, PeerId>;
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> queue;
+  best[source] = 0;
+  queue.push({0, source});
+  while (!queue.empty()) {
+    const auto [dist, at] = queue.top();
+    queue.pop();
+    if (dist != best[at]) continue;
+    const auto it = overlay.find(at);
+    if (it == overlay.end()) continue;
+    const TimeUs relay = at == source ? 0 : relay_delay;
+    for (const PeerId next : it->second) {
+      const TimeUs candidate = dist + relay + network.latency(at, next);
+      auto known = best.find(next);
+      if (known == best.end() || candidate < known->second) {
+        best[next] = candidate;
+        queue.push({candidate, next});
+      }
+    }
+  }
+  return best;
+}
+
+struct Sent {
+  std::string payload;
+  PeerId from;
+  TimeUs at;
+  std::vector<PeerId> settled;  // peers present and settled at send time
+  std::unordered_map<PeerId, TimeUs> optimum;
+};
+
+}  // namespace
+
+ScenarioResult run_scenario(const ScenarioOptions& options) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  ScenarioResult result;
+  VirtualNetwork network(options.network);
+  MeshConfig config = strategy_config(options.strategy, options.alpha);
+  config.seed = options.seed;
+
+  std::unordered_map<PeerId, TimeUs> joined_at;
+  for (std::size_t i = 0; i < options.peers; ++i) {
+    joined_at[network.add_peer(config)] = network.now();
+    network.run_for(options.join_interval);
+  }
+  // Long enough for every status (and its link RTTs) to reach every view.
+  network.run_for(config.status_interval + 2 * kSecond);
+  result.overlay_diameter = measure_overlay(network.overlay()).hop_diameter;
+
+  network.track_costs("b:");
+  Random random(options.seed ^ 0x5eedULL);
+  const double churn_per_interval = options.churn_percent_per_minute / 100.0 *
+                                    static_cast<double>(options.peers) *
+                                    static_cast<double>(options.broadcast_interval) /
+                                    static_cast<double>(60 * kSecond);
+  double churn_credit = 0;
+  const TimeUs settle = 2 * kSecond;  // a newcomer links up within this
+  std::vector<Sent> sent;
+  const double cpu_start = cpu_seconds();
+  for (std::size_t b = 0; b < options.broadcasts; ++b) {
+    churn_credit += churn_per_interval;
+    while (churn_credit >= 1) {
+      churn_credit -= 1;
+      const std::vector<PeerId> alive = network.peers();
+      const PeerId victim = alive[random.below(alive.size())];
+      if (result.churn_events % 2 == 0) network.crash(victim);
+      else network.leave(victim);
+      joined_at.erase(victim);
+      joined_at[network.add_peer(config)] = network.now();
+      ++result.churn_events;
+    }
+    Sent s;
+    for (const PeerId p : network.peers()) {
+      if (joined_at.at(p) + settle <= network.now()) s.settled.push_back(p);
+    }
+    s.from = s.settled[random.below(s.settled.size())];
+    s.at = network.now();
+    s.payload = "b:" + std::to_string(b);
+    s.optimum = optimal_latency(network, network.overlay(), s.from, options.network.relay_delay);
+    network.broadcast(s.from, s.payload);
+    sent.push_back(std::move(s));
+    network.run_for(options.broadcast_interval);
+  }
+  network.run_for(5 * kSecond);
+  const double cpu_used = cpu_seconds() - cpu_start;
+
+  // Who got what, when, after how many hops.
+  struct Got {
+    TimeUs at;
+    std::uint32_t hops;
+  };
+  std::unordered_map<std::string, std::unordered_map<PeerId, Got>> got;
+  for (const PeerId p : network.peers()) {
+    for (const Delivery& d : network.deliveries(p)) {
+      if (d.payload.rfind("b:", 0) == 0) got[d.payload].emplace(p, Got{d.at, d.hops});
+    }
+  }
+  std::size_t targets = 0, delivered = 0, measured = 0;
+  double rmr_sum = 0, ratio_sum = 0, last_sum = 0, route_bytes = 0;
+  for (const Sent& s : sent) {
+    const auto& receipts = got[s.payload];
+    TimeUs last = 0, optimum = 0;
+    for (const PeerId target : s.settled) {
+      if (target == s.from || !network.alive(target)) continue;  // not alive throughout
+      ++targets;
+      if (auto it = receipts.find(target); it != receipts.end()) {
+        ++delivered;
+        last = std::max(last, it->second.at - s.at);
+        result.max_hops = std::max<std::size_t>(result.max_hops, it->second.hops);
+        if (auto o = s.optimum.find(target); o != s.optimum.end()) {
+          optimum = std::max(optimum, o->second);
+        }
+      }
+    }
+    const BroadcastCost cost =
+        network.costs().count(s.payload) ? network.costs().at(s.payload) : BroadcastCost{};
+    route_bytes += static_cast<double>(cost.route_bytes);
+    if (!receipts.empty()) {
+      rmr_sum += static_cast<double>(cost.link_transmissions + cost.server_transmissions) /
+                     static_cast<double>(receipts.size()) -
+                 1.0;
+      last_sum += static_cast<double>(last) / kMillisecond;
+      if (optimum > 0) ratio_sum += static_cast<double>(last) / static_cast<double>(optimum);
+      ++measured;
+    }
+  }
+  result.peers = options.peers;
+  result.broadcasts = sent.size();
+  result.delivery_ratio = targets ? static_cast<double>(delivered) / static_cast<double>(targets) : 0;
+  if (measured) {
+    result.rmr = rmr_sum / static_cast<double>(measured);
+    result.latency_ratio = ratio_sum / static_cast<double>(measured);
+    result.last_delivery_ms = last_sum / static_cast<double>(measured);
+  }
+  result.routing_bytes_per_broadcast = sent.empty() ? 0 : route_bytes / static_cast<double>(sent.size());
+  result.cpu_ms_per_broadcast = sent.empty() ? 0 : cpu_used * 1000 / static_cast<double>(sent.size());
+  result.peak_rss_mb = peak_rss_mb();
+  result.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  return result;
+}
+
+std::string ScenarioResult::json(const ScenarioOptions& options) const {
+  char text[1024];
+  std::snprintf(text, sizeof text,
+                "{\"peers\":%zu,\"strategy\":\"%s\",\"churn\":%g,\"seed\":%llu,\"broadcasts\":%zu,"
+                "\"delivery_ratio\":%.6f,\"rmr\":%.4f,\"latency_ratio\":%.3f,"
+                "\"routing_bytes_per_broadcast\":%.0f,\"max_hops\":%zu,\"last_delivery_ms\":%.1f,"
+                "\"overlay_diameter\":%zu,\"cpu_ms_per_broadcast\":%.2f,\"wall_seconds\":%.1f,"
+                "\"peak_rss_mb\":%.1f,\"memory_per_node_kb\":%.1f,\"churn_events\":%zu}",
+                peers, to_string(options.strategy), options.churn_percent_per_minute,
+                static_cast<unsigned long long>(options.seed), broadcasts, delivery_ratio, rmr,
+                latency_ratio, routing_bytes_per_broadcast, max_hops, last_delivery_ms,
+                overlay_diameter, cpu_ms_per_broadcast, wall_seconds, peak_rss_mb,
+                peers ? peak_rss_mb * 1024 / static_cast<double>(peers) : 0, churn_events);
+  return text;
+}
+
+}  // namespace p2pmesh::sim

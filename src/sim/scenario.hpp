@@ -1,0 +1,59 @@
+#pragma once
+// One mesh-sim experiment: peers join one after another, the mesh settles,
+// then broadcasts from random peers while peers churn; the same scenario and
+// seed can be run with each broadcast strategy and compared.
+
+#include <cstdint>
+#include <string>
+
+#include "mesh_config.hpp"
+#include "virtual_network.hpp"
+
+namespace p2pmesh::sim {
+
+enum class Strategy : std::uint8_t {
+  reference,  // unit-weight Prim tree, full route in every packet, no repair
+  ours,       // latency-aware blend tree, pruned routes, ids, repair
+  flooding,   // relay to every neighbour, drop duplicates by id
+};
+const char* to_string(Strategy strategy);
+bool parse_strategy(const std::string& text, Strategy& out);
+
+// The MeshConfig a strategy stands for.
+MeshConfig strategy_config(Strategy strategy, double alpha);
+
+struct ScenarioOptions {
+  std::size_t peers = 1000;
+  Strategy strategy = Strategy::ours;
+  double churn_percent_per_minute = 0;  // crashes + graceful leaves, replaced by joins
+  std::uint64_t seed = 1;
+  std::size_t broadcasts = 50;
+  TimeUs join_interval = 50 * kMillisecond;
+  TimeUs broadcast_interval = 200 * kMillisecond;
+  double alpha = 0.8;  // blend of the "ours" tree
+  NetworkOptions network = default_network();
+
+  static NetworkOptions default_network();
+};
+
+struct ScenarioResult {
+  std::size_t peers = 0;
+  std::size_t broadcasts = 0;
+  double delivery_ratio = 0;   // deliveries / (broadcasts x peers alive throughout)
+  double rmr = 0;              // transmissions / (peers reached - 1) - 1, mean
+  double latency_ratio = 0;    // last delivery / shortest-path optimum, mean
+  double routing_bytes_per_broadcast = 0;
+  std::size_t max_hops = 0;
+  double last_delivery_ms = 0;  // mean over broadcasts
+  std::size_t overlay_diameter = 0;
+  double cpu_ms_per_broadcast = 0;
+  double wall_seconds = 0;
+  double peak_rss_mb = 0;
+  std::size_t churn_events = 0;
+
+  std::string json(const ScenarioOptions& options) const;
+};
+
+ScenarioResult run_scenario(const ScenarioOptions& options);
+
+}  // namespace p2pmesh::sim
