@@ -157,11 +157,7 @@ void MeshNode::on_link_open(TimeUs now, LinkId id) {
   if (first) {
     if (membership_.add_member(peer, now)) emit(PeerJoined{peer});
     membership_.set_local_link(peer, true, link->rtt_us);
-    wire::MeshUpdate update;
-    update.source = self_;
-    update.kind = wire::MeshUpdate::Kind::connected_to;
-    update.peer = peer;
-    publish_update(update);
+    publish_link_change(wire::MeshUpdate::Kind::connected_to, peer);
     emit(LinkUp{peer});
   }
   if (const auto loser = policy_.duplicate_to_close(peer, links_)) drop_link(now, *loser, true);
@@ -392,11 +388,7 @@ void MeshNode::drop_link(TimeUs now, LinkId id, bool tell_driver) {
   if (was_open && !links_.open_link_to(peer)) {
     repair(now, peer);
     membership_.set_local_link(peer, false);
-    wire::MeshUpdate update;
-    update.source = self_;
-    update.kind = wire::MeshUpdate::Kind::disconnected_from;
-    update.peer = peer;
-    publish_update(update);
+    publish_link_change(wire::MeshUpdate::Kind::disconnected_from, peer);
     emit(LinkDown{peer});
   }
 }
@@ -424,6 +416,14 @@ void MeshNode::expire_silent_members(TimeUs now) {
 
 void MeshNode::publish_update(const wire::MeshUpdate& update) {
   emit(Publish{{mesh_topic(config_.group)}, wire::encode(update)});
+}
+
+void MeshNode::publish_link_change(wire::MeshUpdate::Kind kind, PeerId peer) {
+  wire::MeshUpdate update;
+  update.source = self_;
+  update.kind = kind;
+  update.peer = peer;
+  publish_update(update);
 }
 
 void MeshNode::publish_status() {

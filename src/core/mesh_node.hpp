@@ -113,6 +113,7 @@ class MeshNode {
   void flood(const wire::Packet& packet, PeerId except);
   void publish_update(const wire::MeshUpdate& update);
   void publish_status();
+  void publish_link_change(wire::MeshUpdate::Kind kind, PeerId peer);
   void dial(TimeUs now);
   // Closes a link we decided to drop (tells the driver) or forgets one that
   // closed by itself; tells the group when it was open.
