@@ -137,7 +137,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void drop_queue(bool keep_partial_head);
 
   ServerImpl& server_;
-  websocket::stream<QueuedStream> ws_;
+  websocket::stream<QueuedStream, false> ws_;  // no permessage-deflate: smaller state
   beast::flat_buffer in_;
   std::vector<FrameRef> out_;
   std::size_t out_head_ = 0;   // first unsent frame

@@ -14,7 +14,6 @@ namespace meshd {
 
 namespace {
 constexpr std::size_t kMaxIov = 64;
-constexpr std::size_t kKeepReadCapacity = 8 * 1024;
 constexpr std::size_t kKeepQueueCapacity = 64;
 }  // namespace
 
@@ -110,7 +109,9 @@ void WsSession::on_read(beast::error_code ec, std::size_t bytes) {
     }
   }
   in_.consume(in_.size());
-  if (in_.capacity() > kKeepReadCapacity) in_.shrink_to_fit();
+  // Idle connections hold no read buffer (RSS per connection); reads are
+  // not the hot path (fan-out is), so one allocation per message is fine.
+  in_.shrink_to_fit();
   if (state_ != State::done) do_read();
 }
 
