@@ -42,11 +42,14 @@ struct PeerLeft { PeerId peer; };
 struct LinkUp { PeerId peer; };
 struct LinkDown { PeerId peer; };
 
+// A request from an observer (MeshConfig::observer_commands), for the app.
+struct ObserverCommand { PeerId from; std::string body; };
+
 // Call MeshNode::on_tick at `at` (replaces any earlier request).
 struct WakeAt { TimeUs at; };
 
 using Action = std::variant<Subscribe, Publish, OpenLink, AcceptLink, ApplyAnswer, AddCandidate,
                             CloseLink, SendOnLink, Deliver, PeerJoined, PeerLeft, LinkUp, LinkDown,
-                            WakeAt>;
+                            ObserverCommand, WakeAt>;
 
 }  // namespace p2pmesh

@@ -49,6 +49,9 @@ struct MeshConfig {
   // Observers: every interval the node publishes its state report (JSON, see
   // state_report.hpp) on `<group>.report`. 0 = never.
   TimeUs report_interval = 0;
+  // Observers may send this peer commands on `<group>.<id>.command`; they
+  // reach the app as ObserverCommand actions (the demo's "send trace").
+  bool observer_commands = false;
   std::string kind = "native";  // shown in reports: native, browser, sim
 };
 

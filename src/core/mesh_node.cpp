@@ -31,6 +31,9 @@ void MeshNode::on_welcome(TimeUs now, PeerId id) {
        {SignalKind::offer, SignalKind::answer, SignalKind::candidate, SignalKind::fallback}) {
     emit(Subscribe{peer_topic(config_.group, self_, kind)});
   }
+  if (config_.observer_commands) {
+    emit(Subscribe{peer_topic(config_.group, self_, SignalKind::command)});
+  }
   publish_status();
   next_status_at_ = now + config_.status_interval;
   if (config_.report_interval > 0) next_report_at_ = now;
@@ -55,6 +58,10 @@ void MeshNode::on_topic_message(TimeUs now, std::string_view topic, PeerId sende
       case SignalKind::answer: handle_answer(sender, body); break;
       case SignalKind::candidate: handle_candidate(sender, body); break;
       case SignalKind::fallback: handle_fallback(now, sender, body); break;
+      case SignalKind::command:
+        if (config_.observer_commands) emit(ObserverCommand{sender, std::string(body)});
+        else ++counters_.foreign_topics;
+        break;
     }
   }
   schedule_wake();

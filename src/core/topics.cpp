@@ -7,7 +7,7 @@ namespace p2pmesh {
 namespace {
 constexpr std::string_view kMesh = "mesh";
 constexpr SignalKind kKinds[] = {SignalKind::offer, SignalKind::answer, SignalKind::candidate,
-                                 SignalKind::fallback};
+                                 SignalKind::fallback, SignalKind::command};
 }  // namespace
 
 const char* to_string(SignalKind kind) {
@@ -16,6 +16,7 @@ const char* to_string(SignalKind kind) {
     case SignalKind::answer: return "answer";
     case SignalKind::candidate: return "candidate";
     case SignalKind::fallback: return "fallback";
+    case SignalKind::command: return "command";
   }
   return "?";
 }

@@ -9,7 +9,9 @@
 
 namespace p2pmesh {
 
-enum class SignalKind : std::uint8_t { offer, answer, candidate, fallback };
+// `command` (ours): requests from an observer (the demo dashboard) to this
+// peer, e.g. "send a trace"; only subscribed when MeshConfig::observer_commands.
+enum class SignalKind : std::uint8_t { offer, answer, candidate, fallback, command };
 const char* to_string(SignalKind kind);
 
 std::string mesh_topic(std::string_view group);

@@ -375,6 +375,12 @@ class MeshPeer {
       out.set("peer", val(a->peer));
       return out;
     }
+    if (auto* a = std::get_if<ObserverCommand>(&action)) {
+      val out = typed("observer-command");
+      out.set("from", val(a->from));
+      out.set("body", val(a->body));
+      return out;
+    }
     const auto& wake = std::get<WakeAt>(action);
     val out = typed("wake");
     out.set("at", val(wake.at == kNever ? std::numeric_limits<double>::infinity()

@@ -461,3 +461,29 @@ TEST_F(MeshNodeTest, ChildGoneRightAfterARelayGetsItsChildrenServedByTheRelay) {
 
 }  // namespace
 }  // namespace p2pmesh
+
+namespace p2pmesh {
+namespace {
+
+TEST(MeshNodeObserver, CommandsReachTheAppOnlyWhenEnabled) {
+  for (const bool enabled : {false, true}) {
+    MeshConfig config;
+    config.group = "g";
+    config.observer_commands = enabled;
+    MeshNode node(config);
+    node.on_welcome(0, 50);
+    bool subscribed = false;
+    for (const auto& s : only<Subscribe>(node.take_actions())) subscribed |= s.topic == "g.50.command";
+    EXPECT_EQ(subscribed, enabled);
+    node.on_topic_message(0, "g.50.command", 3, R"({"command":"trace"})");
+    const auto commands = only<ObserverCommand>(node.take_actions());
+    ASSERT_EQ(commands.size(), enabled ? 1u : 0u);
+    if (enabled) {
+      EXPECT_EQ(commands[0].from, 3u);
+      EXPECT_EQ(commands[0].body, R"({"command":"trace"})");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace p2pmesh
