@@ -1,0 +1,307 @@
+// The real programs: meshd + mesh-peer processes on 127.0.0.1, driven through
+// stdin/stdout exactly as a script would. Every child is killed at the end.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+namespace json = boost::json;
+
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return done();
+}
+
+// A child process with stdin and stdout on pipes; stdout is read line by line.
+class Child {
+ public:
+  explicit Child(std::vector<std::string> argv) {
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+    pid_ = fork();
+    if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
+      dup2(in[0], 0);
+      dup2(out[1], 1);
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    in_ = in[1];
+    out_ = out[0];
+    reader_ = std::thread([this] { read_loop(); });
+  }
+  ~Child() {
+    kill9();
+    if (in_ >= 0) close(in_);
+    reader_.join();
+    close(out_);
+  }
+  void kill9() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+  }
+  // Sends SIGTERM and waits up to `timeout` for a clean exit; returns the status.
+  int terminate(std::chrono::milliseconds timeout) {
+    ::kill(pid_, SIGTERM);
+    const auto deadline = Clock::now() + timeout;
+    int status = 0;
+    while (Clock::now() < deadline) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return status;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return -1;
+  }
+  void write_line(const std::string& line) {
+    const std::string data = line + "\n";
+    (void)!::write(in_, data.data(), data.size());
+  }
+  std::vector<std::string> lines() {
+    std::lock_guard lock(mutex_);
+    return lines_;
+  }
+
+ private:
+  void read_loop() {
+    std::string pending;
+    char buffer[4096];
+    for (;;) {
+      const ssize_t n = ::read(out_, buffer, sizeof buffer);
+      if (n <= 0) return;
+      pending.append(buffer, static_cast<std::size_t>(n));
+      std::size_t nl;
+      while ((nl = pending.find('\n')) != std::string::npos) {
+        std::lock_guard lock(mutex_);
+        lines_.push_back(pending.substr(0, nl));
+        pending.erase(0, nl + 1);
+      }
+    }
+  }
+  pid_t pid_ = -1;
+  int in_ = -1;
+  int out_ = -1;
+  std::thread reader_;
+  std::mutex mutex_;
+  std::vector<std::string> lines_;
+};
+
+class Meshd {
+ public:
+  Meshd() {
+    port_file_ = "/tmp/p2pmesh-native-test-" + std::to_string(getpid()) + ".port";
+    std::remove(port_file_.c_str());
+    child_ = std::make_unique<Child>(std::vector<std::string>{
+        MESHD_BINARY, "--host", "127.0.0.1", "--port", "0", "--port-file", port_file_});
+    wait_until([&] { return std::ifstream(port_file_).good(); }, 10s);
+    std::ifstream(port_file_) >> port_;
+    std::remove(port_file_.c_str());
+  }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/service"; }
+
+ private:
+  std::string port_file_;
+  int port_ = 0;
+  std::unique_ptr<Child> child_;
+};
+
+struct PeerProcess {
+  std::unique_ptr<Child> child;
+  std::uint32_t id() {
+    for (const auto& line : child->lines()) {
+      const auto v = json::parse(line);
+      if (v.at("event") == "welcome") return static_cast<std::uint32_t>(v.at("id").as_int64());
+    }
+    return 0;
+  }
+  // From the latest view line: "reachable" or "members".
+  std::vector<std::uint32_t> view(const char* field) {
+    std::vector<std::uint32_t> out;
+    for (const auto& line : child->lines()) {
+      const auto v = json::parse(line);
+      if (v.at("event") != "view") continue;
+      out.clear();
+      for (const auto& r : v.at(field).as_array()) out.push_back(static_cast<std::uint32_t>(r.as_int64()));
+    }
+    return out;
+  }
+  // (from, data) -> count of message lines.
+  std::map<std::pair<std::uint32_t, std::string>, int> messages() {
+    std::map<std::pair<std::uint32_t, std::string>, int> out;
+    for (const auto& line : child->lines()) {
+      const auto v = json::parse(line);
+      if (v.at("event") != "message") continue;
+      ++out[{static_cast<std::uint32_t>(v.at("from").as_int64()), std::string(v.at("data").as_string())}];
+    }
+    return out;
+  }
+};
+
+std::unique_ptr<PeerProcess> start_peer(const std::string& url, const std::string& group) {
+  auto p = std::make_unique<PeerProcess>();
+  p->child = std::make_unique<Child>(std::vector<std::string>{
+      MESH_PEER_BINARY, "--url", url, "--group", group, "--loopback", "--print-view",
+      "--view-interval-ms", "20"});
+  return p;
+}
+
+bool trees_complete(std::vector<std::unique_ptr<PeerProcess>>& peers) {
+  std::vector<std::uint32_t> all;
+  for (auto& p : peers) all.push_back(p->id());
+  std::sort(all.begin(), all.end());
+  for (auto& p : peers) {
+    std::vector<std::uint32_t> others;
+    for (auto id : all) {
+      if (id != p->id()) others.push_back(id);
+    }
+    if (p->id() == 0 || p->view("reachable") != others || p->view("members") != others) return false;
+  }
+  return true;
+}
+
+void expect_each_delivered_once(std::vector<std::unique_ptr<PeerProcess>>& peers,
+                                const std::vector<std::pair<std::uint32_t, std::string>>& sent) {
+  const std::size_t expected = sent.size() * (peers.size() - 1);
+  auto delivered = [&] {
+    std::size_t n = 0;
+    for (auto& p : peers) {
+      for (auto& [key, count] : p->messages()) {
+        if (std::find(sent.begin(), sent.end(), key) != sent.end()) n += static_cast<std::size_t>(count);
+      }
+    }
+    return n;
+  };
+  EXPECT_TRUE(wait_until([&] { return delivered() >= expected; }, 30s)) << delivered() << " of " << expected;
+  std::this_thread::sleep_for(300ms);
+  for (auto& p : peers) {
+    const auto got = p->messages();
+    for (const auto& key : sent) {
+      const auto it = got.find(key);
+      const int count = it == got.end() ? 0 : it->second;
+      EXPECT_EQ(count, key.first == p->id() ? 0 : 1)
+          << "peer " << p->id() << " message " << key.second << " from " << key.first;
+    }
+  }
+}
+
+long long ms(Clock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
+
+TEST(MeshPeerProcessTest, HelpAndBadArguments) {
+  Child help({MESH_PEER_BINARY, "--help"});
+  ASSERT_TRUE(wait_until([&] { return !help.lines().empty(); }, 10s));
+  pid_t pid = fork();
+  if (pid == 0) {
+    const int null_fd = open("/dev/null", O_WRONLY);
+    dup2(null_fd, 2);
+    execl(MESH_PEER_BINARY, MESH_PEER_BINARY, "--group", "g", "--target-connections", "x", nullptr);
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_NE(WEXITSTATUS(status), 0);
+}
+
+TEST(MeshPeerProcessTest, TwelveProcessesConnectBroadcastAndLateJoiner) {
+  Meshd meshd;
+  std::vector<std::unique_ptr<PeerProcess>> peers;
+  // Started one after another (100 ms apart), as peers joining a room do.
+  for (int i = 0; i < 12; ++i) {
+    if (i > 0) std::this_thread::sleep_for(100ms);
+    peers.push_back(start_peer(meshd.url(), "procs"));
+  }
+  const auto last_started = Clock::now();
+  ASSERT_TRUE(wait_until([&] { return trees_complete(peers); }, 15s)) << "mesh never connected";
+  const auto took = Clock::now() - last_started;
+  EXPECT_LT(took, 3s) << "connected " << ms(took) << " ms after the last start";
+  std::printf("12 processes: every tree complete %lld ms after the last start\n", ms(took));
+
+  std::mt19937 rng(7);
+  std::vector<std::pair<std::uint32_t, std::string>> sent;
+  for (int i = 0; i < 200; ++i) {
+    auto& from = peers[rng() % peers.size()];
+    const std::string payload = "line " + std::to_string(i) + " \"quoted\" \xc3\xa9";
+    from->child->write_line(payload);
+    sent.emplace_back(from->id(), payload);
+  }
+  expect_each_delivered_once(peers, sent);
+
+  peers.push_back(start_peer(meshd.url(), "procs"));
+  ASSERT_TRUE(wait_until([&] { return trees_complete(peers); }, 15s));
+  std::vector<std::pair<std::uint32_t, std::string>> after;
+  for (int i = 0; i < 20; ++i) {
+    auto& from = peers[static_cast<std::size_t>(i) % 12];
+    from->child->write_line("after " + std::to_string(i));
+    after.emplace_back(from->id(), "after " + std::to_string(i));
+  }
+  expect_each_delivered_once(peers, after);
+
+  // A graceful leave on SIGTERM: exit status 0, and the others drop it.
+  const std::uint32_t leaving = peers[0]->id();
+  EXPECT_EQ(peers[0]->child->terminate(5s), 0);
+  peers.erase(peers.begin());
+  EXPECT_TRUE(wait_until([&] { return trees_complete(peers); }, 10s)) << "peer " << leaving << " not dropped";
+}
+
+TEST(MeshPeerProcessTest, KillNineOfThreeSurvivorsReconnectAndDeliver) {
+  Meshd meshd;
+  std::vector<std::unique_ptr<PeerProcess>> peers;
+  for (int i = 0; i < 12; ++i) {
+    if (i > 0) std::this_thread::sleep_for(100ms);
+    peers.push_back(start_peer(meshd.url(), "crash"));
+  }
+  ASSERT_TRUE(wait_until([&] { return trees_complete(peers); }, 15s));
+
+  std::mt19937 rng(3);
+  std::shuffle(peers.begin(), peers.end(), rng);
+  for (int i = 0; i < 3; ++i) peers[static_cast<std::size_t>(i)]->child->kill9();
+  const auto killed_at = Clock::now();
+  peers.erase(peers.begin(), peers.begin() + 3);
+  ASSERT_TRUE(wait_until([&] { return trees_complete(peers); }, 15s)) << "survivors never reconnected";
+  const auto took = Clock::now() - killed_at;
+  EXPECT_LT(took, 3s) << "mesh connected again " << ms(took) << " ms after kill -9";
+  std::printf("kill -9 of 3: survivors' trees complete again after %lld ms\n", ms(took));
+
+  std::vector<std::pair<std::uint32_t, std::string>> sent;
+  for (int i = 0; i < 30; ++i) {
+    auto& from = peers[rng() % peers.size()];
+    from->child->write_line("survivor " + std::to_string(i));
+    sent.emplace_back(from->id(), "survivor " + std::to_string(i));
+  }
+  expect_each_delivered_once(peers, sent);
+}
+
+}  // namespace

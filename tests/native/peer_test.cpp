@@ -1,0 +1,247 @@
+// p2pmesh::Peer over real libwebrtc data channels and a real meshd, all in
+// one process, on 127.0.0.1 only.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <set>
+
+#include "rtc_link.hpp"
+#include "support.hpp"
+#include "wire.hpp"
+
+namespace p2pmesh::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Every delivery a peer saw: (source, payload) -> count.
+struct Inbox {
+  std::mutex mutex;
+  std::map<std::pair<PeerId, std::string>, int> counts;
+  void add(PeerId from, const std::string& bytes) {
+    std::lock_guard lock(mutex);
+    ++counts[{from, bytes}];
+  }
+  int count(PeerId from, const std::string& bytes) {
+    std::lock_guard lock(mutex);
+    auto it = counts.find({from, bytes});
+    return it == counts.end() ? 0 : it->second;
+  }
+  std::size_t total() {
+    std::lock_guard lock(mutex);
+    std::size_t n = 0;
+    for (auto& [key, c] : counts) n += c;
+    return n;
+  }
+};
+
+struct TestPeer {
+  Inbox inbox;
+  std::unique_ptr<Peer> peer;
+};
+
+std::unique_ptr<TestPeer> make_peer(const std::string& url, const std::string& group) {
+  auto p = std::make_unique<TestPeer>();
+  PeerCallbacks callbacks;
+  auto* inbox = &p->inbox;
+  callbacks.on_message = [inbox](PeerId from, const std::string& bytes) { inbox->add(from, bytes); };
+  p->peer = std::make_unique<Peer>(loopback_config(url, group), callbacks);
+  p->peer->start();
+  return p;
+}
+
+std::vector<PeerSnapshot> snapshots(const std::vector<std::unique_ptr<TestPeer>>& peers) {
+  std::vector<PeerSnapshot> out;
+  for (const auto& p : peers) out.push_back(p->peer->snapshot());
+  return out;
+}
+
+std::vector<PeerId> ids(const std::vector<std::unique_ptr<TestPeer>>& peers) {
+  std::vector<PeerId> out;
+  for (const auto& p : peers) out.push_back(p->peer->id());
+  return out;
+}
+
+TEST(PeerConfigTest, RejectsBadConfig) {
+  PeerConfig config;
+  EXPECT_THROW(Peer{config}, std::invalid_argument);  // no URL
+  config.server_urls = {"http://127.0.0.1:1/service"};
+  EXPECT_THROW(Peer{config}, std::invalid_argument);
+  config.server_urls = {"ws://127.0.0.1:1/service"};
+  config.max_connections = 2;
+  config.target_connections = 4;
+  EXPECT_THROW(Peer{config}, std::invalid_argument);
+  config.max_connections = 6;
+  EXPECT_NO_THROW(Peer{config});
+}
+
+const int kStartGapMs = std::getenv("P2PMESH_TEST_START_GAP_MS") ? std::atoi(std::getenv("P2PMESH_TEST_START_GAP_MS")) : 100;
+
+TEST(PeerMeshTest, TwelvePeersConnectBroadcastExactlyOnceAndLateJoiner) {
+  MeshdInProcess meshd;
+  std::vector<std::unique_ptr<TestPeer>> peers;
+  // Started one after another (100 ms apart), as peers joining a room do.
+  for (int i = 0; i < 12; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(kStartGapMs));
+    peers.push_back(make_peer(meshd.url(), "twelve"));
+  }
+  const auto last_started = Clock::now();
+  for (auto& p : peers) ASSERT_TRUE(p->peer->wait_joined(10s));
+  const auto all_joined = Clock::now() - last_started;
+  if (std::getenv("P2PMESH_TEST_TRACE")) {
+    for (int t = 0; t < 40; ++t) {
+      std::size_t complete = 0, links = 0, members = 0;
+      const auto all = ids(peers);
+      for (const auto& s : snapshots(peers)) {
+        complete += all_trees_complete({s}, all);
+        for (const auto& l : s.links) links += l.open;
+        members += s.members.size();
+      }
+      std::printf("t=%lld ms complete=%zu open_links=%zu members=%zu\n",
+                  static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_started).count()),
+                  complete, links, members);
+      if (t == 15) {
+        for (const auto& s : snapshots(peers)) {
+          std::printf("peer %u reach=%zu refused=%llu bad_signals=%llu failures=%llu links:", s.id, s.reachable.size(),
+                      (unsigned long long)s.counters.offers_refused, (unsigned long long)s.counters.bad_signals,
+                      (unsigned long long)s.counters.link_failures);
+          for (const auto& l : s.links) std::printf(" %u%s%s", l.peer, l.initiated ? ">" : "<", l.open ? "" : "(pending)");
+          std::printf("\n");
+        }
+      }
+      if (complete == peers.size()) break;
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+
+  // Every peer's tree reaches all others within 3 s after the last start.
+  const bool complete =
+      wait_until([&] { return all_trees_complete(snapshots(peers), ids(peers)); }, 10s);
+  const auto connected_after = Clock::now() - last_started;
+  ASSERT_TRUE(complete) << "mesh never connected";
+  std::printf("12 peers in one process: every tree complete %lld ms after the last start\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(connected_after).count()));
+  EXPECT_LT(connected_after, 3s) << "connected after "
+                                 << std::chrono::duration_cast<std::chrono::milliseconds>(connected_after).count()
+                                 << " ms (all joined after "
+                                 << std::chrono::duration_cast<std::chrono::milliseconds>(all_joined).count()
+                                 << " ms)";
+
+  // 200 broadcasts from random peers, each delivered once to every other.
+  std::mt19937 rng(42);
+  std::vector<std::pair<PeerId, std::string>> sent;
+  for (int i = 0; i < 200; ++i) {
+    auto& from = peers[rng() % peers.size()];
+    std::string payload = "msg-" + std::to_string(i);
+    ASSERT_TRUE(from->peer->broadcast(payload));
+    sent.emplace_back(from->peer->id(), payload);
+  }
+  const std::size_t expected = 200 * 11;
+  auto delivered = [&] {
+    std::size_t n = 0;
+    for (auto& p : peers) n += p->inbox.total();
+    return n;
+  };
+  EXPECT_TRUE(wait_until([&] { return delivered() >= expected; }, 20s)) << delivered();
+  std::this_thread::sleep_for(200ms);  // a duplicate would show up by now
+  for (auto& p : peers) {
+    const PeerId self = p->peer->id();
+    for (const auto& [source, payload] : sent) {
+      EXPECT_EQ(p->inbox.count(source, payload), source == self ? 0 : 1)
+          << "peer " << self << " message " << payload << " from " << source;
+    }
+  }
+
+  // A late joiner receives what is broadcast after it joined.
+  peers.push_back(make_peer(meshd.url(), "twelve"));
+  auto& late = *peers.back();
+  ASSERT_TRUE(late.peer->wait_joined(10s));
+  ASSERT_TRUE(wait_until([&] { return all_trees_complete(snapshots(peers), ids(peers)); }, 10s));
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(peers[static_cast<std::size_t>(i) % 12]->peer->broadcast("late-" + std::to_string(i)));
+  }
+  EXPECT_TRUE(wait_until(
+      [&] {
+        for (int i = 0; i < 20; ++i) {
+          if (late.inbox.count(peers[static_cast<std::size_t>(i) % 12]->peer->id(),
+                               "late-" + std::to_string(i)) != 1) {
+            return false;
+          }
+        }
+        return true;
+      },
+      10s));
+  EXPECT_EQ(late.inbox.total(), 20u);
+  for (auto& p : peers) p->peer->stop();
+}
+
+TEST(PeerMeshTest, MalformedPacketsFromANeighbourAreDroppedAndCounted) {
+  MeshdInProcess meshd;
+  auto target = make_peer(meshd.url(), "bad");
+  ASSERT_TRUE(target->peer->wait_joined(10s));
+  RawNeighbour raw(meshd.url(), "bad", false);
+  ASSERT_NE(raw.id(), 0u);
+  raw.offer_to(target->peer->id());
+  ASSERT_TRUE(wait_until([&] { return raw.is_open(); }, 10s)) << "link never opened";
+
+  const std::vector<std::string> garbage = {
+      std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11),  // bad varint
+      std::string("\x0a\x05\x08", 3),                                    // truncated
+      std::string("\x1a\xff\xff\xff\x7f", 5),                            // huge length
+      "not a protobuf at all",
+  };
+  for (const auto& bytes : garbage) raw.send(bytes);
+  EXPECT_TRUE(wait_until(
+      [&] { return target->peer->snapshot().counters.malformed_packets >= garbage.size(); }, 5s))
+      << target->peer->snapshot().counters.malformed_packets;
+
+  // Still working: a well-formed packet from the same neighbour is delivered.
+  wire::Packet packet;
+  packet.source = raw.id();
+  packet.seq = 1;
+  packet.payload = "still here";
+  raw.send(wire::encode(packet));
+  EXPECT_TRUE(wait_until([&] { return target->inbox.count(raw.id(), "still here") == 1; }, 5s));
+  EXPECT_EQ(target->peer->snapshot().state, PeerSnapshot::State::joined);
+  target->peer->stop();
+}
+
+TEST(PeerMeshTest, ReferenceBrowserOfferWithAudioIsAnsweredAndTheLinkOpens) {
+  MeshdInProcess meshd;
+  auto target = make_peer(meshd.url(), "ref");
+  ASSERT_TRUE(target->peer->wait_joined(10s));
+  RawNeighbour raw(meshd.url(), "ref", /*chromium_offer=*/true);
+  raw.offer_to(target->peer->id());
+  ASSERT_TRUE(wait_until([&] { return raw.is_open(); }, 10s)) << "link never opened";
+  const std::string answer = raw.last_answer_sdp();
+  EXPECT_NE(answer.find("m=audio 0 "), std::string::npos) << answer;  // audio rejected
+  EXPECT_NE(answer.find("m=application 9 "), std::string::npos) << answer;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const auto s = target->peer->snapshot();
+        return s.links.size() == 1 && s.links[0].open && s.links[0].peer == raw.id();
+      },
+      5s));
+  wire::Packet packet;
+  packet.source = raw.id();
+  packet.payload = "hello from a browser";  // reference peers send no seq
+  raw.send(wire::encode(packet));
+  EXPECT_TRUE(wait_until([&] { return target->inbox.count(raw.id(), "hello from a browser") == 1; }, 5s));
+  target->peer->stop();
+}
+
+TEST(SdpTest, RejectsEveryMediaSectionButTheDataChannel) {
+  const std::string offer = to_chromium_offer(
+      "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n"
+      "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\n"
+      "a=fingerprint:sha-256 AA\r\na=mid:0\r\na=sctp-port:5000\r\n");
+  EXPECT_NE(offer.find("a=group:BUNDLE 0 1"), std::string::npos);
+  EXPECT_LT(offer.find("m=audio 9 "), offer.find("m=application 9 "));
+  const std::string rejected = native::reject_media_sections(offer);
+  EXPECT_NE(rejected.find("m=audio 0 UDP/TLS/RTP/SAVPF 111"), std::string::npos);
+  EXPECT_NE(rejected.find("m=application 9 UDP/DTLS/SCTP"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace p2pmesh::test
