@@ -72,6 +72,13 @@ struct PeerConfig {
 
   // Seeds the mesh's random choices; 0 = from the system's entropy.
   std::uint64_t seed = 0;
+
+  // Observers (the dashboard): a JSON state report published on
+  // `<group>.report` every report_interval (0 = never), and, with
+  // observer_commands, messages on `<group>.<id>.command` passed to
+  // PeerCallbacks::on_observer_command.
+  std::chrono::milliseconds report_interval{0};
+  bool observer_commands = false;
 };
 
 // A copy of the peer's state at one moment (see Peer::snapshot()).
@@ -164,6 +171,9 @@ struct PeerCallbacks {
   std::function<void(PeerId peer)> on_link_down;
   // The state changed; `id` is the current id (0 unless joined).
   std::function<void(PeerSnapshot::State state, PeerId id)> on_state;
+  // A message on `<group>.<id>.command` (PeerConfig::observer_commands);
+  // `from` is the server-stamped sender.
+  std::function<void(PeerId from, const std::string& body)> on_observer_command;
 };
 
 class Peer {
@@ -194,6 +204,10 @@ class Peer {
   // The peer's state. Thread-safe; from another thread it waits for the loop
   // (a few microseconds when idle).
   PeerSnapshot snapshot() const;
+
+  // Sets the "app" member of the state reports (a JSON value; empty = null).
+  // Kept across reconnects. Thread-safe, non-blocking.
+  void set_report_app_json(std::string json);
 
   // The current id (0 when not joined). Thread-safe, non-blocking.
   PeerId id() const;

@@ -80,6 +80,7 @@ class Peer::Impl {
   void start();
   void stop();
   bool broadcast(std::string payload);
+  void set_report_app_json(std::string json);
   PeerSnapshot snapshot();
   PeerId id() const { return id_.load(); }
   bool wait_joined(std::chrono::milliseconds timeout);
@@ -154,6 +155,7 @@ class Peer::Impl {
   std::uint64_t seed_;
   PeerSnapshot::Counters driver_;  // driver counters only
   std::uint64_t reconnects_ = 0;
+  std::string report_app_json_;  // kept across sessions
 
   // Any thread.
   std::atomic<PeerSnapshot::State> state_{PeerSnapshot::State::idle};
@@ -206,6 +208,8 @@ MeshConfig Peer::Impl::mesh_config() const {
   }
   mesh.tree.alpha = config_.tree_alpha;
   mesh.fallback = config_.fallback;
+  mesh.report_interval = config_.report_interval.count() * kMillisecond;
+  mesh.observer_commands = config_.observer_commands;
   mesh.seed = seed_ + reconnects_ * 0x9e3779b97f4a7c15ULL;
   return mesh;
 }
@@ -237,6 +241,7 @@ void Peer::Impl::connect() {
   if (stopping_) return;
   const native::WsUrl& url = urls_[url_index_ % urls_.size()];
   node_ = std::make_unique<MeshNode>(mesh_config());
+  if (!report_app_json_.empty()) node_->set_report_app_json(report_app_json_);
   ++epoch_;
   WsClient::Handlers handlers;
   const std::uint64_t epoch = epoch_;
@@ -392,6 +397,8 @@ void Peer::Impl::carry_out(Action& action) {
     if (callbacks_.on_link_up) callbacks_.on_link_up(up->peer);
   } else if (auto* down = std::get_if<LinkDown>(&action)) {
     if (callbacks_.on_link_down) callbacks_.on_link_down(down->peer);
+  } else if (auto* oc = std::get_if<ObserverCommand>(&action)) {
+    if (callbacks_.on_observer_command) callbacks_.on_observer_command(oc->from, oc->body);
   } else if (auto* w = std::get_if<WakeAt>(&action)) {
     wake(w->at);
   }
@@ -558,6 +565,13 @@ bool Peer::Impl::broadcast(std::string payload) {
   return true;
 }
 
+void Peer::Impl::set_report_app_json(std::string json) {
+  asio::post(io_, [this, json = std::move(json)]() mutable {
+    report_app_json_ = std::move(json);
+    if (node_) node_->set_report_app_json(report_app_json_);
+  });
+}
+
 bool Peer::Impl::wait_joined(std::chrono::milliseconds timeout) {
   std::unique_lock lock(joined_mutex_);
   return joined_cv_.wait_for(lock, timeout,
@@ -691,6 +705,7 @@ Peer::~Peer() {
 void Peer::start() { impl_->start(); }
 void Peer::stop() { impl_->stop(); }
 bool Peer::broadcast(std::string payload) { return impl_->broadcast(std::move(payload)); }
+void Peer::set_report_app_json(std::string json) { impl_->set_report_app_json(std::move(json)); }
 PeerSnapshot Peer::snapshot() const { return impl_->snapshot(); }
 PeerId Peer::id() const { return impl_->id(); }
 bool Peer::wait_joined(std::chrono::milliseconds timeout) const {
