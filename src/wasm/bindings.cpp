@@ -15,6 +15,7 @@
 //   {type:'deliver', from, payload:Uint8Array}
 //   {type:'peer-joined', peer} / {type:'peer-left', peer}
 //   {type:'link-up', peer} / {type:'link-down', peer}
+//   {type:'observer-command', from, body}     a dashboard's command (opt-in)
 //   {type:'wake', at}                         call tick() at `at` µs (Infinity: never)
 //
 // The WebSocket protocol (ServerMessage / ClientMessage) is decoded and
@@ -103,6 +104,8 @@ MeshConfig config_from(const val& options) {
   read_ms(options, "deadLinkTimeoutMs", config.dead_link_timeout);
   // State reports on `<group>.report` for observers (dashboard); 0 = off.
   read_ms(options, "reportIntervalMs", config.report_interval);
+  // Commands from observers on `<group>.<id>.command` (the 'command' event).
+  read_bool(options, "observerCommands", config.observer_commands);
   read_bool(options, "pruneRoutes", config.prune_routes);
   read_bool(options, "fallback", config.fallback);
   read_number(options, "maxPacketBytes", config.max_packet_bytes);

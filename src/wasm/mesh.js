@@ -217,8 +217,8 @@ export class Mesh {
     const coreOptions = { seed: randomSeed() };
     for (const key of ['group', 'targetConnections', 'maxConnections', 'linkTimeoutMs',
       'statusIntervalMs', 'memberTimeoutMs', 'candidateBackoffMs', 'pingIntervalMs',
-      'deadLinkTimeoutMs', 'reportIntervalMs', 'pruneRoutes', 'fallback', 'maxPacketBytes',
-      'treeMode', 'treeAlpha', 'seed']) {
+      'deadLinkTimeoutMs', 'reportIntervalMs', 'observerCommands', 'pruneRoutes', 'fallback',
+      'maxPacketBytes', 'treeMode', 'treeAlpha', 'seed']) {
       if (settings[key] !== undefined) coreOptions[key] = settings[key];
     }
     const mesh = new Mesh(new module.MeshPeer(coreOptions), settings);
@@ -417,6 +417,9 @@ export class Mesh {
       case 'link-up':
       case 'link-down':
         this._emit('link', { peer: action.peer, up: action.type === 'link-up' });
+        break;
+      case 'observer-command':
+        this._emit('command', { from: action.from, body: action.body });
         break;
       case 'wake':
         this._wakeAt(action.at);

@@ -30,6 +30,8 @@ export interface JoinOptions {
   deadLinkTimeoutMs?: number;
   /** Publish this peer's state report on `<group>.report` this often, for observers (default 0 = off). */
   reportIntervalMs?: number;
+  /** Accept observer commands on `<group>.<id>.command` as 'command' events (default false). */
+  observerCommands?: boolean;
   /** Send each child only its part of the tree (default true). */
   pruneRoutes?: boolean;
   /** Peers the tree cannot reach get the message through the server (default true). */
@@ -67,6 +69,7 @@ export interface MeshMessage {
 export interface PeerEvent { peer: PeerId; joined: boolean; }
 export interface LinkEvent { peer: PeerId; up: boolean; }
 export interface CloseEvent { code: number; reason: string; }
+export interface ObserverCommandEvent { from: PeerId; body: string; }
 
 export interface MeshViewSnapshot {
   self: PeerId;
@@ -107,6 +110,8 @@ export interface MeshEvents {
   change: MeshState;
   /** The server connection closed without leave(). */
   close: CloseEvent;
+  /** An observer (dashboard) sent this peer a command on `<group>.<id>.command` (opt-in in the core). */
+  command: ObserverCommandEvent;
 }
 
 export declare class Mesh {
