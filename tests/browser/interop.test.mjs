@@ -146,7 +146,7 @@ test('default Chromium and native peers link in both directions', async () => {
   }
 });
 
-test('3 chat pages + 3 native peers: every message exactly once, right sender ids', async () => {
+test('3 chat pages + 3 native peers: every message exactly once, right sender ids; reload rejoins', async () => {
   const browser = await launchBrowser({ loopback: true });
   try {
     const room = 'six';
@@ -213,6 +213,25 @@ test('3 chat pages + 3 native peers: every message exactly once, right sender id
     for (let i = 0; i < pages.length; ++i) {
       assert.deepEqual([...(await pageReceived(pages[i]))].sort(), expectedFor(pageIds[i]), `page ${i + 1}`);
     }
+
+    // A reload rejoins with a new id: the old one leaves the native peers'
+    // views too, and the page gets what a native peer says afterwards.
+    const oldId = pageIds[0];
+    await pages[0].reload();
+    const newId = await (await pages[0].waitForFunction(() => Number(document.body.dataset.peer || 0))).jsonValue();
+    assert.notEqual(newId, oldId);
+    await waitFor(() => nativePeers.every((native) => !native.peers.has(oldId) && native.peers.has(newId)),
+      { what: 'native peers to drop the old id and know the new one' });
+    for (const page of pages.slice(1)) {
+      await waitFor(() => page.evaluate(({ oldId, newId }) => {
+        const peers = window.p2pmeshChat.mesh.view().peers;
+        return !peers.includes(oldId) && peers.includes(newId);
+      }, { oldId, newId }), { what: 'pages to drop the old id' });
+    }
+    nativePeers[1].say('after the reload');
+    await waitFor(async () => (await pageReceived(pages[0])).length >= 1, { what: 'the reloaded page to receive' });
+    await sleep(300);
+    assert.deepEqual(await pageReceived(pages[0]), [[nativeIds[1], 'after the reload']]);
     for (const page of pages) await page.close();
   } finally {
     await browser.close();
