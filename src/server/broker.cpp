@@ -22,9 +22,17 @@ Broker::Broker(const Config& config, Metrics& metrics, FramePool& frames)
     : config_(config), metrics_(metrics), frames_(frames) {
   limits_.max_message_bytes = config_.max_frame_bytes;
   limits_.max_topics = config_.max_topics_per_publish;
+  // For GET /groups (http.cpp): every group with its member count.
+  metrics_.list_groups = [this] {
+    std::vector<std::pair<std::string, std::size_t>> out;
+    out.reserve(groups_.size());
+    for (const auto& [name, group] : groups_) out.emplace_back(name, group->members.size());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
 }
 
-Broker::~Broker() = default;
+Broker::~Broker() { metrics_.list_groups = nullptr; }
 
 void Broker::on_message(WsSession& session, std::string_view bytes, Clock::time_point now) {
   const auto error = wire::decode(bytes, view_, limits_);
@@ -77,7 +85,7 @@ bool Broker::may_subscribe(const WsSession& session, std::string_view topic) {
     metrics_.drop(Drop::bad_topic);
     return false;
   }
-  if (info.kind != TopicKind::mesh && info.peer != session.id()) {
+  if (meshd::may_subscribe(info, session.id()) != Access::allowed) {
     metrics_.drop(Drop::forbidden);
     return false;
   }
@@ -279,7 +287,12 @@ void Broker::publish(WsSession& session, const std::vector<std::string_view>& to
         session.strike();
         continue;
       }
-      if (info.kind != TopicKind::mesh && info.peer == session.id()) {
+      bool member = false;
+      if (info.kind == TopicKind::report) {
+        const auto group = groups_.find(info.group);
+        member = group != groups_.end() && group->second->find(session) != nullptr;
+      }
+      if (meshd::may_publish(info, session.id(), member) != Access::allowed) {
         metrics_.drop(Drop::forbidden);
         session.strike();
         continue;

@@ -157,6 +157,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                    "text/plain; version=0.0.4; charset=utf-8");
       return;
     }
+    if (path == "/groups") {
+      // The groups and their member counts, for the dashboard:
+      // [{"group":"default","members":12},...]
+      std::string body = "[";
+      if (server_.metrics.list_groups) {
+        for (const auto& [name, members] : server_.metrics.list_groups()) {
+          if (body.size() > 1) body += ',';
+          // Group names are [A-Za-z0-9_-]: nothing to escape.
+          body += "{\"group\":\"" + name + "\",\"members\":" + std::to_string(members) + "}";
+        }
+      }
+      body += "]\n";
+      respond_text(request, http::status::ok, std::move(body), "application/json");
+      return;
+    }
     serve_file(request);
   }
 

@@ -7,7 +7,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace meshd {
 
@@ -66,6 +69,8 @@ struct Metrics {
   std::uint64_t snapshots = 0;          // snapshot messages sent to newcomers
   std::array<std::uint64_t, static_cast<std::size_t>(Drop::count)> drops{};
   LatencyHistogram fanout_latency;      // publish received -> delivery written
+  // Set by the broker: (group, members) sorted by name, for GET /groups.
+  std::function<std::vector<std::pair<std::string, std::size_t>>()> list_groups;
 
   void drop(Drop d) { ++drops[static_cast<std::size_t>(d)]; }
   std::uint64_t dropped(Drop d) const { return drops[static_cast<std::size_t>(d)]; }

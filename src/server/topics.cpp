@@ -35,8 +35,8 @@ TopicInfo parse_topic(std::string_view topic) {
   const auto group = topic.substr(0, dot);
   if (!valid_group_name(group)) return info;
   const auto rest = topic.substr(dot + 1);
-  if (rest == "mesh") {
-    info.kind = TopicKind::mesh;
+  if (rest == "mesh" || rest == "report") {
+    info.kind = rest == "mesh" ? TopicKind::mesh : TopicKind::report;
     info.group = group;
     return info;
   }
@@ -50,11 +50,30 @@ TopicInfo parse_topic(std::string_view topic) {
   else if (channel == "answer") kind = TopicKind::answer;
   else if (channel == "candidate") kind = TopicKind::candidate;
   else if (channel == "fallback") kind = TopicKind::fallback;
+  else if (channel == "command") kind = TopicKind::command;
   else return info;
   info.kind = kind;
   info.group = group;
   info.peer = peer;
   return info;
+}
+
+Access may_subscribe(const TopicInfo& info, p2pmesh::PeerId self) {
+  switch (info.kind) {
+    case TopicKind::other: return Access::forbidden;
+    case TopicKind::mesh:
+    case TopicKind::report: return Access::allowed;
+    default: return info.peer == self ? Access::allowed : Access::forbidden;
+  }
+}
+
+Access may_publish(const TopicInfo& info, p2pmesh::PeerId self, bool member) {
+  switch (info.kind) {
+    case TopicKind::other: return Access::forbidden;
+    case TopicKind::mesh: return Access::allowed;  // the broker checks the update's source
+    case TopicKind::report: return member ? Access::allowed : Access::forbidden;
+    default: return info.peer != self ? Access::allowed : Access::forbidden;
+  }
 }
 
 }  // namespace meshd
