@@ -2,10 +2,22 @@
 // prints JSON lines on stdout (first {"event":"welcome","id":ID}, then peer,
 // link and message events), broadcasts every line read on stdin, and leaves
 // gracefully on SIGINT/SIGTERM or at the end of input. See docs/native.md.
+// --demo (used by mesh-demo, docs/dashboard.md): pings the group now and then,
+// answers pings, obeys the dashboard's "ping"/"trace" commands and puts the
+// results into its state reports.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
+#include <map>
+#include <random>
+#include <set>
 #include <cstdio>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -108,6 +120,182 @@ json::object view_event(const p2pmesh::PeerSnapshot& s) {
   return object;
 }
 
+// The demo protocol (app layer, JSON broadcasts):
+//   {"type":"ping","ping":N,"origin":ID}   every peer answers with
+//   {"type":"pong","ping":N,"to":ID}       (a broadcast; only `to` reads it)
+//   {"type":"trace","trace":"T","origin":ID}
+// Commands from the dashboard on <group>.<id>.command: {"cmd":"ping"} or
+// {"cmd":"trace","trace":"T"}. The report's "app" member:
+//   {"demo":true,"last_ping":{"ping","targets","responses","avg_rtt_ms",
+//    "missing":[..]},"last_trace":{"trace","origin"}}
+class DemoApp {
+ public:
+  using Clock = std::chrono::steady_clock;
+  DemoApp(p2pmesh::Peer& peer, std::chrono::milliseconds ping_interval,
+          std::chrono::milliseconds ping_timeout)
+      : peer_(peer), interval_(ping_interval), timeout_(ping_timeout) {}
+
+  // Returns true when the message belongs to the demo protocol.
+  bool on_message(p2pmesh::PeerId from, const std::string& bytes) {
+    if (bytes.empty() || bytes[0] != '{') return false;
+    boost::system::error_code ec;
+    const json::value value = json::parse(bytes, ec);
+    if (ec || !value.is_object()) return false;
+    const auto& object = value.as_object();
+    const auto* type = object.if_contains("type");
+    if (!type || !type->is_string()) return false;
+    const std::string_view kind = type->as_string();
+    if (kind == "ping") {
+      const auto* ping = object.if_contains("ping");
+      if (!ping || !ping->is_int64()) return true;
+      json::object pong;
+      pong["type"] = "pong";
+      pong["ping"] = ping->as_int64();
+      pong["to"] = from;
+      peer_.broadcast(json::serialize(pong));
+      return true;
+    }
+    if (kind == "pong") {
+      const auto* ping = object.if_contains("ping");
+      const auto* to = object.if_contains("to");
+      if (!ping || !ping->is_int64() || !to || !to->is_int64()) return true;
+      std::lock_guard lock(mutex_);
+      if (static_cast<std::uint32_t>(to->as_int64()) != peer_.id() || !pending_ ||
+          ping->as_int64() != pending_->number) {
+        return true;
+      }
+      if (pending_->targets.count(from) && !pending_->rtt_ms.count(from)) {
+        pending_->rtt_ms[from] =
+            std::chrono::duration<double, std::milli>(Clock::now() - pending_->sent).count();
+        if (pending_->rtt_ms.size() == pending_->targets.size()) finish_ping_locked();
+      }
+      return true;
+    }
+    if (kind == "trace") {
+      const auto* trace = object.if_contains("trace");
+      if (!trace || !trace->is_string()) return true;
+      std::lock_guard lock(mutex_);
+      last_trace_ = json::object{{"trace", trace->as_string()}, {"origin", from}};
+      publish_locked();
+      return true;
+    }
+    return false;
+  }
+
+  void on_command(p2pmesh::PeerId /*from*/, const std::string& body) {
+    boost::system::error_code ec;
+    const json::value value = json::parse(body, ec);
+    if (ec || !value.is_object()) return;
+    const auto* cmd = value.as_object().if_contains("cmd");
+    if (!cmd || !cmd->is_string()) return;
+    if (cmd->as_string() == "ping") {
+      ping_now();
+    } else if (cmd->as_string() == "trace") {
+      std::string trace;
+      const auto* t = value.as_object().if_contains("trace");
+      if (t && t->is_string()) trace = std::string(t->as_string());
+      if (trace.empty()) trace = std::to_string(peer_.id()) + "-" + std::to_string(++traces_);
+      json::object message{{"type", "trace"}, {"trace", trace}, {"origin", peer_.id()}};
+      if (!peer_.broadcast(json::serialize(message))) return;
+      std::lock_guard lock(mutex_);
+      last_trace_ = json::object{{"trace", trace}, {"origin", peer_.id()}};
+      publish_locked();
+    }
+  }
+
+  void ping_now() {
+    const auto snapshot = peer_.snapshot();
+    if (snapshot.state != p2pmesh::PeerSnapshot::State::joined) return;
+    std::lock_guard lock(mutex_);
+    if (pending_) finish_ping_locked();
+    Pending ping;
+    ping.number = ++pings_;
+    ping.sent = Clock::now();
+    ping.targets.insert(snapshot.members.begin(), snapshot.members.end());
+    json::object message{{"type", "ping"}, {"ping", ping.number}, {"origin", snapshot.id}};
+    pending_ = std::move(ping);
+    if (pending_->targets.empty()) {
+      finish_ping_locked();
+      return;
+    }
+    peer_.broadcast(json::serialize(message));
+  }
+
+  // Pings every interval (first one after a random part of it) and closes
+  // pings after the timeout, until stopped.
+  void run() {
+    std::mt19937 rng(std::random_device{}());
+    auto next = Clock::now() + std::chrono::milliseconds(
+                                   std::uniform_int_distribution<long>(500, interval_.count())(rng));
+    std::unique_lock lock(mutex_);
+    while (!done_) {
+      cv_.wait_for(lock, std::chrono::milliseconds(100));
+      if (done_) break;
+      if (pending_ && Clock::now() - pending_->sent > timeout_) finish_ping_locked();
+      if (Clock::now() >= next) {
+        next = Clock::now() + interval_;
+        lock.unlock();
+        ping_now();
+        lock.lock();
+      }
+    }
+  }
+  void stop() {
+    std::lock_guard lock(mutex_);
+    done_ = true;
+    cv_.notify_all();
+  }
+  void start_reports() {
+    std::lock_guard lock(mutex_);
+    publish_locked();
+  }
+
+ private:
+  struct Pending {
+    std::int64_t number = 0;
+    Clock::time_point sent;
+    std::set<p2pmesh::PeerId> targets;
+    std::map<p2pmesh::PeerId, double> rtt_ms;
+  };
+
+  void finish_ping_locked() {
+    if (!pending_) return;
+    double sum = 0;
+    for (const auto& [peer, rtt] : pending_->rtt_ms) sum += rtt;
+    json::array missing;
+    for (const auto peer : pending_->targets)
+      if (!pending_->rtt_ms.count(peer)) missing.push_back(peer);
+    json::object result;
+    result["ping"] = pending_->number;
+    result["targets"] = pending_->targets.size();
+    result["responses"] = pending_->rtt_ms.size();
+    result["avg_rtt_ms"] =
+        pending_->rtt_ms.empty() ? 0.0
+                                 : std::round(sum / static_cast<double>(pending_->rtt_ms.size()) * 100) / 100;
+    result["missing"] = std::move(missing);
+    last_ping_ = std::move(result);
+    pending_.reset();
+    publish_locked();
+  }
+
+  void publish_locked() {
+    json::object app{{"demo", true}, {"last_ping", last_ping_}, {"last_trace", last_trace_}};
+    peer_.set_report_app_json(json::serialize(app));
+  }
+
+  p2pmesh::Peer& peer_;
+  const std::chrono::milliseconds interval_;
+  const std::chrono::milliseconds timeout_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::int64_t pings_ = 0;
+  std::atomic<std::int64_t> traces_{0};
+  std::optional<Pending> pending_;
+  json::value last_ping_ = nullptr;
+  json::value last_trace_ = nullptr;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -150,6 +338,16 @@ int main(int argc, char** argv) {
   app.add_flag("--print-view", print_view,
                "Print {\"event\":\"view\",...} (members, reachable, links) whenever it changes")
       ->envname("MESH_PEER_PRINT_VIEW");
+  std::uint32_t report_ms = 0, ping_ms = 5000;
+  bool demo = false;
+  app.add_option("--report-ms", report_ms, "Publish a state report on <group>.report every N ms (0 = off; --demo: 1000)")
+      ->envname("MESH_PEER_REPORT_MS")->check(CLI::Range(0u, 3600000u));
+  app.add_flag("--demo", demo,
+               "Demo mode (mesh-demo): ping the group every --ping-ms, answer pings, obey the dashboard's "
+               "commands, report the results")
+      ->envname("MESH_PEER_DEMO");
+  app.add_option("--ping-ms", ping_ms, "--demo: ping interval")
+      ->envname("MESH_PEER_PING_MS")->check(CLI::Range(100u, 3600000u))->capture_default_str();
   app.add_option("--view-interval-ms", view_interval_ms, "How often the view is checked for --print-view")
       ->check(CLI::Range(10u, 60000u))->capture_default_str();
   try {
@@ -165,6 +363,9 @@ int main(int argc, char** argv) {
   config.link_connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
   config.member_timeout = std::chrono::milliseconds(member_timeout_ms);
   config.fallback = !no_fallback;
+  if (demo && report_ms == 0 && app.count("--report-ms") == 0) report_ms = 1000;
+  config.report_interval = std::chrono::milliseconds(report_ms);
+  config.observer_commands = demo;
   config.tree_mode = tree == "latency" ? p2pmesh::PeerConfig::TreeMode::latency
                      : tree == "blend" ? p2pmesh::PeerConfig::TreeMode::blend
                                        : p2pmesh::PeerConfig::TreeMode::unit;
@@ -179,7 +380,9 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   p2pmesh::PeerCallbacks callbacks;
-  callbacks.on_message = [](p2pmesh::PeerId from, const std::string& bytes) {
+  std::unique_ptr<DemoApp> demo_app;  // set before start(), used by callbacks
+  callbacks.on_message = [&demo_app](p2pmesh::PeerId from, const std::string& bytes) {
+    if (demo_app && demo_app->on_message(from, bytes)) return;  // not printed
     json::object object;
     object["event"] = "message";
     object["from"] = from;
@@ -193,6 +396,9 @@ int main(int argc, char** argv) {
       object["base64"] = base64(bytes);
     }
     emit(object);
+  };
+  callbacks.on_observer_command = [&demo_app](p2pmesh::PeerId from, const std::string& body) {
+    if (demo_app) demo_app->on_command(from, body);
   };
   callbacks.on_peer_joined = [](p2pmesh::PeerId peer) { emit_event("peer_joined", "peer", peer); };
   callbacks.on_peer_left = [](p2pmesh::PeerId peer) { emit_event("peer_left", "peer", peer); };
@@ -215,7 +421,14 @@ int main(int argc, char** argv) {
     std::cerr << "mesh-peer: " << e.what() << "\n";
     return 2;
   }
+  std::thread demo_thread;
+  if (demo) {
+    demo_app = std::make_unique<DemoApp>(*peer, std::chrono::milliseconds(ping_ms),
+                                         std::chrono::milliseconds(std::max<std::uint32_t>(2000, ping_ms / 2)));
+    demo_app->start_reports();
+  }
   peer->start();
+  if (demo) demo_thread = std::thread([&] { demo_app->run(); });
 
   std::mutex stop_mutex;
   auto leave = [&](const char* why) {
@@ -265,6 +478,8 @@ int main(int argc, char** argv) {
   }
   view_done = true;
   if (view_thread.joinable()) view_thread.join();
+  if (demo_app) demo_app->stop();
+  if (demo_thread.joinable()) demo_thread.join();
   leave("end of input");
   return 0;
 }
