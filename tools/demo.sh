@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The main job, from a fresh machine: installs dependencies, builds the release
-# preset and runs the mesh. Until the live demo (meshd + native peers +
-# dashboard) lands, this runs the core in-process: 20 simulated peers join a
-# mesh one after another and broadcast. Extra arguments go to mesh-sim.
+# The main job, from a fresh machine: installs dependencies, builds mesh-demo
+# (with meshd and mesh-peer) in the release preset and runs it: meshd, native
+# peers (12 in group `default`, 4 in `group2`) and the observer dashboard at
+# http://localhost:8000/. Ctrl-C stops everything. Extra arguments go to
+# mesh-demo (see build/release/bin/mesh-demo --help), e.g.
+#   tools/demo.sh --peers 20 --port 8080
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" >/dev/null
-exec build/release/bin/mesh-sim --peers 30 --broadcasts 20 "$@"
+echo "demo.sh: building mesh-demo, meshd and mesh-peer (release)..."
+cmake --build --preset release -j "$(nproc)" --target mesh-demo >/dev/null
+exec build/release/bin/mesh-demo "$@"
