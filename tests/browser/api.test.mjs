@@ -1,8 +1,11 @@
 // The module API from a plain page (web/test/): join, broadcast, receive,
 // events, view, leave; and the module survives hostile input.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { launchBrowser, newPage, startMeshd, waitFor } from './lib.mjs';
+import { gzipSync } from 'node:zlib';
+import { launchBrowser, newPage, startMeshd, waitFor, webRoot } from './lib.mjs';
 
 let server;
 let browser;
@@ -175,4 +178,19 @@ test('join fails cleanly when no server answers', async () => {
   });
   assert.match(message, /p2pmesh/);
   await page.close();
+});
+
+test('the module is served beside its wasm and weighs under 300 KB gzipped', async () => {
+  const sizes = {};
+  for (const name of ['p2pmesh.mjs', 'p2pmesh.wasm']) {
+    const response = await fetch(`${server.http}/${name}`);
+    assert.equal(response.status, 200, name);
+    const body = Buffer.from(await response.arrayBuffer());
+    assert.deepEqual(body, readFileSync(path.join(webRoot, name)), `${name} as built`);
+    sizes[name] = { bytes: body.length, gzip: gzipSync(body, { level: 9 }).length };
+  }
+  assert.equal((await fetch(`${server.http}/p2pmesh.wasm`)).headers.get('content-type'), 'application/wasm');
+  const total = sizes['p2pmesh.mjs'].gzip + sizes['p2pmesh.wasm'].gzip;
+  console.log(`sizes: ${JSON.stringify(sizes)}, gzipped together ${total} bytes`);
+  assert.ok(total < 300 * 1024, `${total} bytes gzipped`);
 });

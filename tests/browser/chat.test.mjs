@@ -54,7 +54,7 @@ async function waitForRoom(pages, ids) {
       if (open !== ids.length - 1) return false;
     }
     return true;
-  }, { what: `every page to show peers ${sorted} and be linked to the others`, timeoutMs: 20000 });
+  }, { what: `every page to show peers ${sorted} and be linked to the others`, timeoutMs: 30000 });
 }
 
 test('three chat pages: every message exactly once, with the sender id', async () => {

@@ -100,7 +100,7 @@ test('default Chromium and native peers link in both directions', async () => {
     const pa = await joinPage(browser, 'PA', 'dial-native');
     for (const native of [n0, n1]) {
       const link = await waitFor(() => openLink(pa.page, native.id),
-        { what: `page -> ${native.label} link`, timeoutMs: 20000 });
+        { what: `page -> ${native.label} link`, timeoutMs: 30000 });
       assert.equal(link.initiated, true, 'the page dialled the native peer');
       await waitFor(() => native.links.has(pa.id), { what: `${native.label} sees the link up` });
     }
@@ -113,7 +113,7 @@ test('default Chromium and native peers link in both directions', async () => {
     await welcomed(nb);
     for (const page of [pb0, pb1]) {
       const link = await waitFor(() => openLink(page.page, nb.id),
-        { what: `NB -> ${page.label} link`, timeoutMs: 20000 });
+        { what: `NB -> ${page.label} link`, timeoutMs: 30000 });
       assert.equal(link.initiated, false, 'the native peer dialled the page');
     }
     await waitFor(() => nb.links.has(pb0.id) && nb.links.has(pb1.id), { what: 'NB sees both links up' });
@@ -177,14 +177,14 @@ test('3 chat pages + 3 native peers: every message exactly once, right sender id
         if (view.peers.length !== 6) return false;
       }
       return true;
-    }, { what: 'all six peers to know each other', timeoutMs: 20000 });
+    }, { what: 'all six peers to know each other', timeoutMs: 30000 });
     await waitFor(async () => {
       for (const page of pages) {
         const links = await page.evaluate(() => window.p2pmeshChat.mesh.links());
         if (!links.some((l) => l.open && nativeIds.includes(l.peer))) return false;
       }
       return true;
-    }, { what: 'every page linked to a native peer', timeoutMs: 20000 });
+    }, { what: 'every page linked to a native peer', timeoutMs: 30000 });
 
     const texts = new Map();
     for (let i = 0; i < pages.length; ++i) {
@@ -205,7 +205,7 @@ test('3 chat pages + 3 native peers: every message exactly once, right sender id
       for (const native of nativePeers) if (native.messages.length < 5) return false;
       for (const page of pages) if ((await pageReceived(page)).length < 5) return false;
       return true;
-    }, { what: 'every peer to receive 5 messages', timeoutMs: 20000 });
+    }, { what: 'every peer to receive 5 messages', timeoutMs: 30000 });
     await sleep(1000);  // room for duplicates to show up
     for (const native of nativePeers) {
       assert.deepEqual([...native.messages].sort(), expectedFor(native.id), `native ${native.label}`);

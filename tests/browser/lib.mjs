@@ -118,7 +118,7 @@ export async function newPage(browser, label) {
   return page;
 }
 
-export async function waitFor(predicate, { timeoutMs = 15000, intervalMs = 50, what = 'condition' } = {}) {
+export async function waitFor(predicate, { timeoutMs = 30000, intervalMs = 50, what = 'condition' } = {}) {
   const deadline = Date.now() + timeoutMs;
   let last;
   for (;;) {

@@ -41,7 +41,7 @@ test('two default-settings pages link through mDNS candidates', async () => {
     const a = await one.evaluate((peer) => window.mesh.links().some((l) => l.open && l.peer === peer), ids[1]);
     const b = await two.evaluate((peer) => window.mesh.links().some((l) => l.open && l.peer === peer), ids[0]);
     return a && b;
-  }, { what: 'a direct link between the two pages', timeoutMs: 20000 });
+  }, { what: 'a direct link between the two pages', timeoutMs: 30000 });
 
   // What the pages signalled: host candidates under mDNS names, no address.
   for (const page of pages) {
