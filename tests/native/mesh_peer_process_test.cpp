@@ -238,10 +238,14 @@ TEST(MeshPeerProcessTest, HelpAndBadArguments) {
 TEST(MeshPeerProcessTest, TwelveProcessesConnectBroadcastAndLateJoiner) {
   Meshd meshd;
   std::vector<std::unique_ptr<PeerProcess>> peers;
-  // Started one after another (100 ms apart), as peers joining a room do.
+  // Started one after another (100 ms after the previous one's welcome), as
+  // peers joining a room do.
   for (int i = 0; i < 12; ++i) {
     if (i > 0) std::this_thread::sleep_for(100ms);
     peers.push_back(start_peer(meshd.url(), "procs"));
+    // The next one starts once this one is in (a process takes a moment to
+    // start; without this a loaded machine turns the sequence into a burst).
+    ASSERT_TRUE(wait_until([&] { return peers.back()->id() != 0; }, 10s));
   }
   const auto last_started = Clock::now();
   ASSERT_TRUE(wait_until([&] { return trees_complete(peers); }, 15s)) << "mesh never connected";
@@ -282,6 +286,9 @@ TEST(MeshPeerProcessTest, KillNineOfThreeSurvivorsReconnectAndDeliver) {
   for (int i = 0; i < 12; ++i) {
     if (i > 0) std::this_thread::sleep_for(100ms);
     peers.push_back(start_peer(meshd.url(), "crash"));
+    // The next one starts once this one is in (a process takes a moment to
+    // start; without this a loaded machine turns the sequence into a burst).
+    ASSERT_TRUE(wait_until([&] { return peers.back()->id() != 0; }, 10s));
   }
   ASSERT_TRUE(wait_until([&] { return trees_complete(peers); }, 15s));
 
