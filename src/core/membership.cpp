@@ -181,7 +181,7 @@ void Membership::set_claims(PeerId source, std::uint32_t slot, std::span<const C
   // Periodic statuses mostly repeat what we know: touch only what changed.
   for (const Claim& claim : old_claims_) {
     if (same(claims, claim)) continue;
-    if (!find_claim(source, claim.peer)) drop_pending_claim(source, claim.peer);
+    if (!find_claim_at(slot, claim.peer)) drop_pending_claim(source, claim.peer);
     refresh_pair(source, claim.peer);
   }
   for (const Claim& claim : claims) {
@@ -192,7 +192,7 @@ void Membership::set_claims(PeerId source, std::uint32_t slot, std::span<const C
 }
 
 void Membership::add_claim(PeerId source, std::uint32_t slot, PeerId peer, std::uint32_t rtt_us) {
-  if (find_claim(source, peer)) return;
+  if (find_claim_at(slot, peer)) return;
   claims_at_slot_.push_back(slot, {peer, rtt_us});
   note_pending_claim(source, peer);
   refresh_pair(source, peer);
@@ -224,9 +224,7 @@ void Membership::drop_pending_claim(PeerId claimer, PeerId peer) {
   if (claimers.empty()) pending_claimers_.erase(it);
 }
 
-const Membership::Claim* Membership::find_claim(PeerId source, PeerId peer) const {
-  const std::uint32_t slot = member_slot(source);
-  if (slot == MeshView::kNoSlot) return nullptr;
+const Membership::Claim* Membership::find_claim_at(std::uint32_t slot, PeerId peer) const {
   for (const Claim& claim : claims_at_slot_.at(slot)) {
     if (claim.peer == peer) return &claim;
   }
@@ -242,9 +240,10 @@ void Membership::refresh_pair(PeerId a, PeerId b) {
       wanted = true;
       rtt = it->second;
     }
-  } else if (is_member(a) && is_member(b)) {
-    const Claim* ab = find_claim(a, b);
-    const Claim* ba = find_claim(b, a);
+  } else if (const std::uint32_t sa = member_slot(a), sb = member_slot(b);
+             sa != MeshView::kNoSlot && sb != MeshView::kNoSlot) {
+    const Claim* ab = find_claim_at(sa, b);
+    const Claim* ba = find_claim_at(sb, a);
     wanted = ab != nullptr || ba != nullptr;
     if (ab && ab->rtt_us) rtt = ab->rtt_us;
     if (ba && ba->rtt_us) rtt = rtt ? std::min(rtt, ba->rtt_us) : ba->rtt_us;

@@ -81,7 +81,7 @@ class Membership {
   void set_claims(PeerId source, std::uint32_t slot, std::span<const Claim> claims);
   void add_claim(PeerId source, std::uint32_t slot, PeerId peer, std::uint32_t rtt_us);
   void remove_claim(PeerId source, std::uint32_t slot, PeerId peer);
-  const Claim* find_claim(PeerId source, PeerId peer) const;
+  const Claim* find_claim_at(std::uint32_t source_slot, PeerId peer) const;
   // The reverse index of claims about peers that are not members (yet).
   void note_pending_claim(PeerId claimer, PeerId peer);
   void drop_pending_claim(PeerId claimer, PeerId peer);

@@ -9,22 +9,6 @@ bool too_full(std::size_t size, std::size_t capacity) { return size * 4 > capaci
 
 }  // namespace
 
-std::size_t PeerSlotIndex::home_of(PeerId peer) const {
-  // Fibonacci hashing: sequential ids (as meshd hands out) spread evenly.
-  const std::uint64_t mixed = std::uint64_t{peer} * 0x9E37'79B9'7F4A'7C15ULL;
-  return static_cast<std::size_t>(mixed >> 32) & (entries_.size() - 1);
-}
-
-std::uint32_t PeerSlotIndex::find(PeerId peer) const {
-  if (peer == kNoPeer || entries_.empty()) return kNotFound;
-  const std::size_t mask = entries_.size() - 1;
-  for (std::size_t i = home_of(peer);; i = (i + 1) & mask) {
-    const Entry& entry = entries_[i];
-    if (entry.peer == peer) return entry.slot;
-    if (entry.peer == kNoPeer) return kNotFound;
-  }
-}
-
 bool PeerSlotIndex::insert(PeerId peer, std::uint32_t slot) {
   if (peer == kNoPeer) return false;
   if (entries_.empty() || too_full(size_ + 1, entries_.size())) {

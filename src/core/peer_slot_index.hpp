@@ -17,8 +17,17 @@ class PeerSlotIndex {
  public:
   static constexpr std::uint32_t kNotFound = 0xFFFF'FFFFu;
 
-  // The slot of `peer`, or kNotFound (always for kNoPeer).
-  std::uint32_t find(PeerId peer) const;
+  // The slot of `peer`, or kNotFound (always for kNoPeer). Inline: every
+  // mesh update a peer hears looks up a few ids.
+  std::uint32_t find(PeerId peer) const {
+    if (peer == kNoPeer || entries_.empty()) return kNotFound;
+    const std::size_t mask = entries_.size() - 1;
+    for (std::size_t i = home_of(peer);; i = (i + 1) & mask) {
+      const Entry& entry = entries_[i];
+      if (entry.peer == peer) return entry.slot;
+      if (entry.peer == kNoPeer) return kNotFound;
+    }
+  }
   // Adds peer -> slot; false (and nothing changes) if the peer is already
   // there or is kNoPeer.
   bool insert(PeerId peer, std::uint32_t slot);
@@ -35,7 +44,11 @@ class PeerSlotIndex {
     std::uint32_t slot = 0;
   };
 
-  std::size_t home_of(PeerId peer) const;
+  std::size_t home_of(PeerId peer) const {
+    // Fibonacci hashing: sequential ids (as meshd hands out) spread evenly.
+    const std::uint64_t mixed = std::uint64_t{peer} * 0x9E37'79B9'7F4A'7C15ULL;
+    return static_cast<std::size_t>(mixed >> 32) & (entries_.size() - 1);
+  }
   void rehash(std::size_t capacity);
 
   std::vector<Entry> entries_;  // size is zero or a power of two
