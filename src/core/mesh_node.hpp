@@ -87,6 +87,7 @@ class MeshNode {
 
   // Actions produced since the last call, in order.
   std::vector<Action> take_actions();
+  bool has_actions() const { return !actions_.empty(); }
 
   // ---- introspection (dashboards, tests) ----
   PeerId id() const { return self_; }

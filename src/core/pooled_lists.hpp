@@ -116,14 +116,14 @@ class PooledLists {
   }
 
   // Makes room for `extra` more elements at the end of the pool. When the
-  // pool is full, lists are copied compactly into a new pool with a
-  // sixteenth of the live elements as headroom: the footprint stays near the live size
+  // pool is full, lists are copied compactly into a new pool with an eighth
+  // of the live elements as headroom: the footprint stays near the live size
   // and each compaction is paid for by the additions since the last one.
   void make_room(std::size_t extra) {
     if (pool_.size() + extra <= pool_.capacity()) return;
     const std::size_t live = pool_.size() - unused_;
     std::vector<T> compact;
-    compact.reserve(live + extra + live / 16 + 8);
+    compact.reserve(live + extra + live / 8 + 8);
     for (Head& head : heads_) {
       const auto first = pool_.begin() + head.begin;
       const std::uint32_t begin = static_cast<std::uint32_t>(compact.size());
