@@ -1,20 +1,15 @@
 #include "parallel_batch.hpp"
 
-#include <utility>
-
 namespace p2pmesh::sim {
 
 namespace {
 
-// The share [begin, end) of part `part` out of `parts`.
-std::pair<std::size_t, std::size_t> share(std::size_t n, std::size_t part, std::size_t parts) {
-  return {n * part / parts, n * (part + 1) / parts};
-}
+constexpr std::size_t kChunk = 32;
 
 }  // namespace
 
 ParallelBatch::ParallelBatch(std::size_t threads) {
-  for (std::size_t i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
+  for (std::size_t i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
 }
 
 ParallelBatch::~ParallelBatch() {
@@ -35,18 +30,28 @@ void ParallelBatch::run(std::size_t n, const std::function<void(std::size_t)>& f
     std::lock_guard<std::mutex> lock(mutex_);
     job_ = &fn;
     job_size_ = n;
-    busy_ = workers_.size();
+    next_index_.store(0, std::memory_order_relaxed);
     ++generation_;
   }
   start_.notify_all();
-  const auto [begin, end] = share(n, 0, threads());
-  for (std::size_t i = begin; i < end; ++i) fn(i);
+  take_chunks(fn, n);
+  // Wait only for workers that joined in: one the system has not woken yet
+  // finds no job when it does (on a busy machine that can take a while).
   std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [this] { return busy_ == 0; });
+  done_.wait(lock, [this] { return active_ == 0; });
   job_ = nullptr;
 }
 
-void ParallelBatch::work(std::size_t worker) {
+void ParallelBatch::take_chunks(const std::function<void(std::size_t)>& fn, std::size_t n) {
+  for (;;) {
+    const std::size_t begin = next_index_.fetch_add(kChunk, std::memory_order_relaxed);
+    if (begin >= n) return;
+    const std::size_t end = begin + kChunk < n ? begin + kChunk : n;
+    for (std::size_t i = begin; i < end; ++i) fn(i);
+  }
+}
+
+void ParallelBatch::work() {
   std::uint64_t seen = 0;
   for (;;) {
     const std::function<void(std::size_t)>* job;
@@ -56,14 +61,15 @@ void ParallelBatch::work(std::size_t worker) {
       start_.wait(lock, [&] { return stopping_ || generation_ != seen; });
       if (stopping_) return;
       seen = generation_;
+      if (!job_) continue;  // that job is over already
       job = job_;
       n = job_size_;
+      ++active_;
     }
-    const auto [begin, end] = share(n, worker, threads());
-    for (std::size_t i = begin; i < end; ++i) (*job)(i);
+    take_chunks(*job, n);
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      --busy_;
+      --active_;
     }
     done_.notify_one();
   }

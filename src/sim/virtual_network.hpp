@@ -125,6 +125,13 @@ class VirtualNetwork {
   EventQueue events_;
   InMemoryBroker broker_;
   std::unordered_map<PeerId, SimNode> nodes_;
+  // nodes_ by id (ids are handed out in sequence): one lookup without hashing
+  // for each of the many deliveries a publication makes. nullptr once gone.
+  std::vector<SimNode*> node_by_id_;
+  SimNode* find_node(PeerId peer) const {
+    return peer < node_by_id_.size() ? node_by_id_[peer] : nullptr;
+  }
+  void forget_node(PeerId peer);
   std::uint64_t seed_mix_;
   Random random_;
   // Context of the input being handled (sends inherit it).
