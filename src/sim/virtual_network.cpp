@@ -310,8 +310,15 @@ void VirtualNetwork::on_server_message(PeerId to, const std::string& topic, Peer
 
 void VirtualNetwork::count_cost(const std::string& bytes, bool via_server, std::size_t copies) {
   if (!tracking_) return;
+  // Count whatever a node sent: the default limits (4096 route edges) would
+  // skip the big routes of 5,000+ peer meshes and undercount their cost.
+  wire::DecodeLimits limits;
+  limits.max_message_bytes = bytes.size();
+  limits.max_edges = bytes.size();
   wire::Packet packet;
-  if (wire::decode(bytes, packet) != wire::DecodeError::none || packet.ping || packet.pong) return;
+  if (wire::decode(bytes, packet, limits) != wire::DecodeError::none || packet.ping || packet.pong) {
+    return;
+  }
   if (packet.payload.compare(0, tracked_prefix_.size(), tracked_prefix_) != 0) return;
   BroadcastCost& cost = costs_[packet.payload];
   if (via_server) cost.server_transmissions += copies;
