@@ -53,8 +53,10 @@ struct PeerConfig {
   bool fallback = true;
 
   enum class TreeMode : std::uint8_t { unit, latency, blend };
-  TreeMode tree_mode = TreeMode::unit;
-  double tree_alpha = 0.0;  // blend only: 0 = MST, 1 = shortest-path tree
+  // Default: the blend over measured link RTTs (docs/broadcast.md); unit is
+  // the reference's tree.
+  TreeMode tree_mode = TreeMode::blend;
+  double tree_alpha = 0.8;  // blend only: 0 = MST, 1 = shortest-path tree
 
   // Gather only 127.0.0.1 candidates (tests, benchmarks, one-machine demos).
   // Otherwise every non-loopback interface is used, as a browser would.

@@ -30,7 +30,9 @@ struct MeshConfig {
   // gossip baseline mesh-sim compares against).
   enum class Spread : std::uint8_t { tree, flood };
   Spread spread = Spread::tree;
-  TreeOptions tree{};        // broadcast tree mode
+  // Broadcast tree: the Prim-Dijkstra blend over measured link RTTs, the
+  // winner of mesh-sim's comparison (docs/broadcast.md).
+  TreeOptions tree{TreeMode::blend, 0.8};
   bool prune_routes = true;  // send each child only its path + subtree
   bool fallback = true;      // peers the tree cannot reach get packets via the server
   // Repair: a relay whose route names a child it has no open link with (it

@@ -305,7 +305,7 @@ int main(int argc, char** argv) {
       "SIGINT/SIGTERM or end of input."};
   p2pmesh::PeerConfig config;
   std::uint32_t status_ms = 10000, connect_timeout_ms = 3500, member_timeout_ms = 60000;
-  std::string tree = "unit";
+  std::string tree = "blend";
   bool no_fallback = false, stay = false, print_view = false;
   std::uint32_t view_interval_ms = 100;
   app.add_option("--url", config.server_urls, "meshd WebSocket URL(s), ws://HOST:PORT/service (repeat for fallbacks)")
@@ -325,7 +325,7 @@ int main(int argc, char** argv) {
   app.add_option("--tree", tree, "Broadcast tree: unit, latency or blend")
       ->envname("MESH_PEER_TREE")->check(CLI::IsMember({"unit", "latency", "blend"}))->capture_default_str();
   app.add_option("--tree-alpha", config.tree_alpha, "blend tree: 0 = MST .. 1 = shortest paths")
-      ->envname("MESH_PEER_TREE_ALPHA")->check(CLI::Range(0.0, 1.0));
+      ->envname("MESH_PEER_TREE_ALPHA")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   app.add_option("--ice-server", config.ice_servers, "ICE server URL, e.g. stun:HOST:PORT (repeatable)")
       ->envname("MESH_PEER_ICE_SERVERS");
   app.add_flag("--no-fallback", no_fallback, "Never send packets through the server")->envname("MESH_PEER_NO_FALLBACK");

@@ -38,9 +38,9 @@ export interface JoinOptions {
   fallback?: boolean;
   /** Largest packet accepted from a link or the server (default 1 MiB). */
   maxPacketBytes?: number;
-  /** Broadcast tree: 'unit' (reference, default), 'latency' or 'blend'. */
+  /** Broadcast tree: 'blend' (default, over measured link RTTs), 'latency' or 'unit' (the reference's). */
   treeMode?: 'unit' | 'latency' | 'blend';
-  /** 'blend' only: 0 = Prim's MST, 1 = shortest-path tree. */
+  /** 'blend' only: 0 = Prim's MST, 1 = shortest-path tree (default 0.8). */
   treeAlpha?: number;
   /** Seed of the core's randomness (default: from crypto.getRandomValues). */
   seed?: number;
