@@ -204,7 +204,7 @@ void MeshNode::on_link_data(TimeUs now, LinkId id, std::string_view bytes) {
 
 void MeshNode::on_link_rtt(TimeUs /*now*/, LinkId id, std::uint32_t rtt_us) {
   Link* link = links_.find(id);
-  if (!link) return;
+  if (!link || speaks_keepalive(*link)) return;
   link->rtt_us = rtt_us;
   if (link->state == LinkState::open) membership_.set_local_link(link->peer, true, rtt_us);
   schedule_wake();

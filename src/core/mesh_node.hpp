@@ -72,6 +72,7 @@ class MeshNode {
   void on_link_closed(TimeUs now, LinkId link);
   void on_link_data(TimeUs now, LinkId link, std::string_view bytes);
   // A round-trip time measured on the link (e.g. from transport stats).
+  // Ignored on links the keep-alive pings: one consistent measure per link.
   void on_link_rtt(TimeUs now, LinkId link, std::uint32_t rtt_us);
   void on_tick(TimeUs now);
 

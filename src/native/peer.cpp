@@ -69,7 +69,9 @@ class LoopPoster {
 
 constexpr std::uint64_t kHighWater = 1u << 20;  // bytes inside libwebrtc before we wait
 constexpr int kSendsPerTurn = 256;              // then the loop breathes
-constexpr auto kRttInterval = std::chrono::seconds(2);
+// Transport RTTs (ICE stats) only weight links to reference peers, which the
+// core cannot ping; GetStats is costly, so rarely (the status interval).
+constexpr auto kRttInterval = std::chrono::seconds(10);
 
 }  // namespace
 

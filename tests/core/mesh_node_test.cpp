@@ -422,6 +422,24 @@ TEST_F(MeshNodeTest, ReferencePeersGetNoPingsAndAreNotTimedOutBySilence) {
   EXPECT_NE(node_.links().find(link), nullptr);
 }
 
+TEST_F(MeshNodeTest, TransportRttWeightsOnlyLinksTheKeepAliveCannotPing) {
+  welcome();
+  hear(status_of(7, 1, {}));  // a reference peer: only the transport knows its RTT
+  wire::MeshUpdate ours = status_of(8, 1, {});
+  ours.status.version = 1;
+  hear(ours);
+  const LinkId reference = accept_and_open(7);
+  const LinkId pinged = accept_and_open(8);
+
+  node_.on_link_rtt(now_, reference, 4000);
+  node_.on_link_rtt(now_, pinged, 9000);
+  EXPECT_EQ(node_.links().find(reference)->rtt_us, 4000u);
+  EXPECT_EQ(node_.links().find(pinged)->rtt_us, 0u) << "the keep-alive's own pongs measure it";
+  for (const Neighbour& n : node_.membership().view().neighbours(kSelf)) {
+    EXPECT_EQ(n.weight_us, n.peer == 7 ? 4000u : 0u) << "peer " << n.peer;
+  }
+}
+
 }  // namespace
 }  // namespace p2pmesh
 
