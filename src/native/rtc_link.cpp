@@ -523,8 +523,14 @@ bool RtcLink::send(std::string_view bytes) {
 
 std::uint64_t RtcLink::buffered_amount() const {
   if (state_->closed) return 0;
-  std::lock_guard lock(state_->mutex);
-  return state_->dc ? state_->dc->buffered_amount() : 0;
+  rtc::scoped_refptr<webrtc::DataChannelInterface> dc;
+  {
+    std::lock_guard lock(state_->mutex);
+    dc = state_->dc;
+  }
+  // Never call into a channel with the mutex held: the call waits for the
+  // signaling thread, whose observer callbacks take that mutex (deadlock).
+  return dc ? dc->buffered_amount() : 0;
 }
 
 void RtcLink::request_rtt() {
