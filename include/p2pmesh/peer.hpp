@@ -34,6 +34,10 @@ namespace p2pmesh {
 // Peer ids are handed out by meshd (non-zero); 0 means "no peer".
 using PeerId = std::uint32_t;
 
+// Largest payload of one broadcast (48 KiB): it must fit through the server
+// (64 KiB messages) with its route. Larger data: split it in the application.
+inline constexpr std::size_t kMaxPayloadBytes = 48 * 1024;
+
 struct PeerConfig {
   // WebSocket URLs of meshd, e.g. "ws://127.0.0.1:8000/service". Tried in
   // order; after a failure or a lost connection the next one is used, with
@@ -200,7 +204,8 @@ class Peer {
 
   // Sends `payload` to every member of the group (each receives it once).
   // Thread-safe, non-blocking: the message is handed to the loop. Returns
-  // false when the peer is not joined (the message is dropped).
+  // false when the peer is not joined (the message is dropped). Throws
+  // std::length_error for a payload over kMaxPayloadBytes.
   bool broadcast(std::string payload);
 
   // The peer's state. Thread-safe; from another thread it waits for the loop

@@ -10,6 +10,10 @@
 
 namespace p2pmesh {
 
+// Largest broadcast payload: it must fit a server message (64 KiB) with a
+// route beside it (fallback), and a data channel message (256 KiB in browsers).
+inline constexpr std::uint32_t kDefaultMaxPayloadBytes = 48 * 1024;
+
 struct MeshConfig {
   std::string group = "default";
   std::uint32_t target_connections = 4;  // links a peer tries to hold
@@ -48,6 +52,12 @@ struct MeshConfig {
   bool admit_when_full = true;
   std::uint32_t max_route_edges = 4096;
   std::uint32_t max_packet_bytes = 1 << 20;
+  // The server's limits (meshd's defaults): a publish names at most this many
+  // topics (more are split) and fits one WebSocket message (a bigger one
+  // would cost the connection: it is dropped and counted instead).
+  std::uint32_t max_topics_per_publish = 16;
+  std::uint32_t max_server_message_bytes = 64 * 1024;
+  std::uint32_t max_payload_bytes = kDefaultMaxPayloadBytes;
   std::uint64_t seed = 1;  // randomness (candidate picks) is seeded
   // Observers: every interval the node publishes its state report (JSON, see
   // state_report.hpp) on `<group>.report`. 0 = never.

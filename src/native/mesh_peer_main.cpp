@@ -470,6 +470,11 @@ int main(int argc, char** argv) {
   std::string line;
   while (std::getline(std::cin, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.size() > p2pmesh::kMaxPayloadBytes) {
+      std::cerr << "mesh-peer: a line of " << line.size() << " bytes is over the "
+                << p2pmesh::kMaxPayloadBytes << "-byte limit of a broadcast: not sent\n";
+      continue;
+    }
     // Lines read before the welcome wait for it (up to 10 s).
     if (!peer->broadcast(line) && peer->wait_joined(std::chrono::seconds(10))) peer->broadcast(line);
   }

@@ -21,6 +21,7 @@
 
 #include "mesh_node.hpp"
 #include "rtc_link.hpp"
+#include "topics.hpp"
 #include "ws_client.hpp"
 
 namespace p2pmesh {
@@ -180,7 +181,10 @@ Peer::Impl::Impl(PeerConfig config, PeerCallbacks callbacks)
     if (!parsed) throw std::invalid_argument("p2pmesh: not a ws://host:port/path URL: " + url);
     urls_.push_back(*parsed);
   }
-  if (config_.group.empty()) throw std::invalid_argument("p2pmesh: empty group name");
+  if (!valid_group_name(config_.group)) {
+    throw std::invalid_argument("p2pmesh: group name \"" + config_.group +
+                                "\" is not 1-64 characters of A-Z a-z 0-9 _ -");
+  }
   if (config_.target_connections == 0) throw std::invalid_argument("p2pmesh: target_connections is 0");
   if (config_.max_connections < config_.target_connections) {
     throw std::invalid_argument("p2pmesh: max_connections < target_connections");
@@ -558,6 +562,11 @@ void Peer::Impl::measure_rtt() {
 // ------------------------------------------------------------ application
 
 bool Peer::Impl::broadcast(std::string payload) {
+  static_assert(kMaxPayloadBytes == kDefaultMaxPayloadBytes);
+  if (payload.size() > kMaxPayloadBytes) {
+    throw std::length_error("p2pmesh: broadcast payload of " + std::to_string(payload.size()) +
+                            " bytes, the limit is " + std::to_string(kMaxPayloadBytes));
+  }
   if (state_.load() != PeerSnapshot::State::joined || !running_) return false;
   asio::post(io_, [this, payload = std::move(payload)]() mutable {
     if (!node_ || node_->id() == kNoPeer || stopping_) return;
@@ -623,9 +632,11 @@ void Peer::Impl::finish_stop() {
 
 PeerSnapshot Peer::Impl::snapshot() {
   if (!running_ || on_loop_thread()) return build_snapshot();
-  std::promise<PeerSnapshot> promise;
-  auto future = promise.get_future();
-  asio::post(io_, [this, &promise] { promise.set_value(build_snapshot()); });
+  // Shared: after a timeout the posted task may still run, and must not touch
+  // a promise that died with this frame.
+  auto promise = std::make_shared<std::promise<PeerSnapshot>>();
+  auto future = promise->get_future();
+  asio::post(io_, [this, promise] { promise->set_value(build_snapshot()); });
   if (future.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
     // The loop has stopped meanwhile: nothing runs there any more.
     PeerSnapshot s;

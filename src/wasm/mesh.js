@@ -182,6 +182,45 @@ class RtcLink {
   }
 }
 
+/** Largest payload of one broadcast, in bytes (it must fit through the server). */
+export const MAX_PAYLOAD_BYTES = 48 * 1024;
+
+// Checks the options a page gives Mesh.join, so that a mistake is an error
+// at once rather than a mesh that misbehaves (the server refuses other group
+// names; zero intervals would spin).
+function validateJoinOptions(settings) {
+  if (typeof settings.group !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(settings.group)) {
+    throw new TypeError(`p2pmesh: group "${settings.group}" is not 1-64 characters of A-Z a-z 0-9 _ -`);
+  }
+  const positiveInteger = (key) => {
+    const value = settings[key];
+    if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
+      throw new RangeError(`p2pmesh: ${key} must be a positive integer, not ${value}`);
+    }
+  };
+  const atLeast = (key, min) => {
+    const value = settings[key];
+    if (value !== undefined && !(Number.isFinite(value) && value >= min)) {
+      throw new RangeError(`p2pmesh: ${key} must be a number >= ${min}, not ${value}`);
+    }
+  };
+  positiveInteger('targetConnections');
+  positiveInteger('maxConnections');
+  const target = settings.targetConnections ?? 4;
+  const max = settings.maxConnections ?? 6;
+  if (max < target) throw new RangeError('p2pmesh: maxConnections < targetConnections');
+  for (const key of ['linkTimeoutMs', 'statusIntervalMs', 'pingIntervalMs', 'deadLinkTimeoutMs']) atLeast(key, 10);
+  for (const key of ['memberTimeoutMs', 'candidateBackoffMs', 'reportIntervalMs']) atLeast(key, 0);
+  if (settings.reportIntervalMs > 0) atLeast('reportIntervalMs', 100);
+  atLeast('maxPacketBytes', 1024);
+  if (settings.treeAlpha !== undefined && !(settings.treeAlpha >= 0 && settings.treeAlpha <= 1)) {
+    throw new RangeError(`p2pmesh: treeAlpha must be in [0, 1], not ${settings.treeAlpha}`);
+  }
+  if (settings.treeMode !== undefined && !['unit', 'latency', 'blend'].includes(settings.treeMode)) {
+    throw new RangeError(`p2pmesh: treeMode must be 'unit', 'latency' or 'blend', not ${settings.treeMode}`);
+  }
+}
+
 /**
  * One member of a mesh group. `await Mesh.join({url, group})`, then
  * `broadcast(data)`, `on('message' | 'peer' | 'link' | 'change' | 'close', fn)`,
@@ -214,6 +253,7 @@ export class Mesh {
       url: options.url || defaultServiceUrl(),
       group: options.group || 'default',
     };
+    validateJoinOptions(settings);
     const coreOptions = { seed: randomSeed() };
     for (const key of ['group', 'targetConnections', 'maxConnections', 'linkTimeoutMs',
       'statusIntervalMs', 'memberTimeoutMs', 'candidateBackoffMs', 'pingIntervalMs',
@@ -238,6 +278,9 @@ export class Mesh {
       : data instanceof Uint8Array ? data
         : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
           : new Uint8Array(data);
+    if (bytes.length > MAX_PAYLOAD_BYTES) {
+      throw new RangeError(`p2pmesh: broadcast of ${bytes.length} bytes, the limit is ${MAX_PAYLOAD_BYTES}`);
+    }
     let seq = 0;
     this._input((core) => {
       const result = core.broadcast(nowUs(), bytes);

@@ -505,3 +505,89 @@ TEST(MeshNodeObserver, CommandsReachTheAppOnlyWhenEnabled) {
 
 }  // namespace
 }  // namespace p2pmesh
+
+namespace p2pmesh {
+namespace {
+
+TEST_F(MeshNodeTest, HostileRouteWithThousandsOfChildrenCostsNoMoreThanTheLinksAndABudget) {
+  welcome();
+  const LinkId from7 = accept_and_open(7);
+  const LinkId to8 = accept_and_open(8);
+  for (PeerId member = 100; member < 120; ++member) hear(status_of(member, 1, {}));
+  wire::Packet packet;
+  packet.source = 7;
+  packet.edges = {{7, kSelf}, {kSelf, 8}};
+  for (PeerId member = 100; member < 120; ++member) packet.edges.push_back({kSelf, member});
+  for (PeerId made_up = 1000; made_up < 4000; ++made_up) packet.edges.push_back({kSelf, made_up});
+  packet.payload = std::string(1000, 'x');
+  node_.on_link_data(now_, from7, wire::encode(packet));
+  const auto actions = node_.take_actions();
+
+  const auto sends = only<SendOnLink>(actions);
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].link, to8);
+  EXPECT_EQ(only<Deliver>(actions).size(), 1u);
+  // Members without a link: through the server, max_connections of them.
+  const auto publishes = only<Publish>(actions);
+  EXPECT_EQ(publishes.size(), node_.config().max_connections);
+  EXPECT_EQ(node_.counters().dropped_hops, 3000u + 20u - node_.config().max_connections);
+}
+
+TEST_F(MeshNodeTest, FallbackToManyPeersIsSplitToTheServersTopicLimit) {
+  welcome();
+  for (PeerId member = 100; member < 120; ++member) hear(status_of(member, 1, {}));
+  node_.broadcast(now_, "hi");
+  const auto publishes = only<Publish>(node_.take_actions());
+  ASSERT_EQ(publishes.size(), 2u);
+  EXPECT_EQ(publishes[0].topics.size() + publishes[1].topics.size(), 20u);
+  for (const Publish& p : publishes) {
+    EXPECT_LE(p.topics.size(), node_.config().max_topics_per_publish);
+    wire::Packet packet;
+    ASSERT_EQ(wire::decode(p.body, packet), wire::DecodeError::none);
+    EXPECT_EQ(packet.payload, "hi");
+  }
+  EXPECT_EQ(node_.counters().fallback_sent, 20u);
+}
+
+TEST_F(MeshNodeTest, OversizedPayloadsAreRefusedAndNothingOverTheServerLimitIsPublished) {
+  welcome();
+  accept_and_open(7);
+  hear(status_of(20, 1, {}));
+  node_.take_actions();
+  const std::size_t limit = node_.config().max_payload_bytes;
+  EXPECT_EQ(node_.broadcast(now_, std::string(limit + 1, 'x')), 0u);
+  EXPECT_TRUE(node_.take_actions().empty());
+  EXPECT_EQ(node_.counters().oversized_broadcasts, 1u);
+
+  // The largest payload goes out: on the link and through the server.
+  EXPECT_NE(node_.broadcast(now_, std::string(limit, 'x')), 0u);
+  const auto actions = node_.take_actions();
+  EXPECT_EQ(only<SendOnLink>(actions).size(), 1u);
+  ASSERT_EQ(only<Publish>(actions).size(), 1u);
+  EXPECT_LE(only<Publish>(actions)[0].body.size(), node_.config().max_server_message_bytes);
+  EXPECT_EQ(node_.counters().oversized_publishes, 0u);
+}
+
+class SmallServerLimitTest : public MeshNodeTest {
+ protected:
+  static MeshConfig small_limit() {
+    MeshConfig config = make_config();
+    config.max_server_message_bytes = 200;
+    return config;
+  }
+  SmallServerLimitTest() : MeshNodeTest(small_limit()) {}
+};
+
+TEST_F(SmallServerLimitTest, APublicationOverTheServerLimitIsDroppedAndCountedNotSent) {
+  welcome();
+  hear(status_of(20, 1, {}));
+  node_.take_actions();
+  node_.broadcast(now_, std::string(300, 'x'));  // only the server could carry it
+  EXPECT_TRUE(only<Publish>(node_.take_actions()).empty());
+  EXPECT_EQ(node_.counters().oversized_publishes, 1u);
+  node_.broadcast(now_, "small");
+  EXPECT_EQ(only<Publish>(node_.take_actions()).size(), 1u);
+}
+
+}  // namespace
+}  // namespace p2pmesh
