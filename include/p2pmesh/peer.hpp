@@ -70,6 +70,9 @@ struct PeerConfig {
   // counted (PeerSnapshot::Counters::send_queue_drops): a slow neighbour never
   // makes memory grow without bound.
   std::size_t max_link_queue_bytes = 4u << 20;
+  // Bound of bytes received on links and not yet handled (all links): past
+  // it messages are dropped and counted (Counters::receive_drops).
+  std::size_t max_inbound_bytes = 16u << 20;
 
   // Reconnect backoff after a lost or failed server connection: doubles from
   // the initial delay up to the maximum (with +-25% jitter).
@@ -151,6 +154,7 @@ struct PeerSnapshot {
     std::uint64_t links_dropped_for_room = 0;
     // From the driver (cumulative over reconnects).
     std::uint64_t send_queue_drops = 0;    // packets dropped: link queue full
+    std::uint64_t receive_drops = 0;       // link messages dropped: max_inbound_bytes waiting
     std::uint64_t server_frames_in = 0;
     std::uint64_t server_frames_out = 0;
     std::uint64_t bad_server_frames = 0;   // undecodable frames from the server

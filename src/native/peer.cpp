@@ -20,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "mesh_node.hpp"
+#include "inbound_budget.hpp"
 #include "rtc_link.hpp"
 #include "topics.hpp"
 #include "ws_client.hpp"
@@ -138,6 +139,7 @@ class Peer::Impl {
   std::thread thread_;
   std::thread::id loop_thread_id_;
   std::shared_ptr<LoopPoster> poster_;
+  std::shared_ptr<native::InboundBudget> inbound_;
   std::shared_ptr<native::RtcEngine> engine_;
   std::atomic<bool> started_{false};
   std::atomic<bool> running_{false};
@@ -193,6 +195,7 @@ Peer::Impl::Impl(PeerConfig config, PeerCallbacks callbacks)
     throw std::invalid_argument("p2pmesh: timeouts and intervals must be positive");
   }
   if (config_.max_link_queue_bytes == 0) throw std::invalid_argument("p2pmesh: max_link_queue_bytes is 0");
+  if (config_.max_inbound_bytes == 0) throw std::invalid_argument("p2pmesh: max_inbound_bytes is 0");
   seed_ = config_.seed ? config_.seed : std::random_device{}() * 0x9e3779b97f4a7c15ULL ^ std::random_device{}();
   rng_.seed(seed_);
   rtc_options_.loopback_only = config_.loopback_only;
@@ -224,6 +227,7 @@ void Peer::Impl::start() {
   if (started_.exchange(true)) throw std::logic_error("p2pmesh: Peer::start() called twice");
   engine_ = native::rtc_engine(config_.loopback_only);
   poster_ = std::make_shared<LoopPoster>(io_);
+  inbound_ = std::make_shared<native::InboundBudget>(config_.max_inbound_bytes);
   work_.emplace(io_.get_executor());
   running_ = true;
   std::promise<void> ready;
@@ -472,8 +476,10 @@ native::LinkEvents Peer::Impl::link_events(LinkId link) {
       drain();
     });
   };
-  events.data = [this, poster, epoch, link](std::string bytes) {
-    poster->post([this, epoch, link, bytes = std::move(bytes)] {
+  events.data = [this, poster, inbound = inbound_, epoch, link](std::string bytes) {
+    if (!inbound->take(bytes.size())) return;
+    poster->post([this, inbound, epoch, link, bytes = std::move(bytes)] {
+      inbound->give_back(bytes.size());
       on_link_event(epoch, link, [&](LinkSlot&) {
         driver_.link_bytes_in += bytes.size();
         node_->on_link_data(steady_now(), link, bytes);
@@ -651,6 +657,7 @@ PeerSnapshot Peer::Impl::build_snapshot() {
   s.state = state_.load();
   s.reconnects = reconnects_;
   s.counters = driver_;
+  if (inbound_) s.counters.receive_drops = inbound_->drops();
   if (!node_ || node_->id() == kNoPeer) return s;
   s.id = node_->id();
   if (ws_) s.server_url = ws_->url().text;
