@@ -17,6 +17,8 @@ namespace {
 // the data, and per topic: a bound, so size checks err on the safe side.
 constexpr std::size_t kPublishOverhead = 16;
 constexpr std::size_t kPublishOverheadPerTopic = 3;
+// Sources of packets that are not (yet) members the duplicate filter keeps.
+constexpr std::size_t kUnknownSourceSlack = 256;
 }  // namespace
 
 MeshNode::MeshNode(MeshConfig config)
@@ -241,7 +243,11 @@ void MeshNode::handle_packet(TimeUs now, PeerId via, const wire::Packet& packet,
   } else if (from_server) {
     ++counters_.fallback_received;
   }
-  if (!duplicates_.first_time(packet.source, packet.seq)) {
+  // Members' ids are remembered; other sources (just joined, or forged) only
+  // while few, so forged sources cannot grow the filter without bound.
+  const bool remember = membership_.is_member(packet.source) ||
+                        duplicates_.sources() < membership_.member_count() + kUnknownSourceSlack;
+  if (!duplicates_.first_time(packet.source, packet.seq, remember)) {
     ++counters_.duplicate_packets;
     return;
   }
