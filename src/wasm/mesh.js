@@ -39,6 +39,12 @@ function randomSeed() {
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
+// Per-link send backpressure (RtcLink.send): the browser buffers up to the
+// high-water mark, we queue up to MAX_LINK_QUEUE_BYTES more.
+const CHANNEL_HIGH_WATER = 1 << 20;
+const CHANNEL_LOW_WATER = 256 << 10;
+const MAX_LINK_QUEUE_BYTES = 4 << 20;
+
 // One WebRTC connection attempt (a core LinkId): an RTCPeerConnection and its
 // data channel `data` (reliable, ordered).
 class RtcLink {
@@ -48,6 +54,8 @@ class RtcLink {
     this.peer = peer;
     this.initiator = initiator;
     this.closed = false;
+    this.queue = [];  // packets waiting for the channel to drain
+    this.queuedBytes = 0;
     this.remoteSet = false;
     this.pendingRemote = [];  // remote candidates before the remote description
     this.described = false;
@@ -75,6 +83,8 @@ class RtcLink {
     if (this.closed) { channel.close(); return; }
     this.channel = channel;
     channel.binaryType = 'arraybuffer';
+    channel.bufferedAmountLowThreshold = CHANNEL_LOW_WATER;
+    channel.onbufferedamountlow = () => this.flush();
     channel.onopen = () => {
       if (!this.closed) this.mesh._input((core) => core.linkOpen(nowUs(), this.id));
     };
@@ -150,8 +160,34 @@ class RtcLink {
     }
   }
 
+  // Backpressure: past CHANNEL_HIGH_WATER in the browser's own buffer,
+  // packets wait here (bounded by MAX_LINK_QUEUE_BYTES; beyond, dropped and
+  // counted) until the channel drains: a burst never makes send() throw and
+  // cost the link, and a slow neighbour never grows memory without bound.
   send(bytes) {
     if (this.closed || !this.channel || this.channel.readyState !== 'open') return;
+    if (this.queue.length > 0 || this.channel.bufferedAmount > CHANNEL_HIGH_WATER) {
+      if (this.queuedBytes + bytes.length > MAX_LINK_QUEUE_BYTES) {
+        this.mesh._sendQueueDrops += 1;
+        return;
+      }
+      this.queue.push(bytes.slice());  // the core's buffer is reused: keep a copy
+      this.queuedBytes += bytes.length;
+      return;
+    }
+    this.write(bytes);
+  }
+
+  flush() {
+    while (this.queue.length > 0 && !this.closed &&
+           this.channel.bufferedAmount <= CHANNEL_HIGH_WATER) {
+      const bytes = this.queue.shift();
+      this.queuedBytes -= bytes.length;
+      this.write(bytes);
+    }
+  }
+
+  write(bytes) {
     try {
       this.channel.send(bytes);
     } catch (error) {
@@ -237,6 +273,7 @@ export class Mesh {
     this._ws = null;
     this._left = false;
     this._changePending = false;
+    this._sendQueueDrops = 0;  // packets dropped: a link's send queue was full
     this._debug = !!options.debug;
     this.url = options.url;
     this.group = options.group;
@@ -315,7 +352,9 @@ export class Mesh {
   tree() { return this._core ? this._core.tree() : { root: this.id, edges: [] }; }
 
   /** Counters of the core (drops by reason, traffic, link life). */
-  counters() { return this._core ? this._core.counters() : {}; }
+  counters() {
+    return this._core ? { ...this._core.counters(), sendQueueDrops: this._sendQueueDrops } : {};
+  }
 
   /**
    * Everything worth reporting about this peer (dashboards): fired as the

@@ -223,6 +223,28 @@ test('bad options and oversized broadcasts are clear errors, not a broken mesh',
   await page.close();
 });
 
+test('a burst beyond the channel buffer keeps the link: excess is queued, then dropped and counted', async () => {
+  const a = await openTestPage('BA');
+  const b = await openTestPage('BB');
+  const idA = await join(a, 'burst');
+  const idB = await join(b, 'burst');
+  await waitFor(async () => (await linkedTo(a, idB)) && (await linkedTo(b, idA)),
+    { what: 'a link between A and B' });
+  const sent = 400;  // 400 x 48 KiB = 19 MB at once
+  const drops = await a.evaluate((count) => {
+    for (let i = 0; i < count; i += 1) window.mesh.broadcast(new Uint8Array(48 * 1024));
+    return window.mesh.counters().sendQueueDrops;
+  }, sent);
+  assert.ok(drops > 0 && drops < sent, `drops ${drops}`);
+  await waitFor(async () => (await b.evaluate(() => window.log.message.length)) === sent - drops,
+    { what: `${sent - drops} messages at B` });
+  assert.ok(await linkedTo(a, idB), 'the link survived the burst');
+  for (const page of [a, b]) {
+    await page.evaluate(() => window.mesh.leave());
+    await page.close();
+  }
+});
+
 test('the module is served beside its wasm and weighs under 300 KB gzipped', async () => {
   const sizes = {};
   for (const name of ['p2pmesh.mjs', 'p2pmesh.wasm']) {
