@@ -105,7 +105,7 @@ void MeshNode::handle_mesh_update(TimeUs now, PeerId sender, std::string_view bo
 
 void MeshNode::handle_offer(TimeUs now, PeerId from, std::string_view body) {
   if (membership_.add_member(from, now)) emit(PeerJoined{from});
-  const LinkPolicy::OfferDecision decision = policy_.on_offer(from, links_, membership_, random_);
+  const LinkPolicy::OfferDecision decision = policy_.on_offer(from, links_, membership_, random_, now);
   if (!decision.accept) {
     ++counters_.offers_refused;
     return;

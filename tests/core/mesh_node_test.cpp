@@ -591,3 +591,23 @@ TEST_F(SmallServerLimitTest, APublicationOverTheServerLimitIsDroppedAndCountedNo
 
 }  // namespace
 }  // namespace p2pmesh
+
+namespace p2pmesh {
+namespace {
+
+TEST_F(MeshNodeTest, AFloodOfOffersFromOnePeerBuildsOneConnectionASecond) {
+  welcome();
+  std::size_t accepted = 0;
+  for (int i = 0; i < 1000; ++i) {  // 1,000 offers over 2 s
+    accepted += only<AcceptLink>(offer_from(7)).size();
+    now_ += 2 * kMillisecond;
+  }
+  EXPECT_EQ(accepted, 2u);
+  EXPECT_EQ(node_.counters().offers_refused, 998u);
+  // A genuine new attempt later replaces the old one.
+  now_ += 2 * kSecond;
+  EXPECT_EQ(only<AcceptLink>(offer_from(7)).size(), 1u);
+}
+
+}  // namespace
+}  // namespace p2pmesh
