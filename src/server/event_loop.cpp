@@ -86,7 +86,7 @@ void EventLoop::hand_over(std::vector<Delivery>& batch) {
 
 void EventLoop::drain_inbox() {
   inbox_.take(arrived_);
-  for (auto& delivery : arrived_) delivery.session->deliver(delivery.frame);
+  for (auto& delivery : arrived_) delivery.session->deliver(std::move(delivery.frame));
   arrived_.clear();
   request_flush();
 }

@@ -111,7 +111,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // A shared data frame for this subscriber; bounded by max_outbound_bytes
   // (a slow consumer is closed). Does not flush: see EventLoop::request_flush.
   // On the session's own loop only.
-  void deliver(const FrameRef& frame);
+  void deliver(FrameRef frame);
   // Bytes from Beast (handshake response, control frames): never refused.
   bool send_control(FrameRef frame);
   FrameRef new_frame();

@@ -71,7 +71,7 @@ void WsSession::on_accept(beast::error_code ec) {
   p2pmesh::wire::append_welcome(welcome->data, id_);
   welcome->seal_binary();
   welcome->counts_as_message = true;
-  deliver(welcome);
+  deliver(std::move(welcome));
   loop_.request_flush();
   spdlog::debug("peer {}: connected", id_);
   do_read();
@@ -133,7 +133,7 @@ void WsSession::finish(beast::error_code ec) {
 
 FrameRef WsSession::new_frame() { return server_.frames.acquire(); }
 
-void WsSession::deliver(const FrameRef& frame) {
+void WsSession::deliver(FrameRef frame) {
   if (state_ != State::open || broken_) return;
   const std::size_t size = frame->size();
   if (out_bytes_ + size > server_.config.max_outbound_bytes) {
@@ -143,7 +143,7 @@ void WsSession::deliver(const FrameRef& frame) {
     close(websocket::close_code::policy_error, "slow consumer");
     return;
   }
-  out_.push_back(frame);
+  out_.push_back(std::move(frame));
   out_bytes_ += size;
   loop_.mark_dirty(*this);
 }
