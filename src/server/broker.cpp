@@ -50,7 +50,7 @@ void Broker::handle(WsSession& session, std::string_view bytes, Clock::time_poin
       return;
     }
     session.metrics().drop(error == wire::DecodeError::missing_field ? Drop::unknown_kind
-                                                             : Drop::undecodable);
+                                                                     : Drop::undecodable);
     spdlog::debug("peer {}: undecodable message ({}) dropped", session.id(),
                   wire::to_string(error));
     session.strike();

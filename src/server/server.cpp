@@ -135,7 +135,8 @@ void ServerImpl::begin_shutdown() {
     force_close();
   });
   loops_running_.store(loops_.size());
-  for (auto& loop : loops_) asio::post(loop->ioc, [target = loop.get()] { target->begin_shutdown(); });
+  for (auto& loop : loops_)
+    asio::post(loop->ioc, [target = loop.get()] { target->begin_shutdown(); });
 }
 
 void ServerImpl::force_close() {
