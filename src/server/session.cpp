@@ -15,6 +15,7 @@ namespace meshd {
 namespace {
 constexpr std::size_t kMaxIov = 64;
 constexpr std::size_t kKeepQueueCapacity = 64;
+constexpr std::size_t kFirstReadBytes = 256;
 }  // namespace
 
 WsSession::WsSession(EventLoop& loop, tcp::socket&& socket, PeerId id)
@@ -78,12 +79,17 @@ void WsSession::on_accept(beast::error_code ec) {
 }
 
 void WsSession::do_read() {
-  ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
-    self->on_read(ec, bytes);
-  });
+  // Beast sizes the buffer before any data arrives: the first read of a
+  // message asks for little, so an idle connection waits on a small buffer
+  // (RSS per connection); the rest of a larger message follows at once.
+  const std::size_t limit = in_.size() == 0 ? kFirstReadBytes : server_.config.max_frame_bytes;
+  ws_.async_read_some(in_, limit,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+                        self->on_read(ec, bytes);
+                      });
 }
 
-void WsSession::on_read(beast::error_code ec, std::size_t bytes) {
+void WsSession::on_read(beast::error_code ec, std::size_t /*bytes*/) {
   if (ec) {
     if (ec == websocket::error::message_too_big) {
       loop_.metrics.drop(Drop::too_large);
@@ -93,9 +99,13 @@ void WsSession::on_read(beast::error_code ec, std::size_t bytes) {
     finish(ec);
     return;
   }
+  if (!ws_.is_message_done()) {
+    do_read();  // more of this message
+    return;
+  }
   auto& metrics = loop_.metrics;
   metrics.messages_in.add();
-  metrics.bytes_in.add(bytes);
+  metrics.bytes_in.add(in_.size());
   if (state_ == State::open) {
     if (!ws_.got_binary()) {
       metrics.drop(Drop::text_frame);
