@@ -230,6 +230,11 @@ void Broker::leave_group(Group& group, WsSession& session, bool notify) {
   spdlog::debug("group {}: peer {} left", group.name, session.id());
 }
 
+namespace {
+// Links kept per member from incremental updates; real peers hold a handful.
+constexpr std::size_t kMaxTrackedLinks = 256;
+}  // namespace
+
 void Broker::record_update(Group& group, WsSession& session, const wire::MeshUpdate& update) {
   Member* member = group.find(session);
   if (!member) return;
@@ -237,7 +242,10 @@ void Broker::record_update(Group& group, WsSession& session, const wire::MeshUpd
   auto& links = member->connected_to;
   switch (update.kind) {
     case wire::MeshUpdate::Kind::connected_to:
-      if (std::find(links.begin(), links.end(), update.peer) == links.end()) {
+      // Bounded: a member sending connected_to 1, 2, 3... would otherwise
+      // grow its record (and every newcomer's snapshot) without end.
+      if (links.size() < kMaxTrackedLinks &&
+          std::find(links.begin(), links.end(), update.peer) == links.end()) {
         links.push_back(update.peer);
         if (!member->rtt_us.empty()) member->rtt_us.push_back(0);
       }
