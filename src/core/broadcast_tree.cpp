@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <span>
 #include <type_traits>
 
 namespace p2pmesh {
@@ -89,9 +90,7 @@ bool grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
 
   const auto relax = [&](std::uint32_t u) {
     const PeerId u_id = view.peer_at(u);
-    const Neighbour* neighbours = view.neighbours_at(u).data();
-    const std::uint32_t* neighbour_slots = view.neighbour_slots_at(u).data();
-    const std::size_t degree = view.neighbour_slots_at(u).size();
+    const std::span<const SlotLink> links = view.links_at(u);
     [[maybe_unused]] Key scaled_dist = 0;  // blend: floor(alpha * dist(root,u))
     if constexpr (Mode == TreeMode::blend) {
       const double scaled = alpha * static_cast<double>(dist[u]);
@@ -101,15 +100,15 @@ bool grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
         return;
       }
     }
-    for (std::size_t i = 0; i < degree; ++i) {
-      const std::uint32_t v = neighbour_slots[i];
+    for (const SlotLink& link : links) {
+      const std::uint32_t v = link.slot;
       SlotState& s = state[v];
       [[maybe_unused]] std::uint64_t w = 0;
       Key key;
       if constexpr (Mode == TreeMode::unit) {
         key = 1;
       } else {
-        w = neighbours[i].weight_us != 0 ? neighbours[i].weight_us : unknown_weight_us;
+        w = link.weight_us != 0 ? link.weight_us : unknown_weight_us;
         if constexpr (Mode == TreeMode::latency) {
           key = w;
         } else {
@@ -124,7 +123,7 @@ bool grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
         s.key = key;
         s.parent = u_id;
         if constexpr (Mode == TreeMode::blend) dist[v] = dist[u] + w;
-        heap.push_back(Candidate::make(key, neighbours[i].peer, v));
+        heap.push_back(Candidate::make(key, view.peer_at(v), v));
         std::push_heap(heap.begin(), heap.end(), After{});
       } else if (key == s.key && u_id < s.parent) {
         s.parent = u_id;

@@ -2,9 +2,30 @@
 
 #include <algorithm>
 
+#include "gentle_growth.hpp"
+
 namespace p2pmesh {
 
-Membership::Membership(PeerId self) : self_(self) { view_.add_peer(self); }
+Membership::Membership(PeerId self) : self_(self) {
+  view_.add_peer(self);
+  cover_view_slots();
+}
+
+std::uint32_t Membership::member_slot(PeerId peer) const {
+  const std::uint32_t slot = view_.slot_of(peer);
+  if (slot == MeshView::kNoSlot || !(flags_at_slot_[slot] & kMember)) return MeshView::kNoSlot;
+  return slot;
+}
+
+void Membership::cover_view_slots() {
+  const std::size_t slots = view_.slot_count();
+  if (member_at_slot_.size() >= slots) return;
+  reserve_gently(member_at_slot_, slots);
+  reserve_gently(flags_at_slot_, slots);
+  member_at_slot_.resize(slots);
+  flags_at_slot_.resize(slots, 0);
+  claims_at_slot_.ensure(slots);
+}
 
 Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now) {
   Outcome outcome;
@@ -19,42 +40,43 @@ Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now
     return outcome;
   }
   if (update.kind == wire::MeshUpdate::Kind::status) {
-    auto it = members_.find(source);
-    if (it != members_.end() && it->second.last_status_id &&
-        update.status.id <= *it->second.last_status_id) {
+    const std::uint32_t slot = member_slot(source);
+    if (slot != MeshView::kNoSlot && (flags_at_slot_[slot] & kHasStatusId) &&
+        update.status.id <= member_at_slot_[slot].last_status_id) {
       outcome.ignored = true;  // older or equal status id (WIRE.md §3)
       return outcome;
     }
   }
   if (add_member(source, now)) outcome.joined = source;
-  Member& member = members_.at(source);
+  const std::uint32_t slot = member_slot(source);
+  Member& member = member_at_slot_[slot];
   member.last_heard = now;
 
   switch (update.kind) {
     case wire::MeshUpdate::Kind::status: {
       member.last_status_id = update.status.id;
+      flags_at_slot_[slot] |= kHasStatusId;
       member.version = update.status.version;
-      std::vector<Claim> claims;
-      claims.reserve(update.status.connected_to.size());
+      new_claims_.clear();
       for (std::size_t i = 0; i < update.status.connected_to.size(); ++i) {
         const PeerId peer = update.status.connected_to[i];
         const std::uint32_t rtt =
             i < update.status.rtt_us.size() ? update.status.rtt_us[i] : 0;
         if (peer == kNoPeer || peer == source) continue;
-        if (std::any_of(claims.begin(), claims.end(),
+        if (std::any_of(new_claims_.begin(), new_claims_.end(),
                         [peer](const Claim& c) { return c.peer == peer; })) {
           continue;  // a repeated entry counts once
         }
-        claims.push_back({peer, rtt});
+        new_claims_.push_back({peer, rtt});
       }
-      set_claims(source, std::move(claims));
+      set_claims(source, slot, new_claims_);
       break;
     }
     case wire::MeshUpdate::Kind::connected_to:
-      if (update.peer != kNoPeer && update.peer != source) add_claim(source, update.peer, 0);
+      if (update.peer != kNoPeer && update.peer != source) add_claim(source, slot, update.peer, 0);
       break;
     case wire::MeshUpdate::Kind::disconnected_from:
-      remove_claim(source, update.peer);
+      remove_claim(source, slot, update.peer);
       break;
     case wire::MeshUpdate::Kind::none:
       break;
@@ -63,14 +85,18 @@ Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now
 }
 
 bool Membership::add_member(PeerId peer, TimeUs now) {
-  if (peer == kNoPeer || peer == self_) return false;
-  auto [it, inserted] = members_.try_emplace(peer);
-  if (!inserted) return false;
-  it->second.last_heard = now;
+  if (peer == kNoPeer || peer == self_ || is_member(peer)) return false;
   if (view_.add_peer(peer)) ++view_generation_;
+  cover_view_slots();
+  const std::uint32_t slot = view_.slot_of(peer);
+  member_at_slot_[slot] = Member{};
+  member_at_slot_[slot].last_heard = now;
+  flags_at_slot_[slot] = kMember;
+  ++member_count_;
   // Claims about the newcomer made before we knew it now count.
-  if (auto by = claimed_by_.find(peer); by != claimed_by_.end()) {
-    const std::vector<PeerId> claimers = by->second;
+  if (auto pending = pending_claimers_.find(peer); pending != pending_claimers_.end()) {
+    const std::vector<PeerId> claimers = std::move(pending->second);
+    pending_claimers_.erase(pending);
     for (const PeerId claimer : claimers) refresh_pair(claimer, peer);
   }
   refresh_pair(self_, peer);
@@ -78,26 +104,28 @@ bool Membership::add_member(PeerId peer, TimeUs now) {
 }
 
 bool Membership::remove_member(PeerId peer) {
-  auto it = members_.find(peer);
-  if (it == members_.end()) return false;
-  for (const Claim& claim : it->second.claims) erase_claimed_by(peer, claim.peer);
-  members_.erase(it);
+  const std::uint32_t slot = member_slot(peer);
+  if (slot == MeshView::kNoSlot) return false;
+  for (const Claim& claim : claims_at_slot_.at(slot)) drop_pending_claim(peer, claim.peer);
+  claims_at_slot_.clear(slot);
+  flags_at_slot_[slot] = 0;
+  --member_count_;
   // Claims others made about it go too: they would only describe dead links.
-  if (auto by = claimed_by_.find(peer); by != claimed_by_.end()) {
-    for (const PeerId claimer : by->second) {
-      auto member = members_.find(claimer);
-      if (member == members_.end()) continue;
-      auto& claims = member->second.claims;
-      claims.erase(std::remove_if(claims.begin(), claims.end(),
-                                  [peer](const Claim& c) { return c.peer == peer; }),
-                   claims.end());
+  // Its claimers are members linked to it in the view.
+  for (const Neighbour& n : view_.neighbours_at(slot)) {
+    const std::uint32_t claimer = member_slot(n.peer);
+    if (claimer == MeshView::kNoSlot) continue;
+    const auto claims = claims_at_slot_.at(claimer);
+    const auto it = std::find_if(claims.begin(), claims.end(),
+                                 [peer](const Claim& c) { return c.peer == peer; });
+    if (it != claims.end()) {
+      claims_at_slot_.erase_ordered(claimer, static_cast<std::size_t>(it - claims.begin()));
     }
-    claimed_by_.erase(by);
   }
   if (local_links_.count(peer)) {
     // Still linked to us: keep that link, drop the ones only its claims made.
     std::vector<PeerId> others;
-    for (const Neighbour& n : view_.neighbours(peer)) {
+    for (const Neighbour& n : view_.neighbours_at(slot)) {
       if (n.peer != self_) others.push_back(n.peer);
     }
     for (const PeerId other : others) refresh_pair(peer, other);
@@ -117,8 +145,10 @@ void Membership::set_local_link(PeerId peer, bool up, std::uint32_t rtt_us) {
 
 std::vector<PeerId> Membership::silent_since(TimeUs cutoff) const {
   std::vector<PeerId> silent;
-  for (const auto& [peer, member] : members_) {
-    if (member.last_heard < cutoff) silent.push_back(peer);
+  for (std::uint32_t slot = 0; slot < flags_at_slot_.size(); ++slot) {
+    if ((flags_at_slot_[slot] & kMember) && member_at_slot_[slot].last_heard < cutoff) {
+      silent.push_back(view_.peer_at(slot));
+    }
   }
   std::sort(silent.begin(), silent.end());
   return silent;
@@ -126,71 +156,79 @@ std::vector<PeerId> Membership::silent_since(TimeUs cutoff) const {
 
 std::vector<PeerId> Membership::members() const {
   std::vector<PeerId> peers;
-  peers.reserve(members_.size());
-  for (const auto& entry : members_) peers.push_back(entry.first);
+  peers.reserve(member_count_);
+  for (std::uint32_t slot = 0; slot < flags_at_slot_.size(); ++slot) {
+    if (flags_at_slot_[slot] & kMember) peers.push_back(view_.peer_at(slot));
+  }
   std::sort(peers.begin(), peers.end());
   return peers;
 }
 
 std::uint32_t Membership::version_of(PeerId peer) const {
-  auto it = members_.find(peer);
-  return it == members_.end() ? 0 : it->second.version;
+  const std::uint32_t slot = member_slot(peer);
+  return slot == MeshView::kNoSlot ? 0 : member_at_slot_[slot].version;
 }
 
-void Membership::set_claims(PeerId source, std::vector<Claim> claims) {
-  Member& member = members_.at(source);
-  std::vector<Claim> old = std::move(member.claims);
-  member.claims = std::move(claims);
-  const auto same = [](const std::vector<Claim>& list, const Claim& claim) {
+void Membership::set_claims(PeerId source, std::uint32_t slot, std::span<const Claim> claims) {
+  const auto current = claims_at_slot_.at(slot);
+  old_claims_.assign(current.begin(), current.end());
+  claims_at_slot_.assign(slot, claims);
+  const auto same = [](std::span<const Claim> list, const Claim& claim) {
     return std::any_of(list.begin(), list.end(), [&](const Claim& c) {
       return c.peer == claim.peer && c.rtt_us == claim.rtt_us;
     });
   };
   // Periodic statuses mostly repeat what we know: touch only what changed.
-  for (const Claim& claim : old) {
-    if (same(member.claims, claim)) continue;
-    if (!find_claim(source, claim.peer)) erase_claimed_by(source, claim.peer);
+  for (const Claim& claim : old_claims_) {
+    if (same(claims, claim)) continue;
+    if (!find_claim_at(slot, claim.peer)) drop_pending_claim(source, claim.peer);
     refresh_pair(source, claim.peer);
   }
-  for (const Claim& claim : member.claims) {
-    if (same(old, claim)) continue;
-    auto& by = claimed_by_[claim.peer];
-    if (std::find(by.begin(), by.end(), source) == by.end()) by.push_back(source);
+  for (const Claim& claim : claims) {
+    if (same(old_claims_, claim)) continue;
+    note_pending_claim(source, claim.peer);
     refresh_pair(source, claim.peer);
   }
 }
 
-void Membership::add_claim(PeerId source, PeerId peer, std::uint32_t rtt_us) {
-  Member& member = members_.at(source);
-  if (find_claim(source, peer)) return;
-  member.claims.push_back({peer, rtt_us});
-  claimed_by_[peer].push_back(source);
+void Membership::add_claim(PeerId source, std::uint32_t slot, PeerId peer, std::uint32_t rtt_us) {
+  // Bounded: a member announcing connected_to 1, 2, 3... must not grow our
+  // view (and the cost of each claim) without end. Real peers hold a handful.
+  if (claims_at_slot_.at(slot).size() >= kMaxClaimsPerMember) return;
+  if (find_claim_at(slot, peer)) return;
+  claims_at_slot_.push_back(slot, {peer, rtt_us});
+  note_pending_claim(source, peer);
   refresh_pair(source, peer);
 }
 
-void Membership::remove_claim(PeerId source, PeerId peer) {
-  Member& member = members_.at(source);
-  auto& claims = member.claims;
-  const auto end = std::remove_if(claims.begin(), claims.end(),
-                                  [peer](const Claim& c) { return c.peer == peer; });
-  if (end == claims.end()) return;
-  claims.erase(end, claims.end());
-  erase_claimed_by(source, peer);
+void Membership::remove_claim(PeerId source, std::uint32_t slot, PeerId peer) {
+  const auto claims = claims_at_slot_.at(slot);
+  const auto it = std::find_if(claims.begin(), claims.end(),
+                               [peer](const Claim& c) { return c.peer == peer; });
+  if (it == claims.end()) return;
+  claims_at_slot_.erase_ordered(slot, static_cast<std::size_t>(it - claims.begin()));
+  drop_pending_claim(source, peer);
   refresh_pair(source, peer);
 }
 
-void Membership::erase_claimed_by(PeerId claimer, PeerId peer) {
-  auto it = claimed_by_.find(peer);
-  if (it == claimed_by_.end()) return;
-  auto& by = it->second;
-  by.erase(std::remove(by.begin(), by.end(), claimer), by.end());
-  if (by.empty()) claimed_by_.erase(it);
+void Membership::note_pending_claim(PeerId claimer, PeerId peer) {
+  if (peer == self_ || is_member(peer)) return;  // read off the view instead
+  auto& claimers = pending_claimers_[peer];
+  if (std::find(claimers.begin(), claimers.end(), claimer) == claimers.end()) {
+    claimers.push_back(claimer);
+  }
 }
 
-const Membership::Claim* Membership::find_claim(PeerId source, PeerId peer) const {
-  auto it = members_.find(source);
-  if (it == members_.end()) return nullptr;
-  for (const Claim& claim : it->second.claims) {
+void Membership::drop_pending_claim(PeerId claimer, PeerId peer) {
+  auto it = pending_claimers_.find(peer);
+  if (it == pending_claimers_.end()) return;
+  auto& claimers = it->second;
+  claimers.erase(std::remove(claimers.begin(), claimers.end(), claimer), claimers.end());
+  if (claimers.empty()) pending_claimers_.erase(it);
+}
+
+const Membership::Claim* Membership::find_claim_at(std::uint32_t slot, PeerId peer) const {
+  for (const Claim& claim : claims_at_slot_.at(slot)) {
     if (claim.peer == peer) return &claim;
   }
   return nullptr;
@@ -205,9 +243,10 @@ void Membership::refresh_pair(PeerId a, PeerId b) {
       wanted = true;
       rtt = it->second;
     }
-  } else if (is_member(a) && is_member(b)) {
-    const Claim* ab = find_claim(a, b);
-    const Claim* ba = find_claim(b, a);
+  } else if (const std::uint32_t sa = member_slot(a), sb = member_slot(b);
+             sa != MeshView::kNoSlot && sb != MeshView::kNoSlot) {
+    const Claim* ab = find_claim_at(sa, b);
+    const Claim* ba = find_claim_at(sb, a);
     wanted = ab != nullptr || ba != nullptr;
     if (ab && ab->rtt_us) rtt = ab->rtt_us;
     if (ba && ba->rtt_us) rtt = rtt ? std::min(rtt, ba->rtt_us) : ba->rtt_us;
@@ -215,6 +254,7 @@ void Membership::refresh_pair(PeerId a, PeerId b) {
   if (wanted) {
     if (view_.add_link(a, b, rtt)) {
       ++view_generation_;
+      cover_view_slots();
     } else if (rtt != 0) {
       // Only a new measurement changes the weight; an unknown one keeps it.
       if (view_.set_weight(a, b, rtt)) ++view_generation_;

@@ -8,21 +8,31 @@
 // from its own open links, never from others' possibly stale claims, so the
 // first hop of a broadcast is always real. Departed peers are forgotten
 // completely: their claims, the claims about them, their place in the view.
+//
+// Every peer holds this for the whole mesh, so it is kept compact: a member's
+// record and its claims live at its slot of the view (no second index), and
+// the members claiming a member are read off the view (a claim between two
+// members is always a link of the view); only claims about peers we do not
+// know yet need a reverse index of their own.
 
 #include <cstdint>
-#include <optional>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
 #include "clock.hpp"
 #include "mesh_view.hpp"
 #include "peer_id.hpp"
+#include "pooled_lists.hpp"
 #include "wire.hpp"
 
 namespace p2pmesh {
 
 class Membership {
  public:
+  // Links kept per member from its incremental connected_to updates.
+  static constexpr std::size_t kMaxClaimsPerMember = 256;
+
   explicit Membership(PeerId self);
 
   struct Outcome {
@@ -44,8 +54,8 @@ class Membership {
   // Members silent since before `cutoff` (candidates for expiry).
   std::vector<PeerId> silent_since(TimeUs cutoff) const;
 
-  bool is_member(PeerId peer) const { return members_.count(peer) != 0; }
-  std::size_t member_count() const { return members_.size(); }
+  bool is_member(PeerId peer) const { return member_slot(peer) != MeshView::kNoSlot; }
+  std::size_t member_count() const { return member_count_; }
   std::vector<PeerId> members() const;  // sorted, without self
   // Protocol feature level announced in the peer's status (0 = reference).
   std::uint32_t version_of(PeerId peer) const;
@@ -59,28 +69,41 @@ class Membership {
     PeerId peer;
     std::uint32_t rtt_us;
   };
+  // What we know of a member, at its view slot.
   struct Member {
-    std::vector<Claim> claims;
-    std::optional<std::uint32_t> last_status_id;
-    std::uint32_t version = 0;
     TimeUs last_heard = 0;
+    std::uint32_t last_status_id = 0;  // valid when has_status_id
+    std::uint32_t version = 0;
   };
+  enum SlotFlag : std::uint8_t { kMember = 1, kHasStatusId = 2 };
 
-  void set_claims(PeerId source, std::vector<Claim> claims);
-  void add_claim(PeerId source, PeerId peer, std::uint32_t rtt_us);
-  void remove_claim(PeerId source, PeerId peer);
-  void erase_claimed_by(PeerId claimer, PeerId peer);
-  const Claim* find_claim(PeerId source, PeerId peer) const;
+  // The view slot of a member, or kNoSlot if `peer` is not a member.
+  std::uint32_t member_slot(PeerId peer) const;
+  // Grows the per-slot tables to the view's slot count.
+  void cover_view_slots();
+  void set_claims(PeerId source, std::uint32_t slot, std::span<const Claim> claims);
+  void add_claim(PeerId source, std::uint32_t slot, PeerId peer, std::uint32_t rtt_us);
+  void remove_claim(PeerId source, std::uint32_t slot, PeerId peer);
+  const Claim* find_claim_at(std::uint32_t source_slot, PeerId peer) const;
+  // The reverse index of claims about peers that are not members (yet).
+  void note_pending_claim(PeerId claimer, PeerId peer);
+  void drop_pending_claim(PeerId claimer, PeerId peer);
   // Makes the view's link a-b agree with the claims and local links.
   void refresh_pair(PeerId a, PeerId b);
 
   PeerId self_;
-  std::unordered_map<PeerId, Member> members_;
-  // Reverse index: for each peer, the members that claim a link to it.
-  std::unordered_map<PeerId, std::vector<PeerId>> claimed_by_;
-  std::unordered_map<PeerId, std::uint32_t> local_links_;  // peer -> rtt_us
   MeshView view_;
+  std::vector<Member> member_at_slot_;
+  std::vector<std::uint8_t> flags_at_slot_;  // SlotFlag bits
+  PooledLists<Claim> claims_at_slot_;        // what each member claims
+  std::size_t member_count_ = 0;
+  // For each peer that is not a member: the members that claim a link to it.
+  std::unordered_map<PeerId, std::vector<PeerId>> pending_claimers_;
+  std::unordered_map<PeerId, std::uint32_t> local_links_;  // peer -> rtt_us
   std::uint64_t view_generation_ = 0;
+  // Scratch lists for status updates (kept to avoid an allocation per update).
+  std::vector<Claim> new_claims_;
+  std::vector<Claim> old_claims_;
 };
 
 }  // namespace p2pmesh

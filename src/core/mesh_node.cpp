@@ -23,10 +23,10 @@ constexpr std::size_t kUnknownSourceSlack = 256;
 
 MeshNode::MeshNode(MeshConfig config)
     : config_(std::move(config)),
-      random_(config_.seed),
       membership_(kNoPeer),
       policy_(kNoPeer, config_),
-      repair_buffer_(config_.repair_window, 1024, 8u << 20) {
+      repair_buffer_(config_.repair_window, 1024, 8u << 20),
+      random_(config_.seed) {
   limits_.max_message_bytes = config_.max_packet_bytes;
   limits_.max_edges = config_.max_route_edges;
 }

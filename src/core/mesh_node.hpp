@@ -93,6 +93,7 @@ class MeshNode {
 
   // Actions produced since the last call, in order.
   std::vector<Action> take_actions();
+  bool has_actions() const { return !actions_.empty(); }
 
   // ---- introspection (dashboards, tests) ----
   PeerId id() const { return self_; }
@@ -133,28 +134,30 @@ class MeshNode {
   void schedule_wake();
   void emit(Action action) { actions_.push_back(std::move(action)); }
 
+  // What every mesh update touches comes first, together: a simulator hands
+  // each update to thousands of nodes in turn, and each node's state is cold
+  // by then (fewer cache lines per update). The RNG's 2.5 KB state goes last.
   MeshConfig config_;
   PeerId self_ = kNoPeer;
-  Random random_;
+  bool left_ = false;
+  wire::DecodeLimits limits_;
   Membership membership_;
   LinkTable links_;
   LinkPolicy policy_;
-  DuplicateFilter duplicates_;
-  RepairBuffer repair_buffer_;
   MeshCounters counters_;
-  wire::DecodeLimits limits_;
-
   std::uint32_t status_id_ = 0;
   std::uint64_t next_seq_ = 1;
   TimeUs next_status_at_ = kNever;
   TimeUs next_report_at_ = kNever;
   TimeUs wake_requested_ = kNever;
-  bool left_ = false;
+  std::vector<Action> actions_;
 
+  DuplicateFilter duplicates_;
+  RepairBuffer repair_buffer_;
   std::string report_app_json_;
   BroadcastTree tree_;
   std::uint64_t tree_generation_ = UINT64_MAX;
-  std::vector<Action> actions_;
+  Random random_;
 };
 
 }  // namespace p2pmesh

@@ -1,66 +1,53 @@
 #include "mesh_view.hpp"
 
 #include <algorithm>
-#include <utility>
+
+#include "gentle_growth.hpp"
 
 namespace p2pmesh {
 
-std::uint32_t MeshView::slot_of(PeerId peer) const {
-  const auto it = index_.find(peer);
-  return it == index_.end() ? kNoSlot : it->second;
-}
-
 std::uint32_t MeshView::slot_or_add(PeerId peer) {
-  const auto it = index_.find(peer);
-  if (it != index_.end()) return it->second;
+  const std::uint32_t found = index_.find(peer);
+  if (found != kNoSlot) return found;
   std::uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
     free_slots_.pop_back();
   } else {
-    slot = static_cast<std::uint32_t>(slots_.size());
-    slots_.emplace_back();
+    slot = static_cast<std::uint32_t>(peer_of_slot_.size());
+    reserve_gently(peer_of_slot_, peer_of_slot_.size() + 1);
+    peer_of_slot_.push_back(kNoPeer);
+    links_.ensure(peer_of_slot_.size());
   }
-  slots_[slot].peer = peer;
-  index_.emplace(peer, slot);
+  peer_of_slot_[slot] = peer;
+  index_.insert(peer, slot);
   return slot;
 }
 
 std::ptrdiff_t MeshView::find_link(std::uint32_t from, std::uint32_t to) const {
-  const auto& list = slots_[from].neighbour_slots;
-  const auto it = std::find(list.begin(), list.end(), to);
+  const std::span<const SlotLink> list = links_.at(from);
+  const auto it =
+      std::find_if(list.begin(), list.end(), [to](const SlotLink& l) { return l.slot == to; });
   return it == list.end() ? -1 : it - list.begin();
 }
 
-void MeshView::erase_at(std::uint32_t slot, std::size_t position) {
-  auto& s = slots_[slot];
-  s.neighbours[position] = s.neighbours.back();
-  s.neighbours.pop_back();
-  s.neighbour_slots[position] = s.neighbour_slots.back();
-  s.neighbour_slots.pop_back();
-}
-
 bool MeshView::add_peer(PeerId peer) {
-  if (peer == kNoPeer || index_.count(peer) != 0) return false;
+  if (peer == kNoPeer || has_peer(peer)) return false;
   slot_or_add(peer);
   return true;
 }
 
 bool MeshView::remove_peer(PeerId peer) {
-  const auto it = index_.find(peer);
-  if (it == index_.end()) return false;
-  const std::uint32_t slot = it->second;
-  index_.erase(it);
-  Slot& s = slots_[slot];
-  for (const std::uint32_t other : s.neighbour_slots) {
-    const auto position = find_link(other, slot);
-    if (position >= 0) erase_at(other, static_cast<std::size_t>(position));
+  const std::uint32_t slot = index_.find(peer);
+  if (slot == kNoSlot) return false;
+  index_.erase(peer);
+  for (const SlotLink& link : links_.at(slot)) {
+    const auto position = find_link(link.slot, slot);
+    if (position >= 0) links_.swap_erase(link.slot, static_cast<std::size_t>(position));
   }
-  link_count_ -= s.neighbour_slots.size();
-  // Release the memory: a view that shrinks must not keep its peak footprint.
-  std::vector<Neighbour>().swap(s.neighbours);
-  std::vector<std::uint32_t>().swap(s.neighbour_slots);
-  s.peer = kNoPeer;
+  link_count_ -= links_.at(slot).size();
+  links_.clear(slot);
+  peer_of_slot_[slot] = kNoPeer;
   free_slots_.push_back(slot);
   return true;
 }
@@ -70,12 +57,10 @@ bool MeshView::add_link(PeerId a, PeerId b, std::uint32_t weight_us) {
   const std::uint32_t sa = slot_or_add(a);
   const std::uint32_t sb = slot_or_add(b);
   // Search the shorter list.
-  const bool a_shorter = slots_[sa].neighbour_slots.size() <= slots_[sb].neighbour_slots.size();
+  const bool a_shorter = links_.at(sa).size() <= links_.at(sb).size();
   if ((a_shorter ? find_link(sa, sb) : find_link(sb, sa)) >= 0) return false;
-  slots_[sa].neighbours.push_back({b, weight_us});
-  slots_[sa].neighbour_slots.push_back(sb);
-  slots_[sb].neighbours.push_back({a, weight_us});
-  slots_[sb].neighbour_slots.push_back(sa);
+  links_.push_back(sa, {sb, weight_us});
+  links_.push_back(sb, {sa, weight_us});
   ++link_count_;
   return true;
 }
@@ -87,8 +72,8 @@ bool MeshView::remove_link(PeerId a, PeerId b) {
   const auto pa = find_link(sa, sb);
   if (pa < 0) return false;
   const auto pb = find_link(sb, sa);
-  erase_at(sa, static_cast<std::size_t>(pa));
-  if (pb >= 0) erase_at(sb, static_cast<std::size_t>(pb));
+  links_.swap_erase(sa, static_cast<std::size_t>(pa));
+  if (pb >= 0) links_.swap_erase(sb, static_cast<std::size_t>(pb));
   --link_count_;
   return true;
 }
@@ -100,32 +85,29 @@ bool MeshView::set_weight(PeerId a, PeerId b, std::uint32_t weight_us) {
   const auto pa = find_link(sa, sb);
   if (pa < 0) return false;
   const auto pb = find_link(sb, sa);
-  slots_[sa].neighbours[static_cast<std::size_t>(pa)].weight_us = weight_us;
-  if (pb >= 0) slots_[sb].neighbours[static_cast<std::size_t>(pb)].weight_us = weight_us;
+  links_.at(sa)[static_cast<std::size_t>(pa)].weight_us = weight_us;
+  if (pb >= 0) links_.at(sb)[static_cast<std::size_t>(pb)].weight_us = weight_us;
   return true;
 }
-
-bool MeshView::has_peer(PeerId peer) const { return index_.count(peer) != 0; }
 
 bool MeshView::has_link(PeerId a, PeerId b) const {
   const std::uint32_t sa = slot_of(a);
   const std::uint32_t sb = slot_of(b);
   if (sa == kNoSlot || sb == kNoSlot || sa == sb) return false;
-  const bool a_shorter = slots_[sa].neighbour_slots.size() <= slots_[sb].neighbour_slots.size();
+  const bool a_shorter = links_.at(sa).size() <= links_.at(sb).size();
   return (a_shorter ? find_link(sa, sb) : find_link(sb, sa)) >= 0;
 }
 
-const std::vector<Neighbour>& MeshView::neighbours(PeerId peer) const {
-  static const std::vector<Neighbour> kNone;
+NeighbourList MeshView::neighbours(PeerId peer) const {
   const std::uint32_t slot = slot_of(peer);
-  return slot == kNoSlot ? kNone : slots_[slot].neighbours;
+  return slot == kNoSlot ? NeighbourList{} : neighbours_at(slot);
 }
 
 std::vector<PeerId> MeshView::peers() const {
   std::vector<PeerId> out;
   out.reserve(index_.size());
-  for (const Slot& s : slots_) {
-    if (s.peer != kNoPeer) out.push_back(s.peer);
+  for (const PeerId peer : peer_of_slot_) {
+    if (peer != kNoPeer) out.push_back(peer);
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -133,13 +115,14 @@ std::vector<PeerId> MeshView::peers() const {
 
 void MeshView::reserve(std::size_t peers) {
   index_.reserve(peers);
-  slots_.reserve(peers);
+  peer_of_slot_.reserve(peers);
 }
 
 void MeshView::clear() {
   index_.clear();
-  slots_.clear();
-  free_slots_.clear();
+  std::vector<PeerId>().swap(peer_of_slot_);
+  links_.clear_all();
+  std::vector<std::uint32_t>().swap(free_slots_);
   link_count_ = 0;
 }
 

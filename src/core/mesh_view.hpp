@@ -1,19 +1,26 @@
 #pragma once
 // A peer's view of the whole mesh: peers (any uint32 id) and undirected links
 // with an optional weight (link latency in microseconds, 0 = unknown).
-// Memory is O(peers + links): adjacency lists, no matrix.
+// Memory is O(peers + links) and small per peer: every peer keeps a view of
+// the whole mesh, so at 10,000 peers (mesh-sim) the bytes per known peer
+// decide whether it fits in a machine. One flat index (id -> slot), one id
+// per slot, and each link stored once per end as 8 bytes in a shared pool.
 //
-// Internally every peer lives in a dense "slot" (an index into a flat vector);
+// Internally every peer lives in a dense "slot" (an index into flat tables);
 // graph algorithms (the broadcast tree) walk slots and never hash in their
 // inner loop. A removed peer's slot is freed and reused by the next new peer,
 // so slot_count() stays at most the largest number of peers held at once.
 
 #include <cstddef>
 #include <cstdint>
-#include <unordered_map>
+#include <iterator>
+#include <span>
+#include <stdexcept>
 #include <vector>
 
 #include "peer_id.hpp"
+#include "peer_slot_index.hpp"
+#include "pooled_lists.hpp"
 
 namespace p2pmesh {
 
@@ -22,10 +29,68 @@ struct Neighbour {
   std::uint32_t weight_us = 0;  // 0 = unknown latency
 };
 
+// A link as the view stores it at one end: the far end's slot and the weight.
+struct SlotLink {
+  std::uint32_t slot = 0;
+  std::uint32_t weight_us = 0;
+};
+
+// The neighbours of one peer, read as Neighbour values. Valid until the view
+// changes (like a std::span into it).
+class NeighbourList {
+ public:
+  class iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = Neighbour;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = Neighbour;
+
+    iterator() = default;
+    iterator(const SlotLink* at, const PeerId* peer_of_slot) : at_(at), peer_of_slot_(peer_of_slot) {}
+    Neighbour operator*() const { return {peer_of_slot_[at_->slot], at_->weight_us}; }
+    iterator& operator++() {
+      ++at_;
+      return *this;
+    }
+    iterator operator++(int) {
+      iterator before = *this;
+      ++at_;
+      return before;
+    }
+    bool operator==(const iterator& other) const { return at_ == other.at_; }
+
+   private:
+    const SlotLink* at_ = nullptr;
+    const PeerId* peer_of_slot_ = nullptr;
+  };
+
+  NeighbourList() = default;
+  NeighbourList(std::span<const SlotLink> links, const PeerId* peer_of_slot)
+      : links_(links), peer_of_slot_(peer_of_slot) {}
+
+  std::size_t size() const { return links_.size(); }
+  bool empty() const { return links_.empty(); }
+  Neighbour operator[](std::size_t i) const {
+    return {peer_of_slot_[links_[i].slot], links_[i].weight_us};
+  }
+  Neighbour at(std::size_t i) const {
+    if (i >= size()) throw std::out_of_range("NeighbourList::at");
+    return (*this)[i];
+  }
+  iterator begin() const { return {links_.data(), peer_of_slot_}; }
+  iterator end() const { return {links_.data() + links_.size(), peer_of_slot_}; }
+
+ private:
+  std::span<const SlotLink> links_;
+  const PeerId* peer_of_slot_ = nullptr;
+};
+
 class MeshView {
  public:
   // Slot index of no peer.
-  static constexpr std::uint32_t kNoSlot = 0xFFFF'FFFFu;
+  static constexpr std::uint32_t kNoSlot = PeerSlotIndex::kNotFound;
 
   // Adds a peer with no links; false if already present or kNoPeer.
   bool add_peer(PeerId peer);
@@ -38,13 +103,13 @@ class MeshView {
   // Sets the weight of an existing link; false if there is no such link.
   bool set_weight(PeerId a, PeerId b, std::uint32_t weight_us);
 
-  bool has_peer(PeerId peer) const;
+  bool has_peer(PeerId peer) const { return index_.find(peer) != kNoSlot; }
   bool has_link(PeerId a, PeerId b) const;
   std::size_t peer_count() const { return index_.size(); }
   std::size_t link_count() const { return link_count_; }
 
   // Neighbours of a peer (empty for an unknown peer), in no particular order.
-  const std::vector<Neighbour>& neighbours(PeerId peer) const;
+  NeighbourList neighbours(PeerId peer) const;
   // All peers, sorted by id.
   std::vector<PeerId> peers() const;
 
@@ -55,34 +120,27 @@ class MeshView {
 
   // --- Dense slots, for graph algorithms -----------------------------------
   // Slots are in [0, slot_count()); a free slot has peer_at() == kNoPeer and
-  // no neighbours. Slot numbers depend on the order of insertions/removals:
+  // no links. Slot numbers depend on the order of insertions/removals:
   // never let a result depend on them, only on peer ids.
-  std::size_t slot_count() const { return slots_.size(); }
+  std::size_t slot_count() const { return peer_of_slot_.size(); }
   // kNoSlot for an unknown peer (or kNoPeer).
-  std::uint32_t slot_of(PeerId peer) const;
-  PeerId peer_at(std::uint32_t slot) const { return slots_[slot].peer; }
-  const std::vector<Neighbour>& neighbours_at(std::uint32_t slot) const {
-    return slots_[slot].neighbours;
+  std::uint32_t slot_of(PeerId peer) const { return index_.find(peer); }
+  PeerId peer_at(std::uint32_t slot) const { return peer_of_slot_[slot]; }
+  NeighbourList neighbours_at(std::uint32_t slot) const {
+    return {links_.at(slot), peer_of_slot_.data()};
   }
-  // Slots of neighbours_at(slot), same order (parallel vector).
-  const std::vector<std::uint32_t>& neighbour_slots_at(std::uint32_t slot) const {
-    return slots_[slot].neighbour_slots;
-  }
+  // The links of a slot as stored: far-end slots and weights, in the same
+  // order as neighbours_at(slot).
+  std::span<const SlotLink> links_at(std::uint32_t slot) const { return links_.at(slot); }
 
  private:
-  struct Slot {
-    PeerId peer = kNoPeer;
-    std::vector<Neighbour> neighbours;
-    std::vector<std::uint32_t> neighbour_slots;  // parallel to neighbours
-  };
-
   std::uint32_t slot_or_add(PeerId peer);
-  // Position of `to` in from's lists, or -1.
+  // Position of `to` in from's links, or -1.
   std::ptrdiff_t find_link(std::uint32_t from, std::uint32_t to) const;
-  void erase_at(std::uint32_t slot, std::size_t position);
 
-  std::unordered_map<PeerId, std::uint32_t> index_;  // peer -> slot
-  std::vector<Slot> slots_;
+  PeerSlotIndex index_;                // peer -> slot
+  std::vector<PeerId> peer_of_slot_;   // slot -> peer (kNoPeer when free)
+  PooledLists<SlotLink> links_;        // one list per slot
   std::vector<std::uint32_t> free_slots_;
   std::size_t link_count_ = 0;
 };

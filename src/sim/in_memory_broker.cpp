@@ -71,7 +71,9 @@ void InMemoryBroker::publish(PeerId client, const std::vector<std::string>& topi
 void InMemoryBroker::deliver(const std::string& topic, PeerId sender, const std::string& body) {
   auto subs = subscribers_.find(topic);
   if (subs == subscribers_.end()) return;
-  const std::set<PeerId> targets = subs->second;  // receivers may publish meanwhile
+  // Receivers may publish meanwhile: walk a copy (a flat one, as a group's
+  // mesh topic reaches every member).
+  const std::vector<PeerId> targets(subs->second.begin(), subs->second.end());
   for (const PeerId target : targets) {
     auto client = clients_.find(target);
     if (client == clients_.end()) continue;

@@ -3,10 +3,14 @@
 // peers join one after another, the mesh settles, then peers broadcast while
 // others crash, leave and join.
 
+#include <malloc.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "scenario.hpp"
 
@@ -21,10 +25,14 @@ void usage(FILE* out) {
                "                         each replaced by a newcomer (default 0)\n"
                "  --seed S               seed of everything random (default 1)\n"
                "  --broadcasts B         broadcasts from random peers (default 50)\n"
-               "  --join-interval-ms MS  between two joins (default 50)\n"
+               "  --join-interval-ms MS  between two joins (default 50, or 100 s / N if shorter)\n"
+               "  --status-interval-s S  between a peer's full statuses; silent members expire\n"
+               "                         after 6 of them (default 10, or 60 from 5000 peers on)\n"
                "  --alpha A              Prim-Dijkstra blend of 'ours', 0..1 (default 0.8)\n"
                "  --relay-delay-ms MS    processing delay of each relay (default 3)\n"
                "  --loss P               per-transmission loss, retransmitted (default 0)\n"
+               "  --threads T            threads handing server messages to their receivers;\n"
+               "                         results do not depend on it (default: cores)\n"
                "  --json                 print one JSON object instead of a summary\n");
 }
 
@@ -38,8 +46,15 @@ bool parse_number(const char* text, double& out) {
 
 int main(int argc, char** argv) {
   using namespace p2pmesh;
+  // Every simulated peer's view tables are large blocks that move as they
+  // grow: a fixed mmap threshold hands each freed one back to the system at
+  // once instead of leaving the heap fragmented (glibc raises the threshold
+  // as blocks are freed, which makes them heap blocks).
+  mallopt(M_MMAP_THRESHOLD, 64 * 1024);
   sim::ScenarioOptions options;
+  options.network.threads = std::max(1u, std::thread::hardware_concurrency());
   bool json = false;
+  bool join_interval_given = false, status_interval_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -68,19 +83,28 @@ int main(int argc, char** argv) {
                    value);
       return 2;
     }
+    join_interval_given |= arg == "--join-interval-ms";
+    status_interval_given |= arg == "--status-interval-s";
     if (arg == "--peers" && number >= 2) options.peers = static_cast<std::size_t>(number);
     else if (arg == "--churn") options.churn_percent_per_minute = number;
     else if (arg == "--seed") options.seed = static_cast<std::uint64_t>(number);
     else if (arg == "--broadcasts" && number >= 1) options.broadcasts = static_cast<std::size_t>(number);
     else if (arg == "--join-interval-ms") options.join_interval = static_cast<TimeUs>(number * kMillisecond);
+    else if (arg == "--status-interval-s" && number > 0) options.status_interval = static_cast<TimeUs>(number * kSecond);
     else if (arg == "--alpha" && number <= 1) options.alpha = number;
     else if (arg == "--relay-delay-ms") options.network.relay_delay = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--loss" && number < 1) options.network.loss = number;
+    else if (arg == "--threads" && number >= 1) options.network.threads = static_cast<std::size_t>(number);
     else {
       std::fprintf(stderr, "mesh-sim: unknown option or value out of range: %s %s (see --help)\n",
                    argv[i - 1], value);
       return 2;
     }
+  }
+
+  if (!join_interval_given) options.join_interval = sim::ScenarioOptions::join_interval_for(options.peers);
+  if (!status_interval_given) {
+    options.status_interval = sim::ScenarioOptions::status_interval_for(options.peers);
   }
 
   if (!json) {

@@ -69,6 +69,15 @@ NetworkOptions ScenarioOptions::default_network() {
   return network;
 }
 
+TimeUs ScenarioOptions::join_interval_for(std::size_t peers) {
+  const TimeUs spread = 100 * kSecond / static_cast<TimeUs>(std::max<std::size_t>(peers, 1));
+  return std::min<TimeUs>(50 * kMillisecond, spread);
+}
+
+TimeUs ScenarioOptions::status_interval_for(std::size_t peers) {
+  return peers >= 5000 ? 60 * kSecond : 10 * kSecond;
+}
+
 namespace {
 
 double cpu_seconds() {
@@ -129,6 +138,8 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
   VirtualNetwork network(options.network);
   MeshConfig config = strategy_config(options.strategy, options.alpha);
   config.seed = options.seed;
+  config.status_interval = options.status_interval;
+  config.member_timeout = 6 * options.status_interval;
 
   std::unordered_map<PeerId, TimeUs> joined_at;
   for (std::size_t i = 0; i < options.peers; ++i) {

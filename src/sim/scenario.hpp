@@ -29,11 +29,21 @@ struct ScenarioOptions {
   std::uint64_t seed = 1;
   std::size_t broadcasts = 50;
   TimeUs join_interval = 50 * kMillisecond;
+  // Every peer's full status; members stay 6 intervals before silent ones
+  // are forgotten (the live defaults: 10 s and 60 s).
+  TimeUs status_interval = 10 * kSecond;
   TimeUs broadcast_interval = 200 * kMillisecond;
   double alpha = 0.8;  // blend of the "ours" tree
   NetworkOptions network = default_network();
 
   static NetworkOptions default_network();
+  // Defaults that keep big runs tractable; below 2,000 peers they are the
+  // fields' defaults. Joins spread over at most 100 s of virtual time;
+  // statuses every 60 s from 5,000 peers on (every status reaches every
+  // peer, so their cost grows with the square of the group; 60 s is what the
+  // issue's mesh workload and bench/meshd_load use).
+  static TimeUs join_interval_for(std::size_t peers);
+  static TimeUs status_interval_for(std::size_t peers);
 };
 
 struct ScenarioResult {

@@ -25,6 +25,24 @@ bool parse_description(const std::string& json, PeerId& peer, LinkId& link) {
   return r2.ec == std::errc{};
 }
 
+// Batches this large are shared among the threads (smaller ones are not
+// worth waking them for).
+constexpr std::size_t kParallelBatch = 64;
+
+bool is_fallback_topic(const std::string& topic) {
+  return topic.size() > 9 && topic.compare(topic.size() - 9, 9, ".fallback") == 0;
+}
+
+// One publication to one topic reaches each subscriber once, in id order; a
+// newcomer's snapshot (many messages to one node) must stay one by one.
+template <class Batch>
+bool distinct_targets(const Batch& batch) {
+  for (std::size_t i = 1; i < batch.size(); ++i) {
+    if (!(batch[i - 1].to < batch[i].to)) return false;
+  }
+  return true;
+}
+
 std::uint64_t mix(std::uint64_t x) {  // splitmix64 finalizer
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -35,7 +53,7 @@ std::uint64_t mix(std::uint64_t x) {  // splitmix64 finalizer
 }  // namespace
 
 VirtualNetwork::VirtualNetwork(NetworkOptions options)
-    : options_(options), seed_mix_(mix(options.seed)), random_(mix(options.seed + 1)) {}
+    : options_(options), parallel_(options.threads), seed_mix_(mix(options.seed)), random_(mix(options.seed + 1)) {}
 
 template <class Fn>
 void VirtualNetwork::handling_data(PeerId peer, std::uint32_t hops, Fn&& fn) {
@@ -53,9 +71,31 @@ void VirtualNetwork::flush_downlinks() {
   auto batch = std::make_shared<std::vector<Downlink>>(std::move(batch_));
   batch_.clear();
   events_.after(options_.server_latency, [this, batch] {
+    if (parallel_.threads() > 1 && batch->size() >= kParallelBatch && distinct_targets(*batch)) {
+      // Every receiver takes the message first, in parallel (each touches
+      // only its own node); then what they do is carried out in batch order,
+      // exactly as one delivery after another would have it.
+      // Most receivers only update their view: only those with actions to
+      // carry out are drained (draining one without any does nothing).
+      const TimeUs now = events_.now();
+      std::vector<std::uint8_t> busy(batch->size(), 0);
+      parallel_.run(batch->size(), [&](std::size_t i) {
+        const Downlink& d = (*batch)[i];
+        if (SimNode* sim = find_node(d.to)) {
+          sim->node->on_topic_message(now, *d.topic, d.sender, *d.body);
+          busy[i] = sim->node->has_actions();
+        }
+      });
+      for (std::size_t i = 0; i < batch->size(); ++i) {
+        if (!busy[i]) continue;
+        const Downlink& d = (*batch)[i];
+        if (is_fallback_topic(*d.topic)) handling_data(d.to, d.hops, [](SimNode&) {});
+        else with_node(d.to, [](SimNode&) {});
+      }
+      return;
+    }
     for (const Downlink& d : *batch) {
-      const bool data = d.topic->size() > 9 &&
-                        d.topic->compare(d.topic->size() - 9, 9, ".fallback") == 0;
+      const bool data = is_fallback_topic(*d.topic);
       auto deliver = [&](SimNode& sim) {
         sim.node->on_topic_message(events_.now(), *d.topic, d.sender, *d.body);
       };
@@ -70,9 +110,9 @@ void VirtualNetwork::flush_downlinks() {
 
 template <class Fn>
 void VirtualNetwork::with_node(PeerId peer, Fn&& fn) {
-  auto it = nodes_.find(peer);
-  if (it == nodes_.end()) return;  // crashed or left meanwhile
-  fn(it->second);
+  SimNode* sim = find_node(peer);
+  if (!sim) return;  // crashed or left meanwhile
+  fn(*sim);
   drain(peer);
 }
 
@@ -83,6 +123,8 @@ PeerId VirtualNetwork::add_peer(MeshConfig config) {
       });
   config.seed = mix(config.seed ^ seed_mix_ ^ id);
   SimNode& sim = nodes_[id];
+  if (node_by_id_.size() <= id) node_by_id_.resize(id + 1, nullptr);
+  node_by_id_[id] = &sim;
   sim.node = std::make_unique<MeshNode>(std::move(config));
   sim.x = static_cast<double>(random_.below(1'000'000)) / 1e6;
   sim.y = static_cast<double>(random_.below(1'000'000)) / 1e6;
@@ -94,7 +136,7 @@ PeerId VirtualNetwork::add_peer(MeshConfig config) {
 
 void VirtualNetwork::leave(PeerId peer) {
   with_node(peer, [&](SimNode& sim) { sim.node->leave(events_.now()); });
-  nodes_.erase(peer);
+  forget_node(peer);
   // The socket closes once the goodbye has reached the server.
   events_.after(options_.server_latency + 1, [this, peer] {
     broker_.disconnect(peer);
@@ -108,7 +150,7 @@ void VirtualNetwork::crash(PeerId peer) {
   for (const auto& [link, far] : it->second.remote) {
     close_endpoint(far.peer, far.link, options_.crash_detection);
   }
-  nodes_.erase(it);
+  forget_node(peer);
   broker_.disconnect(peer);  // the kernel closes the socket at once
   flush_downlinks();
 }
@@ -145,10 +187,15 @@ std::map<PeerId, std::set<PeerId>> VirtualNetwork::overlay() const {
   return graph;
 }
 
+void VirtualNetwork::forget_node(PeerId peer) {
+  nodes_.erase(peer);
+  if (peer < node_by_id_.size()) node_by_id_[peer] = nullptr;
+}
+
 void VirtualNetwork::drain(PeerId peer) {
-  auto it = nodes_.find(peer);
-  if (it == nodes_.end()) return;
-  SimNode& sim = it->second;
+  SimNode* found = find_node(peer);
+  if (!found) return;
+  SimNode& sim = *found;
   for (std::vector<Action> actions = sim.node->take_actions(); !actions.empty();
        actions = sim.node->take_actions()) {
     for (Action& action : actions) carry_out(peer, sim, action);

@@ -15,6 +15,7 @@
 #include "event_queue.hpp"
 #include "in_memory_broker.hpp"
 #include "mesh_node.hpp"
+#include "parallel_batch.hpp"
 #include "random.hpp"
 
 namespace p2pmesh::sim {
@@ -36,6 +37,9 @@ struct NetworkOptions {
   TimeUs link_setup = 40 * kMillisecond;      // ICE + DTLS + SCTP after the answer
   TimeUs crash_detection = 1500 * kMillisecond;  // a crashed neighbour's link closes
   std::uint64_t seed = 1;
+  // Threads that hand one server publication to its many receivers (results
+  // do not depend on it; see parallel_batch.hpp).
+  std::size_t threads = 1;
 };
 
 struct Delivery {
@@ -117,9 +121,17 @@ class VirtualNetwork {
   void with_node(PeerId peer, Fn&& fn);
 
   NetworkOptions options_;
+  ParallelBatch parallel_;
   EventQueue events_;
   InMemoryBroker broker_;
   std::unordered_map<PeerId, SimNode> nodes_;
+  // nodes_ by id (ids are handed out in sequence): one lookup without hashing
+  // for each of the many deliveries a publication makes. nullptr once gone.
+  std::vector<SimNode*> node_by_id_;
+  SimNode* find_node(PeerId peer) const {
+    return peer < node_by_id_.size() ? node_by_id_[peer] : nullptr;
+  }
+  void forget_node(PeerId peer);
   std::uint64_t seed_mix_;
   Random random_;
   // Context of the input being handled (sends inherit it).
