@@ -62,6 +62,23 @@ long rss_kb(pid_t pid) {
   return 0;
 }
 
+// Pages only this process has (Private_Clean + Private_Dirty): RSS also counts
+// the code of libwebrtc, OpenSSL, NSS and libstdc++ that every peer shares.
+long private_kb(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string key;
+  long total = 0;
+  while (in >> key) {
+    if (key == "Private_Clean:" || key == "Private_Dirty:") {
+      long kb = 0;
+      in >> kb;
+      total += kb;
+    }
+    in.ignore(1 << 16, '\n');
+  }
+  return total;
+}
+
 double cpu_seconds(pid_t pid) {  // utime + stime
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat((std::istreambuf_iterator<char>(in)), {});
@@ -236,7 +253,8 @@ struct Proc {
   int out = -1;
   std::string buffer;
   std::size_t reachable = 0;
-  std::size_t links = 0;
+  std::size_t links = 0;     // from view events (--print-view)
+  long links_up_events = 0;  // link_up minus link_down events
 };
 
 Proc spawn(const std::vector<std::string>& argv) {
@@ -273,6 +291,8 @@ void poll_view(Proc& p) {
   while ((nl = p.buffer.find('\n')) != std::string::npos) {
     const std::string line = p.buffer.substr(0, nl);
     p.buffer.erase(0, nl + 1);
+    if (line.find("\"event\":\"link_up\"") != std::string::npos) ++p.links_up_events;
+    if (line.find("\"event\":\"link_down\"") != std::string::npos) --p.links_up_events;
     if (line.find("\"event\":\"view\"") == std::string::npos) continue;
     auto count = [&](const char* key) {
       const auto at = line.find(key);
@@ -289,6 +309,7 @@ void poll_view(Proc& p) {
 struct ProcessResult {
   double connect_ms = -1;
   double rss_mb_avg = 0, rss_mb_max = 0;
+  double private_mb_avg = 0;
   double cpu_pct_avg = 0, cpu_pct_max = 0;
   double links_avg = 0;
 };
@@ -303,12 +324,26 @@ ProcessResult run_processes(std::size_t n, const std::string& meshd_bin, const s
   std::ifstream(port_file) >> port;
   std::remove(port_file.c_str());
   const std::string url = "ws://127.0.0.1:" + std::to_string(port) + "/service";
-  std::vector<Proc> procs;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (i > 0) std::this_thread::sleep_for(50ms);
-    procs.push_back(spawn({peer_bin, "--url", url, "--group", "bench", "--loopback", "--print-view",
-                           "--view-interval-ms", "20"}));
-  }
+  auto start_peers = [&](const std::string& group, std::vector<std::string> extra) {
+    std::vector<Proc> started;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i > 0) std::this_thread::sleep_for(50ms);
+      std::vector<std::string> args{peer_bin, "--url", url, "--group", group, "--loopback"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      started.push_back(spawn(args));
+    }
+    return started;
+  };
+  auto stop_peers = [](std::vector<Proc>& procs) {
+    for (auto& p : procs) {
+      kill(p.pid, SIGKILL);
+      waitpid(p.pid, nullptr, 0);
+      close(p.out);
+    }
+  };
+
+  // Connect time: the views are polled every 20 ms (--print-view).
+  std::vector<Proc> procs = start_peers("connect", {"--print-view", "--view-interval-ms", "20"});
   const auto last_start = Clock::now();
   if (wait_until(
           [&] {
@@ -322,11 +357,16 @@ ProcessResult run_processes(std::size_t n, const std::string& meshd_bin, const s
           30s)) {
     r.connect_ms = ms_since(last_start);
   }
-  std::this_thread::sleep_for(2s);
+  stop_peers(procs);
+
+  // Idle: fresh peers without that polling, after the joins' link changes and
+  // first statuses have settled, over a full status interval (10 s).
+  procs = start_peers("idle", {});
+  std::this_thread::sleep_for(5s);
   std::vector<double> cpu0;
   for (auto& p : procs) cpu0.push_back(cpu_seconds(p.pid));
   const auto t0 = Clock::now();
-  std::this_thread::sleep_for(5s);
+  std::this_thread::sleep_for(10s);
   const double seconds = ms_since(t0) / 1000.0;
   for (std::size_t i = 0; i < procs.size(); ++i) {
     poll_view(procs[i]);
@@ -336,13 +376,10 @@ ProcessResult run_processes(std::size_t n, const std::string& meshd_bin, const s
     r.cpu_pct_max = std::max(r.cpu_pct_max, pct);
     r.rss_mb_avg += rss / static_cast<double>(n);
     r.rss_mb_max = std::max(r.rss_mb_max, rss);
-    r.links_avg += static_cast<double>(procs[i].links) / static_cast<double>(n);
+    r.private_mb_avg += static_cast<double>(private_kb(procs[i].pid)) / 1024.0 / static_cast<double>(n);
+    r.links_avg += static_cast<double>(procs[i].links_up_events) / static_cast<double>(n);
   }
-  for (auto& p : procs) {
-    kill(p.pid, SIGKILL);
-    waitpid(p.pid, nullptr, 0);
-    close(p.out);
-  }
+  stop_peers(procs);
   kill(server.pid, SIGKILL);
   waitpid(server.pid, nullptr, 0);
   close(server.out);
@@ -396,8 +433,9 @@ int main(int argc, char** argv) {
       const ProcessResult pr = run_processes(n, meshd_bin, mesh_peer);
       std::printf(
           " | processes: connected %.0f ms after last start; idle mesh-peer (%.1f links avg) RSS "
-          "%.1f MB avg %.1f max, CPU %.2f%% avg %.2f%% max of a core",
-          pr.connect_ms, pr.links_avg, pr.rss_mb_avg, pr.rss_mb_max, pr.cpu_pct_avg, pr.cpu_pct_max);
+          "%.1f MB avg %.1f max (private %.1f MB avg, the rest shared code), CPU %.2f%% avg %.2f%% max of a core",
+          pr.connect_ms, pr.links_avg, pr.rss_mb_avg, pr.rss_mb_max, pr.private_mb_avg, pr.cpu_pct_avg,
+          pr.cpu_pct_max);
     }
     std::printf("\n");
     std::fflush(stdout);

@@ -10,6 +10,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   libspdlog-dev libfmt-dev libcli11-dev
   emscripten chromium nodejs
+  gnuplot-nox
   libtgowt-dev
 )
 

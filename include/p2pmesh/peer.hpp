@@ -34,6 +34,10 @@ namespace p2pmesh {
 // Peer ids are handed out by meshd (non-zero); 0 means "no peer".
 using PeerId = std::uint32_t;
 
+// Largest payload of one broadcast (48 KiB): it must fit through the server
+// (64 KiB messages) with its route. Larger data: split it in the application.
+inline constexpr std::size_t kMaxPayloadBytes = 48 * 1024;
+
 struct PeerConfig {
   // WebSocket URLs of meshd, e.g. "ws://127.0.0.1:8000/service". Tried in
   // order; after a failure or a lost connection the next one is used, with
@@ -53,8 +57,10 @@ struct PeerConfig {
   bool fallback = true;
 
   enum class TreeMode : std::uint8_t { unit, latency, blend };
-  TreeMode tree_mode = TreeMode::unit;
-  double tree_alpha = 0.0;  // blend only: 0 = MST, 1 = shortest-path tree
+  // Default: the blend over measured link RTTs (docs/broadcast.md); unit is
+  // the reference's tree.
+  TreeMode tree_mode = TreeMode::blend;
+  double tree_alpha = 0.8;  // blend only: 0 = MST, 1 = shortest-path tree
 
   // Gather only 127.0.0.1 candidates (tests, benchmarks, one-machine demos).
   // Otherwise every non-loopback interface is used, as a browser would.
@@ -64,6 +70,9 @@ struct PeerConfig {
   // counted (PeerSnapshot::Counters::send_queue_drops): a slow neighbour never
   // makes memory grow without bound.
   std::size_t max_link_queue_bytes = 4u << 20;
+  // Bound of bytes received on links and not yet handled (all links): past
+  // it messages are dropped and counted (Counters::receive_drops).
+  std::size_t max_inbound_bytes = 16u << 20;
 
   // Reconnect backoff after a lost or failed server connection: doubles from
   // the initial delay up to the maximum (with +-25% jitter).
@@ -145,6 +154,7 @@ struct PeerSnapshot {
     std::uint64_t links_dropped_for_room = 0;
     // From the driver (cumulative over reconnects).
     std::uint64_t send_queue_drops = 0;    // packets dropped: link queue full
+    std::uint64_t receive_drops = 0;       // link messages dropped: max_inbound_bytes waiting
     std::uint64_t server_frames_in = 0;
     std::uint64_t server_frames_out = 0;
     std::uint64_t bad_server_frames = 0;   // undecodable frames from the server
@@ -198,7 +208,8 @@ class Peer {
 
   // Sends `payload` to every member of the group (each receives it once).
   // Thread-safe, non-blocking: the message is handed to the loop. Returns
-  // false when the peer is not joined (the message is dropped).
+  // false when the peer is not joined (the message is dropped). Throws
+  // std::length_error for a payload over kMaxPayloadBytes.
   bool broadcast(std::string payload);
 
   // The peer's state. Thread-safe; from another thread it waits for the loop

@@ -2,22 +2,44 @@
 
 namespace p2pmesh {
 
-bool DuplicateFilter::first_time(PeerId source, std::uint64_t seq) {
+namespace {
+bool test_and_set(std::array<std::uint64_t, DuplicateFilter::kWindow / 64>& seen,
+                  std::uint64_t seq) {
+  const std::uint64_t index = seq % DuplicateFilter::kWindow;
+  const std::uint64_t bit = std::uint64_t{1} << (index % 64);
+  const bool was_set = (seen[index / 64] & bit) != 0;
+  seen[index / 64] |= bit;
+  return was_set;
+}
+
+void clear(std::array<std::uint64_t, DuplicateFilter::kWindow / 64>& seen, std::uint64_t seq) {
+  const std::uint64_t index = seq % DuplicateFilter::kWindow;
+  seen[index / 64] &= ~(std::uint64_t{1} << (index % 64));
+}
+}  // namespace
+
+bool DuplicateFilter::first_time(PeerId source, std::uint64_t seq, bool remember_new) {
   if (seq == 0) return true;
-  Window& w = windows_[source];
+  auto it = windows_.find(source);
+  if (it == windows_.end()) {
+    if (!remember_new) return true;
+    it = windows_.emplace(source, Window{}).first;
+  }
+  Window& w = it->second;
   if (seq > w.highest) {
-    const std::uint64_t shift = seq - w.highest;
-    w.seen = shift >= 64 ? 0 : w.seen << shift;
-    w.seen |= 1;
+    // Ids between the old highest and seq become unseen slots of the window.
+    if (seq - w.highest >= kWindow) {
+      w.seen.fill(0);
+    } else {
+      for (std::uint64_t s = w.highest + 1; s < seq; ++s) clear(w.seen, s);
+      clear(w.seen, seq);
+    }
     w.highest = seq;
+    test_and_set(w.seen, seq);
     return true;
   }
-  const std::uint64_t behind = w.highest - seq;
-  if (behind >= 64) return false;
-  const std::uint64_t bit = std::uint64_t{1} << behind;
-  if (w.seen & bit) return false;
-  w.seen |= bit;
-  return true;
+  if (w.highest - seq >= kWindow) return true;  // too old to tell: delivered
+  return !test_and_set(w.seen, seq);
 }
 
 }  // namespace p2pmesh

@@ -4,11 +4,9 @@
 
 namespace p2pmesh {
 
-namespace {
 bool speaks_keepalive(const Link& link) {
   return link.state == LinkState::open && link.peer_version >= 1;
 }
-}  // namespace
 
 KeepAliveDue keepalive_due(LinkTable& links, const MeshConfig& config, TimeUs now) {
   KeepAliveDue due;

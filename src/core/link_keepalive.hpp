@@ -21,6 +21,9 @@ struct KeepAliveDue {
   std::vector<LinkId> dead;  // close these: silent too long
 };
 
+// True for an open link the keep-alive pings (its peer's version is >= 1).
+bool speaks_keepalive(const Link& link);
+
 // Which links need a ping or are dead at `now`; advances next_ping_at.
 // Only links whose Link::peer_version is >= 1 take part.
 KeepAliveDue keepalive_due(LinkTable& links, const MeshConfig& config, TimeUs now);

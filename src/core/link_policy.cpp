@@ -34,12 +34,13 @@ std::vector<PeerId> LinkPolicy::peers_to_dial(const LinkTable& links,
 
 LinkPolicy::OfferDecision LinkPolicy::on_offer(PeerId from, const LinkTable& links,
                                                const Membership& membership,
-                                               Random& random) const {
+                                               Random& random, TimeUs now) const {
   OfferDecision decision;
   if (from == self_ || from == kNoPeer) return decision;
 
   if (const Link* theirs = links.find(from, false)) {
     // The peer dials again: its previous attempt is dead to it. Replace it.
+    if (now - theirs->created_at < kRepeatOfferGap) return decision;
     decision.accept = true;
     decision.close = theirs->id;
     return decision;

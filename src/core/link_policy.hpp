@@ -39,8 +39,12 @@ class LinkPolicy {
     bool accept = false;
     std::optional<LinkId> close;  // a link to close first (duplicate or make room)
   };
+  // A peer that dials again replaces its previous attempt, unless that one
+  // is younger than kRepeatOfferGap: a member flooding offers would otherwise
+  // make us build a WebRTC connection per offer.
+  static constexpr TimeUs kRepeatOfferGap = 1 * kSecond;
   OfferDecision on_offer(PeerId from, const LinkTable& links, const Membership& membership,
-                         Random& random) const;
+                         Random& random, TimeUs now) const;
 
   // With two open links to the same peer, the one to close.
   std::optional<LinkId> duplicate_to_close(PeerId peer, const LinkTable& links) const;

@@ -192,6 +192,9 @@ void Membership::set_claims(PeerId source, std::uint32_t slot, std::span<const C
 }
 
 void Membership::add_claim(PeerId source, std::uint32_t slot, PeerId peer, std::uint32_t rtt_us) {
+  // Bounded: a member announcing connected_to 1, 2, 3... must not grow our
+  // view (and the cost of each claim) without end. Real peers hold a handful.
+  if (claims_at_slot_.at(slot).size() >= kMaxClaimsPerMember) return;
   if (find_claim_at(slot, peer)) return;
   claims_at_slot_.push_back(slot, {peer, rtt_us});
   note_pending_claim(source, peer);

@@ -30,6 +30,9 @@ namespace p2pmesh {
 
 class Membership {
  public:
+  // Links kept per member from its incremental connected_to updates.
+  static constexpr std::size_t kMaxClaimsPerMember = 256;
+
   explicit Membership(PeerId self);
 
   struct Outcome {

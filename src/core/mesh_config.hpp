@@ -10,6 +10,10 @@
 
 namespace p2pmesh {
 
+// Largest broadcast payload: it must fit a server message (64 KiB) with a
+// route beside it (fallback), and a data channel message (256 KiB in browsers).
+inline constexpr std::uint32_t kDefaultMaxPayloadBytes = 48 * 1024;
+
 struct MeshConfig {
   std::string group = "default";
   std::uint32_t target_connections = 4;  // links a peer tries to hold
@@ -23,14 +27,17 @@ struct MeshConfig {
   TimeUs candidate_backoff = 10 * kSecond;
   // Keep-alive on links with peers of our protocol (version >= 1): a ping
   // every interval measures the RTT; a link silent for the timeout is dead.
-  TimeUs ping_interval = 500 * kMillisecond;
+  // One ping a second: half a second doubled an idle peer's CPU (0.4% -> 0.7%).
+  TimeUs ping_interval = 1000 * kMillisecond;
   TimeUs dead_link_timeout = 2 * kSecond;
   // How a broadcast spreads: source-routed down the tree (the design), or
   // flooded to every neighbour with duplicates dropped by message id (the
   // gossip baseline mesh-sim compares against).
   enum class Spread : std::uint8_t { tree, flood };
   Spread spread = Spread::tree;
-  TreeOptions tree{};        // broadcast tree mode
+  // Broadcast tree: the Prim-Dijkstra blend over measured link RTTs, the
+  // winner of mesh-sim's comparison (docs/broadcast.md).
+  TreeOptions tree{TreeMode::blend, 0.8};
   bool prune_routes = true;  // send each child only its path + subtree
   bool fallback = true;      // peers the tree cannot reach get packets via the server
   // Repair: a relay whose route names a child it has no open link with (it
@@ -45,6 +52,12 @@ struct MeshConfig {
   bool admit_when_full = true;
   std::uint32_t max_route_edges = 4096;
   std::uint32_t max_packet_bytes = 1 << 20;
+  // The server's limits (meshd's defaults): a publish names at most this many
+  // topics (more are split) and fits one WebSocket message (a bigger one
+  // would cost the connection: it is dropped and counted instead).
+  std::uint32_t max_topics_per_publish = 16;
+  std::uint32_t max_server_message_bytes = 64 * 1024;
+  std::uint32_t max_payload_bytes = kDefaultMaxPayloadBytes;
   std::uint64_t seed = 1;  // randomness (candidate picks) is seeded
   // Observers: every interval the node publishes its state report (JSON, see
   // state_report.hpp) on `<group>.report`. 0 = never.

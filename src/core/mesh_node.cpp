@@ -1,6 +1,7 @@
 #include "mesh_node.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "candidate_envelope.hpp"
@@ -11,11 +12,20 @@
 
 namespace p2pmesh {
 
+namespace {
+// Protobuf framing of a publish_request (ClientMessage + its fields) around
+// the data, and per topic: a bound, so size checks err on the safe side.
+constexpr std::size_t kPublishOverhead = 16;
+constexpr std::size_t kPublishOverheadPerTopic = 3;
+// Sources of packets that are not (yet) members the duplicate filter keeps.
+constexpr std::size_t kUnknownSourceSlack = 256;
+}  // namespace
+
 MeshNode::MeshNode(MeshConfig config)
     : config_(std::move(config)),
       membership_(kNoPeer),
       policy_(kNoPeer, config_),
-      repair_buffer_(config_.repair_window, 1024),
+      repair_buffer_(config_.repair_window, 1024, 8u << 20),
       random_(config_.seed) {
   limits_.max_message_bytes = config_.max_packet_bytes;
   limits_.max_edges = config_.max_route_edges;
@@ -95,7 +105,7 @@ void MeshNode::handle_mesh_update(TimeUs now, PeerId sender, std::string_view bo
 
 void MeshNode::handle_offer(TimeUs now, PeerId from, std::string_view body) {
   if (membership_.add_member(from, now)) emit(PeerJoined{from});
-  const LinkPolicy::OfferDecision decision = policy_.on_offer(from, links_, membership_, random_);
+  const LinkPolicy::OfferDecision decision = policy_.on_offer(from, links_, membership_, random_, now);
   if (!decision.accept) {
     ++counters_.offers_refused;
     return;
@@ -137,7 +147,7 @@ void MeshNode::on_local_description(TimeUs /*now*/, LinkId id, std::string descr
   const Link* link = links_.find(id);
   if (!link || left_) return;
   const SignalKind kind = link->initiated ? SignalKind::offer : SignalKind::answer;
-  emit(Publish{{peer_topic(config_.group, link->peer, kind)}, std::move(description_json)});
+  publish({peer_topic(config_.group, link->peer, kind)}, std::move(description_json));
   schedule_wake();
 }
 
@@ -145,8 +155,8 @@ void MeshNode::on_local_candidate(TimeUs /*now*/, LinkId id, std::string candida
   const Link* link = links_.find(id);
   if (!link || left_) return;
   const PeerId initiator = link->initiated ? self_ : link->peer;
-  emit(Publish{{peer_topic(config_.group, link->peer, SignalKind::candidate)},
-               wrap_candidate(candidate_json, initiator)});
+  publish({peer_topic(config_.group, link->peer, SignalKind::candidate)},
+          wrap_candidate(candidate_json, initiator));
   schedule_wake();
 }
 
@@ -204,7 +214,7 @@ void MeshNode::on_link_data(TimeUs now, LinkId id, std::string_view bytes) {
 
 void MeshNode::on_link_rtt(TimeUs /*now*/, LinkId id, std::uint32_t rtt_us) {
   Link* link = links_.find(id);
-  if (!link) return;
+  if (!link || speaks_keepalive(*link)) return;
   link->rtt_us = rtt_us;
   if (link->state == LinkState::open) membership_.set_local_link(link->peer, true, rtt_us);
   schedule_wake();
@@ -233,7 +243,11 @@ void MeshNode::handle_packet(TimeUs now, PeerId via, const wire::Packet& packet,
   } else if (from_server) {
     ++counters_.fallback_received;
   }
-  if (!duplicates_.first_time(packet.source, packet.seq)) {
+  // Members' ids are remembered; other sources (just joined, or forged) only
+  // while few, so forged sources cannot grow the filter without bound.
+  const bool remember = membership_.is_member(packet.source) ||
+                        duplicates_.sources() < membership_.member_count() + kUnknownSourceSlack;
+  if (!duplicates_.first_time(packet.source, packet.seq, remember)) {
     ++counters_.duplicate_packets;
     return;
   }
@@ -266,8 +280,25 @@ void MeshNode::handle_fallback(TimeUs now, PeerId sender, std::string_view body)
   handle_packet(now, sender, packet, true);
 }
 
+HopFilter MeshNode::hop_filter() {
+  // Children we are linked with always get the packet; others only through
+  // the server, if they are members, and at most max_connections of them (a
+  // real tree gives us no more children than links): a hostile route cannot
+  // make us copy or publish its payload without bound.
+  return [this, budget = config_.relay_fallback ? config_.max_connections : 0u](
+             PeerId next) mutable {
+    if (next == self_ || links_.open_link_to(next)) return true;
+    if (budget > 0 && membership_.is_member(next)) {
+      --budget;
+      return true;
+    }
+    ++counters_.dropped_hops;
+    return false;
+  };
+}
+
 void MeshNode::forward(TimeUs now, const wire::Packet& packet) {
-  for (const Hop& hop : plan_relay(packet, self_, config_.prune_routes)) {
+  for (const Hop& hop : plan_relay(packet, self_, config_.prune_routes, hop_filter())) {
     send_down(now, hop.next, hop.packet);
   }
 }
@@ -281,15 +312,14 @@ void MeshNode::send_down(TimeUs now, PeerId next, const wire::Packet& packet) {
     // The route names a link we no longer have: the server carries the
     // packet (with the child's subtree, so it relays on from there).
     ++counters_.fallback_sent;
-    emit(Publish{{peer_topic(config_.group, next, SignalKind::fallback)}, wire::encode(packet)});
+    publish({peer_topic(config_.group, next, SignalKind::fallback)}, wire::encode(packet));
   }
 }
 
 void MeshNode::repair(TimeUs now, PeerId gone) {
   if (config_.repair_window <= 0 || left_) return;
   for (const wire::Packet& packet : repair_buffer_.take_sent_to(gone, now)) {
-    for (const RepairHop& hop : plan_repair(packet, gone, self_, config_.prune_routes)) {
-      if (!membership_.is_member(hop.next) && !links_.open_link_to(hop.next)) continue;
+    for (const RepairHop& hop : plan_repair(packet, gone, self_, config_.prune_routes, hop_filter())) {
       ++counters_.repaired;
       send_down(now, hop.next, hop.packet);
     }
@@ -298,6 +328,10 @@ void MeshNode::repair(TimeUs now, PeerId gone) {
 
 std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload) {
   if (self_ == kNoPeer || left_) return 0;
+  if (payload.size() > config_.max_payload_bytes) {
+    ++counters_.oversized_broadcasts;
+    return 0;
+  }
   const std::uint64_t seq = config_.message_ids ? next_seq_++ : 0;
   ++counters_.broadcasts;
   const BroadcastTree& plan = tree();
@@ -327,7 +361,7 @@ std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload) {
       packet.source = self_;
       packet.payload = std::move(payload);
       packet.seq = seq;
-      emit(Publish{std::move(topics), wire::encode(packet)});
+      publish(std::move(topics), wire::encode(packet));
     }
   }
   schedule_wake();
@@ -371,7 +405,7 @@ void MeshNode::on_tick(TimeUs now) {
     expire_silent_members(now);
   }
   if (now >= next_report_at_) {
-    emit(Publish{{report_topic(config_.group)}, state_report_json(*this, report_app_json_)});
+    publish({report_topic(config_.group)}, state_report_json(*this, report_app_json_));
     next_report_at_ = now + config_.report_interval;
   }
   dial(now);
@@ -421,8 +455,26 @@ void MeshNode::expire_silent_members(TimeUs now) {
   }
 }
 
+void MeshNode::publish(std::vector<std::string> topics, std::string data) {
+  // meshd drops a publish naming more topics than its limit whole, and closes
+  // the connection on a frame over its size limit: split, or drop and count.
+  const std::size_t per_publish = std::max<std::uint32_t>(1, config_.max_topics_per_publish);
+  for (std::size_t first = 0; first < topics.size(); first += per_publish) {
+    const std::size_t last = std::min(topics.size(), first + per_publish);
+    std::size_t bytes = data.size() + kPublishOverhead;
+    for (std::size_t i = first; i < last; ++i) bytes += topics[i].size() + kPublishOverheadPerTopic;
+    if (bytes > config_.max_server_message_bytes) {
+      ++counters_.oversized_publishes;
+      continue;
+    }
+    std::vector<std::string> chunk(std::make_move_iterator(topics.begin() + first),
+                                   std::make_move_iterator(topics.begin() + last));
+    emit(Publish{std::move(chunk), last == topics.size() ? std::move(data) : data});
+  }
+}
+
 void MeshNode::publish_update(const wire::MeshUpdate& update) {
-  emit(Publish{{mesh_topic(config_.group)}, wire::encode(update)});
+  publish({mesh_topic(config_.group)}, wire::encode(update));
 }
 
 void MeshNode::publish_link_change(wire::MeshUpdate::Kind kind, PeerId peer) {

@@ -38,6 +38,10 @@ struct MeshCounters {
   std::uint64_t stale_updates = 0;        // status id not newer
   std::uint64_t bad_signals = 0;          // offer/answer/candidate that fits no link
   std::uint64_t foreign_topics = 0;       // topic of another group or unknown form
+  std::uint64_t dropped_hops = 0;         // route children neither linked nor members, or
+                                          // past the relay-fallback budget of a packet
+  std::uint64_t oversized_broadcasts = 0; // broadcast() payloads over max_payload_bytes
+  std::uint64_t oversized_publishes = 0;  // publications over max_server_message_bytes
   // Traffic and link life.
   std::uint64_t broadcasts = 0;
   std::uint64_t delivered = 0;
@@ -72,12 +76,14 @@ class MeshNode {
   void on_link_closed(TimeUs now, LinkId link);
   void on_link_data(TimeUs now, LinkId link, std::string_view bytes);
   // A round-trip time measured on the link (e.g. from transport stats).
+  // Ignored on links the keep-alive pings: one consistent measure per link.
   void on_link_rtt(TimeUs now, LinkId link, std::uint32_t rtt_us);
   void on_tick(TimeUs now);
 
   // ---- application ----
   // Sends `payload` to every member; returns its message id (seq, 0 when
-  // message ids are off).
+  // message ids are off). A payload over config().max_payload_bytes is not
+  // sent (counted; returns 0): drivers refuse it first with a clear error.
   std::uint64_t broadcast(TimeUs now, std::string payload);
   // Extra JSON (an object) the app wants in its state reports (e.g. the demo's
   // ping figures); empty = none.
@@ -106,12 +112,16 @@ class MeshNode {
   void handle_fallback(TimeUs now, PeerId sender, std::string_view body);
   void handle_packet(TimeUs now, PeerId via, const wire::Packet& packet, bool from_server);
   void forward(TimeUs now, const wire::Packet& packet);
+  HopFilter hop_filter();
   // Sends a packet of the tree to `next`: on its link, else through the server.
   void send_down(TimeUs now, PeerId next, const wire::Packet& packet);
   // Re-sends to the children of a neighbour that is gone what we sent it lately.
   void repair(TimeUs now, PeerId gone);
   // Flooding baseline: to every open link but `except` and the source.
   void flood(const wire::Packet& packet, PeerId except);
+  // Every publication goes through here: split to the server's topic limit,
+  // dropped (and counted) over its size limit.
+  void publish(std::vector<std::string> topics, std::string data);
   void publish_update(const wire::MeshUpdate& update);
   void publish_status();
   void publish_link_change(wire::MeshUpdate::Kind kind, PeerId peer);

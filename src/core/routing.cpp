@@ -75,12 +75,20 @@ bool link_edges(const Edges& edges, PeerId source, std::vector<std::uint32_t>& p
 
 // The hops of `self` for a route: one per edge (self, v), in edge order.
 std::vector<Hop> plan_hops(PeerId source, const Edges& edges, const std::string& payload,
-                           std::uint64_t seq, PeerId self, bool prune) {
+                           std::uint64_t seq, PeerId self, bool prune,
+                           const HopFilter& wanted = {}) {
   std::vector<Hop> hops;
   if (self == kNoPeer) return hops;
   const std::size_t n = edges.size();
-  for (const wire::Edge& edge : edges) {
-    if (edge.u == self) hops.push_back({edge.v, {source, {}, payload, seq}});
+  // refused[i]: edge i is (self, v) with a child `wanted` refused.
+  std::vector<std::uint8_t> refused(wanted ? n : 0, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (edges[i].u != self) continue;
+    if (wanted && !wanted(edges[i].v)) {
+      refused[i] = 1;
+      continue;
+    }
+    hops.push_back({edges[i].v, {source, {}, payload, seq}});
   }
   if (hops.empty()) return hops;
   if (!prune || n > kMaxIndexableEdges) {
@@ -97,7 +105,7 @@ std::vector<Hop> plan_hops(PeerId source, const Edges& edges, const std::string&
   std::vector<std::uint32_t> branch(n, kUnresolved);
   std::uint32_t next_hop = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    if (edges[i].u == self) branch[i] = next_hop++;
+    if (edges[i].u == self) branch[i] = !refused.empty() && refused[i] ? kMissing : next_hop++;
   }
   std::vector<std::uint32_t> path;
   for (std::size_t i = 0; i < n; ++i) {
@@ -210,8 +218,9 @@ RouteError validate_route(const wire::Packet& packet, std::size_t max_edges) {
   return RouteError::none;
 }
 
-std::vector<Hop> plan_relay(const wire::Packet& packet, PeerId self, bool prune) {
-  return plan_hops(packet.source, packet.edges, packet.payload, packet.seq, self, prune);
+std::vector<Hop> plan_relay(const wire::Packet& packet, PeerId self, bool prune,
+                            const HopFilter& wanted) {
+  return plan_hops(packet.source, packet.edges, packet.payload, packet.seq, self, prune, wanted);
 }
 
 }  // namespace p2pmesh

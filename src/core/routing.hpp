@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,11 @@ RouteError validate_route(const wire::Packet& packet, std::size_t max_edges);
 // the packet unchanged. No hops if self is not the u of any edge. On a packet
 // that did not pass validate_route the result is unspecified but memory-safe
 // and linear-time.
-std::vector<Hop> plan_relay(const wire::Packet& packet, PeerId self, bool prune);
+// `wanted`, when given, is asked once per child in edge order; a child it
+// refuses gets no hop (and no copy of the payload: a hostile route naming
+// thousands of made-up children costs nothing).
+using HopFilter = std::function<bool(PeerId next)>;
+std::vector<Hop> plan_relay(const wire::Packet& packet, PeerId self, bool prune,
+                            const HopFilter& wanted = {});
 
 }  // namespace p2pmesh

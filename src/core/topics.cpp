@@ -4,6 +4,16 @@
 
 namespace p2pmesh {
 
+bool valid_group_name(std::string_view group) {
+  if (group.empty() || group.size() > kMaxGroupNameBytes) return false;
+  for (const char c : group) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 namespace {
 constexpr std::string_view kMesh = "mesh";
 constexpr SignalKind kKinds[] = {SignalKind::offer, SignalKind::answer, SignalKind::candidate,

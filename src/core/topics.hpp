@@ -14,6 +14,12 @@ namespace p2pmesh {
 enum class SignalKind : std::uint8_t { offer, answer, candidate, fallback, command };
 const char* to_string(SignalKind kind);
 
+// Group names meshd accepts: 1-64 of [A-Za-z0-9_-] (a '.' would split the
+// topic). Peers check them up front so that a bad room name is an error, not
+// a connection the server keeps refusing.
+inline constexpr std::size_t kMaxGroupNameBytes = 64;
+bool valid_group_name(std::string_view group);
+
 std::string mesh_topic(std::string_view group);
 // Observer reports of every peer of the group (state_report.hpp).
 std::string report_topic(std::string_view group);

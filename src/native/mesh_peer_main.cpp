@@ -305,7 +305,7 @@ int main(int argc, char** argv) {
       "SIGINT/SIGTERM or end of input."};
   p2pmesh::PeerConfig config;
   std::uint32_t status_ms = 10000, connect_timeout_ms = 3500, member_timeout_ms = 60000;
-  std::string tree = "unit";
+  std::string tree = "blend";
   bool no_fallback = false, stay = false, print_view = false;
   std::uint32_t view_interval_ms = 100;
   app.add_option("--url", config.server_urls, "meshd WebSocket URL(s), ws://HOST:PORT/service (repeat for fallbacks)")
@@ -325,7 +325,7 @@ int main(int argc, char** argv) {
   app.add_option("--tree", tree, "Broadcast tree: unit, latency or blend")
       ->envname("MESH_PEER_TREE")->check(CLI::IsMember({"unit", "latency", "blend"}))->capture_default_str();
   app.add_option("--tree-alpha", config.tree_alpha, "blend tree: 0 = MST .. 1 = shortest paths")
-      ->envname("MESH_PEER_TREE_ALPHA")->check(CLI::Range(0.0, 1.0));
+      ->envname("MESH_PEER_TREE_ALPHA")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   app.add_option("--ice-server", config.ice_servers, "ICE server URL, e.g. stun:HOST:PORT (repeatable)")
       ->envname("MESH_PEER_ICE_SERVERS");
   app.add_flag("--no-fallback", no_fallback, "Never send packets through the server")->envname("MESH_PEER_NO_FALLBACK");
@@ -470,6 +470,11 @@ int main(int argc, char** argv) {
   std::string line;
   while (std::getline(std::cin, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.size() > p2pmesh::kMaxPayloadBytes) {
+      std::cerr << "mesh-peer: a line of " << line.size() << " bytes is over the "
+                << p2pmesh::kMaxPayloadBytes << "-byte limit of a broadcast: not sent\n";
+      continue;
+    }
     // Lines read before the welcome wait for it (up to 10 s).
     if (!peer->broadcast(line) && peer->wait_joined(std::chrono::seconds(10))) peer->broadcast(line);
   }

@@ -20,7 +20,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "mesh_node.hpp"
+#include "inbound_budget.hpp"
 #include "rtc_link.hpp"
+#include "topics.hpp"
 #include "ws_client.hpp"
 
 namespace p2pmesh {
@@ -69,7 +71,9 @@ class LoopPoster {
 
 constexpr std::uint64_t kHighWater = 1u << 20;  // bytes inside libwebrtc before we wait
 constexpr int kSendsPerTurn = 256;              // then the loop breathes
-constexpr auto kRttInterval = std::chrono::seconds(2);
+// Transport RTTs (ICE stats) only weight links to reference peers, which the
+// core cannot ping; GetStats is costly, so rarely (the status interval).
+constexpr auto kRttInterval = std::chrono::seconds(10);
 
 }  // namespace
 
@@ -135,6 +139,7 @@ class Peer::Impl {
   std::thread thread_;
   std::thread::id loop_thread_id_;
   std::shared_ptr<LoopPoster> poster_;
+  std::shared_ptr<native::InboundBudget> inbound_;
   std::shared_ptr<native::RtcEngine> engine_;
   std::atomic<bool> started_{false};
   std::atomic<bool> running_{false};
@@ -178,7 +183,10 @@ Peer::Impl::Impl(PeerConfig config, PeerCallbacks callbacks)
     if (!parsed) throw std::invalid_argument("p2pmesh: not a ws://host:port/path URL: " + url);
     urls_.push_back(*parsed);
   }
-  if (config_.group.empty()) throw std::invalid_argument("p2pmesh: empty group name");
+  if (!valid_group_name(config_.group)) {
+    throw std::invalid_argument("p2pmesh: group name \"" + config_.group +
+                                "\" is not 1-64 characters of A-Z a-z 0-9 _ -");
+  }
   if (config_.target_connections == 0) throw std::invalid_argument("p2pmesh: target_connections is 0");
   if (config_.max_connections < config_.target_connections) {
     throw std::invalid_argument("p2pmesh: max_connections < target_connections");
@@ -187,6 +195,7 @@ Peer::Impl::Impl(PeerConfig config, PeerCallbacks callbacks)
     throw std::invalid_argument("p2pmesh: timeouts and intervals must be positive");
   }
   if (config_.max_link_queue_bytes == 0) throw std::invalid_argument("p2pmesh: max_link_queue_bytes is 0");
+  if (config_.max_inbound_bytes == 0) throw std::invalid_argument("p2pmesh: max_inbound_bytes is 0");
   seed_ = config_.seed ? config_.seed : std::random_device{}() * 0x9e3779b97f4a7c15ULL ^ std::random_device{}();
   rng_.seed(seed_);
   rtc_options_.loopback_only = config_.loopback_only;
@@ -218,6 +227,7 @@ void Peer::Impl::start() {
   if (started_.exchange(true)) throw std::logic_error("p2pmesh: Peer::start() called twice");
   engine_ = native::rtc_engine(config_.loopback_only);
   poster_ = std::make_shared<LoopPoster>(io_);
+  inbound_ = std::make_shared<native::InboundBudget>(config_.max_inbound_bytes);
   work_.emplace(io_.get_executor());
   running_ = true;
   std::promise<void> ready;
@@ -466,8 +476,10 @@ native::LinkEvents Peer::Impl::link_events(LinkId link) {
       drain();
     });
   };
-  events.data = [this, poster, epoch, link](std::string bytes) {
-    poster->post([this, epoch, link, bytes = std::move(bytes)] {
+  events.data = [this, poster, inbound = inbound_, epoch, link](std::string bytes) {
+    if (!inbound->take(bytes.size())) return;
+    poster->post([this, inbound, epoch, link, bytes = std::move(bytes)] {
+      inbound->give_back(bytes.size());
       on_link_event(epoch, link, [&](LinkSlot&) {
         driver_.link_bytes_in += bytes.size();
         node_->on_link_data(steady_now(), link, bytes);
@@ -556,6 +568,11 @@ void Peer::Impl::measure_rtt() {
 // ------------------------------------------------------------ application
 
 bool Peer::Impl::broadcast(std::string payload) {
+  static_assert(kMaxPayloadBytes == kDefaultMaxPayloadBytes);
+  if (payload.size() > kMaxPayloadBytes) {
+    throw std::length_error("p2pmesh: broadcast payload of " + std::to_string(payload.size()) +
+                            " bytes, the limit is " + std::to_string(kMaxPayloadBytes));
+  }
   if (state_.load() != PeerSnapshot::State::joined || !running_) return false;
   asio::post(io_, [this, payload = std::move(payload)]() mutable {
     if (!node_ || node_->id() == kNoPeer || stopping_) return;
@@ -621,9 +638,11 @@ void Peer::Impl::finish_stop() {
 
 PeerSnapshot Peer::Impl::snapshot() {
   if (!running_ || on_loop_thread()) return build_snapshot();
-  std::promise<PeerSnapshot> promise;
-  auto future = promise.get_future();
-  asio::post(io_, [this, &promise] { promise.set_value(build_snapshot()); });
+  // Shared: after a timeout the posted task may still run, and must not touch
+  // a promise that died with this frame.
+  auto promise = std::make_shared<std::promise<PeerSnapshot>>();
+  auto future = promise->get_future();
+  asio::post(io_, [this, promise] { promise->set_value(build_snapshot()); });
   if (future.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
     // The loop has stopped meanwhile: nothing runs there any more.
     PeerSnapshot s;
@@ -638,6 +657,7 @@ PeerSnapshot Peer::Impl::build_snapshot() {
   s.state = state_.load();
   s.reconnects = reconnects_;
   s.counters = driver_;
+  if (inbound_) s.counters.receive_drops = inbound_->drops();
   if (!node_ || node_->id() == kNoPeer) return s;
   s.id = node_->id();
   if (ws_) s.server_url = ws_->url().text;

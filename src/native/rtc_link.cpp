@@ -242,8 +242,13 @@ void attach_channel(const std::shared_ptr<RtcLink::State>& state,
     state->dc = dc;
   }
   state->dc_observer = std::make_unique<DataChannelEvents>(state.get(), dc.get());
+  // RegisterObserver hands over the messages that arrived before it, at once:
+  // report an already open channel first, or the core drops them as data on a
+  // link that is not open yet (the answerer lost its peer's first packets).
+  const bool open_before = dc->state() == webrtc::DataChannelInterface::kOpen;
+  if (open_before) state->report_open();
   dc->RegisterObserver(state->dc_observer.get());
-  if (dc->state() == webrtc::DataChannelInterface::kOpen) state->report_open();
+  if (!open_before && dc->state() == webrtc::DataChannelInterface::kOpen) state->report_open();
 }
 
 class PcEvents final : public webrtc::PeerConnectionObserver {
@@ -523,8 +528,14 @@ bool RtcLink::send(std::string_view bytes) {
 
 std::uint64_t RtcLink::buffered_amount() const {
   if (state_->closed) return 0;
-  std::lock_guard lock(state_->mutex);
-  return state_->dc ? state_->dc->buffered_amount() : 0;
+  rtc::scoped_refptr<webrtc::DataChannelInterface> dc;
+  {
+    std::lock_guard lock(state_->mutex);
+    dc = state_->dc;
+  }
+  // Never call into a channel with the mutex held: the call waits for the
+  // signaling thread, whose observer callbacks take that mutex (deadlock).
+  return dc ? dc->buffered_amount() : 0;
 }
 
 void RtcLink::request_rtt() {

@@ -67,6 +67,10 @@ void WsClient::start() {
               websocket::stream_base::timeout timeouts =
                   websocket::stream_base::timeout::suggested(beast::role_type::client);
               timeouts.handshake_timeout = std::chrono::seconds(5);
+              // A server that vanished without closing (host down, network
+              // gone) is noticed: a ping after 10 s of silence, closed at 20 s.
+              timeouts.idle_timeout = std::chrono::seconds(20);
+              timeouts.keep_alive_pings = true;
               self->ws_.set_option(timeouts);
               self->ws_.read_message_max(1 << 20);
               self->ws_.binary(true);

@@ -24,6 +24,7 @@ Broker::Broker(const Config& config, Metrics& metrics, FramePool& frames)
   limits_.max_topics = config_.max_topics_per_publish;
   // For GET /groups (http.cpp): every group with its member count.
   metrics_.list_groups = [this] {
+    const std::lock_guard lock(mutex_);
     std::vector<std::pair<std::string, std::size_t>> out;
     out.reserve(groups_.size());
     for (const auto& [name, group] : groups_) out.emplace_back(name, group->members.size());
@@ -35,15 +36,21 @@ Broker::Broker(const Config& config, Metrics& metrics, FramePool& frames)
 Broker::~Broker() { metrics_.list_groups = nullptr; }
 
 void Broker::on_message(WsSession& session, std::string_view bytes, Clock::time_point now) {
+  const std::lock_guard lock(mutex_);
+  handle(session, bytes, now);
+  hand_over();
+}
+
+void Broker::handle(WsSession& session, std::string_view bytes, Clock::time_point now) {
   const auto error = wire::decode(bytes, view_, limits_);
   if (error != wire::DecodeError::none) {
     if (error == wire::DecodeError::too_many) {
-      metrics_.drop(Drop::too_many_topics);
+      session.metrics().drop(Drop::too_many_topics);
       spdlog::debug("peer {}: publish with too many topics dropped", session.id());
       return;
     }
-    metrics_.drop(error == wire::DecodeError::missing_field ? Drop::unknown_kind
-                                                             : Drop::undecodable);
+    session.metrics().drop(error == wire::DecodeError::missing_field ? Drop::unknown_kind
+                                                                     : Drop::undecodable);
     spdlog::debug("peer {}: undecodable message ({}) dropped", session.id(),
                   wire::to_string(error));
     session.strike();
@@ -54,7 +61,7 @@ void Broker::on_message(WsSession& session, std::string_view bytes, Clock::time_
           ? static_cast<double>(std::max<std::size_t>(1, view_.topics.size()))
           : 1.0;
   if (!session.take_tokens(cost, now)) {
-    metrics_.drop(Drop::rate_limited);
+    session.metrics().drop(Drop::rate_limited);
     return;
   }
   switch (view_.kind) {
@@ -68,7 +75,7 @@ void Broker::on_message(WsSession& session, std::string_view bytes, Clock::time_
       publish(session, view_.topics, view_.payload, now);
       break;
     case wire::ClientMessage::Kind::none:
-      metrics_.drop(Drop::unknown_kind);
+      session.metrics().drop(Drop::unknown_kind);
       session.strike();
       break;
   }
@@ -76,17 +83,17 @@ void Broker::on_message(WsSession& session, std::string_view bytes, Clock::time_
 
 bool Broker::may_subscribe(const WsSession& session, std::string_view topic) {
   if (topic.empty() || topic.size() > config_.max_topic_bytes) {
-    metrics_.drop(Drop::bad_topic);
+    session.metrics().drop(Drop::bad_topic);
     return false;
   }
   if (!config_.access_rules) return true;
   const auto info = parse_topic(topic);
   if (info.kind == TopicKind::other) {
-    metrics_.drop(Drop::bad_topic);
+    session.metrics().drop(Drop::bad_topic);
     return false;
   }
   if (meshd::may_subscribe(info, session.id()) != Access::allowed) {
-    metrics_.drop(Drop::forbidden);
+    session.metrics().drop(Drop::forbidden);
     return false;
   }
   return true;
@@ -101,7 +108,7 @@ void Broker::subscribe(WsSession& session, std::string_view name) {
   for (const Topic* topic : session.subscriptions)
     if (topic->name == name) return;  // already subscribed
   if (session.subscriptions.size() >= config_.max_subscriptions) {
-    metrics_.drop(Drop::too_many_subscriptions);
+    session.metrics().drop(Drop::too_many_subscriptions);
     spdlog::debug("peer {}: subscription limit reached", session.id());
     return;
   }
@@ -122,6 +129,7 @@ void Broker::unsubscribe(WsSession& session, std::string_view name) {
 }
 
 void Broker::remove_session(WsSession& session, bool notify) {
+  const std::lock_guard lock(mutex_);
   auto subs = std::move(session.subscriptions);
   session.subscriptions.clear();
   for (Topic* topic : subs) {
@@ -133,6 +141,7 @@ void Broker::remove_session(WsSession& session, bool notify) {
     }
     unlink(*topic, session);
   }
+  hand_over();
 }
 
 void Broker::unlink(Topic& topic, WsSession& session) {
@@ -146,9 +155,9 @@ void Broker::unlink(Topic& topic, WsSession& session) {
   if (!subscribers.empty()) return;
   if (topic.group) {
     groups_.erase(topic.group->name);
-    --metrics_.groups;
+    metrics_.groups.sub();
   }
-  --metrics_.topics;
+  metrics_.topics.sub();
   topics_.erase(topic.name);  // destroys `topic`
 }
 
@@ -168,9 +177,9 @@ Topic& Broker::topic_for(std::string_view name) {
     group->mesh = topic.get();
     topic->group = group.get();
     groups_.emplace(group->name, std::move(group));
-    ++metrics_.groups;
+    metrics_.groups.add();
   }
-  ++metrics_.topics;
+  metrics_.topics.add();
   Topic& ref = *topic;
   topics_.emplace(ref.name, std::move(topic));
   return ref;
@@ -191,7 +200,7 @@ void Broker::join_group(Topic& mesh_topic, WsSession& session) {
     update.status.version = member.version;
     const std::string body = wire::encode(update);
     session.deliver(encode(mesh_topic.name, member.session->id(), body));
-    ++metrics_.snapshots;
+    session.metrics().snapshots.add();
   }
   Member member;
   member.session = &session;
@@ -216,10 +225,15 @@ void Broker::leave_group(Group& group, WsSession& session, bool notify) {
   const std::string body = wire::encode(update);
   FrameRef frame = encode(group.mesh->name, session.id(), body);
   frame->published = Clock::now();
-  fan_out(*group.mesh, frame);
-  ++metrics_.departures;
+  fan_out(*group.mesh, frame, session.loop());
+  session.metrics().departures.add();
   spdlog::debug("group {}: peer {} left", group.name, session.id());
 }
+
+namespace {
+// Links kept per member from incremental updates; real peers hold a handful.
+constexpr std::size_t kMaxTrackedLinks = 256;
+}  // namespace
 
 void Broker::record_update(Group& group, WsSession& session, const wire::MeshUpdate& update) {
   Member* member = group.find(session);
@@ -228,7 +242,10 @@ void Broker::record_update(Group& group, WsSession& session, const wire::MeshUpd
   auto& links = member->connected_to;
   switch (update.kind) {
     case wire::MeshUpdate::Kind::connected_to:
-      if (std::find(links.begin(), links.end(), update.peer) == links.end()) {
+      // Bounded: a member sending connected_to 1, 2, 3... would otherwise
+      // grow its record (and every newcomer's snapshot) without end.
+      if (links.size() < kMaxTrackedLinks &&
+          std::find(links.begin(), links.end(), update.peer) == links.end()) {
         links.push_back(update.peer);
         if (!member->rtt_us.empty()) member->rtt_us.push_back(0);
       }
@@ -266,8 +283,23 @@ FrameRef Broker::encode(std::string_view topic, PeerId sender, std::string_view 
   return frame;
 }
 
-void Broker::fan_out(Topic& topic, const FrameRef& frame) {
-  for (WsSession* subscriber : topic.subscribers) subscriber->deliver(frame);
+void Broker::fan_out(Topic& topic, const FrameRef& frame, const EventLoop& origin) {
+  for (WsSession* subscriber : topic.subscribers) {
+    EventLoop& target = subscriber->loop();
+    if (&target == &origin) {
+      subscriber->deliver(frame);
+      continue;
+    }
+    if (outgoing_.size() <= target.index) outgoing_.resize(target.index + 1);
+    Outgoing& out = outgoing_[target.index];
+    out.loop = &target;
+    out.deliveries.push_back({subscriber, frame});
+  }
+}
+
+void Broker::hand_over() {
+  for (Outgoing& out : outgoing_)
+    if (!out.deliveries.empty()) out.loop->hand_over(out.deliveries);
 }
 
 void Broker::publish(WsSession& session, const std::vector<std::string_view>& topics,
@@ -276,14 +308,14 @@ void Broker::publish(WsSession& session, const std::vector<std::string_view>& to
   bool mesh_ok = false;
   for (const std::string_view name : topics) {
     if (name.empty() || name.size() > config_.max_topic_bytes) {
-      metrics_.drop(Drop::bad_topic);
+      session.metrics().drop(Drop::bad_topic);
       session.strike();
       continue;
     }
     const auto info = parse_topic(name);
     if (config_.access_rules) {
       if (info.kind == TopicKind::other) {
-        metrics_.drop(Drop::bad_topic);
+        session.metrics().drop(Drop::bad_topic);
         session.strike();
         continue;
       }
@@ -293,7 +325,7 @@ void Broker::publish(WsSession& session, const std::vector<std::string_view>& to
         member = group != groups_.end() && group->second->find(session) != nullptr;
       }
       if (meshd::may_publish(info, session.id(), member) != Access::allowed) {
-        metrics_.drop(Drop::forbidden);
+        session.metrics().drop(Drop::forbidden);
         session.strike();
         continue;
       }
@@ -307,24 +339,24 @@ void Broker::publish(WsSession& session, const std::vector<std::string_view>& to
       own_mesh_update = mesh_ok && mesh_update_.source == session.id();
       if (config_.access_rules) {
         if (!mesh_ok) {
-          metrics_.drop(Drop::bad_mesh_update);
+          session.metrics().drop(Drop::bad_mesh_update);
           session.strike();
           continue;
         }
         if (!own_mesh_update) {
-          metrics_.drop(Drop::forbidden);
+          session.metrics().drop(Drop::forbidden);
           session.strike();
           continue;
         }
       }
     }
-    ++metrics_.publishes;
+    session.metrics().publishes.add();
     Topic* topic = find_topic(name);
     if (!topic) continue;
     if (own_mesh_update && topic->group) record_update(*topic->group, session, mesh_update_);
     FrameRef frame = encode(name, session.id(), payload);
     frame->published = now;
-    fan_out(*topic, frame);
+    fan_out(*topic, frame, session.loop());
   }
 }
 

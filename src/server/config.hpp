@@ -13,6 +13,7 @@ struct Config {
   std::string host = "0.0.0.0";
   std::uint16_t port = 8000;  // 0 = pick an ephemeral port
   std::string web_root;       // empty = no static files
+  std::size_t threads = 1;    // event loops, one thread each
 
   // Access rules (WIRE.md topics only, own-id checks). false = generic pub/sub.
   bool access_rules = true;

@@ -3,12 +3,16 @@
 // go to every subscriber), shared by reference count among the outbound
 // queues of all subscribers of a publication. Frames come from a pool that
 // keeps their buffers, so the steady state allocates nothing per message.
-// Single-threaded (the event loop's), hence the plain counter.
+// A frame crosses event-loop threads (a publication reaches subscribers on
+// every loop), hence the atomic reference count and the pool's lock; the
+// pool is touched once per publication, the count once per delivery.
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -21,7 +25,7 @@ class FramePool;
 struct Frame {
   static constexpr std::size_t kHeaderRoom = 10;  // max WebSocket header (server side)
 
-  std::uint32_t refs = 0;
+  std::atomic<std::uint32_t> refs{0};
   std::uint32_t offset = 0;  // first byte of the frame inside data
   bool counts_as_message = false;  // welcome/topic message (for messages_out)
   std::chrono::steady_clock::time_point published{};  // epoch: not measured
@@ -62,7 +66,7 @@ class FrameRef {
  public:
   FrameRef() = default;
   explicit FrameRef(Frame* frame) : frame_(frame) {
-    if (frame_) ++frame_->refs;
+    if (frame_) frame_->refs.fetch_add(1, std::memory_order_relaxed);
   }
   FrameRef(const FrameRef& other) : FrameRef(other.frame_) {}
   FrameRef(FrameRef&& other) noexcept : frame_(std::exchange(other.frame_, nullptr)) {}
@@ -87,38 +91,49 @@ class FramePool {
 
   FrameRef acquire() {
     std::unique_ptr<Frame> frame;
-    if (free_.empty()) {
+    {
+      const std::lock_guard lock(mutex_);
+      ++live_;
+      if (!free_.empty()) {
+        frame = std::move(free_.back());
+        free_.pop_back();
+      }
+    }
+    if (!frame) {
       frame = std::make_unique<Frame>();
       frame->pool = this;
-    } else {
-      frame = std::move(free_.back());
-      free_.pop_back();
     }
     frame->offset = 0;
     frame->data.clear();
     frame->counts_as_message = false;
     frame->published = {};
-    ++live_;
     return FrameRef(frame.release());  // owned by its references until release()
   }
 
   void release(Frame* raw) {
     std::unique_ptr<Frame> frame(raw);
-    --live_;
-    if (free_.size() >= kMaxFree) return;
     if (frame->data.capacity() > kKeepCapacity) std::string().swap(frame->data);
+    const std::lock_guard lock(mutex_);
+    --live_;
+    if (free_.size() >= kMaxFree) return;  // pool full: `frame` dies after the unlock
     free_.push_back(std::move(frame));
   }
 
-  std::size_t live() const { return live_; }
+  std::size_t live() const {
+    const std::lock_guard lock(mutex_);
+    return live_;
+  }
 
  private:
+  mutable std::mutex mutex_;
   std::vector<std::unique_ptr<Frame>> free_;
   std::size_t live_ = 0;
 };
 
 inline FrameRef::~FrameRef() {
-  if (frame_ && --frame_->refs == 0) frame_->pool->release(frame_);
+  // acq_rel: the last owner sees every write made through the other references.
+  if (frame_ && frame_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    frame_->pool->release(frame_);
 }
 
 }  // namespace meshd

@@ -102,11 +102,11 @@ Resolve resolve_static(const std::string& root, std::string_view target, fs::pat
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(ServerImpl& server, tcp::socket&& socket)
-      : server_(server), stream_(std::move(socket)) {
-    server_.register_http(*this);
+  HttpSession(EventLoop& loop, tcp::socket&& socket)
+      : loop_(loop), server_(loop.server), stream_(std::move(socket)) {
+    loop_.register_http(*this);
   }
-  ~HttpSession() { server_.unregister_http(*this); }
+  ~HttpSession() { loop_.unregister_http(*this); }
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
 
@@ -143,7 +143,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       }
       return;
     }
-    ++server_.metrics.http_requests;
+    loop_.metrics.http_requests.add();
     if (request.method() != http::verb::get && request.method() != http::verb::head) {
       respond_text(request, http::status::method_not_allowed, "method not allowed\n");
       return;
@@ -180,7 +180,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const bool full = server_.session_count() >= server_.config.max_connections;
     if (server_.stopping() || full) {
       if (full) {
-        server_.metrics.drop(Drop::max_connections);
+        loop_.metrics.drop(Drop::max_connections);
         spdlog::info("connection refused: {} connections (--max-connections)",
                      server_.session_count());
       }
@@ -190,7 +190,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return;
     }
     stream_.expires_never();
-    auto session = std::make_shared<WsSession>(server_, stream_.release_socket(),
+    auto session = std::make_shared<WsSession>(loop_, stream_.release_socket(),
                                                server_.allocate_id());
     session->start(parser_->release());
   }
@@ -269,14 +269,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                       });
   }
 
+  EventLoop& loop_;
   ServerImpl& server_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
 };
 
-void start_http_session(ServerImpl& server, tcp::socket&& socket) {
-  std::make_shared<HttpSession>(server, std::move(socket))->start();
+void start_http_session(EventLoop& loop, tcp::socket&& socket) {
+  std::make_shared<HttpSession>(loop, std::move(socket))->start();
 }
 
 void close_http_session(HttpSession& session) { session.close(); }

@@ -1,7 +1,8 @@
 #pragma once
 // meshd internals: the event-loop objects behind meshd::Server.
 //
-//  ServerImpl   io_context, listener, registry of sessions, the flush list
+//  ServerImpl   the event loops (one per thread), listener, shutdown
+//  EventLoop    one thread: its sessions, batched flushes, inbox (event_loop.hpp)
 //  HttpSession  one plain HTTP connection (healthz, metrics, static files,
 //               and the upgrade to a WsSession on /service)
 //  WsSession    one WebSocket peer: Beast's websocket::stream over a
@@ -19,10 +20,14 @@
 // consumed all of its buffered input (Beast asks the next layer for more
 // bytes), so a burst of publications costs one sendmsg per subscriber.
 //
-// Everything runs on one thread (the io_context's).
+// Threads: a session lives on one EventLoop. The broker is shared behind one
+// mutex; a publication is fanned out under it, directly into the queues of
+// subscribers on the publisher's loop and through the inbox of every other
+// loop for the rest.
 
 #include <sys/uio.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -31,6 +36,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +44,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "event_loop.hpp"
 #include "frame.hpp"
 #include "metrics.hpp"
 #include "peer_id.hpp"
@@ -89,7 +96,7 @@ class QueuedStream {
 
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(ServerImpl& server, tcp::socket&& socket, PeerId id);
+  WsSession(EventLoop& loop, tcp::socket&& socket, PeerId id);
   ~WsSession();
   WsSession(const WsSession&) = delete;
   WsSession& operator=(const WsSession&) = delete;
@@ -98,10 +105,13 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   PeerId id() const { return id_; }
   bool accepting() const { return state_ == State::open; }
+  EventLoop& loop() const { return loop_; }
+  LoopMetrics& metrics() const { return loop_.metrics; }
 
   // A shared data frame for this subscriber; bounded by max_outbound_bytes
-  // (a slow consumer is closed). Does not flush: see ServerImpl::request_flush.
-  void deliver(const FrameRef& frame);
+  // (a slow consumer is closed). Does not flush: see EventLoop::request_flush.
+  // On the session's own loop only.
+  void deliver(FrameRef frame);
   // Bytes from Beast (handshake response, control frames): never refused.
   bool send_control(FrameRef frame);
   FrameRef new_frame();
@@ -136,6 +146,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void finish(beast::error_code ec);
   void drop_queue(bool keep_partial_head);
 
+  EventLoop& loop_;
   ServerImpl& server_;
   websocket::stream<QueuedStream, false> ws_;  // no permessage-deflate: smaller state
   beast::flat_buffer in_;
@@ -251,20 +262,18 @@ class Broker {
   Broker(const Config& config, Metrics& metrics, FramePool& frames);
   ~Broker();
 
+  // Both take the broker's lock; called on the session's own loop.
   void on_message(WsSession& session, std::string_view bytes, Clock::time_point now);
   // Unsubscribes everything; with notify, publishes departure notices.
   void remove_session(WsSession& session, bool notify);
 
  private:
+  void handle(WsSession& session, std::string_view bytes, Clock::time_point now);
   void subscribe(WsSession& session, std::string_view topic);
   void unsubscribe(WsSession& session, std::string_view topic);
   void publish(WsSession& session, const std::vector<std::string_view>& topics,
                std::string_view payload, Clock::time_point now);
   bool may_subscribe(const WsSession& session, std::string_view topic);
-  // Checks a publication to one topic; for <g>.mesh also decodes the update
-  // into mesh_update_ (once per publish). Counts the drop when refused.
-  bool may_publish(const WsSession& session, std::string_view topic, std::string_view payload,
-                   bool& mesh_decoded, bool& mesh_ok);
   void join_group(Topic& mesh_topic, WsSession& session);
   void leave_group(Group& group, WsSession& session, bool notify);
   void record_update(Group& group, WsSession& session, const p2pmesh::wire::MeshUpdate& update);
@@ -272,17 +281,28 @@ class Broker {
   Topic& topic_for(std::string_view name);
   Topic* find_topic(std::string_view name);
   FrameRef encode(std::string_view topic, PeerId sender, std::string_view body);
-  void fan_out(Topic& topic, const FrameRef& frame);
+  // Subscribers on `origin` (the publisher's loop) get the frame at once;
+  // the others through their loop's inbox, at hand_over().
+  void fan_out(Topic& topic, const FrameRef& frame, const EventLoop& origin);
+  // Passes the deliveries collected for other loops to their inboxes; before
+  // the lock is released, so that no subscriber can leave meanwhile.
+  void hand_over();
 
+  struct Outgoing {
+    EventLoop* loop = nullptr;
+    std::vector<Delivery> deliveries;
+  };
+
+  std::mutex mutex_;  // guards everything below
   const Config& config_;
   Metrics& metrics_;
   FramePool& frames_;
   std::unordered_map<std::string, std::unique_ptr<Topic>, StringHash, std::equal_to<>> topics_;
   std::unordered_map<std::string, std::unique_ptr<Group>, StringHash, std::equal_to<>> groups_;
+  std::vector<Outgoing> outgoing_;          // by loop index
   p2pmesh::wire::DecodeLimits limits_;
   p2pmesh::wire::ClientMessageView view_;    // reused: no allocation per message
   p2pmesh::wire::MeshUpdate mesh_update_;    // reused
-  std::string scratch_;                      // reused encoding buffer
 };
 
 // ---------------------------------------------------------------------------
@@ -295,57 +315,51 @@ class ServerImpl {
   ~ServerImpl();
 
   std::uint16_t listen();
+  // Runs loop 0 on the calling thread and the others on threads of their own.
   void run();
   void stop();  // thread-safe
 
-  // Event-loop side.
-  void mark_dirty(WsSession& session);
-  void request_flush();
+  // Thread-safe.
   PeerId allocate_id();
-  void register_session(WsSession& session);
-  void unregister_session(WsSession& session);
-  void register_http(HttpSession& session);
-  void unregister_http(HttpSession& session);
-  bool stopping() const { return stopping_; }
-  std::size_t session_count() const { return sessions_.size(); }
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  bool destroying() const { return destroying_; }
+  std::size_t session_count() const { return metrics.connections(); }
+  // A loop that is shutting down has no connection left.
+  void loop_drained();
 
-  // Declared before the io_context: they outlive it, since its destruction
-  // may destroy sessions (held by pending handlers) that reference them.
+  // Declared before the loops: they outlive them, since destroying a loop's
+  // io_context may destroy sessions (held by pending handlers) that use them.
   Config config;
   Metrics metrics;
   FramePool frames;
   Broker broker;
-
- private:
-  std::vector<WsSession*> sessions_;
-  std::vector<HttpSession*> http_sessions_;
-  std::vector<std::shared_ptr<WsSession>> dirty_;
-  std::vector<std::shared_ptr<WsSession>> flushing_;
-  PeerId next_id_ = 1;
-  bool flush_posted_ = false;
-  bool stopping_ = false;
-  bool finished_ = false;
-  bool destroying_ = false;  // ~ServerImpl: sessions die with the io_context
-
- public:
-  asio::io_context ioc{1};
+  std::atomic<std::size_t> http_connections{0};  // all loops
   std::uint16_t bound_port = 0;
 
  private:
   void do_accept();
-  void begin_shutdown();
-  void force_close();
-  void maybe_finish_shutdown();
-  void flush_dirty();
+  void begin_shutdown();  // loop 0
+  void force_close();     // loop 0
+  void finish_shutdown();
   void wait_signal();
+  EventLoop& main_loop() { return *loops_.front(); }
 
-  tcp::acceptor acceptor_{ioc};
-  asio::steady_timer shutdown_timer_{ioc};
-  asio::steady_timer accept_retry_{ioc};
+  std::atomic<PeerId> next_id_{1};
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::size_t> loops_running_{0};  // loops not yet drained by a shutdown
+  bool finished_ = false;    // loop 0
+  bool destroying_ = false;  // ~ServerImpl: sessions die with the io_contexts
+  std::size_t next_loop_ = 0;  // round robin of accepted connections
+
+  std::vector<std::unique_ptr<EventLoop>> loops_;
+  // On loop 0; declared after the loops, so destroyed before its io_context.
+  tcp::acceptor acceptor_;
+  asio::steady_timer shutdown_timer_;
+  asio::steady_timer accept_retry_;
   std::optional<asio::signal_set> signals_;
 };
 
-// Starts serving one plain HTTP connection (upgrades on /service).
-void start_http_session(ServerImpl& server, tcp::socket&& socket);
+// Starts serving one plain HTTP connection (upgrades on /service), on `loop`'s thread.
+void start_http_session(EventLoop& loop, tcp::socket&& socket);
 
 }  // namespace meshd

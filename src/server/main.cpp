@@ -76,6 +76,10 @@ int main(int argc, char** argv) {
                  "Directory of static files ('' = none; auto: <bin>/../share/p2pmesh/web, "
                  "<bin>/../../../web, then the source tree's web/)")
       ->envname("MESHD_WEB_ROOT");
+  app.add_option("--threads", config.threads,
+                 "Event-loop threads; each connection stays on one of them")
+      ->envname("MESHD_THREADS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{256}));
   app.add_flag("--open", open, "Turn the access rules off: generic pub/sub on any topic")
       ->envname("MESHD_OPEN");
   app.add_option("--max-frame-bytes", config.max_frame_bytes, "Largest WebSocket message")
@@ -156,8 +160,9 @@ int main(int argc, char** argv) {
       std::rename(tmp.c_str(), port_file.c_str());
     }
     std::cout << "meshd listening on " << config.host << ':' << port << std::endl;
-    spdlog::info("listening on {}:{} (WebSocket /service, access rules {}, web root '{}')",
-                 config.host, port, config.access_rules ? "on" : "off", config.web_root);
+    spdlog::info(
+        "listening on {}:{} (WebSocket /service, access rules {}, web root '{}', {} threads)",
+        config.host, port, config.access_rules ? "on" : "off", config.web_root, config.threads);
     server.run();
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

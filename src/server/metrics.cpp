@@ -24,54 +24,82 @@ const char* to_string(Drop drop) {
   return "unknown";
 }
 
-void LatencyHistogram::render(std::string& out, const char* name, const char* help) const {
-  out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
-  std::uint64_t cumulative = 0;
-  for (std::size_t i = 0; i < kBounds.size(); ++i) {
-    cumulative += buckets_[i];
-    out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, kBounds[i], cumulative);
-  }
-  cumulative += buckets_.back();
-  out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
-  out += fmt::format("{}_sum {}\n{}_count {}\n", name, sum_, name, count_);
+Metrics::Metrics(std::size_t loops) {
+  loops_.reserve(loops);
+  for (std::size_t i = 0; i < loops; ++i) loops_.push_back(std::make_unique<LoopMetrics>());
+}
+
+std::uint64_t Metrics::connections() const {
+  std::uint64_t total = 0;
+  for (const auto& loop : loops_) total += loop->connections.get();
+  return total;
 }
 
 namespace {
+
 void metric(std::string& out, const char* name, const char* type, const char* help,
             std::uint64_t value) {
   out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
 }
+
 }  // namespace
 
 std::string Metrics::render() const {
+  const auto sum = [this](Counter LoopMetrics::*field) {
+    std::uint64_t total = 0;
+    for (const auto& loop : loops_) total += ((*loop).*field).get();
+    return total;
+  };
   std::string out;
   out.reserve(4096);
-  metric(out, "meshd_connections", "gauge", "Open WebSocket connections.", connections);
+  metric(out, "meshd_connections", "gauge", "Open WebSocket connections.", connections());
   metric(out, "meshd_connections_total", "counter", "Accepted WebSocket connections.",
-         connections_total);
+         sum(&LoopMetrics::connections_total));
   metric(out, "meshd_http_requests_total", "counter", "Plain HTTP requests served.",
-         http_requests);
-  metric(out, "meshd_groups", "gauge", "Groups with at least one member.", groups);
-  metric(out, "meshd_topics", "gauge", "Topics with at least one subscriber.", topics);
+         sum(&LoopMetrics::http_requests));
+  metric(out, "meshd_groups", "gauge", "Groups with at least one member.", groups.get());
+  metric(out, "meshd_topics", "gauge", "Topics with at least one subscriber.", topics.get());
   metric(out, "meshd_messages_in_total", "counter", "WebSocket messages received.",
-         messages_in);
-  metric(out, "meshd_bytes_in_total", "counter", "WebSocket message bytes received.", bytes_in);
+         sum(&LoopMetrics::messages_in));
+  metric(out, "meshd_bytes_in_total", "counter", "WebSocket message bytes received.",
+         sum(&LoopMetrics::bytes_in));
   metric(out, "meshd_messages_out_total", "counter",
-         "Welcome and topic messages written to connections.", messages_out);
+         "Welcome and topic messages written to connections.", sum(&LoopMetrics::messages_out));
   metric(out, "meshd_bytes_out_total", "counter", "Bytes written to WebSocket connections.",
-         bytes_out);
+         sum(&LoopMetrics::bytes_out));
   metric(out, "meshd_publishes_total", "counter", "Accepted publications (one per topic).",
-         publishes);
-  metric(out, "meshd_departures_total", "counter", "Departure notices published.", departures);
+         sum(&LoopMetrics::publishes));
+  metric(out, "meshd_departures_total", "counter", "Departure notices published.",
+         sum(&LoopMetrics::departures));
   metric(out, "meshd_snapshot_messages_total", "counter",
-         "Status messages sent to newcomers of a group.", snapshots);
+         "Status messages sent to newcomers of a group.", sum(&LoopMetrics::snapshots));
+
   out += "# HELP meshd_drops_total Messages or connections dropped, by reason.\n";
   out += "# TYPE meshd_drops_total counter\n";
-  for (std::size_t i = 0; i < drops.size(); ++i)
-    out += fmt::format("meshd_drops_total{{reason=\"{}\"}} {}\n",
-                       to_string(static_cast<Drop>(i)), drops[i]);
-  fanout_latency.render(out, "meshd_fanout_latency_seconds",
-                        "Time from a publication's arrival to its delivery being written.");
+  for (std::size_t i = 0; i < static_cast<std::size_t>(Drop::count); ++i) {
+    std::uint64_t total = 0;
+    for (const auto& loop : loops_) total += loop->drops[i].get();
+    out += fmt::format("meshd_drops_total{{reason=\"{}\"}} {}\n", to_string(static_cast<Drop>(i)),
+                       total);
+  }
+
+  const char* name = "meshd_fanout_latency_seconds";
+  out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name,
+                     "Time from a publication's arrival to its delivery being written.", name);
+  std::uint64_t cumulative = 0;
+  std::uint64_t sum_ns = 0;
+  for (std::size_t b = 0; b < LatencyHistogram::kBuckets; ++b) {
+    for (const auto& loop : loops_) cumulative += loop->fanout_latency.bucket(b);
+    if (b < LatencyHistogram::kBounds.size())
+      out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, LatencyHistogram::kBounds[b],
+                         cumulative);
+    else
+      out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
+  }
+  for (const auto& loop : loops_) sum_ns += loop->fanout_latency.sum_ns();
+  // The count is the +Inf bucket, so the exposition stays consistent.
+  out += fmt::format("{}_sum {}\n{}_count {}\n", name, static_cast<double>(sum_ns) * 1e-9, name,
+                     cumulative);
   return out;
 }
 

@@ -1,13 +1,19 @@
 #pragma once
 // meshd's counters and the fan-out latency histogram, rendered in the
-// Prometheus text exposition format on /metrics. Single-threaded: only the
-// server's event loop touches them.
+// Prometheus text exposition format on /metrics.
+//
+// Threads: every event loop has its own LoopMetrics (written by that loop
+// only, so the hot counters never bounce between cores); /metrics, on any
+// thread, sums them. Counters are relaxed atomics: readers see a recent
+// value, never a torn one. The broker's gauges are written under its lock.
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,49 +38,75 @@ enum class Drop : std::uint8_t {
 };
 const char* to_string(Drop drop);
 
+// A counter (or a gauge, through wrap-around subtraction) readable from any thread.
+class Counter {
+ public:
+  void add(std::uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
+  void sub(std::uint64_t n = 1) { value_.fetch_sub(n, std::memory_order_relaxed); }
+  std::uint64_t get() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
 class LatencyHistogram {
  public:
   static constexpr std::array<double, 14> kBounds{
       0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
       0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1.0};
+  static constexpr std::size_t kBuckets = kBounds.size() + 1;  // the last one is +Inf
+
   void observe(std::chrono::nanoseconds latency) {
     const double seconds = std::chrono::duration<double>(latency).count();
     std::size_t i = 0;
     while (i < kBounds.size() && seconds > kBounds[i]) ++i;
-    ++buckets_[i];
-    sum_ += seconds;
-    ++count_;
+    buckets_[i].add();
+    sum_ns_.add(static_cast<std::uint64_t>(latency.count() > 0 ? latency.count() : 0));
   }
-  void render(std::string& out, const char* name, const char* help) const;
-  std::uint64_t count() const { return count_; }
+  std::uint64_t bucket(std::size_t i) const { return buckets_[i].get(); }
+  std::uint64_t sum_ns() const { return sum_ns_.get(); }
 
  private:
-  std::array<std::uint64_t, kBounds.size() + 1> buckets_{};
-  double sum_ = 0;
-  std::uint64_t count_ = 0;
+  std::array<Counter, kBuckets> buckets_{};
+  Counter sum_ns_;
 };
 
-struct Metrics {
-  std::uint64_t connections = 0;        // open WebSocket connections (gauge)
-  std::uint64_t connections_total = 0;  // accepted WebSocket connections
-  std::uint64_t http_requests = 0;
-  std::uint64_t groups = 0;             // groups with at least one member (gauge)
-  std::uint64_t topics = 0;             // topics with at least one subscriber (gauge)
-  std::uint64_t messages_in = 0;        // WebSocket messages received
-  std::uint64_t bytes_in = 0;
-  std::uint64_t messages_out = 0;       // welcome + topic messages handed to the kernel
-  std::uint64_t bytes_out = 0;          // all bytes written on WebSocket connections
-  std::uint64_t publishes = 0;          // accepted (publish, topic) pairs
-  std::uint64_t departures = 0;         // departure notices published
-  std::uint64_t snapshots = 0;          // snapshot messages sent to newcomers
-  std::array<std::uint64_t, static_cast<std::size_t>(Drop::count)> drops{};
-  LatencyHistogram fanout_latency;      // publish received -> delivery written
+// The counters of one event loop. Aligned so two loops never share a cache line.
+struct alignas(64) LoopMetrics {
+  Counter connections;        // open WebSocket connections (gauge)
+  Counter connections_total;  // accepted WebSocket connections
+  Counter http_requests;
+  Counter messages_in;        // WebSocket messages received
+  Counter bytes_in;
+  Counter messages_out;       // welcome + topic messages handed to the kernel
+  Counter bytes_out;          // all bytes written on WebSocket connections
+  Counter publishes;          // accepted (publish, topic) pairs
+  Counter departures;         // departure notices published
+  Counter snapshots;          // snapshot messages sent to newcomers
+  std::array<Counter, static_cast<std::size_t>(Drop::count)> drops{};
+  LatencyHistogram fanout_latency;  // publish received -> delivery written
+
+  void drop(Drop d) { drops[static_cast<std::size_t>(d)].add(); }
+};
+
+class Metrics {
+ public:
+  explicit Metrics(std::size_t loops);
+
+  LoopMetrics& loop(std::size_t index) { return *loops_[index]; }
+
+  Counter groups;  // groups with at least one member (gauge, broker lock)
+  Counter topics;  // topics with at least one subscriber (gauge, broker lock)
   // Set by the broker: (group, members) sorted by name, for GET /groups.
+  // Thread-safe (takes the broker's lock).
   std::function<std::vector<std::pair<std::string, std::size_t>>()> list_groups;
 
-  void drop(Drop d) { ++drops[static_cast<std::size_t>(d)]; }
-  std::uint64_t dropped(Drop d) const { return drops[static_cast<std::size_t>(d)]; }
+  // Sums over the event loops.
+  std::uint64_t connections() const;
   std::string render() const;
+
+ private:
+  std::vector<std::unique_ptr<LoopMetrics>> loops_;
 };
 
 }  // namespace meshd

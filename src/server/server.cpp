@@ -1,4 +1,5 @@
-// ServerImpl: listener, session registry, batched flushes, graceful stop.
+// ServerImpl: the event loops, listener, round-robin placement of accepted
+// connections, graceful stop across the loops.
 
 #include "server.hpp"
 
@@ -7,19 +8,35 @@
 #include <algorithm>
 #include <csignal>
 #include <stdexcept>
+#include <thread>
 
 #include "internal.hpp"
 
 namespace meshd {
 
-ServerImpl::ServerImpl(Config cfg)
-    : config(std::move(cfg)), broker(config, metrics, frames) {}
+namespace {
 
-ServerImpl::~ServerImpl() {
-  destroying_ = true;
-  dirty_.clear();
-  flushing_.clear();
+std::vector<std::unique_ptr<EventLoop>> make_loops(ServerImpl& server, std::size_t count) {
+  std::vector<std::unique_ptr<EventLoop>> loops;
+  for (std::size_t i = 0; i < count; ++i) loops.push_back(std::make_unique<EventLoop>(server, i));
+  return loops;
 }
+
+}  // namespace
+
+ServerImpl::ServerImpl(Config cfg)
+    : config(std::move(cfg)),
+      metrics(std::max<std::size_t>(1, config.threads)),
+      broker(config, metrics, frames),
+      loops_(make_loops(*this, std::max<std::size_t>(1, config.threads))),
+      acceptor_(main_loop().ioc),
+      shutdown_timer_(main_loop().ioc),
+      accept_retry_(main_loop().ioc) {}
+
+// Members then die in reverse order: the listener, timers and signals
+// before loop 0's io_context, the loops (and the sessions their handlers
+// hold) before the broker.
+ServerImpl::~ServerImpl() { destroying_ = true; }
 
 std::uint16_t ServerImpl::listen() {
   beast::error_code ec;
@@ -35,7 +52,7 @@ std::uint16_t ServerImpl::listen() {
                              std::to_string(config.port) + ": " + ec.message());
   bound_port = acceptor_.local_endpoint().port();
   if (config.handle_signals) {
-    signals_.emplace(ioc, SIGINT, SIGTERM);
+    signals_.emplace(main_loop().ioc, SIGINT, SIGTERM);
     wait_signal();
   }
   do_accept();
@@ -45,7 +62,7 @@ std::uint16_t ServerImpl::listen() {
 void ServerImpl::wait_signal() {
   signals_->async_wait([this](beast::error_code ec, int signal) {
     if (ec) return;
-    if (!stopping_) {
+    if (!stopping()) {
       spdlog::info("signal {}: shutting down", signal);
       begin_shutdown();
       if (!finished_) wait_signal();  // a second signal forces the close
@@ -56,124 +73,82 @@ void ServerImpl::wait_signal() {
   });
 }
 
-void ServerImpl::run() { ioc.run(); }
+void ServerImpl::run() {
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < loops_.size(); ++i)
+    threads.emplace_back([loop = loops_[i].get()] { loop->run(); });
+  main_loop().run();
+  for (auto& thread : threads) thread.join();
+}
 
 void ServerImpl::stop() {
-  asio::post(ioc, [this] { begin_shutdown(); });
+  asio::post(main_loop().ioc, [this] { begin_shutdown(); });
 }
 
 void ServerImpl::do_accept() {
-  acceptor_.async_accept(ioc, [this](beast::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || stopping_) return;
+  // The socket is created on the loop it will live on.
+  EventLoop& target = *loops_[next_loop_];
+  acceptor_.async_accept(target.ioc, [this, &target](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || stopping()) return;
     if (ec) {
       // EMFILE and friends: back off instead of spinning.
       spdlog::warn("accept: {}", ec.message());
       accept_retry_.expires_after(std::chrono::milliseconds(100));
       accept_retry_.async_wait([this](beast::error_code wait_ec) {
-        if (!wait_ec && !stopping_) do_accept();
+        if (!wait_ec && !stopping()) do_accept();
       });
       return;
     }
-    if (http_sessions_.size() >= config.max_http_connections) {
-      metrics.drop(Drop::max_connections);
+    if (http_connections.load(std::memory_order_relaxed) >= config.max_http_connections) {
+      main_loop().metrics.drop(Drop::max_connections);
       beast::error_code ignored;
       socket.close(ignored);
     } else {
-      start_http_session(*this, std::move(socket));
+      next_loop_ = (next_loop_ + 1) % loops_.size();
+      // Posted before any shutdown request is, so the loop registers the
+      // connection before it closes its connections.
+      asio::post(target.ioc, [&target, peer = std::move(socket)]() mutable {
+        start_http_session(target, std::move(peer));
+      });
     }
     do_accept();
   });
 }
 
 PeerId ServerImpl::allocate_id() {
-  const PeerId id = next_id_++;
-  if (next_id_ == p2pmesh::kNoPeer) next_id_ = 1;
+  PeerId id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  while (id == p2pmesh::kNoPeer) id = next_id_.fetch_add(1, std::memory_order_relaxed);  // wrapped
   return id;
 }
 
-void ServerImpl::register_session(WsSession& session) {
-  session.registry_index = sessions_.size();
-  sessions_.push_back(&session);
-  metrics.connections = sessions_.size();
-}
-
-void ServerImpl::unregister_session(WsSession& session) {
-  const std::size_t index = session.registry_index;
-  if (index >= sessions_.size() || sessions_[index] != &session) return;
-  sessions_[index] = sessions_.back();
-  sessions_[index]->registry_index = index;
-  sessions_.pop_back();
-  metrics.connections = sessions_.size();
-  if (!destroying_) maybe_finish_shutdown();
-}
-
-void ServerImpl::register_http(HttpSession& session) { http_sessions_.push_back(&session); }
-
-void ServerImpl::unregister_http(HttpSession& session) {
-  const auto it = std::find(http_sessions_.begin(), http_sessions_.end(), &session);
-  if (it != http_sessions_.end()) {
-    *it = http_sessions_.back();
-    http_sessions_.pop_back();
-  }
-  if (!destroying_) maybe_finish_shutdown();
-}
-
-void ServerImpl::mark_dirty(WsSession& session) {
-  if (session.dirty) return;
-  session.dirty = true;
-  dirty_.push_back(session.shared_from_this());
-}
-
-void ServerImpl::request_flush() {
-  if (flush_posted_ || dirty_.empty()) return;
-  flush_posted_ = true;
-  asio::post(ioc, [this] { flush_dirty(); });
-}
-
-void ServerImpl::flush_dirty() {
-  flush_posted_ = false;
-  flushing_.swap(dirty_);
-  for (auto& session : flushing_) {
-    session->dirty = false;
-    session->flush();
-  }
-  flushing_.clear();
-}
-
-// Defined in http.cpp.
-void close_http_session(HttpSession& session);
-
 void ServerImpl::begin_shutdown() {
-  if (stopping_) return;
-  stopping_ = true;
-  spdlog::info("shutting down: {} connections", sessions_.size());
+  if (stopping()) return;
+  stopping_.store(true, std::memory_order_release);
+  spdlog::info("shutting down: {} connections", session_count());
   beast::error_code ignored;
   acceptor_.close(ignored);
   accept_retry_.cancel();
-  // Copies: closing may unregister.
-  const auto sessions = sessions_;
-  for (WsSession* session : sessions) session->close(websocket::close_code::going_away, "server shutdown");
-  const auto http_sessions = http_sessions_;
-  for (HttpSession* session : http_sessions) close_http_session(*session);
-  request_flush();
   shutdown_timer_.expires_after(config.shutdown_timeout);
   shutdown_timer_.async_wait([this](beast::error_code ec) {
     if (ec) return;
-    spdlog::warn("shutdown deadline: closing {} connections", sessions_.size());
+    spdlog::warn("shutdown deadline: closing {} connections", session_count());
     force_close();
   });
-  maybe_finish_shutdown();
+  loops_running_.store(loops_.size());
+  for (auto& loop : loops_)
+    asio::post(loop->ioc, [target = loop.get()] { target->begin_shutdown(); });
 }
 
 void ServerImpl::force_close() {
-  const auto sessions = sessions_;
-  for (WsSession* session : sessions) session->abort();
-  const auto http_sessions = http_sessions_;
-  for (HttpSession* session : http_sessions) close_http_session(*session);
+  for (auto& loop : loops_) asio::post(loop->ioc, [target = loop.get()] { target->force_close(); });
 }
 
-void ServerImpl::maybe_finish_shutdown() {
-  if (!stopping_ || finished_ || !sessions_.empty() || !http_sessions_.empty()) return;
+void ServerImpl::loop_drained() {
+  if (loops_running_.fetch_sub(1) == 1) asio::post(main_loop().ioc, [this] { finish_shutdown(); });
+}
+
+void ServerImpl::finish_shutdown() {
+  if (finished_) return;
   finished_ = true;
   shutdown_timer_.cancel();
   if (signals_) {
@@ -181,6 +156,7 @@ void ServerImpl::maybe_finish_shutdown() {
     signals_->cancel(ignored);
   }
   spdlog::info("shutdown complete");
+  for (auto& loop : loops_) loop->release();
 }
 
 // ---------------------------------------------------------------------------

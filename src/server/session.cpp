@@ -15,10 +15,11 @@ namespace meshd {
 namespace {
 constexpr std::size_t kMaxIov = 64;
 constexpr std::size_t kKeepQueueCapacity = 64;
+constexpr std::size_t kFirstReadBytes = 256;
 }  // namespace
 
-WsSession::WsSession(ServerImpl& server, tcp::socket&& socket, PeerId id)
-    : server_(server), ws_(std::move(socket), *this), id_(id) {
+WsSession::WsSession(EventLoop& loop, tcp::socket&& socket, PeerId id)
+    : loop_(loop), server_(loop.server), ws_(std::move(socket), *this), id_(id) {
   const auto& config = server_.config;
   websocket::stream_base::timeout timeout;
   timeout.handshake_timeout = config.handshake_timeout;
@@ -43,14 +44,14 @@ WsSession::~WsSession() {
   if (state_ != State::done) {
     // Destroyed with the event loop (server teardown): leave quietly.
     server_.broker.remove_session(*this, false);
-    server_.unregister_session(*this);
+    loop_.unregister_session(*this);
   }
 }
 
 void WsSession::start(http::request<http::string_body>&& request) {
   beast::error_code ignored;
   ws_.next_layer().next_layer().set_option(tcp::no_delay(true), ignored);
-  server_.register_session(*this);
+  loop_.register_session(*this);
   ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
     self->on_accept(ec);
   });
@@ -64,38 +65,47 @@ void WsSession::on_accept(beast::error_code ec) {
   }
   if (state_ != State::handshake) return;  // closed during the handshake
   state_ = State::open;
-  ++server_.metrics.connections_total;
+  loop_.metrics.connections_total.add();
   // welcome first, before anything else.
   FrameRef welcome = new_frame();
   welcome->begin();
   p2pmesh::wire::append_welcome(welcome->data, id_);
   welcome->seal_binary();
   welcome->counts_as_message = true;
-  deliver(welcome);
-  server_.request_flush();
+  deliver(std::move(welcome));
+  loop_.request_flush();
   spdlog::debug("peer {}: connected", id_);
   do_read();
 }
 
 void WsSession::do_read() {
-  ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
-    self->on_read(ec, bytes);
-  });
+  // Beast sizes the buffer before any data arrives: the first read of a
+  // message asks for little, so an idle connection waits on a small buffer
+  // (RSS per connection); the rest of a larger message follows at once.
+  const std::size_t limit = in_.size() == 0 ? kFirstReadBytes : server_.config.max_frame_bytes;
+  ws_.async_read_some(in_, limit,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+                        self->on_read(ec, bytes);
+                      });
 }
 
-void WsSession::on_read(beast::error_code ec, std::size_t bytes) {
+void WsSession::on_read(beast::error_code ec, std::size_t /*bytes*/) {
   if (ec) {
     if (ec == websocket::error::message_too_big) {
-      server_.metrics.drop(Drop::too_large);
+      loop_.metrics.drop(Drop::too_large);
       spdlog::info("peer {}: frame above {} bytes, closed (1009)", id_,
                    server_.config.max_frame_bytes);
     }
     finish(ec);
     return;
   }
-  auto& metrics = server_.metrics;
-  ++metrics.messages_in;
-  metrics.bytes_in += bytes;
+  if (!ws_.is_message_done()) {
+    do_read();  // more of this message
+    return;
+  }
+  auto& metrics = loop_.metrics;
+  metrics.messages_in.add();
+  metrics.bytes_in.add(in_.size());
   if (state_ == State::open) {
     if (!ws_.got_binary()) {
       metrics.drop(Drop::text_frame);
@@ -121,36 +131,39 @@ void WsSession::finish(beast::error_code ec) {
   state_ = State::done;
   if (was_member) spdlog::debug("peer {}: disconnected ({})", id_, ec.message());
   server_.broker.remove_session(*this, true);
+  // Out of the broker, nothing more can be handed over to this session:
+  // consume what other loops already did, while this object is alive.
+  loop_.drain_inbox();
   drop_queue(false);
   beast::error_code ignored;
   ws_.next_layer().next_layer().close(ignored);
-  server_.unregister_session(*this);
-  server_.request_flush();  // departure notices
+  loop_.unregister_session(*this);
+  loop_.request_flush();  // departure notices
 }
 
 FrameRef WsSession::new_frame() { return server_.frames.acquire(); }
 
-void WsSession::deliver(const FrameRef& frame) {
+void WsSession::deliver(FrameRef frame) {
   if (state_ != State::open || broken_) return;
   const std::size_t size = frame->size();
   if (out_bytes_ + size > server_.config.max_outbound_bytes) {
-    server_.metrics.drop(Drop::slow_consumer);
+    loop_.metrics.drop(Drop::slow_consumer);
     spdlog::info("peer {}: slow consumer ({} bytes queued), closing", id_, out_bytes_);
     drop_queue(true);
     close(websocket::close_code::policy_error, "slow consumer");
     return;
   }
-  out_.push_back(frame);
+  out_.push_back(std::move(frame));
   out_bytes_ += size;
-  server_.mark_dirty(*this);
+  loop_.mark_dirty(*this);
 }
 
 bool WsSession::send_control(FrameRef frame) {
   if (broken_ || state_ == State::done) return false;
   out_bytes_ += frame->size();
   out_.push_back(std::move(frame));
-  server_.mark_dirty(*this);
-  server_.request_flush();
+  loop_.mark_dirty(*this);
+  loop_.request_flush();
   return true;
 }
 
@@ -186,7 +199,7 @@ void WsSession::flush() {
 bool WsSession::flush_now() {
   auto& socket = ws_.next_layer().next_layer();
   if (broken_ || !socket.is_open()) return false;
-  auto& metrics = server_.metrics;
+  auto& metrics = loop_.metrics;
   const int fd = socket.native_handle();
   while (out_head_ < out_.size()) {
     iovec iov[kMaxIov];
@@ -211,10 +224,11 @@ bool WsSession::flush_now() {
       socket.shutdown(tcp::socket::shutdown_both, ignored);  // the read fails -> finish()
       return false;
     }
-    metrics.bytes_out += static_cast<std::size_t>(sent);
+    metrics.bytes_out.add(static_cast<std::size_t>(sent));
     out_bytes_ -= static_cast<std::size_t>(sent);
     std::size_t left = static_cast<std::size_t>(sent);
     std::optional<Clock::time_point> now;
+    std::uint64_t messages = 0;  // one counter update per sendmsg
     while (left > 0) {
       Frame& frame = *out_[out_head_];
       const std::size_t remaining = frame.size() - head_sent_;
@@ -224,7 +238,7 @@ bool WsSession::flush_now() {
       }
       left -= remaining;
       head_sent_ = 0;
-      if (frame.counts_as_message) ++metrics.messages_out;
+      if (frame.counts_as_message) ++messages;
       if (frame.published != Clock::time_point{}) {
         if (!now) now = Clock::now();
         metrics.fanout_latency.observe(*now - frame.published);
@@ -232,6 +246,7 @@ bool WsSession::flush_now() {
       out_[out_head_] = FrameRef();
       ++out_head_;
     }
+    metrics.messages_out.add(messages);
   }
   out_.clear();
   if (out_.capacity() > kKeepQueueCapacity) out_.shrink_to_fit();
@@ -270,7 +285,7 @@ void WsSession::abort() {
 void WsSession::strike() {
   if (++strikes_ < server_.config.max_strikes) return;
   if (state_ != State::open) return;
-  server_.metrics.drop(Drop::abuse);
+  loop_.metrics.drop(Drop::abuse);
   spdlog::info("peer {}: {} invalid messages, closing", id_, strikes_);
   close(websocket::close_code::policy_error, "too many invalid messages");
 }
@@ -288,6 +303,6 @@ bool WsSession::take_tokens(double tokens, Clock::time_point now) {
   return true;
 }
 
-void WsSession::on_input_drained() { server_.request_flush(); }
+void WsSession::on_input_drained() { loop_.request_flush(); }
 
 }  // namespace meshd

@@ -112,6 +112,7 @@ MeshConfig config_from(const val& options) {
   const val tree_mode = options["treeMode"];
   if (tree_mode.isString()) {
     const std::string mode = tree_mode.as<std::string>();
+    if (mode == "unit") config.tree.mode = TreeMode::unit;
     if (mode == "latency") config.tree.mode = TreeMode::latency;
     if (mode == "blend") config.tree.mode = TreeMode::blend;
   }

@@ -39,6 +39,12 @@ function randomSeed() {
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
+// Per-link send backpressure (RtcLink.send): the browser buffers up to the
+// high-water mark, we queue up to MAX_LINK_QUEUE_BYTES more.
+const CHANNEL_HIGH_WATER = 1 << 20;
+const CHANNEL_LOW_WATER = 256 << 10;
+const MAX_LINK_QUEUE_BYTES = 4 << 20;
+
 // One WebRTC connection attempt (a core LinkId): an RTCPeerConnection and its
 // data channel `data` (reliable, ordered).
 class RtcLink {
@@ -48,6 +54,8 @@ class RtcLink {
     this.peer = peer;
     this.initiator = initiator;
     this.closed = false;
+    this.queue = [];  // packets waiting for the channel to drain
+    this.queuedBytes = 0;
     this.remoteSet = false;
     this.pendingRemote = [];  // remote candidates before the remote description
     this.described = false;
@@ -75,6 +83,8 @@ class RtcLink {
     if (this.closed) { channel.close(); return; }
     this.channel = channel;
     channel.binaryType = 'arraybuffer';
+    channel.bufferedAmountLowThreshold = CHANNEL_LOW_WATER;
+    channel.onbufferedamountlow = () => this.flush();
     channel.onopen = () => {
       if (!this.closed) this.mesh._input((core) => core.linkOpen(nowUs(), this.id));
     };
@@ -150,8 +160,34 @@ class RtcLink {
     }
   }
 
+  // Backpressure: past CHANNEL_HIGH_WATER in the browser's own buffer,
+  // packets wait here (bounded by MAX_LINK_QUEUE_BYTES; beyond, dropped and
+  // counted) until the channel drains: a burst never makes send() throw and
+  // cost the link, and a slow neighbour never grows memory without bound.
   send(bytes) {
     if (this.closed || !this.channel || this.channel.readyState !== 'open') return;
+    if (this.queue.length > 0 || this.channel.bufferedAmount > CHANNEL_HIGH_WATER) {
+      if (this.queuedBytes + bytes.length > MAX_LINK_QUEUE_BYTES) {
+        this.mesh._sendQueueDrops += 1;
+        return;
+      }
+      this.queue.push(bytes.slice());  // the core's buffer is reused: keep a copy
+      this.queuedBytes += bytes.length;
+      return;
+    }
+    this.write(bytes);
+  }
+
+  flush() {
+    while (this.queue.length > 0 && !this.closed &&
+           this.channel.bufferedAmount <= CHANNEL_HIGH_WATER) {
+      const bytes = this.queue.shift();
+      this.queuedBytes -= bytes.length;
+      this.write(bytes);
+    }
+  }
+
+  write(bytes) {
     try {
       this.channel.send(bytes);
     } catch (error) {
@@ -182,6 +218,45 @@ class RtcLink {
   }
 }
 
+/** Largest payload of one broadcast, in bytes (it must fit through the server). */
+export const MAX_PAYLOAD_BYTES = 48 * 1024;
+
+// Checks the options a page gives Mesh.join, so that a mistake is an error
+// at once rather than a mesh that misbehaves (the server refuses other group
+// names; zero intervals would spin).
+function validateJoinOptions(settings) {
+  if (typeof settings.group !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(settings.group)) {
+    throw new TypeError(`p2pmesh: group "${settings.group}" is not 1-64 characters of A-Z a-z 0-9 _ -`);
+  }
+  const positiveInteger = (key) => {
+    const value = settings[key];
+    if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
+      throw new RangeError(`p2pmesh: ${key} must be a positive integer, not ${value}`);
+    }
+  };
+  const atLeast = (key, min) => {
+    const value = settings[key];
+    if (value !== undefined && !(Number.isFinite(value) && value >= min)) {
+      throw new RangeError(`p2pmesh: ${key} must be a number >= ${min}, not ${value}`);
+    }
+  };
+  positiveInteger('targetConnections');
+  positiveInteger('maxConnections');
+  const target = settings.targetConnections ?? 4;
+  const max = settings.maxConnections ?? 6;
+  if (max < target) throw new RangeError('p2pmesh: maxConnections < targetConnections');
+  for (const key of ['linkTimeoutMs', 'statusIntervalMs', 'pingIntervalMs', 'deadLinkTimeoutMs']) atLeast(key, 10);
+  for (const key of ['memberTimeoutMs', 'candidateBackoffMs', 'reportIntervalMs']) atLeast(key, 0);
+  if (settings.reportIntervalMs > 0) atLeast('reportIntervalMs', 100);
+  atLeast('maxPacketBytes', 1024);
+  if (settings.treeAlpha !== undefined && !(settings.treeAlpha >= 0 && settings.treeAlpha <= 1)) {
+    throw new RangeError(`p2pmesh: treeAlpha must be in [0, 1], not ${settings.treeAlpha}`);
+  }
+  if (settings.treeMode !== undefined && !['unit', 'latency', 'blend'].includes(settings.treeMode)) {
+    throw new RangeError(`p2pmesh: treeMode must be 'unit', 'latency' or 'blend', not ${settings.treeMode}`);
+  }
+}
+
 /**
  * One member of a mesh group. `await Mesh.join({url, group})`, then
  * `broadcast(data)`, `on('message' | 'peer' | 'link' | 'change' | 'close', fn)`,
@@ -198,6 +273,7 @@ export class Mesh {
     this._ws = null;
     this._left = false;
     this._changePending = false;
+    this._sendQueueDrops = 0;  // packets dropped: a link's send queue was full
     this._debug = !!options.debug;
     this.url = options.url;
     this.group = options.group;
@@ -214,6 +290,7 @@ export class Mesh {
       url: options.url || defaultServiceUrl(),
       group: options.group || 'default',
     };
+    validateJoinOptions(settings);
     const coreOptions = { seed: randomSeed() };
     for (const key of ['group', 'targetConnections', 'maxConnections', 'linkTimeoutMs',
       'statusIntervalMs', 'memberTimeoutMs', 'candidateBackoffMs', 'pingIntervalMs',
@@ -238,6 +315,9 @@ export class Mesh {
       : data instanceof Uint8Array ? data
         : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
           : new Uint8Array(data);
+    if (bytes.length > MAX_PAYLOAD_BYTES) {
+      throw new RangeError(`p2pmesh: broadcast of ${bytes.length} bytes, the limit is ${MAX_PAYLOAD_BYTES}`);
+    }
     let seq = 0;
     this._input((core) => {
       const result = core.broadcast(nowUs(), bytes);
@@ -272,7 +352,9 @@ export class Mesh {
   tree() { return this._core ? this._core.tree() : { root: this.id, edges: [] }; }
 
   /** Counters of the core (drops by reason, traffic, link life). */
-  counters() { return this._core ? this._core.counters() : {}; }
+  counters() {
+    return this._core ? { ...this._core.counters(), sendQueueDrops: this._sendQueueDrops } : {};
+  }
 
   /**
    * Everything worth reporting about this peer (dashboards): fired as the

@@ -7,10 +7,13 @@
 
 export type PeerId = number;
 
+/** Largest payload of one broadcast, in bytes (it must fit through the server). */
+export declare const MAX_PAYLOAD_BYTES: number;
+
 export interface JoinOptions {
   /** WebSocket URL of meshd, default ws(s)://<this page's host>/service. */
   url?: string;
-  /** Group (room) name, default 'default'. */
+  /** Group (room) name, default 'default': 1-64 of A-Z a-z 0-9 _ - (else join throws TypeError). */
   group?: string;
   /** Links this peer tries to hold (default 4). */
   targetConnections?: number;
@@ -24,7 +27,7 @@ export interface JoinOptions {
   memberTimeoutMs?: number;
   /** A peer that refused or dropped a link is not dialled again for this long (default 10000). */
   candidateBackoffMs?: number;
-  /** Keep-alive ping on links with peers of our protocol, also measures RTT (default 500). */
+  /** Keep-alive ping on links with peers of our protocol, also measures RTT (default 1000). */
   pingIntervalMs?: number;
   /** A link silent this long is closed (default 2000). */
   deadLinkTimeoutMs?: number;
@@ -38,9 +41,9 @@ export interface JoinOptions {
   fallback?: boolean;
   /** Largest packet accepted from a link or the server (default 1 MiB). */
   maxPacketBytes?: number;
-  /** Broadcast tree: 'unit' (reference, default), 'latency' or 'blend'. */
+  /** Broadcast tree: 'blend' (default, over measured link RTTs), 'latency' or 'unit' (the reference's). */
   treeMode?: 'unit' | 'latency' | 'blend';
-  /** 'blend' only: 0 = Prim's MST, 1 = shortest-path tree. */
+  /** 'blend' only: 0 = Prim's MST, 1 = shortest-path tree (default 0.8). */
   treeAlpha?: number;
   /** Seed of the core's randomness (default: from crypto.getRandomValues). */
   seed?: number;
@@ -121,7 +124,10 @@ export declare class Mesh {
   readonly id: PeerId;
   readonly group: string;
   readonly url: string;
-  /** Sends to every member of the group; returns the message's sequence number. */
+  /**
+   * Sends to every member of the group; returns the message's sequence number.
+   * Throws RangeError over MAX_PAYLOAD_BYTES (48 KiB).
+   */
   broadcast(data: Uint8Array | ArrayBuffer | ArrayBufferView | string): number;
   on<K extends keyof MeshEvents>(event: K, handler: (event: MeshEvents[K]) => void): () => void;
   off<K extends keyof MeshEvents>(event: K, handler: (event: MeshEvents[K]) => void): void;

@@ -180,6 +180,71 @@ test('join fails cleanly when no server answers', async () => {
   await page.close();
 });
 
+test('bad options and oversized broadcasts are clear errors, not a broken mesh', async () => {
+  const page = await openTestPage('E');
+  const errors = await page.evaluate(async (url) => {
+    const attempt = async (options) => {
+      try {
+        await window.testJoin({ url, timeoutMs: 3000, ...options });
+        return 'joined';
+      } catch (error) {
+        return `${error.name}: ${error.message}`;
+      }
+    };
+    return {
+      space: await attempt({ group: 'my room' }),
+      dot: await attempt({ group: 'a.b' }),
+      zeroPing: await attempt({ group: 'ok', pingIntervalMs: 0 }),
+      maxBelowTarget: await attempt({ group: 'ok', targetConnections: 8 }),
+    };
+  }, server.ws);
+  assert.match(errors.space, /^TypeError: p2pmesh: group "my room"/);
+  assert.match(errors.dot, /^TypeError: p2pmesh: group "a.b"/);
+  assert.match(errors.zeroPing, /^RangeError: p2pmesh: pingIntervalMs/);
+  assert.match(errors.maxBelowTarget, /^RangeError: p2pmesh: maxConnections < targetConnections/);
+
+  const id = await join(page, 'limits');
+  const result = await page.evaluate(() => {
+    const limit = window.p2pmesh.MAX_PAYLOAD_BYTES;
+    let oversized = 'sent';
+    try {
+      window.mesh.broadcast(new Uint8Array(limit + 1));
+    } catch (error) {
+      oversized = `${error.name}: ${error.message}`;
+    }
+    const seq = window.mesh.broadcast(new Uint8Array(limit));
+    return { limit, oversized, seq };
+  });
+  assert.equal(result.limit, 48 * 1024);
+  assert.match(result.oversized, /^RangeError: p2pmesh: broadcast of 49153 bytes/);
+  assert.ok(result.seq > 0, 'the largest payload is sent');
+  assert.ok(id > 0);
+  await page.evaluate(() => window.mesh.leave());
+  await page.close();
+});
+
+test('a burst beyond the channel buffer keeps the link: excess is queued, then dropped and counted', async () => {
+  const a = await openTestPage('BA');
+  const b = await openTestPage('BB');
+  const idA = await join(a, 'burst');
+  const idB = await join(b, 'burst');
+  await waitFor(async () => (await linkedTo(a, idB)) && (await linkedTo(b, idA)),
+    { what: 'a link between A and B' });
+  const sent = 400;  // 400 x 48 KiB = 19 MB at once
+  const drops = await a.evaluate((count) => {
+    for (let i = 0; i < count; i += 1) window.mesh.broadcast(new Uint8Array(48 * 1024));
+    return window.mesh.counters().sendQueueDrops;
+  }, sent);
+  assert.ok(drops > 0 && drops < sent, `drops ${drops}`);
+  await waitFor(async () => (await b.evaluate(() => window.log.message.length)) === sent - drops,
+    { what: `${sent - drops} messages at B` });
+  assert.ok(await linkedTo(a, idB), 'the link survived the burst');
+  for (const page of [a, b]) {
+    await page.evaluate(() => window.mesh.leave());
+    await page.close();
+  }
+});
+
 test('the module is served beside its wasm and weighs under 300 KB gzipped', async () => {
   const sizes = {};
   for (const name of ['p2pmesh.mjs', 'p2pmesh.wasm']) {

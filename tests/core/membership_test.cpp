@@ -35,6 +35,17 @@ TEST(Membership, ALinkClaimedByEitherMemberIsInTheView) {
   EXPECT_TRUE(m.view().has_link(2, 3));
 }
 
+TEST(Membership, LinksClaimedByOneMemberAreBounded) {
+  Membership m(1);
+  for (PeerId peer = 1000; peer < 1600; ++peer) m.apply(status(peer, 1, {}), 0);
+  m.apply(status(2, 1, {}), 0);
+  for (PeerId peer = 1000; peer < 1600; ++peer) m.apply(link_update(2, peer, true), 0);
+  EXPECT_EQ(m.view().neighbours(2).size(), Membership::kMaxClaimsPerMember);
+  m.apply(link_update(2, 1000, false), 0);
+  m.apply(link_update(2, 1599, true), 0);
+  EXPECT_TRUE(m.view().has_link(2, 1599)) << "room again after a link went";
+}
+
 TEST(Membership, OthersClaimsNeverMakeLinksOfOurOwn) {
   Membership m(1);
   m.apply(status(2, 1, {1}), 0);

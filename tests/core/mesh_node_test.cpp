@@ -422,6 +422,24 @@ TEST_F(MeshNodeTest, ReferencePeersGetNoPingsAndAreNotTimedOutBySilence) {
   EXPECT_NE(node_.links().find(link), nullptr);
 }
 
+TEST_F(MeshNodeTest, TransportRttWeightsOnlyLinksTheKeepAliveCannotPing) {
+  welcome();
+  hear(status_of(7, 1, {}));  // a reference peer: only the transport knows its RTT
+  wire::MeshUpdate ours = status_of(8, 1, {});
+  ours.status.version = 1;
+  hear(ours);
+  const LinkId reference = accept_and_open(7);
+  const LinkId pinged = accept_and_open(8);
+
+  node_.on_link_rtt(now_, reference, 4000);
+  node_.on_link_rtt(now_, pinged, 9000);
+  EXPECT_EQ(node_.links().find(reference)->rtt_us, 4000u);
+  EXPECT_EQ(node_.links().find(pinged)->rtt_us, 0u) << "the keep-alive's own pongs measure it";
+  for (const Neighbour& n : node_.membership().view().neighbours(kSelf)) {
+    EXPECT_EQ(n.weight_us, n.peer == 7 ? 4000u : 0u) << "peer " << n.peer;
+  }
+}
+
 }  // namespace
 }  // namespace p2pmesh
 
@@ -483,6 +501,112 @@ TEST(MeshNodeObserver, CommandsReachTheAppOnlyWhenEnabled) {
       EXPECT_EQ(commands[0].body, R"({"command":"trace"})");
     }
   }
+}
+
+}  // namespace
+}  // namespace p2pmesh
+
+namespace p2pmesh {
+namespace {
+
+TEST_F(MeshNodeTest, HostileRouteWithThousandsOfChildrenCostsNoMoreThanTheLinksAndABudget) {
+  welcome();
+  const LinkId from7 = accept_and_open(7);
+  const LinkId to8 = accept_and_open(8);
+  for (PeerId member = 100; member < 120; ++member) hear(status_of(member, 1, {}));
+  wire::Packet packet;
+  packet.source = 7;
+  packet.edges = {{7, kSelf}, {kSelf, 8}};
+  for (PeerId member = 100; member < 120; ++member) packet.edges.push_back({kSelf, member});
+  for (PeerId made_up = 1000; made_up < 4000; ++made_up) packet.edges.push_back({kSelf, made_up});
+  packet.payload = std::string(1000, 'x');
+  node_.on_link_data(now_, from7, wire::encode(packet));
+  const auto actions = node_.take_actions();
+
+  const auto sends = only<SendOnLink>(actions);
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].link, to8);
+  EXPECT_EQ(only<Deliver>(actions).size(), 1u);
+  // Members without a link: through the server, max_connections of them.
+  const auto publishes = only<Publish>(actions);
+  EXPECT_EQ(publishes.size(), node_.config().max_connections);
+  EXPECT_EQ(node_.counters().dropped_hops, 3000u + 20u - node_.config().max_connections);
+}
+
+TEST_F(MeshNodeTest, FallbackToManyPeersIsSplitToTheServersTopicLimit) {
+  welcome();
+  for (PeerId member = 100; member < 120; ++member) hear(status_of(member, 1, {}));
+  node_.broadcast(now_, "hi");
+  const auto publishes = only<Publish>(node_.take_actions());
+  ASSERT_EQ(publishes.size(), 2u);
+  EXPECT_EQ(publishes[0].topics.size() + publishes[1].topics.size(), 20u);
+  for (const Publish& p : publishes) {
+    EXPECT_LE(p.topics.size(), node_.config().max_topics_per_publish);
+    wire::Packet packet;
+    ASSERT_EQ(wire::decode(p.body, packet), wire::DecodeError::none);
+    EXPECT_EQ(packet.payload, "hi");
+  }
+  EXPECT_EQ(node_.counters().fallback_sent, 20u);
+}
+
+TEST_F(MeshNodeTest, OversizedPayloadsAreRefusedAndNothingOverTheServerLimitIsPublished) {
+  welcome();
+  accept_and_open(7);
+  hear(status_of(20, 1, {}));
+  node_.take_actions();
+  const std::size_t limit = node_.config().max_payload_bytes;
+  EXPECT_EQ(node_.broadcast(now_, std::string(limit + 1, 'x')), 0u);
+  EXPECT_TRUE(node_.take_actions().empty());
+  EXPECT_EQ(node_.counters().oversized_broadcasts, 1u);
+
+  // The largest payload goes out: on the link and through the server.
+  EXPECT_NE(node_.broadcast(now_, std::string(limit, 'x')), 0u);
+  const auto actions = node_.take_actions();
+  EXPECT_EQ(only<SendOnLink>(actions).size(), 1u);
+  ASSERT_EQ(only<Publish>(actions).size(), 1u);
+  EXPECT_LE(only<Publish>(actions)[0].body.size(), node_.config().max_server_message_bytes);
+  EXPECT_EQ(node_.counters().oversized_publishes, 0u);
+}
+
+class SmallServerLimitTest : public MeshNodeTest {
+ protected:
+  static MeshConfig small_limit() {
+    MeshConfig config = make_config();
+    config.max_server_message_bytes = 200;
+    return config;
+  }
+  SmallServerLimitTest() : MeshNodeTest(small_limit()) {}
+};
+
+TEST_F(SmallServerLimitTest, APublicationOverTheServerLimitIsDroppedAndCountedNotSent) {
+  welcome();
+  hear(status_of(20, 1, {}));
+  node_.take_actions();
+  node_.broadcast(now_, std::string(300, 'x'));  // only the server could carry it
+  EXPECT_TRUE(only<Publish>(node_.take_actions()).empty());
+  EXPECT_EQ(node_.counters().oversized_publishes, 1u);
+  node_.broadcast(now_, "small");
+  EXPECT_EQ(only<Publish>(node_.take_actions()).size(), 1u);
+}
+
+}  // namespace
+}  // namespace p2pmesh
+
+namespace p2pmesh {
+namespace {
+
+TEST_F(MeshNodeTest, AFloodOfOffersFromOnePeerBuildsOneConnectionASecond) {
+  welcome();
+  std::size_t accepted = 0;
+  for (int i = 0; i < 1000; ++i) {  // 1,000 offers over 2 s
+    accepted += only<AcceptLink>(offer_from(7)).size();
+    now_ += 2 * kMillisecond;
+  }
+  EXPECT_EQ(accepted, 2u);
+  EXPECT_EQ(node_.counters().offers_refused, 998u);
+  // A genuine new attempt later replaces the old one.
+  now_ += 2 * kSecond;
+  EXPECT_EQ(only<AcceptLink>(offer_from(7)).size(), 1u);
 }
 
 }  // namespace

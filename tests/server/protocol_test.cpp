@@ -182,6 +182,21 @@ TEST(Discovery, MemberOnlyWithLinkUpdatesIsInSnapshotWithIdZero) {
   EXPECT_EQ(update.status.id, 0u);
 }
 
+TEST(Discovery, LinksKeptPerMemberAreBounded) {
+  TestServer server;
+  auto a = join(server.port(), "g");
+  ASSERT_TRUE(a);
+  for (p2pmesh::PeerId peer = 1000; peer < 1600; ++peer) {
+    a->publish({"g.mesh"}, link_update(a->id(), peer, true));
+  }
+  for (int i = 0; i < 600; ++i) ASSERT_TRUE(a->next()) << i;
+  auto b = join(server.port(), "g");
+  ASSERT_TRUE(b);
+  const auto snapshot = b->drain();
+  ASSERT_EQ(snapshot.size(), 1u);
+  EXPECT_EQ(mesh_update(snapshot[0]).status.connected_to.size(), 256u);
+}
+
 void expect_departure(WsClient& observer, p2pmesh::PeerId departed, std::uint32_t id) {
   // Within 1 s (the bound; in practice immediate).
   const auto message = observer.next(std::chrono::milliseconds(1000));

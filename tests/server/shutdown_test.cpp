@@ -106,16 +106,19 @@ std::uint16_t port_from(const std::string& line) {
   return static_cast<std::uint16_t>(std::stoi(line.substr(colon + 1)));
 }
 
-void graceful_exit_on(int signal_number) {
-  Meshd meshd({"--host", "127.0.0.1", "--port", "0", "--log-level", "warn"});
+void graceful_exit_on(int signal_number, std::vector<std::string> extra_args = {}) {
+  std::vector<std::string> args{"--host", "127.0.0.1", "--port", "0", "--log-level", "warn"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  Meshd meshd(args);
   const auto port = port_from(meshd.first_line());
   ASSERT_NE(port, 0);
   auto a = join(port, "g");
   ASSERT_TRUE(a);
-  WsClient b;
+  WsClient b, c;
   ASSERT_TRUE(b.connect(port));
+  ASSERT_TRUE(c.connect(port));
   meshd.signal(signal_number);
-  for (WsClient* client : {a.get(), &b}) {
+  for (WsClient* client : {a.get(), &b, &c}) {
     const auto info = client->wait_closed();
     EXPECT_TRUE(info.closed);
     EXPECT_EQ(info.code, 1001);
@@ -126,6 +129,7 @@ void graceful_exit_on(int signal_number) {
 
 TEST(Program, SigtermShutsDownGracefully) { graceful_exit_on(SIGTERM); }
 TEST(Program, SigintShutsDownGracefully) { graceful_exit_on(SIGINT); }
+TEST(Program, ThreeThreadsShutDownGracefully) { graceful_exit_on(SIGTERM, {"--threads", "3"}); }
 
 TEST(Program, PortFileAndEnvironment) {
   const std::string port_file =
@@ -153,10 +157,15 @@ TEST(Program, HelpAndBadArguments) {
     const auto text = meshd.all_output();
     EXPECT_NE(text.find("--port"), std::string::npos);
     EXPECT_NE(text.find("--open"), std::string::npos);
+    EXPECT_NE(text.find("--threads"), std::string::npos);
     EXPECT_EQ(meshd.wait_exit(), 0);
   }
   {
     Meshd meshd({"--port", "not-a-port"});
+    EXPECT_NE(meshd.wait_exit(), 0);
+  }
+  {
+    Meshd meshd({"--threads", "0"});
     EXPECT_NE(meshd.wait_exit(), 0);
   }
   {

@@ -23,7 +23,8 @@ namespace meshd::test {
 using namespace std::chrono_literals;
 inline constexpr auto kTimeout = 5s;  // only catches hangs
 
-// Defaults for tests: loopback, ephemeral port, no static files.
+// Defaults for tests: loopback, ephemeral port, no static files; event-loop
+// threads from MESHD_TEST_THREADS (default 1).
 Config test_config();
 
 class TestServer {

@@ -183,7 +183,12 @@ function send() {
   const input = $('message');
   const text = input.value;
   if (!chat.mesh || text.trim() === '') return;
-  chat.mesh.broadcast(text);
+  try {
+    chat.mesh.broadcast(text);
+  } catch (error) {
+    setStatus(`Not sent: ${error.message}`, 'error');  // e.g. over the size limit
+    return;
+  }
   chat.sent.push(text);
   appendLog({ kind: 'mine', from: chat.mesh.id, text });
   input.value = '';

@@ -54,14 +54,48 @@ function status() {
 }
 
 function onReport(group, sender, body) {
-  let report;
-  try { report = JSON.parse(text(body)); } catch { return; }
-  if (!report || typeof report !== 'object') return;
+  let raw;
+  try { raw = JSON.parse(text(body)); } catch { return; }
+  if (!raw || typeof raw !== 'object') return;
   // Trust the server-stamped sender, not the id inside.
-  report.id = sender;
+  const report = cleanReport(raw, sender);
   report.group = group;
   state.peers.set(sender, { report, group, at: Date.now() });
   state.dirty = true;
+}
+
+// Any member may publish a report: keep only the fields the page draws, as
+// numbers, booleans or known words, so none can smuggle markup into the page.
+function cleanReport(raw, sender) {
+  const id = (x) => Number(x) >>> 0;
+  const num = (x) => (Number.isFinite(Number(x)) ? Number(x) : 0);
+  const list = (x) => (Array.isArray(x) ? x : []);
+  const app = raw.app && typeof raw.app === 'object' ? raw.app : {};
+  const ping = app.last_ping && typeof app.last_ping === 'object' ? app.last_ping : null;
+  const trace = app.last_trace && typeof app.last_trace === 'object' ? app.last_trace : null;
+  return {
+    id: sender,
+    kind: String(raw.kind ?? '?'),
+    reached: num(raw.reached),
+    members: list(raw.members).map(id),
+    view: list(raw.view).filter(Array.isArray).map(([a, b, w]) => [id(a), id(b), num(w)]),
+    tree: list(raw.tree).filter(Array.isArray).map(([u, v]) => [id(u), id(v)]),
+    links: list(raw.links).filter((l) => l && typeof l === 'object').map((l) => ({
+      peer: id(l.peer),
+      state: l.state === 'open' ? 'open' : 'connecting',
+      rtt_us: num(l.rtt_us),
+      initiated: l.initiated === true,
+    })),
+    app: {
+      last_ping: ping && {
+        responses: num(ping.responses),
+        targets: num(ping.targets),
+        avg_rtt_ms: num(ping.avg_rtt_ms),
+        missing: list(ping.missing).map(id),
+      },
+      last_trace: trace && { trace: String(trace.trace ?? ''), origin: id(trace.origin) },
+    },
+  };
 }
 
 async function refreshGroups() {

@@ -1,0 +1,121 @@
+// EventLoop: one thread's sessions, batched flushes and inbox. See event_loop.hpp.
+
+#include "event_loop.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "internal.hpp"
+
+namespace meshd {
+
+// Defined in http.cpp.
+void close_http_session(HttpSession& session);
+
+EventLoop::EventLoop(ServerImpl& owner, std::size_t loop_index)
+    : server(owner), index(loop_index), metrics(owner.metrics.loop(loop_index)) {
+  // Keeps run() going while the loop has no connection yet.
+  work_.emplace(ioc.get_executor());
+}
+
+EventLoop::~EventLoop() {
+  dirty_.clear();
+  flushing_.clear();
+}
+
+void EventLoop::release() {
+  asio::post(ioc, [this] { work_.reset(); });
+}
+
+void EventLoop::register_session(WsSession& session) {
+  session.registry_index = sessions_.size();
+  sessions_.push_back(&session);
+  metrics.connections.add();
+}
+
+void EventLoop::unregister_session(WsSession& session) {
+  const std::size_t slot = session.registry_index;
+  if (slot >= sessions_.size() || sessions_[slot] != &session) return;
+  sessions_[slot] = sessions_.back();
+  sessions_[slot]->registry_index = slot;
+  sessions_.pop_back();
+  metrics.connections.sub();
+  maybe_drained();
+}
+
+void EventLoop::register_http(HttpSession& session) {
+  http_sessions_.push_back(&session);
+  server.http_connections.fetch_add(1, std::memory_order_relaxed);
+}
+
+void EventLoop::unregister_http(HttpSession& session) {
+  const auto it = std::find(http_sessions_.begin(), http_sessions_.end(), &session);
+  if (it == http_sessions_.end()) return;
+  *it = http_sessions_.back();
+  http_sessions_.pop_back();
+  server.http_connections.fetch_sub(1, std::memory_order_relaxed);
+  maybe_drained();
+}
+
+void EventLoop::mark_dirty(WsSession& session) {
+  if (session.dirty) return;
+  session.dirty = true;
+  dirty_.push_back(session.shared_from_this());
+}
+
+void EventLoop::request_flush() {
+  if (flush_posted_ || dirty_.empty()) return;
+  flush_posted_ = true;
+  asio::post(ioc, [this] { flush_dirty(); });
+}
+
+void EventLoop::flush_dirty() {
+  flush_posted_ = false;
+  flushing_.swap(dirty_);
+  for (auto& session : flushing_) {
+    session->dirty = false;
+    session->flush();
+  }
+  flushing_.clear();
+}
+
+void EventLoop::hand_over(std::vector<Delivery>& batch) {
+  if (inbox_.push(batch)) asio::post(ioc, [this] { drain_inbox(); });
+}
+
+void EventLoop::drain_inbox() {
+  inbox_.take(arrived_);
+  for (auto& delivery : arrived_) delivery.session->deliver(std::move(delivery.frame));
+  arrived_.clear();
+  request_flush();
+}
+
+void EventLoop::begin_shutdown() {
+  stopping_ = true;
+  // Copies: closing may unregister.
+  const auto sessions = sessions_;
+  for (WsSession* session : sessions)
+    session->close(websocket::close_code::going_away, "server shutdown");
+  const auto http_sessions = http_sessions_;
+  for (HttpSession* session : http_sessions) close_http_session(*session);
+  request_flush();
+  maybe_drained();
+}
+
+void EventLoop::force_close() {
+  const auto sessions = sessions_;
+  for (WsSession* session : sessions) session->abort();
+  const auto http_sessions = http_sessions_;
+  for (HttpSession* session : http_sessions) close_http_session(*session);
+}
+
+void EventLoop::maybe_drained() {
+  if (!stopping_ || drained_ || server.destroying() || !sessions_.empty() ||
+      !http_sessions_.empty())
+    return;
+  drained_ = true;
+  server.loop_drained();
+}
+
+}  // namespace meshd

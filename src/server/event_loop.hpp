@@ -1,0 +1,85 @@
+#pragma once
+// EventLoop: one thread's io_context and everything that belongs to it. A
+// connection is accepted onto one loop (round robin) and stays there, so a
+// session's own I/O, queue and timers are only ever touched by that thread
+// and need no lock. Per loop: the session registry (shutdown), the dirty
+// list with its batched flush, the inbox through which other loops hand
+// over deliveries, and the loop's share of the metrics.
+
+#include <boost/asio.hpp>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "inbox.hpp"
+#include "metrics.hpp"
+
+namespace meshd {
+
+namespace asio = boost::asio;
+
+class ServerImpl;
+class WsSession;
+class HttpSession;
+
+class EventLoop {
+ public:
+  EventLoop(ServerImpl& server, std::size_t index);
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Runs the loop on the calling thread until release() and the last handler.
+  void run() { ioc.run(); }
+  // Any thread: lets run() return once the loop runs out of work.
+  void release();
+
+  // Loop thread.
+  void mark_dirty(WsSession& session);
+  void request_flush();
+  void register_session(WsSession& session);
+  void unregister_session(WsSession& session);
+  void register_http(HttpSession& session);
+  void unregister_http(HttpSession& session);
+  // Close frames 1001 to every session of this loop, then the HTTP
+  // connections; reports to the server once nothing is left.
+  void begin_shutdown();
+  void force_close();
+  // Delivers what other loops handed over. Also called by a session that
+  // leaves the broker, before it can be destroyed: entries hold plain
+  // pointers, valid because a session is only handed deliveries while it is
+  // in the broker, and every such entry is drained by this call at the latest.
+  void drain_inbox();
+
+  // Any thread (holding the broker's lock): deliveries for this loop's sessions.
+  void hand_over(std::vector<Delivery>& batch);
+
+  ServerImpl& server;
+  const std::size_t index;
+  LoopMetrics& metrics;
+
+ private:
+  void flush_dirty();
+  void maybe_drained();
+
+  std::vector<WsSession*> sessions_;
+  std::vector<HttpSession*> http_sessions_;
+  std::vector<std::shared_ptr<WsSession>> dirty_;
+  std::vector<std::shared_ptr<WsSession>> flushing_;
+  DeliveryInbox inbox_;
+  std::vector<Delivery> arrived_;  // reused by drain_inbox
+  bool flush_posted_ = false;
+  bool stopping_ = false;
+  bool drained_ = false;
+
+ public:
+  // Last member: destroyed first, with the sessions its handlers still hold,
+  // while the registry above is alive.
+  asio::io_context ioc{1};
+
+ private:
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+};
+
+}  // namespace meshd

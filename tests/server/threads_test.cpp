@@ -1,0 +1,174 @@
+// meshd on several event loops (--threads): connections are spread round
+// robin over the loops, so consecutive clients live on different threads.
+// Exactly-once, in-order delivery between loops, snapshot and departure
+// notices across loops, metrics summed over loops, shutdown of every loop,
+// and connections dying while deliveries to them are in flight.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "support.hpp"
+
+namespace meshd::test {
+namespace {
+
+namespace wire = p2pmesh::wire;
+using p2pmesh::PeerId;
+
+Config threaded_config(std::size_t threads, bool access_rules) {
+  Config config = test_config();
+  config.threads = threads;
+  config.access_rules = access_rules;
+  config.rate_per_second = 0;  // unlimited: the tests publish in bursts
+  return config;
+}
+
+// Receives until `count` messages arrived (or a quiet timeout); returns them.
+std::vector<wire::ServerMessage> receive(WsClient& client, std::size_t count) {
+  std::vector<wire::ServerMessage> got;
+  while (got.size() < count) {
+    auto message = client.next();
+    if (!message) break;
+    got.push_back(std::move(*message));
+  }
+  return got;
+}
+
+TEST(Threads, EveryPublicationOnceAndInOrderAcrossLoops) {
+  constexpr int kClients = 6;
+  constexpr int kMessages = 300;
+  TestServer server(threaded_config(3, false));
+  std::vector<std::unique_ptr<WsClient>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<WsClient>());
+    ASSERT_TRUE(clients.back()->connect(server.port()));
+    clients.back()->subscribe("room");
+    ASSERT_TRUE(clients.back()->barrier());
+  }
+  // Every client publishes and receives at the same time, on its own thread.
+  std::vector<std::vector<wire::ServerMessage>> received(kClients);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      for (int seq = 0; seq < kMessages; ++seq) clients[i]->publish({"room"}, std::to_string(seq));
+      received[i] = receive(*clients[i], kClients * kMessages);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+
+  for (int i = 0; i < kClients; ++i) {
+    SCOPED_TRACE("receiver " + std::to_string(i));
+    ASSERT_EQ(received[i].size(), std::size_t{kClients * kMessages});
+    std::map<PeerId, int> next_seq;  // per publisher: in order, none missing, none twice
+    for (const auto& message : received[i]) {
+      ASSERT_EQ(message.topic, "room");
+      const int seq = std::stoi(message.body);
+      ASSERT_EQ(seq, next_seq[message.sender]) << "from " << message.sender;
+      ++next_seq[message.sender];
+    }
+    EXPECT_EQ(next_seq.size(), std::size_t{kClients});
+    ASSERT_TRUE(clients[i]->barrier());
+    EXPECT_TRUE(clients[i]->drain().empty());  // nothing more
+  }
+  // Counters are summed over the loops.
+  EXPECT_EQ(metric(server.port(), "meshd_connections"), kClients);
+  EXPECT_EQ(metric(server.port(), "meshd_publishes_total"), kClients * kMessages);
+  EXPECT_EQ(metric(server.port(), "meshd_messages_out_total"),
+            kClients + kClients * kClients * kMessages);  // welcomes + deliveries
+}
+
+TEST(Threads, SnapshotAndDepartureNoticesAcrossLoops) {
+  TestServer server(threaded_config(2, true));
+  // Alternate loops: a on one, b on the other, and so on.
+  auto a = join(server.port(), "g");
+  auto b = join(server.port(), "g");
+  ASSERT_TRUE(a && b);
+  a->publish({"g.mesh"}, status_update(a->id(), {b->id()}, 3));
+  b->publish({"g.mesh"}, status_update(b->id(), {a->id()}, 4));
+  for (WsClient* member : {a.get(), b.get()}) ASSERT_EQ(receive(*member, 2).size(), 2u);
+
+  for (int round = 0; round < 2; ++round) {  // newcomers on both loops
+    auto newcomer = join(server.port(), "g");
+    ASSERT_TRUE(newcomer);
+    std::set<PeerId> senders;
+    for (const auto& message : newcomer->drain()) senders.insert(message.sender);
+    EXPECT_EQ(senders, (std::set<PeerId>{a->id(), b->id()}));
+    const PeerId gone = newcomer->id();
+    if (round == 0)
+      newcomer->close();
+    else
+      newcomer->kill();
+    // Both remaining members (one on each loop) hear it within 1 s, once.
+    for (WsClient* member : {a.get(), b.get()}) {
+      const auto notice = member->next(std::chrono::milliseconds(1000));
+      ASSERT_TRUE(notice) << "no departure notice within 1 s";
+      EXPECT_EQ(notice->sender, gone);
+      EXPECT_TRUE(mesh_update(*notice).left);
+      ASSERT_TRUE(member->barrier());
+      EXPECT_TRUE(member->drain().empty());
+    }
+  }
+  EXPECT_EQ(metric(server.port(), "meshd_departures_total"), 2);
+  EXPECT_EQ(metric(server.port(), "meshd_groups"), 1);
+}
+
+TEST(Threads, ShutdownClosesConnectionsOnEveryLoop) {
+  TestServer server(threaded_config(4, true));
+  std::vector<std::unique_ptr<WsClient>> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.push_back(join(server.port(), "g"));
+    ASSERT_TRUE(clients.back());
+  }
+  server.request_stop();
+  for (auto& client : clients) {
+    const auto info = client->wait_closed();
+    EXPECT_TRUE(info.closed);
+    EXPECT_EQ(info.code, 1001);
+    EXPECT_EQ(info.reason, "server shutdown");
+  }
+  EXPECT_TRUE(server.stop());
+}
+
+TEST(Threads, ConnectionsDieWhileDeliveriesToThemAreInFlight) {
+  TestServer server(threaded_config(2, false));
+  WsClient steady;
+  ASSERT_TRUE(steady.connect(server.port()));
+  steady.subscribe("room");
+  ASSERT_TRUE(steady.barrier());
+  constexpr int kMessages = 2000;
+  std::atomic<bool> publishing{true};
+  std::thread publisher([&] {
+    WsClient client;
+    if (!client.connect(server.port())) return;
+    for (int seq = 0; seq < kMessages; ++seq) client.publish({"room"}, std::to_string(seq));
+    publishing = false;
+  });
+  // Subscribers on both loops that vanish mid-stream, by close frame and by reset.
+  int churned = 0;
+  while (publishing && churned < 200) {
+    WsClient transient;
+    if (!transient.connect(server.port())) break;
+    transient.subscribe("room");
+    transient.pump(std::chrono::milliseconds(1));
+    if (churned % 2 == 0)
+      transient.kill();
+    else
+      transient.close();
+    ++churned;
+  }
+  publisher.join();
+  const auto got = receive(steady, kMessages);
+  ASSERT_EQ(got.size(), std::size_t{kMessages});
+  for (int seq = 0; seq < kMessages; ++seq) ASSERT_EQ(got[seq].body, std::to_string(seq));
+  EXPECT_GT(churned, 0);
+  EXPECT_TRUE(wait_metric(server.port(), "meshd_connections", 1));
+  EXPECT_TRUE(server.stop());
+}
+
+}  // namespace
+}  // namespace meshd::test
