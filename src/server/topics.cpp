@@ -4,16 +4,6 @@
 
 namespace meshd {
 
-bool valid_group_name(std::string_view group) {
-  if (group.empty() || group.size() > kMaxGroupName) return false;
-  for (const char c : group) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 namespace {
 bool parse_peer_id(std::string_view s, p2pmesh::PeerId& out) {
   if (s.empty() || s.size() > 10 || s[0] == '0') return false;

@@ -11,11 +11,12 @@
 #include <cstddef>
 #include <string_view>
 
+#include "../core/topics.hpp"  // the group-name rule peers check too (same file name here)
 #include "peer_id.hpp"
 
 namespace meshd {
 
-inline constexpr std::size_t kMaxGroupName = 64;
+using p2pmesh::valid_group_name;
 
 enum class TopicKind : unsigned char {
   other, mesh, offer, answer, candidate, fallback, report, command
@@ -27,7 +28,6 @@ struct TopicInfo {
   p2pmesh::PeerId peer = p2pmesh::kNoPeer;  // for the per-peer kinds
 };
 
-bool valid_group_name(std::string_view group);
 TopicInfo parse_topic(std::string_view topic);
 
 // The access rules (docs/meshd.md) for a valid topic (kind != other), seen
