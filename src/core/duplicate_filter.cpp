@@ -27,12 +27,11 @@ bool DuplicateFilter::first_time(PeerId source, std::uint64_t seq, bool remember
   }
   Window& w = it->second;
   if (seq > w.highest) {
-    // Ids between the old highest and seq become unseen slots of the window.
+    // Ids after the old highest, up to seq, reuse slots of ids now too old.
     if (seq - w.highest >= kWindow) {
       w.seen.fill(0);
     } else {
-      for (std::uint64_t s = w.highest + 1; s < seq; ++s) clear(w.seen, s);
-      clear(w.seen, seq);
+      for (std::uint64_t s = w.highest + 1; s <= seq; ++s) clear(w.seen, s);
     }
     w.highest = seq;
     test_and_set(w.seen, seq);
