@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "mesh_node.hpp"
+#include "topics.hpp"
 #include "wire.hpp"
 
 namespace {
@@ -399,6 +400,9 @@ class MeshPeer {
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(p2pmesh) {
+  // The group-name rule of the core (and meshd), for Mesh.join's checks.
+  emscripten::function("validGroupName",
+                       +[](const std::string& group) { return valid_group_name(group); });
   emscripten::class_<MeshPeer>("MeshPeer")
       .constructor<val>()
       .function("serverFrame", &MeshPeer::server_frame)

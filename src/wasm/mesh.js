@@ -224,8 +224,8 @@ export const MAX_PAYLOAD_BYTES = 48 * 1024;
 // Checks the options a page gives Mesh.join, so that a mistake is an error
 // at once rather than a mesh that misbehaves (the server refuses other group
 // names; zero intervals would spin).
-function validateJoinOptions(settings) {
-  if (typeof settings.group !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(settings.group)) {
+function validateJoinOptions(module, settings) {
+  if (typeof settings.group !== 'string' || !module.validGroupName(settings.group)) {
     throw new TypeError(`p2pmesh: group "${settings.group}" is not 1-64 characters of A-Z a-z 0-9 _ -`);
   }
   const positiveInteger = (key) => {
@@ -290,7 +290,7 @@ export class Mesh {
       url: options.url || defaultServiceUrl(),
       group: options.group || 'default',
     };
-    validateJoinOptions(settings);
+    validateJoinOptions(module, settings);
     const coreOptions = { seed: randomSeed() };
     for (const key of ['group', 'targetConnections', 'maxConnections', 'linkTimeoutMs',
       'statusIntervalMs', 'memberTimeoutMs', 'candidateBackoffMs', 'pingIntervalMs',
