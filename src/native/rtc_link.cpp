@@ -186,6 +186,14 @@ struct RtcLink::State {
   bool open_reported = false;
   bool close_reported = false;
 
+  // The channel, for calls into it. Never call into a channel with the
+  // mutex held: the call waits for the signaling thread, whose observer
+  // callbacks take that mutex (deadlock).
+  rtc::scoped_refptr<webrtc::DataChannelInterface> channel() {
+    std::lock_guard lock(mutex);
+    return dc;
+  }
+
   void report_open() {
     {
       std::lock_guard lock(mutex);
@@ -517,24 +525,14 @@ void RtcLink::add_candidate(std::string_view candidate_json) {
 
 bool RtcLink::send(std::string_view bytes) {
   if (state_->closed) return false;
-  rtc::scoped_refptr<webrtc::DataChannelInterface> dc;
-  {
-    std::lock_guard lock(state_->mutex);
-    dc = state_->dc;
-  }
+  const rtc::scoped_refptr<webrtc::DataChannelInterface> dc = state_->channel();
   if (!dc || dc->state() != webrtc::DataChannelInterface::kOpen) return false;
   return dc->Send(webrtc::DataBuffer(rtc::CopyOnWriteBuffer(bytes.data(), bytes.size()), true));
 }
 
 std::uint64_t RtcLink::buffered_amount() const {
   if (state_->closed) return 0;
-  rtc::scoped_refptr<webrtc::DataChannelInterface> dc;
-  {
-    std::lock_guard lock(state_->mutex);
-    dc = state_->dc;
-  }
-  // Never call into a channel with the mutex held: the call waits for the
-  // signaling thread, whose observer callbacks take that mutex (deadlock).
+  const rtc::scoped_refptr<webrtc::DataChannelInterface> dc = state_->channel();
   return dc ? dc->buffered_amount() : 0;
 }
 
@@ -553,11 +551,7 @@ void RtcLink::close() {
   // Close first: any observer callback running on the signaling thread ends
   // before Close() returns, and later ones see `closed`.
   state_->pc->Close();
-  rtc::scoped_refptr<webrtc::DataChannelInterface> dc;
-  {
-    std::lock_guard lock(state_->mutex);
-    dc = state_->dc;
-  }
+  rtc::scoped_refptr<webrtc::DataChannelInterface> dc = state_->channel();
   if (dc) dc->UnregisterObserver();
   // Release the connection on its own thread, in a task of its own, after any
   // callback already queued there (observers check `closed` first).
