@@ -74,9 +74,47 @@ constexpr Key kMaxPackedKey = 0xFFFF'FFFFu;
 
 // Prim from root_slot. Returns false (tree unusable) only if Candidate is
 // packed and a blend key did not fit in 32 bits.
+// The deepest tree depth each slot may take so that no peer ends up more
+// than `extra` hops below the root's eccentricity E (kUnreached off the
+// root's component). A peer with hop distance h, from which breadth-first
+// paths go on for r more hops, may sit at depth E + extra - r: its
+// breadth-first children then still fit, so the limit never cuts a peer off,
+// while peers off the long paths get room to follow low-latency links.
+constexpr std::uint32_t kUnreached = 0xFFFF'FFFFu;
+std::vector<std::uint32_t> allowed_depths(const MeshView& view, std::uint32_t root_slot,
+                                          std::uint32_t extra) {
+  std::vector<std::uint32_t> hops(view.slot_count(), kUnreached);
+  std::vector<std::uint32_t> order;  // breadth-first
+  order.reserve(view.peer_count());
+  hops[root_slot] = 0;
+  order.push_back(root_slot);
+  for (std::size_t next = 0; next < order.size(); ++next) {
+    const std::uint32_t u = order[next];
+    for (const SlotLink& link : view.links_at(u)) {
+      if (hops[link.slot] != kUnreached) continue;
+      hops[link.slot] = hops[u] + 1;
+      order.push_back(link.slot);
+    }
+  }
+  // Hops still to go below each slot along breadth-first paths, deepest first.
+  std::vector<std::uint32_t> below(view.slot_count(), 0);
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    for (const SlotLink& link : view.links_at(*it)) {
+      if (hops[link.slot] == hops[*it] + 1) below[*it] = std::max(below[*it], below[link.slot] + 1);
+    }
+  }
+  const std::uint64_t deepest = std::uint64_t{hops[order.back()]} + extra;
+  std::vector<std::uint32_t> allowed(view.slot_count(), kUnreached);
+  for (const std::uint32_t slot : order) {
+    allowed[slot] = static_cast<std::uint32_t>(std::min<std::uint64_t>(deepest - below[slot], kUnreached - 1));
+  }
+  return allowed;
+}
+
 template <TreeMode Mode, typename Candidate>
 bool grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
-               std::uint64_t unknown_weight_us, BroadcastTree& tree) {
+               std::uint64_t unknown_weight_us, std::uint32_t max_extra_hops,
+               BroadcastTree& tree) {
   constexpr bool kPacked = std::is_same_v<Candidate, PackedCandidate>;
   using After = typename Candidate::After;
   const std::size_t slots = view.slot_count();
@@ -84,6 +122,12 @@ bool grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
   // Blend only: tree-path latency from root (final once the peer is in the
   // tree; through its current best parent before that).
   std::vector<std::uint64_t> dist(Mode == TreeMode::blend ? slots : 0, 0);
+  // Hop limit only: each slot's deepest allowed tree depth, and its depth
+  // (final once in the tree; through its current best parent before that).
+  const bool limited = Mode != TreeMode::unit && max_extra_hops != TreeOptions::kNoHopLimit;
+  const std::vector<std::uint32_t> allowed_depth =
+      limited ? allowed_depths(view, root_slot, max_extra_hops) : std::vector<std::uint32_t>{};
+  std::vector<std::uint32_t> depth(limited ? slots : 0, 0);
   std::vector<Candidate> heap;
   heap.reserve(std::min<std::size_t>(slots, 4096));
   bool overflow = false;
@@ -102,6 +146,7 @@ bool grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
     }
     for (const SlotLink& link : links) {
       const std::uint32_t v = link.slot;
+      if (limited && depth[u] + 1 > allowed_depth[v]) continue;
       SlotState& s = state[v];
       [[maybe_unused]] std::uint64_t w = 0;
       Key key;
@@ -123,11 +168,13 @@ bool grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
         s.key = key;
         s.parent = u_id;
         if constexpr (Mode == TreeMode::blend) dist[v] = dist[u] + w;
+        if (limited) depth[v] = depth[u] + 1;
         heap.push_back(Candidate::make(key, view.peer_at(v), v));
         std::push_heap(heap.begin(), heap.end(), After{});
       } else if (key == s.key && u_id < s.parent) {
         s.parent = u_id;
         if constexpr (Mode == TreeMode::blend) dist[v] = dist[u] + w;
+        if (limited) depth[v] = depth[u] + 1;
       }
     }
   };
@@ -168,21 +215,22 @@ BroadcastTree compute_broadcast_tree(const MeshView& view, PeerId root,
   if (!(alpha >= 0.0)) alpha = 0.0;  // also NaN
   if (alpha > 1.0) alpha = 1.0;
   const std::uint64_t unknown = options.unknown_weight_us;
+  const std::uint32_t extra = options.max_extra_hops;
 
   switch (options.mode) {
     case TreeMode::latency:
-      grow_tree<TreeMode::latency, PackedCandidate>(view, root_slot, alpha, unknown, tree);
+      grow_tree<TreeMode::latency, PackedCandidate>(view, root_slot, alpha, unknown, extra, tree);
       break;
     case TreeMode::blend:
-      if (!grow_tree<TreeMode::blend, PackedCandidate>(view, root_slot, alpha, unknown, tree)) {
+      if (!grow_tree<TreeMode::blend, PackedCandidate>(view, root_slot, alpha, unknown, extra, tree)) {
         tree.edges.clear();
         tree.reached.clear();
-        grow_tree<TreeMode::blend, WideCandidate>(view, root_slot, alpha, unknown, tree);
+        grow_tree<TreeMode::blend, WideCandidate>(view, root_slot, alpha, unknown, extra, tree);
       }
       break;
     case TreeMode::unit:
     default:
-      grow_tree<TreeMode::unit, PackedCandidate>(view, root_slot, alpha, unknown, tree);
+      grow_tree<TreeMode::unit, PackedCandidate>(view, root_slot, alpha, unknown, extra, tree);
       break;
   }
   tree.reached.shrink_to_fit();

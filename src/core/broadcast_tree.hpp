@@ -8,6 +8,10 @@
 // next is the one with the smallest (key, child id, parent id). In unit mode
 // every key is 1, so this is the reference behaviour: the smallest child id
 // reachable from the tree, from its smallest-id tree neighbour (deep trees).
+// With a hop limit, a link u -> v is a candidate only if v stays shallow
+// enough for the breadth-first paths below it to fit under the limit: v's
+// breadth-first parent always qualifies, so the tree still reaches the whole
+// component.
 
 #include <cstdint>
 #include <vector>
@@ -33,6 +37,13 @@ struct TreeOptions {
   // Weight used for links whose latency is unknown (weight_us == 0) in the
   // latency and blend modes.
   std::uint32_t unknown_weight_us = 50'000;
+  // latency and blend: the tree is at most this many hops deeper than the
+  // root's eccentricity (the breadth-first depth; kNoHopLimit: any depth).
+  // Latency trees follow many short links; every relay adds its processing
+  // delay and one more chance of loss or churn. 0 gives a tree as shallow as
+  // breadth-first that still picks low-latency parents where it can.
+  static constexpr std::uint32_t kNoHopLimit = 0xFFFF'FFFFu;
+  std::uint32_t max_extra_hops = kNoHopLimit;
 };
 
 struct BroadcastTree {

@@ -19,6 +19,10 @@ struct MeshConfig {
   std::uint32_t target_connections = 4;  // links a peer tries to hold
   std::uint32_t max_connections = 6;     // offers accepted up to this many links
   TimeUs link_connect_timeout = 3500 * kMillisecond;  // pending link given up after
+  // A newcomer dials once the server's snapshot of the group is in: when the
+  // echo of its first status arrives (it follows the snapshot), or after
+  // this long for a server that does not echo.
+  TimeUs snapshot_wait = 1 * kSecond;
   TimeUs status_interval = 10 * kSecond;              // full status re-published
   // A member we hear nothing from for this long (and have no link with) is
   // forgotten. Covers servers without departure notices; 0 disables.
@@ -35,9 +39,10 @@ struct MeshConfig {
   // gossip baseline mesh-sim compares against).
   enum class Spread : std::uint8_t { tree, flood };
   Spread spread = Spread::tree;
-  // Broadcast tree: the Prim-Dijkstra blend over measured link RTTs, the
-  // winner of mesh-sim's comparison (docs/broadcast.md).
-  TreeOptions tree{TreeMode::blend, 0.8};
+  // Broadcast tree: the Prim-Dijkstra blend over measured link RTTs, at most
+  // one hop deeper than breadth-first: the winner of mesh-sim's comparison
+  // (docs/broadcast.md).
+  TreeOptions tree{.mode = TreeMode::blend, .alpha = 0.8, .max_extra_hops = 1};
   bool prune_routes = true;  // send each child only its path + subtree
   bool fallback = true;      // peers the tree cannot reach get packets via the server
   // Repair: a relay whose route names a child it has no open link with (it

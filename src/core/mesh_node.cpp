@@ -47,6 +47,8 @@ void MeshNode::on_welcome(TimeUs now, PeerId id) {
   publish_status();
   next_status_at_ = now + config_.status_interval;
   if (config_.report_interval > 0) next_report_at_ = now;
+  dial_from_ = now + config_.snapshot_wait;
+  waiting_for_snapshot_ = true;
   schedule_wake();
 }
 
@@ -83,7 +85,16 @@ void MeshNode::handle_mesh_update(TimeUs now, PeerId sender, std::string_view bo
     ++counters_.malformed_updates;
     return;
   }
-  if (update.source == self_) return;  // our own, echoed by the server
+  if (update.source == self_) {
+    // Our own, echoed by the server. The first echo of the status we sent
+    // after subscribing comes after the server's snapshot of the group: every
+    // member is known now, so picks are uniform over all of them.
+    if (sender == self_ && dial_from_ > now) {
+      dial_from_ = now;
+      dial(now);
+    }
+    return;
+  }
   if (update.source != sender) {
     ++counters_.forged_updates;
     return;
@@ -174,7 +185,13 @@ void MeshNode::on_link_open(TimeUs now, LinkId id) {
   if (first) {
     if (membership_.add_member(peer, now)) emit(PeerJoined{peer});
     membership_.set_local_link(peer, true, link->rtt_us);
-    publish_link_change(wire::MeshUpdate::Kind::connected_to, peer);
+    // One side's claim puts a link in every view (WIRE.md §3): the dialler
+    // announces it, halving the group-wide updates a new link costs. Our next
+    // status lists it anyway. (Both dialled: both announce, as neither knows
+    // which link the other keeps.)
+    if (link->initiated || links_.find(peer, true)) {
+      publish_link_change(wire::MeshUpdate::Kind::connected_to, peer);
+    }
     emit(LinkUp{peer});
   }
   if (const auto loser = policy_.duplicate_to_close(peer, links_)) drop_link(now, *loser, true);
@@ -413,6 +430,12 @@ void MeshNode::on_tick(TimeUs now) {
 }
 
 void MeshNode::dial(TimeUs now) {
+  // The server's snapshot of the group comes one member per message, in its
+  // order (oldest first): dialling as they arrive would link every newcomer
+  // to the same first few members, which then shed links to make room (a
+  // storm of link changes) while the overlay stops being random.
+  if (now < dial_from_) return;
+  waiting_for_snapshot_ = false;
   for (const PeerId peer : policy_.peers_to_dial(links_, membership_, random_, now)) {
     const LinkId link = links_.create(peer, true, now);
     emit(OpenLink{link, peer});
@@ -504,8 +527,9 @@ void MeshNode::publish_status() {
 }
 
 void MeshNode::schedule_wake() {
+  const TimeUs dial_wake = waiting_for_snapshot_ ? dial_from_ : kNever;
   const TimeUs at = std::min({next_status_at_, next_report_at_, policy_.next_deadline(links_),
-                             next_keepalive_at(links_, config_)});
+                             next_keepalive_at(links_, config_), dial_wake});
   if (at != wake_requested_) {
     wake_requested_ = at;
     emit(WakeAt{at});

@@ -150,6 +150,10 @@ class MeshNode {
   TimeUs next_status_at_ = kNever;
   TimeUs next_report_at_ = kNever;
   TimeUs wake_requested_ = kNever;
+  // No dialling before the group's snapshot is in (see dial()): until the
+  // echo of our first status, or snapshot_wait after the welcome.
+  TimeUs dial_from_ = 0;
+  bool waiting_for_snapshot_ = false;
   std::vector<Action> actions_;
 
   DuplicateFilter duplicates_;

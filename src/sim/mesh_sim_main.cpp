@@ -29,6 +29,9 @@ void usage(FILE* out) {
                "  --status-interval-s S  between a peer's full statuses; silent members expire\n"
                "                         after 6 of them (default 10, or 60 from 5000 peers on)\n"
                "  --alpha A              Prim-Dijkstra blend of 'ours', 0..1 (default 0.8)\n"
+               "  --extra-hops H         'ours' tree: a peer at most H hops deeper than its\n"
+               "                         hop distance from the source (default: live peers')\n"
+
                "  --relay-delay-ms MS    processing delay of each relay (default 3)\n"
                "  --loss P               per-transmission loss, retransmitted (default 0)\n"
                "  --threads T            threads handing server messages to their receivers;\n"
@@ -92,6 +95,7 @@ int main(int argc, char** argv) {
     else if (arg == "--join-interval-ms") options.join_interval = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--status-interval-s" && number > 0) options.status_interval = static_cast<TimeUs>(number * kSecond);
     else if (arg == "--alpha" && number <= 1) options.alpha = number;
+    else if (arg == "--extra-hops" && number <= 64) options.extra_hops = static_cast<std::uint32_t>(number);
     else if (arg == "--relay-delay-ms") options.network.relay_delay = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--loss" && number < 1) options.network.loss = number;
     else if (arg == "--threads" && number >= 1) options.network.threads = static_cast<std::size_t>(number);
@@ -127,7 +131,8 @@ int main(int argc, char** argv) {
   std::printf("  redundancy (RMR)      %.4f extra transmissions per peer reached\n", r.rmr);
   std::printf("  last delivery         %.1f ms after sending, %.2fx the shortest-path optimum\n",
               r.last_delivery_ms, r.latency_ratio);
-  std::printf("  deepest delivery      %zu hops\n", r.max_hops);
+  std::printf("  deepest delivery      %zu hops (%zu relays crossed)\n", r.max_hops,
+              r.max_hops ? r.max_hops - 1 : 0);
   std::printf("  routing bytes         %.0f per broadcast\n", r.routing_bytes_per_broadcast);
   std::printf("  cost                  %.2f ms CPU per broadcast, peak RSS %.1f MB, %.1f s wall\n",
               r.cpu_ms_per_broadcast, r.peak_rss_mb, r.wall_seconds);

@@ -32,7 +32,7 @@ bool parse_strategy(const std::string& text, Strategy& out) {
   return false;
 }
 
-MeshConfig strategy_config(Strategy strategy, double alpha) {
+MeshConfig strategy_config(Strategy strategy, const ScenarioOptions& options) {
   MeshConfig config;
   config.group = "sim";
   config.kind = "sim";
@@ -47,7 +47,8 @@ MeshConfig strategy_config(Strategy strategy, double alpha) {
       break;
     case Strategy::ours:
       config.tree.mode = TreeMode::blend;
-      config.tree.alpha = alpha;
+      config.tree.alpha = options.alpha;
+      config.tree.max_extra_hops = options.extra_hops;
       break;
     case Strategy::flooding:
       config.spread = MeshConfig::Spread::flood;
@@ -136,7 +137,7 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
   const auto wall_start = std::chrono::steady_clock::now();
   ScenarioResult result;
   VirtualNetwork network(options.network);
-  MeshConfig config = strategy_config(options.strategy, options.alpha);
+  MeshConfig config = strategy_config(options.strategy, options);
   config.seed = options.seed;
   config.status_interval = options.status_interval;
   config.member_timeout = 6 * options.status_interval;
@@ -248,12 +249,14 @@ std::string ScenarioResult::json(const ScenarioOptions& options) const {
   std::snprintf(text, sizeof text,
                 "{\"peers\":%zu,\"strategy\":\"%s\",\"churn\":%g,\"seed\":%llu,\"broadcasts\":%zu,"
                 "\"delivery_ratio\":%.6f,\"rmr\":%.4f,\"latency_ratio\":%.3f,"
-                "\"routing_bytes_per_broadcast\":%.0f,\"max_hops\":%zu,\"last_delivery_ms\":%.1f,"
+                "\"routing_bytes_per_broadcast\":%.0f,\"max_hops\":%zu,\"broadcast_depth\":%zu,"
+                "\"last_delivery_ms\":%.1f,"
                 "\"overlay_diameter\":%zu,\"cpu_ms_per_broadcast\":%.2f,\"wall_seconds\":%.1f,"
                 "\"peak_rss_mb\":%.1f,\"memory_per_node_kb\":%.1f,\"churn_events\":%zu}",
                 peers, to_string(options.strategy), options.churn_percent_per_minute,
                 static_cast<unsigned long long>(options.seed), broadcasts, delivery_ratio, rmr,
-                latency_ratio, routing_bytes_per_broadcast, max_hops, last_delivery_ms,
+                latency_ratio, routing_bytes_per_broadcast, max_hops, max_hops ? max_hops - 1 : 0,
+                last_delivery_ms,
                 overlay_diameter, cpu_ms_per_broadcast, wall_seconds, peak_rss_mb,
                 peers ? peak_rss_mb * 1024 / static_cast<double>(peers) : 0, churn_events);
   return text;

@@ -19,8 +19,6 @@ enum class Strategy : std::uint8_t {
 const char* to_string(Strategy strategy);
 bool parse_strategy(const std::string& text, Strategy& out);
 
-// The MeshConfig a strategy stands for.
-MeshConfig strategy_config(Strategy strategy, double alpha);
 
 struct ScenarioOptions {
   std::size_t peers = 1000;
@@ -34,6 +32,8 @@ struct ScenarioOptions {
   TimeUs status_interval = 10 * kSecond;
   TimeUs broadcast_interval = 200 * kMillisecond;
   double alpha = 0.8;  // blend of the "ours" tree
+  // Hop limit of the "ours" tree (TreeOptions::max_extra_hops).
+  std::uint32_t extra_hops = MeshConfig{}.tree.max_extra_hops;
   NetworkOptions network = default_network();
 
   static NetworkOptions default_network();
@@ -45,6 +45,9 @@ struct ScenarioOptions {
   static TimeUs join_interval_for(std::size_t peers);
   static TimeUs status_interval_for(std::size_t peers);
 };
+
+// The MeshConfig a strategy stands for.
+MeshConfig strategy_config(Strategy strategy, const ScenarioOptions& options);
 
 struct ScenarioResult {
   std::size_t peers = 0;

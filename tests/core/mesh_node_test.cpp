@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 
 #include "candidate_envelope.hpp"
 #include "mesh_node.hpp"
@@ -42,9 +43,13 @@ class MeshNodeTest : public ::testing::Test {
     return config;
   }
 
+  // The welcome, then (as meshd does) the group's snapshot, here empty, and
+  // the echo of the status the node published: it may dial from then on.
   std::vector<Action> welcome() {
     node_.on_welcome(now_, kSelf);
-    return node_.take_actions();
+    std::vector<Action> actions = node_.take_actions();
+    hear(status_of(kSelf, 1, {}));
+    return actions;
   }
   std::vector<Action> hear(const wire::MeshUpdate& update, PeerId sender = kNoPeer) {
     node_.on_topic_message(now_, "g.mesh", sender ? sender : update.source, wire::encode(update));
@@ -92,10 +97,100 @@ TEST_F(MeshNodeTest, DialsTargetManyDistinctPeersAtOnceWhenItLearnsTheGroup) {
   for (PeerId p = 1; p <= 10; ++p) {
     for (const auto& open : only<OpenLink>(hear(status_of(p, 1, {})))) dialled.push_back(open.peer);
   }
-  // The first peers it hears of are dialled at once, without waiting a round.
+  // Once joined, the first peers it hears of are dialled at once, without
+  // waiting a round.
   ASSERT_EQ(dialled.size(), 4u);
   std::sort(dialled.begin(), dialled.end());
   EXPECT_EQ(std::unique(dialled.begin(), dialled.end()), dialled.end()) << "a peer picked twice";
+}
+
+// Sorted peers a newcomer dials after hearing a snapshot of members 1..40.
+std::vector<PeerId> first_dials(std::uint64_t seed, bool echo) {
+  MeshConfig config;
+  config.group = "g";
+  config.seed = seed;
+  MeshNode node(config);
+  const PeerId self = 50;
+  TimeUs now = 1 * kSecond;
+  node.on_welcome(now, self);
+  node.take_actions();
+  const auto hear = [&](const wire::MeshUpdate& update) {
+    node.on_topic_message(now, "g.mesh", update.source, wire::encode(update));
+    return only<OpenLink>(node.take_actions());
+  };
+  for (PeerId p = 1; p <= 40; ++p) EXPECT_TRUE(hear(status_of(p, 1, {})).empty()) << p;
+  std::vector<OpenLink> opens;
+  if (echo) {
+    opens = hear(status_of(self, 1, {}));
+  } else {
+    now += config.snapshot_wait - 1;
+    node.on_tick(now);
+    EXPECT_TRUE(only<OpenLink>(node.take_actions()).empty());
+    now += 1;
+    node.on_tick(now);
+    opens = only<OpenLink>(node.take_actions());
+  }
+  std::vector<PeerId> peers;
+  for (const auto& open : opens) peers.push_back(open.peer);
+  std::sort(peers.begin(), peers.end());
+  return peers;
+}
+
+TEST(MeshNodeJoin, DialsOnlyOnceTheSnapshotIsInThenUniformlyOverTheGroup) {
+  // meshd sends the snapshot oldest member first. Dialling as it arrived
+  // linked every newcomer to members 1-4; picks must spread over all 40.
+  std::set<PeerId> picked;
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    const std::vector<PeerId> dials = first_dials(seed, true);
+    ASSERT_EQ(dials.size(), 4u);
+    EXPECT_EQ(std::adjacent_find(dials.begin(), dials.end()), dials.end());
+    picked.insert(dials.begin(), dials.end());
+  }
+  EXPECT_GT(picked.size(), 30u);
+  EXPECT_GT(*picked.rbegin(), 30u);
+}
+
+TEST(MeshNodeJoin, WithoutAnEchoDialsAfterTheSnapshotWait) {
+  EXPECT_EQ(first_dials(1, false).size(), 4u);
+}
+
+// The link changes a node announced on the mesh topic in `actions`.
+std::vector<wire::MeshUpdate> link_changes(const std::vector<Action>& actions) {
+  std::vector<wire::MeshUpdate> changes;
+  for (const auto& publish : only<Publish>(actions)) {
+    wire::MeshUpdate update;
+    if (publish.topics != std::vector<std::string>{"g.mesh"} ||
+        wire::decode(publish.body, update) != wire::DecodeError::none ||
+        update.kind == wire::MeshUpdate::Kind::status) {
+      continue;
+    }
+    changes.push_back(update);
+  }
+  return changes;
+}
+
+TEST_F(MeshNodeTest, OnlyTheDiallerAnnouncesANewLinkBothAnnounceItsEnd) {
+  welcome();
+  const auto accepted = only<AcceptLink>(offer_from(7));
+  ASSERT_EQ(accepted.size(), 1u);
+  node_.on_link_open(now_, accepted[0].link);
+  EXPECT_TRUE(link_changes(node_.take_actions()).empty()) << "7 dialled: 7 announces";
+
+  const auto opens = only<OpenLink>(hear(status_of(9, 1, {})));
+  ASSERT_EQ(opens.size(), 1u);
+  node_.on_link_open(now_, opens[0].link);
+  auto changes = link_changes(node_.take_actions());
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].kind, wire::MeshUpdate::Kind::connected_to);
+  EXPECT_EQ(changes[0].source, kSelf);
+  EXPECT_EQ(changes[0].peer, 9u);
+
+  // Our status lists the accepted link too, so its end is announced.
+  node_.on_link_closed(now_, accepted[0].link);
+  changes = link_changes(node_.take_actions());
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].kind, wire::MeshUpdate::Kind::disconnected_from);
+  EXPECT_EQ(changes[0].peer, 7u);
 }
 
 TEST_F(MeshNodeTest, OfferIsAnsweredOnTheOfferersAnswerTopic) {
