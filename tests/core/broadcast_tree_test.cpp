@@ -490,6 +490,83 @@ TEST(BroadcastTreeProperty, SpansComponentRootedAndOptimal) {
   EXPECT_GT(trees, 8000);
 }
 
+// Hops from root to every peer of its component (breadth-first) and in the tree.
+std::map<PeerId, std::uint32_t> hop_distances(const MeshView& view, PeerId root) {
+  std::map<PeerId, std::uint32_t> hops{{root, 0}};
+  std::deque<PeerId> queue{root};
+  while (!queue.empty()) {
+    const PeerId u = queue.front();
+    queue.pop_front();
+    for (const Neighbour& n : view.neighbours(u)) {
+      if (hops.emplace(n.peer, hops[u] + 1).second) queue.push_back(n.peer);
+    }
+  }
+  return hops;
+}
+std::map<PeerId, std::uint32_t> tree_depths(const BroadcastTree& tree) {
+  std::map<PeerId, std::uint32_t> depth{{tree.root, 0}};
+  for (const wire::Edge& e : tree.edges) depth[e.v] = depth.at(e.u) + 1;
+  return depth;
+}
+std::uint32_t deepest(const std::map<PeerId, std::uint32_t>& depths) {
+  std::uint32_t most = 0;
+  for (const auto& [peer, d] : depths) most = std::max(most, d);
+  return most;
+}
+
+TEST(BroadcastTree, HopLimitTradesALittleLatencyForFewerRelays) {
+  // Root 1. The fast way to 5 is the chain 1-2-3-4-5 (4 x 10, 4 hops); 5 is
+  // also one slow hop away (1-5: 100). Breadth-first depth is 2.
+  MeshView view;
+  view.add_link(1, 2, 10);
+  view.add_link(2, 3, 10);
+  view.add_link(3, 4, 10);
+  view.add_link(4, 5, 10);
+  view.add_link(1, 5, 100);
+  TreeOptions options = options_of(TreeMode::blend, 1.0);
+  EXPECT_EQ(compute_broadcast_tree(view, 1, options).edges,
+            (Edges{{1, 2}, {2, 3}, {3, 4}, {4, 5}}));
+  // One extra hop: 4 still takes the fast chain (depth 3), 5 cannot.
+  options.max_extra_hops = 1;
+  EXPECT_EQ(compute_broadcast_tree(view, 1, options).edges,
+            (Edges{{1, 2}, {2, 3}, {3, 4}, {1, 5}}));
+  // None: as shallow as breadth-first, the faster parent where there is a
+  // choice (3 via 2 rather than via 4).
+  options.max_extra_hops = 0;
+  EXPECT_EQ(compute_broadcast_tree(view, 1, options).edges,
+            (Edges{{1, 2}, {2, 3}, {1, 5}, {5, 4}}));
+}
+
+TEST(BroadcastTreeProperty, HopLimitBoundsDepthAndStillSpansTheComponent) {
+  int limited = 0;
+  for (std::uint64_t seed = 1; seed <= 600; ++seed) {
+    std::mt19937_64 rng(seed * 104729);
+    const Graph g = random_graph(rng, seed % 10 == 0 ? 300 : 60);
+    const MeshView view = build_view(g, rng);
+    const PeerId root = g.peers[rng() % g.peers.size()];
+    const std::uint32_t eccentricity = deepest(hop_distances(view, root));
+    for (const Case& c : random_cases(rng)) {
+      if (c.options.mode == TreeMode::unit) continue;  // the reference's: no limit
+      for (const std::uint32_t extra : {0u, 1u, 2u}) {
+        SCOPED_TRACE("seed " + std::to_string(seed) + " " + c.name + " extra " +
+                     std::to_string(extra));
+        TreeOptions options = c.options;
+        options.max_extra_hops = extra;
+        const BroadcastTree tree = compute_broadcast_tree(view, root, options);
+        check_tree(view, tree, root, options);
+        const std::uint32_t depth = deepest(tree_depths(tree));
+        ASSERT_LE(depth, eccentricity + extra);
+        if (extra == 0) {
+          ASSERT_EQ(depth, eccentricity);
+        }
+        ++limited;
+        if (::testing::Test::HasFailure()) return;
+      }
+    }
+  }
+  EXPECT_GT(limited, 8000);
+}
+
 TEST(BroadcastTreeProperty, SameViewSameTreeWhateverTheInsertionOrder) {
   for (std::uint64_t seed = 1; seed <= 400; ++seed) {
     std::mt19937_64 rng(seed * 7919);
