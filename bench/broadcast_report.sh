@@ -2,7 +2,7 @@
 # Regenerates docs/broadcast.md and its plots (docs/broadcast-*.svg): mesh-sim
 # runs the three broadcast strategies on the same scenarios and seed, steady
 # at several sizes, and at one size under several churn rates.
-#   bench/broadcast_report.sh [--sim PATH] [--sizes "100 300 1000"]
+#   bench/broadcast_report.sh [--sim PATH] [--sizes "100 300 1000 2000"]
 #                             [--churn-peers 300] [--churns "0 1 2 5 10"]
 # Also: cmake --build --preset release --target broadcast_report
 # Needs python3 (table) and gnuplot (plots; tools/deps.sh installs gnuplot-nox).
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sim=build/release/bin/mesh-sim
-sizes="100 300 1000"
+sizes="100 300 1000 2000"
 churn_peers=300
 churns="0 1 2 5 10"
 while [ $# -gt 0 ]; do
@@ -55,11 +55,12 @@ for series, key in (("by_peers", "peers"), ("by_churn", "churn")):
                 if r["strategy"] == strategy:
                     out.write(f"{r[key]} {r['delivery_ratio']*100} {r['rmr']} {r['latency_ratio']}\n")
 print("| peers | churn %/min | strategy | delivery | RMR | latency ratio | last delivery ms | max hops "
-      "| routing bytes/bcast | overlay diameter | CPU ms/bcast | wall s | RSS MB |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "| depth (relays) | routing bytes/bcast | overlay diameter | CPU ms/bcast | wall s | RSS MB |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows("by_peers") + rows("by_churn"):
     print(f"| {r['peers']} | {r['churn']:g} | {r['strategy']} | {r['delivery_ratio']*100:.3f}% | "
           f"{r['rmr']:.4f} | {r['latency_ratio']:.2f} | {r['last_delivery_ms']:.0f} | {r['max_hops']} | "
+          f"{r['broadcast_depth']} | "
           f"{r['routing_bytes_per_broadcast']:.0f} | {r['overlay_diameter']} | "
           f"{r['cpu_ms_per_broadcast']:.1f} | {r['wall_seconds']:.0f} | {r['peak_rss_mb']:.0f} |")
 PY

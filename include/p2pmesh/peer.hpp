@@ -61,9 +61,9 @@ struct PeerConfig {
   // the reference's tree.
   TreeMode tree_mode = TreeMode::blend;
   double tree_alpha = 0.8;  // blend only: 0 = MST, 1 = shortest-path tree
-  // latency and blend: the tree is at most this many hops deeper than a
-  // breadth-first one (fewer relays per message); -1 = no limit.
-  int tree_extra_hops = 1;
+  // latency and blend: no peer more than this many hops from the sender,
+  // unless it is that far on the shortest path; -1 = no limit.
+  int tree_max_depth = 9;
 
   // Gather only 127.0.0.1 candidates (tests, benchmarks, one-machine demos).
   // Otherwise every non-loopback interface is used, as a browser would.

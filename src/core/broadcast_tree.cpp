@@ -74,15 +74,15 @@ constexpr Key kMaxPackedKey = 0xFFFF'FFFFu;
 
 // Prim from root_slot. Returns false (tree unusable) only if Candidate is
 // packed and a blend key did not fit in 32 bits.
-// The deepest tree depth each slot may take so that no peer ends up more
-// than `extra` hops below the root's eccentricity E (kUnreached off the
-// root's component). A peer with hop distance h, from which breadth-first
-// paths go on for r more hops, may sit at depth E + extra - r: its
-// breadth-first children then still fit, so the limit never cuts a peer off,
-// while peers off the long paths get room to follow low-latency links.
+// The deepest tree depth each slot may take so that no peer ends up deeper
+// than D = max(max_depth, the root's eccentricity) (kUnreached off the
+// root's component). A peer from which breadth-first paths go on for r more
+// hops may sit at depth D - r: its breadth-first children then still fit, so
+// the limit never cuts a peer off, while peers off the long paths get room to
+// follow low-latency links.
 constexpr std::uint32_t kUnreached = 0xFFFF'FFFFu;
 std::vector<std::uint32_t> allowed_depths(const MeshView& view, std::uint32_t root_slot,
-                                          std::uint32_t extra) {
+                                          std::uint32_t max_depth) {
   std::vector<std::uint32_t> hops(view.slot_count(), kUnreached);
   std::vector<std::uint32_t> order;  // breadth-first
   order.reserve(view.peer_count());
@@ -103,17 +103,17 @@ std::vector<std::uint32_t> allowed_depths(const MeshView& view, std::uint32_t ro
       if (hops[link.slot] == hops[*it] + 1) below[*it] = std::max(below[*it], below[link.slot] + 1);
     }
   }
-  const std::uint64_t deepest = std::uint64_t{hops[order.back()]} + extra;
+  const std::uint32_t deepest = std::max(hops[order.back()], max_depth);
   std::vector<std::uint32_t> allowed(view.slot_count(), kUnreached);
   for (const std::uint32_t slot : order) {
-    allowed[slot] = static_cast<std::uint32_t>(std::min<std::uint64_t>(deepest - below[slot], kUnreached - 1));
+    allowed[slot] = deepest - below[slot];
   }
   return allowed;
 }
 
 template <TreeMode Mode, typename Candidate>
 bool grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
-               std::uint64_t unknown_weight_us, std::uint32_t max_extra_hops,
+               std::uint64_t unknown_weight_us, std::uint32_t max_depth,
                BroadcastTree& tree) {
   constexpr bool kPacked = std::is_same_v<Candidate, PackedCandidate>;
   using After = typename Candidate::After;
@@ -122,12 +122,14 @@ bool grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
   // Blend only: tree-path latency from root (final once the peer is in the
   // tree; through its current best parent before that).
   std::vector<std::uint64_t> dist(Mode == TreeMode::blend ? slots : 0, 0);
-  // Hop limit only: each slot's deepest allowed tree depth, and its depth
+  // Depth limit only: each slot's deepest allowed tree depth. And every
+  // slot's depth (final once in the tree; through its current best parent
+  // before that).
   // (final once in the tree; through its current best parent before that).
-  const bool limited = Mode != TreeMode::unit && max_extra_hops != TreeOptions::kNoHopLimit;
+  const bool limited = Mode != TreeMode::unit && max_depth != TreeOptions::kNoDepthLimit;
   const std::vector<std::uint32_t> allowed_depth =
-      limited ? allowed_depths(view, root_slot, max_extra_hops) : std::vector<std::uint32_t>{};
-  std::vector<std::uint32_t> depth(limited ? slots : 0, 0);
+      limited ? allowed_depths(view, root_slot, max_depth) : std::vector<std::uint32_t>{};
+  std::vector<std::uint32_t> depth(slots, 0);
   std::vector<Candidate> heap;
   heap.reserve(std::min<std::size_t>(slots, 4096));
   bool overflow = false;
@@ -168,13 +170,13 @@ bool grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
         s.key = key;
         s.parent = u_id;
         if constexpr (Mode == TreeMode::blend) dist[v] = dist[u] + w;
-        if (limited) depth[v] = depth[u] + 1;
+        depth[v] = depth[u] + 1;
         heap.push_back(Candidate::make(key, view.peer_at(v), v));
         std::push_heap(heap.begin(), heap.end(), After{});
       } else if (key == s.key && u_id < s.parent) {
         s.parent = u_id;
         if constexpr (Mode == TreeMode::blend) dist[v] = dist[u] + w;
-        if (limited) depth[v] = depth[u] + 1;
+        depth[v] = depth[u] + 1;
       }
     }
   };
@@ -190,10 +192,46 @@ bool grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
     if (s.parent == kNoPeer) continue;  // stale entry: already in the tree
     tree.edges.push_back({s.parent, next.peer()});
     tree.reached.push_back(next.peer());
+    tree.depth = std::max(tree.depth, depth[next.slot]);
     s = {0, kNoPeer};
     relax(next.slot);
   }
   return !overflow;
+}
+
+// The tree by `options`, with its depth limited to max_depth (which may be
+// kNoDepthLimit regardless of the options).
+BroadcastTree grow(const MeshView& view, PeerId root, std::uint32_t root_slot,
+                   const TreeOptions& options, std::uint32_t max_depth) {
+  BroadcastTree tree;
+  tree.root = root;
+  tree.reached.reserve(view.peer_count());
+  tree.edges.reserve(view.peer_count() - 1);
+  double alpha = options.alpha;
+  if (!(alpha >= 0.0)) alpha = 0.0;  // also NaN
+  if (alpha > 1.0) alpha = 1.0;
+  const std::uint64_t unknown = options.unknown_weight_us;
+  switch (options.mode) {
+    case TreeMode::latency:
+      grow_tree<TreeMode::latency, PackedCandidate>(view, root_slot, alpha, unknown, max_depth, tree);
+      break;
+    case TreeMode::blend:
+      if (!grow_tree<TreeMode::blend, PackedCandidate>(view, root_slot, alpha, unknown, max_depth,
+                                                       tree)) {
+        tree.edges.clear();
+        tree.reached.clear();
+        tree.depth = 0;
+        grow_tree<TreeMode::blend, WideCandidate>(view, root_slot, alpha, unknown, max_depth, tree);
+      }
+      break;
+    case TreeMode::unit:
+    default:
+      grow_tree<TreeMode::unit, PackedCandidate>(view, root_slot, alpha, unknown, max_depth, tree);
+      break;
+  }
+  tree.reached.shrink_to_fit();
+  tree.edges.shrink_to_fit();
+  return tree;
 }
 
 }  // namespace
@@ -208,33 +246,13 @@ BroadcastTree compute_broadcast_tree(const MeshView& view, PeerId root,
     tree.reached.push_back(root);
     return tree;
   }
-  tree.reached.reserve(view.peer_count());
-  tree.edges.reserve(view.peer_count() - 1);
-
-  double alpha = options.alpha;
-  if (!(alpha >= 0.0)) alpha = 0.0;  // also NaN
-  if (alpha > 1.0) alpha = 1.0;
-  const std::uint64_t unknown = options.unknown_weight_us;
-  const std::uint32_t extra = options.max_extra_hops;
-
-  switch (options.mode) {
-    case TreeMode::latency:
-      grow_tree<TreeMode::latency, PackedCandidate>(view, root_slot, alpha, unknown, extra, tree);
-      break;
-    case TreeMode::blend:
-      if (!grow_tree<TreeMode::blend, PackedCandidate>(view, root_slot, alpha, unknown, extra, tree)) {
-        tree.edges.clear();
-        tree.reached.clear();
-        grow_tree<TreeMode::blend, WideCandidate>(view, root_slot, alpha, unknown, extra, tree);
-      }
-      break;
-    case TreeMode::unit:
-    default:
-      grow_tree<TreeMode::unit, PackedCandidate>(view, root_slot, alpha, unknown, extra, tree);
-      break;
+  tree = grow(view, root, root_slot, options, TreeOptions::kNoDepthLimit);
+  // The limit only changes trees that break it (it is a sufficient rule, so
+  // applied to every tree it would also reshape some that fit).
+  if (options.mode != TreeMode::unit && options.max_depth != TreeOptions::kNoDepthLimit &&
+      tree.depth > options.max_depth) {
+    tree = grow(view, root, root_slot, options, options.max_depth);
   }
-  tree.reached.shrink_to_fit();
-  tree.edges.shrink_to_fit();
   return tree;
 }
 

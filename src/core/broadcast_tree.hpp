@@ -8,7 +8,7 @@
 // next is the one with the smallest (key, child id, parent id). In unit mode
 // every key is 1, so this is the reference behaviour: the smallest child id
 // reachable from the tree, from its smallest-id tree neighbour (deep trees).
-// With a hop limit, a link u -> v is a candidate only if v stays shallow
+// With a depth limit, a link u -> v is a candidate only if v stays shallow
 // enough for the breadth-first paths below it to fit under the limit: v's
 // breadth-first parent always qualifies, so the tree still reaches the whole
 // component.
@@ -37,13 +37,14 @@ struct TreeOptions {
   // Weight used for links whose latency is unknown (weight_us == 0) in the
   // latency and blend modes.
   std::uint32_t unknown_weight_us = 50'000;
-  // latency and blend: the tree is at most this many hops deeper than the
-  // root's eccentricity (the breadth-first depth; kNoHopLimit: any depth).
+  // latency and blend: no peer deeper than this many hops from the root,
+  // unless it is that far even on the shortest path (then the tree is as
+  // deep as breadth-first, and no deeper). kNoDepthLimit: any depth.
   // Latency trees follow many short links; every relay adds its processing
-  // delay and one more chance of loss or churn. 0 gives a tree as shallow as
-  // breadth-first that still picks low-latency parents where it can.
-  static constexpr std::uint32_t kNoHopLimit = 0xFFFF'FFFFu;
-  std::uint32_t max_extra_hops = kNoHopLimit;
+  // delay and one more chance of loss or churn. Below the limit the tree
+  // still picks low-latency parents wherever the depth allows.
+  static constexpr std::uint32_t kNoDepthLimit = 0xFFFF'FFFFu;
+  std::uint32_t max_depth = kNoDepthLimit;
 };
 
 struct BroadcastTree {
@@ -53,6 +54,7 @@ struct BroadcastTree {
   std::vector<wire::Edge> edges;
   // Every peer the tree reaches, root first, in the order they were added.
   std::vector<PeerId> reached;
+  std::uint32_t depth = 0;  // most edges from the root to a peer
 };
 
 // An empty tree (root only: no edges, reached == {root}) if root is not in the

@@ -40,9 +40,9 @@ struct MeshConfig {
   enum class Spread : std::uint8_t { tree, flood };
   Spread spread = Spread::tree;
   // Broadcast tree: the Prim-Dijkstra blend over measured link RTTs, at most
-  // one hop deeper than breadth-first: the winner of mesh-sim's comparison
-  // (docs/broadcast.md).
-  TreeOptions tree{.mode = TreeMode::blend, .alpha = 0.8, .max_extra_hops = 1};
+  // 9 hops deep (8 relays) unless the mesh is wider than that: the winner of
+  // mesh-sim's comparison (docs/broadcast.md).
+  TreeOptions tree{.mode = TreeMode::blend, .alpha = 0.8, .max_depth = 9};
   bool prune_routes = true;  // send each child only its path + subtree
   bool fallback = true;      // peers the tree cannot reach get packets via the server
   // Repair: a relay whose route names a child it has no open link with (it

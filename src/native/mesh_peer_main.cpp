@@ -326,9 +326,10 @@ int main(int argc, char** argv) {
       ->envname("MESH_PEER_TREE")->check(CLI::IsMember({"unit", "latency", "blend"}))->capture_default_str();
   app.add_option("--tree-alpha", config.tree_alpha, "blend tree: 0 = MST .. 1 = shortest paths")
       ->envname("MESH_PEER_TREE_ALPHA")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  app.add_option("--tree-extra-hops", config.tree_extra_hops,
-                 "latency/blend tree: at most N hops deeper than breadth-first (-1 = no limit)")
-      ->envname("MESH_PEER_TREE_EXTRA_HOPS")->check(CLI::Range(-1, 64))->capture_default_str();
+  app.add_option("--tree-max-depth", config.tree_max_depth,
+                 "latency/blend tree: no peer more than N hops from the sender unless the mesh is "
+                 "that wide (-1 = no limit)")
+      ->envname("MESH_PEER_TREE_MAX_DEPTH")->check(CLI::Range(-1, 1 << 20))->capture_default_str();
   app.add_option("--ice-server", config.ice_servers, "ICE server URL, e.g. stun:HOST:PORT (repeatable)")
       ->envname("MESH_PEER_ICE_SERVERS");
   app.add_flag("--no-fallback", no_fallback, "Never send packets through the server")->envname("MESH_PEER_NO_FALLBACK");

@@ -216,11 +216,10 @@ MeshConfig Peer::Impl::mesh_config() const {
     case PeerConfig::TreeMode::blend: mesh.tree.mode = TreeMode::blend; break;
   }
   mesh.tree.alpha = config_.tree_alpha;
-  static_assert(PeerConfig{}.tree_extra_hops == static_cast<int>(MeshConfig{}.tree.max_extra_hops),
+  static_assert(PeerConfig{}.tree_max_depth == static_cast<int>(MeshConfig{}.tree.max_depth),
                 "one default for live peers");
-  mesh.tree.max_extra_hops = config_.tree_extra_hops < 0
-                                 ? TreeOptions::kNoHopLimit
-                                 : static_cast<std::uint32_t>(config_.tree_extra_hops);
+  mesh.tree.max_depth = config_.tree_max_depth < 0 ? TreeOptions::kNoDepthLimit
+                                                   : static_cast<std::uint32_t>(config_.tree_max_depth);
   mesh.fallback = config_.fallback;
   mesh.report_interval = config_.report_interval.count() * kMillisecond;
   mesh.observer_commands = config_.observer_commands;

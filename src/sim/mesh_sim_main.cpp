@@ -29,8 +29,9 @@ void usage(FILE* out) {
                "  --status-interval-s S  between a peer's full statuses; silent members expire\n"
                "                         after 6 of them (default 10, or 60 from 5000 peers on)\n"
                "  --alpha A              Prim-Dijkstra blend of 'ours', 0..1 (default 0.8)\n"
-               "  --extra-hops H         'ours' tree: a peer at most H hops deeper than its\n"
-               "                         hop distance from the source (default: live peers')\n"
+               "  --max-depth H          'ours' tree: no peer more than H hops from the source\n"
+               "                         unless that far on the shortest path; 0 = no limit\n"
+               "                         (default: live peers', 9)\n"
 
                "  --relay-delay-ms MS    processing delay of each relay (default 3)\n"
                "  --loss P               per-transmission loss, retransmitted (default 0)\n"
@@ -95,7 +96,10 @@ int main(int argc, char** argv) {
     else if (arg == "--join-interval-ms") options.join_interval = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--status-interval-s" && number > 0) options.status_interval = static_cast<TimeUs>(number * kSecond);
     else if (arg == "--alpha" && number <= 1) options.alpha = number;
-    else if (arg == "--extra-hops" && number <= 64) options.extra_hops = static_cast<std::uint32_t>(number);
+    else if (arg == "--max-depth") {
+      options.max_depth = number >= 1 ? static_cast<std::uint32_t>(std::min(number, 1e6))
+                                       : TreeOptions::kNoDepthLimit;
+    }
     else if (arg == "--relay-delay-ms") options.network.relay_delay = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--loss" && number < 1) options.network.loss = number;
     else if (arg == "--threads" && number >= 1) options.network.threads = static_cast<std::size_t>(number);

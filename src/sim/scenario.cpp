@@ -48,7 +48,7 @@ MeshConfig strategy_config(Strategy strategy, const ScenarioOptions& options) {
     case Strategy::ours:
       config.tree.mode = TreeMode::blend;
       config.tree.alpha = options.alpha;
-      config.tree.max_extra_hops = options.extra_hops;
+      config.tree.max_depth = options.max_depth;
       break;
     case Strategy::flooding:
       config.spread = MeshConfig::Spread::flood;

@@ -32,8 +32,8 @@ struct ScenarioOptions {
   TimeUs status_interval = 10 * kSecond;
   TimeUs broadcast_interval = 200 * kMillisecond;
   double alpha = 0.8;  // blend of the "ours" tree
-  // Hop limit of the "ours" tree (TreeOptions::max_extra_hops).
-  std::uint32_t extra_hops = MeshConfig{}.tree.max_extra_hops;
+  // Depth limit of the "ours" tree (TreeOptions::max_depth).
+  std::uint32_t max_depth = MeshConfig{}.tree.max_depth;
   NetworkOptions network = default_network();
 
   static NetworkOptions default_network();

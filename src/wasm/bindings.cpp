@@ -118,9 +118,9 @@ MeshConfig config_from(const val& options) {
     if (mode == "blend") config.tree.mode = TreeMode::blend;
   }
   read_number(options, "treeAlpha", config.tree.alpha);
-  double extra_hops = -1;  // mesh.js checks it is an integer >= 0
-  read_number(options, "treeExtraHops", extra_hops);
-  if (extra_hops >= 0) config.tree.max_extra_hops = static_cast<std::uint32_t>(std::min(extra_hops, 64.0));
+  double max_depth = -1;  // mesh.js checks it is an integer >= 1
+  read_number(options, "treeMaxDepth", max_depth);
+  if (max_depth >= 1) config.tree.max_depth = static_cast<std::uint32_t>(std::min(max_depth, 1e6));
   // A seed is a Number below 2^53 (the JS layer draws one from crypto).
   read_number(options, "seed", config.seed);
   return config;

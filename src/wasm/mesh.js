@@ -252,9 +252,9 @@ function validateJoinOptions(module, settings) {
   if (settings.treeAlpha !== undefined && !(settings.treeAlpha >= 0 && settings.treeAlpha <= 1)) {
     throw new RangeError(`p2pmesh: treeAlpha must be in [0, 1], not ${settings.treeAlpha}`);
   }
-  if (settings.treeExtraHops !== undefined &&
-      !(Number.isInteger(settings.treeExtraHops) && settings.treeExtraHops >= 0)) {
-    throw new RangeError(`p2pmesh: treeExtraHops must be an integer >= 0, not ${settings.treeExtraHops}`);
+  if (settings.treeMaxDepth !== undefined &&
+      !(Number.isInteger(settings.treeMaxDepth) && settings.treeMaxDepth >= 1)) {
+    throw new RangeError(`p2pmesh: treeMaxDepth must be an integer >= 1, not ${settings.treeMaxDepth}`);
   }
   if (settings.treeMode !== undefined && !['unit', 'latency', 'blend'].includes(settings.treeMode)) {
     throw new RangeError(`p2pmesh: treeMode must be 'unit', 'latency' or 'blend', not ${settings.treeMode}`);
@@ -299,7 +299,7 @@ export class Mesh {
     for (const key of ['group', 'targetConnections', 'maxConnections', 'linkTimeoutMs',
       'statusIntervalMs', 'memberTimeoutMs', 'candidateBackoffMs', 'pingIntervalMs',
       'deadLinkTimeoutMs', 'reportIntervalMs', 'observerCommands', 'pruneRoutes', 'fallback',
-      'maxPacketBytes', 'treeMode', 'treeAlpha', 'treeExtraHops', 'seed']) {
+      'maxPacketBytes', 'treeMode', 'treeAlpha', 'treeMaxDepth', 'seed']) {
       if (settings[key] !== undefined) coreOptions[key] = settings[key];
     }
     const mesh = new Mesh(new module.MeshPeer(coreOptions), settings);

@@ -45,8 +45,8 @@ export interface JoinOptions {
   treeMode?: 'unit' | 'latency' | 'blend';
   /** 'blend' only: 0 = Prim's MST, 1 = shortest-path tree (default 0.8). */
   treeAlpha?: number;
-  /** 'latency'/'blend': the tree is at most this many hops deeper than breadth-first (default 1). */
-  treeExtraHops?: number;
+  /** 'latency'/'blend': no peer more than this many hops from the sender unless the mesh is that wide (default 9). */
+  treeMaxDepth?: number;
   /** Seed of the core's randomness (default: from crypto.getRandomValues). */
   seed?: number;
   /** ICE servers for RTCPeerConnection (default none: host candidates only). */

@@ -196,14 +196,14 @@ test('bad options and oversized broadcasts are clear errors, not a broken mesh',
       dot: await attempt({ group: 'a.b' }),
       zeroPing: await attempt({ group: 'ok', pingIntervalMs: 0 }),
       maxBelowTarget: await attempt({ group: 'ok', targetConnections: 8 }),
-      negativeHops: await attempt({ group: 'ok', treeExtraHops: -1 }),
+      zeroDepth: await attempt({ group: 'ok', treeMaxDepth: 0 }),
     };
   }, server.ws);
   assert.match(errors.space, /^TypeError: p2pmesh: group "my room"/);
   assert.match(errors.dot, /^TypeError: p2pmesh: group "a.b"/);
   assert.match(errors.zeroPing, /^RangeError: p2pmesh: pingIntervalMs/);
   assert.match(errors.maxBelowTarget, /^RangeError: p2pmesh: maxConnections < targetConnections/);
-  assert.match(errors.negativeHops, /^RangeError: p2pmesh: treeExtraHops/);
+  assert.match(errors.zeroDepth, /^RangeError: p2pmesh: treeMaxDepth/);
 
   const id = await join(page, 'limits');
   const result = await page.evaluate(() => {

@@ -514,7 +514,7 @@ std::uint32_t deepest(const std::map<PeerId, std::uint32_t>& depths) {
   return most;
 }
 
-TEST(BroadcastTree, HopLimitTradesALittleLatencyForFewerRelays) {
+TEST(BroadcastTree, DepthLimitTradesALittleLatencyForFewerRelays) {
   // Root 1. The fast way to 5 is the chain 1-2-3-4-5 (4 x 10, 4 hops); 5 is
   // also one slow hop away (1-5: 100). Breadth-first depth is 2.
   MeshView view;
@@ -526,18 +526,23 @@ TEST(BroadcastTree, HopLimitTradesALittleLatencyForFewerRelays) {
   TreeOptions options = options_of(TreeMode::blend, 1.0);
   EXPECT_EQ(compute_broadcast_tree(view, 1, options).edges,
             (Edges{{1, 2}, {2, 3}, {3, 4}, {4, 5}}));
-  // One extra hop: 4 still takes the fast chain (depth 3), 5 cannot.
-  options.max_extra_hops = 1;
+  options.max_depth = 4;  // the limit is not reached: unchanged
+  EXPECT_EQ(compute_broadcast_tree(view, 1, options).edges,
+            (Edges{{1, 2}, {2, 3}, {3, 4}, {4, 5}}));
+  // 3 deep: 4 still takes the fast chain, 5 cannot.
+  options.max_depth = 3;
   EXPECT_EQ(compute_broadcast_tree(view, 1, options).edges,
             (Edges{{1, 2}, {2, 3}, {3, 4}, {1, 5}}));
-  // None: as shallow as breadth-first, the faster parent where there is a
-  // choice (3 via 2 rather than via 4).
-  options.max_extra_hops = 0;
-  EXPECT_EQ(compute_broadcast_tree(view, 1, options).edges,
-            (Edges{{1, 2}, {2, 3}, {1, 5}, {5, 4}}));
+  // 2 deep, or less than breadth-first allows: as shallow as breadth-first,
+  // the faster parent where there is a choice (3 via 2 rather than via 4).
+  for (const std::uint32_t depth : {2u, 1u}) {
+    options.max_depth = depth;
+    EXPECT_EQ(compute_broadcast_tree(view, 1, options).edges,
+              (Edges{{1, 2}, {2, 3}, {1, 5}, {5, 4}}));
+  }
 }
 
-TEST(BroadcastTreeProperty, HopLimitBoundsDepthAndStillSpansTheComponent) {
+TEST(BroadcastTreeProperty, DepthLimitBoundsDepthAndStillSpansTheComponent) {
   int limited = 0;
   for (std::uint64_t seed = 1; seed <= 600; ++seed) {
     std::mt19937_64 rng(seed * 104729);
@@ -548,23 +553,26 @@ TEST(BroadcastTreeProperty, HopLimitBoundsDepthAndStillSpansTheComponent) {
     for (const Case& c : random_cases(rng)) {
       if (c.options.mode == TreeMode::unit) continue;  // the reference's: no limit
       for (const std::uint32_t extra : {0u, 1u, 2u}) {
-        SCOPED_TRACE("seed " + std::to_string(seed) + " " + c.name + " extra " +
-                     std::to_string(extra));
-        TreeOptions options = c.options;
-        options.max_extra_hops = extra;
-        const BroadcastTree tree = compute_broadcast_tree(view, root, options);
-        check_tree(view, tree, root, options);
-        const std::uint32_t depth = deepest(tree_depths(tree));
-        ASSERT_LE(depth, eccentricity + extra);
-        if (extra == 0) {
-          ASSERT_EQ(depth, eccentricity);
+        for (const std::uint32_t max_depth : {eccentricity + extra, 1 + extra}) {
+          SCOPED_TRACE("seed " + std::to_string(seed) + " " + c.name + " max depth " +
+                       std::to_string(max_depth));
+          TreeOptions options = c.options;
+          options.max_depth = max_depth;
+          const BroadcastTree tree = compute_broadcast_tree(view, root, options);
+          check_tree(view, tree, root, options);
+          const std::uint32_t depth = deepest(tree_depths(tree));
+          ASSERT_EQ(tree.depth, depth);
+          ASSERT_LE(depth, std::max(eccentricity, max_depth));
+          if (max_depth <= eccentricity) {
+            ASSERT_EQ(depth, eccentricity);
+          }
+          ++limited;
+          if (::testing::Test::HasFailure()) return;
         }
-        ++limited;
-        if (::testing::Test::HasFailure()) return;
       }
     }
   }
-  EXPECT_GT(limited, 8000);
+  EXPECT_GT(limited, 16000);
 }
 
 TEST(BroadcastTreeProperty, SameViewSameTreeWhateverTheInsertionOrder) {
