@@ -72,8 +72,6 @@ constexpr Key kUnseen = std::numeric_limits<Key>::max();
 
 constexpr Key kMaxPackedKey = 0xFFFF'FFFFu;
 
-// Prim from root_slot. Returns false (tree unusable) only if Candidate is
-// packed and a blend key did not fit in 32 bits.
 // The deepest tree depth each slot may take so that no peer ends up deeper
 // than D = max(max_depth, the root's eccentricity) (kUnreached off the
 // root's component). A peer from which breadth-first paths go on for r more
@@ -111,6 +109,8 @@ std::vector<std::uint32_t> allowed_depths(const MeshView& view, std::uint32_t ro
   return allowed;
 }
 
+// Prim from root_slot. Returns false (tree unusable) only if Candidate is
+// packed and a blend key did not fit in 32 bits.
 template <TreeMode Mode, typename Candidate>
 bool grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
                std::uint64_t unknown_weight_us, std::uint32_t max_depth,
@@ -125,7 +125,6 @@ bool grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
   // Depth limit only: each slot's deepest allowed tree depth. And every
   // slot's depth (final once in the tree; through its current best parent
   // before that).
-  // (final once in the tree; through its current best parent before that).
   const bool limited = Mode != TreeMode::unit && max_depth != TreeOptions::kNoDepthLimit;
   const std::vector<std::uint32_t> allowed_depth =
       limited ? allowed_depths(view, root_slot, max_depth) : std::vector<std::uint32_t>{};
