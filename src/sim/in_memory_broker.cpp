@@ -92,8 +92,14 @@ void InMemoryBroker::track_mesh_update(const std::string& group, PeerId sender,
       state.status = update.status;
       state.links = {update.status.connected_to.begin(), update.status.connected_to.end()};
       break;
-    case wire::MeshUpdate::Kind::connected_to: state.links.insert(update.peer); break;
-    case wire::MeshUpdate::Kind::disconnected_from: state.links.erase(update.peer); break;
+    case wire::MeshUpdate::Kind::connected_to:
+      state.links.insert(update.peer);
+      ++link_changes_;
+      break;
+    case wire::MeshUpdate::Kind::disconnected_from:
+      state.links.erase(update.peer);
+      ++link_changes_;
+      break;
     case wire::MeshUpdate::Kind::none: break;
   }
 }

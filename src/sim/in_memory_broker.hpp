@@ -29,6 +29,9 @@ class InMemoryBroker {
   void publish(PeerId client, const std::vector<std::string>& topics, const std::string& body);
 
   std::uint64_t messages_delivered() const { return delivered_; }
+  // connected_to / disconnected_from updates published (each reaches the
+  // whole group: what a join costs everyone).
+  std::uint64_t link_changes_published() const { return link_changes_; }
 
  private:
   struct MemberStatus {
@@ -49,6 +52,7 @@ class InMemoryBroker {
   // group -> member -> latest status (kept current from link updates)
   std::map<std::string, std::map<PeerId, MemberStatus>> groups_;
   std::uint64_t delivered_ = 0;
+  std::uint64_t link_changes_ = 0;
 };
 
 }  // namespace p2pmesh::sim

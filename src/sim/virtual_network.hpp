@@ -89,6 +89,7 @@ class VirtualNetwork {
     tracked_prefix_ = std::move(prefix);
   }
   const std::unordered_map<std::string, BroadcastCost>& costs() const { return costs_; }
+  const InMemoryBroker& server() const { return broker_; }
 
  private:
   struct Endpoint {

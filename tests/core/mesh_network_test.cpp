@@ -205,6 +205,23 @@ TEST(MeshNetwork, GracefulLeaveIsSeenByEveryoneAtOnce) {
   EXPECT_EQ(sim::measure_overlay(network.overlay()).components, 1u);
 }
 
+TEST(MeshNetwork, AJoinCostsTheGroupFewLinkChanges) {
+  // Every connected_to / disconnected_from reaches every member. Newcomers
+  // that dialled while meshd's snapshot was still arriving all linked to the
+  // oldest members, which shed links, whose peers dialled again: 26 link
+  // changes per join at 1,000 peers. Now about 7 (4 new links, announced by
+  // the dialler, and links shed by full peers, announced by both ends).
+  VirtualNetwork network({});
+  const std::size_t peers = 300;
+  join_one_after_another(network, peers, 50 * kMillisecond, default_config());
+  network.run_for(5 * kSecond);
+  const double per_join = static_cast<double>(network.server().link_changes_published()) /
+                          static_cast<double>(peers);
+  EXPECT_LT(per_join, 10.0);
+  RecordProperty("link_changes_per_join", std::to_string(per_join));
+  EXPECT_EQ(sim::measure_overlay(network.overlay()).components, 1u);
+}
+
 TEST(MeshNetwork, ThousandSequentialJoinsKeepHopDiameterAtMostEight) {
   VirtualNetwork network({});
   MeshConfig config = default_config();
