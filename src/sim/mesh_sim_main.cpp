@@ -32,7 +32,6 @@ void usage(FILE* out) {
                "  --max-depth H          'ours' tree: no peer more than H hops from the source\n"
                "                         unless that far on the shortest path; 0 = no limit\n"
                "                         (default: live peers', 9)\n"
-
                "  --relay-delay-ms MS    processing delay of each relay (default 3)\n"
                "  --loss P               per-transmission loss, retransmitted (default 0)\n"
                "  --threads T            threads handing server messages to their receivers;\n"
