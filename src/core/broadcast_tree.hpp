@@ -8,10 +8,11 @@
 // next is the one with the smallest (key, child id, parent id). In unit mode
 // every key is 1, so this is the reference behaviour: the smallest child id
 // reachable from the tree, from its smallest-id tree neighbour (deep trees).
-// With a depth limit, a link u -> v is a candidate only if v stays shallow
-// enough for the breadth-first paths below it to fit under the limit: v's
-// breadth-first parent always qualifies, so the tree still reaches the whole
-// component.
+// A tree deeper than max_depth is grown again under a per-peer depth bound:
+// a link u -> v is a candidate only if v's subtree in a reference tree that
+// fits (first a breadth-first tree, then that first limited tree) still fits
+// below it. v's parent in the reference tree always qualifies, so the tree
+// still reaches the whole component.
 
 #include <cstdint>
 #include <vector>
