@@ -140,17 +140,24 @@ BroadcastTree naive_prim(const MeshView& view, PeerId root, const TreeOptions& o
   }
 }
 
-std::set<PeerId> bfs_component(const MeshView& view, PeerId root) {
-  std::set<PeerId> seen{root};
+// Hops from root to every peer of its component (breadth-first).
+std::map<PeerId, std::uint32_t> hop_distances(const MeshView& view, PeerId root) {
+  std::map<PeerId, std::uint32_t> hops{{root, 0}};
   std::deque<PeerId> queue{root};
   while (!queue.empty()) {
     const PeerId u = queue.front();
     queue.pop_front();
     for (const Neighbour& n : view.neighbours(u)) {
-      if (seen.insert(n.peer).second) queue.push_back(n.peer);
+      if (hops.emplace(n.peer, hops[u] + 1).second) queue.push_back(n.peer);
     }
   }
-  return seen;
+  return hops;
+}
+
+std::set<PeerId> bfs_component(const MeshView& view, PeerId root) {
+  std::set<PeerId> component;
+  for (const auto& [peer, hops] : hop_distances(view, root)) component.insert(peer);
+  return component;
 }
 
 std::map<PeerId, std::uint64_t> dijkstra(const MeshView& view, PeerId root,
@@ -490,19 +497,7 @@ TEST(BroadcastTreeProperty, SpansComponentRootedAndOptimal) {
   EXPECT_GT(trees, 8000);
 }
 
-// Hops from root to every peer of its component (breadth-first) and in the tree.
-std::map<PeerId, std::uint32_t> hop_distances(const MeshView& view, PeerId root) {
-  std::map<PeerId, std::uint32_t> hops{{root, 0}};
-  std::deque<PeerId> queue{root};
-  while (!queue.empty()) {
-    const PeerId u = queue.front();
-    queue.pop_front();
-    for (const Neighbour& n : view.neighbours(u)) {
-      if (hops.emplace(n.peer, hops[u] + 1).second) queue.push_back(n.peer);
-    }
-  }
-  return hops;
-}
+// Depth of every peer in the tree.
 std::map<PeerId, std::uint32_t> tree_depths(const BroadcastTree& tree) {
   std::map<PeerId, std::uint32_t> depth{{tree.root, 0}};
   for (const wire::Edge& e : tree.edges) depth[e.v] = depth.at(e.u) + 1;
