@@ -132,6 +132,7 @@ void Broker::remove_session(WsSession& session, bool notify) {
   const std::lock_guard lock(mutex_);
   auto subs = std::move(session.subscriptions);
   session.subscriptions.clear();
+  session.early_records.clear();  // never joined: in no snapshot, nothing to notify
   for (Topic* topic : subs) {
     if (!notify && topic->group) {
       if (Member* member = topic->group->find(session)) {
@@ -190,27 +191,37 @@ void Broker::join_group(Topic& mesh_topic, WsSession& session) {
   // Snapshot: the latest known status of every member, as if it had just
   // published it.
   for (const Member& member : group.members) {
-    if (!member.has_update) continue;
+    const MeshRecord& record = member.record;
+    if (!record.has_update) continue;
     wire::MeshUpdate update;
     update.source = member.session->id();
     update.kind = wire::MeshUpdate::Kind::status;
-    update.status.connected_to = member.connected_to;
-    update.status.id = member.status_id;
-    update.status.rtt_us = member.rtt_us;
-    update.status.version = member.version;
+    update.status.connected_to = record.connected_to;
+    update.status.id = record.status_id;
+    update.status.rtt_us = record.rtt_us;
+    update.status.version = record.version;
     const std::string body = wire::encode(update);
     session.deliver(encode(mesh_topic.name, member.session->id(), body));
     session.metrics().snapshots.add();
   }
   Member member;
   member.session = &session;
+  // What it published about itself before subscribing (the reference browser
+  // peer's first status) is in the next newcomer's snapshot.
+  auto& early = session.early_records;
+  const auto it = std::find_if(early.begin(), early.end(),
+                               [&](const EarlyRecord& held) { return held.group == group.name; });
+  if (it != early.end()) {
+    member.record = std::move(it->record);
+    early.erase(it);
+  }
   group.members.push_back(std::move(member));
 }
 
 void Broker::leave_group(Group& group, WsSession& session, bool notify) {
   Member* member = group.find(session);
   if (!member) return;
-  std::uint32_t notice_id = member->status_id;
+  std::uint32_t notice_id = member->record.status_id;
   if (notice_id < UINT32_MAX) ++notice_id;
   *member = std::move(group.members.back());
   group.members.pop_back();
@@ -230,48 +241,20 @@ void Broker::leave_group(Group& group, WsSession& session, bool notify) {
   spdlog::debug("group {}: peer {} left", group.name, session.id());
 }
 
-namespace {
-// Links kept per member from incremental updates; real peers hold a handful.
-constexpr std::size_t kMaxTrackedLinks = 256;
-}  // namespace
-
-void Broker::record_update(Group& group, WsSession& session, const wire::MeshUpdate& update) {
-  Member* member = group.find(session);
-  if (!member) return;
-  member->has_update = true;
-  auto& links = member->connected_to;
-  switch (update.kind) {
-    case wire::MeshUpdate::Kind::connected_to:
-      // Bounded: a member sending connected_to 1, 2, 3... would otherwise
-      // grow its record (and every newcomer's snapshot) without end.
-      if (links.size() < kMaxTrackedLinks &&
-          std::find(links.begin(), links.end(), update.peer) == links.end()) {
-        links.push_back(update.peer);
-        if (!member->rtt_us.empty()) member->rtt_us.push_back(0);
-      }
-      break;
-    case wire::MeshUpdate::Kind::disconnected_from: {
-      const auto it = std::find(links.begin(), links.end(), update.peer);
-      if (it != links.end()) {
-        const auto index = static_cast<std::size_t>(it - links.begin());
-        links.erase(it);
-        if (index < member->rtt_us.size())
-          member->rtt_us.erase(member->rtt_us.begin() + static_cast<std::ptrdiff_t>(index));
-      }
-      break;
-    }
-    case wire::MeshUpdate::Kind::status:
-      if (update.status.id > member->status_id || member->status_id == 0) {
-        links = update.status.connected_to;
-        member->rtt_us = update.status.rtt_us;
-        if (member->rtt_us.size() != links.size()) member->rtt_us.clear();
-        member->status_id = update.status.id;
-        member->version = update.status.version;
-      }
-      break;
-    case wire::MeshUpdate::Kind::none:
-      break;
+MeshRecord* Broker::record_for(WsSession& session, std::string_view group_name) {
+  const auto group = groups_.find(group_name);
+  if (group != groups_.end())
+    if (Member* member = group->second->find(session)) return &member->record;
+  auto& early = session.early_records;
+  for (EarlyRecord& held : early)
+    if (held.group == group_name) return &held.record;
+  // Bounded like its subscriptions: a peer can only join that many groups.
+  if (early.size() >= config_.max_subscriptions) {
+    spdlog::debug("peer {}: early mesh update for group {} not kept", session.id(), group_name);
+    return nullptr;
   }
+  early.push_back({std::string(group_name), {}});
+  return &early.back().record;
 }
 
 FrameRef Broker::encode(std::string_view topic, PeerId sender, std::string_view body) {
@@ -351,9 +334,12 @@ void Broker::publish(WsSession& session, const std::vector<std::string_view>& to
       }
     }
     session.metrics().publishes.add();
+    // Kept even before the publisher subscribes or anyone listens: the
+    // reference browser peer publishes its first status, then subscribes.
+    if (own_mesh_update)
+      if (MeshRecord* record = record_for(session, info.group)) record->apply(mesh_update_);
     Topic* topic = find_topic(name);
     if (!topic) continue;
-    if (own_mesh_update && topic->group) record_update(*topic->group, session, mesh_update_);
     FrameRef frame = encode(name, session.id(), payload);
     frame->published = now;
     fan_out(*topic, frame, session.loop());

@@ -46,6 +46,7 @@
 #include "config.hpp"
 #include "event_loop.hpp"
 #include "frame.hpp"
+#include "mesh_record.hpp"
 #include "metrics.hpp"
 #include "peer_id.hpp"
 #include "wire.hpp"
@@ -133,8 +134,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   void on_input_drained();
 
-  // Broker bookkeeping.
+  // Broker bookkeeping (under the broker's lock).
   std::vector<Topic*> subscriptions;
+  std::vector<EarlyRecord> early_records;  // groups not joined; at most max_subscriptions
   bool dirty = false;
   std::size_t registry_index = 0;
 
@@ -236,11 +238,7 @@ struct Topic {
 
 struct Member {
   WsSession* session = nullptr;
-  bool has_update = false;      // sent at least one mesh update
-  std::uint32_t status_id = 0;  // last (highest) status id seen
-  std::uint32_t version = 0;
-  std::vector<PeerId> connected_to;
-  std::vector<std::uint32_t> rtt_us;  // parallel to connected_to, or empty
+  MeshRecord record;  // its own mesh updates, for the snapshot
 };
 
 struct Group {
@@ -276,7 +274,9 @@ class Broker {
   bool may_subscribe(const WsSession& session, std::string_view topic);
   void join_group(Topic& mesh_topic, WsSession& session);
   void leave_group(Group& group, WsSession& session, bool notify);
-  void record_update(Group& group, WsSession& session, const p2pmesh::wire::MeshUpdate& update);
+  // Where the session's own mesh updates for `group` are kept: its Member,
+  // else its EarlyRecord; null when it holds too many early records.
+  MeshRecord* record_for(WsSession& session, std::string_view group);
   void unlink(Topic& topic, WsSession& session);
   Topic& topic_for(std::string_view name);
   Topic* find_topic(std::string_view name);

@@ -1,5 +1,6 @@
 // meshd protocol behaviour (WIRE.md section 1) and discovery: welcome,
-// pub/sub semantics, snapshot for newcomers, departure notices.
+// pub/sub semantics, snapshot for newcomers (also of statuses published
+// before subscribing), departure notices.
 
 #include <gtest/gtest.h>
 
@@ -244,6 +245,123 @@ TEST(Discovery, DepartureNoticeOnCloseOnDeathAndOnUnsubscribe) {
   ASSERT_TRUE(elsewhere->barrier());
   EXPECT_TRUE(elsewhere->drain().empty());
   EXPECT_EQ(metric(server.port(), "meshd_departures_total"), 3);
+}
+
+// The reference browser peer publishes its status in its constructor and
+// subscribes to <group>.mesh afterwards (issue 11): that status is about the
+// publisher and is in the snapshot as soon as it is a member.
+TEST(Discovery, StatusPublishedBeforeSubscribingIsInSnapshot) {
+  TestServer server;
+  auto earlier = join(server.port(), "g");  // the group exists already
+  ASSERT_TRUE(earlier);
+  WsClient a;
+  ASSERT_TRUE(a.connect(server.port()));
+  a.publish({"g.mesh"}, status_update(a.id(), {111, 222}, 1));
+  a.publish({"g.mesh"}, link_update(a.id(), 333, true));  // kept up to date meanwhile
+  ASSERT_TRUE(a.barrier());
+  ASSERT_TRUE(join(a, "g"));
+  EXPECT_TRUE(a.drain().empty());  // no snapshot of itself
+  ASSERT_TRUE(earlier->barrier());
+  EXPECT_EQ(earlier->drain().size(), 2u);  // got both live
+
+  auto b = join(server.port(), "g");
+  ASSERT_TRUE(b);
+  const auto snapshot = b->drain();
+  ASSERT_EQ(snapshot.size(), 1u);
+  EXPECT_EQ(snapshot[0].topic, "g.mesh");
+  EXPECT_EQ(snapshot[0].sender, a.id());
+  const auto update = mesh_update(snapshot[0]);
+  EXPECT_EQ(update.source, a.id());
+  ASSERT_EQ(update.kind, wire::MeshUpdate::Kind::status);
+  EXPECT_EQ(update.status.connected_to, (std::vector<p2pmesh::PeerId>{111, 222, 333}));
+  EXPECT_EQ(update.status.id, 1u);
+  EXPECT_EQ(update.status.version, 0u);
+  EXPECT_FALSE(update.left);
+
+  // The record is now the member's: its departure notice follows its status id.
+  const auto a_id = a.id();
+  a.close();
+  expect_departure(*b, a_id, 2);
+}
+
+TEST(Discovery, FirstPeerOfAGroupPublishingBeforeSubscribingIsInSnapshot) {
+  TestServer server;
+  WsClient a;
+  ASSERT_TRUE(a.connect(server.port()));
+  a.publish({"g.mesh"}, status_update(a.id(), {7, 8}, 3));  // no topic g.mesh yet
+  ASSERT_TRUE(a.barrier());
+  ASSERT_TRUE(join(a, "g"));
+  EXPECT_TRUE(a.drain().empty());
+
+  auto b = join(server.port(), "g");
+  ASSERT_TRUE(b);
+  const auto snapshot = b->drain();
+  ASSERT_EQ(snapshot.size(), 1u);
+  EXPECT_EQ(snapshot[0].sender, a.id());
+  const auto update = mesh_update(snapshot[0]);
+  EXPECT_EQ(update.source, a.id());
+  EXPECT_EQ(update.status.connected_to, (std::vector<p2pmesh::PeerId>{7, 8}));
+  EXPECT_EQ(update.status.id, 3u);
+  // Only the group it was published to.
+  auto other = join(server.port(), "h");
+  ASSERT_TRUE(other);
+  EXPECT_TRUE(other->drain().empty());
+}
+
+// A peer that is not a member gets no departure notice, so it must not be in
+// a snapshot either: its early status waits until it subscribes.
+TEST(Discovery, StatusOfAPeerThatNeverSubscribesIsNotInSnapshot) {
+  TestServer server;
+  WsClient never;
+  ASSERT_TRUE(never.connect(server.port()));
+  never.publish({"g.mesh"}, status_update(never.id(), {1}, 1));
+  ASSERT_TRUE(never.barrier());
+  WsClient elsewhere;  // publishes for g, joins h
+  ASSERT_TRUE(elsewhere.connect(server.port()));
+  elsewhere.publish({"g.mesh"}, status_update(elsewhere.id(), {2}, 1));
+  ASSERT_TRUE(elsewhere.barrier());
+  ASSERT_TRUE(join(elsewhere, "h"));
+
+  auto b = join(server.port(), "g");
+  ASSERT_TRUE(b);
+  EXPECT_TRUE(b->drain().empty());
+  never.close();
+  auto c = join(server.port(), "g");
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->drain().empty());
+  ASSERT_TRUE(b->barrier());
+  EXPECT_TRUE(b->drain().empty());  // no departure notice for a non-member
+  EXPECT_EQ(metric(server.port(), "meshd_departures_total"), 0);
+}
+
+// Without access rules: only updates about the publisher are kept, and for
+// at most max_subscriptions groups it has not joined.
+TEST(Discovery, EarlyRecordsAreOwnAndBounded) {
+  Config config = open_config();
+  config.max_subscriptions = 2;
+  TestServer server(config);
+  WsClient a;
+  ASSERT_TRUE(a.connect(server.port()));
+  a.publish({"g1.mesh"}, status_update(999, {9}, 9));  // about another peer
+  a.publish({"g1.mesh", "g2.mesh", "g3.mesh"}, status_update(a.id(), {5}, 1));
+  a.subscribe("g1.mesh");
+  a.subscribe("g3.mesh");
+  ASSERT_TRUE(a.barrier());
+
+  WsClient b, c;
+  ASSERT_TRUE(b.connect(server.port()));
+  ASSERT_TRUE(c.connect(server.port()));
+  b.subscribe("g1.mesh");
+  c.subscribe("g3.mesh");
+  ASSERT_TRUE(b.barrier());
+  ASSERT_TRUE(c.barrier());
+  const auto snapshot = b.drain();
+  ASSERT_EQ(snapshot.size(), 1u);
+  const auto update = mesh_update(snapshot[0]);
+  EXPECT_EQ(update.source, a.id());
+  EXPECT_EQ(update.status.connected_to, (std::vector<p2pmesh::PeerId>{5}));
+  EXPECT_EQ(update.status.id, 1u);
+  EXPECT_TRUE(c.drain().empty());  // g3's record was over the bound
 }
 
 }  // namespace

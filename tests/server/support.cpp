@@ -337,12 +337,15 @@ void WsClient::kill() {
 
 std::unique_ptr<WsClient> join(std::uint16_t port, const std::string& group) {
   auto client = std::make_unique<WsClient>();
-  if (!client->connect(port)) return nullptr;
-  for (const char* channel : {"offer", "answer", "candidate", "fallback"})
-    client->subscribe(topic(group, client->id(), channel));
-  client->subscribe(group + ".mesh");
-  if (!client->barrier()) return nullptr;
+  if (!client->connect(port) || !join(*client, group)) return nullptr;
   return client;
+}
+
+bool join(WsClient& client, const std::string& group) {
+  for (const char* channel : {"offer", "answer", "candidate", "fallback"})
+    client.subscribe(topic(group, client.id(), channel));
+  client.subscribe(group + ".mesh");
+  return client.barrier();
 }
 
 std::string status_update(p2pmesh::PeerId source, std::vector<p2pmesh::PeerId> links,

@@ -115,6 +115,9 @@ class WsClient {
 // (subscribed to <group>.mesh and its own offer/answer/candidate/fallback
 // topics) and synchronised with a barrier.
 std::unique_ptr<WsClient> join(std::uint16_t port, const std::string& group);
+// The same subscriptions for a client already connected (a peer that
+// publishes before it subscribes, like the reference browser peer).
+bool join(WsClient& client, const std::string& group);
 
 // WIRE.md builders and readers.
 std::string status_update(p2pmesh::PeerId source, std::vector<p2pmesh::PeerId> links,
