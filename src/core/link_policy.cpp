@@ -67,6 +67,10 @@ LinkPolicy::OfferDecision LinkPolicy::on_offer(PeerId from, const LinkTable& lin
   std::vector<LinkId> any;
   for (const Link& l : links.all()) {
     if (l.state != LinkState::open) continue;
+    // Only links with peers of our protocol are shed: a reference peer does
+    // not notice that a link it received was closed, keeps claiming it and
+    // sends into it for good.
+    if (membership.version_of(l.peer) == 0) continue;
     any.push_back(l.id);
     if (membership.view().neighbours(l.peer).size() > config_->target_connections) {
       spare.push_back(l.id);

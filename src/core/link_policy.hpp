@@ -9,7 +9,7 @@
 // - Accept offers while fewer than `max_connections` peers are linked.
 // - When full, still accept an offer from a peer that has fewer than
 //   `target_connections` links, by dropping one of our links (preferably to a
-//   neighbour that has links to spare). This is HyParView's active-view rule:
+//   neighbour that has links to spare; never one to a reference peer). This is HyParView's active-view rule:
 //   without it early peers saturate, late joiners can only link to each other,
 //   and the overlay degenerates into a long band with a huge hop diameter.
 // - Two links with the same peer (both dialled): the one initiated by the

@@ -43,7 +43,10 @@ Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now
     const std::uint32_t slot = member_slot(source);
     if (slot != MeshView::kNoSlot && (flags_at_slot_[slot] & kHasStatusId) &&
         update.status.id <= member_at_slot_[slot].last_status_id) {
-      outcome.ignored = true;  // older or equal status id (WIRE.md §3)
+      // Older or equal status id (WIRE.md §3): nothing new about its links,
+      // but the member is alive (reference peers re-publish the same id).
+      member_at_slot_[slot].last_heard = std::max(member_at_slot_[slot].last_heard, now);
+      outcome.ignored = true;
       return outcome;
     }
   }
@@ -56,6 +59,7 @@ Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now
     case wire::MeshUpdate::Kind::status: {
       member.last_status_id = update.status.id;
       flags_at_slot_[slot] |= kHasStatusId;
+      const bool version_changed = member.version != update.status.version;
       member.version = update.status.version;
       new_claims_.clear();
       for (std::size_t i = 0; i < update.status.connected_to.size(); ++i) {
@@ -70,6 +74,12 @@ Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now
         new_claims_.push_back({peer, rtt});
       }
       set_claims(source, slot, new_claims_);
+      if (version_changed) {
+        // Its claims' credibility (refresh_pair) depends on its version.
+        const auto claims = claims_at_slot_.at(slot);
+        old_claims_.assign(claims.begin(), claims.end());
+        for (const Claim& claim : old_claims_) refresh_pair(source, claim.peer);
+      }
       break;
     }
     case wire::MeshUpdate::Kind::connected_to:
@@ -111,16 +121,23 @@ bool Membership::remove_member(PeerId peer) {
   flags_at_slot_[slot] = 0;
   --member_count_;
   // Claims others made about it go too: they would only describe dead links.
-  // Its claimers are members linked to it in the view.
-  for (const Neighbour& n : view_.neighbours_at(slot)) {
-    const std::uint32_t claimer = member_slot(n.peer);
-    if (claimer == MeshView::kNoSlot) continue;
+  // Its claimers are members linked to it in the view, and those whose claim
+  // was not credible (the pending index).
+  const auto drop_claim_of = [&](PeerId claimer_peer) {
+    const std::uint32_t claimer = member_slot(claimer_peer);
+    if (claimer == MeshView::kNoSlot) return;
     const auto claims = claims_at_slot_.at(claimer);
     const auto it = std::find_if(claims.begin(), claims.end(),
                                  [peer](const Claim& c) { return c.peer == peer; });
     if (it != claims.end()) {
       claims_at_slot_.erase_ordered(claimer, static_cast<std::size_t>(it - claims.begin()));
     }
+  };
+  for (const Neighbour& n : view_.neighbours_at(slot)) drop_claim_of(n.peer);
+  if (auto pending = pending_claimers_.find(peer); pending != pending_claimers_.end()) {
+    const std::vector<PeerId> claimers = std::move(pending->second);
+    pending_claimers_.erase(pending);
+    for (const PeerId claimer : claimers) drop_claim_of(claimer);
   }
   if (local_links_.count(peer)) {
     // Still linked to us: keep that link, drop the ones only its claims made.
@@ -213,6 +230,10 @@ void Membership::remove_claim(PeerId source, std::uint32_t slot, PeerId peer) {
 
 void Membership::note_pending_claim(PeerId claimer, PeerId peer) {
   if (peer == self_ || is_member(peer)) return;  // read off the view instead
+  index_claim_outside_view(claimer, peer);
+}
+
+void Membership::index_claim_outside_view(PeerId claimer, PeerId peer) {
   auto& claimers = pending_claimers_[peer];
   if (std::find(claimers.begin(), claimers.end(), claimer) == claimers.end()) {
     claimers.push_back(claimer);
@@ -247,9 +268,19 @@ void Membership::refresh_pair(PeerId a, PeerId b) {
              sa != MeshView::kNoSlot && sb != MeshView::kNoSlot) {
     const Claim* ab = find_claim_at(sa, b);
     const Claim* ba = find_claim_at(sb, a);
-    wanted = ab != nullptr || ba != nullptr;
+    // A claim is credible when both ends make it, or when its maker speaks
+    // our protocol (version >= 1: links announced truthfully, and only the
+    // dialler announces a new one). A reference peer keeps claiming a link
+    // whose offer went unanswered, or that the other end closed: trees over
+    // it would lose every packet sent down it.
+    const bool credible_ab = ab && (ba || member_at_slot_[sa].version >= 1);
+    const bool credible_ba = ba && (ab || member_at_slot_[sb].version >= 1);
+    wanted = credible_ab || credible_ba;
     if (ab && ab->rtt_us) rtt = ab->rtt_us;
     if (ba && ba->rtt_us) rtt = rtt ? std::min(rtt, ba->rtt_us) : ba->rtt_us;
+    // Outside the view, remove_member finds such claims by the index.
+    if (ab && !wanted) index_claim_outside_view(a, b);
+    if (ba && !wanted) index_claim_outside_view(b, a);
   }
   if (wanted) {
     if (view_.add_link(a, b, rtt)) {

@@ -3,17 +3,17 @@
 // heard on `<group>.mesh` (WIRE.md §3) plus the local peer's own links.
 //
 // Every member's claims ("I am connected to X") are kept; a link between two
-// other members is in the view when either side claims it (as a reference
-// peer's symmetric matrix would have it). Links of the local peer come only
+// other members is in the view when its claim is credible: both sides claim
+// it, or a side that speaks our protocol (status version >= 1) does. Links of the local peer come only
 // from its own open links, never from others' possibly stale claims, so the
 // first hop of a broadcast is always real. Departed peers are forgotten
 // completely: their claims, the claims about them, their place in the view.
 //
 // Every peer holds this for the whole mesh, so it is kept compact: a member's
 // record and its claims live at its slot of the view (no second index), and
-// the members claiming a member are read off the view (a claim between two
-// members is always a link of the view); only claims about peers we do not
-// know yet need a reverse index of their own.
+// the members claiming a member are read off the view (a credible claim
+// between two members is a link of the view); only claims about peers we do
+// not know yet, and claims not credible, need a reverse index of their own.
 
 #include <cstdint>
 #include <span>
@@ -85,8 +85,11 @@ class Membership {
   void add_claim(PeerId source, std::uint32_t slot, PeerId peer, std::uint32_t rtt_us);
   void remove_claim(PeerId source, std::uint32_t slot, PeerId peer);
   const Claim* find_claim_at(std::uint32_t source_slot, PeerId peer) const;
-  // The reverse index of claims about peers that are not members (yet).
-  void note_pending_claim(PeerId claimer, PeerId peer);
+  // The reverse index of claims outside the view: about peers that are not
+  // members (yet), or not credible (refresh_pair). It may hold claims that
+  // have entered the view since; they leave it with the claim.
+  void note_pending_claim(PeerId claimer, PeerId peer);  // if `peer` is no member
+  void index_claim_outside_view(PeerId claimer, PeerId peer);
   void drop_pending_claim(PeerId claimer, PeerId peer);
   // Makes the view's link a-b agree with the claims and local links.
   void refresh_pair(PeerId a, PeerId b);
@@ -97,7 +100,7 @@ class Membership {
   std::vector<std::uint8_t> flags_at_slot_;  // SlotFlag bits
   PooledLists<Claim> claims_at_slot_;        // what each member claims
   std::size_t member_count_ = 0;
-  // For each peer that is not a member: the members that claim a link to it.
+  // For each peer: members whose claim of a link to it is outside the view.
   std::unordered_map<PeerId, std::vector<PeerId>> pending_claimers_;
   std::unordered_map<PeerId, std::uint32_t> local_links_;  // peer -> rtt_us
   std::uint64_t view_generation_ = 0;

@@ -25,8 +25,9 @@ struct MeshConfig {
   TimeUs snapshot_wait = 1 * kSecond;
   TimeUs status_interval = 10 * kSecond;              // full status re-published
   // A member we hear nothing from for this long (and have no link with) is
-  // forgotten. Covers servers without departure notices; 0 disables.
-  TimeUs member_timeout = 60 * kSecond;
+  // forgotten. Covers servers without departure notices; 0 disables. Reference
+  // peers re-publish their status only every 60 s: 2.5 of their intervals.
+  TimeUs member_timeout = 150 * kSecond;
   // A peer that refused or dropped a link is not picked again for this long.
   TimeUs candidate_backoff = 10 * kSecond;
   // Keep-alive on links with peers of our protocol (version >= 1): a ping
@@ -71,6 +72,12 @@ struct MeshConfig {
   // reach the app as ObserverCommand actions (the demo's "send trace").
   bool observer_commands = false;
   std::string kind = "native";  // shown in reports: native, browser, sim
+  // Test peers only (reference_like.hpp): behave at the wire like the
+  // reference implementation, quirks included: status published before
+  // subscribing and re-published with an unchanged id, version 0, no
+  // keep-alive, no duplicate filter nor parent check, dials on a 30 s timer
+  // only, and a received link that closed stays claimed (and used) for good.
+  bool emulate_reference = false;
 };
 
 }  // namespace p2pmesh

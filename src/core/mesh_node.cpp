@@ -6,6 +6,7 @@
 
 #include "candidate_envelope.hpp"
 #include "link_keepalive.hpp"
+#include "reference_like.hpp"
 #include "routing.hpp"
 #include "state_report.hpp"
 #include "topics.hpp"
@@ -36,6 +37,8 @@ void MeshNode::on_welcome(TimeUs now, PeerId id) {
   self_ = id;
   membership_ = Membership(id);
   policy_ = LinkPolicy(id, config_);
+  // The reference announces itself before it subscribes.
+  if (config_.emulate_reference) publish_status();
   emit(Subscribe{mesh_topic(config_.group)});
   for (const SignalKind kind :
        {SignalKind::offer, SignalKind::answer, SignalKind::candidate, SignalKind::fallback}) {
@@ -44,10 +47,10 @@ void MeshNode::on_welcome(TimeUs now, PeerId id) {
   if (config_.observer_commands) {
     emit(Subscribe{peer_topic(config_.group, self_, SignalKind::command)});
   }
-  publish_status();
+  if (!config_.emulate_reference) publish_status();
   next_status_at_ = now + config_.status_interval;
   if (config_.report_interval > 0) next_report_at_ = now;
-  dial_from_ = now + config_.snapshot_wait;
+  dial_from_ = now + (config_.emulate_reference ? kReferenceDialInterval : config_.snapshot_wait);
   waiting_for_snapshot_ = true;
   schedule_wake();
 }
@@ -89,7 +92,7 @@ void MeshNode::handle_mesh_update(TimeUs now, PeerId sender, std::string_view bo
     // Our own, echoed by the server. The first echo of the status we sent
     // after subscribing comes after the server's snapshot of the group: every
     // member is known now, so picks are uniform over all of them.
-    if (sender == self_ && dial_from_ > now) {
+    if (sender == self_ && dial_from_ > now && !config_.emulate_reference) {
       dial_from_ = now;
       dial(now);
     }
@@ -184,12 +187,15 @@ void MeshNode::on_link_open(TimeUs now, LinkId id) {
   const PeerId peer = link->peer;
   if (first) {
     if (membership_.add_member(peer, now)) emit(PeerJoined{peer});
+    forget_phantom_link(peer);
     membership_.set_local_link(peer, true, link->rtt_us);
     // One side's claim puts a link in every view (WIRE.md §3): the dialler
     // announces it, halving the group-wide updates a new link costs. Our next
     // status lists it anyway. (Both dialled: both announce, as neither knows
-    // which link the other keeps.)
-    if (link->initiated || links_.find(peer, true)) {
+    // which link the other keeps.) A reference dialler's claim alone is not
+    // credible (membership.hpp): we confirm it. The reference announces all.
+    if (link->initiated || links_.find(peer, true) || membership_.version_of(peer) == 0 ||
+        config_.emulate_reference) {
       publish_link_change(wire::MeshUpdate::Kind::connected_to, peer);
     }
     emit(LinkUp{peer});
@@ -247,7 +253,7 @@ void MeshNode::handle_packet(TimeUs now, PeerId via, const wire::Packet& packet,
     ++counters_.duplicate_packets;  // our own broadcast came back
     return;
   }
-  if (!from_server && config_.spread == MeshConfig::Spread::tree) {
+  if (!from_server && config_.spread == MeshConfig::Spread::tree && !config_.emulate_reference) {
     // On a link the packet must come from our parent in its route (or from
     // its source directly): a neighbour cannot inject others' traffic.
     const auto into_us = std::find_if(packet.edges.begin(), packet.edges.end(),
@@ -264,7 +270,7 @@ void MeshNode::handle_packet(TimeUs now, PeerId via, const wire::Packet& packet,
   // while few, so forged sources cannot grow the filter without bound.
   const bool remember = membership_.is_member(packet.source) ||
                         duplicates_.sources() < membership_.member_count() + kUnknownSourceSlack;
-  if (!duplicates_.first_time(packet.source, packet.seq, remember)) {
+  if (!config_.emulate_reference && !duplicates_.first_time(packet.source, packet.seq, remember)) {
     ++counters_.duplicate_packets;
     return;
   }
@@ -315,8 +321,13 @@ HopFilter MeshNode::hop_filter() {
 }
 
 void MeshNode::forward(TimeUs now, const wire::Packet& packet) {
-  for (const Hop& hop : plan_relay(packet, self_, config_.prune_routes, hop_filter())) {
-    send_down(now, hop.next, hop.packet);
+  HopFilter wanted = hop_filter();
+  // A child that left before the packet came never got it: its children
+  // get it from us (the source's view was older than ours).
+  const auto takes = [&](PeerId next) { return recently_departed(next) || wanted(next); };
+  for (const Hop& hop : plan_relay(packet, self_, config_.prune_routes, takes)) {
+    if (recently_departed(hop.next)) send_around(now, hop.packet, hop.next, false, wanted);
+    else send_down(now, hop.next, hop.packet);
   }
 }
 
@@ -330,17 +341,102 @@ void MeshNode::send_down(TimeUs now, PeerId next, const wire::Packet& packet) {
     // packet (with the child's subtree, so it relays on from there).
     ++counters_.fallback_sent;
     publish({peer_topic(config_.group, next, SignalKind::fallback)}, wire::encode(packet));
+    // Kept too: should `next` turn out gone, its children get it from us.
+    if (config_.repair_window > 0) repair_buffer_.remember(now, next, packet);
+  } else {
+    return;
+  }
+  // Reference relays below drop what they cannot send on: the children of a
+  // peer that already left get it from us instead.
+  if (config_.repair_window > 0 && !drops_repeats(next)) {
+    const std::vector<std::pair<TimeUs, PeerId>> departed(recently_departed_.begin(),
+                                                           recently_departed_.end());
+    for (const auto& [until, gone] : departed) {
+      if (!recently_departed(gone) || !repairs_fall_to_us(next, packet, gone)) continue;
+      HopFilter wanted = hop_filter();
+      send_around(now, packet, gone, false, wanted);
+    }
   }
 }
 
-void MeshNode::repair(TimeUs now, PeerId gone) {
+void MeshNode::repair(TimeUs now, PeerId peer) {
   if (config_.repair_window <= 0 || left_) return;
-  for (const wire::Packet& packet : repair_buffer_.take_sent_to(gone, now)) {
-    for (const RepairHop& hop : plan_repair(packet, gone, self_, config_.prune_routes, hop_filter())) {
+  // Still in the group (only our link with it closed): what was in flight on
+  // the link is lost, so it gets our recent packets again through the server
+  // and drops those it has. Gone, or unable to drop a repeat: its children
+  // get them in its place.
+  const bool resend =
+      config_.relay_fallback && membership_.is_member(peer) && drops_repeats(peer);
+  for (const wire::Packet& packet : repair_buffer_.take_sent_to(peer, now)) {
+    // Without an id (a reference source) no receiver could drop a repeat.
+    if (packet.seq == 0) continue;
+    if (resend) {
+      ++counters_.repaired;
+      send_down(now, peer, packet);
+    } else {
+      HopFilter wanted = hop_filter();  // a budget per packet, as when relaying it
+      send_around(now, packet, peer, true, wanted);
+    }
+  }
+}
+
+void MeshNode::repair_below_reference_relays(TimeUs now, PeerId gone) {
+  if (config_.repair_window <= 0 || left_) return;
+  const auto pick = [&](PeerId next, const wire::Packet& packet) {
+    return next != gone && repairs_fall_to_us(next, packet, gone);
+  };
+  for (const wire::Packet& packet : repair_buffer_.copies_where(now, pick)) {
+    HopFilter wanted = hop_filter();
+    send_around(now, packet, gone, true, wanted);
+  }
+}
+
+bool MeshNode::repairs_fall_to_us(PeerId next, const wire::Packet& packet, PeerId gone) const {
+  if (packet.seq == 0 || drops_repeats(next)) return false;
+  const auto parent_of = [&packet](PeerId child) {
+    for (const wire::Edge& edge : packet.edges) {
+      if (edge.v == child) return edge.u;
+    }
+    return kNoPeer;
+  };
+  PeerId at = gone;
+  for (std::size_t hop = 0; hop < packet.edges.size(); ++hop) {  // a validated tree ends
+    const PeerId parent = parent_of(at);
+    // Our peers repair on their own; a departed relay's children are served
+    // when it is handled (not twice).
+    if (parent == kNoPeer || parent == self_ || drops_repeats(parent) ||
+        recently_departed(parent)) {
+      return false;
+    }
+    if (parent == next) return true;
+    at = parent;
+  }
+  return false;
+}
+
+void MeshNode::send_around(TimeUs now, const wire::Packet& packet, PeerId gone,
+                           bool may_have_it, HopFilter& wanted) {
+  // Where `gone` may have relayed the packet, a child that cannot drop
+  // repeats (a reference peer) may have it already: no copy for it, its own
+  // children get one in its place. Routes are trees (validated), so this ends.
+  const auto around = [&](PeerId next) {
+    return recently_departed(next) || (may_have_it && !drops_repeats(next));
+  };
+  const auto takes = [&](PeerId next) { return around(next) || wanted(next); };
+  for (const RepairHop& hop : plan_repair(packet, gone, self_, config_.prune_routes, takes)) {
+    if (around(hop.next)) {
+      send_around(now, hop.packet, hop.next, may_have_it, wanted);
+    } else {
       ++counters_.repaired;
       send_down(now, hop.next, hop.packet);
     }
   }
+}
+
+bool MeshNode::recently_departed(PeerId peer) const {
+  if (membership_.is_member(peer)) return false;  // heard of again (it was silent)
+  return std::any_of(recently_departed_.begin(), recently_departed_.end(),
+                     [peer](const auto& entry) { return entry.second == peer; });
 }
 
 std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload) {
@@ -387,13 +483,15 @@ std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload) {
 
 void MeshNode::leave(TimeUs now) {
   if (self_ == kNoPeer || left_) return;
-  wire::MeshUpdate update;
-  update.source = self_;
-  update.kind = wire::MeshUpdate::Kind::status;
-  update.status.id = ++status_id_;
-  update.status.version = kProtocolVersion;
-  update.left = true;
-  publish_update(update);
+  if (!config_.emulate_reference) {  // the reference just closes its socket
+    wire::MeshUpdate update;
+    update.source = self_;
+    update.kind = wire::MeshUpdate::Kind::status;
+    update.status.id = ++status_id_;
+    update.status.version = kProtocolVersion;
+    update.left = true;
+    publish_update(update);
+  }
   left_ = true;  // from here on nothing is sent, repairs included
   std::vector<LinkId> ids;
   for (const Link& link : links_.all()) ids.push_back(link.id);
@@ -408,14 +506,17 @@ void MeshNode::on_tick(TimeUs now) {
     ++counters_.links_timed_out;
     drop_link(now, id, true);
   }
-  const KeepAliveDue due = keepalive_due(links_, config_, now);
-  for (const LinkId id : due.ping) emit(SendOnLink{id, wire::encode(make_ping(self_, now))});
-  for (const LinkId id : due.dead) {
-    if (const Link* link = links_.find(id)) policy_.back_off(link->peer, now);
-    ++counters_.links_dead;
-    drop_link(now, id, true);
+  if (!config_.emulate_reference) {  // the reference has no keep-alive
+    const KeepAliveDue due = keepalive_due(links_, config_, now);
+    for (const LinkId id : due.ping) emit(SendOnLink{id, wire::encode(make_ping(self_, now))});
+    for (const LinkId id : due.dead) {
+      if (const Link* link = links_.find(id)) policy_.back_off(link->peer, now);
+      ++counters_.links_dead;
+      drop_link(now, id, true);
+    }
   }
   policy_.expire_back_offs(now);
+  forget_departed(now);
   if (now >= next_status_at_) {
     publish_status();
     next_status_at_ = now + config_.status_interval;
@@ -436,6 +537,7 @@ void MeshNode::dial(TimeUs now) {
   // storm of link changes) while the overlay stops being random.
   if (now < dial_from_) return;
   waiting_for_snapshot_ = false;
+  if (config_.emulate_reference) dial_from_ = now + kReferenceDialInterval;  // its dial timer
   for (const PeerId peer : policy_.peers_to_dial(links_, membership_, random_, now)) {
     const LinkId link = links_.create(peer, true, now);
     emit(OpenLink{link, peer});
@@ -447,12 +549,21 @@ void MeshNode::drop_link(TimeUs now, LinkId id, bool tell_driver) {
   if (!link) return;
   const PeerId peer = link->peer;
   const bool was_open = link->state == LinkState::open;
+  const bool received = !link->initiated;
   links_.erase(id);
   if (tell_driver) emit(CloseLink{id});
+  if (was_open && !links_.open_link_to(peer) && config_.emulate_reference && received) {
+    // The reference's bug: a received link that closed stays "established".
+    if (std::find(phantom_links_.begin(), phantom_links_.end(), peer) == phantom_links_.end()) {
+      phantom_links_.push_back(peer);
+    }
+    return;
+  }
   if (was_open && !links_.open_link_to(peer)) {
     repair(now, peer);
     membership_.set_local_link(peer, false);
-    publish_link_change(wire::MeshUpdate::Kind::disconnected_from, peer);
+    // After our `left` notice a link change would make us a member again.
+    if (!left_) publish_link_change(wire::MeshUpdate::Kind::disconnected_from, peer);
     emit(LinkDown{peer});
   }
 }
@@ -463,10 +574,32 @@ void MeshNode::peer_left(TimeUs now, PeerId peer) {
     if (link.peer == peer) ids.push_back(link.id);
   }
   for (const LinkId id : ids) drop_link(now, id, true);
+  forget_phantom_link(peer);
   repair(now, peer);  // also what went through the server to it
-  duplicates_.forget(peer);
+  repair_below_reference_relays(now, peer);
+  // Relays repair what they sent within repair_window once they notice a
+  // child gone (up to dead_link_timeout): copies of the peer's last packets
+  // may come that late, and must still be recognised as repeats.
+  const TimeUs keep =
+      config_.repair_window > 0 ? config_.repair_window + config_.dead_link_timeout : 0;
+  if (!recently_departed(peer)) recently_departed_.emplace_back(now + keep, peer);
+  forget_departed(now);
   policy_.forget(peer);
   emit(PeerLeft{peer});
+}
+
+void MeshNode::forget_departed(TimeUs now) {
+  while (!recently_departed_.empty() && recently_departed_.front().first <= now) {
+    duplicates_.forget(recently_departed_.front().second);
+    recently_departed_.pop_front();
+  }
+}
+
+void MeshNode::forget_phantom_link(PeerId peer) {
+  const auto it = std::find(phantom_links_.begin(), phantom_links_.end(), peer);
+  if (it == phantom_links_.end()) return;
+  phantom_links_.erase(it);
+  if (!links_.open_link_to(peer)) membership_.set_local_link(peer, false);
 }
 
 void MeshNode::expire_silent_members(TimeUs now) {
@@ -512,6 +645,20 @@ void MeshNode::publish_status() {
   wire::MeshUpdate update;
   update.source = self_;
   update.kind = wire::MeshUpdate::Kind::status;
+  if (config_.emulate_reference) {
+    // Version 0, no RTTs, phantoms listed, and a new id only when the links
+    // changed: receivers that ignore equal ids hear nothing new.
+    std::vector<PeerId> links = links_.open_peers();
+    links.insert(links.end(), phantom_links_.begin(), phantom_links_.end());
+    std::sort(links.begin(), links.end());
+    links.erase(std::unique(links.begin(), links.end()), links.end());
+    if (status_id_ == 0 || links != last_status_links_) ++status_id_;
+    last_status_links_ = links;
+    update.status.id = status_id_;
+    update.status.connected_to = std::move(links);
+    publish_update(update);
+    return;
+  }
   update.status.id = ++status_id_;
   update.status.version = kProtocolVersion;
   for (const PeerId peer : links_.open_peers()) {
@@ -527,9 +674,13 @@ void MeshNode::publish_status() {
 }
 
 void MeshNode::schedule_wake() {
-  const TimeUs dial_wake = waiting_for_snapshot_ ? dial_from_ : kNever;
+  const TimeUs dial_wake =
+      waiting_for_snapshot_ || config_.emulate_reference ? dial_from_ : kNever;
+  const TimeUs keepalive_wake =
+      config_.emulate_reference ? kNever : next_keepalive_at(links_, config_);
+  const TimeUs forget_wake = recently_departed_.empty() ? kNever : recently_departed_.front().first;
   const TimeUs at = std::min({next_status_at_, next_report_at_, policy_.next_deadline(links_),
-                             next_keepalive_at(links_, config_), dial_wake});
+                             keepalive_wake, dial_wake, forget_wake});
   if (at != wake_requested_) {
     wake_requested_ = at;
     emit(WakeAt{at});

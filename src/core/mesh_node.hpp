@@ -6,8 +6,10 @@
 // peers and the simulator behave identically.
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "actions.hpp"
@@ -115,8 +117,26 @@ class MeshNode {
   HopFilter hop_filter();
   // Sends a packet of the tree to `next`: on its link, else through the server.
   void send_down(TimeUs now, PeerId next, const wire::Packet& packet);
-  // Re-sends to the children of a neighbour that is gone what we sent it lately.
-  void repair(TimeUs now, PeerId gone);
+  // Re-sends what we sent a neighbour lately, when our link with it closed.
+  void repair(TimeUs now, PeerId peer);
+  // Repairs around a departed peer whose parent in a route we sent lately is
+  // a reference relay (they do not repair), reached through reference relays.
+  void repair_below_reference_relays(TimeUs now, PeerId gone);
+  // Whether the nearest of our peers above `gone` in `packet`, which we send
+  // (or sent) to `next`, is us: all relays from `next` down to gone's parent
+  // are reference peers, which do not repair.
+  bool repairs_fall_to_us(PeerId next, const wire::Packet& packet, PeerId gone) const;
+  // Sends `packet` to the children `gone` has in its route, in its place;
+  // around them too where they are gone, or (`may_have_it`: gone may have
+  // relayed it already) where they cannot drop a repeat.
+  void send_around(TimeUs now, const wire::Packet& packet, PeerId gone, bool may_have_it,
+                   HopFilter& wanted);
+  // Whether `peer` drops a repeated packet by its id (our protocol does).
+  bool drops_repeats(PeerId peer) const { return membership_.version_of(peer) >= 1; }
+  bool recently_departed(PeerId peer) const;
+  // Forgets departed peers whose time has come (duplicate windows included).
+  void forget_departed(TimeUs now);
+  void forget_phantom_link(PeerId peer);  // emulate_reference only
   // Flooding baseline: to every open link but `except` and the source.
   void flood(const wire::Packet& packet, PeerId except);
   // Every publication goes through here: split to the server's topic limit,
@@ -157,7 +177,15 @@ class MeshNode {
   std::vector<Action> actions_;
 
   DuplicateFilter duplicates_;
+  // Peers that left, until the time given: their duplicate windows are kept
+  // (repaired copies of their last packets may still be on the way) and
+  // routes naming them are served around them.
+  std::deque<std::pair<TimeUs, PeerId>> recently_departed_;
   RepairBuffer repair_buffer_;
+  // emulate_reference only: received links that closed, still claimed (and
+  // routed over) as the reference does; and the link set of its last status.
+  std::vector<PeerId> phantom_links_;
+  std::vector<PeerId> last_status_links_;
   std::string report_app_json_;
   BroadcastTree tree_;
   std::uint64_t tree_generation_ = UINT64_MAX;

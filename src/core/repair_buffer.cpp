@@ -37,6 +37,16 @@ std::vector<wire::Packet> RepairBuffer::take_sent_to(PeerId gone, TimeUs now) {
   return packets;
 }
 
+std::vector<wire::Packet> RepairBuffer::copies_where(
+    TimeUs now, const std::function<bool(PeerId next, const wire::Packet&)>& pick) {
+  expire(now);
+  std::vector<wire::Packet> packets;
+  for (const Sent& sent : sent_) {
+    if (pick(sent.next, sent.packet)) packets.push_back(sent.packet);
+  }
+  return packets;
+}
+
 void RepairBuffer::expire(TimeUs now) {
   while (!sent_.empty() && sent_.front().at + window_ < now) pop_oldest();
 }

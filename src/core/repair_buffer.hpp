@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <vector>
 
 #include "clock.hpp"
@@ -25,6 +26,10 @@ class RepairBuffer {
   void remember(TimeUs now, PeerId next, const wire::Packet& packet);
   // Packets sent to `gone` within the window, removed from the buffer.
   std::vector<wire::Packet> take_sent_to(PeerId gone, TimeUs now);
+  // Copies of the packets sent within the window that `pick(next, packet)`
+  // chooses; they stay in the buffer.
+  std::vector<wire::Packet> copies_where(
+      TimeUs now, const std::function<bool(PeerId next, const wire::Packet&)>& pick);
   std::size_t size() const { return sent_.size(); }
   std::size_t bytes() const { return bytes_; }
 

@@ -51,11 +51,17 @@ void InMemoryBroker::subscribe(PeerId client, const std::string& topic) {
   it->second.topics.push_back(topic);
   subscribers_[topic].insert(client);
   if (!is_mesh_topic(topic)) return;
+  auto& members = groups_[group_of(topic)];
   // Snapshot: the newcomer learns every current member at once.
-  for (const auto& [member, state] : groups_[group_of(topic)]) {
+  for (const auto& [member, state] : members) {
     if (member == client) continue;
     it->second.receiver(client, topic, member, wire::encode(status_update(member, state)));
     ++delivered_;
+  }
+  auto early = it->second.early.find(group_of(topic));
+  if (early != it->second.early.end()) {
+    members[client] = std::move(early->second);
+    it->second.early.erase(early);
   }
 }
 
@@ -63,7 +69,7 @@ void InMemoryBroker::publish(PeerId client, const std::vector<std::string>& topi
                              const std::string& body) {
   if (!clients_.count(client)) return;
   for (const std::string& topic : topics) {
-    if (is_mesh_topic(topic)) track_mesh_update(group_of(topic), client, body);
+    if (is_mesh_topic(topic)) track_mesh_update(topic, client, body);
     deliver(topic, client, body);
   }
 }
@@ -82,11 +88,14 @@ void InMemoryBroker::deliver(const std::string& topic, PeerId sender, const std:
   }
 }
 
-void InMemoryBroker::track_mesh_update(const std::string& group, PeerId sender,
+void InMemoryBroker::track_mesh_update(const std::string& topic, PeerId sender,
                                        const std::string& body) {
   wire::MeshUpdate update;
   if (wire::decode(body, update) != wire::DecodeError::none || update.source != sender) return;
-  MemberStatus& state = groups_[group][sender];
+  Client& client = clients_.at(sender);
+  const bool member = subscribers_[topic].count(sender) != 0;
+  MemberStatus& state =
+      member ? groups_[group_of(topic)][sender] : client.early[group_of(topic)];
   switch (update.kind) {
     case wire::MeshUpdate::Kind::status:
       state.status = update.status;

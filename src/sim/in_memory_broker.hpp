@@ -41,9 +41,13 @@ class InMemoryBroker {
   struct Client {
     Receiver receiver;
     std::vector<std::string> topics;
+    // What it said about itself in groups it has not joined yet (a reference
+    // peer publishes its status before it subscribes): moved into the group
+    // when it does, so newcomers' snapshots include it (as meshd does).
+    std::map<std::string, MemberStatus> early;
   };
   void deliver(const std::string& topic, PeerId sender, const std::string& body);
-  void track_mesh_update(const std::string& group, PeerId sender, const std::string& body);
+  void track_mesh_update(const std::string& topic, PeerId sender, const std::string& body);
   static wire::MeshUpdate status_update(PeerId member, const MemberStatus& state);
 
   PeerId next_id_ = 1;

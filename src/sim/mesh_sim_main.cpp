@@ -32,6 +32,8 @@ void usage(FILE* out) {
                "  --max-depth H          'ours' tree: no peer more than H hops from the source\n"
                "                         unless that far on the shortest path; 0 = no limit\n"
                "                         (default: live peers', 9)\n"
+               "  --reference-share PCT  mixed group: PCT%% of the peers are reference-like\n"
+               "                         test peers, the rest run the strategy (default 0)\n"
                "  --relay-delay-ms MS    processing delay of each relay (default 3)\n"
                "  --loss P               per-transmission loss, retransmitted (default 0)\n"
                "  --threads T            threads handing server messages to their receivers;\n"
@@ -99,6 +101,7 @@ int main(int argc, char** argv) {
       options.max_depth = number >= 1 ? static_cast<std::uint32_t>(std::min(number, 1e6))
                                        : TreeOptions::kNoDepthLimit;
     }
+    else if (arg == "--reference-share" && number <= 100) options.reference_share = number / 100;
     else if (arg == "--relay-delay-ms") options.network.relay_delay = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--loss" && number < 1) options.network.loss = number;
     else if (arg == "--threads" && number >= 1) options.network.threads = static_cast<std::size_t>(number);
@@ -137,6 +140,12 @@ int main(int argc, char** argv) {
   std::printf("  deepest delivery      %zu hops (%zu relays crossed)\n", r.max_hops,
               r.max_hops ? r.max_hops - 1 : 0);
   std::printf("  routing bytes         %.0f per broadcast\n", r.routing_bytes_per_broadcast);
+  std::printf("  duplicates            %zu copies delivered twice or more\n", r.duplicates);
+  if (options.reference_share > 0) {
+    std::printf("  mixed group           %zu reference-like peers; ours to ours: %.4f%%"
+                " (%zu missed)\n",
+                r.reference_peers, r.ours_delivery_ratio * 100, r.ours_missed);
+  }
   std::printf("  cost                  %.2f ms CPU per broadcast, peak RSS %.1f MB, %.1f s wall\n",
               r.cpu_ms_per_broadcast, r.peak_rss_mb, r.wall_seconds);
   return r.delivery_ratio == 1.0 || options.churn_percent_per_minute > 0 ? 0 : 1;

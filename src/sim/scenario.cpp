@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "overlay_metrics.hpp"
+#include "reference_like.hpp"
 
 namespace p2pmesh::sim {
 
@@ -140,11 +141,26 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
   MeshConfig config = strategy_config(options.strategy, options);
   config.seed = options.seed;
   config.status_interval = options.status_interval;
-  config.member_timeout = 6 * options.status_interval;
+  // Silent members expire after as many status intervals as live peers wait.
+  config.member_timeout =
+      MeshConfig{}.member_timeout / MeshConfig{}.status_interval * options.status_interval;
+  MeshConfig reference_config = reference_like(config);
+
+  // Mixed groups: which newcomers are reference-like (own seed: the rest of
+  // the scenario stays the same whatever the share).
+  Random kinds(options.seed ^ 0x4ef5ULL);
+  std::unordered_set<PeerId> reference_peers;
+  const auto add_peer = [&] {
+    const bool reference =
+        static_cast<double>(kinds.below(1'000'000)) < options.reference_share * 1e6;
+    const PeerId id = network.add_peer(reference ? reference_config : config);
+    if (reference) reference_peers.insert(id);
+    return id;
+  };
 
   std::unordered_map<PeerId, TimeUs> joined_at;
   for (std::size_t i = 0; i < options.peers; ++i) {
-    joined_at[network.add_peer(config)] = network.now();
+    joined_at[add_peer()] = network.now();
     network.run_for(options.join_interval);
   }
   // Long enough for every status (and its link RTTs) to reach every view.
@@ -170,7 +186,7 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
       if (result.churn_events % 2 == 0) network.crash(victim);
       else network.leave(victim);
       joined_at.erase(victim);
-      joined_at[network.add_peer(config)] = network.now();
+      joined_at[add_peer()] = network.now();
       ++result.churn_events;
     }
     Sent s;
@@ -196,17 +212,22 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
   std::unordered_map<std::string, std::unordered_map<PeerId, Got>> got;
   for (const PeerId p : network.peers()) {
     for (const Delivery& d : network.deliveries(p)) {
-      if (d.payload.rfind("b:", 0) == 0) got[d.payload].emplace(p, Got{d.at, d.hops});
+      if (d.payload.rfind("b:", 0) != 0) continue;
+      if (!got[d.payload].emplace(p, Got{d.at, d.hops}).second) ++result.duplicates;
     }
   }
-  std::size_t targets = 0, delivered = 0, measured = 0;
+  std::size_t targets = 0, delivered = 0, measured = 0, ours_targets = 0;
   double rmr_sum = 0, ratio_sum = 0, last_sum = 0, route_bytes = 0;
   for (const Sent& s : sent) {
     const auto& receipts = got[s.payload];
     TimeUs last = 0, optimum = 0;
+    const bool ours_source = !reference_peers.count(s.from);
     for (const PeerId target : s.settled) {
       if (target == s.from || !network.alive(target)) continue;  // not alive throughout
       ++targets;
+      const bool ours_to_ours = ours_source && !reference_peers.count(target);
+      ours_targets += ours_to_ours;
+      if (ours_to_ours && !receipts.count(target)) ++result.ours_missed;
       if (auto it = receipts.find(target); it != receipts.end()) {
         ++delivered;
         last = std::max(last, it->second.at - s.at);
@@ -231,6 +252,10 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
   result.peers = options.peers;
   result.broadcasts = sent.size();
   result.delivery_ratio = targets ? static_cast<double>(delivered) / static_cast<double>(targets) : 0;
+  result.ours_delivery_ratio =
+      ours_targets ? 1.0 - static_cast<double>(result.ours_missed) / static_cast<double>(ours_targets)
+                   : 0;
+  result.reference_peers = reference_peers.size();
   if (measured) {
     result.rmr = rmr_sum / static_cast<double>(measured);
     result.latency_ratio = ratio_sum / static_cast<double>(measured);
@@ -245,20 +270,24 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
 }
 
 std::string ScenarioResult::json(const ScenarioOptions& options) const {
-  char text[1024];
+  char text[2048];
   std::snprintf(text, sizeof text,
                 "{\"peers\":%zu,\"strategy\":\"%s\",\"churn\":%g,\"seed\":%llu,\"broadcasts\":%zu,"
                 "\"delivery_ratio\":%.6f,\"rmr\":%.4f,\"latency_ratio\":%.3f,"
                 "\"routing_bytes_per_broadcast\":%.0f,\"max_hops\":%zu,\"broadcast_depth\":%zu,"
                 "\"last_delivery_ms\":%.1f,"
                 "\"overlay_diameter\":%zu,\"cpu_ms_per_broadcast\":%.2f,\"wall_seconds\":%.1f,"
-                "\"peak_rss_mb\":%.1f,\"memory_per_node_kb\":%.1f,\"churn_events\":%zu}",
+                "\"peak_rss_mb\":%.1f,\"memory_per_node_kb\":%.1f,\"churn_events\":%zu,"
+                "\"reference_share\":%g,\"reference_peers\":%zu,\"ours_delivery_ratio\":%.6f,"
+                "\"ours_missed\":%zu,\"duplicates\":%zu}",
                 peers, to_string(options.strategy), options.churn_percent_per_minute,
                 static_cast<unsigned long long>(options.seed), broadcasts, delivery_ratio, rmr,
                 latency_ratio, routing_bytes_per_broadcast, max_hops, max_hops ? max_hops - 1 : 0,
                 last_delivery_ms,
                 overlay_diameter, cpu_ms_per_broadcast, wall_seconds, peak_rss_mb,
-                peers ? peak_rss_mb * 1024 / static_cast<double>(peers) : 0, churn_events);
+                peers ? peak_rss_mb * 1024 / static_cast<double>(peers) : 0, churn_events,
+                options.reference_share, reference_peers, ours_delivery_ratio, ours_missed,
+                duplicates);
   return text;
 }
 

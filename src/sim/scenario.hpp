@@ -32,6 +32,9 @@ struct ScenarioOptions {
   TimeUs status_interval = 10 * kSecond;
   TimeUs broadcast_interval = 200 * kMillisecond;
   double alpha = 0.8;  // blend of the "ours" tree
+  // Mixed groups: this share of the peers (0..1) are reference-like test
+  // peers (reference_like.hpp), the others run the strategy.
+  double reference_share = 0;
   // Depth limit of the "ours" tree (TreeOptions::max_depth).
   std::uint32_t max_depth = MeshConfig{}.tree.max_depth;
   NetworkOptions network = default_network();
@@ -56,6 +59,13 @@ struct ScenarioResult {
   double rmr = 0;              // transmissions / (peers reached - 1) - 1, mean
   double latency_ratio = 0;    // last delivery / shortest-path optimum, mean
   double routing_bytes_per_broadcast = 0;
+  // Mixed groups: broadcasts of our peers delivered to our peers alive
+  // throughout (the share that reached them, and the count that did not).
+  double ours_delivery_ratio = 0;
+  std::size_t ours_missed = 0;
+  // Copies of a broadcast a peer got after its first (at any peer).
+  std::size_t duplicates = 0;
+  std::size_t reference_peers = 0;  // reference-like peers that took part
   std::size_t max_hops = 0;
   double last_delivery_ms = 0;  // mean over broadcasts
   std::size_t overlay_diameter = 0;

@@ -15,6 +15,13 @@ wire::MeshUpdate status(PeerId source, std::uint32_t id, std::vector<PeerId> lin
   u.status.rtt_us = std::move(rtts);
   return u;
 }
+// A status of a peer of our protocol (version 1): its claims alone count.
+wire::MeshUpdate ours(PeerId source, std::uint32_t id, std::vector<PeerId> links,
+                      std::vector<std::uint32_t> rtts = {}) {
+  wire::MeshUpdate u = status(source, id, std::move(links), std::move(rtts));
+  u.status.version = 1;
+  return u;
+}
 wire::MeshUpdate link_update(PeerId source, PeerId peer, bool up) {
   wire::MeshUpdate u;
   u.source = source;
@@ -23,11 +30,11 @@ wire::MeshUpdate link_update(PeerId source, PeerId peer, bool up) {
   return u;
 }
 
-TEST(Membership, ALinkClaimedByEitherMemberIsInTheView) {
+TEST(Membership, ALinkClaimedByEitherMemberOfOurProtocolIsInTheView) {
   Membership m(1);
-  m.apply(status(2, 1, {3}), 0);
+  m.apply(ours(2, 1, {3}), 0);
   EXPECT_FALSE(m.view().has_link(2, 3)) << "3 unknown yet";
-  EXPECT_EQ(m.apply(status(3, 1, {}), 0).joined, 3u);
+  EXPECT_EQ(m.apply(ours(3, 1, {}), 0).joined, 3u);
   EXPECT_TRUE(m.view().has_link(2, 3));
   m.apply(link_update(2, 3, false), 0);
   EXPECT_FALSE(m.view().has_link(2, 3));
@@ -35,10 +42,50 @@ TEST(Membership, ALinkClaimedByEitherMemberIsInTheView) {
   EXPECT_TRUE(m.view().has_link(2, 3));
 }
 
+TEST(Membership, AReferencePeersClaimCountsOnlyOnceTheOtherEndMakesItToo) {
+  // Reference peers (version 0) keep claiming links whose offer went
+  // unanswered or that the other end closed: trees must not use those.
+  Membership m(1);
+  m.apply(status(2, 1, {3, 4}), 0);
+  m.apply(status(3, 1, {}), 0);
+  m.apply(ours(4, 1, {}), 0);
+  EXPECT_FALSE(m.view().has_link(2, 3)) << "only 2 claims it";
+  EXPECT_FALSE(m.view().has_link(2, 4)) << "4 speaks our protocol and does not claim it";
+  m.apply(link_update(3, 2, true), 0);
+  EXPECT_TRUE(m.view().has_link(2, 3));
+  m.apply(ours(4, 2, {2}), 0);
+  EXPECT_TRUE(m.view().has_link(2, 4));
+  m.apply(link_update(4, 2, false), 0);
+  EXPECT_FALSE(m.view().has_link(2, 4)) << "4 closed it; 2 still claims it";
+  // A status revealing our protocol makes the member's own claims count.
+  m.apply(ours(2, 2, {3, 4}), 0);
+  EXPECT_TRUE(m.view().has_link(2, 4));
+}
+
+TEST(Membership, AClaimThatWasNotCredibleLeavesWithThePeerItNames) {
+  Membership m(1);
+  m.apply(status(2, 1, {3}), 0);
+  m.apply(ours(3, 1, {}), 0);
+  wire::MeshUpdate gone = status(3, 2, {});
+  gone.left = true;
+  m.apply(gone, 0);
+  // Were 2's claim about 3 still held, 3's own claim would now confirm it.
+  m.apply(status(3, 3, {2}), 0);
+  EXPECT_FALSE(m.view().has_link(2, 3));
+}
+
+TEST(Membership, AStatusWithAnUnchangedIdIsStillASignOfLife) {
+  Membership m(1);
+  m.apply(status(2, 5, {}), 1000);
+  EXPECT_TRUE(m.apply(status(2, 5, {}), 9000).ignored);  // reference peers re-publish so
+  EXPECT_TRUE(m.silent_since(5000).empty());
+  EXPECT_EQ(m.silent_since(9001), std::vector<PeerId>{2});
+}
+
 TEST(Membership, LinksClaimedByOneMemberAreBounded) {
   Membership m(1);
   for (PeerId peer = 1000; peer < 1600; ++peer) m.apply(status(peer, 1, {}), 0);
-  m.apply(status(2, 1, {}), 0);
+  m.apply(ours(2, 1, {}), 0);
   for (PeerId peer = 1000; peer < 1600; ++peer) m.apply(link_update(2, peer, true), 0);
   EXPECT_EQ(m.view().neighbours(2).size(), Membership::kMaxClaimsPerMember);
   m.apply(link_update(2, 1000, false), 0);
@@ -59,27 +106,27 @@ TEST(Membership, OthersClaimsNeverMakeLinksOfOurOwn) {
 TEST(Membership, OlderOrEqualStatusIdsAreIgnored) {
   Membership m(1);
   m.apply(status(3, 0, {}), 0);
-  m.apply(status(2, 5, {3}), 0);
-  EXPECT_TRUE(m.apply(status(2, 5, {}), 0).ignored);
-  EXPECT_TRUE(m.apply(status(2, 4, {}), 0).ignored);
+  m.apply(ours(2, 5, {3}), 0);
+  EXPECT_TRUE(m.apply(ours(2, 5, {}), 0).ignored);
+  EXPECT_TRUE(m.apply(ours(2, 4, {}), 0).ignored);
   EXPECT_TRUE(m.view().has_link(2, 3));
-  EXPECT_FALSE(m.apply(status(2, 6, {}), 0).ignored);
+  EXPECT_FALSE(m.apply(ours(2, 6, {}), 0).ignored);
   EXPECT_FALSE(m.view().has_link(2, 3));
 }
 
 TEST(Membership, LinkWeightsComeFromReportedRtts) {
   Membership m(1);
   m.apply(status(3, 1, {}), 0);
-  m.apply(status(2, 1, {3}, {4000}), 0);
+  m.apply(ours(2, 1, {3}, {4000}), 0);
   ASSERT_EQ(m.view().neighbours(2).size(), 1u);
   EXPECT_EQ(m.view().neighbours(2)[0].weight_us, 4000u);
 }
 
 TEST(Membership, DepartedPeerLeavesNoTrace) {
   Membership m(1);
-  m.apply(status(2, 1, {3, 4}), 0);
-  m.apply(status(3, 1, {2}), 0);
-  m.apply(status(4, 1, {2, 3}), 0);
+  m.apply(ours(2, 1, {3, 4}), 0);
+  m.apply(ours(3, 1, {2}), 0);
+  m.apply(ours(4, 1, {2, 3}), 0);
   wire::MeshUpdate gone = status(2, 2, {});
   gone.left = true;
   EXPECT_EQ(m.apply(gone, 0).left, 2u);

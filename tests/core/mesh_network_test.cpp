@@ -6,9 +6,11 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 #include <string>
 
 #include "overlay_metrics.hpp"
+#include "reference_like.hpp"
 #include "virtual_network.hpp"
 
 namespace p2pmesh {
@@ -234,6 +236,143 @@ TEST(MeshNetwork, ThousandSequentialJoinsKeepHopDiameterAtMostEight) {
   EXPECT_LE(shape.max_degree, config.max_connections);
   EXPECT_LE(shape.hop_diameter, 8u);
   RecordProperty("hop_diameter", static_cast<int>(shape.hop_diameter));
+}
+
+// ---- Mixed groups: reference-like test peers (reference_like.hpp) beside ours.
+
+struct MixedGroup {
+  VirtualNetwork network{sim::NetworkOptions{}};
+  std::set<PeerId> reference;
+  std::vector<PeerId> joined;  // in join order
+  std::map<PeerId, TimeUs> joined_at;
+
+  bool is_reference(PeerId peer) const { return reference.count(peer) != 0; }
+  PeerId add(bool reference_like_peer) {
+    const MeshConfig config =
+        reference_like_peer ? reference_like(default_config()) : default_config();
+    const PeerId id = network.add_peer(config);
+    if (reference_like_peer) reference.insert(id);
+    joined.push_back(id);
+    joined_at[id] = network.now();
+    return id;
+  }
+};
+
+// Broadcasts `count` messages 50 ms apart from random settled peers, with
+// `during(i)` run before each (crashes, say); returns payload -> source.
+template <class During>
+std::map<std::string, PeerId> broadcast_from(MixedGroup& group, const std::string& tag,
+                                             std::size_t count, std::uint64_t seed,
+                                             During&& during) {
+  Random random(seed);
+  std::map<std::string, PeerId> sent;
+  for (std::size_t i = 0; i < count; ++i) {
+    during(i);
+    std::vector<PeerId> settled;  // a newcomer knows the group 1 s after joining
+    for (const PeerId p : group.network.peers()) {
+      if (group.joined_at.at(p) + 2 * kSecond <= group.network.now()) settled.push_back(p);
+    }
+    const PeerId from = settled[random.below(settled.size())];
+    const std::string payload = tag + std::to_string(i) + " from " + std::to_string(from);
+    group.network.broadcast(from, payload);
+    sent[payload] = from;
+    group.network.run_for(50 * kMillisecond);
+  }
+  group.network.run_for(8 * kSecond);  // past every repair and the departed sources' windows
+  return sent;
+}
+
+// Exactly once at every peer of ours alive throughout for broadcasts of our
+// peers; never twice anywhere (a reference peer cannot drop a repeat).
+void expect_exactly_once_at_ours_and_never_twice(const MixedGroup& group,
+                                                 const std::map<std::string, PeerId>& sent,
+                                                 const std::vector<PeerId>& alive_throughout) {
+  std::size_t checked = 0;
+  for (const auto& [payload, from] : sent) {
+    const auto counts = receipts(group.network, payload);
+    for (const PeerId peer : alive_throughout) {
+      if (peer == from) continue;
+      const auto it = counts.find(peer);
+      const int got = it == counts.end() ? 0 : it->second;
+      EXPECT_LE(got, 1) << "peer " << peer << (group.is_reference(peer) ? " (reference)" : "")
+                        << " got '" << payload << "' twice";
+      if (!group.is_reference(from) && !group.is_reference(peer)) {
+        EXPECT_EQ(got, 1) << "peer " << peer << " and '" << payload << "'";
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 0u);
+}
+
+TEST(MixedGroup, OurPeersLearnEveryMemberWithinASecondReferencePeersIncluded) {
+  // Reference peers publish their status before subscribing: meshd (and the
+  // simulator's broker) keep it for newcomers' snapshots.
+  MixedGroup group;
+  for (int i = 0; i < 12; ++i) {
+    const PeerId id = group.add(i % 2 == 0);
+    group.network.run_for(1 * kSecond);
+    if (group.is_reference(id)) continue;
+    EXPECT_EQ(group.network.node(id).membership().member_count(), group.joined.size() - 1)
+        << "peer " << id << " a second after joining";
+  }
+}
+
+TEST(MixedGroup, FormsWithinTheReferenceDialTimerAndDeliversOursExactlyOnceNoDuplicates) {
+  MixedGroup group;
+  for (int i = 0; i < 12; ++i) {
+    group.add(i % 2 == 1);
+    group.network.run_for(100 * kMillisecond);
+  }
+  // Our peers link at once; reference peers dial on their 30 s timer.
+  group.network.run_for(kReferenceDialInterval + 2 * kSecond);
+  const sim::OverlayShape shape = sim::measure_overlay(group.network.overlay());
+  EXPECT_EQ(shape.peers, 12u);
+  EXPECT_EQ(shape.components, 1u);
+  for (const PeerId peer : group.network.peers()) {
+    EXPECT_EQ(group.network.node(peer).membership().member_count(), 11u) << "view of " << peer;
+  }
+  const auto sent = broadcast_from(group, "steady ", 60, 5, [](std::size_t) {});
+  expect_exactly_once_at_ours_and_never_twice(group, sent, group.network.peers());
+}
+
+TEST(MixedGroup, AfterCrashesOursStillGetEveryBroadcastOnceAndNobodyTwice) {
+  for (const std::uint64_t seed : {1u, 2u, 3u}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    MixedGroup group;
+    for (int i = 0; i < 16; ++i) {
+      group.add(i % 2 == 1);
+      group.network.run_for(100 * kMillisecond);
+    }
+    group.network.run_for(kReferenceDialInterval + 2 * kSecond);
+    // Crash an ours and a reference peer that relay, in the middle of a
+    // stream of broadcasts, then a newcomer of each kind joins.
+    Random random(seed);
+    std::vector<PeerId> crashed;
+    const auto sent = broadcast_from(group, "churn ", 80, seed, [&](std::size_t i) {
+      if (i != 20 && i != 45) return;
+      for (const bool reference : {false, true}) {
+        std::vector<PeerId> candidates;
+        for (const PeerId p : group.network.peers()) {
+          if (group.is_reference(p) == reference && group.network.node(p).links().open_count() >= 2) {
+            candidates.push_back(p);
+          }
+        }
+        if (candidates.empty()) continue;
+        const PeerId victim = candidates[random.below(candidates.size())];
+        group.network.crash(victim);
+        crashed.push_back(victim);
+      }
+      group.add(false);
+      group.add(true);
+    });
+    ASSERT_EQ(crashed.size(), 4u);
+    std::vector<PeerId> alive_throughout;
+    for (const PeerId p : group.joined) {
+      if (group.network.alive(p) && p <= group.joined[15]) alive_throughout.push_back(p);
+    }
+    expect_exactly_once_at_ours_and_never_twice(group, sent, alive_throughout);
+  }
 }
 
 }  // namespace

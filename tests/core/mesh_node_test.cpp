@@ -7,6 +7,7 @@
 
 #include "candidate_envelope.hpp"
 #include "mesh_node.hpp"
+#include "reference_like.hpp"
 #include "routing.hpp"
 #include "topics.hpp"
 
@@ -28,6 +29,13 @@ wire::MeshUpdate status_of(PeerId source, std::uint32_t id, std::vector<PeerId> 
   update.kind = wire::MeshUpdate::Kind::status;
   update.status.id = id;
   update.status.connected_to = std::move(links);
+  return update;
+}
+
+// A status of a peer of our protocol (version 1).
+wire::MeshUpdate ours_status(PeerId source, std::uint32_t id, std::vector<PeerId> links) {
+  wire::MeshUpdate update = status_of(source, id, std::move(links));
+  update.status.version = 1;
   return update;
 }
 
@@ -173,6 +181,7 @@ TEST_F(MeshNodeTest, OnlyTheDiallerAnnouncesANewLinkBothAnnounceItsEnd) {
   welcome();
   const auto accepted = only<AcceptLink>(offer_from(7));
   ASSERT_EQ(accepted.size(), 1u);
+  hear(ours_status(7, 1, {}));
   node_.on_link_open(now_, accepted[0].link);
   EXPECT_TRUE(link_changes(node_.take_actions()).empty()) << "7 dialled: 7 announces";
 
@@ -190,6 +199,18 @@ TEST_F(MeshNodeTest, OnlyTheDiallerAnnouncesANewLinkBothAnnounceItsEnd) {
   changes = link_changes(node_.take_actions());
   ASSERT_EQ(changes.size(), 1u);
   EXPECT_EQ(changes[0].kind, wire::MeshUpdate::Kind::disconnected_from);
+  EXPECT_EQ(changes[0].peer, 7u);
+}
+
+TEST_F(MeshNodeTest, ALinkAReferencePeerDialledIsConfirmedByUs) {
+  // Its claim alone does not put the link in any view (membership.hpp).
+  welcome();
+  const auto accepted = only<AcceptLink>(offer_from(7));
+  ASSERT_EQ(accepted.size(), 1u);
+  node_.on_link_open(now_, accepted[0].link);
+  const auto changes = link_changes(node_.take_actions());
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].kind, wire::MeshUpdate::Kind::connected_to);
   EXPECT_EQ(changes[0].peer, 7u);
 }
 
@@ -310,10 +331,11 @@ TEST_F(MeshNodeTest, TwoOpenLinksWithOnePeerCollapseToTheSmallerIdsOne) {
 TEST_F(MeshNodeTest, FullPeerAdmitsANewcomerByDroppingALinkButRefusesWellLinkedOfferers) {
   welcome();
   for (PeerId p = 1; p <= 6; ++p) accept_and_open(p);
+  for (PeerId p = 1; p <= 6; ++p) hear(ours_status(p, 1, {}));
   ASSERT_EQ(node_.links().open_count(), 6u);
   // Peer 30 already has 4 links: refused, nothing dropped.
   for (PeerId p = 31; p <= 34; ++p) hear(status_of(p, 1, {}));
-  hear(status_of(30, 1, {31, 32, 33, 34}));
+  hear(ours_status(30, 1, {31, 32, 33, 34}));
   EXPECT_TRUE(only<AcceptLink>(offer_from(30)).empty());
   EXPECT_EQ(node_.counters().offers_refused, 1u);
   // Peer 40 has none: admitted, one of ours dropped, we stay at six.
@@ -323,6 +345,24 @@ TEST_F(MeshNodeTest, FullPeerAdmitsANewcomerByDroppingALinkButRefusesWellLinkedO
   EXPECT_EQ(only<CloseLink>(actions).size(), 1u);
   EXPECT_EQ(node_.links().size(), 6u);
   EXPECT_EQ(node_.counters().links_dropped_for_room, 1u);
+}
+
+TEST_F(MeshNodeTest, FullPeerNeverShedsALinkWithAReferencePeerToAdmitAnother) {
+  // A reference peer keeps claiming (and using) a received link we close.
+  welcome();
+  for (PeerId p = 1; p <= 6; ++p) accept_and_open(p);
+  hear(ours_status(6, 1, {}));  // 1-5 stay reference peers (version 0)
+  hear(status_of(40, 1, {}));
+  auto actions = offer_from(40);
+  ASSERT_EQ(only<CloseLink>(actions).size(), 1u);
+  EXPECT_EQ(node_.links().find(only<CloseLink>(actions)[0].link), nullptr);
+  for (PeerId p = 1; p <= 5; ++p) EXPECT_TRUE(node_.links().has_any_with(p)) << p;
+  EXPECT_FALSE(node_.links().has_any_with(6)) << "the link with our peer made room";
+  // Only reference peers left besides the newcomer: the next one is refused.
+  hear(status_of(41, 1, {}));
+  actions = offer_from(41);
+  EXPECT_TRUE(only<AcceptLink>(actions).empty());
+  EXPECT_TRUE(only<CloseLink>(actions).empty());
 }
 
 TEST_F(MeshNodeTest, LinkChangesArePublishedAndClosedLinksLeaveTheView) {
@@ -344,7 +384,7 @@ TEST_F(MeshNodeTest, LinkChangesArePublishedAndClosedLinksLeaveTheView) {
 
 TEST_F(MeshNodeTest, ForgedStaleAndMalformedUpdatesAreCountedAndIgnored) {
   welcome();
-  hear(status_of(9, 5, {3}));
+  hear(ours_status(9, 5, {3}));
   EXPECT_TRUE(node_.membership().view().has_link(9, 3) == false) << "3 is not a member yet";
   hear(status_of(3, 1, {}));
   EXPECT_TRUE(node_.membership().view().has_link(9, 3));
@@ -546,8 +586,8 @@ TEST_F(MeshNodeTest, ChildGoneRightAfterARelayGetsItsChildrenServedByTheRelay) {
   const LinkId from7 = accept_and_open(7);
   const LinkId to8 = accept_and_open(8);
   const LinkId to9 = accept_and_open(9);
-  hear(status_of(8, 1, {}));
-  hear(status_of(9, 1, {}));
+  hear(ours_status(8, 1, {}));
+  hear(ours_status(9, 1, {}));
   wire::Packet packet;
   packet.source = 7;
   packet.seq = 4;
@@ -702,6 +742,169 @@ TEST_F(MeshNodeTest, AFloodOfOffersFromOnePeerBuildsOneConnectionASecond) {
   // A genuine new attempt later replaces the old one.
   now_ += 2 * kSecond;
   EXPECT_EQ(only<AcceptLink>(offer_from(7)).size(), 1u);
+}
+
+}  // namespace
+}  // namespace p2pmesh
+
+namespace p2pmesh {
+namespace {
+
+TEST(MeshNodeMembers, AReferencePeerRepublishingAnUnchangedStatusIdStaysKnown) {
+  MeshConfig config;
+  config.group = "g";
+  config.target_connections = 0;  // no link with it: only what we hear keeps it
+  MeshNode node(config);
+  const TimeUs start = 1 * kSecond;
+  node.on_welcome(start, 50);
+  const std::string status = wire::encode(status_of(7, 3, {8, 9}));
+  for (TimeUs t = start; t <= start + 10 * 60 * kSecond; t += 1 * kSecond) {
+    // The reference re-publishes every 60 s, with the same id while its
+    // links hold.
+    if ((t - start) % (60 * kSecond) == 0) node.on_topic_message(t, "g.mesh", 7, status);
+    node.on_tick(t);
+    node.take_actions();
+    ASSERT_TRUE(node.membership().is_member(7)) << "forgotten after " << (t - start) / kSecond << " s";
+  }
+  EXPECT_GE(node.counters().stale_updates, 9u);
+}
+
+TEST_F(MeshNodeTest, RepeatsOfADepartedSourcesLastPacketsAreStillDropped) {
+  welcome();
+  const LinkId from7 = accept_and_open(7);
+  hear(ours_status(7, 1, {kSelf}));
+  wire::Packet packet;
+  packet.source = 7;
+  packet.seq = 4;
+  packet.edges = {{7, kSelf}};
+  packet.payload = "last words";
+  node_.on_link_data(now_, from7, wire::encode(packet));
+  ASSERT_EQ(only<Deliver>(node_.take_actions()).size(), 1u);
+
+  wire::MeshUpdate gone = ours_status(7, 2, {});
+  gone.left = true;
+  hear(gone);  // 7 crashed: the server's departure notice
+  // A relay that sent it to a child which crashed too repairs it: a copy
+  // through the server, a second later.
+  now_ += 1 * kSecond;
+  wire::Packet copy = packet;
+  copy.edges.clear();
+  node_.on_topic_message(now_, peer_topic("g", kSelf, SignalKind::fallback), 9,
+                         wire::encode(copy));
+  EXPECT_TRUE(only<Deliver>(node_.take_actions()).empty()) << "delivered twice";
+  EXPECT_EQ(node_.counters().duplicate_packets, 1u);
+}
+
+TEST_F(MeshNodeTest, RepairGoesAroundPeersThatCannotDropRepeatsAndSkipsPacketsWithoutIds) {
+  welcome();
+  const LinkId from7 = accept_and_open(7);
+  const LinkId to8 = accept_and_open(8);
+  const LinkId to10 = accept_and_open(10);
+  hear(ours_status(7, 1, {}));
+  hear(ours_status(8, 1, {}));
+  hear(status_of(9, 1, {}));  // a reference peer: no duplicate filter
+  hear(ours_status(10, 1, {}));
+  wire::Packet packet;
+  packet.source = 7;
+  packet.seq = 4;
+  packet.edges = {{7, kSelf}, {kSelf, 8}, {8, 9}, {9, 10}};
+  packet.payload = "p";
+  node_.on_link_data(now_, from7, wire::encode(packet));
+  wire::Packet without_id = packet;  // as a reference source sends it
+  without_id.seq = 0;
+  without_id.payload = "q";
+  node_.on_link_data(now_, from7, wire::encode(without_id));
+  auto sends = only<SendOnLink>(node_.take_actions());
+  ASSERT_EQ(sends.size(), 2u);
+  EXPECT_EQ(sends[0].link, to8);
+
+  // 8 crashes before relaying: 9 may have the packet already (it would
+  // deliver a copy twice), so 10 gets it in its place; the packet without
+  // an id is not repaired at all (no receiver could drop a repeat).
+  wire::MeshUpdate gone = ours_status(8, 2, {});
+  gone.left = true;
+  const auto actions = hear(gone);
+  EXPECT_EQ(only<Publish>(actions).size(), 1u) << "disconnected_from 8, and no copy for 9";
+  sends = only<SendOnLink>(actions);
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].link, to10);
+  wire::Packet repaired;
+  ASSERT_EQ(wire::decode(sends[0].bytes, repaired), wire::DecodeError::none);
+  EXPECT_EQ(repaired.payload, "p");
+  EXPECT_EQ(repaired.edges.back(), (wire::Edge{kSelf, 10}));
+  EXPECT_EQ(validate_route(repaired, 100), RouteError::none);
+  EXPECT_EQ(node_.counters().repaired, 1u);
+}
+
+// The reference-like test peer (reference_like.hpp) at the wire.
+TEST(ReferenceLikePeer, AnnouncesItselfFirstDialsOnItsTimerAndKeepsClaimingClosedReceivedLinks) {
+  MeshConfig base;
+  base.group = "g";
+  MeshNode node(reference_like(base));
+  TimeUs now = 1 * kSecond;
+  node.on_welcome(now, 50);
+  auto actions = node.take_actions();
+  ASSERT_FALSE(actions.empty());
+  ASSERT_TRUE(std::holds_alternative<Publish>(actions.front())) << "status before subscribing";
+  wire::MeshUpdate first;
+  ASSERT_EQ(wire::decode(std::get<Publish>(actions.front()).body, first), wire::DecodeError::none);
+  EXPECT_EQ(first.status.version, 0u);
+
+  const auto hear = [&](const wire::MeshUpdate& update) {
+    node.on_topic_message(now, "g.mesh", update.source, wire::encode(update));
+    return node.take_actions();
+  };
+  EXPECT_TRUE(only<OpenLink>(hear(ours_status(7, 1, {}))).empty());
+  hear(status_of(50, 1, {}));  // its echo changes nothing
+  now += kReferenceDialInterval - 1;
+  node.on_tick(now);
+  EXPECT_TRUE(only<OpenLink>(node.take_actions()).empty());
+  now += 1;
+  node.on_tick(now);
+  EXPECT_EQ(only<OpenLink>(node.take_actions()).size(), 1u) << "its 30 s dial timer";
+
+  // A link it received closes: it keeps claiming it, with an unchanged id.
+  node.on_topic_message(now, "g.50.offer", 8, R"({"type":"offer","sdp":"v=0"})");
+  const auto accepted = only<AcceptLink>(node.take_actions());
+  ASSERT_EQ(accepted.size(), 1u);
+  node.on_link_open(now, accepted[0].link);
+  node.take_actions();
+  node.on_link_closed(now, accepted[0].link);
+  EXPECT_TRUE(link_changes(node.take_actions()).empty()) << "no disconnected_from";
+  const auto statuses = [&] {
+    std::vector<wire::MeshUpdate> out;
+    for (const auto& p : only<Publish>(node.take_actions())) {
+      wire::MeshUpdate u;
+      if (wire::decode(p.body, u) == wire::DecodeError::none &&
+          u.kind == wire::MeshUpdate::Kind::status) {
+        out.push_back(u);
+      }
+    }
+    return out;
+  };
+  now += kReferenceStatusInterval;
+  node.on_tick(now);
+  auto published = statuses();
+  ASSERT_EQ(published.size(), 1u);
+  const std::uint32_t id = published[0].status.id;
+  EXPECT_NE(std::find(published[0].status.connected_to.begin(),
+                      published[0].status.connected_to.end(), 8u),
+            published[0].status.connected_to.end());
+  now += kReferenceStatusInterval;
+  node.on_tick(now);
+  published = statuses();
+  ASSERT_EQ(published.size(), 1u);
+  EXPECT_EQ(published[0].status.id, id) << "links unchanged: same id";
+  EXPECT_TRUE(node.membership().view().has_link(50, 8)) << "and its trees use it";
+
+  // No duplicate filter: a repeat is delivered again.
+  wire::Packet packet;
+  packet.source = 7;
+  packet.seq = 9;
+  packet.payload = "x";
+  node.on_topic_message(now, "g.50.fallback", 7, wire::encode(packet));
+  node.on_topic_message(now, "g.50.fallback", 7, wire::encode(packet));
+  EXPECT_EQ(only<Deliver>(node.take_actions()).size(), 2u);
 }
 
 }  // namespace

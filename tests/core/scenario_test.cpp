@@ -42,5 +42,24 @@ TEST(Scenario, OursKeepsDeliveringUnderFivePercentChurnPerMinute) {
   EXPECT_GE(ours.delivery_ratio, 0.999);
 }
 
+TEST(Scenario, MixedGroupDeliversOursExactlyOnceUnderChurnWithNoDuplicateAnywhere) {
+  // Half the peers are reference-like (no ids, no repair, phantom links,
+  // statuses with unchanged ids): issue #11's target at 300 peers, 5%/min.
+  for (const std::uint64_t seed : {4u, 7u}) {
+    ScenarioOptions options;
+    options.peers = 300;
+    options.churn_percent_per_minute = 5;
+    options.broadcasts = 300;
+    options.reference_share = 0.5;
+    options.seed = seed;
+    const ScenarioResult mixed = run_scenario(options);
+    EXPECT_GT(mixed.reference_peers, 100u);
+    EXPECT_GT(mixed.churn_events, 10u);
+    EXPECT_EQ(mixed.ours_missed, 0u) << "seed " << seed;
+    EXPECT_EQ(mixed.ours_delivery_ratio, 1.0) << "seed " << seed;
+    EXPECT_EQ(mixed.duplicates, 0u) << "seed " << seed;
+  }
+}
+
 }  // namespace
 }  // namespace p2pmesh::sim
