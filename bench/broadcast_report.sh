@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates docs/broadcast.md and its plots (docs/broadcast-*.svg): mesh-sim
 # runs the three broadcast strategies on the same scenarios and seed, steady
-# at several sizes, and at one size under several churn rates.
+# at several sizes, and at one size under several churn rates; then ours in
+# mixed groups (half the peers reference-like) under the same churn rates.
 #   bench/broadcast_report.sh [--sim PATH] [--sizes "100 300 1000 2000"]
 #                             [--churn-peers 300] [--churns "0 1 2 5 10"]
 # Also: cmake --build --preset release --target broadcast_report
@@ -41,6 +42,12 @@ run() {
 }
 for peers in $sizes; do run "$work/by_peers.jsonl" "$peers" 0; done
 for churn in $churns; do run "$work/by_churn.jsonl" "$churn_peers" "$churn"; done
+for churn in $churns; do
+  broadcasts=300
+  echo "mesh-sim --peers $churn_peers --reference-share 50 --churn $churn --broadcasts $broadcasts --seed 1" >&2
+  "$sim" --peers "$churn_peers" --reference-share 50 --churn "$churn" --broadcasts "$broadcasts" \
+    --seed 1 --json >> "$work/mixed.jsonl"
+done
 
 # One data file per (series, strategy) for gnuplot, and the Markdown table.
 python3 - "$work" > "$work/table.md" <<'PY'
@@ -63,6 +70,17 @@ for r in rows("by_peers") + rows("by_churn"):
           f"{r['broadcast_depth']} | "
           f"{r['routing_bytes_per_broadcast']:.0f} | {r['overlay_diameter']} | "
           f"{r['cpu_ms_per_broadcast']:.1f} | {r['wall_seconds']:.0f} | {r['peak_rss_mb']:.0f} |")
+PY
+python3 - "$work" > "$work/mixed.md" <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(f"{sys.argv[1]}/mixed.jsonl")]
+print("| peers | reference-like | churn %/min | ours to ours | missed | all to all | duplicates "
+      "| RMR | latency ratio | max hops |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    print(f"| {r['peers']} | {r['reference_peers']} | {r['churn']:g} | "
+          f"{r['ours_delivery_ratio']*100:.3f}% | {r['ours_missed']} | {r['delivery_ratio']*100:.3f}% | "
+          f"{r['duplicates']} | {r['rmr']:.4f} | {r['latency_ratio']:.2f} | {r['max_hops']} |")
 PY
 
 # plot <series> <x label> <column> <y label> <file> [logscale x]
@@ -96,6 +114,17 @@ plot by_churn "churn, % of $churn_peers peers per minute" 4 "latency ratio" broa
   echo
   cat "$work/table.md"
   echo
+  echo "### Mixed groups"
+  echo
+  echo "Ours with half the peers reference-like (\`mesh-sim --reference-share 50\`,"
+  echo "$churn_peers peers, 300 broadcasts from random peers of both kinds). \"ours to"
+  echo "ours\": broadcasts of our peers at our peers alive throughout; \"all to all\":"
+  echo "every broadcast at every peer alive throughout (reference peers lose what"
+  echo "their phantom links and unrepaired relays drop); duplicates: copies a peer"
+  echo "delivered twice, at any peer."
+  echo
+  cat "$work/mixed.md"
+  echo
   echo "## Plots"
   echo
   for what in delivery rmr latency; do
@@ -105,7 +134,7 @@ plot by_churn "churn, % of $churn_peers peers per minute" 4 "latency ratio" broa
   echo "Raw results (one JSON object per run):"
   echo
   echo '```'
-  cat "$work/by_peers.jsonl" "$work/by_churn.jsonl"
+  cat "$work/by_peers.jsonl" "$work/by_churn.jsonl" "$work/mixed.jsonl"
   echo '```'
 } > docs/broadcast.md
 echo "wrote docs/broadcast.md and docs/broadcast-*.svg" >&2

@@ -49,7 +49,7 @@ struct PeerConfig {
   std::uint32_t max_connections = 6;     // offers accepted up to this many links
   std::chrono::milliseconds status_interval{10'000};      // full status re-published
   std::chrono::milliseconds link_connect_timeout{3'500};  // pending link given up after
-  std::chrono::milliseconds member_timeout{60'000};       // silent members forgotten (0 = never)
+  std::chrono::milliseconds member_timeout{150'000};      // silent members forgotten (0 = never)
 
   // ICE servers, e.g. "stun:stun.example.org:3478" (none by default).
   std::vector<std::string> ice_servers;
@@ -136,24 +136,35 @@ struct PeerSnapshot {
   std::vector<PeerId> reachable;
 
   struct Counters {
-    // From the mesh core.
-    std::uint64_t malformed_packets = 0;
-    std::uint64_t bad_routes = 0;
-    std::uint64_t misrouted_packets = 0;
-    std::uint64_t duplicate_packets = 0;
-    std::uint64_t malformed_updates = 0;
-    std::uint64_t forged_updates = 0;
-    std::uint64_t stale_updates = 0;
-    std::uint64_t bad_signals = 0;
-    std::uint64_t foreign_topics = 0;
+    // From the mesh core: every one of its counters, in its order, named as
+    // in the state reports (docs/native.md). Per session: they start again at
+    // 0 with the new id after a reconnect.
+    // Drops, by reason.
+    std::uint64_t malformed_packets = 0;     // undecodable packets
+    std::uint64_t bad_routes = 0;            // route not a tree rooted at the source
+    std::uint64_t misrouted_packets = 0;     // not sent by our parent in the route
+    std::uint64_t duplicate_packets = 0;     // (source, seq) seen before
+    std::uint64_t malformed_updates = 0;     // undecodable mesh status updates
+    std::uint64_t forged_updates = 0;        // status of another peer than its sender
+    std::uint64_t stale_updates = 0;         // status not newer than the last one
+    std::uint64_t bad_signals = 0;           // offer/answer/candidate that fits no link
+    std::uint64_t foreign_topics = 0;        // topic of another group or unknown form
+    std::uint64_t dropped_hops = 0;          // route children we cannot reach (not
+                                             // linked, not members, or over budget)
+    std::uint64_t oversized_broadcasts = 0;  // payloads over kMaxPayloadBytes (0: broadcast() throws first)
+    std::uint64_t oversized_publishes = 0;   // publications over the server's message limit
+    // Traffic and link life.
     std::uint64_t broadcasts = 0;
     std::uint64_t delivered = 0;
-    std::uint64_t relayed = 0;
-    std::uint64_t fallback_sent = 0;
+    std::uint64_t relayed = 0;               // packets forwarded on links
+    std::uint64_t fallback_sent = 0;         // packets sent through the server
     std::uint64_t fallback_received = 0;
     std::uint64_t offers_refused = 0;
     std::uint64_t links_opened = 0;
-    std::uint64_t links_timed_out = 0;
+    std::uint64_t links_timed_out = 0;       // not open within link_connect_timeout
+    std::uint64_t links_dead = 0;            // keep-alive silent too long
+    std::uint64_t repaired = 0;              // packets re-sent after their link closed (to the
+                                             // neighbour through the server, or to its children)
     std::uint64_t links_dropped_for_room = 0;
     // From the driver (cumulative over reconnects).
     std::uint64_t send_queue_drops = 0;    // packets dropped: link queue full

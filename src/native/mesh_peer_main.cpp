@@ -304,7 +304,7 @@ int main(int argc, char** argv) {
       "{\"event\":\"welcome\",\"id\":ID}); broadcasts each stdin line; leaves on "
       "SIGINT/SIGTERM or end of input."};
   p2pmesh::PeerConfig config;
-  std::uint32_t status_ms = 10000, connect_timeout_ms = 3500, member_timeout_ms = 60000;
+  std::uint32_t status_ms = 10000, connect_timeout_ms = 3500, member_timeout_ms = 150000;
   std::string tree = "blend";
   bool no_fallback = false, stay = false, print_view = false;
   std::uint32_t view_interval_ms = 100;

@@ -19,6 +19,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "core_counters.hpp"
 #include "mesh_node.hpp"
 #include "inbound_budget.hpp"
 #include "rtc_link.hpp"
@@ -692,26 +693,36 @@ PeerSnapshot Peer::Impl::build_snapshot() {
     if (peer != s.id) s.reachable.push_back(peer);
   }
   std::sort(s.reachable.begin(), s.reachable.end());
-  const MeshCounters& c = node_->counters();
-  s.counters.malformed_packets = c.malformed_packets;
-  s.counters.bad_routes = c.bad_routes;
-  s.counters.misrouted_packets = c.misrouted_packets;
-  s.counters.duplicate_packets = c.duplicate_packets;
-  s.counters.malformed_updates = c.malformed_updates;
-  s.counters.forged_updates = c.forged_updates;
-  s.counters.stale_updates = c.stale_updates;
-  s.counters.bad_signals = c.bad_signals;
-  s.counters.foreign_topics = c.foreign_topics;
-  s.counters.broadcasts = c.broadcasts;
-  s.counters.delivered = c.delivered;
-  s.counters.relayed = c.relayed;
-  s.counters.fallback_sent = c.fallback_sent;
-  s.counters.fallback_received = c.fallback_received;
-  s.counters.offers_refused = c.offers_refused;
-  s.counters.links_opened = c.links_opened;
-  s.counters.links_timed_out = c.links_timed_out;
-  s.counters.links_dropped_for_room = c.links_dropped_for_room;
+  native::copy_core_counters(node_->counters(), s.counters);
   return s;
+}
+
+// Every field of MeshCounters, in its order (state_report.cpp and the
+// browser's counters() list them too).
+void native::copy_core_counters(const MeshCounters& c, PeerSnapshot::Counters& to) {
+  to.malformed_packets = c.malformed_packets;
+  to.bad_routes = c.bad_routes;
+  to.misrouted_packets = c.misrouted_packets;
+  to.duplicate_packets = c.duplicate_packets;
+  to.malformed_updates = c.malformed_updates;
+  to.forged_updates = c.forged_updates;
+  to.stale_updates = c.stale_updates;
+  to.bad_signals = c.bad_signals;
+  to.foreign_topics = c.foreign_topics;
+  to.dropped_hops = c.dropped_hops;
+  to.oversized_broadcasts = c.oversized_broadcasts;
+  to.oversized_publishes = c.oversized_publishes;
+  to.broadcasts = c.broadcasts;
+  to.delivered = c.delivered;
+  to.relayed = c.relayed;
+  to.fallback_sent = c.fallback_sent;
+  to.fallback_received = c.fallback_received;
+  to.offers_refused = c.offers_refused;
+  to.links_opened = c.links_opened;
+  to.links_timed_out = c.links_timed_out;
+  to.links_dead = c.links_dead;
+  to.repaired = c.repaired;
+  to.links_dropped_for_room = c.links_dropped_for_room;
 }
 
 // ------------------------------------------------------------ Peer

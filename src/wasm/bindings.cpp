@@ -265,7 +265,12 @@ class MeshPeer {
     return out;
   }
 
+  // Every field of MeshCounters, in its order, in camelCase (as the native
+  // PeerSnapshot::Counters, the state reports and MeshCounters in p2pmesh.d.ts).
   val counters() const {
+    static_assert(sizeof(MeshCounters) == 23 * sizeof(std::uint64_t),
+                  "MeshCounters changed: export every counter here, in p2pmesh.d.ts, "
+                  "PeerSnapshot::Counters and state_report.cpp");
     const MeshCounters& c = node_.counters();
     val out = val::object();
     const auto put = [&out](const char* name, std::uint64_t value) {
@@ -281,6 +286,9 @@ class MeshPeer {
     put("staleUpdates", c.stale_updates);
     put("badSignals", c.bad_signals);
     put("foreignTopics", c.foreign_topics);
+    put("droppedHops", c.dropped_hops);
+    put("oversizedBroadcasts", c.oversized_broadcasts);
+    put("oversizedPublishes", c.oversized_publishes);
     put("broadcasts", c.broadcasts);
     put("delivered", c.delivered);
     put("relayed", c.relayed);
@@ -289,6 +297,8 @@ class MeshPeer {
     put("offersRefused", c.offers_refused);
     put("linksOpened", c.links_opened);
     put("linksTimedOut", c.links_timed_out);
+    put("linksDead", c.links_dead);
+    put("repaired", c.repaired);
     put("linksDroppedForRoom", c.links_dropped_for_room);
     return out;
   }

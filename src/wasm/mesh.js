@@ -355,7 +355,7 @@ export class Mesh {
   /** The broadcast tree from this peer: {root, edges:[[parent, child]]}. */
   tree() { return this._core ? this._core.tree() : { root: this.id, edges: [] }; }
 
-  /** Counters of the core (drops by reason, traffic, link life). */
+  /** Counters of the core (drops by reason, traffic, link life) and the driver: MeshCounters in p2pmesh.d.ts. */
   counters() {
     return this._core ? { ...this._core.counters(), sendQueueDrops: this._sendQueueDrops } : {};
   }

@@ -96,6 +96,61 @@ export interface LinkInfo {
 
 export interface TreeSnapshot { root: PeerId; edges: [PeerId, PeerId][]; }
 
+/**
+ * counters(): every counter of the core (MeshCounters, the native
+ * PeerSnapshot::Counters and the state reports' names in camelCase) and the
+ * driver's. Per join: a new Mesh starts at 0.
+ */
+export interface MeshCounters {
+  // The driver's.
+  /** Undecodable frames from the server. */
+  malformedFrames: number;
+  /** Packets dropped: a link's send queue was full. */
+  sendQueueDrops: number;
+  // The core's drops, by reason.
+  /** Undecodable packets. */
+  malformedPackets: number;
+  /** Route not a tree rooted at the source. */
+  badRoutes: number;
+  /** Not sent by our parent in the route. */
+  misroutedPackets: number;
+  /** (source, seq) seen before. */
+  duplicatePackets: number;
+  /** Undecodable mesh status updates. */
+  malformedUpdates: number;
+  /** Status of another peer than its sender. */
+  forgedUpdates: number;
+  /** Status not newer than the last one. */
+  staleUpdates: number;
+  /** Offer/answer/candidate that fits no link. */
+  badSignals: number;
+  /** Topic of another group or of unknown form. */
+  foreignTopics: number;
+  /** Route children this peer cannot reach (not linked, not members, or over budget). */
+  droppedHops: number;
+  /** Payloads over MAX_PAYLOAD_BYTES (0: broadcast() throws first). */
+  oversizedBroadcasts: number;
+  /** Publications over the server's message limit. */
+  oversizedPublishes: number;
+  // The core's traffic and link life.
+  broadcasts: number;
+  delivered: number;
+  /** Packets forwarded on links. */
+  relayed: number;
+  /** Packets sent through the server. */
+  fallbackSent: number;
+  fallbackReceived: number;
+  offersRefused: number;
+  linksOpened: number;
+  /** Not open within linkTimeoutMs. */
+  linksTimedOut: number;
+  /** Keep-alive silent too long. */
+  linksDead: number;
+  /** Packets re-sent after their link closed (to the neighbour through the server, or to its children). */
+  repaired: number;
+  linksDroppedForRoom: number;
+}
+
 export interface MeshState {
   id: PeerId;
   group: string;
@@ -104,7 +159,8 @@ export interface MeshState {
   view: MeshViewSnapshot;
   links: LinkInfo[];
   tree: TreeSnapshot;
-  counters: Record<string, number>;
+  /** {} when not joined (after leave() or a close). */
+  counters: MeshCounters | Record<string, never>;
 }
 
 export interface MeshEvents {
@@ -136,7 +192,8 @@ export declare class Mesh {
   view(): MeshViewSnapshot;
   links(): LinkInfo[];
   tree(): TreeSnapshot;
-  counters(): Record<string, number>;
+  /** Every counter (MeshCounters); {} when not joined (after leave() or a close). */
+  counters(): MeshCounters | Record<string, never>;
   state(): MeshState;
   /** Extra facts (JSON-serialisable) added to this peer's state reports. */
   setReportInfo(info: unknown): void;

@@ -41,6 +41,17 @@ async function join(page, group) {
   }, { url: server.ws, group });
 }
 
+// Every counter of the core (MeshCounters in src/core/mesh_node.hpp, in its
+// order, camelCase: the native snapshot's and the state reports' names), after
+// the bindings' malformedFrames; Mesh.counters() adds sendQueueDrops.
+const CORE_COUNTERS = [
+  'malformedPackets', 'badRoutes', 'misroutedPackets', 'duplicatePackets', 'malformedUpdates',
+  'forgedUpdates', 'staleUpdates', 'badSignals', 'foreignTopics', 'droppedHops',
+  'oversizedBroadcasts', 'oversizedPublishes', 'broadcasts', 'delivered', 'relayed',
+  'fallbackSent', 'fallbackReceived', 'offersRefused', 'linksOpened', 'linksTimedOut',
+  'linksDead', 'repaired', 'linksDroppedForRoom',
+];
+
 const linkedTo = (page, peer) => page.evaluate(
   (peer) => window.mesh.links().some((l) => l.open && l.peer === peer), peer);
 
@@ -82,6 +93,14 @@ test('join, broadcast, receive, events, view and leave', async () => {
   const countersB = await b.evaluate(() => window.mesh.counters());
   assert.equal(countersB.fallbackReceived, 0);
   assert.equal(countersB.delivered, 1);
+  // Every counter is there (repaired, droppedHops, misroutedPackets...), a number.
+  assert.deepEqual(Object.keys(countersB), ['malformedFrames', ...CORE_COUNTERS, 'sendQueueDrops']);
+  for (const [name, value] of Object.entries(countersB)) {
+    assert.ok(Number.isInteger(value) && value >= 0, `${name}: ${value}`);
+  }
+  assert.equal(countersB.repaired, 0);
+  assert.equal(countersB.droppedHops, 0);
+  assert.equal(countersB.misroutedPackets, 0);
 
   // state(): the hook a dashboard report would use.
   const state = await a.evaluate(() => window.mesh.state());
@@ -160,6 +179,7 @@ test('hostile bytes from the server or a link do not break the module', async ()
   });
   assert.equal(result.actions, 0);
   assert.equal(result.counters.malformedFrames, 4);
+  assert.deepEqual(Object.keys(result.counters), ['malformedFrames', ...CORE_COUNTERS]);
   assert.equal(result.id, 5);
   // welcome: 5 subscriptions + the first status, then a wake-up request.
   assert.deepEqual(result.welcome, ['send', 'send', 'send', 'send', 'send', 'send', 'wake']);

@@ -21,6 +21,10 @@
 
 #include <boost/json.hpp>
 
+#include "mesh_node.hpp"  // MeshCounters
+#include "support.hpp"    // RawNeighbour
+#include "wire.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -309,6 +313,67 @@ TEST(MeshPeerProcessTest, KillNineOfThreeSurvivorsReconnectAndDeliver) {
     sent.emplace_back(from->id(), "survivor " + std::to_string(i));
   }
   expect_each_delivered_once(peers, sent);
+}
+
+// mesh-peer's state reports (`<group>.report`, --report-ms) carry every
+// counter of the core, by its name (the snapshot's, docs/native.md).
+TEST(MeshPeerProcessTest, StateReportsCarryEveryCounter) {
+  Meshd meshd;
+  PeerProcess peer;
+  peer.child = std::make_unique<Child>(std::vector<std::string>{
+      MESH_PEER_BINARY, "--url", meshd.url(), "--group", "reports", "--loopback", "--report-ms", "100"});
+  ASSERT_TRUE(wait_until([&] { return peer.id() != 0; }, 10s));
+  const std::uint32_t id = peer.id();
+
+  // An observer of the reports that is also a raw neighbour: it sends a
+  // misrouted packet and one whose route names a child mesh-peer cannot reach.
+  p2pmesh::test::RawNeighbour raw(meshd.url(), "reports", false);
+  ASSERT_NE(raw.id(), 0u);
+  raw.subscribe("reports.report");
+  raw.offer_to(id);
+  ASSERT_TRUE(wait_until([&] { return raw.is_open(); }, 10s)) << "link never opened";
+  p2pmesh::wire::Packet misrouted;
+  misrouted.source = raw.id() + 1000;
+  misrouted.seq = 1;
+  misrouted.payload = "misrouted";
+  raw.send(p2pmesh::wire::encode(misrouted));
+  p2pmesh::wire::Packet hop;
+  hop.source = raw.id();
+  hop.seq = 1;
+  hop.edges = {{raw.id(), id}, {id, 4000000000u}};
+  hop.payload = "dropped hop";
+  raw.send(p2pmesh::wire::encode(hop));
+
+  json::object counters;
+  const auto latest = [&] {
+    for (const auto& message : raw.topic_messages("reports.report")) {
+      if (message.sender != id) continue;
+      const json::value report = json::parse(message.body);
+      counters = report.at("counters").as_object();
+    }
+    return counters.contains("dropped_hops") && counters.at("dropped_hops") == 1 &&
+           counters.contains("misrouted_packets") && counters.at("misrouted_packets") == 1;
+  };
+  ASSERT_TRUE(wait_until(latest, 10s)) << json::serialize(counters);
+
+  const std::vector<std::string> expected = {
+      "malformed_packets", "bad_routes", "misrouted_packets", "duplicate_packets",
+      "malformed_updates", "forged_updates", "stale_updates", "bad_signals", "foreign_topics",
+      "dropped_hops", "oversized_broadcasts", "oversized_publishes", "broadcasts", "delivered",
+      "relayed", "fallback_sent", "fallback_received", "offers_refused", "links_opened",
+      "links_timed_out", "links_dead", "repaired", "links_dropped_for_room"};
+  std::vector<std::string> names;
+  for (const auto& [name, value] : counters) {
+    names.emplace_back(name);
+    EXPECT_TRUE(value.is_int64() || value.is_uint64()) << name;
+  }
+  EXPECT_EQ(names, expected);
+  EXPECT_EQ(names.size(), sizeof(p2pmesh::MeshCounters) / sizeof(std::uint64_t))
+      << "a counter of MeshCounters is missing from the state report";
+  EXPECT_EQ(counters.at("repaired"), 0);
+  EXPECT_EQ(counters.at("delivered"), 1);
+  EXPECT_EQ(counters.at("links_opened"), 1);
+  EXPECT_TRUE(wait_until([&] { return peer.messages()[{raw.id(), "dropped hop"}] == 1; }, 5s));
 }
 
 }  // namespace

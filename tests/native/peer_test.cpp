@@ -2,10 +2,13 @@
 // one process, on 127.0.0.1 only.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <bit>
 #include <map>
 #include <random>
 #include <set>
 
+#include "core_counters.hpp"
 #include "rtc_link.hpp"
 #include "support.hpp"
 #include "wire.hpp"
@@ -196,6 +199,40 @@ TEST(PeerMeshTest, MalformedPacketsFromANeighbourAreDroppedAndCounted) {
       [&] { return target->peer->snapshot().counters.malformed_packets >= garbage.size(); }, 5s))
       << target->peer->snapshot().counters.malformed_packets;
 
+  // Well-formed packets dropped for other reasons reach the snapshot's
+  // counters too, each under its own name.
+  const PeerId target_id = target->peer->id();
+  wire::Packet misrouted;  // another source, and the raw neighbour is not its parent
+  misrouted.source = raw.id() + 1000;
+  misrouted.seq = 1;
+  misrouted.payload = "misrouted";
+  raw.send(wire::encode(misrouted));
+  wire::Packet bad_route;  // a self-loop
+  bad_route.source = raw.id();
+  bad_route.seq = 10;
+  bad_route.edges = {{raw.id(), target_id}, {target_id, target_id}};
+  bad_route.payload = "bad route";
+  raw.send(wire::encode(bad_route));
+  wire::Packet hop;  // delivered; the child it names is no member and no link of target
+  hop.source = raw.id();
+  hop.seq = 11;
+  hop.edges = {{raw.id(), target_id}, {target_id, 4000000000u}};
+  hop.payload = "dropped hop";
+  raw.send(wire::encode(hop));
+  raw.send(wire::encode(hop));  // and again: a duplicate
+  EXPECT_TRUE(wait_until([&] { return target->peer->snapshot().counters.duplicate_packets >= 1; }, 5s));
+  {
+    const PeerSnapshot::Counters c = target->peer->snapshot().counters;
+    EXPECT_EQ(c.misrouted_packets, 1u);
+    EXPECT_EQ(c.bad_routes, 1u);
+    EXPECT_EQ(c.dropped_hops, 1u);
+    EXPECT_EQ(c.duplicate_packets, 1u);
+    EXPECT_EQ(c.delivered, 1u);
+    EXPECT_EQ(c.repaired, 0u);
+  }
+  EXPECT_EQ(target->inbox.count(raw.id(), "dropped hop"), 1);
+  EXPECT_EQ(target->inbox.count(raw.id() + 1000, "misrouted"), 0);
+
   // Still working: a well-formed packet from the same neighbour is delivered.
   wire::Packet packet;
   packet.source = raw.id();
@@ -205,6 +242,55 @@ TEST(PeerMeshTest, MalformedPacketsFromANeighbourAreDroppedAndCounted) {
   EXPECT_TRUE(wait_until([&] { return target->inbox.count(raw.id(), "still here") == 1; }, 5s));
   EXPECT_EQ(target->peer->snapshot().state, PeerSnapshot::State::joined);
   target->peer->stop();
+}
+
+// The snapshot carries every counter of the core, each under its own name: a
+// counter added to MeshCounters but not to PeerSnapshot::Counters (or not
+// copied) fails here.
+TEST(PeerSnapshotTest, CountersCarryEveryCoreCounter) {
+  constexpr std::size_t kCore = sizeof(MeshCounters) / sizeof(std::uint64_t);
+  static_assert(sizeof(MeshCounters) == kCore * sizeof(std::uint64_t), "MeshCounters: uint64_t only");
+  constexpr std::size_t kAll = sizeof(PeerSnapshot::Counters) / sizeof(std::uint64_t);
+  static_assert(sizeof(PeerSnapshot::Counters) == kAll * sizeof(std::uint64_t));
+  ASSERT_GE(kAll, kCore);
+
+  std::array<std::uint64_t, kCore> values{};
+  for (std::size_t i = 0; i < kCore; ++i) values[i] = 1000 + i;
+  const auto core = std::bit_cast<MeshCounters>(values);
+  PeerSnapshot::Counters snapshot;
+  snapshot.send_queue_drops = 7;  // the driver's are left alone
+  native::copy_core_counters(core, snapshot);
+
+  // The core's counters come first, in the core's order; then the driver's.
+  const auto out = std::bit_cast<std::array<std::uint64_t, kAll>>(snapshot);
+  for (std::size_t i = 0; i < kCore; ++i) EXPECT_EQ(out[i], 1000 + i) << "core counter #" << i;
+  EXPECT_EQ(kAll - kCore, 8u) << "PeerSnapshot::Counters has a field MeshCounters lacks";
+  EXPECT_EQ(snapshot.send_queue_drops, 7u);
+
+  // By name, every one.
+  EXPECT_EQ(snapshot.malformed_packets, core.malformed_packets);
+  EXPECT_EQ(snapshot.bad_routes, core.bad_routes);
+  EXPECT_EQ(snapshot.misrouted_packets, core.misrouted_packets);
+  EXPECT_EQ(snapshot.duplicate_packets, core.duplicate_packets);
+  EXPECT_EQ(snapshot.malformed_updates, core.malformed_updates);
+  EXPECT_EQ(snapshot.forged_updates, core.forged_updates);
+  EXPECT_EQ(snapshot.stale_updates, core.stale_updates);
+  EXPECT_EQ(snapshot.bad_signals, core.bad_signals);
+  EXPECT_EQ(snapshot.foreign_topics, core.foreign_topics);
+  EXPECT_EQ(snapshot.dropped_hops, core.dropped_hops);
+  EXPECT_EQ(snapshot.oversized_broadcasts, core.oversized_broadcasts);
+  EXPECT_EQ(snapshot.oversized_publishes, core.oversized_publishes);
+  EXPECT_EQ(snapshot.broadcasts, core.broadcasts);
+  EXPECT_EQ(snapshot.delivered, core.delivered);
+  EXPECT_EQ(snapshot.relayed, core.relayed);
+  EXPECT_EQ(snapshot.fallback_sent, core.fallback_sent);
+  EXPECT_EQ(snapshot.fallback_received, core.fallback_received);
+  EXPECT_EQ(snapshot.offers_refused, core.offers_refused);
+  EXPECT_EQ(snapshot.links_opened, core.links_opened);
+  EXPECT_EQ(snapshot.links_timed_out, core.links_timed_out);
+  EXPECT_EQ(snapshot.links_dead, core.links_dead);
+  EXPECT_EQ(snapshot.repaired, core.repaired);
+  EXPECT_EQ(snapshot.links_dropped_for_room, core.links_dropped_for_room);
 }
 
 TEST(PeerMeshTest, ReferenceBrowserOfferWithAudioIsAnsweredAndTheLinkOpens) {

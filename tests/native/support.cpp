@@ -184,6 +184,8 @@ struct RawNeighbour::Impl {
   mutable std::mutex mutex;
   std::vector<std::string> received;
   std::string answer_sdp;
+  std::vector<std::string> topics;  // subscribed by subscribe()
+  std::vector<std::pair<std::string, RawNeighbour::TopicMessage>> topic_messages;
   RawNeighbour* owner = nullptr;
 
   void publish(const std::string& topic, std::string body) {
@@ -217,6 +219,13 @@ RawNeighbour::RawNeighbour(const std::string& url, const std::string& group, boo
       impl->subscribe(peer_topic(impl->group, message.welcome_id, SignalKind::answer));
       impl->subscribe(peer_topic(impl->group, message.welcome_id, SignalKind::candidate));
       return;
+    }
+    {
+      std::lock_guard lock(impl->mutex);
+      if (std::find(impl->topics.begin(), impl->topics.end(), message.topic) != impl->topics.end()) {
+        impl->topic_messages.push_back({message.topic, {message.sender, message.body}});
+        return;
+      }
     }
     if (!impl->link) return;
     if (message.topic == peer_topic(impl->group, id_, SignalKind::answer)) {
@@ -308,6 +317,24 @@ std::vector<std::string> RawNeighbour::received() const {
 std::string RawNeighbour::last_answer_sdp() const {
   std::lock_guard lock(impl_->mutex);
   return impl_->answer_sdp;
+}
+
+void RawNeighbour::subscribe(const std::string& topic) {
+  auto* impl = impl_.get();
+  {
+    std::lock_guard lock(impl->mutex);
+    impl->topics.push_back(topic);
+  }
+  asio::post(impl->io, [impl, topic] { impl->subscribe(topic); });
+}
+
+std::vector<RawNeighbour::TopicMessage> RawNeighbour::topic_messages(const std::string& topic) const {
+  std::lock_guard lock(impl_->mutex);
+  std::vector<TopicMessage> out;
+  for (const auto& [t, message] : impl_->topic_messages) {
+    if (t == topic) out.push_back(message);
+  }
+  return out;
 }
 
 }  // namespace p2pmesh::test

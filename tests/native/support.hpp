@@ -56,6 +56,14 @@ class RawNeighbour {
   void send(std::string bytes);
   std::vector<std::string> received() const;
   std::string last_answer_sdp() const;
+  // Subscribes to `topic` (e.g. "<group>.report", as an observer does); the
+  // bodies that arrive on it are kept, with their server-stamped senders.
+  void subscribe(const std::string& topic);
+  struct TopicMessage {
+    PeerId sender = 0;
+    std::string body;
+  };
+  std::vector<TopicMessage> topic_messages(const std::string& topic) const;
 
   struct Impl;
 
