@@ -16,6 +16,9 @@ namespace p2pmesh {
 // links with the same peer may briefly coexist (both sides dialled).
 using LinkId = std::uint64_t;
 
+// Requests to the server (WIRE.md §1). Drivers write server_frame(action)
+// (server_protocol.hpp) on the WebSocket; the simulator's broker takes them
+// as they are.
 struct Subscribe { std::string topic; };
 // One publish_request: `body` goes to every topic (WIRE.md §1).
 struct Publish { std::vector<std::string> topics; std::string body; };
@@ -34,6 +37,10 @@ struct AddCandidate { LinkId link; std::string candidate_json; };
 struct CloseLink { LinkId link; };
 // Send one Packet (already encoded) on an open link's data channel.
 struct SendOnLink { LinkId link; std::string bytes; };
+// Measure the link's round-trip time with the transport (ICE candidate pair
+// stats) and report it with MeshNode::on_link_rtt; the keep-alive cannot
+// ping this link (a reference peer). Drivers that cannot measure ignore it.
+struct MeasureRtt { LinkId link; };
 
 // Application events.
 struct Deliver { PeerId source; std::string payload; };
@@ -49,7 +56,18 @@ struct ObserverCommand { PeerId from; std::string body; };
 struct WakeAt { TimeUs at; };
 
 using Action = std::variant<Subscribe, Publish, OpenLink, AcceptLink, ApplyAnswer, AddCandidate,
-                            CloseLink, SendOnLink, Deliver, PeerJoined, PeerLeft, LinkUp, LinkDown,
-                            ObserverCommand, WakeAt>;
+                            CloseLink, SendOnLink, MeasureRtt, Deliver, PeerJoined, PeerLeft,
+                            LinkUp, LinkDown, ObserverCommand, WakeAt>;
+
+// Drivers carry actions out with std::visit over one handler per kind:
+//   std::visit(Overloaded{[&](Subscribe& a) {...}, [&](Publish& a) {...}, ...}, action);
+// so an action kind added here fails to compile in every driver until each
+// one handles it (a catch-all `auto&` handler would defeat that: use none).
+template <class... Handlers>
+struct Overloaded : Handlers... {
+  using Handlers::operator()...;
+};
+template <class... Handlers>
+Overloaded(Handlers...) -> Overloaded<Handlers...>;
 
 }  // namespace p2pmesh

@@ -11,8 +11,16 @@ bool speaks_keepalive(const Link& link) {
 KeepAliveDue keepalive_due(LinkTable& links, const MeshConfig& config, TimeUs now) {
   KeepAliveDue due;
   for (const Link& l : links.all()) {
-    if (!speaks_keepalive(l)) continue;
+    if (l.state != LinkState::open) continue;
     Link& link = *links.find(l.id);
+    if (!speaks_keepalive(link)) {
+      // Only the transport knows this link's RTT: ask the driver now and then.
+      if (now >= link.next_ping_at) {
+        due.measure.push_back(link.id);
+        link.next_ping_at = now + config.transport_rtt_interval;
+      }
+      continue;
+    }
     if (now - link.last_heard_at >= config.dead_link_timeout) {
       due.dead.push_back(link.id);
     } else if (now >= link.next_ping_at) {
@@ -26,7 +34,11 @@ KeepAliveDue keepalive_due(LinkTable& links, const MeshConfig& config, TimeUs no
 TimeUs next_keepalive_at(const LinkTable& links, const MeshConfig& config) {
   TimeUs next = kNever;
   for (const Link& link : links.all()) {
-    if (!speaks_keepalive(link)) continue;
+    if (link.state != LinkState::open) continue;
+    if (!speaks_keepalive(link)) {
+      next = std::min(next, link.next_ping_at);  // the next transport RTT probe
+      continue;
+    }
     next = std::min({next, link.next_ping_at, link.last_heard_at + config.dead_link_timeout});
   }
   return next;

@@ -17,18 +17,20 @@
 namespace p2pmesh {
 
 struct KeepAliveDue {
-  std::vector<LinkId> ping;  // send a ping on these now
-  std::vector<LinkId> dead;  // close these: silent too long
+  std::vector<LinkId> ping;     // send a ping on these now
+  std::vector<LinkId> dead;     // close these: silent too long
+  std::vector<LinkId> measure;  // no keep-alive: ask the driver for the transport's RTT
 };
 
 // True for an open link the keep-alive pings (its peer's version is >= 1).
 bool speaks_keepalive(const Link& link);
 
-// Which links need a ping or are dead at `now`; advances next_ping_at.
-// Only links whose Link::peer_version is >= 1 take part.
+// Which links need a ping or are dead at `now`, and which (links with
+// reference peers, every transport_rtt_interval) need their RTT measured by
+// the driver; advances next_ping_at.
 KeepAliveDue keepalive_due(LinkTable& links, const MeshConfig& config, TimeUs now);
 
-// Earliest keep-alive deadline among open links (kNever if none).
+// Earliest keep-alive deadline or RTT probe among open links (kNever if none).
 TimeUs next_keepalive_at(const LinkTable& links, const MeshConfig& config);
 
 wire::Packet make_ping(PeerId self, TimeUs now);

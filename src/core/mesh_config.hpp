@@ -35,6 +35,9 @@ struct MeshConfig {
   // One ping a second: half a second doubled an idle peer's CPU (0.4% -> 0.7%).
   TimeUs ping_interval = 1000 * kMillisecond;
   TimeUs dead_link_timeout = 2 * kSecond;
+  // Links with reference peers get no pings: their RTT (for weighted trees)
+  // comes from the transport, asked for this often (MeasureRtt actions).
+  TimeUs transport_rtt_interval = 10 * kSecond;
   // How a broadcast spreads: source-routed down the tree (the design), or
   // flooded to every neighbour with duplicates dropped by message id (the
   // gossip baseline mesh-sim compares against).

@@ -55,6 +55,40 @@ void MeshNode::on_welcome(TimeUs now, PeerId id) {
   schedule_wake();
 }
 
+bool MeshNode::on_server_frame(TimeUs now, std::string_view frame) {
+  wire::ServerMessage message;
+  wire::DecodeLimits limits = limits_;
+  // A frame holds a topic message around the largest body we accept.
+  limits.max_message_bytes = config_.max_packet_bytes + 4096;
+  if (wire::decode(frame, message, limits) != wire::DecodeError::none) return false;
+  if (message.kind == wire::ServerMessage::Kind::welcome) {
+    on_welcome(now, message.welcome_id);
+  } else {
+    on_topic_message(now, message.topic, message.sender, message.body);
+  }
+  return true;
+}
+
+void MeshNode::on_server_lost(TimeUs /*now*/) {
+  if (left_) return;
+  left_ = true;  // nothing more is sent: the server is gone, links close
+  if (self_ == kNoPeer) return;  // never joined: nothing to tell
+  std::vector<PeerId> up = links_.open_peers();
+  std::vector<LinkId> ids;
+  for (const Link& link : links_.all()) ids.push_back(link.id);
+  for (const LinkId id : ids) {
+    links_.erase(id);
+    emit(CloseLink{id});
+  }
+  for (const PeerId peer : up) {
+    membership_.set_local_link(peer, false);
+    emit(LinkDown{peer});
+  }
+  for (const PeerId peer : membership_.members()) emit(PeerLeft{peer});
+  wake_requested_ = kNever;
+  emit(WakeAt{kNever});
+}
+
 void MeshNode::on_topic_message(TimeUs now, std::string_view topic, PeerId sender,
                                 std::string_view body) {
   if (self_ == kNoPeer || left_) return;
@@ -429,6 +463,7 @@ void MeshNode::on_tick(TimeUs now) {
   if (!config_.emulate_reference) {  // the reference has no keep-alive
     const KeepAliveDue due = keepalive_due(links_, config_, now);
     for (const LinkId id : due.ping) emit(SendOnLink{id, wire::encode(make_ping(self_, now))});
+    for (const LinkId id : due.measure) emit(MeasureRtt{id});
     for (const LinkId id : due.dead) {
       if (const Link* link = links_.find(id)) policy_.back_off(link->peer, now);
       ++counters_.links_dead;

@@ -66,9 +66,18 @@ class MeshNode {
   MeshNode& operator=(const MeshNode&) = delete;
 
   // ---- inputs ----
-  // The server's welcome: our id. Subscribes and announces us.
+  // One binary WebSocket frame from the server (an encoded ServerMessage,
+  // WIRE.md §1): the welcome or a topic message. False for a frame that does
+  // not decode (dropped; the driver counts it with its frame counters).
+  bool on_server_frame(TimeUs now, std::string_view frame);
+  // The same two, decoded (the simulator's broker hands them over so).
+  // The welcome (our id) subscribes and announces us.
   void on_welcome(TimeUs now, PeerId id);
   void on_topic_message(TimeUs now, std::string_view topic, PeerId sender, std::string_view body);
+  // The server connection is gone. The server forgets us at once (the group
+  // hears we left), so the node is done: every link closes and the app hears
+  // each link and member go. A new connection needs a new MeshNode.
+  void on_server_lost(TimeUs now);
   // The driver created the offer or answer of `link` ({"type":...,"sdp":...}).
   void on_local_description(TimeUs now, LinkId link, std::string description_json);
   // The driver gathered a local ICE candidate (RTCIceCandidateInit JSON).

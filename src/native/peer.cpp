@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+#include <variant>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -23,6 +24,7 @@
 #include "mesh_node.hpp"
 #include "inbound_budget.hpp"
 #include "rtc_link.hpp"
+#include "server_protocol.hpp"
 #include "topics.hpp"
 #include "ws_client.hpp"
 
@@ -72,9 +74,6 @@ class LoopPoster {
 
 constexpr std::uint64_t kHighWater = 1u << 20;  // bytes inside libwebrtc before we wait
 constexpr int kSendsPerTurn = 256;              // then the loop breathes
-// Transport RTTs (ICE stats) only weight links to reference peers, which the
-// core cannot ping; GetStats is costly, so rarely (the status interval).
-constexpr auto kRttInterval = std::chrono::seconds(10);
 
 }  // namespace
 
@@ -125,7 +124,6 @@ class Peer::Impl {
   void close_slot(LinkId link);
   void enqueue(LinkSlot& slot, std::string bytes);
   void flush(LinkId link, bool check_first);
-  void measure_rtt();
 
   void finish_stop();
   PeerSnapshot build_snapshot();
@@ -155,7 +153,6 @@ class Peer::Impl {
   std::unordered_map<LinkId, LinkSlot> links_;
   asio::steady_timer wake_timer_;
   asio::steady_timer reconnect_timer_;
-  asio::steady_timer rtt_timer_;
   TimeUs wake_at_ = kNever;
   std::mt19937_64 rng_;
   std::uint64_t seed_;
@@ -176,8 +173,7 @@ Peer::Impl::Impl(PeerConfig config, PeerCallbacks callbacks)
     : config_(std::move(config)),
       callbacks_(std::move(callbacks)),
       wake_timer_(io_),
-      reconnect_timer_(io_),
-      rtt_timer_(io_) {
+      reconnect_timer_(io_) {
   if (config_.server_urls.empty()) throw std::invalid_argument("p2pmesh: no server URL");
   for (const auto& url : config_.server_urls) {
     auto parsed = native::parse_ws_url(url);
@@ -246,7 +242,6 @@ void Peer::Impl::start() {
   asio::post(io_, [this] {
     set_state(PeerSnapshot::State::connecting);
     connect();
-    measure_rtt();
   });
 }
 
@@ -277,24 +272,18 @@ void Peer::Impl::on_ws_open() {}
 
 void Peer::Impl::on_ws_frame(std::string_view frame) {
   ++driver_.server_frames_in;
-  wire::ServerMessage message;
-  if (wire::decode(frame, message) != wire::DecodeError::none) {
+  if (!node_->on_server_frame(steady_now(), frame)) {
     ++driver_.bad_server_frames;
     return;
   }
-  const TimeUs now = steady_now();
-  if (message.kind == wire::ServerMessage::Kind::welcome) {
-    if (node_->id() != kNoPeer) return;
-    node_->on_welcome(now, message.welcome_id);
+  if (id_ == kNoPeer && node_->id() != kNoPeer) {  // the welcome
     attempt_ = 0;
-    id_ = message.welcome_id;
+    id_ = node_->id();
     set_state(PeerSnapshot::State::joined);
     {
       std::lock_guard lock(joined_mutex_);
     }
     joined_cv_.notify_all();
-  } else if (message.kind == wire::ServerMessage::Kind::topic_message) {
-    node_->on_topic_message(now, message.topic, message.sender, message.body);
   }
   drain();
 }
@@ -307,32 +296,21 @@ void Peer::Impl::on_ws_closed(std::string /*reason*/) {
 }
 
 void Peer::Impl::end_session() {
-  // The server forgets us when the socket closes (the group hears we left):
-  // close every link and tell the application everything went away. The next
-  // session starts a fresh MeshNode with a new id.
-  std::vector<PeerId> up;
-  for (auto& [id, slot] : links_) {
-    if (slot.open) up.push_back(slot.peer);
+  // The core closes every link and tells the application each link and
+  // member went away; the next session starts a fresh MeshNode with a new id.
+  if (node_) {
+    node_->on_server_lost(steady_now());
+    drain();
   }
-  std::sort(up.begin(), up.end());
-  up.erase(std::unique(up.begin(), up.end()), up.end());
   std::vector<LinkId> ids;
   for (auto& entry : links_) ids.push_back(entry.first);
   for (const LinkId id : ids) close_slot(id);
-  std::vector<PeerId> members;
-  if (node_) members = node_->membership().members();
   node_.reset();
   ++epoch_;
   ws_.reset();
   wake_timer_.cancel();
   wake_at_ = kNever;
   id_ = kNoPeer;
-  for (const PeerId peer : up) {
-    if (callbacks_.on_link_down) callbacks_.on_link_down(peer);
-  }
-  for (const PeerId peer : members) {
-    if (callbacks_.on_peer_left) callbacks_.on_peer_left(peer);
-  }
 }
 
 void Peer::Impl::schedule_reconnect() {
@@ -370,53 +348,63 @@ void Peer::Impl::drain() {
 }
 
 void Peer::Impl::carry_out(Action& action) {
-  if (auto* s = std::get_if<Subscribe>(&action)) {
-    wire::ClientMessage message;
-    message.kind = wire::ClientMessage::Kind::subscribe;
-    message.topic = std::move(s->topic);
-    if (ws_ && ws_->send(wire::encode(message))) ++driver_.server_frames_out;
-  } else if (auto* p = std::get_if<Publish>(&action)) {
-    wire::ClientMessage message;
-    message.kind = wire::ClientMessage::Kind::publish;
-    message.topics = std::move(p->topics);
-    message.payload = std::move(p->body);
-    if (ws_ && ws_->send(wire::encode(message))) ++driver_.server_frames_out;
-  } else if (auto* o = std::get_if<OpenLink>(&action)) {
-    LinkSlot& slot = links_[o->link];
-    slot.id = o->link;
-    slot.peer = o->peer;
-    slot.rtc = RtcLink::open(engine_, rtc_options_, link_events(o->link));
-  } else if (auto* a = std::get_if<AcceptLink>(&action)) {
-    LinkSlot& slot = links_[a->link];
-    slot.id = a->link;
-    slot.peer = a->peer;
-    slot.rtc = RtcLink::accept(engine_, rtc_options_, a->offer_json, link_events(a->link));
-  } else if (auto* ans = std::get_if<ApplyAnswer>(&action)) {
-    auto it = links_.find(ans->link);
-    if (it != links_.end()) it->second.rtc->apply_answer(ans->answer_json);
-  } else if (auto* c = std::get_if<AddCandidate>(&action)) {
-    auto it = links_.find(c->link);
-    if (it != links_.end()) it->second.rtc->add_candidate(c->candidate_json);
-  } else if (auto* cl = std::get_if<CloseLink>(&action)) {
-    close_slot(cl->link);
-  } else if (auto* send = std::get_if<SendOnLink>(&action)) {
-    auto it = links_.find(send->link);
-    if (it != links_.end()) enqueue(it->second, std::move(send->bytes));
-  } else if (auto* d = std::get_if<Deliver>(&action)) {
-    if (callbacks_.on_message) callbacks_.on_message(d->source, d->payload);
-  } else if (auto* j = std::get_if<PeerJoined>(&action)) {
-    if (callbacks_.on_peer_joined) callbacks_.on_peer_joined(j->peer);
-  } else if (auto* l = std::get_if<PeerLeft>(&action)) {
-    if (callbacks_.on_peer_left) callbacks_.on_peer_left(l->peer);
-  } else if (auto* up = std::get_if<LinkUp>(&action)) {
-    if (callbacks_.on_link_up) callbacks_.on_link_up(up->peer);
-  } else if (auto* down = std::get_if<LinkDown>(&action)) {
-    if (callbacks_.on_link_down) callbacks_.on_link_down(down->peer);
-  } else if (auto* oc = std::get_if<ObserverCommand>(&action)) {
-    if (callbacks_.on_observer_command) callbacks_.on_observer_command(oc->from, oc->body);
-  } else if (auto* w = std::get_if<WakeAt>(&action)) {
-    wake(w->at);
-  }
+  const auto to_server = [this](std::string frame) {
+    if (ws_ && ws_->send(std::move(frame))) ++driver_.server_frames_out;
+  };
+  const auto slot_of = [this](LinkId link) -> LinkSlot* {
+    auto it = links_.find(link);
+    return it == links_.end() ? nullptr : &it->second;
+  };
+  std::visit(
+      Overloaded{
+          [&](Subscribe& a) { to_server(server_frame(a)); },
+          [&](Publish& a) { to_server(server_frame(a)); },
+          [&](OpenLink& a) {
+            LinkSlot& slot = links_[a.link];
+            slot.id = a.link;
+            slot.peer = a.peer;
+            slot.rtc = RtcLink::open(engine_, rtc_options_, link_events(a.link));
+          },
+          [&](AcceptLink& a) {
+            LinkSlot& slot = links_[a.link];
+            slot.id = a.link;
+            slot.peer = a.peer;
+            slot.rtc = RtcLink::accept(engine_, rtc_options_, a.offer_json, link_events(a.link));
+          },
+          [&](ApplyAnswer& a) {
+            if (LinkSlot* slot = slot_of(a.link)) slot->rtc->apply_answer(a.answer_json);
+          },
+          [&](AddCandidate& a) {
+            if (LinkSlot* slot = slot_of(a.link)) slot->rtc->add_candidate(a.candidate_json);
+          },
+          [&](CloseLink& a) { close_slot(a.link); },
+          [&](SendOnLink& a) {
+            if (LinkSlot* slot = slot_of(a.link)) enqueue(*slot, std::move(a.bytes));
+          },
+          [&](MeasureRtt& a) {
+            if (LinkSlot* slot = slot_of(a.link); slot && slot->open) slot->rtc->request_rtt();
+          },
+          [&](Deliver& a) {
+            if (callbacks_.on_message) callbacks_.on_message(a.source, a.payload);
+          },
+          [&](PeerJoined& a) {
+            if (callbacks_.on_peer_joined) callbacks_.on_peer_joined(a.peer);
+          },
+          [&](PeerLeft& a) {
+            if (callbacks_.on_peer_left) callbacks_.on_peer_left(a.peer);
+          },
+          [&](LinkUp& a) {
+            if (callbacks_.on_link_up) callbacks_.on_link_up(a.peer);
+          },
+          [&](LinkDown& a) {
+            if (callbacks_.on_link_down) callbacks_.on_link_down(a.peer);
+          },
+          [&](ObserverCommand& a) {
+            if (callbacks_.on_observer_command) callbacks_.on_observer_command(a.from, a.body);
+          },
+          [&](WakeAt& a) { wake(a.at); },
+      },
+      action);
 }
 
 void Peer::Impl::wake(TimeUs at) {
@@ -560,16 +548,6 @@ void Peer::Impl::flush(LinkId link, bool check_first) {
   }
 }
 
-void Peer::Impl::measure_rtt() {
-  for (auto& [id, slot] : links_) {
-    if (slot.open && slot.rtc) slot.rtc->request_rtt();
-  }
-  rtt_timer_.expires_after(kRttInterval);
-  rtt_timer_.async_wait([this](boost::system::error_code ec) {
-    if (!ec && !stopping_) measure_rtt();
-  });
-}
-
 // ------------------------------------------------------------ application
 
 bool Peer::Impl::broadcast(std::string payload) {
@@ -611,7 +589,6 @@ void Peer::Impl::stop() {
   }
   asio::post(io_, [this] {
     reconnect_timer_.cancel();
-    rtt_timer_.cancel();
     if (node_ && node_->id() != kNoPeer) {
       node_->leave(steady_now());  // the goodbye and every CloseLink
       drain();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <variant>
 
 namespace p2pmesh::sim {
 
@@ -204,86 +205,110 @@ void VirtualNetwork::drain(PeerId peer) {
 
 void VirtualNetwork::carry_out(PeerId peer, SimNode& sim, Action& action) {
   const TimeUs now = events_.now();
-  if (auto* a = std::get_if<Subscribe>(&action)) {
-    events_.after(options_.server_latency, [this, peer, topic = a->topic] {
-      broker_.subscribe(peer, topic);
-      flush_downlinks();
-    });
-  } else if (auto* p = std::get_if<Publish>(&action)) {
-    const std::string& first = p->topics.empty() ? std::string() : p->topics.front();
-    if (first.size() > 9 && first.compare(first.size() - 9, 9, ".fallback") == 0) {
-      count_cost(p->body, true, p->topics.size());
+  std::visit(
+      Overloaded{
+          [&](Subscribe& a) {
+            events_.after(options_.server_latency, [this, peer, topic = std::move(a.topic)] {
+              broker_.subscribe(peer, topic);
+              flush_downlinks();
+            });
+          },
+          [&](Publish& a) {
+            if (!a.topics.empty() && is_fallback_topic(a.topics.front())) {
+              count_cost(a.body, true, a.topics.size());
+            }
+            to_server(peer, a.topics, a.body);
+          },
+          [&](OpenLink& a) {
+            sim.node->on_local_description(now, a.link, description("offer", peer, a.link));
+            sim.node->on_local_candidate(now, a.link, "{\"candidate\":\"sim\",\"sdpMid\":\"0\"}");
+          },
+          [&](AcceptLink& a) {
+            Endpoint far;
+            if (!parse_description(a.offer_json, far.peer, far.link)) return;
+            sim.remote[a.link] = far;
+            sim.node->on_local_description(now, a.link, description("answer", peer, a.link));
+          },
+          [&](ApplyAnswer& a) { apply_answer(peer, sim, a); },
+          [&](AddCandidate&) {
+            // Simulated links need no ICE; the candidate path is exercised anyway.
+          },
+          [&](CloseLink& a) {
+            auto far = sim.remote.find(a.link);
+            if (far != sim.remote.end()) {
+              close_endpoint(far->second.peer, far->second.link, latency(peer, far->second.peer));
+              sim.remote.erase(far);
+            }
+            sim.open.erase(a.link);
+          },
+          [&](SendOnLink& a) { send_on_link(peer, sim, a); },
+          [&](MeasureRtt& a) {
+            // The transport's answer: the model's round trip on that link.
+            auto far = sim.remote.find(a.link);
+            if (far == sim.remote.end() || !sim.open.count(a.link)) return;
+            const auto rtt = static_cast<std::uint32_t>(2 * latency(peer, far->second.peer));
+            sim.node->on_link_rtt(now, a.link, rtt);
+          },
+          [&](Deliver& a) {
+            sim.deliveries.push_back({a.source, std::move(a.payload), now, current_hops_});
+          },
+          [&](WakeAt& a) {
+            sim.wake_at = a.at;
+            if (a.at == kNever) return;
+            const TimeUs at = a.at;
+            events_.at(at, [this, peer, at] {
+              with_node(peer, [&](SimNode& target) {
+                if (target.wake_at == at) target.node->on_tick(events_.now());
+              });
+            });
+          },
+          // Application events: the simulation has no application.
+          [](PeerJoined&) {}, [](PeerLeft&) {}, [](LinkUp&) {}, [](LinkDown&) {},
+          [](ObserverCommand&) {},
+      },
+      action);
+}
+
+void VirtualNetwork::apply_answer(PeerId peer, SimNode& sim, const ApplyAnswer& answer) {
+  Endpoint far;
+  if (!parse_description(answer.answer_json, far.peer, far.link)) return;
+  sim.remote[answer.link] = far;
+  const LinkId link = answer.link;
+  events_.after(options_.link_setup, [this, peer, link, far] {
+    auto mine = nodes_.find(peer);
+    auto theirs = nodes_.find(far.peer);
+    if (mine == nodes_.end() || theirs == nodes_.end()) return;
+    auto ours_to_them = mine->second.remote.find(link);
+    auto theirs_to_us = theirs->second.remote.find(far.link);
+    if (ours_to_them == mine->second.remote.end() ||
+        theirs_to_us == theirs->second.remote.end() || theirs_to_us->second.peer != peer ||
+        theirs_to_us->second.link != link) {
+      return;  // one side gave up meanwhile
     }
-    to_server(peer, p->topics, p->body);
-  } else if (auto* o = std::get_if<OpenLink>(&action)) {
-    sim.node->on_local_description(now, o->link, description("offer", peer, o->link));
-    sim.node->on_local_candidate(now, o->link, "{\"candidate\":\"sim\",\"sdpMid\":\"0\"}");
-  } else if (auto* acc = std::get_if<AcceptLink>(&action)) {
-    Endpoint far;
-    if (!parse_description(acc->offer_json, far.peer, far.link)) return;
-    sim.remote[acc->link] = far;
-    sim.node->on_local_description(now, acc->link, description("answer", peer, acc->link));
-  } else if (auto* ans = std::get_if<ApplyAnswer>(&action)) {
-    Endpoint far;
-    if (!parse_description(ans->answer_json, far.peer, far.link)) return;
-    sim.remote[ans->link] = far;
-    const LinkId link = ans->link;
-    events_.after(options_.link_setup, [this, peer, link, far] {
-      auto mine = nodes_.find(peer);
-      auto theirs = nodes_.find(far.peer);
-      if (mine == nodes_.end() || theirs == nodes_.end()) return;
-      auto ours_to_them = mine->second.remote.find(link);
-      auto theirs_to_us = theirs->second.remote.find(far.link);
-      if (ours_to_them == mine->second.remote.end() ||
-          theirs_to_us == theirs->second.remote.end() || theirs_to_us->second.peer != peer ||
-          theirs_to_us->second.link != link) {
-        return;  // one side gave up meanwhile
-      }
-      mine->second.open.insert(link);
-      theirs->second.open.insert(far.link);
-      with_node(peer, [&](SimNode& s) { s.node->on_link_open(events_.now(), link); });
-      with_node(far.peer, [&](SimNode& s) { s.node->on_link_open(events_.now(), far.link); });
-    });
-  } else if (std::get_if<AddCandidate>(&action)) {
-    // Simulated links need no ICE; the candidate path is exercised anyway.
-  } else if (auto* c = std::get_if<CloseLink>(&action)) {
-    auto far = sim.remote.find(c->link);
-    if (far != sim.remote.end()) {
-      close_endpoint(far->second.peer, far->second.link, latency(peer, far->second.peer));
-      sim.remote.erase(far);
-    }
-    sim.open.erase(c->link);
-  } else if (auto* s = std::get_if<SendOnLink>(&action)) {
-    auto far = sim.remote.find(s->link);
-    if (far == sim.remote.end() || !sim.open.count(s->link) || sim.isolated) return;
-    const Endpoint to = far->second;
-    count_cost(s->bytes, false, 1);
-    TimeUs delay = current_send_delay_ + latency(peer, to.peer);
-    if (options_.loss > 0 &&
-        static_cast<double>(random_.below(1'000'000)) < options_.loss * 1e6) {
-      delay += options_.retransmit_delay;
-    }
-    const std::uint32_t hops = current_hops_ + 1;
-    events_.after(delay, [this, to, hops, bytes = std::move(s->bytes)] {
-      handling_data(to.peer, hops, [&](SimNode& target) {
-        if (target.open.count(to.link) && !target.isolated) {
-          target.node->on_link_data(events_.now(), to.link, bytes);
-        }
-      });
-    });
-  } else if (auto* d = std::get_if<Deliver>(&action)) {
-    sim.deliveries.push_back({d->source, std::move(d->payload), now, current_hops_});
-  } else if (auto* w = std::get_if<WakeAt>(&action)) {
-    sim.wake_at = w->at;
-    if (w->at == kNever) return;
-    const TimeUs at = w->at;
-    events_.at(at, [this, peer, at] {
-      with_node(peer, [&](SimNode& target) {
-        if (target.wake_at == at) target.node->on_tick(events_.now());
-      });
-    });
+    mine->second.open.insert(link);
+    theirs->second.open.insert(far.link);
+    with_node(peer, [&](SimNode& s) { s.node->on_link_open(events_.now(), link); });
+    with_node(far.peer, [&](SimNode& s) { s.node->on_link_open(events_.now(), far.link); });
+  });
+}
+
+void VirtualNetwork::send_on_link(PeerId peer, SimNode& sim, SendOnLink& send) {
+  auto far = sim.remote.find(send.link);
+  if (far == sim.remote.end() || !sim.open.count(send.link) || sim.isolated) return;
+  const Endpoint to = far->second;
+  count_cost(send.bytes, false, 1);
+  TimeUs delay = current_send_delay_ + latency(peer, to.peer);
+  if (options_.loss > 0 && static_cast<double>(random_.below(1'000'000)) < options_.loss * 1e6) {
+    delay += options_.retransmit_delay;
   }
-  // PeerJoined, PeerLeft, LinkUp, LinkDown: application events, nothing to do.
+  const std::uint32_t hops = current_hops_ + 1;
+  events_.after(delay, [this, to, hops, bytes = std::move(send.bytes)] {
+    handling_data(to.peer, hops, [&](SimNode& target) {
+      if (target.open.count(to.link) && !target.isolated) {
+        target.node->on_link_data(events_.now(), to.link, bytes);
+      }
+    });
+  });
 }
 
 void VirtualNetwork::to_server(PeerId peer, const std::vector<std::string>& topics,

@@ -109,6 +109,8 @@ class VirtualNetwork {
 
   void drain(PeerId peer);
   void carry_out(PeerId peer, SimNode& sim, Action& action);
+  void apply_answer(PeerId peer, SimNode& sim, const ApplyAnswer& answer);
+  void send_on_link(PeerId peer, SimNode& sim, SendOnLink& send);
   void to_server(PeerId peer, const std::vector<std::string>& topics, const std::string& body);
   void on_server_message(PeerId to, const std::string& topic, PeerId sender,
                          const std::string& body);

@@ -12,14 +12,16 @@
 //   {type:'candidate', link, candidate}       add a remote candidate (JSON)
 //   {type:'close', link}
 //   {type:'data', link, bytes:Uint8Array}     send on the link's data channel
+//   {type:'measure-rtt', link}                report the transport's RTT (getStats)
+//                                             with linkRtt()
 //   {type:'deliver', from, payload:Uint8Array}
 //   {type:'peer-joined', peer} / {type:'peer-left', peer}
 //   {type:'link-up', peer} / {type:'link-down', peer}
 //   {type:'observer-command', from, body}     a dashboard's command (opt-in)
 //   {type:'wake', at}                         call tick() at `at` µs (Infinity: never)
 //
-// The WebSocket protocol (ServerMessage / ClientMessage) is decoded and
-// encoded here with the core's wire codec, so JavaScript never touches
+// The core decodes the WebSocket protocol's ServerMessage frames and encodes
+// its ClientMessage frames (server_protocol.hpp), so JavaScript never touches
 // protobuf. Link ids are Numbers (they stay far below 2^53).
 
 #include <emscripten/bind.h>
@@ -36,6 +38,7 @@
 #include <vector>
 
 #include "mesh_node.hpp"
+#include "server_protocol.hpp"
 #include "topics.hpp"
 #include "wire.hpp"
 
@@ -133,14 +136,12 @@ class MeshPeer {
   // ---- inputs; each returns the actions it produced ----
   // One binary WebSocket frame from the server (an encoded ServerMessage).
   val server_frame(double now, const std::string& bytes) {
-    wire::ServerMessage message;
-    if (wire::decode(bytes, message) != wire::DecodeError::none) {
-      ++malformed_frames_;
-    } else if (message.kind == wire::ServerMessage::Kind::welcome) {
-      node_.on_welcome(to_time(now), message.welcome_id);
-    } else {
-      node_.on_topic_message(to_time(now), message.topic, message.sender, message.body);
-    }
+    if (!node_.on_server_frame(to_time(now), bytes)) ++malformed_frames_;
+    return actions();
+  }
+  // The WebSocket closed: every link closes, every link and member is gone.
+  val server_lost(double now) {
+    node_.on_server_lost(to_time(now));
     return actions();
   }
   val welcome(double now, double id) {
@@ -311,99 +312,81 @@ class MeshPeer {
     return out;
   }
 
-  static val client_frame(const wire::ClientMessage& message) {
+  static val client_frame(std::string frame) {
     val out = typed("send");
-    out.set("bytes", to_bytes(wire::encode(message)));
+    out.set("bytes", to_bytes(frame));
+    return out;
+  }
+
+  static val on_link(const char* type, LinkId link) {
+    val out = typed(type);
+    out.set("link", link_number(link));
+    return out;
+  }
+
+  static val about_peer(const char* type, PeerId peer) {
+    val out = typed(type);
+    out.set("peer", val(peer));
     return out;
   }
 
   static val to_js(Action& action) {
-    if (auto* a = std::get_if<Subscribe>(&action)) {
-      wire::ClientMessage message;
-      message.kind = wire::ClientMessage::Kind::subscribe;
-      message.topic = std::move(a->topic);
-      return client_frame(message);
-    }
-    if (auto* a = std::get_if<Publish>(&action)) {
-      wire::ClientMessage message;
-      message.kind = wire::ClientMessage::Kind::publish;
-      message.topics = std::move(a->topics);
-      message.payload = std::move(a->body);
-      return client_frame(message);
-    }
-    if (auto* a = std::get_if<OpenLink>(&action)) {
-      val out = typed("open");
-      out.set("link", link_number(a->link));
-      out.set("peer", val(a->peer));
-      return out;
-    }
-    if (auto* a = std::get_if<AcceptLink>(&action)) {
-      val out = typed("accept");
-      out.set("link", link_number(a->link));
-      out.set("peer", val(a->peer));
-      out.set("offer", val(a->offer_json));
-      return out;
-    }
-    if (auto* a = std::get_if<ApplyAnswer>(&action)) {
-      val out = typed("answer");
-      out.set("link", link_number(a->link));
-      out.set("answer", val(a->answer_json));
-      return out;
-    }
-    if (auto* a = std::get_if<AddCandidate>(&action)) {
-      val out = typed("candidate");
-      out.set("link", link_number(a->link));
-      out.set("candidate", val(a->candidate_json));
-      return out;
-    }
-    if (auto* a = std::get_if<CloseLink>(&action)) {
-      val out = typed("close");
-      out.set("link", link_number(a->link));
-      return out;
-    }
-    if (auto* a = std::get_if<SendOnLink>(&action)) {
-      val out = typed("data");
-      out.set("link", link_number(a->link));
-      out.set("bytes", to_bytes(a->bytes));
-      return out;
-    }
-    if (auto* a = std::get_if<Deliver>(&action)) {
-      val out = typed("deliver");
-      out.set("from", val(a->source));
-      out.set("payload", to_bytes(a->payload));
-      return out;
-    }
-    if (auto* a = std::get_if<PeerJoined>(&action)) {
-      val out = typed("peer-joined");
-      out.set("peer", val(a->peer));
-      return out;
-    }
-    if (auto* a = std::get_if<PeerLeft>(&action)) {
-      val out = typed("peer-left");
-      out.set("peer", val(a->peer));
-      return out;
-    }
-    if (auto* a = std::get_if<LinkUp>(&action)) {
-      val out = typed("link-up");
-      out.set("peer", val(a->peer));
-      return out;
-    }
-    if (auto* a = std::get_if<LinkDown>(&action)) {
-      val out = typed("link-down");
-      out.set("peer", val(a->peer));
-      return out;
-    }
-    if (auto* a = std::get_if<ObserverCommand>(&action)) {
-      val out = typed("observer-command");
-      out.set("from", val(a->from));
-      out.set("body", val(a->body));
-      return out;
-    }
-    const auto& wake = std::get<WakeAt>(action);
-    val out = typed("wake");
-    out.set("at", val(wake.at == kNever ? std::numeric_limits<double>::infinity()
-                                        : static_cast<double>(wake.at)));
-    return out;
+    return std::visit(
+        Overloaded{
+            [](Subscribe& a) { return client_frame(p2pmesh::server_frame(a)); },
+            [](Publish& a) { return client_frame(p2pmesh::server_frame(a)); },
+            [](OpenLink& a) {
+              val out = on_link("open", a.link);
+              out.set("peer", val(a.peer));
+              return out;
+            },
+            [](AcceptLink& a) {
+              val out = on_link("accept", a.link);
+              out.set("peer", val(a.peer));
+              out.set("offer", val(a.offer_json));
+              return out;
+            },
+            [](ApplyAnswer& a) {
+              val out = on_link("answer", a.link);
+              out.set("answer", val(a.answer_json));
+              return out;
+            },
+            [](AddCandidate& a) {
+              val out = on_link("candidate", a.link);
+              out.set("candidate", val(a.candidate_json));
+              return out;
+            },
+            [](CloseLink& a) { return on_link("close", a.link); },
+            [](SendOnLink& a) {
+              val out = on_link("data", a.link);
+              out.set("bytes", to_bytes(a.bytes));
+              return out;
+            },
+            [](MeasureRtt& a) { return on_link("measure-rtt", a.link); },
+            [](Deliver& a) {
+              val out = typed("deliver");
+              out.set("from", val(a.source));
+              out.set("payload", to_bytes(a.payload));
+              return out;
+            },
+            [](PeerJoined& a) { return about_peer("peer-joined", a.peer); },
+            [](PeerLeft& a) { return about_peer("peer-left", a.peer); },
+            [](LinkUp& a) { return about_peer("link-up", a.peer); },
+            [](LinkDown& a) { return about_peer("link-down", a.peer); },
+            [](ObserverCommand& a) {
+              val out = typed("observer-command");
+              out.set("from", val(a.from));
+              out.set("body", val(a.body));
+              return out;
+            },
+            [](WakeAt& a) {
+              val out = typed("wake");
+              out.set("at", val(a.at == kNever ? std::numeric_limits<double>::infinity()
+                                               : static_cast<double>(a.at)));
+              return out;
+            },
+        },
+        action);
   }
 
   MeshNode node_;
@@ -419,6 +402,7 @@ EMSCRIPTEN_BINDINGS(p2pmesh) {
   emscripten::class_<MeshPeer>("MeshPeer")
       .constructor<val>()
       .function("serverFrame", &MeshPeer::server_frame)
+      .function("serverLost", &MeshPeer::server_lost)
       .function("welcome", &MeshPeer::welcome)
       .function("topicMessage", &MeshPeer::topic_message)
       .function("localDescription", &MeshPeer::local_description)

@@ -196,6 +196,26 @@ class RtcLink {
     }
   }
 
+  // The core asked for the transport's round-trip time (links with peers
+  // its keep-alive cannot ping): the selected ICE candidate pair's.
+  async measureRtt() {
+    try {
+      const stats = await this.pc.getStats();
+      let rttSeconds;
+      stats.forEach((report) => {
+        if (report.type === 'candidate-pair' && report.nominated &&
+            report.state === 'succeeded' && typeof report.currentRoundTripTime === 'number') {
+          rttSeconds = report.currentRoundTripTime;
+        }
+      });
+      if (rttSeconds === undefined || this.closed) return;
+      const rttUs = Math.round(rttSeconds * 1e6);
+      this.mesh._input((core) => core.linkRtt(nowUs(), this.id, rttUs), false);
+    } catch (error) {
+      this.mesh._log('getStats failed', error);
+    }
+  }
+
   // The core asked to close: no report back.
   close() {
     if (this.closed) return;
@@ -428,7 +448,15 @@ export class Mesh {
           reject(new Error(`p2pmesh: ${this.url} closed before the welcome (${event.code})`));
           return;
         }
-        if (!this._left) this._emit('close', { code: event.code, reason: event.reason });
+        if (this._left) return;
+        // The server forgot us (the group hears we left): the core closes
+        // every link and reports each link and member gone ('link' and
+        // 'peer' events); then 'close', and this Mesh is done.
+        this._input((core) => core.serverLost(nowUs()));
+        this._left = true;
+        this._dispose();
+        this._emit('close', { code: event.code, reason: event.reason });
+        this._emit('change', this.state());
       };
       ws.onerror = () => this._log('WebSocket error');
     });
@@ -488,6 +516,9 @@ export class Mesh {
         break;
       case 'data':
         if (link) link.send(action.bytes);
+        break;
+      case 'measure-rtt':
+        if (link) link.measureRtt();
         break;
       case 'deliver':
         this._emit('message', {

@@ -9,6 +9,7 @@
 #include "mesh_node.hpp"
 #include "reference_like.hpp"
 #include "routing.hpp"
+#include "server_protocol.hpp"
 #include "topics.hpp"
 
 namespace p2pmesh {
@@ -905,6 +906,85 @@ TEST(ReferenceLikePeer, AnnouncesItselfFirstDialsOnItsTimerAndKeepsClaimingClose
   node.on_topic_message(now, "g.50.fallback", 7, wire::encode(packet));
   node.on_topic_message(now, "g.50.fallback", 7, wire::encode(packet));
   EXPECT_EQ(only<Deliver>(node.take_actions()).size(), 2u);
+}
+
+}  // namespace
+}  // namespace p2pmesh
+
+namespace p2pmesh {
+namespace {
+
+TEST_F(MeshNodeTest, TheCoreDecodesServerFramesAndRefusesBadOnes) {
+  wire::ServerMessage welcome;
+  welcome.kind = wire::ServerMessage::Kind::welcome;
+  welcome.welcome_id = kSelf;
+  ASSERT_TRUE(node_.on_server_frame(now_, wire::encode(welcome)));
+  EXPECT_EQ(node_.id(), kSelf);
+  const auto subscribes = only<Subscribe>(node_.take_actions());
+  ASSERT_FALSE(subscribes.empty());
+  EXPECT_EQ(server_frame(subscribes[0]), [] {
+    wire::ClientMessage message;
+    message.kind = wire::ClientMessage::Kind::subscribe;
+    message.topic = "g.mesh";
+    return wire::encode(message);
+  }());
+
+  EXPECT_FALSE(node_.on_server_frame(now_, "\x0a\xff\xff"));  // truncated
+  EXPECT_FALSE(node_.on_server_frame(now_, std::string(2u << 20, '\0')));  // over the limit
+  welcome.welcome_id = 99;  // a second welcome changes nothing
+  EXPECT_TRUE(node_.on_server_frame(now_, wire::encode(welcome)));
+  EXPECT_EQ(node_.id(), kSelf);
+
+  wire::ServerMessage status;
+  status.kind = wire::ServerMessage::Kind::topic_message;
+  status.topic = "g.mesh";
+  status.sender = 7;
+  status.body = wire::encode(ours_status(7, 1, {}));
+  EXPECT_TRUE(node_.on_server_frame(now_, wire::encode(status)));
+  EXPECT_TRUE(node_.membership().is_member(7));
+}
+
+TEST_F(MeshNodeTest, LosingTheServerClosesEveryLinkAndReportsEachLinkAndMemberGone) {
+  welcome();
+  const LinkId link7 = accept_and_open(7);
+  const LinkId link8 = accept_and_open(8);
+  hear(ours_status(9, 1, {}));
+  node_.take_actions();
+  node_.on_server_lost(now_);
+  const auto actions = node_.take_actions();
+  std::set<LinkId> closed;
+  for (const auto& c : only<CloseLink>(actions)) closed.insert(c.link);
+  EXPECT_TRUE(closed.count(link7) && closed.count(link8));
+  EXPECT_EQ(only<LinkDown>(actions).size(), 2u);
+  std::set<PeerId> left;
+  for (const auto& l : only<PeerLeft>(actions)) left.insert(l.peer);
+  EXPECT_EQ(left, (std::set<PeerId>{7, 8, 9}));
+  EXPECT_TRUE(only<Publish>(actions).empty()) << "no server to publish to";
+  EXPECT_EQ(node_.links().size(), 0u);
+  // The node is done: later inputs do nothing.
+  node_.on_tick(now_ + 10 * kSecond);
+  EXPECT_EQ(node_.broadcast(now_, "x"), 0u);
+  EXPECT_TRUE(only<Publish>(node_.take_actions()).empty());
+}
+
+TEST_F(MeshNodeTest, LinksWithReferencePeersGetTheirRttFromTheTransport) {
+  welcome();
+  const LinkId reference = accept_and_open(7);  // no status: version 0
+  const LinkId ours = accept_and_open(8);
+  hear(ours_status(8, 1, {}));
+  node_.on_tick(now_);
+  auto measured = only<MeasureRtt>(node_.take_actions());
+  ASSERT_EQ(measured.size(), 1u) << "at once, and only for the link the keep-alive cannot ping";
+  EXPECT_EQ(measured[0].link, reference);
+  node_.on_link_rtt(now_, reference, 30'000);
+  EXPECT_EQ(node_.links().find(reference)->rtt_us, 30'000u);
+  node_.on_tick(now_ + node_.config().transport_rtt_interval - 1);
+  EXPECT_TRUE(only<MeasureRtt>(node_.take_actions()).empty());
+  node_.on_tick(now_ + node_.config().transport_rtt_interval);
+  measured = only<MeasureRtt>(node_.take_actions());
+  ASSERT_EQ(measured.size(), 1u);
+  EXPECT_EQ(measured[0].link, reference);
+  EXPECT_NE(ours, reference);
 }
 
 }  // namespace
