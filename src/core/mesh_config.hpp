@@ -81,6 +81,10 @@ struct MeshConfig {
   // keep-alive, no duplicate filter nor parent check, dials on a 30 s timer
   // only, and a received link that closed stays claimed (and used) for good.
   bool emulate_reference = false;
+
+  // The only rules a config must follow (every driver reports these
+  // messages): "" when valid, else the first problem, in words for people.
+  std::string validate() const;
 };
 
 }  // namespace p2pmesh

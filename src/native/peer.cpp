@@ -180,21 +180,14 @@ Peer::Impl::Impl(PeerConfig config, PeerCallbacks callbacks)
     if (!parsed) throw std::invalid_argument("p2pmesh: not a ws://host:port/path URL: " + url);
     urls_.push_back(*parsed);
   }
-  if (!valid_group_name(config_.group)) {
-    throw std::invalid_argument("p2pmesh: group name \"" + config_.group +
-                                "\" is not 1-64 characters of A-Z a-z 0-9 _ -");
-  }
-  if (config_.target_connections == 0) throw std::invalid_argument("p2pmesh: target_connections is 0");
-  if (config_.max_connections < config_.target_connections) {
-    throw std::invalid_argument("p2pmesh: max_connections < target_connections");
-  }
-  if (config_.link_connect_timeout.count() <= 0 || config_.status_interval.count() <= 0) {
-    throw std::invalid_argument("p2pmesh: timeouts and intervals must be positive");
-  }
   if (config_.max_link_queue_bytes == 0) throw std::invalid_argument("p2pmesh: max_link_queue_bytes is 0");
   if (config_.max_inbound_bytes == 0) throw std::invalid_argument("p2pmesh: max_inbound_bytes is 0");
   seed_ = config_.seed ? config_.seed : std::random_device{}() * 0x9e3779b97f4a7c15ULL ^ std::random_device{}();
   rng_.seed(seed_);
+  // The mesh's rules are the core's (MeshConfig::validate); the driver's own above.
+  if (const std::string problem = mesh_config().validate(); !problem.empty()) {
+    throw std::invalid_argument("p2pmesh: " + problem);
+  }
   rtc_options_.loopback_only = config_.loopback_only;
   rtc_options_.ice_servers = config_.ice_servers;
 }
@@ -213,8 +206,16 @@ MeshConfig Peer::Impl::mesh_config() const {
     case PeerConfig::TreeMode::blend: mesh.tree.mode = TreeMode::blend; break;
   }
   mesh.tree.alpha = config_.tree_alpha;
-  static_assert(PeerConfig{}.tree_max_depth == static_cast<int>(MeshConfig{}.tree.max_depth),
-                "one default for live peers");
+  // One default for live peers: MeshConfig's (peer.hpp includes no core header).
+  static_assert(PeerConfig{}.tree_max_depth == static_cast<int>(MeshConfig{}.tree.max_depth));
+  static_assert(PeerConfig{}.target_connections == MeshConfig{}.target_connections);
+  static_assert(PeerConfig{}.max_connections == MeshConfig{}.max_connections);
+  static_assert(PeerConfig{}.status_interval.count() * kMillisecond == MeshConfig{}.status_interval);
+  static_assert(PeerConfig{}.link_connect_timeout.count() * kMillisecond ==
+                MeshConfig{}.link_connect_timeout);
+  static_assert(PeerConfig{}.member_timeout.count() * kMillisecond == MeshConfig{}.member_timeout);
+  static_assert(PeerConfig{}.fallback == MeshConfig{}.fallback);
+  static_assert(PeerConfig{}.tree_alpha == MeshConfig{}.tree.alpha);
   mesh.tree.max_depth = config_.tree_max_depth < 0 ? TreeOptions::kNoDepthLimit
                                                    : static_cast<std::uint32_t>(config_.tree_max_depth);
   mesh.fallback = config_.fallback;

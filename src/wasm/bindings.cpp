@@ -33,6 +33,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -121,12 +122,59 @@ MeshConfig config_from(const val& options) {
     if (mode == "blend") config.tree.mode = TreeMode::blend;
   }
   read_number(options, "treeAlpha", config.tree.alpha);
-  double max_depth = -1;  // mesh.js checks it is an integer >= 1
+  double max_depth = -1;  // mesh.js checks it is a non-negative integer
   read_number(options, "treeMaxDepth", max_depth);
-  if (max_depth >= 1) config.tree.max_depth = static_cast<std::uint32_t>(std::min(max_depth, 1e6));
+  if (max_depth >= 0) config.tree.max_depth = static_cast<std::uint32_t>(std::min(max_depth, 1e6));
   // A seed is a Number below 2^53 (the JS layer draws one from crypto).
   read_number(options, "seed", config.seed);
   return config;
+}
+
+// MeshConfig::validate names MeshConfig's fields: in JS, Mesh.join's options.
+std::string with_option_names(std::string message) {
+  static const std::pair<const char*, const char*> kNames[] = {
+      {"target_connections", "targetConnections"}, {"max_connections", "maxConnections"},
+      {"link_connect_timeout", "linkTimeoutMs"},   {"status_interval", "statusIntervalMs"},
+      {"ping_interval", "pingIntervalMs"},         {"dead_link_timeout", "deadLinkTimeoutMs"},
+      {"member_timeout", "memberTimeoutMs"},       {"candidate_backoff", "candidateBackoffMs"},
+      {"report_interval", "reportIntervalMs"},     {"max_packet_bytes", "maxPacketBytes"},
+      {"tree.alpha", "treeAlpha"},                 {"tree.max_depth", "treeMaxDepth"},
+  };
+  for (const auto& [cpp, js] : kNames) {
+    for (std::size_t at = message.find(cpp); at != std::string::npos; at = message.find(cpp, at)) {
+      message.replace(at, std::string_view(cpp).size(), js);
+      at += std::string_view(js).size();
+    }
+  }
+  return message;
+}
+
+// MeshConfig's defaults under Mesh.join's option names (the only copy).
+val default_options() {
+  const MeshConfig config;
+  val out = val::object();
+  out.set("group", val(config.group));
+  out.set("targetConnections", val(config.target_connections));
+  out.set("maxConnections", val(config.max_connections));
+  const auto ms = [](TimeUs t) { return val(static_cast<double>(t) / kMillisecond); };
+  out.set("linkTimeoutMs", ms(config.link_connect_timeout));
+  out.set("statusIntervalMs", ms(config.status_interval));
+  out.set("memberTimeoutMs", ms(config.member_timeout));
+  out.set("candidateBackoffMs", ms(config.candidate_backoff));
+  out.set("pingIntervalMs", ms(config.ping_interval));
+  out.set("deadLinkTimeoutMs", ms(config.dead_link_timeout));
+  out.set("reportIntervalMs", ms(config.report_interval));
+  out.set("observerCommands", val(config.observer_commands));
+  out.set("pruneRoutes", val(config.prune_routes));
+  out.set("fallback", val(config.fallback));
+  out.set("maxPacketBytes", val(config.max_packet_bytes));
+  out.set("maxPayloadBytes", val(config.max_payload_bytes));
+  out.set("treeMode", val(config.tree.mode == TreeMode::unit      ? "unit"
+                          : config.tree.mode == TreeMode::latency ? "latency"
+                                                                  : "blend"));
+  out.set("treeAlpha", val(config.tree.alpha));
+  out.set("treeMaxDepth", val(config.tree.max_depth));
+  return out;
 }
 
 class MeshPeer {
@@ -399,6 +447,11 @@ EMSCRIPTEN_BINDINGS(p2pmesh) {
   // The group-name rule of the core (and meshd), for Mesh.join's checks.
   emscripten::function("validGroupName",
                        +[](const std::string& group) { return valid_group_name(group); });
+  // The config's rules (MeshConfig::validate), for Mesh.join: "" or the problem.
+  emscripten::function("configProblem", +[](val options) {
+    return with_option_names(config_from(options).validate());
+  });
+  emscripten::function("defaultOptions", &default_options);
   emscripten::class_<MeshPeer>("MeshPeer")
       .constructor<val>()
       .function("serverFrame", &MeshPeer::server_frame)

@@ -241,44 +241,39 @@ class RtcLink {
 /** Largest payload of one broadcast, in bytes (it must fit through the server). */
 export const MAX_PAYLOAD_BYTES = 48 * 1024;
 
+/** Mesh.join's option defaults: the core's (MeshConfig), the only copy. */
+export async function defaultOptions(moduleOptions) {
+  return (await loadP2pmesh(moduleOptions)).defaultOptions();
+}
+
 // Checks the options a page gives Mesh.join, so that a mistake is an error
-// at once rather than a mesh that misbehaves (the server refuses other group
-// names; zero intervals would spin).
-function validateJoinOptions(module, settings) {
+// at once rather than a mesh that misbehaves. JavaScript checks the types
+// (the core takes numbers only); the rules are the core's (MeshConfig::
+// validate), with its message.
+function validateJoinOptions(module, settings, coreOptions) {
   if (typeof settings.group !== 'string' || !module.validGroupName(settings.group)) {
     throw new TypeError(`p2pmesh: group "${settings.group}" is not 1-64 characters of A-Z a-z 0-9 _ -`);
   }
-  const positiveInteger = (key) => {
+  const integer = (key) => {
     const value = settings[key];
-    if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
-      throw new RangeError(`p2pmesh: ${key} must be a positive integer, not ${value}`);
+    if (value !== undefined && !(Number.isInteger(value) && value >= 0 && value < 2 ** 31)) {
+      throw new RangeError(`p2pmesh: ${key} must be a non-negative integer, not ${value}`);
     }
   };
-  const atLeast = (key, min) => {
+  const number = (key) => {
     const value = settings[key];
-    if (value !== undefined && !(Number.isFinite(value) && value >= min)) {
-      throw new RangeError(`p2pmesh: ${key} must be a number >= ${min}, not ${value}`);
+    if (value !== undefined && !(Number.isFinite(value) && value >= 0 && value < 2 ** 40)) {
+      throw new RangeError(`p2pmesh: ${key} must be a non-negative number, not ${value}`);
     }
   };
-  positiveInteger('targetConnections');
-  positiveInteger('maxConnections');
-  const target = settings.targetConnections ?? 4;
-  const max = settings.maxConnections ?? 6;
-  if (max < target) throw new RangeError('p2pmesh: maxConnections < targetConnections');
-  for (const key of ['linkTimeoutMs', 'statusIntervalMs', 'pingIntervalMs', 'deadLinkTimeoutMs']) atLeast(key, 10);
-  for (const key of ['memberTimeoutMs', 'candidateBackoffMs', 'reportIntervalMs']) atLeast(key, 0);
-  if (settings.reportIntervalMs > 0) atLeast('reportIntervalMs', 100);
-  atLeast('maxPacketBytes', 1024);
-  if (settings.treeAlpha !== undefined && !(settings.treeAlpha >= 0 && settings.treeAlpha <= 1)) {
-    throw new RangeError(`p2pmesh: treeAlpha must be in [0, 1], not ${settings.treeAlpha}`);
-  }
-  if (settings.treeMaxDepth !== undefined &&
-      !(Number.isInteger(settings.treeMaxDepth) && settings.treeMaxDepth >= 1)) {
-    throw new RangeError(`p2pmesh: treeMaxDepth must be an integer >= 1, not ${settings.treeMaxDepth}`);
-  }
+  for (const key of ['targetConnections', 'maxConnections', 'maxPacketBytes', 'treeMaxDepth']) integer(key);
+  for (const key of ['linkTimeoutMs', 'statusIntervalMs', 'memberTimeoutMs', 'candidateBackoffMs',
+    'pingIntervalMs', 'deadLinkTimeoutMs', 'reportIntervalMs', 'treeAlpha']) number(key);
   if (settings.treeMode !== undefined && !['unit', 'latency', 'blend'].includes(settings.treeMode)) {
     throw new RangeError(`p2pmesh: treeMode must be 'unit', 'latency' or 'blend', not ${settings.treeMode}`);
   }
+  const problem = module.configProblem(coreOptions);
+  if (problem) throw new RangeError(`p2pmesh: ${problem}`);
 }
 
 /**
@@ -314,7 +309,6 @@ export class Mesh {
       url: options.url || defaultServiceUrl(),
       group: options.group || 'default',
     };
-    validateJoinOptions(module, settings);
     const coreOptions = { seed: randomSeed() };
     for (const key of ['group', 'targetConnections', 'maxConnections', 'linkTimeoutMs',
       'statusIntervalMs', 'memberTimeoutMs', 'candidateBackoffMs', 'pingIntervalMs',
@@ -322,6 +316,7 @@ export class Mesh {
       'maxPacketBytes', 'treeMode', 'treeAlpha', 'treeMaxDepth', 'seed']) {
       if (settings[key] !== undefined) coreOptions[key] = settings[key];
     }
+    validateJoinOptions(module, settings, coreOptions);
     const mesh = new Mesh(new module.MeshPeer(coreOptions), settings);
     try {
       await mesh._connect(options.timeoutMs || 10000);

@@ -203,6 +203,14 @@ export declare class Mesh {
 
 /** Loads the WebAssembly module (done by the first join of a page). */
 export declare function loadP2pmesh(moduleOptions?: Record<string, unknown>): Promise<unknown>;
+/** The defaults of Mesh.join's options: the core's (MeshConfig), the only copy. */
+export declare function defaultOptions(
+  moduleOptions?: Record<string, unknown>,
+): Promise<Required<Pick<JoinOptions, 'group' | 'targetConnections' | 'maxConnections' |
+  'linkTimeoutMs' | 'statusIntervalMs' | 'memberTimeoutMs' | 'candidateBackoffMs' |
+  'pingIntervalMs' | 'deadLinkTimeoutMs' | 'reportIntervalMs' | 'observerCommands' |
+  'pruneRoutes' | 'fallback' | 'maxPacketBytes' | 'treeMode' | 'treeAlpha' | 'treeMaxDepth'>> &
+  { maxPayloadBytes: number }>;
 
 /** The Emscripten module factory. */
 declare function createP2pmeshModule(moduleOptions?: Record<string, unknown>): Promise<unknown>;

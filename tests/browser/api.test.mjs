@@ -217,13 +217,26 @@ test('bad options and oversized broadcasts are clear errors, not a broken mesh',
       zeroPing: await attempt({ group: 'ok', pingIntervalMs: 0 }),
       maxBelowTarget: await attempt({ group: 'ok', targetConnections: 8 }),
       zeroDepth: await attempt({ group: 'ok', treeMaxDepth: 0 }),
+      shortReports: await attempt({ group: 'ok', reportIntervalMs: 50 }),
+      negative: await attempt({ group: 'ok', targetConnections: -1 }),
+      defaults: await window.p2pmesh.defaultOptions(),
     };
   }, server.ws);
   assert.match(errors.space, /^TypeError: p2pmesh: group "my room"/);
   assert.match(errors.dot, /^TypeError: p2pmesh: group "a.b"/);
   assert.match(errors.zeroPing, /^RangeError: p2pmesh: pingIntervalMs/);
-  assert.match(errors.maxBelowTarget, /^RangeError: p2pmesh: maxConnections < targetConnections/);
-  assert.match(errors.zeroDepth, /^RangeError: p2pmesh: treeMaxDepth/);
+  // The rules and their messages are the core's (MeshConfig::validate), in JS names.
+  assert.match(errors.maxBelowTarget,
+    /^RangeError: p2pmesh: maxConnections \(6\) must be at least targetConnections \(8\)/);
+  assert.match(errors.zeroDepth, /^RangeError: p2pmesh: treeMaxDepth must be at least 1/);
+  assert.match(errors.shortReports, /^RangeError: p2pmesh: reportIntervalMs must be 0 \(off\) or at least 100 ms/);
+  assert.match(errors.negative, /^RangeError: p2pmesh: targetConnections must be a non-negative integer/);
+  // The defaults are the core's too (the same as the native PeerConfig's).
+  assert.equal(errors.defaults.targetConnections, 4);
+  assert.equal(errors.defaults.maxConnections, 6);
+  assert.equal(errors.defaults.memberTimeoutMs, 150000);
+  assert.equal(errors.defaults.treeMode, 'blend');
+  assert.equal(errors.defaults.maxPayloadBytes, 48 * 1024);
 
   const id = await join(page, 'limits');
   const result = await page.evaluate(() => {

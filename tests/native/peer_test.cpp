@@ -77,6 +77,14 @@ TEST(PeerConfigTest, RejectsBadConfig) {
   EXPECT_THROW(Peer{config}, std::invalid_argument);
   config.max_connections = 6;
   EXPECT_NO_THROW(Peer{config});
+  // The mesh's rules are the core's, with its message.
+  config.status_interval = std::chrono::milliseconds(5);
+  try {
+    Peer peer{config};
+    ADD_FAILURE() << "a 5 ms status interval was accepted";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_STREQ(error.what(), "p2pmesh: status_interval must be at least 10 ms, not 5 ms");
+  }
 }
 
 const int kStartGapMs = std::getenv("P2PMESH_TEST_START_GAP_MS") ? std::atoi(std::getenv("P2PMESH_TEST_START_GAP_MS")) : 100;

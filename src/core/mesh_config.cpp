@@ -1,0 +1,53 @@
+#include "mesh_config.hpp"
+
+#include <cmath>
+
+#include "topics.hpp"
+
+namespace p2pmesh {
+
+namespace {
+std::string ms(TimeUs t) { return std::to_string(t / kMillisecond) + " ms"; }
+}  // namespace
+
+std::string MeshConfig::validate() const {
+  // Zero or tiny intervals would make a peer spin; the group name is the
+  // server's rule (it refuses others).
+  constexpr TimeUs kShortest = 10 * kMillisecond;
+  if (!valid_group_name(group)) {
+    return "group \"" + group + "\" is not 1-64 characters of A-Z a-z 0-9 _ -";
+  }
+  if (target_connections == 0) return "target_connections must be at least 1";
+  if (max_connections < target_connections) {
+    return "max_connections (" + std::to_string(max_connections) +
+           ") must be at least target_connections (" + std::to_string(target_connections) + ")";
+  }
+  const struct {
+    const char* name;
+    TimeUs value;
+  } intervals[] = {{"link_connect_timeout", link_connect_timeout},
+                   {"status_interval", status_interval},
+                   {"ping_interval", ping_interval},
+                   {"dead_link_timeout", dead_link_timeout},
+                   {"transport_rtt_interval", transport_rtt_interval}};
+  for (const auto& [name, value] : intervals) {
+    if (value < kShortest) return std::string(name) + " must be at least 10 ms, not " + ms(value);
+  }
+  if (member_timeout < 0 || candidate_backoff < 0 || snapshot_wait < 0 || repair_window < 0) {
+    return "member_timeout, candidate_backoff, snapshot_wait and repair_window must not be "
+           "negative";
+  }
+  if (report_interval != 0 && report_interval < 100 * kMillisecond) {
+    return "report_interval must be 0 (off) or at least 100 ms, not " + ms(report_interval);
+  }
+  if (!(tree.alpha >= 0 && tree.alpha <= 1)) return "tree.alpha must be in [0, 1]";
+  if (tree.max_depth == 0) return "tree.max_depth must be at least 1 hop";
+  if (max_packet_bytes < 1024) return "max_packet_bytes must be at least 1024";
+  if (max_payload_bytes == 0 || max_payload_bytes > max_server_message_bytes) {
+    return "max_payload_bytes must be 1 to max_server_message_bytes";
+  }
+  if (max_topics_per_publish == 0) return "max_topics_per_publish must be at least 1";
+  return "";
+}
+
+}  // namespace p2pmesh
