@@ -181,6 +181,20 @@ struct PeerSnapshot {
 
 const char* to_string(PeerSnapshot::State state);
 
+// Something went wrong, with the reason in words (for logs and users). The
+// peer goes on by itself: it reconnects (backoff, next URL) and re-links.
+struct PeerError {
+  enum class Kind : std::uint8_t {
+    server_unreachable,  // no connection to a server (refused, timed out, bad handshake)
+    server_lost,         // the server connection closed after the welcome
+    link_failed,         // a WebRTC link failed or closed (ICE, DTLS, SCTP, far end)
+  };
+  Kind kind;
+  std::string reason;  // e.g. "connect: Connection refused", "data channel closed"
+  PeerId peer = 0;     // link_failed: the far end
+};
+const char* to_string(PeerError::Kind kind);
+
 // Callbacks run on the peer's loop thread. They may call broadcast(),
 // snapshot() and id() of the same Peer, but never stop() or the destructor.
 // Keep them short: the mesh waits while they run. Any may be left empty.
@@ -198,6 +212,8 @@ struct PeerCallbacks {
   // A message on `<group>.<id>.command` (PeerConfig::observer_commands);
   // `from` is the server-stamped sender.
   std::function<void(PeerId from, const std::string& body)> on_observer_command;
+  // A failure the peer recovers from by itself, with its reason.
+  std::function<void(const PeerError& error)> on_error;
 };
 
 class Peer {
@@ -209,6 +225,10 @@ class Peer {
   ~Peer();
   Peer(const Peer&) = delete;
   Peer& operator=(const Peer&) = delete;
+  // Movable (not from a callback); a moved-from Peer may only be destroyed
+  // or assigned to. Assigning stops the Peer assigned to first.
+  Peer(Peer&&) noexcept;
+  Peer& operator=(Peer&&) noexcept;
 
   // Starts the loop thread and connects to the server. Once; any thread
   // (not a callback). Throws std::logic_error when called twice.
@@ -240,10 +260,9 @@ class Peer {
   // Waits until the peer is joined, up to `timeout`. Not from a callback.
   bool wait_joined(std::chrono::milliseconds timeout) const;
 
-  class Impl;
-
  private:
-  std::shared_ptr<Impl> impl_;
+  class Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace p2pmesh

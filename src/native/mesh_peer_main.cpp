@@ -26,6 +26,10 @@
 
 #include "p2pmesh/peer.hpp"
 
+#ifndef P2PMESH_VERSION
+#define P2PMESH_VERSION "unknown"
+#endif
+
 namespace json = boost::json;
 
 namespace {
@@ -303,6 +307,7 @@ int main(int argc, char** argv) {
       "mesh-peer: one native p2pmesh peer. Prints JSON lines on stdout (first "
       "{\"event\":\"welcome\",\"id\":ID}); broadcasts each stdin line; leaves on "
       "SIGINT/SIGTERM or end of input."};
+  app.set_version_flag("--version", "mesh-peer " P2PMESH_VERSION);
   p2pmesh::PeerConfig config;
   std::uint32_t status_ms = 10000, connect_timeout_ms = 3500, member_timeout_ms = 150000;
   std::string tree = "blend";
@@ -408,6 +413,14 @@ int main(int argc, char** argv) {
   callbacks.on_peer_left = [](p2pmesh::PeerId peer) { emit_event("peer_left", "peer", peer); };
   callbacks.on_link_up = [](p2pmesh::PeerId peer) { emit_event("link_up", "peer", peer); };
   callbacks.on_link_down = [](p2pmesh::PeerId peer) { emit_event("link_down", "peer", peer); };
+  // Failures it recovers from, with their reasons: for people (stderr), not
+  // for the JSON lines on stdout.
+  callbacks.on_error = [](const p2pmesh::PeerError& error) {
+    std::string line = std::string("mesh-peer: ") + p2pmesh::to_string(error.kind);
+    if (error.peer) line += " (peer " + std::to_string(error.peer) + ")";
+    line += ": " + error.reason + "\n";
+    std::fputs(line.c_str(), stderr);
+  };
   callbacks.on_state = [](p2pmesh::PeerSnapshot::State state, p2pmesh::PeerId id) {
     if (state == p2pmesh::PeerSnapshot::State::joined) {
       emit_event("welcome", "id", id);

@@ -34,6 +34,15 @@ namespace asio = boost::asio;
 using native::RtcLink;
 using native::WsClient;
 
+const char* to_string(PeerError::Kind kind) {
+  switch (kind) {
+    case PeerError::Kind::server_unreachable: return "server_unreachable";
+    case PeerError::Kind::server_lost: return "server_lost";
+    case PeerError::Kind::link_failed: return "link_failed";
+  }
+  return "?";
+}
+
 const char* to_string(PeerSnapshot::State state) {
   switch (state) {
     case PeerSnapshot::State::idle: return "idle";
@@ -289,7 +298,12 @@ void Peer::Impl::on_ws_frame(std::string_view frame) {
   drain();
 }
 
-void Peer::Impl::on_ws_closed(std::string /*reason*/) {
+void Peer::Impl::on_ws_closed(std::string reason) {
+  if (callbacks_.on_error) {
+    const bool joined = id_ != kNoPeer;
+    callbacks_.on_error({joined ? PeerError::Kind::server_lost : PeerError::Kind::server_unreachable,
+                         std::move(reason), kNoPeer});
+  }
   end_session();
   if (stopping_) return;
   set_state(PeerSnapshot::State::reconnecting);
@@ -461,10 +475,13 @@ native::LinkEvents Peer::Impl::link_events(LinkId link) {
       });
     });
   };
-  events.closed = [this, poster, epoch, link](std::string /*reason*/) {
-    poster->post([this, epoch, link] {
+  events.closed = [this, poster, epoch, link](std::string reason) {
+    poster->post([this, epoch, link, reason = std::move(reason)]() mutable {
       if (epoch != epoch_ || !node_ || !links_.count(link)) return;
       ++driver_.link_failures;
+      if (callbacks_.on_error) {
+        callbacks_.on_error({PeerError::Kind::link_failed, std::move(reason), links_.at(link).peer});
+      }
       close_slot(link);
       node_->on_link_closed(steady_now(), link);
       drain();
@@ -706,13 +723,26 @@ void native::copy_core_counters(const MeshCounters& c, PeerSnapshot::Counters& t
 // ------------------------------------------------------------ Peer
 
 Peer::Peer(PeerConfig config, PeerCallbacks callbacks)
-    : impl_(std::make_shared<Impl>(std::move(config), std::move(callbacks))) {}
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(callbacks))) {}
 
 Peer::~Peer() {
   try {
-    stop();
+    if (impl_) stop();
   } catch (...) {
   }
+}
+
+Peer::Peer(Peer&&) noexcept = default;
+
+Peer& Peer::operator=(Peer&& other) noexcept {
+  if (this != &other) {
+    try {
+      if (impl_) stop();
+    } catch (...) {
+    }
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
 }
 
 void Peer::start() { impl_->start(); }

@@ -94,7 +94,12 @@ void WsClient::read() {
     if (self->dead_) return;
     if (ec) {
       if (self->closing_) return self->finish_close();
-      return self->fail(ec == websocket::error::closed ? "closed by the server" : "read: " + ec.message());
+      if (ec != websocket::error::closed) return self->fail("read: " + ec.message());
+      // The server's close frame: its code and reason reach the application.
+      const websocket::close_reason& why = self->ws_.reason();
+      std::string reason = "closed by the server (code " + std::to_string(why.code);
+      if (!why.reason.empty()) reason += ": " + std::string(why.reason.data(), why.reason.size());
+      return self->fail(reason + ")");
     }
     const auto data = self->buffer_.cdata();
     const std::string_view frame(static_cast<const char*>(data.data()), data.size());

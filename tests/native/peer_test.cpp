@@ -1,6 +1,10 @@
 // p2pmesh::Peer over real libwebrtc data channels and a real meshd, all in
 // one process, on 127.0.0.1 only.
 #include <gtest/gtest.h>
+#include <thread>
+#include <mutex>
+
+#include <type_traits>
 
 #include <array>
 #include <bit>
@@ -85,6 +89,52 @@ TEST(PeerConfigTest, RejectsBadConfig) {
   } catch (const std::invalid_argument& error) {
     EXPECT_STREQ(error.what(), "p2pmesh: status_interval must be at least 10 ms, not 5 ms");
   }
+}
+
+TEST(PeerConfigTest, APeerMovesAndWorksWhereItMovedTo) {
+  static_assert(std::is_nothrow_move_constructible_v<Peer>);
+  static_assert(std::is_nothrow_move_assignable_v<Peer>);
+  MeshdInProcess meshd;
+  PeerConfig config;
+  config.server_urls = {meshd.url()};
+  config.group = "moved";
+  Peer first{config};
+  std::vector<Peer> peers;
+  peers.push_back(std::move(first));  // a moved-from Peer is only destroyed
+  peers.front().start();
+  EXPECT_TRUE(peers.front().wait_joined(10s));
+  Peer other{config};
+  other = std::move(peers.front());
+  EXPECT_NE(other.id(), 0u);
+  other.stop();
+}
+
+TEST(PeerErrorTest, AnUnreachableServerIsReportedWithItsReason) {
+  PeerConfig config;
+  config.server_urls = {"ws://127.0.0.1:1/service"};  // nothing listens on port 1
+  std::mutex mutex;
+  std::vector<PeerError> errors;
+  PeerCallbacks callbacks;
+  callbacks.on_error = [&](const PeerError& error) {
+    std::lock_guard lock(mutex);
+    errors.push_back(error);
+  };
+  Peer peer{config, callbacks};
+  peer.start();
+  const auto deadline = Clock::now() + 5s;
+  while (Clock::now() < deadline) {
+    {
+      std::lock_guard lock(mutex);
+      if (!errors.empty()) break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  peer.stop();
+  std::lock_guard lock(mutex);
+  ASSERT_FALSE(errors.empty());
+  EXPECT_EQ(errors[0].kind, PeerError::Kind::server_unreachable);
+  EXPECT_NE(errors[0].reason.find("connect"), std::string::npos) << errors[0].reason;
+  EXPECT_STREQ(to_string(errors[0].kind), "server_unreachable");
 }
 
 const int kStartGapMs = std::getenv("P2PMESH_TEST_START_GAP_MS") ? std::atoi(std::getenv("P2PMESH_TEST_START_GAP_MS")) : 100;
