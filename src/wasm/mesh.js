@@ -73,7 +73,8 @@ class RtcLink {
       else this.pendingLocal.push(json);
     };
     pc.onconnectionstatechange = () => {
-      if (pc.connectionState === 'failed' || pc.connectionState === 'closed') this.lost();
+      if (pc.connectionState === 'failed') this.lost('ICE/DTLS connection failed');
+      else if (pc.connectionState === 'closed') this.lost('connection closed');
     };
     if (initiator) this.attach(pc.createDataChannel('data'));
     else pc.ondatachannel = (event) => this.attach(event.channel);
@@ -88,7 +89,7 @@ class RtcLink {
     channel.onopen = () => {
       if (!this.closed) this.mesh._input((core) => core.linkOpen(nowUs(), this.id));
     };
-    channel.onclose = () => this.lost();
+    channel.onclose = () => this.lost('data channel closed');
     channel.onmessage = (event) => {
       if (this.closed || !(event.data instanceof ArrayBuffer)) return;
       const bytes = new Uint8Array(event.data);
@@ -102,7 +103,7 @@ class RtcLink {
       this.describedLocally();
     } catch (error) {
       this.mesh._log('offer failed', error);
-      this.lost();
+      this.lost(`offer failed: ${error.message}`);
     }
   }
 
@@ -114,7 +115,7 @@ class RtcLink {
       this.describedLocally();
     } catch (error) {
       this.mesh._log('answering an offer failed', error);
-      this.lost();
+      this.lost(`answering an offer failed: ${error.message}`);
     }
   }
 
@@ -124,7 +125,7 @@ class RtcLink {
       this.remoteReady();
     } catch (error) {
       this.mesh._log('applying an answer failed', error);
-      this.lost();
+      this.lost(`applying an answer failed: ${error.message}`);
     }
   }
 
@@ -192,7 +193,7 @@ class RtcLink {
       this.channel.send(bytes);
     } catch (error) {
       this.mesh._log('send failed', error);
-      this.lost();
+      this.lost(`send failed: ${error.message}`);
     }
   }
 
@@ -223,12 +224,14 @@ class RtcLink {
     this.teardown();
   }
 
-  // The connection failed or the far side closed it: tell the core.
-  lost() {
+  // The connection failed or the far side closed it: tell the core, and the
+  // application why.
+  lost(reason) {
     if (this.closed) return;
     this.closed = true;
     this.teardown();
     this.mesh._links.delete(this.id);
+    this.mesh._emit('error', { kind: 'link-failed', peer: this.peer, reason });
     this.mesh._input((core) => core.linkClosed(nowUs(), this.id));
   }
 
@@ -268,7 +271,11 @@ function validateJoinOptions(module, settings, coreOptions) {
   };
   for (const key of ['targetConnections', 'maxConnections', 'maxPacketBytes', 'treeMaxDepth']) integer(key);
   for (const key of ['linkTimeoutMs', 'statusIntervalMs', 'memberTimeoutMs', 'candidateBackoffMs',
-    'pingIntervalMs', 'deadLinkTimeoutMs', 'reportIntervalMs', 'treeAlpha']) number(key);
+    'pingIntervalMs', 'deadLinkTimeoutMs', 'reportIntervalMs', 'treeAlpha', 'timeoutMs',
+    'reconnectInitialMs', 'reconnectMaxMs']) number(key);
+  if (!settings.urls.every((url) => typeof url === 'string' && url.length > 0)) {
+    throw new TypeError('p2pmesh: urls must be a list of WebSocket URLs');
+  }
   if (settings.treeMode !== undefined && !['unit', 'latency', 'blend'].includes(settings.treeMode)) {
     throw new RangeError(`p2pmesh: treeMode must be 'unit', 'latency' or 'blend', not ${settings.treeMode}`);
   }
@@ -282,7 +289,9 @@ function validateJoinOptions(module, settings, coreOptions) {
  * `view()`, `leave()`.
  */
 export class Mesh {
-  constructor(core, options) {
+  constructor(module, core, options, coreOptions) {
+    this._module = module;
+    this._coreOptions = coreOptions;  // a new core (new id) for each connection
     this._core = core;
     this._links = new Map();  // link id -> RtcLink
     this._handlers = new Map();
@@ -294,7 +303,15 @@ export class Mesh {
     this._changePending = false;
     this._sendQueueDrops = 0;  // packets dropped: a link's send queue was full
     this._debug = !!options.debug;
-    this.url = options.url;
+    this.urls = options.urls;
+    this._urlIndex = 0;
+    this.url = this.urls[0];
+    this._reconnect = options.reconnect !== false;
+    this._reconnectInitialMs = options.reconnectInitialMs ?? 250;
+    this._reconnectMaxMs = options.reconnectMaxMs ?? 10000;
+    this._attempt = 0;
+    this._timeoutMs = options.timeoutMs || 10000;
+    this._reconnectTimer = null;
     this.group = options.group;
     this.id = 0;
     this.rtcConfig = options.rtcConfig || { iceServers: options.iceServers || [] };
@@ -304,11 +321,9 @@ export class Mesh {
   /** Connects to the server, waits for the welcome (our id) and returns the mesh. */
   static async join(options = {}) {
     const module = await loadP2pmesh(options.moduleOptions);
-    const settings = {
-      ...options,
-      url: options.url || defaultServiceUrl(),
-      group: options.group || 'default',
-    };
+    const urls = options.urls && options.urls.length ? [...options.urls]
+      : [options.url || defaultServiceUrl()];
+    const settings = { ...options, urls, url: urls[0], group: options.group || 'default' };
     const coreOptions = { seed: randomSeed() };
     for (const key of ['group', 'targetConnections', 'maxConnections', 'linkTimeoutMs',
       'statusIntervalMs', 'memberTimeoutMs', 'candidateBackoffMs', 'pingIntervalMs',
@@ -317,14 +332,20 @@ export class Mesh {
       if (settings[key] !== undefined) coreOptions[key] = settings[key];
     }
     validateJoinOptions(module, settings, coreOptions);
-    const mesh = new Mesh(new module.MeshPeer(coreOptions), settings);
-    try {
-      await mesh._connect(options.timeoutMs || 10000);
-    } catch (error) {
-      mesh._dispose();
-      throw error;
+    const mesh = new Mesh(module, new module.MeshPeer(coreOptions), settings, coreOptions);
+    // The first connection: each URL once, in order.
+    for (let i = 0; ; ++i) {
+      try {
+        await mesh._connect(mesh._timeoutMs);
+        return mesh;
+      } catch (error) {
+        if (i + 1 >= urls.length) {
+          mesh._dispose();
+          throw error;
+        }
+        mesh._useNextUrl();
+      }
     }
-    return mesh;
   }
 
   /** Sends to every member of the group. Returns the message's sequence number. */
@@ -338,11 +359,17 @@ export class Mesh {
       throw new RangeError(`p2pmesh: broadcast of ${bytes.length} bytes, the limit is ${MAX_PAYLOAD_BYTES}`);
     }
     let seq = 0;
+    const dropsBefore = this._sendQueueDrops;
     this._input((core) => {
       const result = core.broadcast(nowUs(), bytes);
       seq = result.seq;
       return result.actions;
     }, false);
+    // Backpressure made visible: links whose send queue was full lost it.
+    const dropped = this._sendQueueDrops - dropsBefore;
+    if (dropped > 0) {
+      this._emit('error', { kind: 'send-queue-full', reason: `${dropped} link(s) dropped broadcast ${seq}: send queue full`, seq, dropped });
+    }
     return seq;
   }
 
@@ -396,6 +423,8 @@ export class Mesh {
 
   /** Leaves gracefully: tells the group, closes every link and the socket. */
   leave() {
+    if (this._reconnectTimer !== null) clearTimeout(this._reconnectTimer);
+    this._reconnectTimer = null;
     if (this._left) return Promise.resolve();
     this._input((core) => core.leave(nowUs()));
     this._left = true;
@@ -443,18 +472,60 @@ export class Mesh {
           reject(new Error(`p2pmesh: ${this.url} closed before the welcome (${event.code})`));
           return;
         }
-        if (this._left) return;
-        // The server forgot us (the group hears we left): the core closes
-        // every link and reports each link and member gone ('link' and
-        // 'peer' events); then 'close', and this Mesh is done.
-        this._input((core) => core.serverLost(nowUs()));
-        this._left = true;
-        this._dispose();
-        this._emit('close', { code: event.code, reason: event.reason });
-        this._emit('change', this.state());
+        if (this._left || ws !== this._ws) return;
+        this._serverLost(event);
       };
       ws.onerror = () => this._log('WebSocket error');
     });
+  }
+
+  // The server forgot us (the group hears we left): the core closes every
+  // link and reports each link and member gone ('link' and 'peer' events);
+  // then 'error' and 'close', and a new connection (new core, new id) after
+  // a backoff, along the URL list, until one welcomes us ('joined').
+  _serverLost(event) {
+    this._input((core) => core.serverLost(nowUs()));
+    this._disposeCore();
+    this._emit('error', { kind: 'server-lost', code: event.code, reason: event.reason || `closed (${event.code})` });
+    this._emit('close', { code: event.code, reason: event.reason });
+    if (!this._reconnect) {
+      this._left = true;
+      this._dispose();
+    } else {
+      this._scheduleReconnect();
+    }
+    this._emit('change', this.state());
+  }
+
+  _useNextUrl() {
+    this._urlIndex = (this._urlIndex + 1) % this.urls.length;
+    this.url = this.urls[this._urlIndex];
+  }
+
+  _scheduleReconnect() {
+    const base = Math.min(this._reconnectInitialMs * 2 ** Math.min(this._attempt, 16), this._reconnectMaxMs);
+    const delay = base * (0.75 + Math.random() / 2);
+    ++this._attempt;
+    this._reconnectTimer = setTimeout(async () => {
+      this._reconnectTimer = null;
+      if (this._left) return;
+      this._useNextUrl();
+      this._core = new this._module.MeshPeer({ ...this._coreOptions, seed: randomSeed() });
+      this.id = 0;
+      try {
+        await this._connect(this._timeoutMs);
+      } catch (error) {
+        this._disposeCore();
+        if (this._left) return;
+        this._emit('error', { kind: 'server-unreachable', reason: error.message });
+        this._scheduleReconnect();
+        return;
+      }
+      if (this._left) return;
+      this._attempt = 0;
+      this._emit('joined', { id: this.id, url: this.url });
+      this._emit('change', this.state());
+    }, delay);
   }
 
   // Feeds one input to the core and carries out the actions it returns.
@@ -587,6 +658,13 @@ export class Mesh {
   }
 
   _dispose() {
+    if (this._reconnectTimer !== null) clearTimeout(this._reconnectTimer);
+    this._reconnectTimer = null;
+    this._disposeCore();
+  }
+
+  // Ends one connection's core: its timer, links and state.
+  _disposeCore() {
     if (this._timer !== null) clearTimeout(this._timer);
     this._timer = null;
     for (const link of this._links.values()) link.close();

@@ -13,6 +13,13 @@ export declare const MAX_PAYLOAD_BYTES: number;
 export interface JoinOptions {
   /** WebSocket URL of meshd, default ws(s)://<this page's host>/service. */
   url?: string;
+  /** Several meshd URLs: join tries them in order; reconnections go along the list. */
+  urls?: string[];
+  /** Reconnect after a lost connection, with backoff (default true). */
+  reconnect?: boolean;
+  /** First reconnection delay, doubled up to reconnectMaxMs, ±25% (default 250, 10000). */
+  reconnectInitialMs?: number;
+  reconnectMaxMs?: number;
   /** Group (room) name, default 'default': 1-64 of A-Z a-z 0-9 _ - (else join throws TypeError). */
   group?: string;
   /** Links this peer tries to hold (default 4). */
@@ -74,6 +81,23 @@ export interface MeshMessage {
 export interface PeerEvent { peer: PeerId; joined: boolean; }
 export interface LinkEvent { peer: PeerId; up: boolean; }
 export interface CloseEvent { code: number; reason: string; }
+/**
+ * Something went wrong, with the reason in words; the mesh recovers by itself
+ * (it reconnects and re-links). server-lost: the connection closed after the
+ * welcome (code, reason from the server); server-unreachable: a reconnection
+ * failed; link-failed: a WebRTC link failed (peer); send-queue-full: a
+ * broadcast was dropped on `dropped` links whose send queue was full.
+ */
+export interface MeshErrorEvent {
+  kind: 'server-lost' | 'server-unreachable' | 'link-failed' | 'send-queue-full';
+  reason: string;
+  code?: number;
+  peer?: PeerId;
+  seq?: number;
+  dropped?: number;
+}
+/** Connected again after a lost connection, with a new id. */
+export interface JoinedEvent { id: PeerId; url: string; }
 export interface ObserverCommandEvent { from: PeerId; body: string; }
 
 export interface MeshViewSnapshot {
@@ -169,8 +193,11 @@ export interface MeshEvents {
   link: LinkEvent;
   /** The state may have changed (coalesced, at most once per task). */
   change: MeshState;
-  /** The server connection closed without leave(). */
+  /** The server connection closed without leave(); the mesh reconnects unless `reconnect: false`. */
   close: CloseEvent;
+  /** Joined again after a lost connection (new id). */
+  joined: JoinedEvent;
+  error: MeshErrorEvent;
   /** An observer (dashboard) sent this peer a command on `<group>.<id>.command` (opt-in in the core). */
   command: ObserverCommandEvent;
 }
