@@ -12,6 +12,7 @@ packages=(
   emscripten chromium nodejs
   gnuplot-nox
   libtgowt-dev
+  dpkg-dev file   # cpack -G DEB: dpkg-shlibdeps computes the .deb dependencies
 )
 
 missing=()

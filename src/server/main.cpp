@@ -18,6 +18,9 @@
 #ifndef MESHD_SOURCE_WEB_DIR
 #define MESHD_SOURCE_WEB_DIR ""
 #endif
+#ifndef P2PMESH_VERSION
+#define P2PMESH_VERSION "unknown"
+#endif
 
 namespace {
 
@@ -58,6 +61,7 @@ int main(int argc, char** argv) {
       "group snapshots and departure notices, /healthz, /metrics, static web pages).\n"
       "Every option can also be set by the environment variable shown."};
   app.option_defaults()->always_capture_default();
+  app.set_version_flag("--version", "meshd " P2PMESH_VERSION);
 
   std::string port_file;
   std::string log_level = "info";
