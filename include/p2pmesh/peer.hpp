@@ -181,6 +181,56 @@ struct PeerSnapshot {
 
 const char* to_string(PeerSnapshot::State state);
 
+// Calls visit(name, value) for every counter: the core's (named as in the
+// state reports, in camelCase in the browser), then the driver's. The
+// non-const form sets counters by name. mesh-peer prints them so.
+namespace detail {
+template <class Counters, class Visit>
+void visit_peer_counters(Counters& c, Visit& visit) {
+  static_assert(sizeof(PeerSnapshot::Counters) == 31 * sizeof(std::uint64_t),
+                "a counter was added to PeerSnapshot::Counters: list it here too");
+  visit("malformed_packets", c.malformed_packets);
+  visit("bad_routes", c.bad_routes);
+  visit("misrouted_packets", c.misrouted_packets);
+  visit("duplicate_packets", c.duplicate_packets);
+  visit("malformed_updates", c.malformed_updates);
+  visit("forged_updates", c.forged_updates);
+  visit("stale_updates", c.stale_updates);
+  visit("bad_signals", c.bad_signals);
+  visit("foreign_topics", c.foreign_topics);
+  visit("dropped_hops", c.dropped_hops);
+  visit("oversized_broadcasts", c.oversized_broadcasts);
+  visit("oversized_publishes", c.oversized_publishes);
+  visit("broadcasts", c.broadcasts);
+  visit("delivered", c.delivered);
+  visit("relayed", c.relayed);
+  visit("fallback_sent", c.fallback_sent);
+  visit("fallback_received", c.fallback_received);
+  visit("offers_refused", c.offers_refused);
+  visit("links_opened", c.links_opened);
+  visit("links_timed_out", c.links_timed_out);
+  visit("links_dead", c.links_dead);
+  visit("repaired", c.repaired);
+  visit("links_dropped_for_room", c.links_dropped_for_room);
+  visit("send_queue_drops", c.send_queue_drops);
+  visit("receive_drops", c.receive_drops);
+  visit("server_frames_in", c.server_frames_in);
+  visit("server_frames_out", c.server_frames_out);
+  visit("bad_server_frames", c.bad_server_frames);
+  visit("link_failures", c.link_failures);
+  visit("link_bytes_in", c.link_bytes_in);
+  visit("link_bytes_out", c.link_bytes_out);
+}
+}  // namespace detail
+template <class Visit>
+void for_each_counter(const PeerSnapshot::Counters& counters, Visit&& visit) {
+  detail::visit_peer_counters(counters, visit);
+}
+template <class Visit>
+void for_each_counter(PeerSnapshot::Counters& counters, Visit&& visit) {
+  detail::visit_peer_counters(counters, visit);
+}
+
 // Something went wrong, with the reason in words (for logs and users). The
 // peer goes on by itself: it reconnects (backoff, next URL) and re-links.
 struct PeerError {

@@ -53,6 +53,11 @@ struct LinkDown { PeerId peer; };
 struct ObserverCommand { PeerId from; std::string body; };
 
 // Call MeshNode::on_tick at `at` (replaces any earlier request).
+// Pushed rather than queried (quinn's next_wake() shape): the node emits one
+// only when its deadline changes, so a driver re-arms its timer rarely,
+// where a query would be asked after every input by every driver (the
+// simulator's 10,000 nodes included). The price is one line per driver: a
+// timer that fires for a replaced WakeAt is ignored (compare `at`).
 struct WakeAt { TimeUs at; };
 
 using Action = std::variant<Subscribe, Publish, OpenLink, AcceptLink, ApplyAnswer, AddCandidate,

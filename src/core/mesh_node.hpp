@@ -19,6 +19,7 @@
 #include "link_policy.hpp"
 #include "link_table.hpp"
 #include "membership.hpp"
+#include "mesh_counters.hpp"
 #include "mesh_config.hpp"
 #include "random.hpp"
 #include "repair_buffer.hpp"
@@ -29,34 +30,6 @@ namespace p2pmesh {
 // Protocol feature level announced in our status (MeshStatusMessage.version).
 inline constexpr std::uint32_t kProtocolVersion = 1;
 
-struct MeshCounters {
-  // Drops, by reason.
-  std::uint64_t malformed_packets = 0;    // undecodable Packet bytes
-  std::uint64_t bad_routes = 0;           // route failed validate_route
-  std::uint64_t misrouted_packets = 0;    // not sent by our parent in the route
-  std::uint64_t duplicate_packets = 0;    // (source, seq) seen before
-  std::uint64_t malformed_updates = 0;    // undecodable MeshUpdateMessage
-  std::uint64_t forged_updates = 0;       // source differs from the server-stamped sender
-  std::uint64_t stale_updates = 0;        // status id not newer
-  std::uint64_t bad_signals = 0;          // offer/answer/candidate that fits no link
-  std::uint64_t foreign_topics = 0;       // topic of another group or unknown form
-  std::uint64_t dropped_hops = 0;         // route children neither linked nor members, or
-                                          // past the relay-fallback budget of a packet
-  std::uint64_t oversized_broadcasts = 0; // broadcast() payloads over max_payload_bytes
-  std::uint64_t oversized_publishes = 0;  // publications over max_server_message_bytes
-  // Traffic and link life.
-  std::uint64_t broadcasts = 0;
-  std::uint64_t delivered = 0;
-  std::uint64_t relayed = 0;              // packets forwarded on links
-  std::uint64_t fallback_sent = 0;        // packets sent through the server
-  std::uint64_t fallback_received = 0;
-  std::uint64_t offers_refused = 0;
-  std::uint64_t links_opened = 0;
-  std::uint64_t links_timed_out = 0;
-  std::uint64_t links_dead = 0;           // keep-alive silent too long
-  std::uint64_t repaired = 0;             // packets re-sent around a gone neighbour
-  std::uint64_t links_dropped_for_room = 0;
-};
 
 class MeshNode {
  public:

@@ -90,33 +90,12 @@ std::string state_report_json(MeshNode& node, const std::string& app_json) {
   }
   out += ']';
   append_field(out, "reached", tree.reached.empty() ? 0 : tree.reached.size() - 1);
-  const MeshCounters& c = node.counters();
-  // Every field of MeshCounters, by its name, in its order (as the native
-  // snapshot's counters and, in camelCase, the browser's counters()).
   out += ",\"counters\":{";
-  append_field(out, "malformed_packets", c.malformed_packets, false);
-  append_field(out, "bad_routes", c.bad_routes);
-  append_field(out, "misrouted_packets", c.misrouted_packets);
-  append_field(out, "duplicate_packets", c.duplicate_packets);
-  append_field(out, "malformed_updates", c.malformed_updates);
-  append_field(out, "forged_updates", c.forged_updates);
-  append_field(out, "stale_updates", c.stale_updates);
-  append_field(out, "bad_signals", c.bad_signals);
-  append_field(out, "foreign_topics", c.foreign_topics);
-  append_field(out, "dropped_hops", c.dropped_hops);
-  append_field(out, "oversized_broadcasts", c.oversized_broadcasts);
-  append_field(out, "oversized_publishes", c.oversized_publishes);
-  append_field(out, "broadcasts", c.broadcasts);
-  append_field(out, "delivered", c.delivered);
-  append_field(out, "relayed", c.relayed);
-  append_field(out, "fallback_sent", c.fallback_sent);
-  append_field(out, "fallback_received", c.fallback_received);
-  append_field(out, "offers_refused", c.offers_refused);
-  append_field(out, "links_opened", c.links_opened);
-  append_field(out, "links_timed_out", c.links_timed_out);
-  append_field(out, "links_dead", c.links_dead);
-  append_field(out, "repaired", c.repaired);
-  append_field(out, "links_dropped_for_room", c.links_dropped_for_room);
+  bool first_counter = true;
+  for_each_counter(node.counters(), [&](const char* name, std::uint64_t value) {
+    append_field(out, name, value, !first_counter);
+    first_counter = false;
+  });
   out += "},\"app\":";
   out += app_json.empty() ? "null" : app_json;
   out += '}';

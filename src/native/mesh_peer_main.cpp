@@ -454,6 +454,11 @@ int main(int argc, char** argv) {
     json::object object;
     object["event"] = "left";
     object["reason"] = why;
+    // Every counter of the session that ended, by name (for_each_counter).
+    json::object counters;
+    p2pmesh::for_each_counter(peer->snapshot().counters,
+                              [&](const char* name, std::uint64_t value) { counters[name] = value; });
+    object["counters"] = std::move(counters);
     emit(object);
   };
 

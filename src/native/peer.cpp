@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -692,32 +693,14 @@ PeerSnapshot Peer::Impl::build_snapshot() {
   return s;
 }
 
-// Every field of MeshCounters, in its order (state_report.cpp and the
-// browser's counters() list them too).
-void native::copy_core_counters(const MeshCounters& c, PeerSnapshot::Counters& to) {
-  to.malformed_packets = c.malformed_packets;
-  to.bad_routes = c.bad_routes;
-  to.misrouted_packets = c.misrouted_packets;
-  to.duplicate_packets = c.duplicate_packets;
-  to.malformed_updates = c.malformed_updates;
-  to.forged_updates = c.forged_updates;
-  to.stale_updates = c.stale_updates;
-  to.bad_signals = c.bad_signals;
-  to.foreign_topics = c.foreign_topics;
-  to.dropped_hops = c.dropped_hops;
-  to.oversized_broadcasts = c.oversized_broadcasts;
-  to.oversized_publishes = c.oversized_publishes;
-  to.broadcasts = c.broadcasts;
-  to.delivered = c.delivered;
-  to.relayed = c.relayed;
-  to.fallback_sent = c.fallback_sent;
-  to.fallback_received = c.fallback_received;
-  to.offers_refused = c.offers_refused;
-  to.links_opened = c.links_opened;
-  to.links_timed_out = c.links_timed_out;
-  to.links_dead = c.links_dead;
-  to.repaired = c.repaired;
-  to.links_dropped_for_room = c.links_dropped_for_room;
+// By name: every counter of the core has a field of the same name in the
+// snapshot (tests/native checks that none is missing).
+void native::copy_core_counters(const MeshCounters& from, PeerSnapshot::Counters& to) {
+  for_each_counter(from, [&to](const char* name, std::uint64_t value) {
+    for_each_counter(to, [&](const char* field, std::uint64_t& slot) {
+      if (std::strcmp(name, field) == 0) slot = value;
+    });
+  });
 }
 
 // ------------------------------------------------------------ Peer

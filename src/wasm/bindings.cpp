@@ -130,6 +130,21 @@ MeshConfig config_from(const val& options) {
   return config;
 }
 
+// snake_case (the core's names) to camelCase (JavaScript's).
+std::string camel_case(std::string_view name) {
+  std::string out;
+  bool upper = false;
+  for (const char c : name) {
+    if (c == '_') {
+      upper = true;
+    } else {
+      out += upper && c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+      upper = false;
+    }
+  }
+  return out;
+}
+
 // MeshConfig::validate names MeshConfig's fields: in JS, Mesh.join's options.
 std::string with_option_names(std::string message) {
   static const std::pair<const char*, const char*> kNames[] = {
@@ -314,41 +329,14 @@ class MeshPeer {
     return out;
   }
 
-  // Every field of MeshCounters, in its order, in camelCase (as the native
-  // PeerSnapshot::Counters, the state reports and MeshCounters in p2pmesh.d.ts).
+  // The driver's malformedFrames, then every counter of the core
+  // (for_each_counter), in camelCase.
   val counters() const {
-    static_assert(sizeof(MeshCounters) == 23 * sizeof(std::uint64_t),
-                  "MeshCounters changed: export every counter here, in p2pmesh.d.ts, "
-                  "PeerSnapshot::Counters and state_report.cpp");
-    const MeshCounters& c = node_.counters();
     val out = val::object();
-    const auto put = [&out](const char* name, std::uint64_t value) {
-      out.set(name, val(static_cast<double>(value)));
-    };
-    put("malformedFrames", malformed_frames_);
-    put("malformedPackets", c.malformed_packets);
-    put("badRoutes", c.bad_routes);
-    put("misroutedPackets", c.misrouted_packets);
-    put("duplicatePackets", c.duplicate_packets);
-    put("malformedUpdates", c.malformed_updates);
-    put("forgedUpdates", c.forged_updates);
-    put("staleUpdates", c.stale_updates);
-    put("badSignals", c.bad_signals);
-    put("foreignTopics", c.foreign_topics);
-    put("droppedHops", c.dropped_hops);
-    put("oversizedBroadcasts", c.oversized_broadcasts);
-    put("oversizedPublishes", c.oversized_publishes);
-    put("broadcasts", c.broadcasts);
-    put("delivered", c.delivered);
-    put("relayed", c.relayed);
-    put("fallbackSent", c.fallback_sent);
-    put("fallbackReceived", c.fallback_received);
-    put("offersRefused", c.offers_refused);
-    put("linksOpened", c.links_opened);
-    put("linksTimedOut", c.links_timed_out);
-    put("linksDead", c.links_dead);
-    put("repaired", c.repaired);
-    put("linksDroppedForRoom", c.links_dropped_for_room);
+    out.set("malformedFrames", val(static_cast<double>(malformed_frames_)));
+    for_each_counter(node_.counters(), [&out](const char* name, std::uint64_t value) {
+      out.set(camel_case(name), val(static_cast<double>(value)));
+    });
     return out;
   }
 

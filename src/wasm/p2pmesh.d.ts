@@ -203,6 +203,8 @@ export interface MeshEvents {
 }
 
 export declare class Mesh {
+  /** Not constructible: `await Mesh.join(options)`. */
+  private constructor();
   /** Connects, waits for the server's welcome and returns the joined mesh. */
   static join(options?: JoinOptions): Promise<Mesh>;
   /** This peer's id, given by the server. */

@@ -280,6 +280,17 @@ TEST(MeshPeerProcessTest, TwelveProcessesConnectBroadcastAndLateJoiner) {
   // A graceful leave on SIGTERM: exit status 0, and the others drop it.
   const std::uint32_t leaving = peers[0]->id();
   EXPECT_EQ(peers[0]->child->terminate(5s), 0);
+  // Its last line: the session's counters, every one by name.
+  std::string left;
+  EXPECT_TRUE(wait_until([&] {
+    for (const std::string& line : peers[0]->child->lines()) {
+      if (line.find("\"event\":\"left\"") != std::string::npos) left = line;
+    }
+    return !left.empty();
+  }, 5s));
+  EXPECT_NE(left.find("\"counters\":{\"malformed_packets\":0"), std::string::npos) << left;
+  EXPECT_NE(left.find("\"repaired\":"), std::string::npos) << left;
+  EXPECT_NE(left.find("\"link_bytes_out\":"), std::string::npos) << left;
   peers.erase(peers.begin());
   EXPECT_TRUE(wait_until([&] { return trees_complete(peers); }, 10s)) << "peer " << leaving << " not dropped";
 }
