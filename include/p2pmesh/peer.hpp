@@ -72,7 +72,7 @@ struct PeerConfig {
   // Per-link send queue bound. Packets that do not fit are dropped and
   // counted (PeerSnapshot::Counters::send_queue_drops): a slow neighbour never
   // makes memory grow without bound.
-  std::size_t max_link_queue_bytes = 4u << 20;
+  std::size_t max_link_queue_bytes = 4u << 20;  // the core's kLinkQueueBound
   // Bound of bytes received on links and not yet handled (all links): past
   // it messages are dropped and counted (Counters::receive_drops).
   std::size_t max_inbound_bytes = 16u << 20;

@@ -24,6 +24,7 @@
 #include "core_counters.hpp"
 #include "mesh_node.hpp"
 #include "inbound_budget.hpp"
+#include "link_send_policy.hpp"
 #include "rtc_link.hpp"
 #include "server_protocol.hpp"
 #include "topics.hpp"
@@ -82,7 +83,6 @@ class LoopPoster {
   asio::io_context* io_;
 };
 
-constexpr std::uint64_t kHighWater = 1u << 20;  // bytes inside libwebrtc before we wait
 constexpr int kSendsPerTurn = 256;              // then the loop breathes
 
 }  // namespace
@@ -226,6 +226,7 @@ MeshConfig Peer::Impl::mesh_config() const {
   static_assert(PeerConfig{}.member_timeout.count() * kMillisecond == MeshConfig{}.member_timeout);
   static_assert(PeerConfig{}.fallback == MeshConfig{}.fallback);
   static_assert(PeerConfig{}.tree_alpha == MeshConfig{}.tree.alpha);
+  static_assert(PeerConfig{}.max_link_queue_bytes == kLinkQueueBound);
   mesh.tree.max_depth = config_.tree_max_depth < 0 ? TreeOptions::kNoDepthLimit
                                                    : static_cast<std::uint32_t>(config_.tree_max_depth);
   mesh.fallback = config_.fallback;
@@ -502,7 +503,10 @@ native::LinkEvents Peer::Impl::link_events(LinkId link) {
     poster->post([this, epoch, link] {
       if (epoch != epoch_) return;
       auto it = links_.find(link);
-      if (it != links_.end() && it->second.waiting) flush(link, true);
+      if (it != links_.end() && it->second.waiting &&
+          may_resume(it->second.rtc->buffered_amount())) {
+        flush(link, true);
+      }
     });
   };
   events.rtt = [this, poster, epoch, link](std::uint32_t rtt_us) {
@@ -522,8 +526,9 @@ void Peer::Impl::close_slot(LinkId link) {
   if (rtc) rtc->close();
 }
 
+// Backpressure as link_send_policy.hpp states it (the browser follows it too).
 void Peer::Impl::enqueue(LinkSlot& slot, std::string bytes) {
-  if (slot.queued_bytes + bytes.size() > config_.max_link_queue_bytes) {
+  if (!fits_queue(slot.queued_bytes, bytes.size(), config_.max_link_queue_bytes)) {
     ++driver_.send_queue_drops;
     return;
   }
@@ -542,8 +547,8 @@ void Peer::Impl::flush(LinkId link, bool check_first) {
     if (check_first || ++slot.since_check >= 16) {
       check_first = false;
       slot.since_check = 0;
-      if (slot.rtc->buffered_amount() > kHighWater) {
-        slot.waiting = true;  // resumed by the `writable` event
+      if (slot.rtc->buffered_amount() > kChannelHighWater) {
+        slot.waiting = true;  // resumed by the `writable` event, at the low mark
         return;
       }
     }

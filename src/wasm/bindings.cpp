@@ -38,6 +38,7 @@
 #include <variant>
 #include <vector>
 
+#include "link_send_policy.hpp"
 #include "mesh_node.hpp"
 #include "server_protocol.hpp"
 #include "topics.hpp"
@@ -440,6 +441,14 @@ EMSCRIPTEN_BINDINGS(p2pmesh) {
     return with_option_names(config_from(options).validate());
   });
   emscripten::function("defaultOptions", &default_options);
+  // Backpressure on a data channel (link_send_policy.hpp): mesh.js follows it.
+  emscripten::function("sendPolicy", +[] {
+    val out = val::object();
+    out.set("highWater", val(static_cast<double>(kChannelHighWater)));
+    out.set("lowWater", val(static_cast<double>(kChannelLowWater)));
+    out.set("queueBound", val(static_cast<double>(kLinkQueueBound)));
+    return out;
+  });
   emscripten::class_<MeshPeer>("MeshPeer")
       .constructor<val>()
       .function("serverFrame", &MeshPeer::server_frame)

@@ -39,11 +39,10 @@ function randomSeed() {
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
-// Per-link send backpressure (RtcLink.send): the browser buffers up to the
-// high-water mark, we queue up to MAX_LINK_QUEUE_BYTES more.
-const CHANNEL_HIGH_WATER = 1 << 20;
-const CHANNEL_LOW_WATER = 256 << 10;
-const MAX_LINK_QUEUE_BYTES = 4 << 20;
+// Per-link send backpressure (RtcLink.send) follows the core's policy
+// (link_send_policy.hpp, module.sendPolicy()): the browser buffers up to its
+// high-water mark, we queue up to its queue bound more, and writing resumes
+// at its low-water mark.
 
 // One WebRTC connection attempt (a core LinkId): an RTCPeerConnection and its
 // data channel `data` (reliable, ordered).
@@ -84,7 +83,7 @@ class RtcLink {
     if (this.closed) { channel.close(); return; }
     this.channel = channel;
     channel.binaryType = 'arraybuffer';
-    channel.bufferedAmountLowThreshold = CHANNEL_LOW_WATER;
+    channel.bufferedAmountLowThreshold = this.mesh._sendPolicy.lowWater;
     channel.onbufferedamountlow = () => this.flush();
     channel.onopen = () => {
       if (!this.closed) this.mesh._input((core) => core.linkOpen(nowUs(), this.id));
@@ -161,14 +160,15 @@ class RtcLink {
     }
   }
 
-  // Backpressure: past CHANNEL_HIGH_WATER in the browser's own buffer,
-  // packets wait here (bounded by MAX_LINK_QUEUE_BYTES; beyond, dropped and
+  // Backpressure: past the high-water mark in the browser's own buffer,
+  // packets wait here (bounded by the queue bound; beyond, dropped and
   // counted) until the channel drains: a burst never makes send() throw and
   // cost the link, and a slow neighbour never grows memory without bound.
   send(bytes) {
     if (this.closed || !this.channel || this.channel.readyState !== 'open') return;
-    if (this.queue.length > 0 || this.channel.bufferedAmount > CHANNEL_HIGH_WATER) {
-      if (this.queuedBytes + bytes.length > MAX_LINK_QUEUE_BYTES) {
+    const policy = this.mesh._sendPolicy;
+    if (this.queue.length > 0 || this.channel.bufferedAmount > policy.highWater) {
+      if (this.queuedBytes + bytes.length > policy.queueBound) {
         this.mesh._sendQueueDrops += 1;
         return;
       }
@@ -181,7 +181,7 @@ class RtcLink {
 
   flush() {
     while (this.queue.length > 0 && !this.closed &&
-           this.channel.bufferedAmount <= CHANNEL_HIGH_WATER) {
+           this.channel.bufferedAmount <= this.mesh._sendPolicy.highWater) {
       const bytes = this.queue.shift();
       this.queuedBytes -= bytes.length;
       this.write(bytes);
@@ -291,6 +291,7 @@ function validateJoinOptions(module, settings, coreOptions) {
 export class Mesh {
   constructor(module, core, options, coreOptions) {
     this._module = module;
+    this._sendPolicy = module.sendPolicy();
     this._coreOptions = coreOptions;  // a new core (new id) for each connection
     this._core = core;
     this._links = new Map();  // link id -> RtcLink
