@@ -287,7 +287,9 @@ class Peer {
   // Leaves gracefully: tells the group, closes every link and the server
   // connection (waits at most ~1 s for the server to take the goodbye), then
   // joins the loop thread. Idempotent. Any thread except the loop thread
-  // (throws std::logic_error there).
+  // (throws std::logic_error there). The browser's Mesh.leave(); stop() is
+  // the same.
+  void leave();
   void stop();
 
   // Sends `payload` to every member of the group (each receives it once).
@@ -301,7 +303,9 @@ class Peer {
   PeerSnapshot snapshot() const;
 
   // Sets the "app" member of the state reports (a JSON value; empty = null).
-  // Kept across reconnects. Thread-safe, non-blocking.
+  // Kept across reconnects. Thread-safe, non-blocking. The browser's
+  // Mesh.setReportInfo(object); set_report_app_json() is the same.
+  void set_report_info(std::string json);
   void set_report_app_json(std::string json);
 
   // The current id (0 when not joined). Thread-safe, non-blocking.

@@ -284,7 +284,7 @@ class DemoApp {
 
   void publish_locked() {
     json::object app{{"demo", true}, {"last_ping", last_ping_}, {"last_trace", last_trace_}};
-    peer_.set_report_app_json(json::serialize(app));
+    peer_.set_report_info(json::serialize(app));
   }
 
   p2pmesh::Peer& peer_;

@@ -735,8 +735,10 @@ Peer& Peer::operator=(Peer&& other) noexcept {
 
 void Peer::start() { impl_->start(); }
 void Peer::stop() { impl_->stop(); }
+void Peer::leave() { impl_->stop(); }
 bool Peer::broadcast(std::string payload) { return impl_->broadcast(std::move(payload)); }
 void Peer::set_report_app_json(std::string json) { impl_->set_report_app_json(std::move(json)); }
+void Peer::set_report_info(std::string json) { impl_->set_report_app_json(std::move(json)); }
 PeerSnapshot Peer::snapshot() const { return impl_->snapshot(); }
 PeerId Peer::id() const { return impl_->id(); }
 bool Peer::wait_joined(std::chrono::milliseconds timeout) const {

@@ -403,11 +403,14 @@ export class Mesh {
     return this._core ? { ...this._core.counters(), sendQueueDrops: this._sendQueueDrops } : {};
   }
 
+  /** The same as snapshot() (its old name, kept for one release). */
+  state() { return this.snapshot(); }
+
   /**
    * Everything worth reporting about this peer (dashboards): fired as the
-   * 'change' event whenever it may have changed.
+   * 'change' event whenever it may have changed. The native Peer::snapshot().
    */
-  state() {
+  snapshot() {
     return {
       id: this.id, group: this.group, url: this.url, joined: !!this._core && !this._left,
       view: this.view(), links: this.links(), tree: this.tree(), counters: this.counters(),
@@ -437,7 +440,7 @@ export class Mesh {
     });
     if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, 'leave');
     this._dispose();
-    this._emit('change', this.state());
+    this._emit('change', this.snapshot());
     return closed;
   }
 
@@ -495,7 +498,7 @@ export class Mesh {
     } else {
       this._scheduleReconnect();
     }
-    this._emit('change', this.state());
+    this._emit('change', this.snapshot());
   }
 
   _useNextUrl() {
@@ -525,7 +528,7 @@ export class Mesh {
       if (this._left) return;
       this._attempt = 0;
       this._emit('joined', { id: this.id, url: this.url });
-      this._emit('change', this.state());
+      this._emit('change', this.snapshot());
     }, delay);
   }
 
@@ -596,10 +599,13 @@ export class Mesh {
         break;
       case 'peer-joined':
       case 'peer-left':
+        // The native callbacks' names (on_peer_joined...); 'peer' is the old one.
+        this._emit(action.type, { peer: action.peer });
         this._emit('peer', { peer: action.peer, joined: action.type === 'peer-joined' });
         break;
       case 'link-up':
       case 'link-down':
+        this._emit(action.type, { peer: action.peer });
         this._emit('link', { peer: action.peer, up: action.type === 'link-up' });
         break;
       case 'observer-command':
@@ -654,7 +660,7 @@ export class Mesh {
     this._changePending = true;
     setTimeout(() => {
       this._changePending = false;
-      this._emit('change', this.state());
+      this._emit('change', this.snapshot());
     }, 0);
   }
 

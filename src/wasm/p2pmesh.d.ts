@@ -189,7 +189,13 @@ export interface MeshState {
 
 export interface MeshEvents {
   message: MeshMessage;
+  'peer-joined': { peer: PeerId };
+  'peer-left': { peer: PeerId };
+  'link-up': { peer: PeerId };
+  'link-down': { peer: PeerId };
+  /** @deprecated use 'peer-joined' / 'peer-left' (kept for one release). */
   peer: PeerEvent;
+  /** @deprecated use 'link-up' / 'link-down' (kept for one release). */
   link: LinkEvent;
   /** The state may have changed (coalesced, at most once per task). */
   change: MeshState;
@@ -223,6 +229,9 @@ export declare class Mesh {
   tree(): TreeSnapshot;
   /** Every counter (MeshCounters); {} when not joined (after leave() or a close). */
   counters(): MeshCounters | Record<string, never>;
+  /** Everything worth reporting about this peer (the native Peer::snapshot()). */
+  snapshot(): MeshState;
+  /** @deprecated the same as snapshot() (kept for one release). */
   state(): MeshState;
   /** Extra facts (JSON-serialisable) added to this peer's state reports. */
   setReportInfo(info: unknown): void;

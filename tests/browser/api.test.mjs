@@ -32,10 +32,13 @@ async function join(page, group) {
   return page.evaluate(async ({ url, group }) => {
     const mesh = await window.testJoin({ url, group });
     window.mesh = mesh;
-    window.log = { message: [], peer: [], link: [], change: 0 };
+    window.log = { message: [], peer: [], link: [], named: [], change: 0 };
     mesh.on('message', (m) => window.log.message.push({ from: m.from, text: m.text, bytes: [...m.data] }));
     mesh.on('peer', (e) => window.log.peer.push(e));
     mesh.on('link', (e) => window.log.link.push(e));
+    for (const event of ['peer-joined', 'peer-left', 'link-up', 'link-down']) {
+      mesh.on(event, (e) => window.log.named.push([event, e.peer]));
+    }
     mesh.on('change', () => { window.log.change += 1; });
     return mesh.id;
   }, { url: server.ws, group });
@@ -76,6 +79,9 @@ test('join, broadcast, receive, events, view and leave', async () => {
   const logA = await a.evaluate(() => window.log);
   assert.ok(logA.peer.some((e) => e.peer === idB && e.joined), JSON.stringify(logA.peer));
   assert.ok(logA.link.some((e) => e.peer === idB && e.up), JSON.stringify(logA.link));
+  // The same under the native callbacks' names (on_peer_joined, on_link_up).
+  assert.ok(logA.named.some(([event, peer]) => event === 'peer-joined' && peer === idB));
+  assert.ok(logA.named.some(([event, peer]) => event === 'link-up' && peer === idB));
   assert.ok(logA.change > 0);
 
   // A string and bytes.
@@ -102,8 +108,9 @@ test('join, broadcast, receive, events, view and leave', async () => {
   assert.equal(countersB.droppedHops, 0);
   assert.equal(countersB.misroutedPackets, 0);
 
-  // state(): the hook a dashboard report would use.
-  const state = await a.evaluate(() => window.mesh.state());
+  // snapshot() (state(), its old name, too): the hook a dashboard report would use.
+  assert.deepEqual(await a.evaluate(() => window.mesh.state().id), idA);
+  const state = await a.evaluate(() => window.mesh.snapshot());
   assert.equal(state.id, idA);
   assert.equal(state.group, 'api');
   assert.equal(state.joined, true);
