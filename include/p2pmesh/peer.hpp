@@ -238,6 +238,8 @@ struct PeerError {
     server_unreachable,  // no connection to a server (refused, timed out, bad handshake)
     server_lost,         // the server connection closed after the welcome
     link_failed,         // a WebRTC link failed or closed (ICE, DTLS, SCTP, far end)
+    send_queue_full,     // a link's send queue is full: packets to `peer` are dropped
+                         // (once per episode: again after the queue has drained)
   };
   Kind kind;
   std::string reason;  // e.g. "connect: Connection refused", "data channel closed"
@@ -294,7 +296,8 @@ class Peer {
 
   // Sends `payload` to every member of the group (each receives it once).
   // Thread-safe, non-blocking: the message is handed to the loop. Returns
-  // false when the peer is not joined (the message is dropped). Throws
+  // false when the peer is not joined (the message is dropped). Links whose
+  // send queue is full drop it: on_error(send_queue_full) says so. Throws
   // std::length_error for a payload over kMaxPayloadBytes.
   bool broadcast(std::string payload);
 

@@ -41,6 +41,7 @@ const char* to_string(PeerError::Kind kind) {
     case PeerError::Kind::server_unreachable: return "server_unreachable";
     case PeerError::Kind::server_lost: return "server_lost";
     case PeerError::Kind::link_failed: return "link_failed";
+    case PeerError::Kind::send_queue_full: return "send_queue_full";
   }
   return "?";
 }
@@ -109,6 +110,7 @@ class Peer::Impl {
     std::size_t queued_bytes = 0;
     bool waiting = false;  // for the libwebrtc buffer to drain
     bool open = false;
+    bool dropping = false;  // the queue overflowed (reported once until it drains)
     int since_check = 0;
   };
 
@@ -530,6 +532,13 @@ void Peer::Impl::close_slot(LinkId link) {
 void Peer::Impl::enqueue(LinkSlot& slot, std::string bytes) {
   if (!fits_queue(slot.queued_bytes, bytes.size(), config_.max_link_queue_bytes)) {
     ++driver_.send_queue_drops;
+    if (!slot.dropping && callbacks_.on_error) {
+      callbacks_.on_error({PeerError::Kind::send_queue_full,
+                           "send queue of " + std::to_string(slot.queued_bytes) +
+                               " bytes full: packets dropped until it drains",
+                           slot.peer});
+    }
+    slot.dropping = true;
     return;
   }
   slot.queued_bytes += bytes.size();
@@ -570,6 +579,7 @@ void Peer::Impl::flush(LinkId link, bool check_first) {
     slot.queue.pop_front();
     ++sent;
   }
+  slot.dropping = false;  // drained: a new overflow is reported again
 }
 
 // ------------------------------------------------------------ application

@@ -137,6 +137,41 @@ TEST(PeerErrorTest, AnUnreachableServerIsReportedWithItsReason) {
   EXPECT_STREQ(to_string(errors[0].kind), "server_unreachable");
 }
 
+TEST(PeerErrorTest, AFullSendQueueDropsAndSaysSoOncePerEpisode) {
+  MeshdInProcess meshd;
+  auto receiver = make_peer(meshd.url(), "burst");
+  ASSERT_TRUE(receiver->peer->wait_joined(10s));
+  PeerConfig config = loopback_config(meshd.url(), "burst");
+  config.max_link_queue_bytes = 64 * 1024;  // beyond libwebrtc's 1 MiB
+  std::mutex mutex;
+  std::vector<PeerError> errors;
+  PeerCallbacks callbacks;
+  callbacks.on_error = [&](const PeerError& error) {
+    std::lock_guard lock(mutex);
+    if (error.kind == PeerError::Kind::send_queue_full) errors.push_back(error);
+  };
+  Peer sender{config, callbacks};
+  sender.start();
+  ASSERT_TRUE(sender.wait_joined(10s));
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& link : sender.snapshot().links) {
+      if (link.peer == receiver->peer->id() && link.open) return true;
+    }
+    return false;
+  }, 10s));
+  // 8 MB at once: 1 MiB fits libwebrtc's buffer, 64 KiB the queue, the rest
+  // is dropped (and the application told, once).
+  const std::string payload(40 * 1024, 'x');
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(sender.broadcast(payload));
+  ASSERT_TRUE(wait_until([&] { return sender.snapshot().counters.send_queue_drops > 0; }, 10s));
+  std::this_thread::sleep_for(500ms);
+  std::lock_guard lock(mutex);
+  ASSERT_GE(errors.size(), 1u);
+  EXPECT_LT(errors.size(), 10u) << "reported per episode, not per packet";
+  EXPECT_EQ(errors[0].peer, receiver->peer->id());
+  EXPECT_NE(errors[0].reason.find("send queue"), std::string::npos) << errors[0].reason;
+}
+
 const int kStartGapMs = std::getenv("P2PMESH_TEST_START_GAP_MS") ? std::atoi(std::getenv("P2PMESH_TEST_START_GAP_MS")) : 100;
 
 TEST(PeerMeshTest, TwelvePeersConnectBroadcastExactlyOnceAndLateJoiner) {
