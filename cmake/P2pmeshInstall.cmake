@@ -40,16 +40,16 @@ if(NOT TARGET meshd)
   return()
 endif()
 
-# web/ as it is at install time: the dashboard (/), the chat (/chat/) and the
-# browser peer p2pmesh.mjs + .wasm that the wasm preset publishes into web/
+# meshd's web root as this build assembled it (src/server): the dashboard (/),
+# the chat (/chat/) and the browser peer p2pmesh.mjs + .wasm of the wasm build
 # (the chat page needs them). web/test/ is a page for the browser tests only.
 set(P2PMESH_WEB_DESTINATION ${CMAKE_INSTALL_DATADIR}/p2pmesh/web)
 install(CODE "
-  if(NOT EXISTS \"${PROJECT_SOURCE_DIR}/web/p2pmesh.mjs\" OR NOT EXISTS \"${PROJECT_SOURCE_DIR}/web/p2pmesh.wasm\")
-    message(WARNING \"web/p2pmesh.mjs or web/p2pmesh.wasm is missing: the installed /chat/ page \"
+  if(NOT EXISTS \"${P2PMESH_WEB_ROOT}/p2pmesh.mjs\" OR NOT EXISTS \"${P2PMESH_WEB_ROOT}/p2pmesh.wasm\")
+    message(WARNING \"${P2PMESH_WEB_ROOT} lacks p2pmesh.mjs or p2pmesh.wasm: the installed /chat/ page \"
       \"will not work. Build the browser peer first: cmake --preset wasm && cmake --build --preset wasm\")
   endif()" COMPONENT runtime)
-install(DIRECTORY ${PROJECT_SOURCE_DIR}/web/ COMPONENT runtime
+install(DIRECTORY ${P2PMESH_WEB_ROOT}/ COMPONENT runtime
   DESTINATION ${P2PMESH_WEB_DESTINATION}
   PATTERN "test" EXCLUDE
   PATTERN "*.swp" EXCLUDE)

@@ -15,8 +15,8 @@
 #include "config.hpp"
 #include "server.hpp"
 
-#ifndef MESHD_SOURCE_WEB_DIR
-#define MESHD_SOURCE_WEB_DIR ""
+#ifndef MESHD_BUILD_WEB_DIR
+#define MESHD_BUILD_WEB_DIR ""
 #endif
 #ifndef P2PMESH_VERSION
 #define P2PMESH_VERSION "unknown"
@@ -27,19 +27,16 @@ namespace {
 namespace fs = std::filesystem;
 
 // Default web root: next to an installed binary (<prefix>/share/p2pmesh/web),
-// the source tree's web/ seen from build/<preset>/bin/, then the source
-// tree's web/ as configured at build time.
+// else the one its build assembled (<build>/web: the source tree's pages and
+// the browser peer of the wasm build).
 std::string default_web_root() {
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
-    const fs::path bin = exe.parent_path();
-    for (const fs::path& candidate :
-         {bin / ".." / "share" / "p2pmesh" / "web", bin / ".." / ".." / ".." / "web"}) {
-      if (fs::is_directory(candidate, ec)) return fs::weakly_canonical(candidate, ec).string();
-    }
+    const fs::path installed = exe.parent_path() / ".." / "share" / "p2pmesh" / "web";
+    if (fs::is_directory(installed, ec)) return fs::weakly_canonical(installed, ec).string();
   }
-  const fs::path configured(MESHD_SOURCE_WEB_DIR);
+  const fs::path configured(MESHD_BUILD_WEB_DIR);
   if (!configured.empty() && fs::is_directory(configured, ec)) return configured.string();
   return {};
 }
@@ -78,7 +75,7 @@ int main(int argc, char** argv) {
       ->envname("MESHD_PORT_FILE");
   app.add_option("--web-root", web_root,
                  "Directory of static files ('' = none; auto: <bin>/../share/p2pmesh/web, "
-                 "<bin>/../../../web, then the source tree's web/)")
+                 "else the build's web root, <build>/web)")
       ->envname("MESHD_WEB_ROOT");
   app.add_option("--threads", config.threads,
                  "Event-loop threads; each connection stays on one of them")
