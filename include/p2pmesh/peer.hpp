@@ -18,7 +18,8 @@
 // engine (three libwebrtc threads). Every member function documents from which
 // threads it may be called.
 //
-// This header includes no libwebrtc, Boost or core header.
+// This header includes no libwebrtc or Boost header, and of the core only
+// its defaults (<p2pmesh/core/defaults.hpp>: one place for every default).
 
 #include <chrono>
 #include <cstddef>
@@ -28,6 +29,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "p2pmesh/core/defaults.hpp"
 
 namespace p2pmesh {
 
@@ -45,25 +48,29 @@ struct PeerConfig {
   std::vector<std::string> server_urls;
   std::string group = "default";
 
-  std::uint32_t target_connections = 4;  // links the peer tries to hold
-  std::uint32_t max_connections = 6;     // offers accepted up to this many links
-  std::chrono::milliseconds status_interval{10'000};      // full status re-published
-  std::chrono::milliseconds link_connect_timeout{3'500};  // pending link given up after
-  std::chrono::milliseconds member_timeout{150'000};      // silent members forgotten (0 = never)
+  // Defaults: the core's (p2pmesh/core/defaults.hpp), as the browser's.
+  std::uint32_t target_connections = defaults::kTargetConnections;  // links the peer tries to hold
+  std::uint32_t max_connections = defaults::kMaxConnections;  // offers accepted up to this many
+  // Full status re-published this often.
+  std::chrono::milliseconds status_interval{defaults::kStatusIntervalMs};
+  // A pending link is given up after this long.
+  std::chrono::milliseconds link_connect_timeout{defaults::kLinkConnectTimeoutMs};
+  // Silent members are forgotten after this long (0 = never).
+  std::chrono::milliseconds member_timeout{defaults::kMemberTimeoutMs};
 
   // ICE servers, e.g. "stun:stun.example.org:3478" (none by default).
   std::vector<std::string> ice_servers;
   // Peers the broadcast tree cannot reach get the packet through the server.
-  bool fallback = true;
+  bool fallback = defaults::kFallback;
 
   enum class TreeMode : std::uint8_t { unit, latency, blend };
   // Default: the blend over measured link RTTs (docs/broadcast.md); unit is
   // the reference's tree.
   TreeMode tree_mode = TreeMode::blend;
-  double tree_alpha = 0.8;  // blend only: 0 = MST, 1 = shortest-path tree
+  double tree_alpha = defaults::kTreeAlpha;  // blend only: 0 = MST, 1 = shortest-path tree
   // latency and blend: no peer more than this many hops from the sender,
   // unless it is that far on the shortest path; -1 = no limit.
-  int tree_max_depth = 9;
+  int tree_max_depth = static_cast<int>(defaults::kTreeMaxDepth);
 
   // Gather only 127.0.0.1 candidates (tests, benchmarks, one-machine demos).
   // Otherwise every non-loopback interface is used, as a browser would.
@@ -72,15 +79,15 @@ struct PeerConfig {
   // Per-link send queue bound. Packets that do not fit are dropped and
   // counted (PeerSnapshot::Counters::send_queue_drops): a slow neighbour never
   // makes memory grow without bound.
-  std::size_t max_link_queue_bytes = 4u << 20;  // the core's kLinkQueueBound
+  std::size_t max_link_queue_bytes = defaults::kLinkQueueBound;
   // Bound of bytes received on links and not yet handled (all links): past
   // it messages are dropped and counted (Counters::receive_drops).
   std::size_t max_inbound_bytes = 16u << 20;
 
   // Reconnect backoff after a lost or failed server connection: doubles from
   // the initial delay up to the maximum (with +-25% jitter).
-  std::chrono::milliseconds reconnect_initial{250};
-  std::chrono::milliseconds reconnect_max{8'000};
+  std::chrono::milliseconds reconnect_initial{defaults::kReconnectInitialMs};
+  std::chrono::milliseconds reconnect_max{defaults::kReconnectMaxMs};
 
   // Seeds the mesh's random choices; 0 = from the system's entropy.
   std::uint64_t seed = 0;

@@ -13,11 +13,13 @@
 
 #include <cstddef>
 
+#include "defaults.hpp"
+
 namespace p2pmesh {
 
 inline constexpr std::size_t kChannelHighWater = 1u << 20;
 inline constexpr std::size_t kChannelLowWater = 256u << 10;
-inline constexpr std::size_t kLinkQueueBound = 4u << 20;
+inline constexpr std::size_t kLinkQueueBound = defaults::kLinkQueueBound;
 
 // May a packet be written now (nothing queued, the transport not full)?
 inline bool may_write_now(std::size_t queued_packets, std::size_t buffered) {

@@ -7,6 +7,7 @@
 
 #include "broadcast_tree.hpp"
 #include "clock.hpp"
+#include "defaults.hpp"
 
 namespace p2pmesh {
 
@@ -16,18 +17,18 @@ inline constexpr std::uint32_t kDefaultMaxPayloadBytes = 48 * 1024;
 
 struct MeshConfig {
   std::string group = "default";
-  std::uint32_t target_connections = 4;  // links a peer tries to hold
-  std::uint32_t max_connections = 6;     // offers accepted up to this many links
-  TimeUs link_connect_timeout = 3500 * kMillisecond;  // pending link given up after
+  std::uint32_t target_connections = defaults::kTargetConnections;  // links a peer tries to hold
+  std::uint32_t max_connections = defaults::kMaxConnections;  // offers accepted up to this many
+  // A pending link is given up after this long.
+  TimeUs link_connect_timeout = defaults::kLinkConnectTimeoutMs * kMillisecond;
   // A newcomer dials once the server's snapshot of the group is in: when the
   // echo of its first status arrives (it follows the snapshot), or after
   // this long for a server that does not echo.
   TimeUs snapshot_wait = 1 * kSecond;
-  TimeUs status_interval = 10 * kSecond;              // full status re-published
+  TimeUs status_interval = defaults::kStatusIntervalMs * kMillisecond;  // full status re-published
   // A member we hear nothing from for this long (and have no link with) is
-  // forgotten. Covers servers without departure notices; 0 disables. Reference
-  // peers re-publish their status only every 60 s: 2.5 of their intervals.
-  TimeUs member_timeout = 150 * kSecond;
+  // forgotten. Covers servers without departure notices; 0 disables.
+  TimeUs member_timeout = defaults::kMemberTimeoutMs * kMillisecond;
   // A peer that refused or dropped a link is not picked again for this long.
   TimeUs candidate_backoff = 10 * kSecond;
   // Keep-alive on links with peers of our protocol (version >= 1): a ping
@@ -46,9 +47,11 @@ struct MeshConfig {
   // Broadcast tree: the Prim-Dijkstra blend over measured link RTTs, at most
   // 9 hops deep (8 relays) unless the mesh is wider than that: the winner of
   // mesh-sim's comparison (docs/broadcast.md).
-  TreeOptions tree{.mode = TreeMode::blend, .alpha = 0.8, .max_depth = 9};
+  TreeOptions tree{.mode = TreeMode::blend,
+                   .alpha = defaults::kTreeAlpha,
+                   .max_depth = defaults::kTreeMaxDepth};
   bool prune_routes = true;  // send each child only its path + subtree
-  bool fallback = true;      // peers the tree cannot reach get packets via the server
+  bool fallback = defaults::kFallback;  // peers the tree cannot reach get packets via the server
   // Repair: a relay whose route names a child it has no open link with (it
   // just closed) sends that child its packet through the server instead.
   bool relay_fallback = true;

@@ -309,7 +309,10 @@ int main(int argc, char** argv) {
       "SIGINT/SIGTERM or end of input."};
   app.set_version_flag("--version", "mesh-peer " P2PMESH_VERSION);
   p2pmesh::PeerConfig config;
-  std::uint32_t status_ms = 10000, connect_timeout_ms = 3500, member_timeout_ms = 150000;
+  // Defaults: PeerConfig's, which are the core's (p2pmesh/core/defaults.hpp).
+  auto status_ms = static_cast<std::uint32_t>(config.status_interval.count());
+  auto connect_timeout_ms = static_cast<std::uint32_t>(config.link_connect_timeout.count());
+  auto member_timeout_ms = static_cast<std::uint32_t>(config.member_timeout.count());
   std::string tree = "blend";
   bool no_fallback = false, stay = false, print_view = false;
   std::uint32_t view_interval_ms = 100;
@@ -363,10 +366,6 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
-  }
-  if (config.max_connections < config.target_connections) {
-    std::cerr << "mesh-peer: --max-connections must be >= --target-connections\n";
-    return 2;
   }
   config.status_interval = std::chrono::milliseconds(status_ms);
   config.link_connect_timeout = std::chrono::milliseconds(connect_timeout_ms);

@@ -218,17 +218,6 @@ MeshConfig Peer::Impl::mesh_config() const {
     case PeerConfig::TreeMode::blend: mesh.tree.mode = TreeMode::blend; break;
   }
   mesh.tree.alpha = config_.tree_alpha;
-  // One default for live peers: MeshConfig's (peer.hpp includes no core header).
-  static_assert(PeerConfig{}.tree_max_depth == static_cast<int>(MeshConfig{}.tree.max_depth));
-  static_assert(PeerConfig{}.target_connections == MeshConfig{}.target_connections);
-  static_assert(PeerConfig{}.max_connections == MeshConfig{}.max_connections);
-  static_assert(PeerConfig{}.status_interval.count() * kMillisecond == MeshConfig{}.status_interval);
-  static_assert(PeerConfig{}.link_connect_timeout.count() * kMillisecond ==
-                MeshConfig{}.link_connect_timeout);
-  static_assert(PeerConfig{}.member_timeout.count() * kMillisecond == MeshConfig{}.member_timeout);
-  static_assert(PeerConfig{}.fallback == MeshConfig{}.fallback);
-  static_assert(PeerConfig{}.tree_alpha == MeshConfig{}.tree.alpha);
-  static_assert(PeerConfig{}.max_link_queue_bytes == kLinkQueueBound);
   mesh.tree.max_depth = config_.tree_max_depth < 0 ? TreeOptions::kNoDepthLimit
                                                    : static_cast<std::uint32_t>(config_.tree_max_depth);
   mesh.fallback = config_.fallback;

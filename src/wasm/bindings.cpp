@@ -190,6 +190,8 @@ val default_options() {
                                                                   : "blend"));
   out.set("treeAlpha", val(config.tree.alpha));
   out.set("treeMaxDepth", val(config.tree.max_depth));
+  out.set("reconnectInitialMs", val(static_cast<double>(defaults::kReconnectInitialMs)));
+  out.set("reconnectMaxMs", val(static_cast<double>(defaults::kReconnectMaxMs)));
   return out;
 }
 

@@ -308,8 +308,9 @@ export class Mesh {
     this._urlIndex = 0;
     this.url = this.urls[0];
     this._reconnect = options.reconnect !== false;
-    this._reconnectInitialMs = options.reconnectInitialMs ?? 250;
-    this._reconnectMaxMs = options.reconnectMaxMs ?? 10000;
+    const defaults = module.defaultOptions();  // the core's
+    this._reconnectInitialMs = options.reconnectInitialMs ?? defaults.reconnectInitialMs;
+    this._reconnectMaxMs = options.reconnectMaxMs ?? defaults.reconnectMaxMs;
     this._attempt = 0;
     this._timeoutMs = options.timeoutMs || 10000;
     this._reconnectTimer = null;

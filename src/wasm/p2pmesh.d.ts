@@ -17,7 +17,7 @@ export interface JoinOptions {
   urls?: string[];
   /** Reconnect after a lost connection, with backoff (default true). */
   reconnect?: boolean;
-  /** First reconnection delay, doubled up to reconnectMaxMs, ±25% (default 250, 10000). */
+  /** First reconnection delay, doubled up to reconnectMaxMs, ±25% (default 250, 8000). */
   reconnectInitialMs?: number;
   reconnectMaxMs?: number;
   /** Group (room) name, default 'default': 1-64 of A-Z a-z 0-9 _ - (else join throws TypeError). */
