@@ -163,6 +163,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   State state_ = State::handshake;
   bool write_waiting_ = false;
   bool broken_ = false;
+  bool close_queued_ = false;  // a close frame is queued: no data frame may follow it
 };
 
 template <class MutableBufferSequence, class ReadHandler>

@@ -144,7 +144,8 @@ void WsSession::finish(beast::error_code ec) {
 FrameRef WsSession::new_frame() { return server_.frames.acquire(); }
 
 void WsSession::deliver(FrameRef frame) {
-  if (state_ != State::open || broken_) return;
+  // Nothing after a close frame on the wire (RFC 6455 5.5.1; browsers log it).
+  if (state_ != State::open || broken_ || close_queued_) return;
   const std::size_t size = frame->size();
   if (out_bytes_ + size > server_.config.max_outbound_bytes) {
     loop_.metrics.drop(Drop::slow_consumer);
@@ -160,6 +161,15 @@ void WsSession::deliver(FrameRef frame) {
 
 bool WsSession::send_control(FrameRef frame) {
   if (broken_ || state_ == State::done) return false;
+  // Beast writes its close frame (its own or the answer to the client's)
+  // through here, before the read that got the client's close completes.
+  // (During the handshake these are HTTP bytes, not frames.)
+  constexpr unsigned char kOpcodeMask = 0x0F, kCloseOpcode = 0x8;
+  const std::string_view bytes = frame->bytes();
+  if (state_ != State::handshake && !bytes.empty() &&
+      (static_cast<unsigned char>(bytes[0]) & kOpcodeMask) == kCloseOpcode) {
+    close_queued_ = true;
+  }
   out_bytes_ += frame->size();
   out_.push_back(std::move(frame));
   loop_.mark_dirty(*this);
