@@ -159,10 +159,11 @@ TEST(PeerErrorTest, AFullSendQueueDropsAndSaysSoOncePerEpisode) {
     }
     return false;
   }, 10s));
-  // 8 MB at once: 1 MiB fits libwebrtc's buffer, 64 KiB the queue, the rest
-  // is dropped (and the application told, once).
+  // 40 MB at once, posted far faster than loopback SCTP drains it (8 MB was
+  // not always enough): 1 MiB fits libwebrtc's buffer, 64 KiB the queue, the
+  // rest is dropped (and the application told, once).
   const std::string payload(40 * 1024, 'x');
-  for (int i = 0; i < 200; ++i) ASSERT_TRUE(sender.broadcast(payload));
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(sender.broadcast(payload));
   ASSERT_TRUE(wait_until([&] { return sender.snapshot().counters.send_queue_drops > 0; }, 10s));
   std::this_thread::sleep_for(500ms);
   std::lock_guard lock(mutex);
