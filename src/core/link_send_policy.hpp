@@ -21,10 +21,6 @@ inline constexpr std::size_t kChannelHighWater = 1u << 20;
 inline constexpr std::size_t kChannelLowWater = 256u << 10;
 inline constexpr std::size_t kLinkQueueBound = defaults::kLinkQueueBound;
 
-// May a packet be written now (nothing queued, the transport not full)?
-inline bool may_write_now(std::size_t queued_packets, std::size_t buffered) {
-  return queued_packets == 0 && buffered <= kChannelHighWater;
-}
 // Does a packet of `size` still fit the queue, or is it dropped?
 inline bool fits_queue(std::size_t queued_bytes, std::size_t size, std::size_t bound) {
   return queued_bytes + size <= bound;

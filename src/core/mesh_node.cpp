@@ -382,10 +382,9 @@ void MeshNode::send_down(TimeUs now, PeerId next, const wire::Packet& packet) {
   }
   // Reference relays below drop what they cannot send on: the children of a
   // peer that already left get it from us instead.
+  // (send_around only reads recently_departed_: no copy needed.)
   if (config_.repair_window > 0 && !drops_repeats(next)) {
-    const std::vector<std::pair<TimeUs, PeerId>> departed(recently_departed_.begin(),
-                                                           recently_departed_.end());
-    for (const auto& [until, gone] : departed) {
+    for (const auto& [until, gone] : recently_departed_) {
       if (!recently_departed(gone) || !repairs_fall_to_us(next, packet, gone)) continue;
       HopFilter wanted = hop_filter();
       send_around(now, packet, gone, false, wanted);

@@ -363,20 +363,22 @@ void Peer::Impl::carry_out(Action& action) {
     auto it = links_.find(link);
     return it == links_.end() ? nullptr : &it->second;
   };
+  const auto new_slot = [this](LinkId link, PeerId peer) -> LinkSlot& {
+    LinkSlot& slot = links_[link];
+    slot.id = link;
+    slot.peer = peer;
+    return slot;
+  };
   std::visit(
       Overloaded{
           [&](Subscribe& a) { to_server(server_frame(a)); },
           [&](Publish& a) { to_server(server_frame(a)); },
           [&](OpenLink& a) {
-            LinkSlot& slot = links_[a.link];
-            slot.id = a.link;
-            slot.peer = a.peer;
+            LinkSlot& slot = new_slot(a.link, a.peer);  // before the engine can call back
             slot.rtc = RtcLink::open(engine_, rtc_options_, link_events(a.link));
           },
           [&](AcceptLink& a) {
-            LinkSlot& slot = links_[a.link];
-            slot.id = a.link;
-            slot.peer = a.peer;
+            LinkSlot& slot = new_slot(a.link, a.peer);
             slot.rtc = RtcLink::accept(engine_, rtc_options_, a.offer_json, link_events(a.link));
           },
           [&](ApplyAnswer& a) {

@@ -241,10 +241,9 @@ void Broker::leave_group(Group& group, WsSession& session, bool notify) {
   spdlog::debug("group {}: peer {} left", group.name, session.id());
 }
 
-MeshRecord* Broker::record_for(WsSession& session, std::string_view group_name) {
-  const auto group = groups_.find(group_name);
-  if (group != groups_.end())
-    if (Member* member = group->second->find(session)) return &member->record;
+MeshRecord* Broker::record_for(WsSession& session, Group* group, std::string_view group_name) {
+  if (group)
+    if (Member* member = group->find(session)) return &member->record;
   auto& early = session.early_records;
   for (EarlyRecord& held : early)
     if (held.group == group_name) return &held.record;
@@ -336,9 +335,10 @@ void Broker::publish(WsSession& session, const std::vector<std::string_view>& to
     session.metrics().publishes.add();
     // Kept even before the publisher subscribes or anyone listens: the
     // reference browser peer publishes its first status, then subscribes.
+    Topic* topic = find_topic(name);  // a group exists while its mesh topic does
     if (own_mesh_update)
-      if (MeshRecord* record = record_for(session, info.group)) record->apply(mesh_update_);
-    Topic* topic = find_topic(name);
+      if (MeshRecord* record = record_for(session, topic ? topic->group : nullptr, info.group))
+        record->apply(mesh_update_);
     if (!topic) continue;
     FrameRef frame = encode(name, session.id(), payload);
     frame->published = now;

@@ -275,9 +275,10 @@ class Broker {
   bool may_subscribe(const WsSession& session, std::string_view topic);
   void join_group(Topic& mesh_topic, WsSession& session);
   void leave_group(Group& group, WsSession& session, bool notify);
-  // Where the session's own mesh updates for `group` are kept: its Member,
-  // else its EarlyRecord; null when it holds too many early records.
-  MeshRecord* record_for(WsSession& session, std::string_view group);
+  // Where the session's own mesh updates for group `group_name` are kept:
+  // its Member of `group` (null while the group has no mesh topic), else its
+  // EarlyRecord; null when it holds too many early records.
+  MeshRecord* record_for(WsSession& session, Group* group, std::string_view group_name);
   void unlink(Topic& topic, WsSession& session);
   Topic& topic_for(std::string_view name);
   Topic* find_topic(std::string_view name);

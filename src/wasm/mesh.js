@@ -428,8 +428,6 @@ export class Mesh {
 
   /** Leaves gracefully: tells the group, closes every link and the socket. */
   leave() {
-    if (this._reconnectTimer !== null) clearTimeout(this._reconnectTimer);
-    this._reconnectTimer = null;
     if (this._left) return Promise.resolve();
     this._input((core) => core.leave(nowUs()));
     this._left = true;
