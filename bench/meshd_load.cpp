@@ -13,6 +13,11 @@
 //           status every --status-interval s, and each group makes
 //           --link-changes connected_to/disconnected_from per second
 //
+// --tls: wss:// (OpenSSL, non-blocking, in the same epoll loop); a spawned
+// meshd gets --tls-cert/--tls-key (given, or a throwaway self-signed
+// certificate). --compare-tls: alternate rounds of plain and TLS (fresh
+// meshd each) and print the medians of both and their ratio.
+//
 // A lean client on purpose (one thread, epoll, hand-written WebSocket
 // framing) so that the load generator is not the bottleneck on a 2-core box.
 // Raises RLIMIT_NOFILE to its hard limit; 10,000 connections need about
@@ -20,6 +25,10 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -38,6 +47,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
@@ -130,7 +140,14 @@ struct MeshdProcess {
 
 struct Conn {
   int fd = -1;
-  enum class State : std::uint8_t { connecting, upgrading, open, closed } state = State::connecting;
+  SSL* ssl = nullptr;  // --tls
+  enum class State : std::uint8_t {
+    connecting,
+    handshaking,  // TLS
+    upgrading,
+    open,
+    closed
+  } state = State::connecting;
   p2pmesh::PeerId id = 0;
   std::uint32_t group = 0;
   std::uint32_t index_in_group = 0;
@@ -176,12 +193,16 @@ struct Stats {
 
 class Load {
  public:
-  Load(std::uint16_t port, Clock::time_point origin) : port_(port), origin_(origin) {
+  // `tls`: a client context for wss://, null for ws://.
+  Load(std::uint16_t port, Clock::time_point origin, SSL_CTX* tls)
+      : port_(port), origin_(origin), tls_(tls) {
     epoll_ = epoll_create1(0);
   }
   ~Load() {
-    for (auto& c : conns_)
+    for (auto& c : conns_) {
+      SSL_free(c.ssl);
       if (c.fd >= 0) close(c.fd);
+    }
     close(epoll_);
   }
 
@@ -324,6 +345,8 @@ class Load {
     if (c.state == Conn::State::closed) return;
     c.state = Conn::State::closed;
     ++stats.closed;
+    SSL_free(c.ssl);
+    c.ssl = nullptr;
     if (c.fd >= 0) {
       epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd, nullptr);
       close(c.fd);
@@ -332,7 +355,9 @@ class Load {
   }
 
   void mark_write(Conn& c) {
-    if (c.want_write || c.state == Conn::State::connecting) return;
+    if (c.want_write || c.state == Conn::State::connecting ||
+        c.state == Conn::State::handshaking)
+      return;
     c.want_write = true;
     dirty_.push_back(static_cast<std::size_t>(&c - conns_.data()));
   }
@@ -344,11 +369,22 @@ class Load {
     epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd, &ev);
   }
 
+  // send(), or SSL_write one record at a time: after WANT_WRITE, OpenSSL
+  // takes the same bytes again from wherever c.out now is (moving buffer).
+  ssize_t send_some(Conn& c, const char* data, std::size_t size) {
+    if (!c.ssl) return ::send(c.fd, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ERR_clear_error();
+    const int n = SSL_write(c.ssl, data, static_cast<int>(std::min<std::size_t>(size, 1 << 30)));
+    if (n > 0) return n;
+    const int error = SSL_get_error(c.ssl, n);
+    errno = error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+    return -1;
+  }
+
   void write_some(Conn& c) {
     if (c.fd < 0) return;
     while (c.out_off < c.out.size()) {
-      const ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off,
-                               MSG_NOSIGNAL | MSG_DONTWAIT);
+      const ssize_t n = send_some(c, c.out.data() + c.out_off, c.out.size() - c.out_off);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN) {
@@ -364,7 +400,34 @@ class Load {
     c.out_off = 0;
   }
 
+  // TLS: one more step of the client handshake; the upgrade request follows it.
+  void handshake(Conn& c) {
+    ERR_clear_error();
+    const int result = SSL_do_handshake(c.ssl);
+    if (result == 1) {
+      c.state = Conn::State::upgrading;
+      set_epollout(c, false);
+      write_some(c);
+      return;
+    }
+    const int error = SSL_get_error(c.ssl, result);
+    if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+      set_epollout(c, error == SSL_ERROR_WANT_WRITE);
+      return;
+    }
+    if (stats.closed == 0) {
+      char reason[256];
+      ERR_error_string_n(ERR_get_error(), reason, sizeof reason);
+      std::fprintf(stderr, "meshd-load: TLS handshake failed: %s\n", reason);
+    }
+    fail(c);
+  }
+
   void on_writable(Conn& c) {
+    if (c.state == Conn::State::handshaking) {
+      handshake(c);
+      return;
+    }
     if (c.state == Conn::State::connecting) {
       int error = 0;
       socklen_t len = sizeof error;
@@ -373,8 +436,18 @@ class Load {
         fail(c);
         return;
       }
-      c.state = Conn::State::upgrading;
       c.want_write = false;
+      if (tls_) {
+        c.ssl = SSL_new(tls_);
+        SSL_set_fd(c.ssl, c.fd);
+        SSL_set_connect_state(c.ssl);
+        SSL_set_tlsext_host_name(c.ssl, "localhost");
+        SSL_set1_host(c.ssl, "localhost");  // checked when the context verifies (--ca-file)
+        c.state = Conn::State::handshaking;
+        handshake(c);
+        return;
+      }
+      c.state = Conn::State::upgrading;
     }
     set_epollout(c, false);
     write_some(c);
@@ -382,14 +455,38 @@ class Load {
 
   void on_readable(Conn& c) {
     if (c.fd < 0) return;
-    char buffer[65536];
-    const ssize_t n = ::recv(c.fd, buffer, sizeof buffer, MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-      fail(c);
+    if (c.state == Conn::State::handshaking) {
+      handshake(c);
       return;
     }
-    if (n < 0) return;
-    c.in.append(buffer, static_cast<std::size_t>(n));
+    char buffer[65536];
+    if (!c.ssl) {
+      const ssize_t n = ::recv(c.fd, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        fail(c);
+        return;
+      }
+      if (n < 0) return;
+      c.in.append(buffer, static_cast<std::size_t>(n));
+      on_input(c);
+      return;
+    }
+    // TLS: read until OpenSSL wants the socket again, or decrypted bytes
+    // could wait in OpenSSL for an epoll event that never comes.
+    while (c.ssl) {
+      ERR_clear_error();
+      const int n = SSL_read(c.ssl, buffer, sizeof buffer);
+      if (n <= 0) {
+        const int error = SSL_get_error(c.ssl, n);
+        if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) fail(c);
+        return;
+      }
+      c.in.append(buffer, static_cast<std::size_t>(n));
+      on_input(c);
+    }
+  }
+
+  void on_input(Conn& c) {
     if (c.state == Conn::State::upgrading) {
       const auto end = c.in.find("\r\n\r\n");
       if (end == std::string::npos) return;
@@ -472,6 +569,7 @@ class Load {
 
   std::uint16_t port_;
   Clock::time_point origin_;
+  SSL_CTX* tls_ = nullptr;
   int epoll_ = -1;
   std::vector<std::size_t> dirty_;
 };
@@ -497,11 +595,78 @@ std::string self_dir() {
   return ec ? std::string(".") : exe.parent_path().string();
 }
 
-}  // namespace
+// ---- TLS (--tls) ----
 
-int main(int argc, char** argv) {
-  CLI::App app{"meshd-load: load generator and benchmark for meshd; prints one summary line"};
-  app.option_defaults()->always_capture_default();
+struct SslCtxFree {
+  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
+
+// The client side. Without --ca-file the certificate is not verified: this
+// is a load generator on loopback against a meshd it usually spawned itself
+// with a throwaway certificate; verification would measure nothing.
+SslCtxPtr client_context(const std::string& ca_file) {
+  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_read_ahead(ctx.get(), 1);
+  if (ca_file.empty()) {
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+  } else {
+    if (SSL_CTX_load_verify_locations(ctx.get(), ca_file.c_str(), nullptr) != 1) {
+      std::fprintf(stderr, "meshd-load: cannot read --ca-file %s\n", ca_file.c_str());
+      return nullptr;
+    }
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);  // and the name: localhost
+  }
+  return ctx;
+}
+
+// A throwaway self-signed certificate for a spawned meshd (localhost,
+// 127.0.0.1; EC P-256, one day) in a fresh directory; false on failure.
+bool make_certificate(const std::string& dir, std::string& cert_file, std::string& key_file) {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* cert = X509_new();
+  bool ok = key && cert;
+  if (ok) {
+    X509_set_version(cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 86400);
+    X509_set_pubkey(cert, key);
+    X509_NAME* name = X509_get_subject_name(cert);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+    X509_set_issuer_name(cert, name);
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
+    X509_EXTENSION* san =
+        X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
+    ok = san && X509_add_ext(cert, san, -1) == 1 && X509_sign(cert, key, EVP_sha256()) > 0;
+    X509_EXTENSION_free(san);
+  }
+  cert_file = dir + "/cert.pem";
+  key_file = dir + "/key.pem";
+  if (ok) {
+    FILE* out = std::fopen(cert_file.c_str(), "w");
+    ok = out && PEM_write_X509(out, cert) == 1;
+    if (out) std::fclose(out);
+  }
+  if (ok) {
+    FILE* out = std::fopen(key_file.c_str(), "w");
+    ok = out && PEM_write_PrivateKey(out, key, nullptr, nullptr, 0, nullptr, nullptr) == 1;
+    if (out) std::fclose(out);
+  }
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  return ok;
+}
+
+// ---- one run: connections, load, one summary line ----
+
+struct Options {
   std::string mode = "fanout";
   std::string meshd_path = self_dir() + "/meshd";
   std::vector<std::string> meshd_args;
@@ -519,45 +684,34 @@ int main(int argc, char** argv) {
   double status_interval = 60;
   double link_changes = 10;
   std::size_t parallel = 64;
+  // TLS: the spawned meshd's files (generated when empty), the client's CA.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string ca_file;
+};
 
-  app.add_option("--mode", mode, "fanout, idle or mesh")
-      ->check(CLI::IsMember({"fanout", "idle", "mesh"}));
-  app.add_option("--meshd", meshd_path, "meshd program to spawn (ignored with --port)");
-  app.add_option("--meshd-arg", meshd_args, "Extra argument for the spawned meshd (repeatable)");
-  app.add_option("--port", port, "Use a running meshd on 127.0.0.1:PORT instead of spawning");
-  app.add_option("--pid", pid, "Its process id (for CPU and RSS)");
-  app.add_option("--connections", connections, "fanout/idle: connections")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{60000}));
-  app.add_option("--group-size", group_size, "fanout/idle: subscribers per topic")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{60000}));
-  app.add_option("--publishers", publishers, "fanout: publishers per topic")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{60000}));
-  app.add_option("--rate", rate, "fanout: publications per second, in total")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--payload", payload, "fanout: payload bytes (>= 8)")
-      ->check(CLI::Range(std::size_t{8}, std::size_t{60000}));
-  app.add_option("--duration", duration, "Measured seconds")->check(CLI::PositiveNumber);
-  app.add_option("--warmup", warmup, "Seconds of load before measuring")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--groups", groups, "mesh: groups")->check(CLI::Range(1, 10000));
-  app.add_option("--peers", peers, "mesh: peers per group")->check(CLI::Range(2, 10000));
-  app.add_option("--status-interval", status_interval, "mesh: seconds between a peer's statuses")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--link-changes", link_changes, "mesh: link changes per second per group")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--parallel", parallel, "Handshakes in flight while connecting")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{4096}));
-  CLI11_PARSE(app, argc, argv);
+struct Figures {
+  bool ok = false;
+  double delivered_rate = 0;   // messages per second
+  double p50_us = 0;
+  double p99_us = 0;
+  double meshd_cpu = 0;        // fraction of one core
+  double per_cpu_second = 0;   // delivered per meshd CPU second
+  double rss_per_connection_kib = 0;
+};
 
-  raise_fd_limit();
-  signal(SIGPIPE, SIG_IGN);
-  const bool is_mesh = mode == "mesh";
-  const std::size_t total = is_mesh ? groups * peers : connections;
+// `tls`: null for ws://, else the client context (and a spawned meshd gets
+// --tls-cert/--tls-key).
+Figures run(const Options& o, SSL_CTX* tls) {
+  Figures figures;
+  const bool is_mesh = o.mode == "mesh";
+  const std::size_t total = is_mesh ? o.groups * o.peers : o.connections;
+  const char* tls_note = tls ? " tls=on" : "";
 
   MeshdProcess meshd;
-  if (port != 0) {
-    meshd.port = static_cast<std::uint16_t>(port);
-    meshd.pid = pid;
+  if (o.port != 0) {
+    meshd.port = static_cast<std::uint16_t>(o.port);
+    meshd.pid = o.pid;
   } else {
     std::vector<std::string> args = {"--host", "127.0.0.1", "--port", "0", "--log-level", "warn",
                                      "--max-connections", std::to_string(total + 100),
@@ -567,21 +721,25 @@ int main(int argc, char** argv) {
       args.push_back("--rate");
       args.push_back("0");
     }
-    for (auto& a : meshd_args) args.push_back(a);
-    if (!meshd.spawn(meshd_path, args)) {
-      std::fprintf(stderr, "meshd-load: could not start %s\n", meshd_path.c_str());
-      return 1;
+    if (tls) {
+      for (const auto* arg : {"--tls-cert", o.tls_cert.c_str(), "--tls-key", o.tls_key.c_str()})
+        args.push_back(arg);
+    }
+    for (auto& a : o.meshd_args) args.push_back(a);
+    if (!meshd.spawn(o.meshd_path, args)) {
+      std::fprintf(stderr, "meshd-load: could not start %s\n", o.meshd_path.c_str());
+      return figures;
     }
   }
   const double rss_before = meshd.pid > 0 ? meshd.rss_kib() : 0;
 
   const auto origin = Clock::now();
-  Load load(meshd.port, origin);
-  load.payload_size = payload;
-  load.mode = mode;
-  if (!load.open_all(total, parallel)) {
+  Load load(meshd.port, origin, tls);
+  load.payload_size = o.payload;
+  load.mode = o.mode;
+  if (!load.open_all(total, o.parallel)) {
     meshd.stop();
-    return 1;
+    return figures;
   }
   auto& conns = load.conns_;
 
@@ -590,21 +748,21 @@ int main(int argc, char** argv) {
   if (is_mesh) {
     for (std::size_t i = 0; i < conns.size(); ++i) {
       auto& c = conns[i];
-      c.group = static_cast<std::uint32_t>(i / peers);
-      c.index_in_group = static_cast<std::uint32_t>(i % peers);
+      c.group = static_cast<std::uint32_t>(i / o.peers);
+      c.index_in_group = static_cast<std::uint32_t>(i % o.peers);
       const std::string g = "g" + std::to_string(c.group);
       for (const char* ch : {"offer", "answer", "candidate", "fallback"})
         load.subscribe(c, g + "." + std::to_string(c.id) + "." + ch);
       load.subscribe(c, g + ".mesh");
       c.next_status_us = static_cast<std::uint32_t>(
-          std::uniform_real_distribution<double>(0, status_interval * 1e6)(rng));
+          std::uniform_real_distribution<double>(0, o.status_interval * 1e6)(rng));
     }
   } else {
     for (std::size_t i = 0; i < conns.size(); ++i) {
       auto& c = conns[i];
-      c.group = static_cast<std::uint32_t>(i / group_size);
-      c.index_in_group = static_cast<std::uint32_t>(i % group_size);
-      c.publisher = c.index_in_group < publishers;
+      c.group = static_cast<std::uint32_t>(i / o.group_size);
+      c.index_in_group = static_cast<std::uint32_t>(i % o.group_size);
+      c.publisher = c.index_in_group < o.publishers;
       load.subscribe(c, "t" + std::to_string(c.group));
     }
   }
@@ -614,16 +772,19 @@ int main(int argc, char** argv) {
     while (Clock::now() < until) load.poll(5);
   }
 
-  if (mode == "idle") {
+  if (o.mode == "idle") {
     const auto until = Clock::now() + std::chrono::seconds(1);
     while (Clock::now() < until) load.poll(10);
     const double rss_after = meshd.rss_kib();
+    figures.rss_per_connection_kib = (rss_after - rss_before) / static_cast<double>(total);
     std::printf(
         "meshd-load mode=idle connections=%zu meshd_rss_before=%.1fMiB meshd_rss=%.1fMiB "
-        "rss_per_connection=%.2fKiB\n",
-        total, rss_before / 1024, rss_after / 1024, (rss_after - rss_before) / total);
+        "rss_per_connection=%.2fKiB%s\n",
+        total, rss_before / 1024, rss_after / 1024, figures.rss_per_connection_kib, tls_note);
+    std::fflush(stdout);
     meshd.stop();
-    return 0;
+    figures.ok = true;
+    return figures;
   }
 
   // Per-publisher pre-encoded frames (fanout).
@@ -636,7 +797,7 @@ int main(int argc, char** argv) {
       wire::ClientMessage m;
       m.kind = wire::ClientMessage::Kind::publish;
       m.topics = {"t" + std::to_string(conns[i].group)};
-      m.payload = std::string(payload, 'p');
+      m.payload = std::string(o.payload, 'p');
       const std::string message = wire::encode(m);
       std::string frame;
       frame.push_back(static_cast<char>(0x82));
@@ -662,7 +823,7 @@ int main(int argc, char** argv) {
     };
   }
 
-  const double seconds_total = warmup + duration;
+  const double seconds_total = o.warmup + o.duration;
   const auto start = Clock::now();
   double cpu_start = 0;
   double load_cpu_start = 0;
@@ -674,7 +835,7 @@ int main(int argc, char** argv) {
   for (;;) {
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     if (elapsed >= seconds_total) break;
-    if (!load.stats.measuring && elapsed >= warmup) {
+    if (!load.stats.measuring && elapsed >= o.warmup) {
       load.stats.measuring = true;
       measure_start = Clock::now();
       cpu_start = meshd.pid > 0 ? meshd.cpu_seconds() : 0;
@@ -682,7 +843,7 @@ int main(int argc, char** argv) {
       sent_at_measure = sent;
     }
     if (!is_mesh) {
-      const auto due = static_cast<std::uint64_t>(elapsed * rate);
+      const auto due = static_cast<std::uint64_t>(elapsed * o.rate);
       while (sent < due) {
         const std::size_t i = publisher_index[next_publisher];
         next_publisher = (next_publisher + 1) % publisher_index.size();
@@ -691,7 +852,7 @@ int main(int argc, char** argv) {
       }
     } else {
       const auto t = static_cast<std::uint32_t>(now_us(origin));
-      const auto interval = static_cast<std::uint32_t>(status_interval * 1e6);
+      const auto interval = static_cast<std::uint32_t>(o.status_interval * 1e6);
       for (auto& c : conns) {
         if (c.state != Conn::State::open || t < c.next_status_us) continue;
         c.next_status_us += interval;
@@ -706,12 +867,12 @@ int main(int argc, char** argv) {
                      }());
         ++sent;
       }
-      const auto due = static_cast<std::uint64_t>(elapsed * link_changes * groups);
+      const auto due = static_cast<std::uint64_t>(elapsed * o.link_changes * o.groups);
       while (link_events < due) {
-        const std::size_t g = link_events % groups;
+        const std::size_t g = link_events % o.groups;
         ++link_events;
-        auto& a = conns[g * peers + rng() % peers];
-        auto& b = conns[g * peers + rng() % peers];
+        auto& a = conns[g * o.peers + rng() % o.peers];
+        auto& b = conns[g * o.peers + rng() % o.peers];
         if (&a == &b) continue;
         wire::MeshUpdate u;
         u.source = a.id;
@@ -736,32 +897,174 @@ int main(int argc, char** argv) {
   const double rss = meshd.pid > 0 ? meshd.rss_kib() : 0;
   const double delivered_rate = static_cast<double>(load.stats.delivered) / measured;
   const double publish_rate = static_cast<double>(sent - sent_at_measure) / measured;
+  figures.delivered_rate = delivered_rate;
+  figures.p50_us = load.stats.percentile(0.5);
+  figures.p99_us = load.stats.percentile(0.99);
+  figures.meshd_cpu = cpu / measured;
+  figures.per_cpu_second = cpu > 0 ? static_cast<double>(load.stats.delivered) / cpu : 0.0;
+  figures.rss_per_connection_kib = (rss - rss_before) / static_cast<double>(total);
   if (!is_mesh) {
-    const double expected = publish_rate * static_cast<double>(group_size);
+    const double expected = publish_rate * static_cast<double>(o.group_size);
     std::printf(
         "meshd-load mode=fanout connections=%zu group_size=%zu publishers=%zu payload=%zu "
         "publish_rate=%.0f/s delivered=%.0f/s expected=%.0f/s (%.1f%%) p50=%.0fus p99=%.0fus "
         "meshd_cpu=%.0f%% load_cpu=%.0f%% delivered_per_meshd_cpu_second=%.0f meshd_rss=%.1fMiB "
-        "closed=%llu\n",
-        total, group_size, publisher_index.size(), payload, publish_rate, delivered_rate,
-        expected, 100.0 * delivered_rate / expected, load.stats.percentile(0.5),
-        load.stats.percentile(0.99), 100.0 * cpu / measured, 100.0 * load_cpu / measured,
-        cpu > 0 ? static_cast<double>(load.stats.delivered) / cpu : 0.0, rss / 1024,
-        static_cast<unsigned long long>(load.stats.closed));
+        "closed=%llu%s\n",
+        total, o.group_size, publisher_index.size(), o.payload, publish_rate, delivered_rate,
+        expected, 100.0 * delivered_rate / expected, figures.p50_us, figures.p99_us,
+        100.0 * cpu / measured, 100.0 * load_cpu / measured, figures.per_cpu_second, rss / 1024,
+        static_cast<unsigned long long>(load.stats.closed), tls_note);
   } else {
     std::printf(
         "meshd-load mode=mesh groups=%zu peers=%zu status_interval=%.0fs link_changes=%.0f/s/group "
         "publish_rate=%.0f/s delivered=%.0f/s status_p50=%.0fus status_p99=%.0fus "
-        "meshd_cpu=%.1f%% load_cpu=%.1f%% meshd_rss=%.1fMiB rss_per_peer=%.2fKiB closed=%llu\n",
-        groups, peers, status_interval, link_changes, publish_rate, delivered_rate,
-        load.stats.percentile(0.5), load.stats.percentile(0.99), 100.0 * cpu / measured,
-        100.0 * load_cpu / measured, rss / 1024, (rss - rss_before) / static_cast<double>(total),
-        static_cast<unsigned long long>(load.stats.closed));
+        "meshd_cpu=%.1f%% load_cpu=%.1f%% meshd_rss=%.1fMiB rss_per_peer=%.2fKiB closed=%llu%s\n",
+        o.groups, o.peers, o.status_interval, o.link_changes, publish_rate, delivered_rate,
+        figures.p50_us, figures.p99_us, 100.0 * cpu / measured, 100.0 * load_cpu / measured,
+        rss / 1024, figures.rss_per_connection_kib,
+        static_cast<unsigned long long>(load.stats.closed), tls_note);
   }
+  std::fflush(stdout);
   // Graceful: meshd sends close frames; keep answering them.
   meshd.signal_stop();
   const auto until = Clock::now() + std::chrono::seconds(3);
   while (load.stats.closed < total && Clock::now() < until) load.poll(5);
   meshd.stop();
+  figures.ok = true;
+  return figures;
+}
+
+double median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const std::size_t mid = values.size() / 2;
+  return values.size() % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+}
+
+// --compare-tls: plain and TLS rounds alternately (a fresh meshd each), then
+// the medians of each and TLS/plain.
+int compare_tls(const Options& o, SSL_CTX* tls, std::size_t rounds) {
+  std::vector<Figures> plain, secure;
+  for (std::size_t round = 0; round < rounds; ++round) {
+    for (SSL_CTX* context : {static_cast<SSL_CTX*>(nullptr), tls}) {
+      const Figures figures = run(o, context);
+      if (!figures.ok) return 1;
+      (context ? secure : plain).push_back(figures);
+    }
+  }
+  const auto med = [](const std::vector<Figures>& runs, double Figures::*field) {
+    std::vector<double> values;
+    for (const auto& f : runs) values.push_back(f.*field);
+    return median(values);
+  };
+  const auto ratio = [](double tls_value, double plain_value) {
+    return plain_value != 0 ? tls_value / plain_value : 0.0;
+  };
+  if (o.mode == "idle") {
+    const double p = med(plain, &Figures::rss_per_connection_kib);
+    const double t = med(secure, &Figures::rss_per_connection_kib);
+    std::printf(
+        "meshd-load compare-tls mode=idle connections=%zu rounds=%zu (medians) "
+        "plain: rss_per_connection=%.2fKiB tls: rss_per_connection=%.2fKiB tls/plain=%.2f\n",
+        o.connections, rounds, p, t, ratio(t, p));
+    return 0;
+  }
+  const double pd = med(plain, &Figures::delivered_rate), td = med(secure, &Figures::delivered_rate);
+  const double pc = med(plain, &Figures::per_cpu_second), tc = med(secure, &Figures::per_cpu_second);
+  std::printf(
+      "meshd-load compare-tls mode=%s rounds=%zu (medians) "
+      "plain: delivered=%.0f/s p50=%.0fus p99=%.0fus meshd_cpu=%.0f%% per_meshd_cpu_second=%.0f "
+      "tls: delivered=%.0f/s p50=%.0fus p99=%.0fus meshd_cpu=%.0f%% per_meshd_cpu_second=%.0f "
+      "tls/plain: delivered=%.2f per_meshd_cpu_second=%.2f\n",
+      o.mode.c_str(), rounds, pd, med(plain, &Figures::p50_us), med(plain, &Figures::p99_us),
+      100 * med(plain, &Figures::meshd_cpu), pc, td, med(secure, &Figures::p50_us),
+      med(secure, &Figures::p99_us), 100 * med(secure, &Figures::meshd_cpu), tc, ratio(td, pd),
+      ratio(tc, pc));
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"meshd-load: load generator and benchmark for meshd; prints one summary line"};
+  app.option_defaults()->always_capture_default();
+  Options o;
+  bool tls = false;
+  bool compare = false;
+  std::size_t rounds = 3;
+
+  app.add_option("--mode", o.mode, "fanout, idle or mesh")
+      ->check(CLI::IsMember({"fanout", "idle", "mesh"}));
+  app.add_option("--meshd", o.meshd_path, "meshd program to spawn (ignored with --port)");
+  app.add_option("--meshd-arg", o.meshd_args, "Extra argument for the spawned meshd (repeatable)");
+  auto* port_option =
+      app.add_option("--port", o.port, "Use a running meshd on 127.0.0.1:PORT instead of spawning");
+  app.add_option("--pid", o.pid, "Its process id (for CPU and RSS)");
+  app.add_option("--connections", o.connections, "fanout/idle: connections")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{60000}));
+  app.add_option("--group-size", o.group_size, "fanout/idle: subscribers per topic")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{60000}));
+  app.add_option("--publishers", o.publishers, "fanout: publishers per topic")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{60000}));
+  app.add_option("--rate", o.rate, "fanout: publications per second, in total")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--payload", o.payload, "fanout: payload bytes (>= 8)")
+      ->check(CLI::Range(std::size_t{8}, std::size_t{60000}));
+  app.add_option("--duration", o.duration, "Measured seconds")->check(CLI::PositiveNumber);
+  app.add_option("--warmup", o.warmup, "Seconds of load before measuring")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--groups", o.groups, "mesh: groups")->check(CLI::Range(1, 10000));
+  app.add_option("--peers", o.peers, "mesh: peers per group")->check(CLI::Range(2, 10000));
+  app.add_option("--status-interval", o.status_interval, "mesh: seconds between a peer's statuses")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--link-changes", o.link_changes, "mesh: link changes per second per group")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--parallel", o.parallel, "Handshakes in flight while connecting")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{4096}));
+  app.add_flag("--tls", tls,
+               "wss:// (the spawned meshd gets --tls-cert/--tls-key, a throwaway self-signed "
+               "certificate unless given)");
+  app.add_option("--tls-cert", o.tls_cert, "With --tls: certificate chain for the spawned meshd")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", o.tls_key, "With --tls: its key")->check(CLI::ExistingFile);
+  app.add_option("--ca-file", o.ca_file,
+                 "With --tls: verify meshd's certificate (name: localhost) against this CA; "
+                 "without it nothing is verified (a load generator on loopback)")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--compare-tls", compare,
+               "Alternate plain and TLS rounds (fresh meshd each) and print the medians of "
+               "both and TLS/plain")
+      ->excludes(port_option);
+  app.add_option("--rounds", rounds, "--compare-tls: rounds of each")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100}));
+  CLI11_PARSE(app, argc, argv);
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    std::fprintf(stderr, "meshd-load: --tls-cert and --tls-key go together\n");
+    return 2;
+  }
+
+  raise_fd_limit();
+  signal(SIGPIPE, SIG_IGN);
+  tls = tls || compare;
+  SslCtxPtr client;
+  std::string throwaway_dir;
+  if (tls) {
+    client = client_context(o.ca_file);
+    if (!client) return 1;
+    if (o.port == 0 && o.tls_cert.empty()) {
+      char dir[] = "/tmp/meshd-load-XXXXXX";
+      if (!mkdtemp(dir) || !make_certificate(dir, o.tls_cert, o.tls_key)) {
+        std::fprintf(stderr, "meshd-load: cannot make a throwaway certificate\n");
+        return 1;
+      }
+      throwaway_dir = dir;
+    }
+  }
+  const int status =
+      compare ? compare_tls(o, client.get(), rounds) : (run(o, client.get()).ok ? 0 : 1);
+  if (!throwaway_dir.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(throwaway_dir, ignored);
+  }
+  return status;
 }

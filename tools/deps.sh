@@ -9,9 +9,11 @@ packages=(
   libprotozero-dev libprotobuf-dev protobuf-compiler
   libboost1.81-dev libboost-json1.81-dev
   libspdlog-dev libfmt-dev libcli11-dev
+  libssl-dev openssl   # meshd TLS; the openssl CLI makes the tests' throwaway PKI
   emscripten chromium nodejs
   gnuplot-nox
   libtgowt-dev
+  coturn nftables iproute2   # tests/nat: STUN/TURN server, NAT routers, namespaces
   dpkg-dev file   # cpack -G DEB: dpkg-shlibdeps computes the .deb dependencies
 )
 

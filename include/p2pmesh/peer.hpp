@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "p2pmesh/core/defaults.hpp"
+#include "p2pmesh/core/ice.hpp"
 
 namespace p2pmesh {
 
@@ -42,10 +43,18 @@ using PeerId = std::uint32_t;
 inline constexpr std::size_t kMaxPayloadBytes = 48 * 1024;
 
 struct PeerConfig {
-  // WebSocket URLs of meshd, e.g. "ws://127.0.0.1:8000/service". Tried in
-  // order; after a failure or a lost connection the next one is used, with
-  // backoff. Only ws:// is supported.
+  // WebSocket URLs of meshd, e.g. "ws://127.0.0.1:8000/service" or
+  // "wss://mesh.example.org/service" (TLS; port 443 by default). Tried in
+  // order (ws:// and wss:// may be mixed); after a failure or a lost
+  // connection the next one is used, with backoff. wss:// verifies the
+  // server's certificate, host name included, against the system's CA store
+  // (and ca_file); a certificate that fails is a failed connection
+  // (PeerError::server_unreachable with the reason), never unverified.
   std::vector<std::string> server_urls;
+  // A PEM file of extra CAs trusted for wss:// besides the system's (a
+  // private deployment's own CA); empty = the system's only. Read by the
+  // constructor: std::invalid_argument when it cannot be.
+  std::string ca_file;
   std::string group = "default";
 
   // Defaults: the core's (p2pmesh/core/defaults.hpp), as the browser's.
@@ -58,8 +67,11 @@ struct PeerConfig {
   // Silent members are forgotten after this long (0 = never).
   std::chrono::milliseconds member_timeout{defaults::kMemberTimeoutMs};
 
-  // ICE servers, e.g. "stun:stun.example.org:3478" (none by default).
-  std::vector<std::string> ice_servers;
+  // ICE servers, e.g. {"stun:stun.example.org:3478"} or {{"turn:turn.example.org:3478"},
+  // "user", "password"}. Empty (the default): the ones meshd hands out in its
+  // welcome (meshd --stun/--turn, TURN credentials fresh at every connection),
+  // if any; set, they replace meshd's.
+  std::vector<IceServer> ice_servers;
   // Peers the broadcast tree cannot reach get the packet through the server.
   bool fallback = defaults::kFallback;
 
@@ -112,6 +124,10 @@ struct PeerSnapshot {
   State state = State::idle;
   PeerId id = 0;           // 0 until welcomed; a new one after each reconnect
   std::string server_url;  // the URL in use (empty when not connected)
+  // Why the last server connection failed or was lost (the reason given to
+  // on_error), e.g. "TLS handshake with wss://... failed: certificate verify
+  // failed (...)"; empty once a connection is welcomed.
+  std::string last_error;
   std::uint64_t reconnects = 0;
 
   std::vector<PeerId> members;  // every other peer of the group it knows, sorted
@@ -123,6 +139,10 @@ struct PeerSnapshot {
     std::uint32_t rtt_us = 0;  // 0 = not measured
     std::chrono::milliseconds age{0};
     std::size_t queued_bytes = 0;  // waiting in this link's send queue
+    // The path of the selected ICE candidate pair: host (direct), srflx/prflx
+    // (through a NAT mapping), relay (through TURN: costs the operator
+    // bandwidth); unknown until ICE has chosen (p2pmesh/core/ice.hpp).
+    CandidateType candidate_type = CandidateType::unknown;
   };
   std::vector<Link> links;
 
@@ -173,6 +193,8 @@ struct PeerSnapshot {
     std::uint64_t repaired = 0;              // packets re-sent after their link closed (to the
                                              // neighbour through the server, or to its children)
     std::uint64_t links_dropped_for_room = 0;
+    std::uint64_t relay_allocation_failures = 0;  // TURN refused or unreachable (e.g. expired
+                                                  // credentials): links go without relay
     // From the driver (cumulative over reconnects).
     std::uint64_t send_queue_drops = 0;    // packets dropped: link queue full
     std::uint64_t receive_drops = 0;       // link messages dropped: max_inbound_bytes waiting
@@ -194,7 +216,7 @@ const char* to_string(PeerSnapshot::State state);
 namespace detail {
 template <class Counters, class Visit>
 void visit_peer_counters(Counters& c, Visit& visit) {
-  static_assert(sizeof(PeerSnapshot::Counters) == 31 * sizeof(std::uint64_t),
+  static_assert(sizeof(PeerSnapshot::Counters) == 32 * sizeof(std::uint64_t),
                 "a counter was added to PeerSnapshot::Counters: list it here too");
   visit("malformed_packets", c.malformed_packets);
   visit("bad_routes", c.bad_routes);
@@ -219,6 +241,7 @@ void visit_peer_counters(Counters& c, Visit& visit) {
   visit("links_dead", c.links_dead);
   visit("repaired", c.repaired);
   visit("links_dropped_for_room", c.links_dropped_for_room);
+  visit("relay_allocation_failures", c.relay_allocation_failures);
   visit("send_queue_drops", c.send_queue_drops);
   visit("receive_drops", c.receive_drops);
   visit("server_frames_in", c.server_frames_in);
@@ -242,11 +265,16 @@ void for_each_counter(PeerSnapshot::Counters& counters, Visit&& visit) {
 // peer goes on by itself: it reconnects (backoff, next URL) and re-links.
 struct PeerError {
   enum class Kind : std::uint8_t {
-    server_unreachable,  // no connection to a server (refused, timed out, bad handshake)
+    server_unreachable,  // no connection to a server (refused, timed out, bad handshake,
+                         // TLS certificate not trusted)
     server_lost,         // the server connection closed after the welcome
     link_failed,         // a WebRTC link failed or closed (ICE, DTLS, SCTP, far end)
     send_queue_full,     // a link's send queue is full: packets to `peer` are dropped
                          // (once per episode: again after the queue has drained)
+    relay_unavailable,   // a TURN server refused or did not answer a relay allocation
+                         // (e.g. expired credentials): links that need a relay will not
+                         // form (once per server session; every failure is counted in
+                         // Counters::relay_allocation_failures)
   };
   Kind kind;
   std::string reason;  // e.g. "connect: Connection refused", "data channel closed"
@@ -278,7 +306,8 @@ struct PeerCallbacks {
 class Peer {
  public:
   // Throws std::invalid_argument when the config is unusable (no URL, an URL
-  // that is not ws://host:port/path, max < target...). Any thread.
+  // that is not ws[s]://host[:port]/path, a ca_file that cannot be read,
+  // max < target...). Any thread.
   explicit Peer(PeerConfig config, PeerCallbacks callbacks = {});
   // Calls stop(). Not from a callback.
   ~Peer();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "clock.hpp"
+#include "ice.hpp"
 #include "peer_id.hpp"
 
 namespace p2pmesh {
@@ -42,6 +43,11 @@ struct SendOnLink { LinkId link; std::string bytes; };
 // ping this link (a reference peer). Drivers that cannot measure ignore it.
 struct MeasureRtt { LinkId link; };
 
+// The server's STUN/TURN servers, with credentials fresh for this
+// connection (the welcome): links opened from now on use them, unless the
+// application configured ICE servers of its own. Emitted at each welcome.
+struct UseIceServers { std::vector<IceServer> servers; };
+
 // Application events.
 struct Deliver { PeerId source; std::string payload; };
 struct PeerJoined { PeerId peer; };
@@ -61,8 +67,8 @@ struct ObserverCommand { PeerId from; std::string body; };
 struct WakeAt { TimeUs at; };
 
 using Action = std::variant<Subscribe, Publish, OpenLink, AcceptLink, ApplyAnswer, AddCandidate,
-                            CloseLink, SendOnLink, MeasureRtt, Deliver, PeerJoined, PeerLeft,
-                            LinkUp, LinkDown, ObserverCommand, WakeAt>;
+                            CloseLink, SendOnLink, MeasureRtt, UseIceServers, Deliver, PeerJoined,
+                            PeerLeft, LinkUp, LinkDown, ObserverCommand, WakeAt>;
 
 // Drivers carry actions out with std::visit over one handler per kind:
 //   std::visit(Overloaded{[&](Subscribe& a) {...}, [&](Publish& a) {...}, ...}, action);

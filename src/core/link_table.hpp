@@ -23,6 +23,7 @@ struct Link {
   TimeUs last_heard_at = 0;  // anything received on the link
   TimeUs next_ping_at = 0;
   std::uint32_t peer_version = 0;  // from the peer's status; >= 1 speaks keep-alive
+  CandidateType candidate_type = CandidateType::unknown;  // its selected candidate pair
 };
 
 class LinkTable {

@@ -34,12 +34,14 @@ struct MeshCounters {
   std::uint64_t links_dead = 0;           // keep-alive silent too long
   std::uint64_t repaired = 0;             // packets re-sent around a gone neighbour
   std::uint64_t links_dropped_for_room = 0;
+  std::uint64_t relay_allocation_failures = 0;  // TURN refused or unreachable (e.g. expired
+                                                // credentials): links go without relay
 };
 
 namespace detail {
 template <class Counters, class Visit>
 void visit_mesh_counters(Counters& counters, Visit& visit) {
-  static_assert(sizeof(MeshCounters) == 23 * sizeof(std::uint64_t),
+  static_assert(sizeof(MeshCounters) == 24 * sizeof(std::uint64_t),
                 "a counter was added to MeshCounters: list it here too");
   visit("malformed_packets", counters.malformed_packets);
   visit("bad_routes", counters.bad_routes);
@@ -64,6 +66,7 @@ void visit_mesh_counters(Counters& counters, Visit& visit) {
   visit("links_dead", counters.links_dead);
   visit("repaired", counters.repaired);
   visit("links_dropped_for_room", counters.links_dropped_for_room);
+  visit("relay_allocation_failures", counters.relay_allocation_failures);
 }
 }  // namespace detail
 

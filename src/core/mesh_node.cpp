@@ -32,9 +32,10 @@ MeshNode::MeshNode(MeshConfig config)
   limits_.max_edges = config_.max_route_edges;
 }
 
-void MeshNode::on_welcome(TimeUs now, PeerId id) {
+void MeshNode::on_welcome(TimeUs now, PeerId id, std::vector<IceServer> ice_servers) {
   if (self_ != kNoPeer || id == kNoPeer) return;  // one welcome per connection
   self_ = id;
+  if (!ice_servers.empty()) emit(UseIceServers{std::move(ice_servers)});
   membership_ = Membership(id);
   policy_ = LinkPolicy(id, config_);
   // The reference announces itself before it subscribes.
@@ -62,7 +63,7 @@ bool MeshNode::on_server_frame(TimeUs now, std::string_view frame) {
   limits.max_message_bytes = config_.max_packet_bytes + 4096;
   if (wire::decode(frame, message, limits) != wire::DecodeError::none) return false;
   if (message.kind == wire::ServerMessage::Kind::welcome) {
-    on_welcome(now, message.welcome_id);
+    on_welcome(now, message.welcome_id, std::move(message.ice_servers));
   } else {
     on_topic_message(now, message.topic, message.sender, message.body);
   }
@@ -276,6 +277,12 @@ void MeshNode::on_link_rtt(TimeUs /*now*/, LinkId id, std::uint32_t rtt_us) {
   if (link->state == LinkState::open) membership_.set_local_link(link->peer, true, rtt_us);
   schedule_wake();
 }
+
+void MeshNode::on_link_candidate_type(TimeUs /*now*/, LinkId id, CandidateType type) {
+  if (Link* link = links_.find(id)) link->candidate_type = type;
+}
+
+void MeshNode::on_relay_allocation_failed(TimeUs /*now*/) { ++counters_.relay_allocation_failures; }
 
 void MeshNode::handle_packet(TimeUs now, PeerId via, const wire::Packet& packet,
                              bool from_server) {

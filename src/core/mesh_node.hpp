@@ -45,7 +45,7 @@ class MeshNode {
   bool on_server_frame(TimeUs now, std::string_view frame);
   // The same two, decoded (the simulator's broker hands them over so).
   // The welcome (our id) subscribes and announces us.
-  void on_welcome(TimeUs now, PeerId id);
+  void on_welcome(TimeUs now, PeerId id, std::vector<IceServer> ice_servers = {});
   void on_topic_message(TimeUs now, std::string_view topic, PeerId sender, std::string_view body);
   // The server connection is gone. The server forgets us at once (the group
   // hears we left), so the node is done: every link closes and the app hears
@@ -62,6 +62,11 @@ class MeshNode {
   // A round-trip time measured on the link (e.g. from transport stats).
   // Ignored on links the keep-alive pings: one consistent measure per link.
   void on_link_rtt(TimeUs now, LinkId link, std::uint32_t rtt_us);
+  // The link's selected candidate pair is (now) of this type.
+  void on_link_candidate_type(TimeUs now, LinkId link, CandidateType type);
+  // A TURN server refused or did not answer a relay allocation (counted;
+  // the link goes on with the candidates it has).
+  void on_relay_allocation_failed(TimeUs now);
   void on_tick(TimeUs now);
 
   // ---- application ----

@@ -63,6 +63,9 @@ std::string state_report_json(MeshNode& node, const std::string& app_json) {
     out += ",\"state\":";
     out += link.state == LinkState::open ? "\"open\"" : "\"connecting\"";
     append_field(out, "rtt_us", link.rtt_us);
+    out += ",\"candidate\":\"";
+    out += to_string(link.candidate_type);
+    out += '"';
     out += ",\"initiated\":";
     out += link.initiated ? "true" : "false";
     out += '}';

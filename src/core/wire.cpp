@@ -152,6 +152,14 @@ std::size_t topic_message_body_size(std::string_view topic, PeerId sender, std::
   return bytes_field_size(topic.size()) + uint_field_size(sender) + bytes_field_size(body.size());
 }
 
+// IceServer (inside WelcomeMessage field 2)
+std::size_t ice_server_size(const IceServer& server) {
+  std::size_t size = 0;
+  for (const std::string& url : server.urls) size += len_field_size(url.size());
+  return size + bytes_field_size(server.username.size()) +
+         bytes_field_size(server.credential.size());
+}
+
 // Client requests
 std::size_t topic_request_body_size(const ClientMessage& message) {
   return bytes_field_size(message.topic.size());
@@ -371,6 +379,7 @@ void reset(MeshUpdate& update) {
 void reset(ServerMessage& message) {
   message.kind = ServerMessage::Kind::none;
   message.welcome_id = kNoPeer;
+  message.ice_servers.clear();
   message.topic.clear();
   message.sender = kNoPeer;
   message.body.clear();
@@ -469,7 +478,25 @@ DecodeError parse_update(Reader reader, MeshUpdate& update, const DecodeLimits& 
   return DecodeError::none;
 }
 
-DecodeError parse_server(Reader reader, ServerMessage& message) {
+DecodeError parse_ice_server(Reader& field, std::vector<IceServer>& servers,
+                             const DecodeLimits& limits) {
+  if (servers.size() >= limits.max_ice_servers) return DecodeError::too_many;
+  Reader body;
+  if (const DecodeError e = read_message(field, body); e != DecodeError::none) return e;
+  IceServer& server = servers.emplace_back();
+  return for_each_field(body, 3, [&](Reader& f) {
+    switch (f.tag()) {
+      case 1:
+        if (server.urls.size() >= limits.max_ice_server_urls) return DecodeError::too_many;
+        return read_bytes(f, server.urls.emplace_back());
+      case 2: return read_bytes(f, server.username);
+      case 3: return read_bytes(f, server.credential);
+      default: return skip(f);
+    }
+  });
+}
+
+DecodeError parse_server(Reader reader, ServerMessage& message, const DecodeLimits& limits) {
   const DecodeError error = for_each_field(reader, 2, [&](Reader& r) {
     Reader body;
     switch (r.tag()) {
@@ -479,8 +506,12 @@ DecodeError parse_server(Reader reader, ServerMessage& message) {
           reset(message);
           message.kind = ServerMessage::Kind::welcome;
         }
-        return for_each_field(body, 1, [&](Reader& f) {
-          return f.tag() == 1 ? read_uint32(f, message.welcome_id) : skip(f);
+        return for_each_field(body, 2, [&](Reader& f) {
+          switch (f.tag()) {
+            case 1: return read_uint32(f, message.welcome_id);
+            case 2: return parse_ice_server(f, message.ice_servers, limits);
+            default: return skip(f);
+          }
         });
       }
       case 2: {
@@ -611,8 +642,7 @@ std::string encode(const ServerMessage& message) {
   switch (message.kind) {
     case ServerMessage::Kind::none: break;
     case ServerMessage::Kind::welcome:
-      out.reserve(len_field_size(uint_field_size(message.welcome_id)));
-      append_welcome(out, message.welcome_id);
+      append_welcome(out, message.welcome_id, message.ice_servers);
       break;
     case ServerMessage::Kind::topic_message:
       out.reserve(
@@ -656,10 +686,18 @@ void append_topic_message(std::string& out, std::string_view topic, PeerId sende
   put_bytes(writer, 3, body);
 }
 
-void append_welcome(std::string& out, PeerId id) {
-  put_len_header(out, 1, uint_field_size(id));
+void append_welcome(std::string& out, PeerId id, const std::vector<IceServer>& ice_servers) {
+  std::size_t body = uint_field_size(id);
+  for (const IceServer& server : ice_servers) body += len_field_size(ice_server_size(server));
+  put_len_header(out, 1, body);
   Writer writer{out};
   put_uint32(writer, 1, id);
+  for (const IceServer& server : ice_servers) {
+    put_len_header(out, 2, ice_server_size(server));
+    for (const std::string& url : server.urls) writer.add_string(1, url.data(), url.size());
+    put_bytes(writer, 2, server.username);
+    put_bytes(writer, 3, server.credential);
+  }
 }
 
 DecodeError decode(std::string_view bytes, Edge& out, const DecodeLimits& limits) {
@@ -682,7 +720,8 @@ DecodeError decode(std::string_view bytes, MeshUpdate& out, const DecodeLimits& 
 }
 
 DecodeError decode(std::string_view bytes, ServerMessage& out, const DecodeLimits& limits) {
-  return decode_with(bytes, out, limits, [&](Reader reader) { return parse_server(reader, out); });
+  return decode_with(bytes, out, limits,
+                     [&](Reader reader) { return parse_server(reader, out, limits); });
 }
 
 DecodeError decode(std::string_view bytes, ClientMessage& out, const DecodeLimits& limits) {

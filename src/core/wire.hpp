@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ice.hpp"
 #include "peer_id.hpp"
 
 namespace p2pmesh::wire {
@@ -62,10 +63,13 @@ struct MeshUpdate {
   friend bool operator==(const MeshUpdate&, const MeshUpdate&) = default;
 };
 
+using p2pmesh::IceServer;  // ice.hpp
+
 struct ServerMessage {
   enum class Kind : std::uint8_t { none, welcome, topic_message };
   Kind kind = Kind::none;
   PeerId welcome_id = kNoPeer;  // 1.1 when kind is welcome
+  std::vector<IceServer> ice_servers;  // 1.2 (ours) when kind is welcome
   std::string topic;            // 2.1 when kind is topic_message
   PeerId sender = kNoPeer;      // 2.2
   std::string body;             // 2.3
@@ -104,6 +108,8 @@ struct DecodeLimits {
   std::size_t max_edges = 4096;
   std::size_t max_connected = 4096;
   std::size_t max_topics = 64;
+  std::size_t max_ice_servers = 8;       // per welcome
+  std::size_t max_ice_server_urls = 8;   // per ICE server
 };
 
 std::string encode(const Edge& edge);
@@ -117,7 +123,7 @@ std::string encode(const ClientMessage& message);
 // encode a publication once and share the bytes among all subscribers.
 void append_topic_message(std::string& out, std::string_view topic, PeerId sender,
                           std::string_view body);
-void append_welcome(std::string& out, PeerId id);
+void append_welcome(std::string& out, PeerId id, const std::vector<IceServer>& ice_servers = {});
 
 DecodeError decode(std::string_view bytes, Edge& out, const DecodeLimits& limits = {});
 DecodeError decode(std::string_view bytes, Packet& out, const DecodeLimits& limits = {});

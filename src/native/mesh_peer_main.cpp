@@ -121,6 +121,12 @@ json::object view_event(const p2pmesh::PeerSnapshot& s) {
     if (link.open) open.push_back(link.peer);
   }
   object["links"] = to_array(open);
+  // The path of each open link: host, srflx, prflx, relay (or unknown).
+  json::object candidates;
+  for (const auto& link : s.links) {
+    if (link.open) candidates[std::to_string(link.peer)] = p2pmesh::to_string(link.candidate_type);
+  }
+  object["candidates"] = std::move(candidates);
   return object;
 }
 
@@ -316,9 +322,16 @@ int main(int argc, char** argv) {
   std::string tree = "blend";
   bool no_fallback = false, stay = false, print_view = false;
   std::uint32_t view_interval_ms = 100;
-  app.add_option("--url", config.server_urls, "meshd WebSocket URL(s), ws://HOST:PORT/service (repeat for fallbacks)")
+  app.add_option("--url", config.server_urls,
+                 "meshd WebSocket URL (repeat for fallbacks): ws://HOST:PORT/service, or "
+                 "wss://HOST[:PORT]/service for TLS (port 443 by default; the certificate is "
+                 "verified against the system's CAs and --ca-file)")
       ->required()
       ->envname("MESH_PEER_URL");
+  app.add_option("--ca-file", config.ca_file,
+                 "PEM file of extra CAs trusted for wss:// (a private deployment's CA), besides the "
+                 "system's")
+      ->envname("MESH_PEER_CA_FILE");
   app.add_option("--group", config.group, "Group (room) to join")->envname("MESH_PEER_GROUP")->capture_default_str();
   app.add_option("--target-connections", config.target_connections, "Links the peer tries to hold")
       ->envname("MESH_PEER_TARGET_CONNECTIONS")->check(CLI::Range(1u, 1000u))->capture_default_str();
@@ -338,7 +351,10 @@ int main(int argc, char** argv) {
                  "latency/blend tree: no peer more than N hops from the sender unless the mesh is "
                  "that wide (-1 = no limit)")
       ->envname("MESH_PEER_TREE_MAX_DEPTH")->check(CLI::Range(-1, 1 << 20))->capture_default_str();
-  app.add_option("--ice-server", config.ice_servers, "ICE server URL, e.g. stun:HOST:PORT (repeatable)")
+  std::vector<std::string> ice_server_urls;
+  app.add_option("--ice-server", ice_server_urls,
+                 "ICE server URL, e.g. stun:HOST:PORT (repeatable); replaces the STUN/TURN servers "
+                 "meshd hands out (default: meshd's)")
       ->envname("MESH_PEER_ICE_SERVERS");
   app.add_flag("--no-fallback", no_fallback, "Never send packets through the server")->envname("MESH_PEER_NO_FALLBACK");
   app.add_flag("--loopback", config.loopback_only, "Use only 127.0.0.1 for WebRTC (tests, one machine)")
@@ -367,6 +383,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  config.ice_servers.assign(ice_server_urls.begin(), ice_server_urls.end());
   config.status_interval = std::chrono::milliseconds(status_ms);
   config.link_connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
   config.member_timeout = std::chrono::milliseconds(member_timeout_ms);
@@ -408,10 +425,22 @@ int main(int argc, char** argv) {
   callbacks.on_observer_command = [&demo_app](p2pmesh::PeerId from, const std::string& body) {
     if (demo_app) demo_app->on_command(from, body);
   };
-  callbacks.on_peer_joined = [](p2pmesh::PeerId peer) { emit_event("peer_joined", "peer", peer); };
-  callbacks.on_peer_left = [](p2pmesh::PeerId peer) { emit_event("peer_left", "peer", peer); };
-  callbacks.on_link_up = [](p2pmesh::PeerId peer) { emit_event("link_up", "peer", peer); };
-  callbacks.on_link_down = [](p2pmesh::PeerId peer) { emit_event("link_down", "peer", peer); };
+  callbacks.on_peer_joined = [](p2pmesh::PeerId joined) { emit_event("peer_joined", "peer", joined); };
+  callbacks.on_peer_left = [](p2pmesh::PeerId left) { emit_event("peer_left", "peer", left); };
+  std::unique_ptr<p2pmesh::Peer> peer;
+  // link_up names the link's path (the snapshot is safe to take in a callback).
+  callbacks.on_link_up = [&peer](p2pmesh::PeerId up) {
+    json::object object;
+    object["event"] = "link_up";
+    object["peer"] = up;
+    p2pmesh::CandidateType type = p2pmesh::CandidateType::unknown;
+    for (const auto& link : peer->snapshot().links) {
+      if (link.peer == up && link.open) type = link.candidate_type;
+    }
+    object["candidate"] = p2pmesh::to_string(type);
+    emit(object);
+  };
+  callbacks.on_link_down = [](p2pmesh::PeerId down) { emit_event("link_down", "peer", down); };
   // Failures it recovers from, with their reasons: for people (stderr), not
   // for the JSON lines on stdout.
   callbacks.on_error = [](const p2pmesh::PeerError& error) {
@@ -430,7 +459,6 @@ int main(int argc, char** argv) {
     }
   };
 
-  std::unique_ptr<p2pmesh::Peer> peer;
   try {
     peer = std::make_unique<p2pmesh::Peer>(config, callbacks);
   } catch (const std::exception& e) {

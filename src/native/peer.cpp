@@ -42,6 +42,7 @@ const char* to_string(PeerError::Kind kind) {
     case PeerError::Kind::server_lost: return "server_lost";
     case PeerError::Kind::link_failed: return "link_failed";
     case PeerError::Kind::send_queue_full: return "send_queue_full";
+    case PeerError::Kind::relay_unavailable: return "relay_unavailable";
   }
   return "?";
 }
@@ -143,6 +144,7 @@ class Peer::Impl {
   PeerConfig config_;
   PeerCallbacks callbacks_;
   std::vector<native::WsUrl> urls_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // wss:// (null when no URL is)
   native::RtcOptions rtc_options_;
 
   asio::io_context io_;
@@ -159,6 +161,7 @@ class Peer::Impl {
   // Loop-thread state.
   std::unique_ptr<MeshNode> node_;
   std::uint64_t epoch_ = 0;  // grows with each server session
+  bool relay_failure_reported_ = false;  // on_error once per session, not per link
   std::shared_ptr<WsClient> ws_;
   std::size_t url_index_ = 0;
   int attempt_ = 0;
@@ -170,6 +173,7 @@ class Peer::Impl {
   std::uint64_t seed_;
   PeerSnapshot::Counters driver_;  // driver counters only
   std::uint64_t reconnects_ = 0;
+  std::string last_error_;  // PeerSnapshot::last_error
   std::string report_app_json_;  // kept across sessions
 
   // Any thread.
@@ -189,9 +193,15 @@ Peer::Impl::Impl(PeerConfig config, PeerCallbacks callbacks)
   if (config_.server_urls.empty()) throw std::invalid_argument("p2pmesh: no server URL");
   for (const auto& url : config_.server_urls) {
     auto parsed = native::parse_ws_url(url);
-    if (!parsed) throw std::invalid_argument("p2pmesh: not a ws://host:port/path URL: " + url);
+    if (!parsed) {
+      throw std::invalid_argument("p2pmesh: not a ws://host[:port]/path or wss://host[:port]/path URL: " +
+                                  url);
+    }
     urls_.push_back(*parsed);
   }
+  // Read once, here: a bad ca_file is a config error, not a failed connection.
+  const bool any_tls = std::any_of(urls_.begin(), urls_.end(), [](const auto& u) { return u.tls; });
+  if (any_tls || !config_.ca_file.empty()) tls_ = native::make_tls_context(config_.ca_file);
   if (config_.max_link_queue_bytes == 0) throw std::invalid_argument("p2pmesh: max_link_queue_bytes is 0");
   if (config_.max_inbound_bytes == 0) throw std::invalid_argument("p2pmesh: max_inbound_bytes is 0");
   seed_ = config_.seed ? config_.seed : std::random_device{}() * 0x9e3779b97f4a7c15ULL ^ std::random_device{}();
@@ -254,6 +264,8 @@ void Peer::Impl::connect() {
   if (stopping_) return;
   const native::WsUrl& url = urls_[url_index_ % urls_.size()];
   node_ = std::make_unique<MeshNode>(mesh_config());
+  rtc_options_.ice_servers = config_.ice_servers;  // until the welcome brings meshd's
+  relay_failure_reported_ = false;
   if (!report_app_json_.empty()) node_->set_report_app_json(report_app_json_);
   ++epoch_;
   WsClient::Handlers handlers;
@@ -267,7 +279,7 @@ void Peer::Impl::connect() {
   handlers.closed = [this, epoch](std::string reason) {
     if (epoch == epoch_) on_ws_closed(std::move(reason));
   };
-  ws_ = std::make_shared<WsClient>(io_, url, std::move(handlers));
+  ws_ = std::make_shared<WsClient>(io_, url, std::move(handlers), tls_);
   ws_->start();
 }
 
@@ -281,6 +293,7 @@ void Peer::Impl::on_ws_frame(std::string_view frame) {
   }
   if (id_ == kNoPeer && node_->id() != kNoPeer) {  // the welcome
     attempt_ = 0;
+    last_error_.clear();
     id_ = node_->id();
     set_state(PeerSnapshot::State::joined);
     {
@@ -292,6 +305,7 @@ void Peer::Impl::on_ws_frame(std::string_view frame) {
 }
 
 void Peer::Impl::on_ws_closed(std::string reason) {
+  last_error_ = reason;
   if (callbacks_.on_error) {
     const bool joined = id_ != kNoPeer;
     callbacks_.on_error({joined ? PeerError::Kind::server_lost : PeerError::Kind::server_unreachable,
@@ -391,8 +405,12 @@ void Peer::Impl::carry_out(Action& action) {
           [&](SendOnLink& a) {
             if (LinkSlot* slot = slot_of(a.link)) enqueue(*slot, std::move(a.bytes));
           },
+          [&](UseIceServers& a) {
+            // The application's own servers win; else meshd's, fresh credentials each session.
+            if (config_.ice_servers.empty()) rtc_options_.ice_servers = std::move(a.servers);
+          },
           [&](MeasureRtt& a) {
-            if (LinkSlot* slot = slot_of(a.link); slot && slot->open) slot->rtc->request_rtt();
+            if (LinkSlot* slot = slot_of(a.link); slot && slot->open) slot->rtc->request_stats();
           },
           [&](Deliver& a) {
             if (callbacks_.on_message) callbacks_.on_message(a.source, a.payload);
@@ -500,6 +518,23 @@ native::LinkEvents Peer::Impl::link_events(LinkId link) {
           may_resume(it->second.rtc->buffered_amount())) {
         flush(link, true);
       }
+    });
+  };
+  events.path = [this, poster, epoch, link](CandidateType type) {
+    poster->post([this, epoch, link, type] {
+      on_link_event(epoch, link,
+                    [&](LinkSlot&) { node_->on_link_candidate_type(steady_now(), link, type); });
+    });
+  };
+  events.relay_failed = [this, poster, epoch, link](std::string reason) {
+    poster->post([this, epoch, link, reason = std::move(reason)]() mutable {
+      on_link_event(epoch, link, [&](LinkSlot& slot) {
+        node_->on_relay_allocation_failed(steady_now());
+        if (relay_failure_reported_ || !callbacks_.on_error) return;
+        relay_failure_reported_ = true;
+        callbacks_.on_error({PeerError::Kind::relay_unavailable,
+                             "TURN allocation failed: " + std::move(reason), slot.peer});
+      });
     });
   };
   events.rtt = [this, poster, epoch, link](std::uint32_t rtt_us) {
@@ -663,6 +698,7 @@ PeerSnapshot Peer::Impl::build_snapshot() {
   PeerSnapshot s;
   s.state = state_.load();
   s.reconnects = reconnects_;
+  s.last_error = last_error_;
   s.counters = driver_;
   if (inbound_) s.counters.receive_drops = inbound_->drops();
   if (!node_ || node_->id() == kNoPeer) return s;
@@ -676,6 +712,7 @@ PeerSnapshot Peer::Impl::build_snapshot() {
     out.initiated = link.initiated;
     out.open = link.state == LinkState::open;
     out.rtt_us = link.rtt_us;
+    out.candidate_type = link.candidate_type;
     out.age = std::chrono::milliseconds((now - link.created_at) / kMillisecond);
     auto it = links_.find(link.id);
     if (it != links_.end()) out.queued_bytes = it->second.queued_bytes;

@@ -166,8 +166,9 @@ void rtc_engine_flush(RtcEngine& engine) {
 // ---------------------------------------------------------------- link state
 
 class DataChannelEvents;
+void request_stats_then_open(const std::shared_ptr<RtcLink::State>& state);
 
-struct RtcLink::State {
+struct RtcLink::State : std::enable_shared_from_this<RtcLink::State> {
   LinkEvents events;
   std::atomic<bool> closed{false};
   bool initiator = false;
@@ -184,6 +185,7 @@ struct RtcLink::State {
   bool described = false;  // local description reported
   std::vector<std::string> early_candidates;
   bool open_reported = false;
+  std::vector<std::string> early_data;  // before open_reported (see report_data)
   bool close_reported = false;
 
   // The channel, for calls into it. Never call into a channel with the
@@ -195,12 +197,28 @@ struct RtcLink::State {
   }
 
   void report_open() {
+    std::vector<std::string> early;
     {
       std::lock_guard lock(mutex);
       if (open_reported || close_reported) return;
       open_reported = true;
+      early.swap(early_data);
     }
-    if (!closed) events.open();
+    if (closed) return;
+    events.open();
+    for (std::string& bytes : early) events.data(std::move(bytes));
+  }
+  // A message that arrived while the open waits for the stats (the far side
+  // may already send): handed over right after the open, in order.
+  void report_data(std::string bytes) {
+    {
+      std::lock_guard lock(mutex);
+      if (!open_reported) {
+        early_data.push_back(std::move(bytes));
+        return;
+      }
+    }
+    events.data(std::move(bytes));
   }
   void report_closed(std::string reason) {
     {
@@ -219,7 +237,8 @@ class DataChannelEvents final : public webrtc::DataChannelObserver {
   void OnStateChange() override {
     if (state_->closed) return;
     switch (dc_->state()) {
-      case webrtc::DataChannelInterface::kOpen: state_->report_open(); break;
+      // Open once the path is known, so that "link up" can say which it is.
+      case webrtc::DataChannelInterface::kOpen: request_stats_then_open(state_->shared_from_this()); break;
       case webrtc::DataChannelInterface::kClosing:
       case webrtc::DataChannelInterface::kClosed:
         state_->report_closed("data channel closed");
@@ -229,7 +248,7 @@ class DataChannelEvents final : public webrtc::DataChannelObserver {
   }
   void OnMessage(const webrtc::DataBuffer& buffer) override {
     if (state_->closed) return;
-    state_->events.data(std::string(buffer.data.data<char>(), buffer.data.size()));
+    state_->report_data(std::string(buffer.data.data<char>(), buffer.data.size()));
   }
   void OnBufferedAmountChange(uint64_t /*sent*/) override {
     if (!state_->closed && state_->events.writable) state_->events.writable();
@@ -259,6 +278,10 @@ void attach_channel(const std::shared_ptr<RtcLink::State>& state,
   if (!open_before && dc->state() == webrtc::DataChannelInterface::kOpen) state->report_open();
 }
 
+// A GetStats callback that reports the selected pair's RTT and path.
+rtc::scoped_refptr<webrtc::RTCStatsCollectorCallback> stats_callback(
+    std::shared_ptr<RtcLink::State> state);
+
 class PcEvents final : public webrtc::PeerConnectionObserver {
  public:
   explicit PcEvents(std::shared_ptr<RtcLink::State> state) : state_(std::move(state)) {}
@@ -286,6 +309,20 @@ class PcEvents final : public webrtc::PeerConnectionObserver {
       }
     }
     state_->events.local_candidate(std::move(text));
+  }
+  // The stats say which path ICE chose (see StatsReady); asked again when the
+  // channel opens, since a peer-reflexive remote candidate may be announced
+  // by signaling in between.
+  void OnIceSelectedCandidatePairChanged(const cricket::CandidatePairChangeEvent&) override {
+    if (!state_->closed && state_->pc) state_->pc->GetStats(stats_callback(state_).get());
+  }
+  void OnIceCandidateError(const std::string& address, int port, const std::string& url,
+                           int error_code, const std::string& error_text) override {
+    // STUN servers fail quietly (the link may still form); a TURN failure
+    // means no relay candidates: links behind symmetric NATs will not form.
+    if (state_->closed || !url.starts_with("turn")) return;
+    state_->events.relay_failed(url + " from " + address + ":" + std::to_string(port) + ": " +
+                                std::to_string(error_code) + " " + error_text);
   }
   void OnConnectionChange(webrtc::PeerConnectionInterface::PeerConnectionState s) override {
     using S = webrtc::PeerConnectionInterface::PeerConnectionState;
@@ -368,39 +405,94 @@ class RemoteSet : public webrtc::SetRemoteDescriptionObserverInterface {
   std::shared_ptr<RtcLink::State> state_;
 };
 
+// The selected candidate pair's RTT and path, from the transport's stats.
 class StatsReady : public webrtc::RTCStatsCollectorCallback {
  public:
-  explicit StatsReady(std::shared_ptr<RtcLink::State> state) : state_(std::move(state)) {}
+  StatsReady(std::shared_ptr<RtcLink::State> state, bool then_open)
+      : state_(std::move(state)), then_open_(then_open) {}
   void OnStatsDelivered(const rtc::scoped_refptr<const webrtc::RTCStatsReport>& report) override {
-    if (state_->closed || !state_->events.rtt) return;
-    for (const auto* pair : report->GetStatsOfType<webrtc::RTCIceCandidatePairStats>()) {
-      if (!pair->nominated.is_defined() || !*pair->nominated) continue;
-      if (!pair->current_round_trip_time.is_defined()) continue;
-      const double seconds = *pair->current_round_trip_time;
-      const auto us = static_cast<std::uint32_t>(seconds * 1e6);
-      state_->events.rtt(us == 0 ? 1 : us);
-      return;
-    }
+    if (state_->closed) return;
+    report_pair(*report);
+    if (then_open_) state_->report_open();
   }
 
  private:
+  void report_pair(const webrtc::RTCStatsReport& report) {
+    const webrtc::RTCIceCandidatePairStats* pair = selected_pair(report);
+    if (!pair) return;
+    if (pair->current_round_trip_time.is_defined() && state_->events.rtt) {
+      const auto us = static_cast<std::uint32_t>(*pair->current_round_trip_time * 1e6);
+      state_->events.rtt(us == 0 ? 1 : us);
+    }
+    if (state_->events.path) {
+      state_->events.path(pair_type(type_of(report, pair->local_candidate_id),
+                                    type_of(report, pair->remote_candidate_id)));
+    }
+  }
+  static const webrtc::RTCIceCandidatePairStats* selected_pair(const webrtc::RTCStatsReport& report) {
+    for (const auto* transport : report.GetStatsOfType<webrtc::RTCTransportStats>()) {
+      if (!transport->selected_candidate_pair_id.is_defined()) continue;
+      const webrtc::RTCStats* stats = report.Get(*transport->selected_candidate_pair_id);
+      if (stats && stats->type() == webrtc::RTCIceCandidatePairStats::kType) {
+        return &stats->cast_to<webrtc::RTCIceCandidatePairStats>();
+      }
+    }
+    return nullptr;
+  }
+  // A candidate's type as the stats give it: a peer-reflexive remote
+  // candidate that signaling later announced is reported by its real type.
+  static CandidateType type_of(const webrtc::RTCStatsReport& report,
+                               const webrtc::RTCStatsMember<std::string>& id) {
+    if (!id.is_defined()) return CandidateType::unknown;
+    const webrtc::RTCStats* stats = report.Get(*id);
+    if (!stats) return CandidateType::unknown;
+    const auto* candidate = [&]() -> const webrtc::RTCIceCandidateStats* {
+      if (stats->type() == webrtc::RTCLocalIceCandidateStats::kType) {
+        return &stats->cast_to<webrtc::RTCLocalIceCandidateStats>();
+      }
+      if (stats->type() == webrtc::RTCRemoteIceCandidateStats::kType) {
+        return &stats->cast_to<webrtc::RTCRemoteIceCandidateStats>();
+      }
+      return nullptr;
+    }();
+    if (!candidate || !candidate->candidate_type.is_defined()) return CandidateType::unknown;
+    return candidate_type_from(*candidate->candidate_type).value_or(CandidateType::unknown);
+  }
+
   std::shared_ptr<RtcLink::State> state_;
+  bool then_open_;
 };
+
+rtc::scoped_refptr<webrtc::RTCStatsCollectorCallback> stats_callback(
+    std::shared_ptr<RtcLink::State> state) {
+  return rtc::make_ref_counted<StatsReady>(std::move(state), false);
+}
+
 
 webrtc::PeerConnectionInterface::RTCConfiguration rtc_configuration(const RtcOptions& options) {
   webrtc::PeerConnectionInterface::RTCConfiguration config;
   config.sdp_semantics = webrtc::SdpSemantics::kUnifiedPlan;
   config.tcp_candidate_policy = webrtc::PeerConnectionInterface::kTcpCandidatePolicyDisabled;
   config.continual_gathering_policy = webrtc::PeerConnectionInterface::GATHER_ONCE;
-  for (const auto& url : options.ice_servers) {
+  for (const IceServer& ice : options.ice_servers) {
     webrtc::PeerConnectionInterface::IceServer server;
-    server.urls.push_back(url);
+    server.urls = ice.urls;
+    server.username = ice.username;
+    server.password = ice.credential;
     config.servers.push_back(server);
   }
   return config;
 }
 
 }  // namespace
+
+void request_stats_then_open(const std::shared_ptr<RtcLink::State>& state) {
+  if (!state->pc) {
+    state->report_open();
+    return;
+  }
+  state->pc->GetStats(rtc::make_ref_counted<StatsReady>(state, true).get());
+}
 
 // ---------------------------------------------------------------- RtcLink
 
@@ -536,9 +628,9 @@ std::uint64_t RtcLink::buffered_amount() const {
   return dc ? dc->buffered_amount() : 0;
 }
 
-void RtcLink::request_rtt() {
+void RtcLink::request_stats() {
   if (state_->closed || !state_->pc) return;
-  state_->pc->GetStats(rtc::make_ref_counted<StatsReady>(state_).get());
+  state_->pc->GetStats(stats_callback(state_).get());
 }
 
 void RtcLink::close() {

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "ice.hpp"
+
 namespace p2pmesh::native {
 
 struct LinkEvents {
@@ -27,11 +29,16 @@ struct LinkEvents {
   std::function<void(std::string bytes)> data;
   std::function<void()> writable;  // the send buffer drained below the low mark
   std::function<void(std::uint32_t rtt_us)> rtt;
+  // The selected candidate pair changed (ICE picked or switched paths).
+  std::function<void(CandidateType type)> path;
+  // A TURN server refused a relay allocation or did not answer (e.g.
+  // expired credentials, 401); `reason` is for logs.
+  std::function<void(std::string reason)> relay_failed;
 };
 
 struct RtcOptions {
   bool loopback_only = false;
-  std::vector<std::string> ice_servers;
+  std::vector<IceServer> ice_servers;
 };
 
 class RtcEngine;  // the shared PeerConnectionFactory and its threads
@@ -66,8 +73,9 @@ class RtcLink {
   bool send(std::string_view bytes);
   // Bytes queued inside libwebrtc (blocking hop to its thread).
   std::uint64_t buffered_amount() const;
-  // Asks for the selected candidate pair's RTT (reported through events.rtt).
-  void request_rtt();
+  // Asks for the selected candidate pair's RTT and path (reported through
+  // events.rtt and events.path).
+  void request_stats();
   // Closes; no event is delivered after it returns. Idempotent.
   void close();
 

@@ -1,8 +1,9 @@
 #pragma once
 // One WebSocket connection to meshd (Boost.Beast, binary frames), driven by
-// the owner's io_context. Every handler runs on that io_context; none runs
-// after abort().
+// the owner's io_context, over TCP (ws://) or TLS (wss://). Every handler runs
+// on that io_context; none runs after abort().
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -11,25 +12,36 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
 namespace p2pmesh::native {
 
 struct WsUrl {
-  std::string host;
+  std::string host;  // a name, an IPv4 address or an IPv6 address (without brackets)
   std::string port;
   std::string path;
   std::string text;  // as given
+  bool tls = false;  // wss://
 };
-// ws://host[:port][/path]; nullopt if it is not such a URL (wss is not
-// supported).
+// ws://host[:port][/path] (port 80 by default) or wss://host[:port][/path]
+// (443); IPv6 hosts in brackets. nullopt for anything else.
 std::optional<WsUrl> parse_ws_url(std::string_view url);
+
+// The TLS client settings of wss:// connections: TLS 1.2 or later, the
+// server's certificate verified against the system's CA store (OpenSSL's
+// default paths; SSL_CERT_FILE / SSL_CERT_DIR) plus, when `ca_file` is not
+// empty, the CAs of that PEM file. Throws std::invalid_argument with the
+// reason when the file cannot be read or holds no certificate.
+std::shared_ptr<boost::asio::ssl::context> make_tls_context(const std::string& ca_file);
 
 class WsClient : public std::enable_shared_from_this<WsClient> {
  public:
@@ -38,7 +50,10 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
     std::function<void(std::string_view frame)> frame;
     std::function<void(std::string reason)> closed;  // once; not after abort()
   };
+  // `tls`: the settings of a wss:// URL (make_tls_context(""), the system's
+  // CAs only, when null); unused for ws://.
   WsClient(boost::asio::io_context& io, WsUrl url, Handlers handlers,
+           std::shared_ptr<boost::asio::ssl::context> tls = nullptr,
            std::size_t max_queued_bytes = 8u << 20);
 
   void start();
@@ -54,6 +69,24 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
   const WsUrl& url() const { return url_; }
 
  private:
+  using PlainStream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+  using TlsStream =
+      boost::beast::websocket::stream<boost::beast::ssl_stream<boost::beast::tcp_stream>>;
+  using Stream = std::variant<PlainStream, TlsStream>;
+  static Stream make_stream(boost::asio::io_context& io, const WsUrl& url,
+                            std::shared_ptr<boost::asio::ssl::context>& tls);
+  // Runs fn(stream) on whichever stream this connection has: one code path
+  // for ws:// and wss://.
+  template <class Fn>
+  decltype(auto) with_stream(Fn&& fn) {
+    return std::visit(std::forward<Fn>(fn), ws_);
+  }
+  boost::beast::tcp_stream& tcp_layer();
+
+  void on_connected();
+  void tls_handshake(TlsStream& ws);
+  std::string tls_failure(const boost::system::error_code& ec);
+  void ws_handshake();
   void fail(std::string reason);
   void read();
   void write_next();
@@ -64,7 +97,8 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
   Handlers handlers_;
   std::size_t max_queued_bytes_;
   boost::asio::ip::tcp::resolver resolver_;
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // outlives the stream using it
+  Stream ws_;
   boost::beast::flat_buffer buffer_;
   std::deque<std::string> out_;
   std::size_t out_bytes_ = 0;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace meshd {
 
@@ -32,7 +33,20 @@ struct Config {
   std::chrono::milliseconds handshake_timeout{10000}; // WebSocket/HTTP handshake and close
   std::chrono::milliseconds shutdown_timeout{3000};   // graceful shutdown hard deadline
 
-  bool handle_signals = false;  // SIGINT/SIGTERM -> graceful stop (the program sets it)
+  // ICE servers handed out in every welcome (ice_credentials.hpp).
+  std::vector<std::string> stun_urls;  // stun:HOST:PORT
+  std::vector<std::string> turn_urls;  // turn:HOST:PORT[?transport=udp|tcp], turns:
+  std::string turn_secret;             // coturn's static-auth-secret: never logged or sent
+  std::chrono::seconds turn_ttl{3600}; // lifetime of a welcome's TURN credentials
+
+  // TLS: both set = the port speaks https:// and wss:// only (PEM files: the
+  // certificate chain, server certificate first, and its private key).
+  std::string tls_cert;
+  std::string tls_key;
+
+  // SIGINT/SIGTERM -> graceful stop; with TLS, SIGHUP -> reload the
+  // certificate and key (the program sets it).
+  bool handle_signals = false;
 };
 
 }  // namespace meshd

@@ -1,5 +1,6 @@
-// HttpSession: plain HTTP on meshd's port: /healthz, /metrics, static files
-// from the web root, and the WebSocket upgrade on /service.
+// HttpSession: HTTP on meshd's port (https with --tls-cert): /healthz,
+// /metrics, static files from the web root, and the WebSocket upgrade on
+// /service.
 
 #include <spdlog/spdlog.h>
 
@@ -98,33 +99,98 @@ Resolve resolve_static(const std::string& root, std::string_view target, fs::pat
   return Resolve::ok;
 }
 
+// What a plain-HTTP (or ws://) client gets on the TLS port.
+const std::string& plaintext_answer() {
+  static const std::string answer = [] {
+    const std::string body = "meshd speaks TLS on this port: use https:// or wss://\n";
+    return "HTTP/1.1 400 Bad Request\r\nServer: meshd\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
+           "Content-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  return answer;
+}
+
 }  // namespace
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(EventLoop& loop, tcp::socket&& socket)
-      : loop_(loop), server_(loop.server), stream_(std::move(socket)) {
+  HttpSession(EventLoop& loop, Transport&& transport)
+      : loop_(loop), server_(loop.server), transport_(std::move(transport)), deadline_(loop.ioc) {
     loop_.register_http(*this);
   }
   ~HttpSession() { loop_.unregister_http(*this); }
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
 
-  void start() { do_read(); }
+  void start() {
+    if (!transport_.tls()) {
+      do_read();
+      return;
+    }
+    arm_deadline();
+    transport_.async_handshake([self = shared_from_this()](beast::error_code ec) {
+      self->on_handshake(ec);
+    });
+  }
 
   void close() {
+    deadline_.cancel();
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    auto& socket = transport_.next_layer();
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
   }
 
  private:
+  // Each handshake, request and response has --handshake-timeout; when it
+  // passes, the connection is closed.
+  void arm_deadline() {
+    deadline_.expires_after(server_.config.handshake_timeout);
+    deadline_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->close();
+    });
+  }
+
+  void on_handshake(beast::error_code ec) {
+    if (!ec) {
+      do_read();
+      return;
+    }
+    if (!server_.stopping()) loop_.metrics.tls_handshake_failures.add();
+    spdlog::debug("TLS handshake failed: {}", ec.message());
+    if (Transport::is_plaintext_http(ec)) {
+      reject_plaintext();
+      return;
+    }
+    close();
+  }
+
+  // A plain HTTP client: a plain-text 400 that says why, then a lingering
+  // close (its request is read and dropped until its EOF or the deadline, so
+  // that a reset does not destroy the answer before the client reads it).
+  void reject_plaintext() {
+    auto& socket = transport_.next_layer();
+    beast::error_code ignored;
+    socket.send(asio::buffer(plaintext_answer()), 0, ignored);  // non-blocking, small
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    linger();
+  }
+
+  void linger() {
+    transport_.next_layer().async_read_some(
+        buffer_.prepare(1024), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          if (!ec) self->linger();
+        });
+  }
+
   void do_read() {
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(kBodyLimit);
-    stream_.expires_after(server_.config.handshake_timeout);
-    http::async_read(stream_, buffer_, *parser_,
+    arm_deadline();
+    http::async_read(transport_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
                        self->on_read(ec);
                      });
@@ -149,7 +215,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return;
     }
     if (path == "/healthz") {
-      respond_text(request, http::status::ok, "ok\n");
+      // "ok", "tls: on" with TLS, then the ICE servers handed out, if any (URLs only).
+      respond_text(request, http::status::ok,
+                   (transport_.tls() ? "ok\ntls: on\n" : "ok\n") + server_.ice.describe());
       return;
     }
     if (path == "/metrics") {
@@ -189,8 +257,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                    server_.stopping() ? "server shutting down\n" : "too many connections\n");
       return;
     }
-    stream_.expires_never();
-    auto session = std::make_shared<WsSession>(loop_, stream_.release_socket(),
+    deadline_.cancel();
+    auto session = std::make_shared<WsSession>(loop_, std::move(transport_),
                                                server_.allocate_id());
     session->start(parser_->release());
   }
@@ -256,13 +324,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   template <class Body>
   void send(http::response<Body>&& response) {
     auto message = std::make_shared<http::response<Body>>(std::move(response));
-    stream_.expires_after(server_.config.handshake_timeout);
-    http::async_write(stream_, *message,
+    arm_deadline();
+    http::async_write(transport_, *message,
                       [self = shared_from_this(), message](beast::error_code ec, std::size_t) {
                         if (ec) return;
                         if (message->need_eof() || self->server_.stopping()) {
-                          beast::error_code ignored;
-                          self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                          self->transport_.shutdown_send();
                           return;
                         }
                         self->do_read();
@@ -271,13 +338,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   EventLoop& loop_;
   ServerImpl& server_;
-  beast::tcp_stream stream_;
+  Transport transport_;
+  asio::steady_timer deadline_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
 };
 
-void start_http_session(EventLoop& loop, tcp::socket&& socket) {
-  std::make_shared<HttpSession>(loop, std::move(socket))->start();
+void start_http_session(EventLoop& loop, tcp::socket&& socket, SSL_CTX* tls) {
+  if (!tls) {
+    std::make_shared<HttpSession>(loop, Transport(std::move(socket)))->start();
+    return;
+  }
+  try {
+    std::make_shared<HttpSession>(loop, Transport(std::move(socket), *tls))->start();
+  } catch (const std::exception& e) {
+    loop.metrics.tls_handshake_failures.add();
+    spdlog::warn("{}", e.what());
+  }
 }
 
 void close_http_session(HttpSession& session) { session.close(); }

@@ -7,9 +7,12 @@
 //               and the upgrade to a WsSession on /service)
 //  WsSession    one WebSocket peer: Beast's websocket::stream over a
 //               QueuedStream, an outbound queue of shared frames
-//  QueuedStream the thin layer under Beast: reads go to the socket; writes
-//               (Beast's handshake and control frames) join the session's
-//               outbound queue, which is written with one sendmsg per flush
+//  QueuedStream the thin layer under Beast: reads go to the Transport;
+//               writes (Beast's handshake and control frames) join the
+//               session's outbound queue, which is written with one sendmsg
+//               (TLS: one SSL_write per record) per flush
+//  Transport    the connection's socket, with TLS on top when meshd has a
+//               certificate (transport.hpp)
 //  Broker       topics, groups, member status, access rules, fan-out
 //
 // Data frames bypass Beast's writer: a publication is encoded once as a
@@ -46,9 +49,11 @@
 #include "config.hpp"
 #include "event_loop.hpp"
 #include "frame.hpp"
+#include "ice_credentials.hpp"
 #include "mesh_record.hpp"
 #include "metrics.hpp"
 #include "peer_id.hpp"
+#include "transport.hpp"
 #include "wire.hpp"
 
 namespace meshd {
@@ -69,17 +74,19 @@ struct Group;
 // ---------------------------------------------------------------------------
 // QueuedStream: the next layer of websocket::stream.
 
+// next_layer() is the socket (Beast closes it on a timeout); the Transport
+// (plain or TLS) reads it and the flush writes it.
 class QueuedStream {
  public:
   using executor_type = tcp::socket::executor_type;
   using next_layer_type = tcp::socket;
 
-  QueuedStream(tcp::socket&& socket, WsSession& owner)
-      : socket_(std::move(socket)), owner_(&owner) {}
+  QueuedStream(Transport&& transport, WsSession& owner);
 
-  executor_type get_executor() noexcept { return socket_.get_executor(); }
-  tcp::socket& next_layer() noexcept { return socket_; }
-  const tcp::socket& next_layer() const noexcept { return socket_; }
+  executor_type get_executor() noexcept { return transport_.get_executor(); }
+  tcp::socket& next_layer() noexcept { return transport_.next_layer(); }
+  const tcp::socket& next_layer() const noexcept { return transport_.next_layer(); }
+  Transport& transport() noexcept { return transport_; }
   WsSession& owner() noexcept { return *owner_; }
 
   template <class MutableBufferSequence, class ReadHandler>
@@ -89,7 +96,7 @@ class QueuedStream {
   auto async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler);
 
  private:
-  tcp::socket socket_;
+  Transport transport_;
   WsSession* owner_;
 };
 
@@ -97,7 +104,7 @@ class QueuedStream {
 
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(EventLoop& loop, tcp::socket&& socket, PeerId id);
+  WsSession(EventLoop& loop, Transport&& transport, PeerId id);
   ~WsSession();
   WsSession(const WsSession&) = delete;
   WsSession& operator=(const WsSession&) = delete;
@@ -169,9 +176,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 template <class MutableBufferSequence, class ReadHandler>
 auto QueuedStream::async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler) {
   // Beast asks for more bytes only once it has consumed what it buffered:
-  // the moment to flush what this input produced.
-  owner_->on_input_drained();
-  return socket_.async_read_some(buffers, std::forward<ReadHandler>(handler));
+  // the moment to flush what this input produced. With TLS, once OpenSSL
+  // has none left either (records read ahead, in one read() as plain bytes
+  // are), or when its read waits for the socket (transport's on_read_wait).
+  if (!transport_.has_buffered_input()) owner_->on_input_drained();
+  transport_.async_read_some(buffers, std::forward<ReadHandler>(handler));
 }
 
 template <class ConstBufferSequence, class WriteHandler>
@@ -197,7 +206,7 @@ auto QueuedStream::async_write_some(const ConstBufferSequence& buffers, WriteHan
 }
 
 // Beast's teardown customization points (found by ADL): write what is still
-// queued (the close frame), then the usual TCP teardown.
+// queued (the close frame), TLS close_notify, then the usual TCP teardown.
 bool drain_before_teardown(QueuedStream& stream);  // true: bytes remain, wait
 
 struct QueuedTeardownOp {
@@ -213,6 +222,7 @@ struct QueuedTeardownOp {
         return;
       }
       tearing = true;
+      stream.transport().close_notify();
       websocket::async_teardown(role, stream.next_layer(), std::move(self));
       return;
     }
@@ -332,6 +342,7 @@ class ServerImpl {
   // Declared before the loops: they outlive them, since destroying a loop's
   // io_context may destroy sessions (held by pending handlers) that use them.
   Config config;
+  WelcomeIceServers ice;  // the welcome's STUN/TURN servers, fresh TURN credentials
   Metrics metrics;
   FramePool frames;
   Broker broker;
@@ -344,6 +355,9 @@ class ServerImpl {
   void force_close();     // loop 0
   void finish_shutdown();
   void wait_signal();
+  // SIGHUP: the certificate and key again from the same files; a failure
+  // keeps the current ones.
+  void reload_tls();
   EventLoop& main_loop() { return *loops_.front(); }
 
   std::atomic<PeerId> next_id_{1};
@@ -354,6 +368,7 @@ class ServerImpl {
   std::size_t next_loop_ = 0;  // round robin of accepted connections
 
   std::vector<std::unique_ptr<EventLoop>> loops_;
+  TlsContext tls_context_;  // loop 0; null: plain HTTP and WebSocket
   // On loop 0; declared after the loops, so destroyed before its io_context.
   tcp::acceptor acceptor_;
   asio::steady_timer shutdown_timer_;
@@ -361,7 +376,8 @@ class ServerImpl {
   std::optional<asio::signal_set> signals_;
 };
 
-// Starts serving one plain HTTP connection (upgrades on /service), on `loop`'s thread.
-void start_http_session(EventLoop& loop, tcp::socket&& socket);
+// Starts serving one HTTP connection (upgrades on /service), on `loop`'s
+// thread; with `tls` (not null) after a TLS handshake with that context.
+void start_http_session(EventLoop& loop, tcp::socket&& socket, SSL_CTX* tls);
 
 }  // namespace meshd

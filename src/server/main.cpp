@@ -1,5 +1,6 @@
 // meshd: the p2pmesh signaling and discovery server. See docs/meshd.md.
 
+#include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "config.hpp"
+#include "ice_credentials.hpp"
 #include "server.hpp"
 
 #ifndef MESHD_BUILD_WEB_DIR
@@ -67,6 +69,8 @@ int main(int argc, char** argv) {
   double handshake_timeout_s = config.handshake_timeout.count() / 1000.0;
   double shutdown_timeout_s = config.shutdown_timeout.count() / 1000.0;
   std::string web_root = "(auto)";
+  std::string turn_secret_file;
+  std::string turn_ttl = meshd::format_duration(config.turn_ttl);
 
   app.add_option("--host", config.host, "Address to listen on")->envname("MESHD_HOST");
   app.add_option("--port", config.port, "Port to listen on (0 = ephemeral)")
@@ -133,8 +137,39 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
       ->envname("MESHD_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  // TLS: both files or neither (load_tls_context checks them after parsing).
+  auto* tls_cert = app.add_option("--tls-cert", config.tls_cert,
+                                  "PEM certificate chain, server certificate first: the port then "
+                                  "speaks TLS only (https://, wss://); SIGHUP reloads it")
+                       ->envname("MESHD_TLS_CERT");
+  auto* tls_key = app.add_option("--tls-key", config.tls_key, "PEM private key of --tls-cert")
+                      ->envname("MESHD_TLS_KEY");
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
+  // ICE servers for the welcome (ice_credentials.cpp checks them after parsing).
+  app.add_option("--stun", config.stun_urls,
+                 "STUN server handed to every peer in the welcome, stun:HOST:PORT "
+                 "(repeatable; the variable takes a comma-separated list)")
+      ->envname("MESHD_STUN")
+      ->delimiter(',');
+  app.add_option("--turn", config.turn_urls,
+                 "TURN server handed to every peer with fresh credentials (coturn REST API), "
+                 "turn:HOST:PORT[?transport=udp|tcp] or turns: (repeatable; needs "
+                 "--turn-secret-file)")
+      ->envname("MESHD_TURN")
+      ->delimiter(',');
+  app.add_option("--turn-secret-file", turn_secret_file,
+                 "File holding coturn's static-auth-secret (one trailing newline ignored)")
+      ->envname("MESHD_TURN_SECRET_FILE");
+  app.add_option("--turn-ttl", turn_ttl,
+                 "Lifetime of the TURN credentials of a welcome: 1h, 30m, 90s, or seconds")
+      ->envname("MESHD_TURN_TTL");
 
   CLI11_PARSE(app, argc, argv);
+  if (const auto error = meshd::configure_ice(config, turn_secret_file, turn_ttl); !error.empty()) {
+    std::cerr << "meshd: " << error << '\n';
+    return 2;
+  }
 
   auto logger = spdlog::stderr_color_mt("meshd");
   spdlog::set_default_logger(logger);
@@ -161,9 +196,15 @@ int main(int argc, char** argv) {
       std::rename(tmp.c_str(), port_file.c_str());
     }
     std::cout << "meshd listening on " << config.host << ':' << port << std::endl;
-    spdlog::info(
-        "listening on {}:{} (WebSocket /service, access rules {}, web root '{}', {} threads)",
-        config.host, port, config.access_rules ? "on" : "off", config.web_root, config.threads);
+    spdlog::info("listening on {}:{} ({} /service, access rules {}, web root '{}', {} threads)",
+                 config.host, port, config.tls_cert.empty() ? "ws://" : "TLS only: wss://",
+                 config.access_rules ? "on" : "off", config.web_root, config.threads);
+    if (!config.stun_urls.empty() || !config.turn_urls.empty())
+      spdlog::info("ICE servers in the welcome: STUN [{}], TURN [{}] (credentials valid {})",
+                   fmt::join(config.stun_urls, " "), fmt::join(config.turn_urls, " "),
+                   meshd::format_duration(config.turn_ttl));
+    else if (!config.turn_secret.empty())
+      spdlog::warn("--turn-secret-file without --turn: no TURN server is handed out");
     server.run();
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

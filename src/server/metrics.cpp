@@ -73,6 +73,18 @@ std::string Metrics::render() const {
          sum(&LoopMetrics::departures));
   metric(out, "meshd_snapshot_messages_total", "counter",
          "Status messages sent to newcomers of a group.", sum(&LoopMetrics::snapshots));
+  metric(out, "meshd_turn_credentials_issued_total", "counter",
+         "Welcomes sent with TURN credentials (--turn).", sum(&LoopMetrics::turn_credentials));
+  if (tls) {
+    metric(out, "meshd_tls_handshake_failures_total", "counter",
+           "TLS handshakes that failed or timed out (plaintext clients included).",
+           sum(&LoopMetrics::tls_handshake_failures));
+    out += "# HELP meshd_tls_reloads_total Certificate reloads on SIGHUP, by result.\n";
+    out += "# TYPE meshd_tls_reloads_total counter\n";
+    out += fmt::format("meshd_tls_reloads_total{{result=\"ok\"}} {}\n", tls_reloads_ok.get());
+    out += fmt::format("meshd_tls_reloads_total{{result=\"error\"}} {}\n",
+                       tls_reloads_error.get());
+  }
 
   out += "# HELP meshd_drops_total Messages or connections dropped, by reason.\n";
   out += "# TYPE meshd_drops_total counter\n";

@@ -83,6 +83,8 @@ struct alignas(64) LoopMetrics {
   Counter publishes;          // accepted (publish, topic) pairs
   Counter departures;         // departure notices published
   Counter snapshots;          // snapshot messages sent to newcomers
+  Counter turn_credentials;   // welcomes with TURN credentials (--turn)
+  Counter tls_handshake_failures;  // TLS handshakes failed or timed out (--tls-cert)
   std::array<Counter, static_cast<std::size_t>(Drop::count)> drops{};
   LatencyHistogram fanout_latency;  // publish received -> delivery written
 
@@ -97,6 +99,10 @@ class Metrics {
 
   Counter groups;  // groups with at least one member (gauge, broker lock)
   Counter topics;  // topics with at least one subscriber (gauge, broker lock)
+  // TLS (rendered only when `tls` is set): certificate reloads on SIGHUP.
+  bool tls = false;
+  Counter tls_reloads_ok;
+  Counter tls_reloads_error;
   // Set by the broker: (group, members) sorted by name, for GET /groups.
   // Thread-safe (takes the broker's lock).
   std::function<std::vector<std::pair<std::string, std::size_t>>()> list_groups;

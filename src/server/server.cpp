@@ -26,6 +26,7 @@ std::vector<std::unique_ptr<EventLoop>> make_loops(ServerImpl& server, std::size
 
 ServerImpl::ServerImpl(Config cfg)
     : config(std::move(cfg)),
+      ice(config),
       metrics(std::max<std::size_t>(1, config.threads)),
       broker(config, metrics, frames),
       loops_(make_loops(*this, std::max<std::size_t>(1, config.threads))),
@@ -39,6 +40,17 @@ ServerImpl::ServerImpl(Config cfg)
 ServerImpl::~ServerImpl() { destroying_ = true; }
 
 std::uint16_t ServerImpl::listen() {
+  if (config.tls_cert.empty() != config.tls_key.empty())
+    throw std::runtime_error("TLS needs both a certificate and a key (--tls-cert, --tls-key)");
+  if (!config.tls_cert.empty()) {
+    std::string summary;
+    tls_context_ = load_tls_context(config.tls_cert, config.tls_key, &summary);
+    metrics.tls = true;
+    // OpenSSL writes with write(), not send(MSG_NOSIGNAL): a peer gone
+    // would raise SIGPIPE, which kills the process by default.
+    std::signal(SIGPIPE, SIG_IGN);
+    spdlog::info("TLS certificate {}: {}", config.tls_cert, summary);
+  }
   beast::error_code ec;
   const auto address = asio::ip::make_address(config.host, ec);
   if (ec) throw std::runtime_error("invalid --host '" + config.host + "': " + ec.message());
@@ -53,6 +65,7 @@ std::uint16_t ServerImpl::listen() {
   bound_port = acceptor_.local_endpoint().port();
   if (config.handle_signals) {
     signals_.emplace(main_loop().ioc, SIGINT, SIGTERM);
+    if (tls_context_) signals_->add(SIGHUP);
     wait_signal();
   }
   do_accept();
@@ -62,6 +75,11 @@ std::uint16_t ServerImpl::listen() {
 void ServerImpl::wait_signal() {
   signals_->async_wait([this](beast::error_code ec, int signal) {
     if (ec) return;
+    if (signal == SIGHUP) {
+      reload_tls();
+      if (!finished_) wait_signal();
+      return;
+    }
     if (!stopping()) {
       spdlog::info("signal {}: shutting down", signal);
       begin_shutdown();
@@ -71,6 +89,18 @@ void ServerImpl::wait_signal() {
       force_close();
     }
   });
+}
+
+void ServerImpl::reload_tls() {
+  try {
+    std::string summary;
+    tls_context_ = load_tls_context(config.tls_cert, config.tls_key, &summary);
+    metrics.tls_reloads_ok.add();
+    spdlog::info("SIGHUP: TLS certificate reloaded, for new connections: {}", summary);
+  } catch (const std::exception& e) {
+    metrics.tls_reloads_error.add();
+    spdlog::error("SIGHUP: TLS reload failed, keeping the previous certificate: {}", e.what());
+  }
 }
 
 void ServerImpl::run() {
@@ -107,8 +137,9 @@ void ServerImpl::do_accept() {
       next_loop_ = (next_loop_ + 1) % loops_.size();
       // Posted before any shutdown request is, so the loop registers the
       // connection before it closes its connections.
-      asio::post(target.ioc, [&target, peer = std::move(socket)]() mutable {
-        start_http_session(target, std::move(peer));
+      // The context of the moment: a reload affects later connections only.
+      asio::post(target.ioc, [&target, peer = std::move(socket), tls = tls_context_]() mutable {
+        start_http_session(target, std::move(peer), tls.get());
       });
     }
     do_accept();

@@ -1,7 +1,6 @@
 // WsSession: one WebSocket peer. See internal.hpp for the design.
 
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -18,8 +17,15 @@ constexpr std::size_t kKeepQueueCapacity = 64;
 constexpr std::size_t kFirstReadBytes = 256;
 }  // namespace
 
-WsSession::WsSession(EventLoop& loop, tcp::socket&& socket, PeerId id)
-    : loop_(loop), server_(loop.server), ws_(std::move(socket), *this), id_(id) {
+QueuedStream::QueuedStream(Transport&& transport, WsSession& owner)
+    : transport_(std::move(transport)), owner_(&owner) {
+  if (transport_.tls())
+    transport_.on_read_wait(
+        [](void* session) { static_cast<WsSession*>(session)->on_input_drained(); }, owner_);
+}
+
+WsSession::WsSession(EventLoop& loop, Transport&& transport, PeerId id)
+    : loop_(loop), server_(loop.server), ws_(std::move(transport), *this), id_(id) {
   const auto& config = server_.config;
   websocket::stream_base::timeout timeout;
   timeout.handshake_timeout = config.handshake_timeout;
@@ -69,7 +75,8 @@ void WsSession::on_accept(beast::error_code ec) {
   // welcome first, before anything else.
   FrameRef welcome = new_frame();
   welcome->begin();
-  p2pmesh::wire::append_welcome(welcome->data, id_);
+  // With --stun/--turn: the ICE servers too, with fresh TURN credentials.
+  if (server_.ice.append_welcome(welcome->data, id_)) loop_.metrics.turn_credentials.add();
   welcome->seal_binary();
   welcome->counts_as_message = true;
   deliver(std::move(welcome));
@@ -179,13 +186,21 @@ bool WsSession::send_control(FrameRef frame) {
 
 void WsSession::drop_queue(bool keep_partial_head) {
   // A partly written frame must be completed before anything else (a close
-  // frame) can follow it on the wire.
-  if (keep_partial_head && head_sent_ > 0 && out_head_ < out_.size()) {
-    FrameRef head = std::move(out_[out_head_]);
-    out_.clear();
-    out_.push_back(std::move(head));
+  // frame) can follow it on the wire. With TLS, so must every frame with
+  // bytes in the record OpenSSL holds for a retry (write_pending).
+  const std::size_t committed =
+      keep_partial_head ? head_sent_ + ws_.next_layer().transport().write_pending() : 0;
+  std::size_t keep_end = out_head_;
+  for (std::size_t offset = 0; offset < committed && keep_end < out_.size(); ++keep_end)
+    offset += out_[keep_end]->size();
+  if (keep_end > out_head_) {
+    std::move(out_.begin() + static_cast<std::ptrdiff_t>(out_head_),
+              out_.begin() + static_cast<std::ptrdiff_t>(keep_end), out_.begin());
+    out_.resize(keep_end - out_head_);
     out_head_ = 0;
-    out_bytes_ = out_[0]->size() - head_sent_;
+    out_bytes_ = 0;
+    for (const auto& frame : out_) out_bytes_ += frame->size();
+    out_bytes_ -= head_sent_;
     return;
   }
   out_.clear();
@@ -210,7 +225,7 @@ bool WsSession::flush_now() {
   auto& socket = ws_.next_layer().next_layer();
   if (broken_ || !socket.is_open()) return false;
   auto& metrics = loop_.metrics;
-  const int fd = socket.native_handle();
+  Transport& transport = ws_.next_layer().transport();
   while (out_head_ < out_.size()) {
     iovec iov[kMaxIov];
     std::size_t count = 0;
@@ -220,10 +235,7 @@ bool WsSession::flush_now() {
       iov[count].iov_base = const_cast<char*>(bytes.data());
       iov[count].iov_len = bytes.size();
     }
-    msghdr message{};
-    message.msg_iov = iov;
-    message.msg_iovlen = count;
-    const ssize_t sent = ::sendmsg(fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t sent = transport.write_gather(iov, count);
     if (sent < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return true;

@@ -242,6 +242,7 @@ void VirtualNetwork::carry_out(PeerId peer, SimNode& sim, Action& action) {
             sim.open.erase(a.link);
           },
           [&](SendOnLink& a) { send_on_link(peer, sim, a); },
+          [](UseIceServers&) {},  // the model has no NATs: every pair links directly
           [&](MeasureRtt& a) {
             // The transport's answer: the model's round trip on that link.
             auto far = sim.remote.find(a.link);

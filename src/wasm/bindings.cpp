@@ -245,6 +245,16 @@ class MeshPeer {
                       static_cast<std::uint32_t>(clamped));
     return actions();
   }
+  // `type`: the selected pair's path ("host", "srflx", "prflx", "relay").
+  val link_candidate_type(double now, double link, const std::string& type) {
+    node_.on_link_candidate_type(to_time(now), static_cast<LinkId>(link),
+                                 candidate_type_from(type).value_or(CandidateType::unknown));
+    return actions();
+  }
+  val relay_allocation_failed(double now) {
+    node_.on_relay_allocation_failed(to_time(now));
+    return actions();
+  }
   val tick(double now) {
     node_.on_tick(to_time(now));
     return actions();
@@ -299,7 +309,7 @@ class MeshPeer {
     return out;
   }
 
-  // The local links: [{link, peer, initiated, open, rttUs}]
+  // The local links: [{link, peer, initiated, open, rttUs, candidateType}]
   val links() const {
     val out = val::array();
     std::size_t i = 0;
@@ -310,6 +320,7 @@ class MeshPeer {
       entry.set("initiated", val(link.initiated));
       entry.set("open", val(link.state == LinkState::open));
       entry.set("rttUs", val(link.rtt_us));
+      entry.set("candidateType", val(std::string(to_string(link.candidate_type))));
       out.set(i++, entry);
     }
     return out;
@@ -402,6 +413,24 @@ class MeshPeer {
               return out;
             },
             [](MeasureRtt& a) { return on_link("measure-rtt", a.link); },
+            [](UseIceServers& a) {
+              // RTCIceServer dictionaries: {urls, username?, credential?}
+              val servers = val::array();
+              std::size_t i = 0;
+              for (const IceServer& server : a.servers) {
+                val entry = val::object();
+                val urls = val::array();
+                std::size_t u = 0;
+                for (const std::string& url : server.urls) urls.set(u++, val(url));
+                entry.set("urls", urls);
+                if (!server.username.empty()) entry.set("username", val(server.username));
+                if (!server.credential.empty()) entry.set("credential", val(server.credential));
+                servers.set(i++, entry);
+              }
+              val out = typed("ice-servers");
+              out.set("servers", servers);
+              return out;
+            },
             [](Deliver& a) {
               val out = typed("deliver");
               out.set("from", val(a.source));
@@ -463,6 +492,8 @@ EMSCRIPTEN_BINDINGS(p2pmesh) {
       .function("linkClosed", &MeshPeer::link_closed)
       .function("linkData", &MeshPeer::link_data)
       .function("linkRtt", &MeshPeer::link_rtt)
+      .function("linkCandidateType", &MeshPeer::link_candidate_type)
+      .function("relayAllocationFailed", &MeshPeer::relay_allocation_failed)
       .function("tick", &MeshPeer::tick)
       .function("broadcast", &MeshPeer::broadcast)
       .function("leave", &MeshPeer::leave)

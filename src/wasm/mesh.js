@@ -71,6 +71,12 @@ class RtcLink {
       if (this.described) mesh._input((core) => core.localCandidate(nowUs(), id, json));
       else this.pendingLocal.push(json);
     };
+    // A TURN server refused or did not answer (e.g. expired credentials):
+    // no relay candidates, so links that need one will not form.
+    pc.onicecandidateerror = (event) => {
+      if (this.closed || !String(event.url || '').startsWith('turn')) return;
+      mesh._relayFailed(this.peer, `${event.url}: ${event.errorCode} ${event.errorText || ''}`.trim());
+    };
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === 'failed') this.lost('ICE/DTLS connection failed');
       else if (pc.connectionState === 'closed') this.lost('connection closed');
@@ -85,14 +91,25 @@ class RtcLink {
     channel.binaryType = 'arraybuffer';
     channel.bufferedAmountLowThreshold = this.mesh._sendPolicy.lowWater;
     channel.onbufferedamountlow = () => this.flush();
-    channel.onopen = () => {
-      if (!this.closed) this.mesh._input((core) => core.linkOpen(nowUs(), this.id));
+    // Open once the path is known, so that 'link-up' can say which it is.
+    // Messages that arrive meanwhile (the far side may already send) wait.
+    this.early = [];
+    channel.onopen = async () => {
+      await this.reportCandidateType();
+      if (this.closed) return;
+      this.mesh._input((core) => core.linkOpen(nowUs(), this.id));
+      const early = this.early;
+      this.early = null;
+      for (const bytes of early) this.mesh._input((core) => core.linkData(nowUs(), this.id, bytes), false);
     };
+    const iceTransport = this.pc.sctp && this.pc.sctp.transport && this.pc.sctp.transport.iceTransport;
+    if (iceTransport) iceTransport.onselectedcandidatepairchange = () => this.reportCandidateType();
     channel.onclose = () => this.lost('data channel closed');
     channel.onmessage = (event) => {
       if (this.closed || !(event.data instanceof ArrayBuffer)) return;
       const bytes = new Uint8Array(event.data);
-      this.mesh._input((core) => core.linkData(nowUs(), this.id, bytes), false);
+      if (this.early) this.early.push(bytes);
+      else this.mesh._input((core) => core.linkData(nowUs(), this.id, bytes), false);
     };
   }
 
@@ -217,6 +234,28 @@ class RtcLink {
     }
   }
 
+  // Tells the core the selected candidate pair's path (host, srflx, prflx,
+  // relay: the costliest end's type; ice.hpp), from the stats, which give a
+  // peer-reflexive remote candidate that signaling announced later its real type.
+  async reportCandidateType() {
+    try {
+      const stats = await this.pc.getStats();
+      let pair;
+      stats.forEach((report) => {
+        if (report.type === 'transport' && report.selectedCandidatePairId) {
+          pair = stats.get(report.selectedCandidatePairId);
+        }
+      });
+      if (!pair || this.closed) return;
+      const typeOf = (id) => (stats.get(id) || {}).candidateType;
+      const ends = [typeOf(pair.localCandidateId), typeOf(pair.remoteCandidateId)];
+      const type = ['relay', 'srflx', 'prflx', 'host'].find((t) => ends.includes(t)) || 'unknown';
+      this.mesh._input((core) => core.linkCandidateType(nowUs(), this.id, type));
+    } catch (error) {
+      this.mesh._log('getStats failed', error);
+    }
+  }
+
   // The core asked to close: no report back.
   close() {
     if (this.closed) return;
@@ -317,6 +356,8 @@ export class Mesh {
     this.group = options.group;
     this.id = 0;
     this.rtcConfig = options.rtcConfig || { iceServers: options.iceServers || [] };
+    this._ownIceServers = !!(options.rtcConfig || (options.iceServers && options.iceServers.length));
+    this._relayFailureReported = false;  // 'error' once per server session
     this.candidateFilter = options.candidateFilter || null;
   }
 
@@ -486,6 +527,15 @@ export class Mesh {
   // link and reports each link and member gone ('link' and 'peer' events);
   // then 'error' and 'close', and a new connection (new core, new id) after
   // a backoff, along the URL list, until one welcomes us ('joined').
+  // Counted every time; reported once per server session (one per link
+  // would flood the application).
+  _relayFailed(peer, reason) {
+    this._input((core) => core.relayAllocationFailed(nowUs()), false);
+    if (this._relayFailureReported) return;
+    this._relayFailureReported = true;
+    this._emit('error', { kind: 'relay-unavailable', peer, reason: `TURN allocation failed: ${reason}` });
+  }
+
   _serverLost(event) {
     this._input((core) => core.serverLost(nowUs()));
     this._disposeCore();
@@ -515,6 +565,8 @@ export class Mesh {
       this._useNextUrl();
       this._core = new this._module.MeshPeer({ ...this._coreOptions, seed: randomSeed() });
       this.id = 0;
+      this._relayFailureReported = false;
+      if (!this._ownIceServers) this.rtcConfig = { ...this.rtcConfig, iceServers: [] };  // the welcome's
       try {
         await this._connect(this._timeoutMs);
       } catch (error) {
@@ -588,6 +640,11 @@ export class Mesh {
         break;
       case 'measure-rtt':
         if (link) link.measureRtt();
+        break;
+      case 'ice-servers':
+        // meshd's STUN/TURN servers (fresh TURN credentials at each welcome),
+        // unless the application gave its own.
+        if (!this._ownIceServers) this.rtcConfig = { ...this.rtcConfig, iceServers: action.servers };
         break;
       case 'deliver':
         this._emit('message', {

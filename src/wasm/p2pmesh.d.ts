@@ -56,7 +56,11 @@ export interface JoinOptions {
   treeMaxDepth?: number;
   /** Seed of the core's randomness (default: from crypto.getRandomValues). */
   seed?: number;
-  /** ICE servers for RTCPeerConnection (default none: host candidates only). */
+  /**
+   * ICE servers for RTCPeerConnection. Default: the STUN/TURN servers meshd
+   * hands out in its welcome (meshd --stun/--turn; TURN credentials fresh at
+   * every connection), none if it has none. Given, they replace meshd's.
+   */
   iceServers?: RTCIceServer[];
   /** Full RTCPeerConnection configuration (overrides iceServers). */
   rtcConfig?: RTCConfiguration;
@@ -86,10 +90,13 @@ export interface CloseEvent { code: number; reason: string; }
  * (it reconnects and re-links). server-lost: the connection closed after the
  * welcome (code, reason from the server); server-unreachable: a reconnection
  * failed; link-failed: a WebRTC link failed (peer); send-queue-full: a
- * broadcast was dropped on `dropped` links whose send queue was full.
+ * broadcast was dropped on `dropped` links whose send queue was full;
+ * relay-unavailable: a TURN server refused or did not answer a relay
+ * allocation (e.g. expired credentials): links that need a relay will not
+ * form (once per server session; counted in relayAllocationFailures).
  */
 export interface MeshErrorEvent {
-  kind: 'server-lost' | 'server-unreachable' | 'link-failed' | 'send-queue-full';
+  kind: 'server-lost' | 'server-unreachable' | 'link-failed' | 'send-queue-full' | 'relay-unavailable';
   reason: string;
   code?: number;
   peer?: PeerId;
@@ -116,6 +123,12 @@ export interface LinkInfo {
   initiated: boolean;
   open: boolean;
   rttUs: number;
+  /**
+   * The selected ICE candidate pair's path, by its costliest end: 'relay'
+   * (through TURN: the operator pays its bandwidth), 'srflx' / 'prflx'
+   * (through a NAT mapping), 'host' (direct); 'unknown' until ICE has chosen.
+   */
+  candidateType: 'host' | 'srflx' | 'prflx' | 'relay' | 'unknown';
 }
 
 export interface TreeSnapshot { root: PeerId; edges: [PeerId, PeerId][]; }
@@ -173,6 +186,8 @@ export interface MeshCounters {
   /** Packets re-sent after their link closed (to the neighbour through the server, or to its children). */
   repaired: number;
   linksDroppedForRoom: number;
+  /** TURN allocations refused or unanswered (e.g. expired credentials). */
+  relayAllocationFailures: number;
 }
 
 export interface MeshState {

@@ -52,7 +52,7 @@ const CORE_COUNTERS = [
   'forgedUpdates', 'staleUpdates', 'badSignals', 'foreignTopics', 'droppedHops',
   'oversizedBroadcasts', 'oversizedPublishes', 'broadcasts', 'delivered', 'relayed',
   'fallbackSent', 'fallbackReceived', 'offersRefused', 'linksOpened', 'linksTimedOut',
-  'linksDead', 'repaired', 'linksDroppedForRoom',
+  'linksDead', 'repaired', 'linksDroppedForRoom', 'relayAllocationFailures',
 ];
 
 const linkedTo = (page, peer) => page.evaluate(

@@ -331,6 +331,16 @@ struct Codec<w::ServerMessage> {
     if (pick(rng, 3) == 0) {
       m.kind = Kind::welcome;
       m.welcome_id = random_u32(rng);
+      const std::size_t servers = pick(rng, 3);
+      for (std::size_t i = 0; i < servers; ++i) {
+        w::IceServer& server = m.ice_servers.emplace_back();
+        const std::size_t urls = pick(rng, 3);
+        for (std::size_t u = 0; u < urls; ++u) server.urls.push_back(random_topic(rng));
+        if (pick(rng, 2) == 0) {
+          server.username = random_topic(rng);
+          server.credential = random_topic(rng);
+        }
+      }
     } else {
       m.kind = Kind::topic_message;
       m.topic = random_topic(rng);
@@ -343,7 +353,15 @@ struct Codec<w::ServerMessage> {
     Pb out;
     switch (m.kind) {
       case Kind::none: break;
-      case Kind::welcome: out.mutable_welcome()->set_id(m.welcome_id); break;
+      case Kind::welcome:
+        out.mutable_welcome()->set_id(m.welcome_id);
+        for (const w::IceServer& server : m.ice_servers) {
+          auto* s = out.mutable_welcome()->add_ice_servers();
+          for (const std::string& url : server.urls) s->add_urls(url);
+          s->set_username(server.username);
+          s->set_credential(server.credential);
+        }
+        break;
       case Kind::topic_message: {
         auto* t = out.mutable_topic_message();
         t->set_topic(m.topic);
@@ -361,6 +379,12 @@ struct Codec<w::ServerMessage> {
       case Pb::kWelcome:
         out.kind = Kind::welcome;
         out.welcome_id = m.welcome().id();
+        for (const auto& server : m.welcome().ice_servers()) {
+          w::IceServer& s = out.ice_servers.emplace_back();
+          s.urls.assign(server.urls().begin(), server.urls().end());
+          s.username = server.username();
+          s.credential = server.credential();
+        }
         break;
       case Pb::kTopicMessage:
         out.kind = Kind::topic_message;

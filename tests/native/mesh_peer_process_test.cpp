@@ -2,7 +2,6 @@
 // stdin/stdout exactly as a script would. Every child is killed at the end.
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,7 +10,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -22,6 +20,7 @@
 #include <boost/json.hpp>
 
 #include "mesh_node.hpp"  // MeshCounters
+#include "processes.hpp"  // Child, MeshdProcess
 #include "support.hpp"    // RawNeighbour
 #include "wire.hpp"
 
@@ -31,116 +30,9 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 namespace json = boost::json;
 
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return done();
-}
-
-// A child process with stdin and stdout on pipes; stdout is read line by line.
-class Child {
- public:
-  explicit Child(std::vector<std::string> argv) {
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
-      dup2(in[0], 0);
-      dup2(out[1], 1);
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    in_ = in[1];
-    out_ = out[0];
-    reader_ = std::thread([this] { read_loop(); });
-  }
-  ~Child() {
-    kill9();
-    if (in_ >= 0) close(in_);
-    reader_.join();
-    close(out_);
-  }
-  void kill9() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-  }
-  // Sends SIGTERM and waits up to `timeout` for a clean exit; returns the status.
-  int terminate(std::chrono::milliseconds timeout) {
-    ::kill(pid_, SIGTERM);
-    const auto deadline = Clock::now() + timeout;
-    int status = 0;
-    while (Clock::now() < deadline) {
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return status;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return -1;
-  }
-  void write_line(const std::string& line) {
-    const std::string data = line + "\n";
-    (void)!::write(in_, data.data(), data.size());
-  }
-  std::vector<std::string> lines() {
-    std::lock_guard lock(mutex_);
-    return lines_;
-  }
-
- private:
-  void read_loop() {
-    std::string pending;
-    char buffer[4096];
-    for (;;) {
-      const ssize_t n = ::read(out_, buffer, sizeof buffer);
-      if (n <= 0) return;
-      pending.append(buffer, static_cast<std::size_t>(n));
-      std::size_t nl;
-      while ((nl = pending.find('\n')) != std::string::npos) {
-        std::lock_guard lock(mutex_);
-        lines_.push_back(pending.substr(0, nl));
-        pending.erase(0, nl + 1);
-      }
-    }
-  }
-  pid_t pid_ = -1;
-  int in_ = -1;
-  int out_ = -1;
-  std::thread reader_;
-  std::mutex mutex_;
-  std::vector<std::string> lines_;
-};
-
-class Meshd {
- public:
-  Meshd() {
-    port_file_ = "/tmp/p2pmesh-native-test-" + std::to_string(getpid()) + ".port";
-    std::remove(port_file_.c_str());
-    child_ = std::make_unique<Child>(std::vector<std::string>{
-        MESHD_BINARY, "--host", "127.0.0.1", "--port", "0", "--port-file", port_file_});
-    wait_until([&] { return std::ifstream(port_file_).good(); }, 10s);
-    std::ifstream(port_file_) >> port_;
-    std::remove(port_file_.c_str());
-  }
-  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/service"; }
-
- private:
-  std::string port_file_;
-  int port_ = 0;
-  std::unique_ptr<Child> child_;
-};
+using p2pmesh::test::Child;
+using p2pmesh::test::wait_until;
+using Meshd = p2pmesh::test::MeshdProcess;
 
 struct PeerProcess {
   std::unique_ptr<Child> child;
@@ -372,7 +264,8 @@ TEST(MeshPeerProcessTest, StateReportsCarryEveryCounter) {
       "malformed_updates", "forged_updates", "stale_updates", "bad_signals", "foreign_topics",
       "dropped_hops", "oversized_broadcasts", "oversized_publishes", "broadcasts", "delivered",
       "relayed", "fallback_sent", "fallback_received", "offers_refused", "links_opened",
-      "links_timed_out", "links_dead", "repaired", "links_dropped_for_room"};
+      "links_timed_out", "links_dead", "repaired", "links_dropped_for_room",
+      "relay_allocation_failures"};
   std::vector<std::string> names;
   for (const auto& [name, value] : counters) {
     names.emplace_back(name);

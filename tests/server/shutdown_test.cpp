@@ -44,67 +44,11 @@ TEST(Shutdown, StopFinishesEvenWhenAClientNeverAnswers) {
   EXPECT_TRUE(server.stop());
 }
 
-// The meshd program as a child process with stdout on a pipe.
-class Meshd {
+// The meshd program of this build.
+class Meshd : public MeshdProgram {
  public:
-  explicit Meshd(std::vector<std::string> args) {
-    int fds[2];
-    if (pipe(fds) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], STDOUT_FILENO);
-      close(fds[0]);
-      close(fds[1]);
-      std::vector<char*> argv;
-      std::string program = MESHD_BINARY;
-      argv.push_back(program.data());
-      for (auto& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      execv(program.c_str(), argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    out_ = fdopen(fds[0], "r");
-  }
-  ~Meshd() {
-    if (pid_ > 0 && !reaped_) {
-      kill(pid_, SIGKILL);
-      wait_exit();
-    }
-    if (out_) fclose(out_);
-  }
-  // The first stdout line (blocks until meshd prints it or exits).
-  std::string first_line() {
-    char line[512] = {};
-    if (!out_ || !fgets(line, sizeof line, out_)) return {};
-    return line;
-  }
-  std::string all_output() {
-    std::string text;
-    char chunk[512];
-    while (out_ && fgets(chunk, sizeof chunk, out_)) text += chunk;
-    return text;
-  }
-  void signal(int number) { kill(pid_, number); }
-  // Exit status, or -1 when killed by a signal. Guarded by ctest's timeout.
-  int wait_exit() {
-    int status = 0;
-    if (waitpid(pid_, &status, 0) != pid_) return -2;
-    reaped_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
-  bool reaped_ = false;
+  explicit Meshd(std::vector<std::string> args) : MeshdProgram(MESHD_BINARY, std::move(args)) {}
 };
-
-std::uint16_t port_from(const std::string& line) {
-  const auto colon = line.rfind(':');
-  if (line.rfind("meshd listening on 127.0.0.1:", 0) != 0 || colon == std::string::npos) return 0;
-  return static_cast<std::uint16_t>(std::stoi(line.substr(colon + 1)));
-}
 
 void graceful_exit_on(int signal_number, std::vector<std::string> extra_args = {}) {
   std::vector<std::string> args{"--host", "127.0.0.1", "--port", "0", "--log-level", "warn"};

@@ -1,18 +1,32 @@
 #include "support.hpp"
 
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <sstream>
+#include <variant>
+
+#ifndef P2PMESH_TEST_PKI_SCRIPT
+#error "P2PMESH_TEST_PKI_SCRIPT must name tests/support/make_test_pki.sh"
+#endif
 
 namespace meshd::test {
 
@@ -23,6 +37,35 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 namespace wire = p2pmesh::wire;
 
+TestPki::TestPki() {
+  static std::atomic<int> count{0};
+  dir_ = (std::filesystem::temp_directory_path() /
+          ("meshd-test-pki-" + std::to_string(getpid()) + "-" + std::to_string(++count)))
+             .string();
+  const std::string command =
+      std::string(P2PMESH_TEST_PKI_SCRIPT) + " '" + dir_ + "' localhost 127.0.0.1";
+  ok_ = std::system(command.c_str()) == 0 && std::filesystem::exists(key());
+}
+
+TestPki::~TestPki() {
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+const TestPki* env_tls_pki() {
+  static const std::unique_ptr<TestPki> pki =
+      std::getenv("MESHD_TEST_TLS") ? std::make_unique<TestPki>() : nullptr;
+  return pki.get();
+}
+
+namespace {
+const TlsClient* env_tls_client() {
+  static const std::optional<TlsClient> client =
+      env_tls_pki() ? std::optional<TlsClient>(env_tls_pki()->client()) : std::nullopt;
+  return client ? &*client : nullptr;
+}
+}  // namespace
+
 Config test_config() {
   Config config;
   config.host = "127.0.0.1";
@@ -30,6 +73,11 @@ Config test_config() {
   // ctest runs every server test a second time with MESHD_TEST_THREADS=2.
   if (const char* threads = std::getenv("MESHD_TEST_THREADS"))
     config.threads = static_cast<std::size_t>(std::max(1, std::atoi(threads)));
+  // ... and some of them over TLS, with MESHD_TEST_TLS.
+  if (const TestPki* pki = env_tls_pki()) {
+    config.tls_cert = pki->cert();
+    config.tls_key = pki->key();
+  }
   return config;
 }
 
@@ -60,6 +108,89 @@ bool TestServer::stop(std::chrono::milliseconds timeout) {
 
 // ---------------------------------------------------------------------------
 
+MeshdProgram::MeshdProgram(const std::string& binary, std::vector<std::string> args,
+                           bool capture_stderr) {
+  static std::atomic<int> count{0};
+  if (capture_stderr)
+    stderr_file_ = (std::filesystem::temp_directory_path() /
+                    ("meshd-stderr-" + std::to_string(getpid()) + "-" + std::to_string(++count)))
+                       .string();
+  int fds[2];
+  if (pipe(fds) != 0) return;
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    if (!stderr_file_.empty() && !std::freopen(stderr_file_.c_str(), "w", stderr)) _exit(126);
+    std::vector<char*> argv;
+    std::string program = binary;
+    argv.push_back(program.data());
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    execv(program.c_str(), argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  out_ = fdopen(fds[0], "r");
+}
+
+MeshdProgram::~MeshdProgram() {
+  if (pid_ > 0 && !reaped_) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  if (out_) std::fclose(out_);
+  if (!stderr_file_.empty()) std::remove(stderr_file_.c_str());
+}
+
+std::string MeshdProgram::first_line() {
+  char line[512] = {};
+  if (!out_ || !std::fgets(line, sizeof line, out_)) return {};
+  return line;
+}
+
+std::string MeshdProgram::all_output() {
+  std::string text;
+  char chunk[512];
+  while (out_ && std::fgets(chunk, sizeof chunk, out_)) text += chunk;
+  return text;
+}
+
+void MeshdProgram::signal(int number) { kill(pid_, number); }
+
+int MeshdProgram::wait_exit(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  for (;;) {
+    const pid_t done = waitpid(pid_, &status, WNOHANG);
+    if (done == pid_) break;
+    if (done < 0) return -2;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      reaped_ = true;
+      return -2;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  reaped_ = true;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string MeshdProgram::error_output() const {
+  std::ifstream in(stderr_file_);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::uint16_t port_from(const std::string& line) {
+  const auto colon = line.rfind(':');
+  if (line.rfind("meshd listening on 127.0.0.1:", 0) != 0 || colon == std::string::npos) return 0;
+  return static_cast<std::uint16_t>(std::stoi(line.substr(colon + 1)));
+}
+
+// ---------------------------------------------------------------------------
+
 namespace {
 void set_timeouts(int fd) {
   timeval tv{};
@@ -67,33 +198,83 @@ void set_timeouts(int fd) {
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
-}  // namespace
 
-HttpResult http_get(std::uint16_t port, const std::string& target) {
-  HttpResult result;
-  asio::io_context ioc;
-  tcp::socket socket(ioc);
+// The client side of TLS: the chain must lead to tls.ca_file (and the name
+// to tls.host, name_server).
+asio::ssl::context& trust(asio::ssl::context& context, const TlsClient& tls) {
+  beast::error_code ignored;
+  context.set_verify_mode(asio::ssl::verify_peer);
+  context.load_verify_file(tls.ca_file, ignored);
+  return context;
+}
+
+void name_server(SSL* ssl, const std::string& host) {
+  beast::error_code ec;
+  asio::ip::make_address(host, ec);
+  if (!ec) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str());
+    return;
+  }
+  SSL_set_tlsext_host_name(ssl, host.c_str());
+  SSL_set1_host(ssl, host.c_str());
+}
+
+// A TLS connection to 127.0.0.1:port (blocking calls); null when the
+// connection or the handshake fails.
+struct TlsConnection {
+  asio::ssl::context context{asio::ssl::context::tls_client};
+  beast::ssl_stream<tcp::socket> stream;
+  TlsConnection(asio::io_context& ioc, const TlsClient& tls) : stream(ioc, trust(context, tls)) {}
+};
+
+std::unique_ptr<TlsConnection> tls_connect(asio::io_context& ioc, std::uint16_t port,
+                                           const TlsClient& tls) {
+  auto connection = std::make_unique<TlsConnection>(ioc, tls);
+  auto& socket = connection->stream.next_layer();
   beast::error_code ec;
   socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
-  if (ec) return result;
+  if (ec) return nullptr;
   set_timeouts(socket.native_handle());
+  name_server(connection->stream.native_handle(), tls.host);
+  connection->stream.handshake(asio::ssl::stream_base::client, ec);
+  if (ec) return nullptr;
+  return connection;
+}
+
+template <class Stream>
+HttpResult get_on(Stream& stream, const std::string& target) {
+  HttpResult result;
+  beast::error_code ec;
   http::request<http::empty_body> request{http::verb::get, target, 11};
   request.set(http::field::host, "127.0.0.1");
   request.keep_alive(false);
-  http::write(socket, request, ec);
+  http::write(stream, request, ec);
   if (ec) return result;
   beast::flat_buffer buffer;
   http::response<http::string_body> response;
-  http::read(socket, buffer, response, ec);
+  http::read(stream, buffer, response, ec);
   if (ec) return result;
   result.status = static_cast<int>(response.result_int());
   result.body = response.body();
   return result;
 }
 
-double metric(std::uint16_t port, const std::string& sample) {
-  const auto result = http_get(port, "/metrics");
-  std::istringstream lines(result.body);
+template <class Stream>
+std::string exchange_on(Stream& stream, const std::string& bytes) {
+  beast::error_code ec;
+  asio::write(stream, asio::buffer(bytes), ec);
+  std::string out;
+  char chunk[4096];
+  for (;;) {
+    const std::size_t n = stream.read_some(asio::buffer(chunk), ec);
+    if (ec) break;
+    out.append(chunk, n);
+  }
+  return out;
+}
+
+double sample_of(const std::string& metrics, const std::string& sample) {
+  std::istringstream lines(metrics);
   std::string line;
   while (std::getline(lines, line)) {
     if (line.size() > sample.size() && line.compare(0, sample.size(), sample) == 0 &&
@@ -102,45 +283,93 @@ double metric(std::uint16_t port, const std::string& sample) {
   }
   return -1;
 }
+}  // namespace
 
-bool wait_metric(std::uint16_t port, const std::string& sample, double value,
-                 std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (metric(port, sample) != value) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
-std::string raw_exchange(std::uint16_t port, const std::string& bytes) {
+HttpResult http_get(std::uint16_t port, const std::string& target) {
+  if (const TlsClient* tls = env_tls_client()) return https_get(port, target, *tls);
   asio::io_context ioc;
   tcp::socket socket(ioc);
   beast::error_code ec;
   socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
   if (ec) return {};
   set_timeouts(socket.native_handle());
-  asio::write(socket, asio::buffer(bytes), ec);
-  std::string out;
-  char chunk[4096];
-  for (;;) {
-    const std::size_t n = socket.read_some(asio::buffer(chunk), ec);
-    if (ec) break;
-    out.append(chunk, n);
+  return get_on(socket, target);
+}
+
+HttpResult https_get(std::uint16_t port, const std::string& target, const TlsClient& tls) {
+  asio::io_context ioc;
+  const auto connection = tls_connect(ioc, port, tls);
+  return connection ? get_on(connection->stream, target) : HttpResult{};
+}
+
+double metric(std::uint16_t port, const std::string& sample) {
+  return sample_of(http_get(port, "/metrics").body, sample);
+}
+
+double metric(std::uint16_t port, const std::string& sample, const TlsClient& tls) {
+  return sample_of(https_get(port, "/metrics", tls).body, sample);
+}
+
+namespace {
+template <class Read>
+bool wait_for_value(Read read, double value, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (read() != value) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  return out;
+  return true;
+}
+}  // namespace
+
+bool wait_metric(std::uint16_t port, const std::string& sample, double value,
+                 std::chrono::milliseconds timeout) {
+  return wait_for_value([&] { return metric(port, sample); }, value, timeout);
+}
+
+bool wait_metric(std::uint16_t port, const std::string& sample, double value,
+                 const TlsClient& tls, std::chrono::milliseconds timeout) {
+  return wait_for_value([&] { return metric(port, sample, tls); }, value, timeout);
+}
+
+std::string raw_exchange(std::uint16_t port, const std::string& bytes) {
+  asio::io_context ioc;
+  if (const TlsClient* tls = env_tls_client()) {
+    const auto connection = tls_connect(ioc, port, *tls);
+    return connection ? exchange_on(connection->stream, bytes) : std::string();
+  }
+  tcp::socket socket(ioc);
+  beast::error_code ec;
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+  if (ec) return {};
+  set_timeouts(socket.native_handle());
+  return exchange_on(socket, bytes);
 }
 
 // ---------------------------------------------------------------------------
 
 struct WsClient::Impl {
   asio::io_context ioc;
-  std::optional<websocket::stream<beast::tcp_stream>> ws;
+  using PlainWs = websocket::stream<beast::tcp_stream>;
+  using TlsWs = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+  std::optional<asio::ssl::context> tls;  // outlives the stream
+  std::variant<std::monostate, PlainWs, TlsWs> ws;
+  bool connected() const { return ws.index() != 0; }
+  // f(stream) on the WebSocket stream, plain or TLS, once connected.
+  template <class F>
+  void with_ws(F&& f) {
+    std::visit(
+        [&f](auto& stream) {
+          if constexpr (!std::is_same_v<std::decay_t<decltype(stream)>, std::monostate>) f(stream);
+        },
+        ws);
+  }
   beast::flat_buffer buffer;
   std::deque<std::pair<bool, std::string>> inbox;  // (binary, bytes)
   CloseInfo close_info;
   std::string last_pong;
   std::string error;
+  std::string last_bytes;  // of the last message popped
   p2pmesh::PeerId id = p2pmesh::kNoPeer;
   int pings = 0;
 
@@ -159,27 +388,31 @@ struct WsClient::Impl {
   }
 
   void start_read() {
-    ws->async_read(buffer, [this](beast::error_code ec, std::size_t) {
-      if (ec) {
-        close_info.closed = true;
-        const auto reason = ws->reason();
-        close_info.code = reason.code == websocket::close_code::none
-                              ? -1
-                              : static_cast<int>(reason.code);
-        close_info.reason = std::string(reason.reason.data(), reason.reason.size());
-        return;
-      }
-      inbox.emplace_back(ws->got_binary(), beast::buffers_to_string(buffer.data()));
-      buffer.consume(buffer.size());
-      start_read();
+    with_ws([this](auto& stream) {
+      stream.async_read(buffer, [this, &stream](beast::error_code ec, std::size_t) {
+        if (ec) {
+          close_info.closed = true;
+          const auto reason = stream.reason();
+          close_info.code = reason.code == websocket::close_code::none
+                                ? -1
+                                : static_cast<int>(reason.code);
+          close_info.reason = std::string(reason.reason.data(), reason.reason.size());
+          return;
+        }
+        inbox.emplace_back(stream.got_binary(), beast::buffers_to_string(buffer.data()));
+        buffer.consume(buffer.size());
+        start_read();
+      });
     });
   }
 
   void write(const std::string& bytes, bool binary) {
-    if (!ws || close_info.closed) return;
+    if (!connected() || close_info.closed) return;
     bool done = false;
-    ws->binary(binary);
-    ws->async_write(asio::buffer(bytes), [&](beast::error_code, std::size_t) { done = true; });
+    with_ws([&](auto& stream) {
+      stream.binary(binary);
+      stream.async_write(asio::buffer(bytes), [&](beast::error_code, std::size_t) { done = true; });
+    });
     run_until([&] { return done; }, kTimeout);
   }
 
@@ -187,6 +420,7 @@ struct WsClient::Impl {
     while (!inbox.empty()) {
       auto [binary, bytes] = std::move(inbox.front());
       inbox.pop_front();
+      last_bytes = bytes;
       wire::ServerMessage message;
       if (binary && wire::decode(bytes, message) == wire::DecodeError::none) return message;
       message = {};
@@ -202,6 +436,15 @@ WsClient::WsClient() : impl_(std::make_unique<Impl>()) {}
 WsClient::~WsClient() = default;
 
 bool WsClient::connect(std::uint16_t port, bool expect_welcome, std::size_t recv_buffer) {
+  return open(port, expect_welcome, recv_buffer, env_tls_client());
+}
+
+bool WsClient::connect_tls(std::uint16_t port, const TlsClient& tls, bool expect_welcome) {
+  return open(port, expect_welcome, 0, &tls);
+}
+
+bool WsClient::open(std::uint16_t port, bool expect_welcome, std::size_t recv_buffer,
+                    const TlsClient* tls) {
   auto& impl = *impl_;
   tcp::socket socket(impl.ioc);
   beast::error_code ec;
@@ -219,24 +462,42 @@ bool WsClient::connect(std::uint16_t port, bool expect_welcome, std::size_t recv
     return false;
   }
   socket.set_option(tcp::no_delay(true), ec);
-  impl.ws.emplace(beast::tcp_stream(std::move(socket)));
-  impl.ws->control_callback([&impl](websocket::frame_type kind, beast::string_view payload) {
-    if (kind == websocket::frame_type::pong) impl.last_pong = std::string(payload);
-  });
+  if (tls) {
+    auto& stream = impl.ws.emplace<Impl::TlsWs>(beast::tcp_stream(std::move(socket)),
+                                                 trust(impl.tls.emplace(asio::ssl::context::tls_client), *tls));
+    name_server(stream.next_layer().native_handle(), tls->host);
+    done = false;
+    stream.next_layer().async_handshake(asio::ssl::stream_base::client,
+                                        [&](beast::error_code tls_ec) {
+                                          ec = tls_ec;
+                                          done = true;
+                                        });
+    if (!impl.run_until([&] { return done; }, kTimeout) || ec) {
+      impl.error = "tls: " + (done ? ec.message() : std::string("timed out"));
+      return false;
+    }
+  } else {
+    impl.ws.emplace<Impl::PlainWs>(beast::tcp_stream(std::move(socket)));
+  }
   websocket::response_type response;
   done = false;
-  impl.ws->async_handshake(response, "127.0.0.1:" + std::to_string(port), "/service",
+  impl.with_ws([&](auto& stream) {
+    stream.control_callback([&impl](websocket::frame_type kind, beast::string_view payload) {
+      if (kind == websocket::frame_type::pong) impl.last_pong = std::string(payload);
+    });
+    stream.async_handshake(response, "127.0.0.1:" + std::to_string(port), "/service",
                            [&](beast::error_code handshake_ec) {
                              ec = handshake_ec;
                              done = true;
                            });
+  });
   const bool finished = impl.run_until([&] { return done; }, kTimeout);
   if (!finished || ec) {
     impl.error = "handshake: HTTP " + std::to_string(response.result_int()) + ": " +
                  (finished ? ec.message() : std::string("timed out"));
     return false;
   }
-  impl.ws->binary(true);
+  impl.with_ws([](auto& stream) { stream.binary(true); });
   impl.start_read();
   if (!expect_welcome) return true;
   const auto first = next();
@@ -250,6 +511,7 @@ bool WsClient::connect(std::uint16_t port, bool expect_welcome, std::size_t recv
 
 const std::string& WsClient::error() const { return impl_->error; }
 p2pmesh::PeerId WsClient::id() const { return impl_->id; }
+const std::string& WsClient::last_bytes() const { return impl_->last_bytes; }
 
 void WsClient::subscribe(const std::string& name) {
   wire::ClientMessage message;
@@ -278,11 +540,13 @@ void WsClient::send_text(const std::string& text) { impl_->write(text, false); }
 
 bool WsClient::barrier() {
   auto& impl = *impl_;
-  if (!impl.ws || impl.close_info.closed) return false;
+  if (!impl.connected() || impl.close_info.closed) return false;
   const std::string payload = "barrier-" + std::to_string(++impl.pings);
   bool sent = false;
-  impl.ws->async_ping(websocket::ping_data(payload.c_str()),
+  impl.with_ws([&](auto& stream) {
+    stream.async_ping(websocket::ping_data(payload.c_str()),
                       [&](beast::error_code) { sent = true; });
+  });
   return impl.run_until(
              [&] { return (sent && impl.last_pong == payload) || impl.close_info.closed; },
              kTimeout) &&
@@ -313,23 +577,28 @@ CloseInfo WsClient::wait_closed(std::chrono::milliseconds timeout) {
 
 void WsClient::close() {
   auto& impl = *impl_;
-  if (!impl.ws || impl.close_info.closed) return;
+  if (!impl.connected() || impl.close_info.closed) return;
   // Beast 1.81's async_close can deadlock with a pending async_read
   // (boostorg/beast#1729), so the test client writes its (masked, zero key)
-  // close frame 1000 itself; the pending read then completes the handshake.
-  const std::string frame("\x88\x82\x00\x00\x00\x00\x03\xe8", 8);
-  beast::error_code ignored;
-  asio::write(impl.ws->next_layer().socket(), asio::buffer(frame), ignored);
+  // close frame 1000 itself, under the WebSocket layer (in TLS if any); the
+  // pending read then completes the handshake.
+  static const std::string frame("\x88\x82\x00\x00\x00\x00\x03\xe8", 8);
+  impl.with_ws([](auto& stream) {
+    asio::async_write(stream.next_layer(), asio::buffer(frame),
+                      [](beast::error_code, std::size_t) {});
+  });
   impl.run_until([&] { return impl.close_info.closed; }, kTimeout);
 }
 
 void WsClient::kill() {
   auto& impl = *impl_;
-  if (!impl.ws) return;
-  beast::error_code ignored;
-  auto& socket = impl.ws->next_layer().socket();
-  socket.set_option(asio::socket_base::linger(true, 0), ignored);  // RST: the peer "dies"
-  socket.close(ignored);
+  if (!impl.connected()) return;
+  impl.with_ws([](auto& stream) {
+    beast::error_code ignored;
+    auto& socket = beast::get_lowest_layer(stream).socket();
+    socket.set_option(asio::socket_base::linger(true, 0), ignored);  // RST: the peer "dies"
+    socket.close(ignored);
+  });
   impl.run_until([&] { return impl.close_info.closed; }, kTimeout);
 }
 

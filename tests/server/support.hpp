@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,8 +24,42 @@ namespace meshd::test {
 using namespace std::chrono_literals;
 inline constexpr auto kTimeout = 5s;  // only catches hangs
 
+// What a TLS client trusts: meshd's certificate must chain to `ca_file` and
+// name `host` (a DNS name, also sent as SNI, or an IP address).
+struct TlsClient {
+  std::string ca_file;
+  std::string host = "localhost";
+};
+
+// A throwaway PKI from tests/support/make_test_pki.sh (a CA; a server
+// certificate for localhost and 127.0.0.1 with the CA after it; its key) in
+// a fresh temporary directory, removed with the object.
+class TestPki {
+ public:
+  TestPki();
+  ~TestPki();
+  TestPki(const TestPki&) = delete;
+  TestPki& operator=(const TestPki&) = delete;
+  bool ok() const { return ok_; }
+  const std::string& dir() const { return dir_; }
+  std::string ca() const { return dir_ + "/ca.pem"; }
+  std::string cert() const { return dir_ + "/server.pem"; }
+  std::string key() const { return dir_ + "/server.key"; }
+  TlsClient client(std::string host = "localhost") const { return {ca(), std::move(host)}; }
+
+ private:
+  std::string dir_;
+  bool ok_ = false;
+};
+
+// With MESHD_TEST_TLS set (ctest's tls.* runs): this process's PKI, made at
+// the first call, else null. Then test_config() turns TLS on, and
+// WsClient::connect, http_get and raw_exchange speak TLS and verify it: the
+// same tests, over TLS.
+const TestPki* env_tls_pki();
+
 // Defaults for tests: loopback, ephemeral port, no static files; event-loop
-// threads from MESHD_TEST_THREADS (default 1).
+// threads from MESHD_TEST_THREADS (default 1); TLS with MESHD_TEST_TLS.
 Config test_config();
 
 class TestServer {
@@ -44,19 +79,53 @@ class TestServer {
   bool stopped_ = false;
 };
 
+// The real meshd program as a child process: stdout on a pipe (its first
+// line gives the port), stderr to the test's stderr or, with
+// capture_stderr, to a file (error_output()).
+class MeshdProgram {
+ public:
+  MeshdProgram(const std::string& binary, std::vector<std::string> args,
+               bool capture_stderr = false);
+  ~MeshdProgram();  // kills it if it still runs
+  MeshdProgram(const MeshdProgram&) = delete;
+  MeshdProgram& operator=(const MeshdProgram&) = delete;
+  // The first stdout line (blocks until meshd prints it or exits).
+  std::string first_line();
+  std::string all_output();
+  void signal(int number);
+  // Exit status, -1 when killed by a signal; -2 when it still ran after
+  // `timeout` (it is killed then).
+  int wait_exit(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // What it wrote on stderr (capture_stderr).
+  std::string error_output() const;
+
+ private:
+  int pid_ = -1;
+  std::FILE* out_ = nullptr;
+  std::string stderr_file_;
+  bool reaped_ = false;
+};
+// The port of "meshd listening on 127.0.0.1:PORT"; 0 for any other line.
+std::uint16_t port_from(const std::string& line);
+
 struct HttpResult {
   int status = 0;
   std::string body;
 };
 // One request on a fresh connection; `target` is sent verbatim.
 HttpResult http_get(std::uint16_t port, const std::string& target);
+// The same over TLS; status 0 when the handshake fails.
+HttpResult https_get(std::uint16_t port, const std::string& target, const TlsClient& tls);
 // The value of one sample of /metrics, e.g. "meshd_connections" or
 // "meshd_drops_total{reason=\"text_frame\"}"; -1 when absent.
 double metric(std::uint16_t port, const std::string& sample);
+double metric(std::uint16_t port, const std::string& sample, const TlsClient& tls);
 // Polls /metrics until `sample` equals `value` (for state that changes after
 // the client side has already finished, e.g. a connection's cleanup).
 bool wait_metric(std::uint16_t port, const std::string& sample, double value,
                  std::chrono::milliseconds timeout = kTimeout);
+bool wait_metric(std::uint16_t port, const std::string& sample, double value,
+                 const TlsClient& tls, std::chrono::milliseconds timeout = kTimeout);
 // Writes raw bytes on a fresh connection and returns what the server sent
 // back before closing (or the timeout).
 std::string raw_exchange(std::uint16_t port, const std::string& bytes);
@@ -80,9 +149,13 @@ class WsClient {
   // Connects and completes the handshake; by default also reads the first
   // message and checks that it is a welcome (see id()).
   bool connect(std::uint16_t port, bool expect_welcome = true, std::size_t recv_buffer = 0);
+  // The same over TLS (wss://), verifying meshd's certificate.
+  bool connect_tls(std::uint16_t port, const TlsClient& tls, bool expect_welcome = true);
   // Handshake result as text (for refused connections).
   const std::string& error() const;
   p2pmesh::PeerId id() const;
+  // The bytes of the last message next() returned (the welcome after connect).
+  const std::string& last_bytes() const;
 
   void subscribe(const std::string& topic);
   void unsubscribe(const std::string& topic);
@@ -107,6 +180,8 @@ class WsClient {
   void kill();
 
  private:
+  bool open(std::uint16_t port, bool expect_welcome, std::size_t recv_buffer,
+            const TlsClient* tls);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
