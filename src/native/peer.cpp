@@ -10,6 +10,7 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -160,6 +161,7 @@ class Peer::Impl {
 
   // Loop-thread state.
   std::unique_ptr<MeshNode> node_;
+  std::optional<MeshCounters> final_core_counters_;  // the last session's, after stop()
   std::uint64_t epoch_ = 0;  // grows with each server session
   bool relay_failure_reported_ = false;  // on_error once per session, not per link
   std::shared_ptr<WsClient> ws_;
@@ -669,6 +671,7 @@ void Peer::Impl::stop() {
 }
 
 void Peer::Impl::finish_stop() {
+  if (node_) final_core_counters_ = node_->counters();
   node_.reset();
   ws_.reset();
   wake_timer_.cancel();
@@ -701,6 +704,7 @@ PeerSnapshot Peer::Impl::build_snapshot() {
   s.last_error = last_error_;
   s.counters = driver_;
   if (inbound_) s.counters.receive_drops = inbound_->drops();
+  if (!node_ && final_core_counters_) native::copy_core_counters(*final_core_counters_, s.counters);
   if (!node_ || node_->id() == kNoPeer) return s;
   s.id = node_->id();
   if (ws_) s.server_url = ws_->url().text;

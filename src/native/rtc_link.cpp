@@ -166,7 +166,11 @@ void rtc_engine_flush(RtcEngine& engine) {
 // ---------------------------------------------------------------- link state
 
 class DataChannelEvents;
-void request_stats_then_open(const std::shared_ptr<RtcLink::State>& state);
+// Asks for fresh stats (libwebrtc serves a report up to 50 ms old from its
+// cache: one taken before ICE chose would hide the choice) and reports the
+// selected pair's RTT and path, then the open when `then_open`. On the
+// signaling thread or the owner's, while `closed` is false.
+void request_stats(const std::shared_ptr<RtcLink::State>& state, bool then_open);
 
 struct RtcLink::State : std::enable_shared_from_this<RtcLink::State> {
   LinkEvents events;
@@ -186,6 +190,11 @@ struct RtcLink::State : std::enable_shared_from_this<RtcLink::State> {
   std::vector<std::string> early_candidates;
   bool open_reported = false;
   std::vector<std::string> early_data;  // before open_reported (see report_data)
+  // Types of the candidates signaling announced, by "ip:port": a remote
+  // candidate ICE first met as peer-reflexive (its check came before its
+  // announcement) keeps that label in the stats; this gives its real type.
+  // Bounded: add_candidate keeps at most 64.
+  std::map<std::string, CandidateType> announced;
   bool close_reported = false;
 
   // The channel, for calls into it. Never call into a channel with the
@@ -238,7 +247,7 @@ class DataChannelEvents final : public webrtc::DataChannelObserver {
     if (state_->closed) return;
     switch (dc_->state()) {
       // Open once the path is known, so that "link up" can say which it is.
-      case webrtc::DataChannelInterface::kOpen: request_stats_then_open(state_->shared_from_this()); break;
+      case webrtc::DataChannelInterface::kOpen: request_stats(state_->shared_from_this(), true); break;
       case webrtc::DataChannelInterface::kClosing:
       case webrtc::DataChannelInterface::kClosed:
         state_->report_closed("data channel closed");
@@ -278,9 +287,6 @@ void attach_channel(const std::shared_ptr<RtcLink::State>& state,
   if (!open_before && dc->state() == webrtc::DataChannelInterface::kOpen) state->report_open();
 }
 
-// A GetStats callback that reports the selected pair's RTT and path.
-rtc::scoped_refptr<webrtc::RTCStatsCollectorCallback> stats_callback(
-    std::shared_ptr<RtcLink::State> state);
 
 class PcEvents final : public webrtc::PeerConnectionObserver {
  public:
@@ -314,7 +320,7 @@ class PcEvents final : public webrtc::PeerConnectionObserver {
   // channel opens, since a peer-reflexive remote candidate may be announced
   // by signaling in between.
   void OnIceSelectedCandidatePairChanged(const cricket::CandidatePairChangeEvent&) override {
-    if (!state_->closed && state_->pc) state_->pc->GetStats(stats_callback(state_).get());
+    if (!state_->closed && state_->pc) request_stats(state_, false);
   }
   void OnIceCandidateError(const std::string& address, int port, const std::string& url,
                            int error_code, const std::string& error_text) override {
@@ -426,7 +432,8 @@ class StatsReady : public webrtc::RTCStatsCollectorCallback {
     }
     if (state_->events.path) {
       state_->events.path(pair_type(type_of(report, pair->local_candidate_id),
-                                    type_of(report, pair->remote_candidate_id)));
+                                    announced_type(type_of(report, pair->remote_candidate_id),
+                                                   report, pair->remote_candidate_id)));
     }
   }
   static const webrtc::RTCIceCandidatePairStats* selected_pair(const webrtc::RTCStatsReport& report) {
@@ -441,6 +448,26 @@ class StatsReady : public webrtc::RTCStatsCollectorCallback {
   }
   // A candidate's type as the stats give it: a peer-reflexive remote
   // candidate that signaling later announced is reported by its real type.
+  // A peer-reflexive remote candidate that signaling announced: its real type.
+  CandidateType announced_type(CandidateType type, const webrtc::RTCStatsReport& report,
+                               const webrtc::RTCStatsMember<std::string>& id) const {
+    if (type != CandidateType::prflx || !id.is_defined()) return type;
+    const webrtc::RTCStats* stats = report.Get(*id);
+    if (!stats || stats->type() != webrtc::RTCRemoteIceCandidateStats::kType) return type;
+    const auto& remote = stats->cast_to<webrtc::RTCRemoteIceCandidateStats>();
+    if (!remote.port.is_defined()) return type;
+    // The stats hide a peer-reflexive address (privacy): match by port then.
+    const std::string ip = remote.ip.is_defined() ? *remote.ip : std::string();
+    const std::string port = ":" + std::to_string(*remote.port);
+    std::lock_guard lock(state_->mutex);
+    std::optional<CandidateType> found;
+    for (const auto& [address, announced] : state_->announced) {
+      if (!address.ends_with(port) || (!ip.empty() && address != ip + port)) continue;
+      if (found && *found != announced) return type;  // ambiguous
+      found = announced;
+    }
+    return found.value_or(type);
+  }
   static CandidateType type_of(const webrtc::RTCStatsReport& report,
                                const webrtc::RTCStatsMember<std::string>& id) {
     if (!id.is_defined()) return CandidateType::unknown;
@@ -463,10 +490,6 @@ class StatsReady : public webrtc::RTCStatsCollectorCallback {
   bool then_open_;
 };
 
-rtc::scoped_refptr<webrtc::RTCStatsCollectorCallback> stats_callback(
-    std::shared_ptr<RtcLink::State> state) {
-  return rtc::make_ref_counted<StatsReady>(std::move(state), false);
-}
 
 
 webrtc::PeerConnectionInterface::RTCConfiguration rtc_configuration(const RtcOptions& options) {
@@ -486,12 +509,13 @@ webrtc::PeerConnectionInterface::RTCConfiguration rtc_configuration(const RtcOpt
 
 }  // namespace
 
-void request_stats_then_open(const std::shared_ptr<RtcLink::State>& state) {
+void request_stats(const std::shared_ptr<RtcLink::State>& state, bool then_open) {
   if (!state->pc) {
-    state->report_open();
+    if (then_open) state->report_open();
     return;
   }
-  state->pc->GetStats(rtc::make_ref_counted<StatsReady>(state, true).get());
+  state->pc->ClearStatsCache();
+  state->pc->GetStats(rtc::make_ref_counted<StatsReady>(state, then_open).get());
 }
 
 // ---------------------------------------------------------------- RtcLink
@@ -607,12 +631,21 @@ void RtcLink::add_candidate(std::string_view candidate_json) {
   if (!candidate) return;
   {
     std::lock_guard lock(state_->mutex);
+    const cricket::Candidate& c = candidate->candidate();
+    if (state_->announced.size() < 64) {
+      state_->announced[c.address().ipaddr().ToString() + ":" + std::to_string(c.address().port())] =
+          candidate_type_from(c.type()).value_or(CandidateType::unknown);
+    }
     if (!state_->remote_set) {
       if (state_->pending_candidates.size() < 64) state_->pending_candidates.push_back(std::move(candidate));
       return;
     }
   }
-  state_->pc->AddIceCandidate(std::move(candidate), [](webrtc::RTCError) {});
+  // The candidate may be the one ICE already uses as peer-reflexive: its
+  // path is then known for what it is (host...). A few per link: cheap.
+  state_->pc->AddIceCandidate(std::move(candidate), [state = state_](webrtc::RTCError added) {
+    if (added.ok() && !state->closed && state->pc) native::request_stats(state, false);
+  });
 }
 
 bool RtcLink::send(std::string_view bytes) {
@@ -630,7 +663,7 @@ std::uint64_t RtcLink::buffered_amount() const {
 
 void RtcLink::request_stats() {
   if (state_->closed || !state_->pc) return;
-  state_->pc->GetStats(stats_callback(state_).get());
+  native::request_stats(state_, false);
 }
 
 void RtcLink::close() {

@@ -3,8 +3,9 @@
 //
 //  ServerImpl   the event loops (one per thread), listener, shutdown
 //  EventLoop    one thread: its sessions, batched flushes, inbox (event_loop.hpp)
-//  HttpSession  one plain HTTP connection (healthz, metrics, static files,
-//               and the upgrade to a WsSession on /service)
+//  HttpSession  one HTTP connection, after its TLS handshake with TLS on
+//               (healthz, metrics, static files, and the upgrade to a
+//               WsSession on /service)
 //  WsSession    one WebSocket peer: Beast's websocket::stream over a
 //               QueuedStream, an outbound queue of shared frames
 //  QueuedStream the thin layer under Beast: reads go to the Transport;

@@ -51,6 +51,9 @@ using TlsContext = std::shared_ptr<SSL_CTX>;
 TlsContext load_tls_context(const std::string& cert_file, const std::string& key_file,
                             std::string* summary = nullptr);
 
+template <class Buffers, bool kWrite>
+struct TlsOp;
+
 class Transport {
  public:
   using executor_type = tcp::socket::executor_type;
@@ -123,14 +126,16 @@ class Transport {
     Want want = Want::nothing;
     beast::error_code ec;
   };
+
+ private:
+  template <class Buffers, bool kWrite>
+  friend struct TlsOp;
   Step tls_handshake();
   Step tls_read(void* data, std::size_t size);
   Step tls_write(const void* data, std::size_t size);
   // A per-thread buffer: OpenSSL writes one contiguous buffer, so small
   // pieces are copied together into one record.
   static asio::mutable_buffer write_scratch();
-
- private:
   struct SslFree {
     void operator()(SSL* ssl) const { SSL_free(ssl); }
   };

@@ -57,6 +57,9 @@ class RtcLink {
     this.queuedBytes = 0;
     this.remoteSet = false;
     this.pendingRemote = [];  // remote candidates before the remote description
+    // Types of the candidates signaling announced, by "address:port": a remote
+    // candidate ICE first met as peer-reflexive keeps that label in the stats.
+    this.announced = new Map();
     this.described = false;
     this.pendingLocal = [];   // local candidates before our description went out
     this.channel = null;
@@ -156,8 +159,18 @@ class RtcLink {
     else this.addCandidate(init);
   }
 
+  // The candidate may be the one ICE already uses as peer-reflexive: its
+  // path is then known for what it is (host...). A few per link: cheap.
   addCandidate(init) {
-    this.pc.addIceCandidate(init).catch((error) => this.mesh._log('addIceCandidate', error));
+    try {
+      const candidate = new RTCIceCandidate(init);
+      if (candidate.address && this.announced.size < 64) {
+        this.announced.set(`${candidate.address}:${candidate.port}`, candidate.type);
+      }
+    } catch (error) { /* addIceCandidate reports it */ }
+    this.pc.addIceCandidate(init)
+      .then(() => { if (!this.closed) this.reportCandidateType(); })
+      .catch((error) => this.mesh._log('addIceCandidate', error));
   }
 
   remoteReady() {
@@ -237,7 +250,10 @@ class RtcLink {
   // Tells the core the selected candidate pair's path (host, srflx, prflx,
   // relay: the costliest end's type; ice.hpp), from the stats, which give a
   // peer-reflexive remote candidate that signaling announced later its real type.
-  async reportCandidateType() {
+  // Chromium serves a stats report up to 50 ms old from its cache: one taken
+  // before ICE chose hides the choice, so an unknown or peer-reflexive answer
+  // is asked again a little later.
+  async reportCandidateType(retries = 3) {
     try {
       const stats = await this.pc.getStats();
       let pair;
@@ -246,14 +262,33 @@ class RtcLink {
           pair = stats.get(report.selectedCandidatePairId);
         }
       });
-      if (!pair || this.closed) return;
+      if (this.closed) return;
+      const again = () => {
+        if (retries > 0) setTimeout(() => { if (!this.closed) this.reportCandidateType(retries - 1); }, 100);
+      };
+      if (!pair) { again(); return; }
       const typeOf = (id) => (stats.get(id) || {}).candidateType;
-      const ends = [typeOf(pair.localCandidateId), typeOf(pair.remoteCandidateId)];
+      const remote = stats.get(pair.remoteCandidateId) || {};
+      const remoteType = remote.candidateType === 'prflx' ? this.announcedType(remote) : remote.candidateType;
+      const ends = [typeOf(pair.localCandidateId), remoteType];
       const type = ['relay', 'srflx', 'prflx', 'host'].find((t) => ends.includes(t)) || 'unknown';
       this.mesh._input((core) => core.linkCandidateType(nowUs(), this.id, type));
+      if (type === 'unknown' || type === 'prflx') again();
     } catch (error) {
       this.mesh._log('getStats failed', error);
     }
+  }
+
+  // The announced type of a peer-reflexive remote candidate, matched by
+  // address and port, or by port alone where the stats hide its address.
+  announcedType(remote) {
+    const types = new Set();
+    for (const [address, type] of this.announced) {
+      if (address.endsWith(`:${remote.port}`) && (!remote.address || address === `${remote.address}:${remote.port}`)) {
+        types.add(type);
+      }
+    }
+    return types.size === 1 ? [...types][0] : 'prflx';
   }
 
   // The core asked to close: no report back.

@@ -10,8 +10,12 @@ import { launchBrowser, newPage, startMeshd, waitFor, webRoot } from './lib.mjs'
 let server;
 let browser;
 
+// meshd hands out a STUN server (on loopback, where nothing answers: the
+// links still form through host candidates) in its welcome.
+const STUN = 'stun:127.0.0.1:3478';
+
 before(async () => {
-  server = await startMeshd();
+  server = await startMeshd(['--stun', STUN]);
   browser = await launchBrowser({ loopback: true });
 });
 
@@ -67,6 +71,19 @@ test('join, broadcast, receive, events, view and leave', async () => {
 
   await waitFor(async () => (await linkedTo(a, idB)) && (await linkedTo(b, idA)),
     { what: 'a link between A and B' });
+
+  // The ICE servers of meshd's welcome are the page's (it gave none), and
+  // the link says its path: direct, on one machine. Host, or peer-reflexive:
+  // the pages signal only their 127.0.0.1 candidates (lib.mjs), and checks
+  // from the unannounced others are peer-reflexive for what they are.
+  for (const page of [a, b]) {
+    assert.deepEqual(await page.evaluate(() => window.mesh.rtcConfig.iceServers), [{ urls: [STUN] }]);
+    let paths;
+    await waitFor(async () => (paths = await page.evaluate(() => window.mesh.links().filter((l) => l.open)
+      .map((l) => l.candidateType).join()), ['host', 'prflx'].includes(paths)),
+    { what: 'the link\'s path (host or prflx)' })
+      .catch((error) => { throw new Error(`${error.message}: the paths are ${paths}`); });
+  }
 
   // view(): both peers, one link, adjacency both ways.
   const view = await a.evaluate(() => window.mesh.view());

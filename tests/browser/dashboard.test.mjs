@@ -64,7 +64,8 @@ function readDashboard() {
     const matrix = [...table.querySelectorAll('tr')].slice(1)
       .map((tr) => [...tr.querySelectorAll('td')].map((td) => Number(td.textContent)));
     const linkRows = [...card.querySelectorAll('table.links tr')].slice(1)
-      .map((tr) => ({ peer: Number(tr.cells[0].textContent), state: tr.cells[1].textContent }));
+      .map((tr) => ({ peer: Number(tr.cells[0].textContent), state: tr.cells[1].textContent,
+        path: tr.cells[4].textContent }));
     const svg = card.querySelector('svg.graph');
     return {
       id, nodes, matrix, linkRows,
@@ -87,6 +88,10 @@ function checkCard(card) {
   const fromMatrix = card.nodes.filter((_, j) => card.matrix[self][j] === 1).sort((a, b) => a - b);
   const open = card.linkRows.filter((l) => l.state === 'open').map((l) => l.peer).sort((a, b) => a - b);
   assert.deepEqual(fromMatrix, open, `peer ${card.id}: its matrix row matches its open links`);
+  // Every open link shows its path; on one machine's loopback, direct (host).
+  for (const l of card.linkRows.filter((row) => row.state === 'open')) {
+    assert.equal(l.path, 'host', `peer ${card.id}: the path of its link with ${l.peer}`);
+  }
   assert.equal(card.svgNodes, PEERS, `peer ${card.id}: graph nodes`);
   assert.equal(card.redEdges, PEERS - 1, `peer ${card.id}: red tree edges`);
 }

@@ -10,6 +10,7 @@
 #include "reference_like.hpp"
 #include "routing.hpp"
 #include "server_protocol.hpp"
+#include "state_report.hpp"
 #include "topics.hpp"
 
 namespace p2pmesh {
@@ -98,6 +99,41 @@ TEST_F(MeshNodeTest, WelcomeSubscribesToOwnTopicsAndAnnouncesStatus) {
   EXPECT_EQ(update.status.id, 1u);
   EXPECT_EQ(update.status.version, kProtocolVersion);
   EXPECT_FALSE(only<WakeAt>(actions).empty());
+}
+
+TEST_F(MeshNodeTest, TheWelcomesIceServersGoToTheDriverBeforeAnyLink) {
+  // A welcome without ICE servers (meshd without --stun/--turn, the
+  // reference's) asks nothing of the driver.
+  EXPECT_TRUE(only<UseIceServers>(welcome()).empty());
+
+  MeshNode node(make_config());
+  const IceServer turn{{"turn:192.0.2.1:3478?transport=udp"}, "1700000000:50", "c2VjcmV0"};
+  wire::ServerMessage message;
+  message.kind = wire::ServerMessage::Kind::welcome;
+  message.welcome_id = kSelf;
+  message.ice_servers = {IceServer{"stun:192.0.2.1:3478"}, turn};
+  ASSERT_TRUE(node.on_server_frame(now_, wire::encode(message)));
+  const auto actions = node.take_actions();
+  const auto use = only<UseIceServers>(actions);
+  ASSERT_EQ(use.size(), 1u);
+  EXPECT_EQ(use[0].servers, message.ice_servers);
+  EXPECT_TRUE(std::holds_alternative<UseIceServers>(actions.front()))
+      << "before anything the driver does with links";
+}
+
+TEST_F(MeshNodeTest, ALinksPathAndRelayFailuresReachTheReport) {
+  welcome();
+  const LinkId link = accept_and_open(7);
+  EXPECT_EQ(node_.links().find(link)->candidate_type, CandidateType::unknown);
+  node_.on_link_candidate_type(now_, link, CandidateType::relay);
+  EXPECT_EQ(node_.links().find(link)->candidate_type, CandidateType::relay);
+  node_.on_relay_allocation_failed(now_);
+  node_.on_relay_allocation_failed(now_);
+  EXPECT_EQ(node_.counters().relay_allocation_failures, 2u);
+  const std::string report = state_report_json(node_, "");
+  EXPECT_NE(report.find("\"candidate\":\"relay\""), std::string::npos) << report;
+  EXPECT_NE(report.find("\"relay_allocation_failures\":2"), std::string::npos) << report;
+  node_.on_link_candidate_type(now_, 12345, CandidateType::host);  // no such link: ignored
 }
 
 TEST_F(MeshNodeTest, DialsTargetManyDistinctPeersAtOnceWhenItLearnsTheGroup) {

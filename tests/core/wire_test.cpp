@@ -1353,6 +1353,20 @@ TEST(WireLimits, PublishToTooManyTopicsIsRejected) {
   EXPECT_EQ(w::decode(len_field(2, many), message), DecodeError::too_many);
 }
 
+TEST(WireLimits, WelcomeWithTooManyIceServersOrUrlsIsRejected) {
+  // A welcome from a hostile server cannot make a peer hold unbounded lists.
+  const std::string server = len_field(1, "stun:192.0.2.1:3478");
+  std::string welcome = "\x08\x07";  // id 7
+  for (int i = 0; i < 8; ++i) welcome += len_field(2, server);
+  w::ServerMessage message;
+  ASSERT_EQ(w::decode(len_field(1, welcome), message), DecodeError::none);
+  EXPECT_EQ(message.ice_servers.size(), 8u);
+  EXPECT_EQ(w::decode(len_field(1, welcome + len_field(2, server)), message), DecodeError::too_many);
+  std::string urls;
+  for (int i = 0; i < 9; ++i) urls += server;
+  EXPECT_EQ(w::decode(len_field(1, "\x08\x07" + len_field(2, urls)), message), DecodeError::too_many);
+}
+
 // ===========================================================================
 // ClientMessageView: the server's zero-copy path.
 // ===========================================================================

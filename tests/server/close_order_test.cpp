@@ -2,9 +2,6 @@
 // while the server is fanning messages out to it gets the server's close
 // reply last. Browsers log "Data frame received after close" otherwise.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -64,17 +61,8 @@ std::vector<int> opcodes(const std::string& bytes) {
 // the server sent after the handshake, until it closed the connection.
 std::string subscribe_then_close(std::uint16_t port, const std::string& topic,
                                  std::chrono::milliseconds linger, std::mt19937& rng) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    ::close(fd);
-    return {};
-  }
-  timeval timeout{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  const int fd = connect_tcp(port);
+  if (fd < 0) return {};
   const std::string request =
       "GET /service HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";

@@ -451,7 +451,11 @@ class Coturn {
                 "--listening-port=" + std::to_string(port_), "--use-auth-secret",
                 "--static-auth-secret=" + secret, "--realm=meshd-test", "--no-tls", "--no-dtls",
                 "--no-cli", "--min-port=" + std::to_string(relay_base_),
-                "--max-port=" + std::to_string(relay_base_ + 24), "--log-file=stdout"},
+                "--max-port=" + std::to_string(relay_base_ + 24), "--log-file=stdout",
+                // Its own files and no RFC 5780 second port (listening port + 1,
+                // which another test's coturn may hold): tests run in parallel.
+                "--no-rfc5780", "--pidfile=" + temp_file("coturn-pid", ""),
+                "--db=" + temp_file("coturn-db", "")},
                true) {}
   ~Coturn() {
     child_.terminate();

@@ -1,6 +1,7 @@
 #include "support.hpp"
 
 #include <signal.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -330,6 +331,22 @@ bool wait_metric(std::uint16_t port, const std::string& sample, double value,
 bool wait_metric(std::uint16_t port, const std::string& sample, double value,
                  const TlsClient& tls, std::chrono::milliseconds timeout) {
   return wait_for_value([&] { return metric(port, sample, tls); }, value, timeout);
+}
+
+int connect_tcp(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  return fd;
 }
 
 std::string raw_exchange(std::uint16_t port, const std::string& bytes) {

@@ -129,6 +129,9 @@ bool wait_metric(std::uint16_t port, const std::string& sample, double value,
 // Writes raw bytes on a fresh connection and returns what the server sent
 // back before closing (or the timeout).
 std::string raw_exchange(std::uint16_t port, const std::string& bytes);
+// A plain TCP connection to 127.0.0.1:port (a descriptor, for byte-level
+// tests) whose reads give up after 5 s; -1 on failure.
+int connect_tcp(std::uint16_t port);
 inline double drops(std::uint16_t port, const std::string& reason) {
   return metric(port, "meshd_drops_total{reason=\"" + reason + "\"}");
 }

@@ -5,9 +5,8 @@
 // time (tests/support/make_test_pki.sh), name included. Loopback only. The
 // other server tests run again over TLS as tls.* (CMakeLists.txt).
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -100,6 +99,42 @@ TEST(Tls, HttpsServesHealthzMetricsAndPages) {
   EXPECT_EQ(https_get(port, "/service", pki.client()).status, 426);
 }
 
+// A bare OpenSSL client offering only the protocol versions [min, max] and,
+// for TLS 1.2 and below, `ciphers`; true when the handshake completes.
+bool handshake_offering(std::uint16_t port, int min_version, int max_version,
+                        const char* ciphers) {
+  SSL_CTX* context = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_min_proto_version(context, min_version);
+  SSL_CTX_set_max_proto_version(context, max_version);
+  SSL_CTX_set_cipher_list(context, ciphers);
+  SSL* ssl = SSL_new(context);
+  const int fd = connect_tcp(port);
+  SSL_set_fd(ssl, fd);
+  const bool done = fd >= 0 && SSL_connect(ssl) == 1;
+  SSL_free(ssl);
+  SSL_CTX_free(context);
+  if (fd >= 0) ::close(fd);
+  return done;
+}
+
+TEST(Tls, OnlyModernProtocolsAndCiphers) {
+  TestPki pki;
+  ASSERT_TRUE(pki.ok());
+  TestServer server(tls_config(pki));
+  const auto port = server.port();
+  EXPECT_TRUE(handshake_offering(port, TLS1_3_VERSION, TLS1_3_VERSION, "DEFAULT"));
+  EXPECT_TRUE(handshake_offering(port, TLS1_2_VERSION, TLS1_2_VERSION,
+                                 "ECDHE-ECDSA-AES128-GCM-SHA256"));
+  EXPECT_TRUE(handshake_offering(port, TLS1_2_VERSION, TLS1_2_VERSION,
+                                 "ECDHE-ECDSA-CHACHA20-POLY1305"));
+  // TLS 1.2 without ECDHE or without an AEAD cipher; TLS 1.0 and 1.1.
+  EXPECT_FALSE(handshake_offering(port, TLS1_2_VERSION, TLS1_2_VERSION,
+                                  "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384:"
+                                  "AES128-GCM-SHA256:AES256-SHA"));
+  EXPECT_FALSE(handshake_offering(port, TLS1_VERSION, TLS1_1_VERSION, "DEFAULT:@SECLEVEL=0"));
+  EXPECT_TRUE(wait_metric(port, "meshd_tls_handshake_failures_total", 2, pki.client()));
+}
+
 TEST(Tls, ClientsCheckTheServedCertificate) {
   TestPki pki, other;
   ASSERT_TRUE(pki.ok() && other.ok());
@@ -170,13 +205,8 @@ TEST(Tls, SilentClientIsClosedAtTheHandshakeDeadline) {
   TestServer server(config);
   const auto port = server.port();
   // A TCP connection that never starts its handshake.
-  const int silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int silent = connect_tcp(port);
   ASSERT_GE(silent, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(silent, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
   // Meanwhile, others are served.
   WsClient secure;
   EXPECT_TRUE(secure.connect_tls(port, pki.client())) << secure.error();

@@ -8,6 +8,7 @@ import { layout } from './layout.js';
 const STALE_MS = 6000;        // a peer without a report for this long is dropped
 const GROUPS_EVERY_MS = 2000; // GET /groups
 const RENDER_EVERY_MS = 400;
+const CANDIDATE_TYPES = ['host', 'srflx', 'prflx', 'relay'];  // a link's path (p2pmesh/core/ice.hpp)
 
 const state = {
   ws: null,
@@ -85,6 +86,7 @@ function cleanReport(raw, sender) {
       state: l.state === 'open' ? 'open' : 'connecting',
       rtt_us: num(l.rtt_us),
       initiated: l.initiated === true,
+      candidate: CANDIDATE_TYPES.includes(l.candidate) ? l.candidate : 'unknown',
     })),
     app: {
       last_ping: ping && {
@@ -202,9 +204,12 @@ function renderMatrix(report, view) {
 }
 
 function renderLinks(report) {
+  // path: the selected ICE candidate pair's type; relay links go through TURN
+  // (the operator pays their bandwidth), so they stand out.
   const rows = (report.links || []).map((l) => `<tr><td>${l.peer}</td><td class="${l.state === 'open' ? 'ok' : 'warn'}">${l.state}</td>` +
-    `<td>${l.rtt_us ? (l.rtt_us / 1000).toFixed(2) + ' ms' : '-'}</td><td>${l.initiated ? 'out' : 'in'}</td></tr>`).join('');
-  return `<table class="links"><tr><th>peer</th><th>state</th><th>rtt</th><th>dir</th></tr>${rows}</table>`;
+    `<td>${l.rtt_us ? (l.rtt_us / 1000).toFixed(2) + ' ms' : '-'}</td><td>${l.initiated ? 'out' : 'in'}</td>` +
+    `<td class="path ${l.candidate === 'relay' ? 'warn' : ''}">${l.candidate === 'unknown' ? '-' : l.candidate}</td></tr>`).join('');
+  return `<table class="links"><tr><th>peer</th><th>state</th><th>rtt</th><th>dir</th><th title="selected ICE candidate pair: host, srflx/prflx (through a NAT), relay (through TURN)">path</th></tr>${rows}</table>`;
 }
 
 function renderGraph(report, view, group) {
