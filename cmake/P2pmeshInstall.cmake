@@ -7,10 +7,11 @@
 #            build), lib/cmake/p2pmesh/. find_package(p2pmesh) gives both.
 #   runtime  bin/meshd, bin/mesh-peer, share/p2pmesh/web/ (the pages meshd
 #            serves: an installed meshd finds them from <bin>/../share/p2pmesh/web),
-#            lib/systemd/system/meshd.service.
+#            lib/systemd/system/meshd.service, share/doc/p2pmesh/meshd.env (every
+#            MESHD_* setting, commented: an example for /etc/default/meshd).
 # `cmake --install <build>` installs both; `--component p2pmesh` the first.
 # `cpack -G DEB` in the build folder makes p2pmesh_<version>_<arch>.deb of
-# the runtime component (meshd, mesh-peer, web pages, meshd.service).
+# the runtime component (meshd, mesh-peer, web pages, meshd.service, meshd.env).
 include(CMakePackageConfigHelpers)
 
 # --- the CMake package -------------------------------------------------------
@@ -67,6 +68,10 @@ install(CODE "
   include(\"${CMAKE_CURRENT_LIST_DIR}/ConfigureMeshdService.cmake\")" COMPONENT runtime)
 install(FILES ${PROJECT_BINARY_DIR}/packaging/meshd.service COMPONENT runtime
   DESTINATION ${P2PMESH_SYSTEMD_UNIT_DIR})
+# The unit reads /etc/default/meshd; the package ships only this commented
+# example of it (docs/deploy.md), not the file itself.
+install(FILES ${PROJECT_SOURCE_DIR}/packaging/meshd.env COMPONENT runtime
+  DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 # --- CPack: the Debian package -------------------------------------------------
 set(CPACK_PACKAGE_NAME p2pmesh)

@@ -64,8 +64,9 @@ std::uint16_t ServerImpl::listen() {
                              std::to_string(config.port) + ": " + ec.message());
   bound_port = acceptor_.local_endpoint().port();
   if (config.handle_signals) {
-    signals_.emplace(main_loop().ioc, SIGINT, SIGTERM);
-    if (tls_context_) signals_->add(SIGHUP);
+    // SIGHUP (systemctl reload) reloads the TLS certificate; without TLS
+    // there is nothing to reload, but it must not stop the server either.
+    signals_.emplace(main_loop().ioc, SIGINT, SIGTERM, SIGHUP);
     wait_signal();
   }
   do_accept();
@@ -76,7 +77,11 @@ void ServerImpl::wait_signal() {
   signals_->async_wait([this](beast::error_code ec, int signal) {
     if (ec) return;
     if (signal == SIGHUP) {
-      reload_tls();
+      if (tls_context_) {
+        reload_tls();
+      } else {
+        spdlog::info("SIGHUP: nothing to reload (no --tls-cert)");
+      }
       if (!finished_) wait_signal();
       return;
     }

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <string>
+#include <thread>
 
 #include "support.hpp"
 
@@ -74,6 +75,25 @@ void graceful_exit_on(int signal_number, std::vector<std::string> extra_args = {
 TEST(Program, SigtermShutsDownGracefully) { graceful_exit_on(SIGTERM); }
 TEST(Program, SigintShutsDownGracefully) { graceful_exit_on(SIGINT); }
 TEST(Program, ThreeThreadsShutDownGracefully) { graceful_exit_on(SIGTERM, {"--threads", "3"}); }
+
+// `systemctl reload` sends SIGHUP: without TLS there is nothing to reload,
+// and meshd keeps serving (its default action would end it).
+TEST(Program, SighupWithoutTlsKeepsServing) {
+  Meshd meshd({"--host", "127.0.0.1", "--port", "0", "--log-level", "warn"});
+  const auto port = port_from(meshd.first_line());
+  ASSERT_NE(port, 0);
+  auto a = join(port, "g");
+  ASSERT_TRUE(a);
+  meshd.signal(SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(http_get(port, "/healthz").status, 200);
+  WsClient b;
+  EXPECT_TRUE(b.connect(port)) << "new connections after SIGHUP";
+  meshd.signal(SIGTERM);
+  const auto info = a->wait_closed();
+  EXPECT_EQ(info.code, 1001) << "the connection from before SIGHUP lived until the shutdown";
+  EXPECT_EQ(meshd.wait_exit(), 0);
+}
 
 TEST(Program, PortFileAndEnvironment) {
   const std::string port_file =
