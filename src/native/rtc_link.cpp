@@ -278,15 +278,12 @@ void attach_channel(const std::shared_ptr<RtcLink::State>& state,
     state->dc = dc;
   }
   state->dc_observer = std::make_unique<DataChannelEvents>(state.get(), dc.get());
-  // RegisterObserver hands over the messages that arrived before it, at once:
-  // report an already open channel first, or the core drops them as data on a
-  // link that is not open yet (the answerer lost its peer's first packets).
+  // RegisterObserver hands over the messages that arrived before it, at once;
+  // they wait in report_data until the open is reported (after the stats).
   const bool open_before = dc->state() == webrtc::DataChannelInterface::kOpen;
-  if (open_before) state->report_open();
   dc->RegisterObserver(state->dc_observer.get());
-  if (!open_before && dc->state() == webrtc::DataChannelInterface::kOpen) state->report_open();
+  if (open_before || dc->state() == webrtc::DataChannelInterface::kOpen) request_stats(state, true);
 }
-
 
 class PcEvents final : public webrtc::PeerConnectionObserver {
  public:
@@ -446,8 +443,6 @@ class StatsReady : public webrtc::RTCStatsCollectorCallback {
     }
     return nullptr;
   }
-  // A candidate's type as the stats give it: a peer-reflexive remote
-  // candidate that signaling later announced is reported by its real type.
   // A peer-reflexive remote candidate that signaling announced: its real type.
   CandidateType announced_type(CandidateType type, const webrtc::RTCStatsReport& report,
                                const webrtc::RTCStatsMember<std::string>& id) const {
@@ -489,8 +484,6 @@ class StatsReady : public webrtc::RTCStatsCollectorCallback {
   std::shared_ptr<RtcLink::State> state_;
   bool then_open_;
 };
-
-
 
 webrtc::PeerConnectionInterface::RTCConfiguration rtc_configuration(const RtcOptions& options) {
   webrtc::PeerConnectionInterface::RTCConfiguration config;
