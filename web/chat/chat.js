@@ -141,7 +141,9 @@ async function connect() {
     // Tests may add join options (e.g. a loopback-only candidate filter)
     // and make the page wait for a media permission first.
     await window.p2pmeshMediaReady;
-    mesh = await Mesh.join({ url, group: room, ...(window.p2pmeshTestOptions || {}) });
+    // State reports every 2 s: the dashboard shows chat peers beside the
+    // native ones (kind "browser").
+    mesh = await Mesh.join({ url, group: room, reportIntervalMs: 2000, ...(window.p2pmeshTestOptions || {}) });
   } catch (error) {
     setConnected(false);
     setStatus(`Could not join: ${error.message}`, 'error');
