@@ -210,15 +210,6 @@ class MeshPeer {
     node_.on_server_lost(to_time(now));
     return actions();
   }
-  val welcome(double now, double id) {
-    node_.on_welcome(to_time(now), static_cast<PeerId>(id));
-    return actions();
-  }
-  val topic_message(double now, const std::string& topic, double sender,
-                    const std::string& body) {
-    node_.on_topic_message(to_time(now), topic, static_cast<PeerId>(sender), body);
-    return actions();
-  }
   val local_description(double now, double link, const std::string& json) {
     node_.on_local_description(to_time(now), static_cast<LinkId>(link), json);
     return actions();
@@ -484,8 +475,6 @@ EMSCRIPTEN_BINDINGS(p2pmesh) {
       .constructor<val>()
       .function("serverFrame", &MeshPeer::server_frame)
       .function("serverLost", &MeshPeer::server_lost)
-      .function("welcome", &MeshPeer::welcome)
-      .function("topicMessage", &MeshPeer::topic_message)
       .function("localDescription", &MeshPeer::local_description)
       .function("localCandidate", &MeshPeer::local_candidate)
       .function("linkOpen", &MeshPeer::link_open)
