@@ -26,8 +26,10 @@ void usage(FILE* out) {
                "  --seed S               seed of everything random (default 1)\n"
                "  --broadcasts B         broadcasts from random peers (default 50)\n"
                "  --join-interval-ms MS  between two joins (default 50, or 100 s / N if shorter)\n"
-               "  --status-interval-s S  between a peer's full statuses; silent members expire\n"
-               "                         after 6 of them (default 10, or 60 from 5000 peers on)\n"
+               "  --status-interval-s S  between a peer's full statuses, at every size; silent\n"
+               "                         members expire after 15 of them (default: live\n"
+               "                         peers', 10). Every status reaches every peer, so runs\n"
+               "                         grow with the square of the group\n"
                "  --alpha A              Prim-Dijkstra blend of 'ours', 0..1 (default 0.8)\n"
                "  --max-depth H          'ours' tree: no peer more than H hops from the source\n"
                "                         unless that far on the shortest path; 0 = no limit\n"
@@ -38,7 +40,24 @@ void usage(FILE* out) {
                "  --loss P               per-transmission loss, retransmitted (default 0)\n"
                "  --threads T            threads handing server messages to their receivers;\n"
                "                         results do not depend on it (default: cores)\n"
-               "  --json                 print one JSON object instead of a summary\n");
+               "  --json                 print one JSON object instead of a summary\n"
+               "\n"
+               "Control-plane fields (JSON; over the broadcast window: first broadcast to 5 s\n"
+               "after the last, per simulated second, as the delivery figures):\n"
+               "  server_deliveries_per_s          frames the server delivered to peers: welcomes\n"
+               "                                   and every topic message to every subscriber\n"
+               "                                   (statuses, link changes, departures, snapshots,\n"
+               "                                   signaling, fallback packets)\n"
+               "  control_msgs_per_peer_per_s      what a peer received that carried no broadcast\n"
+               "                                   payload (those server frames but fallback\n"
+               "                                   packets, plus link keep-alive pings and pongs),\n"
+               "                                   per live peer\n"
+               "  keepalives_per_peer_per_s        of those, the keep-alive pings and pongs\n"
+               "  tree_computations_per_broadcast  broadcast trees (Prim) the nodes computed, per\n"
+               "                                   broadcast sent (a tree is cached until the view\n"
+               "                                   changes)\n"
+               "  mean_hops                        links + server hops of a delivery, mean (max_hops:\n"
+               "                                   the most; broadcast_depth: relays, max_hops - 1)\n");
 }
 
 bool parse_number(const char* text, double& out) {
@@ -59,7 +78,7 @@ int main(int argc, char** argv) {
   sim::ScenarioOptions options;
   options.network.threads = std::max(1u, std::thread::hardware_concurrency());
   bool json = false;
-  bool join_interval_given = false, status_interval_given = false;
+  bool join_interval_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -89,7 +108,6 @@ int main(int argc, char** argv) {
       return 2;
     }
     join_interval_given |= arg == "--join-interval-ms";
-    status_interval_given |= arg == "--status-interval-s";
     if (arg == "--peers" && number >= 2) options.peers = static_cast<std::size_t>(number);
     else if (arg == "--churn") options.churn_percent_per_minute = number;
     else if (arg == "--seed") options.seed = static_cast<std::uint64_t>(number);
@@ -113,15 +131,14 @@ int main(int argc, char** argv) {
   }
 
   if (!join_interval_given) options.join_interval = sim::ScenarioOptions::join_interval_for(options.peers);
-  if (!status_interval_given) {
-    options.status_interval = sim::ScenarioOptions::status_interval_for(options.peers);
-  }
 
   if (!json) {
-    std::printf("mesh-sim: %zu peers join one every %.0f ms, strategy %s, churn %g%%/min, seed %llu\n",
+    std::printf("mesh-sim: %zu peers join one every %.0f ms, strategy %s, churn %g%%/min, seed %llu,"
+                " statuses every %g s\n",
                 options.peers, static_cast<double>(options.join_interval) / kMillisecond,
                 sim::to_string(options.strategy), options.churn_percent_per_minute,
-                static_cast<unsigned long long>(options.seed));
+                static_cast<unsigned long long>(options.seed),
+                static_cast<double>(options.status_interval) / kSecond);
     std::fflush(stdout);
   }
   const sim::ScenarioResult r = sim::run_scenario(options);
@@ -137,8 +154,8 @@ int main(int argc, char** argv) {
   std::printf("  redundancy (RMR)      %.4f extra transmissions per peer reached\n", r.rmr);
   std::printf("  last delivery         %.1f ms after sending, %.2fx the shortest-path optimum\n",
               r.last_delivery_ms, r.latency_ratio);
-  std::printf("  deepest delivery      %zu hops (%zu relays crossed)\n", r.max_hops,
-              r.max_hops ? r.max_hops - 1 : 0);
+  std::printf("  deepest delivery      %zu hops (%zu relays crossed), %.2f hops on average\n",
+              r.max_hops, r.max_hops ? r.max_hops - 1 : 0, r.mean_hops);
   std::printf("  routing bytes         %.0f per broadcast\n", r.routing_bytes_per_broadcast);
   std::printf("  duplicates            %zu copies delivered twice or more\n", r.duplicates);
   if (options.reference_share > 0) {
@@ -146,6 +163,11 @@ int main(int argc, char** argv) {
                 " (%zu missed)\n",
                 r.reference_peers, r.ours_delivery_ratio * 100, r.ours_missed);
   }
+  std::printf("control plane (per simulated second):\n");
+  std::printf("  server deliveries     %.0f frames/s to peers\n", r.server_deliveries_per_s);
+  std::printf("  control messages      %.2f per peer/s, of which %.2f keep-alive pings and pongs\n",
+              r.control_msgs_per_peer_per_s, r.keepalives_per_peer_per_s);
+  std::printf("  tree computations     %.3f per broadcast\n", r.tree_computations_per_broadcast);
   std::printf("  cost                  %.2f ms CPU per broadcast, peak RSS %.1f MB, %.1f s wall\n",
               r.cpu_ms_per_broadcast, r.peak_rss_mb, r.wall_seconds);
   return r.delivery_ratio == 1.0 || options.churn_percent_per_minute > 0 ? 0 : 1;

@@ -76,10 +76,6 @@ TimeUs ScenarioOptions::join_interval_for(std::size_t peers) {
   return std::min<TimeUs>(50 * kMillisecond, spread);
 }
 
-TimeUs ScenarioOptions::status_interval_for(std::size_t peers) {
-  return peers >= 5000 ? 60 * kSecond : 10 * kSecond;
-}
-
 namespace {
 
 double cpu_seconds() {
@@ -168,6 +164,9 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
   result.overlay_diameter = measure_overlay(network.overlay()).hop_diameter;
 
   network.track_costs("b:");
+  const Traffic traffic_start = network.traffic();
+  const TimeUs window_start = network.now();
+  double live_peer_samples = 0;
   Random random(options.seed ^ 0x5eedULL);
   const double churn_per_interval = options.churn_percent_per_minute / 100.0 *
                                     static_cast<double>(options.peers) *
@@ -190,7 +189,9 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
       ++result.churn_events;
     }
     Sent s;
-    for (const PeerId p : network.peers()) {
+    const std::vector<PeerId> alive = network.peers();
+    live_peer_samples += static_cast<double>(alive.size());
+    for (const PeerId p : alive) {
       if (joined_at.at(p) + settle <= network.now()) s.settled.push_back(p);
     }
     s.from = s.settled[random.below(s.settled.size())];
@@ -203,6 +204,26 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
   }
   network.run_for(5 * kSecond);
   const double cpu_used = cpu_seconds() - cpu_start;
+  const Traffic& traffic_end = network.traffic();
+  const double window_s = static_cast<double>(network.now() - window_start) / kSecond;
+  const double live_peers = sent.empty() ? 0 : live_peer_samples / static_cast<double>(sent.size());
+  const auto in_window = [&](std::uint64_t Traffic::*field) {
+    return static_cast<double>(traffic_end.*field - traffic_start.*field);
+  };
+  if (window_s > 0) {
+    result.server_deliveries_per_s = in_window(&Traffic::server_frames) / window_s;
+    if (live_peers > 0) {
+      result.keepalives_per_peer_per_s = in_window(&Traffic::link_keepalives) / window_s / live_peers;
+      result.control_msgs_per_peer_per_s =
+          (in_window(&Traffic::server_frames) - in_window(&Traffic::server_fallback_frames) +
+           in_window(&Traffic::link_keepalives)) /
+          window_s / live_peers;
+    }
+  }
+  if (!sent.empty()) {
+    result.tree_computations_per_broadcast =
+        in_window(&Traffic::tree_computations) / static_cast<double>(sent.size());
+  }
 
   // Who got what, when, after how many hops.
   struct Got {
@@ -217,7 +238,7 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
     }
   }
   std::size_t targets = 0, delivered = 0, measured = 0, ours_targets = 0;
-  double rmr_sum = 0, ratio_sum = 0, last_sum = 0, route_bytes = 0;
+  double rmr_sum = 0, ratio_sum = 0, last_sum = 0, route_bytes = 0, hops_sum = 0;
   for (const Sent& s : sent) {
     const auto& receipts = got[s.payload];
     TimeUs last = 0, optimum = 0;
@@ -232,6 +253,7 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
         ++delivered;
         last = std::max(last, it->second.at - s.at);
         result.max_hops = std::max<std::size_t>(result.max_hops, it->second.hops);
+        hops_sum += it->second.hops;
         if (auto o = s.optimum.find(target); o != s.optimum.end()) {
           optimum = std::max(optimum, o->second);
         }
@@ -256,6 +278,7 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
       ours_targets ? 1.0 - static_cast<double>(result.ours_missed) / static_cast<double>(ours_targets)
                    : 0;
   result.reference_peers = reference_peers.size();
+  result.mean_hops = delivered ? hops_sum / static_cast<double>(delivered) : 0;
   if (measured) {
     result.rmr = rmr_sum / static_cast<double>(measured);
     result.latency_ratio = ratio_sum / static_cast<double>(measured);
@@ -279,7 +302,10 @@ std::string ScenarioResult::json(const ScenarioOptions& options) const {
                 "\"overlay_diameter\":%zu,\"cpu_ms_per_broadcast\":%.2f,\"wall_seconds\":%.1f,"
                 "\"peak_rss_mb\":%.1f,\"memory_per_node_kb\":%.1f,\"churn_events\":%zu,"
                 "\"reference_share\":%g,\"reference_peers\":%zu,\"ours_delivery_ratio\":%.6f,"
-                "\"ours_missed\":%zu,\"duplicates\":%zu}",
+                "\"ours_missed\":%zu,\"duplicates\":%zu,\"mean_hops\":%.3f,"
+                "\"server_deliveries_per_s\":%.1f,\"control_msgs_per_peer_per_s\":%.3f,"
+                "\"keepalives_per_peer_per_s\":%.3f,"
+                "\"tree_computations_per_broadcast\":%.4f,\"status_interval_s\":%g}",
                 peers, to_string(options.strategy), options.churn_percent_per_minute,
                 static_cast<unsigned long long>(options.seed), broadcasts, delivery_ratio, rmr,
                 latency_ratio, routing_bytes_per_broadcast, max_hops, max_hops ? max_hops - 1 : 0,
@@ -287,7 +313,10 @@ std::string ScenarioResult::json(const ScenarioOptions& options) const {
                 overlay_diameter, cpu_ms_per_broadcast, wall_seconds, peak_rss_mb,
                 peers ? peak_rss_mb * 1024 / static_cast<double>(peers) : 0, churn_events,
                 options.reference_share, reference_peers, ours_delivery_ratio, ours_missed,
-                duplicates);
+                duplicates, mean_hops, server_deliveries_per_s, control_msgs_per_peer_per_s,
+                keepalives_per_peer_per_s,
+                tree_computations_per_broadcast,
+                static_cast<double>(options.status_interval) / kSecond);
   return text;
 }
 

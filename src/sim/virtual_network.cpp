@@ -44,6 +44,16 @@ bool distinct_targets(const Batch& batch) {
   return true;
 }
 
+// A keep-alive ping or pong (wire::Packet with only source and ping or
+// pong: at most 17 bytes). Payload packets that small are told apart by
+// decoding them; bigger ones are never keep-alives.
+bool is_keepalive(const std::string& bytes) {
+  constexpr std::size_t kMaxKeepaliveBytes = 24;
+  if (bytes.size() > kMaxKeepaliveBytes) return false;
+  wire::Packet packet;
+  return wire::decode(bytes, packet) == wire::DecodeError::none && (packet.ping || packet.pong);
+}
+
 std::uint64_t mix(std::uint64_t x) {  // splitmix64 finalizer
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -129,6 +139,7 @@ PeerId VirtualNetwork::add_peer(MeshConfig config) {
   sim.node = std::make_unique<MeshNode>(std::move(config));
   sim.x = static_cast<double>(random_.below(1'000'000)) / 1e6;
   sim.y = static_cast<double>(random_.below(1'000'000)) / 1e6;
+  ++traffic_.server_frames;  // the welcome
   events_.after(options_.server_latency, [this, id] {
     with_node(id, [&](SimNode& node) { node.node->on_welcome(events_.now(), id); });
   });
@@ -162,7 +173,19 @@ void VirtualNetwork::isolate(PeerId peer) {
 
 std::uint64_t VirtualNetwork::broadcast(PeerId from, std::string payload) {
   std::uint64_t seq = 0;
-  with_node(from, [&](SimNode& sim) { seq = sim.node->broadcast(events_.now(), std::move(payload)); });
+  with_node(from, [&](SimNode& sim) {
+    // MeshNode::tree() runs Prim only when the view changed since its last
+    // tree (it caches per view generation), and only broadcast() asks for a
+    // tree here (state reports are off in the simulator): the same test on
+    // the same generation counts exactly the trees it computes.
+    const std::uint64_t generation = sim.node->membership().view_generation();
+    const std::uint64_t sent_before = sim.node->counters().broadcasts;
+    seq = sim.node->broadcast(events_.now(), std::move(payload));
+    if (sim.node->counters().broadcasts != sent_before && sim.tree_generation != generation) {
+      sim.tree_generation = generation;
+      ++traffic_.tree_computations;
+    }
+  });
   return seq;
 }
 
@@ -306,6 +329,7 @@ void VirtualNetwork::send_on_link(PeerId peer, SimNode& sim, SendOnLink& send) {
   events_.after(delay, [this, to, hops, bytes = std::move(send.bytes)] {
     handling_data(to.peer, hops, [&](SimNode& target) {
       if (target.open.count(to.link) && !target.isolated) {
+        if (is_keepalive(bytes)) ++traffic_.link_keepalives;
         target.node->on_link_data(events_.now(), to.link, bytes);
       }
     });
@@ -325,6 +349,8 @@ void VirtualNetwork::to_server(PeerId peer, const std::vector<std::string>& topi
 
 void VirtualNetwork::on_server_message(PeerId to, const std::string& topic, PeerId sender,
                                        const std::string& body) {
+  ++traffic_.server_frames;
+  if (is_fallback_topic(topic)) ++traffic_.server_fallback_frames;
   // One publication reaches many: share its bytes among the deliveries.
   Downlink downlink{to, nullptr, sender, nullptr, batch_hops_};
   if (!batch_.empty() && *batch_.back().topic == topic) downlink.topic = batch_.back().topic;

@@ -49,6 +49,21 @@ struct Delivery {
   std::uint32_t hops = 0;  // links + server hops crossed from the source
 };
 
+// What the server and the links carried since the network was made, for
+// mesh-sim's control-plane figures (they take differences over a window).
+struct Traffic {
+  // Frames the server delivered to peers: welcomes and every topic message
+  // to every subscriber (statuses, link changes, departure notices, snapshot
+  // entries, signaling, fallback packets; a publisher hears its own), counted
+  // when the server hands them over.
+  std::uint64_t server_frames = 0;
+  std::uint64_t server_fallback_frames = 0;  // of those, fallback packets (payloads)
+  // Keep-alive pings and pongs that reached a peer on a link.
+  std::uint64_t link_keepalives = 0;
+  // Broadcast trees the nodes computed (Prim runs; see broadcast()).
+  std::uint64_t tree_computations = 0;
+};
+
 // Cost of one broadcast (keyed by payload), for mesh-sim's metrics.
 struct BroadcastCost {
   std::uint64_t link_transmissions = 0;    // payload-carrying packets on links
@@ -90,6 +105,7 @@ class VirtualNetwork {
   }
   const std::unordered_map<std::string, BroadcastCost>& costs() const { return costs_; }
   const InMemoryBroker& server() const { return broker_; }
+  const Traffic& traffic() const { return traffic_; }
 
  private:
   struct Endpoint {
@@ -105,6 +121,8 @@ class VirtualNetwork {
     std::set<LinkId> open;
     bool isolated = false;
     double x = 0, y = 0;  // position in the unit square
+    // View generation of the node's last broadcast tree (none yet: max).
+    std::uint64_t tree_generation = UINT64_MAX;
   };
 
   void drain(PeerId peer);
@@ -154,6 +172,7 @@ class VirtualNetwork {
   bool tracking_ = false;
   std::string tracked_prefix_;
   std::unordered_map<std::string, BroadcastCost> costs_;
+  Traffic traffic_;
 };
 
 }  // namespace p2pmesh::sim
