@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs dependencies, builds
-# the release preset (warnings are errors) and runs every test with CTest.
-#   tools/test.sh            release build, all tests
+# the release preset (warnings are errors) and runs every test with CTest,
+# then fuzzes the core (the fuzz preset: each libFuzzer target of tests/fuzz
+# for P2PMESH_FUZZ_SECONDS, default 60; any crash, leak or timeout fails).
+#   tools/test.sh            release build, all tests, fuzzing
 #   tools/test.sh --asan     also the asan preset (ASan + UBSan), all tests
+#   tools/test.sh --no-fuzz  without the fuzzing (local runs; CI fuzzes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 asan=0
+fuzz=1
 for arg in "$@"; do
   case "$arg" in
     --asan) asan=1 ;;
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    --no-fuzz) fuzz=0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -28,6 +33,37 @@ run_preset() {
 cmake --preset wasm >/dev/null
 cmake --build --preset wasm -j "$jobs"
 
+# Each target of tests/fuzz/ fuzzed from a copy of its committed corpus (the
+# repository is never written), niced: the machine may be shared.
+run_fuzz() {
+  run_preset fuzz  # builds the targets; CTest replays each committed corpus
+  local seconds=${P2PMESH_FUZZ_SECONDS:-60}
+  local source name target work
+  for source in tests/fuzz/*_fuzz.cpp; do
+    target=$(basename "$source" .cpp)
+    name=${target%_fuzz}
+    work=build/fuzz/run/$name
+    rm -rf "$work"
+    mkdir -p "$work/corpus" "$work/artifacts"
+    cp tests/fuzz/corpus/"$name"/* "$work/corpus/"
+    # MeshNode scripts go deeper when long: no slow growth of the input size.
+    local extra=()
+    [ "$name" = mesh_node ] && extra=(-len_control=0)
+    echo "test.sh: fuzzing $target for ${seconds} s"
+    if ! nice -n 10 build/fuzz/bin/"$target" -max_total_time="$seconds" -max_len=4096 \
+        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${extra[@]}" \
+        -artifact_prefix="$work/artifacts/" "$work/corpus" >"$work/log" 2>&1; then
+      tail -n 60 "$work/log" >&2
+      echo "test.sh: $target failed (log: $work/log); reproducer(s):" >&2
+      ls -1 "$work"/artifacts/* >&2 || true
+      echo "test.sh: replay with build/fuzz/bin/$target REPRODUCER" >&2
+      exit 1
+    fi
+    grep -E '^#[0-9]+[[:space:]]+DONE' "$work/log" || tail -n 1 "$work/log"
+  done
+}
+
 run_preset release
 if [ "$asan" = 1 ]; then run_preset asan; fi
+if [ "$fuzz" = 1 ]; then run_fuzz; fi
 echo "test.sh: all tests passed"

@@ -71,6 +71,9 @@ LinkPolicy::OfferDecision LinkPolicy::on_offer(PeerId from, const LinkTable& lin
     // not notice that a link it received was closed, keeps claiming it and
     // sends into it for good.
     if (membership.version_of(l.peer) == 0) continue;
+    // A peer with a second link (both dialled, the other still pending)
+    // keeps its slot when one closes: shedding it would not make room.
+    if (links.find(l.peer, !l.initiated)) continue;
     any.push_back(l.id);
     if (membership.view().neighbours(l.peer).size() > config_->target_connections) {
       spare.push_back(l.id);

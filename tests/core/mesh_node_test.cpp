@@ -346,6 +346,39 @@ TEST_F(MeshNodeTest, BothDiallingKeepsTheSmallerIdsOffer) {
   EXPECT_NE(node_.links().find(80, true), nullptr);
 }
 
+// One link at most (target 1, max 1): admitting a newcomer when full means
+// shedding the one link.
+class OneLinkNodeTest : public MeshNodeTest {
+ protected:
+  OneLinkNodeTest() : MeshNodeTest(one_link()) {}
+  static MeshConfig one_link() {
+    MeshConfig config = make_config();
+    config.target_connections = 1;
+    config.max_connections = 1;
+    return config;
+  }
+  std::size_t linked_peers() const {
+    std::set<PeerId> peers;
+    for (const Link& link : node_.links().all()) peers.insert(link.peer);
+    return peers.size();
+  }
+};
+
+// Found by tests/fuzz/mesh_node_fuzz: with our link to 3 open and 3's own
+// offer pending, shedding our link to admit 1 freed no slot (3 keeps the
+// other one) and the node held links with two peers, over its maximum.
+TEST_F(OneLinkNodeTest, AFullNodeNeverShedsALinkWhosePeerHoldsAnotherOne) {
+  welcome();
+  const auto opens = only<OpenLink>(hear(ours_status(3, 1, {})));
+  ASSERT_EQ(opens.size(), 1u);
+  node_.on_link_open(now_, opens[0].link);
+  node_.take_actions();
+  ASSERT_EQ(only<AcceptLink>(offer_from(3)).size(), 1u) << "3 < 50: its offer wins";
+  EXPECT_TRUE(only<AcceptLink>(offer_from(1)).empty()) << "no room: 3 keeps a link either way";
+  EXPECT_LE(linked_peers(), 1u);
+  EXPECT_NE(node_.links().find(3, true), nullptr) << "our open link with 3 is kept";
+}
+
 TEST_F(MeshNodeTest, TwoOpenLinksWithOnePeerCollapseToTheSmallerIdsOne) {
   welcome();
   const auto opens = only<OpenLink>(hear(status_of(9, 1, {})));
