@@ -18,6 +18,31 @@ Member* Group::find(const WsSession& session) {
   return nullptr;
 }
 
+Member* Group::find_remote(PeerId id) {
+  for (auto& member : members)
+    if (!member.session && member.id == id) return &member;
+  return nullptr;
+}
+
+namespace {
+
+// A member's latest status, as if it had just published it (snapshots).
+std::string status_body(PeerId id, const MeshRecord& record) {
+  wire::MeshUpdate update;
+  update.source = id;
+  update.kind = wire::MeshUpdate::Kind::status;
+  update.status.connected_to = record.connected_to;
+  update.status.id = record.status_id;
+  update.status.rtt_us = record.rtt_us;
+  update.status.version = record.version;
+  return wire::encode(update);
+}
+
+// Remote members kept per group (a bound against a misbehaving node).
+constexpr std::size_t kMaxRemoteMembers = 100000;
+
+}  // namespace
+
 Broker::Broker(const Config& config, Metrics& metrics, FramePool& frames)
     : config_(config), metrics_(metrics), frames_(frames) {
   limits_.max_message_bytes = config_.max_frame_bytes;
@@ -154,6 +179,7 @@ void Broker::unlink(Topic& topic, WsSession& session) {
   }
   if (topic.group) leave_group(*topic.group, session, true);
   if (!subscribers.empty()) return;
+  if (cluster_) cluster_->interest(topic.name, false);
   if (topic.group) {
     groups_.erase(topic.group->name);
     metrics_.groups.sub();
@@ -183,6 +209,14 @@ Topic& Broker::topic_for(std::string_view name) {
   metrics_.topics.add();
   Topic& ref = *topic;
   topics_.emplace(ref.name, std::move(topic));
+  if (cluster_) {
+    // Interest in NATS, and for a new group the members on the other nodes.
+    cluster_->interest(ref.name, true);
+    if (ref.group) {
+      ref.group->snapshot_asked = Clock::now();
+      cluster_->request_snapshot(ref.name);
+    }
+  }
   return ref;
 }
 
@@ -193,19 +227,12 @@ void Broker::join_group(Topic& mesh_topic, WsSession& session) {
   for (const Member& member : group.members) {
     const MeshRecord& record = member.record;
     if (!record.has_update) continue;
-    wire::MeshUpdate update;
-    update.source = member.session->id();
-    update.kind = wire::MeshUpdate::Kind::status;
-    update.status.connected_to = record.connected_to;
-    update.status.id = record.status_id;
-    update.status.rtt_us = record.rtt_us;
-    update.status.version = record.version;
-    const std::string body = wire::encode(update);
-    session.deliver(encode(mesh_topic.name, member.session->id(), body));
+    session.deliver(encode(mesh_topic.name, member.id, status_body(member.id, record)));
     session.metrics().snapshots.add();
   }
   Member member;
   member.session = &session;
+  member.id = session.id();
   // What it published about itself before subscribing (the reference browser
   // peer's first status) is in the next newcomer's snapshot.
   auto& early = session.early_records;
@@ -214,6 +241,10 @@ void Broker::join_group(Topic& mesh_topic, WsSession& session) {
   if (it != early.end()) {
     member.record = std::move(it->record);
     early.erase(it);
+    // The other nodes did not keep it (not a member then): now they do.
+    if (cluster_ && member.record.has_update)
+      cluster_->publish(Envelope::Kind::record, mesh_topic.name, session.id(), true,
+                        status_body(session.id(), member.record));
   }
   group.members.push_back(std::move(member));
 }
@@ -225,20 +256,31 @@ void Broker::leave_group(Group& group, WsSession& session, bool notify) {
   if (notice_id < UINT32_MAX) ++notice_id;
   *member = std::move(group.members.back());
   group.members.pop_back();
-  if (!notify || group.mesh->subscribers.empty()) return;
+  if (!notify) return;
+  if (announce_departure(group, session.id(), notice_id, session.loop(), true)) {
+    session.metrics().departures.add();
+    spdlog::debug("group {}: peer {} left", group.name, session.id());
+  }
+}
+
+bool Broker::announce_departure(Group& group, PeerId id, std::uint32_t notice_id,
+                                EventLoop& origin, bool to_cluster) {
+  if (!cluster_ && group.mesh->subscribers.empty()) return false;
   // Departure notice: an empty status (reference peers: "no links") with our
   // field 5 `left` set, published as if by the departed peer.
   wire::MeshUpdate update;
-  update.source = session.id();
+  update.source = id;
   update.kind = wire::MeshUpdate::Kind::status;
   update.status.id = notice_id;
   update.left = true;
   const std::string body = wire::encode(update);
-  FrameRef frame = encode(group.mesh->name, session.id(), body);
+  if (to_cluster && cluster_)
+    cluster_->publish(Envelope::Kind::publish, group.mesh->name, id, true, body);
+  if (group.mesh->subscribers.empty()) return false;
+  FrameRef frame = encode(group.mesh->name, id, body);
   frame->published = Clock::now();
-  fan_out(*group.mesh, frame, session.loop());
-  session.metrics().departures.add();
-  spdlog::debug("group {}: peer {} left", group.name, session.id());
+  fan_out(*group.mesh, frame, origin);
+  return true;
 }
 
 MeshRecord* Broker::record_for(WsSession& session, Group* group, std::string_view group_name) {
@@ -336,14 +378,158 @@ void Broker::publish(WsSession& session, const std::vector<std::string_view>& to
     // Kept even before the publisher subscribes or anyone listens: the
     // reference browser peer publishes its first status, then subscribes.
     Topic* topic = find_topic(name);  // a group exists while its mesh topic does
+    bool member_update = false;
     if (own_mesh_update)
-      if (MeshRecord* record = record_for(session, topic ? topic->group : nullptr, info.group))
+      if (MeshRecord* record = record_for(session, topic ? topic->group : nullptr, info.group)) {
         record->apply(mesh_update_);
+        member_update = topic && topic->group && topic->group->find(session);
+      }
+    // Other nodes: NATS delivers to those with subscribers (the no-echo
+    // connection never hands it back to us).
+    if (cluster_)
+      cluster_->publish(Envelope::Kind::publish, name, session.id(), member_update, payload);
     if (!topic) continue;
     FrameRef frame = encode(name, session.id(), payload);
     frame->published = now;
     fan_out(*topic, frame, session.loop());
   }
+}
+
+// ---------------------------------------------------------------------------
+// Cluster (docs/cluster.md): what other nodes send, on loop 0.
+
+void Broker::on_remote(const Envelope& envelope, EventLoop& loop) {
+  {
+    const std::lock_guard lock(mutex_);
+    Topic* topic = find_topic(envelope.topic);
+    if (topic && topic->group && cluster_ && node_of(envelope.sender) != cluster_->node() &&
+        wire::decode(envelope.body, mesh_update_, limits_) == wire::DecodeError::none &&
+        mesh_update_.source == envelope.sender) {
+      // A remote member's own update: kept for the snapshot, like a local one.
+      Group& group = *topic->group;
+      Member* member = group.find_remote(envelope.sender);
+      if (mesh_update_.left) {
+        if (member) {
+          *member = std::move(group.members.back());
+          group.members.pop_back();
+        }
+      } else if (envelope.member) {
+        if (!member && group.members.size() < kMaxRemoteMembers) {
+          group.members.push_back({nullptr, envelope.sender, {}});
+          member = &group.members.back();
+        }
+        if (member) {
+          member->record.apply(mesh_update_);
+          member->heard = Clock::now();
+        }
+      }
+    }
+    if (!topic || envelope.kind != Envelope::Kind::publish) return;
+    FrameRef frame = encode(topic->name, envelope.sender, envelope.body);
+    frame->published = Clock::now();
+    fan_out(*topic, frame, loop);
+    hand_over();
+  }
+  loop.request_flush();
+}
+
+void Broker::on_snapshot_request(std::string_view mesh_topic, unsigned node) {
+  const std::lock_guard lock(mutex_);
+  if (!cluster_) return;
+  Topic* topic = find_topic(mesh_topic);
+  std::vector<PeerId> members;
+  // Without the group: an empty end, so that the asker forgets our former members.
+  if (topic && topic->group) {
+    for (const Member& member : topic->group->members) {
+      if (!member.session) continue;
+      members.push_back(member.id);
+      if (member.record.has_update)
+        cluster_->reply_snapshot(node, mesh_topic, member.id,
+                                 status_body(member.id, member.record));
+    }
+  }
+  cluster_->end_snapshot(node, mesh_topic, members);
+}
+
+void Broker::on_snapshot_end(const Envelope& envelope, EventLoop& loop) {
+  if (envelope.body.size() % 4 != 0) {
+    metrics_.loop(0).drop(Drop::cluster_undecodable);
+    return;
+  }
+  std::vector<PeerId> listed;
+  for (std::size_t at = 0; at < envelope.body.size(); at += 4) {
+    PeerId id = 0;
+    for (std::size_t i = 0; i < 4; ++i)
+      id = (id << 8) | static_cast<unsigned char>(envelope.body[at + i]);
+    listed.push_back(id);
+  }
+  {
+    const std::lock_guard lock(mutex_);
+    Topic* topic = find_topic(envelope.topic);
+    if (!topic || !topic->group) return;
+    Group& group = *topic->group;
+    auto& members = group.members;
+    for (std::size_t i = 0; i < members.size();) {
+      const Member& member = members[i];
+      // Heard of since we asked: newer than the list (another subject, maybe
+      // handled first), so alive.
+      if (member.session || node_of(member.id) != envelope.node ||
+          member.heard >= group.snapshot_asked ||
+          std::find(listed.begin(), listed.end(), member.id) != listed.end()) {
+        ++i;
+        continue;
+      }
+      // Left while we did not hear it (NATS outage): a notice now.
+      const PeerId id = member.id;
+      std::uint32_t notice_id = member.record.status_id;
+      if (notice_id < UINT32_MAX) ++notice_id;
+      members[i] = std::move(members.back());
+      members.pop_back();
+      if (announce_departure(group, id, notice_id, loop, false))
+        metrics_.cluster_departures.add();
+    }
+    hand_over();
+  }
+  loop.request_flush();
+}
+
+void Broker::resync(int node) {
+  const std::lock_guard lock(mutex_);
+  if (!cluster_) return;
+  for (const auto& entry : groups_) {
+    Group* group = entry.second.get();
+    group->snapshot_asked = Clock::now();
+    cluster_->request_snapshot(group->mesh->name, node);
+    for (const Member& member : group->members)
+      if (member.session && member.record.has_update)
+        cluster_->publish(Envelope::Kind::record, group->mesh->name, member.id, true,
+                          status_body(member.id, member.record));
+  }
+}
+
+void Broker::forget_node(unsigned node, EventLoop& loop) {
+  {
+    const std::lock_guard lock(mutex_);
+    for (auto& [name, group] : groups_) {
+      auto& members = group->members;
+      for (std::size_t i = 0; i < members.size();) {
+        if (members[i].session || node_of(members[i].id) != node) {
+          ++i;
+          continue;
+        }
+        const PeerId id = members[i].id;
+        std::uint32_t notice_id = members[i].record.status_id;
+        if (notice_id < UINT32_MAX) ++notice_id;
+        members[i] = std::move(members.back());
+        members.pop_back();
+        // Every survivor tells its own subscribers only: no notice twice.
+        if (announce_departure(*group, id, notice_id, loop, false))
+          metrics_.cluster_departures.add();
+      }
+    }
+    hand_over();
+  }
+  loop.request_flush();
 }
 
 }  // namespace meshd

@@ -44,6 +44,13 @@ struct Config {
   std::string tls_cert;
   std::string tls_key;
 
+  // Cluster over NATS (docs/cluster.md): empty = a single server, as always.
+  std::vector<std::string> nats_urls;  // nats://HOST:PORT (tls:// for TLS)
+  int node_id = -1;                    // 0..255, needed with nats_urls; -1 = none
+  std::string nats_user;               // with nats_password, from --nats-user-file
+  std::string nats_password;
+  std::string nats_token;              // from --nats-token-file
+
   // SIGINT/SIGTERM -> graceful stop; with TLS, SIGHUP -> reload the
   // certificate and key (the program sets it).
   bool handle_signals = false;

@@ -216,8 +216,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (path == "/healthz") {
       // "ok", "tls: on" with TLS, then the ICE servers handed out, if any (URLs only).
+      // With --nats: "cluster: node N, nats connected|disconnected".
+      std::string cluster;
+      if (server_.cluster)
+        cluster = "cluster: node " + std::to_string(server_.cluster->node()) +
+                  (server_.cluster->connected() ? ", nats connected\n" : ", nats disconnected\n");
       respond_text(request, http::status::ok,
-                   (transport_.tls() ? "ok\ntls: on\n" : "ok\n") + server_.ice.describe());
+                   (transport_.tls() ? "ok\ntls: on\n" : "ok\n") + cluster + server_.ice.describe());
       return;
     }
     if (path == "/metrics") {

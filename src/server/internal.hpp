@@ -47,6 +47,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cluster.hpp"
 #include "config.hpp"
 #include "event_loop.hpp"
 #include "frame.hpp"
@@ -249,15 +250,19 @@ struct Topic {
 };
 
 struct Member {
-  WsSession* session = nullptr;
+  WsSession* session = nullptr;  // null: a member on another node (cluster)
+  PeerId id = p2pmesh::kNoPeer;
   MeshRecord record;  // its own mesh updates, for the snapshot
+  Clock::time_point heard{};  // remote: last update received
 };
 
 struct Group {
   std::string name;
   Topic* mesh = nullptr;
   std::vector<Member> members;
+  Clock::time_point snapshot_asked{};  // cluster: our last snapshot request
   Member* find(const WsSession& session);
+  Member* find_remote(PeerId id);
 };
 
 struct StringHash {
@@ -277,6 +282,19 @@ class Broker {
   // Unsubscribes everything; with notify, publishes departure notices.
   void remove_session(WsSession& session, bool notify);
 
+  // Cluster (cluster.hpp); null without --nats. Set before the loops run.
+  void set_cluster(Cluster* cluster) { cluster_ = cluster; }
+  // Loop 0 (`loop`), from the cluster: a publication or status from another
+  // node; a node asking for our members' statuses; a node that died.
+  void on_remote(const Envelope& envelope, EventLoop& loop);
+  void on_snapshot_request(std::string_view mesh_topic, unsigned node);
+  void forget_node(unsigned node, EventLoop& loop);
+  // The end of a node's snapshot reply: its remote members not listed are gone.
+  void on_snapshot_end(const Envelope& envelope, EventLoop& loop);
+  // Loop 0, NATS (re)connected: ask every node (node < 0) or one node again
+  // for the groups we have, and let them keep our members' statuses again.
+  void resync(int node);
+
  private:
   void handle(WsSession& session, std::string_view bytes, Clock::time_point now);
   void subscribe(WsSession& session, std::string_view topic);
@@ -291,6 +309,10 @@ class Broker {
   // EarlyRecord; null when it holds too many early records.
   MeshRecord* record_for(WsSession& session, Group* group, std::string_view group_name);
   void unlink(Topic& topic, WsSession& session);
+  // Departure notice for `id` to the local subscribers of the group's mesh
+  // topic (and, for a local member, to the other nodes); true when delivered locally.
+  bool announce_departure(Group& group, PeerId id, std::uint32_t notice_id, EventLoop& origin,
+                          bool to_cluster);
   Topic& topic_for(std::string_view name);
   Topic* find_topic(std::string_view name);
   FrameRef encode(std::string_view topic, PeerId sender, std::string_view body);
@@ -308,6 +330,7 @@ class Broker {
 
   std::mutex mutex_;  // guards everything below
   const Config& config_;
+  Cluster* cluster_ = nullptr;
   Metrics& metrics_;
   FramePool& frames_;
   std::unordered_map<std::string, std::unique_ptr<Topic>, StringHash, std::equal_to<>> topics_;
@@ -332,6 +355,8 @@ class ServerImpl {
   void run();
   void stop();  // thread-safe
 
+  EventLoop& loop(std::size_t index) { return *loops_[index]; }
+
   // Thread-safe.
   PeerId allocate_id();
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
@@ -347,6 +372,9 @@ class ServerImpl {
   Metrics metrics;
   FramePool frames;
   Broker broker;
+  // With --nats. Outlives the loops (sessions dying with them leave the
+  // broker, which tells the cluster), closed before them (its timer is on loop 0).
+  std::unique_ptr<Cluster> cluster;
   std::atomic<std::size_t> http_connections{0};  // all loops
   std::uint16_t bound_port = 0;
 

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <string>
 
+#include "cluster.hpp"
 #include "config.hpp"
 #include "ice_credentials.hpp"
 #include "server.hpp"
@@ -49,6 +50,42 @@ void raise_fd_limit() {
     limit.rlim_cur = limit.rlim_max;
     setrlimit(RLIMIT_NOFILE, &limit);
   }
+}
+
+// A credentials file: its whole content, one trailing \n or \r\n removed.
+bool read_secret(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (!out.empty() && out.back() == '\n') out.pop_back();
+  if (!out.empty() && out.back() == '\r') out.pop_back();
+  return !out.empty();
+}
+
+// --nats and its companions; an error message, empty when fine.
+std::string configure_cluster(meshd::Config& config, const std::string& user_file,
+                              const std::string& token_file) {
+  if (config.nats_urls.empty()) {
+    if (!user_file.empty() || !token_file.empty())
+      return "--nats-user-file and --nats-token-file need --nats";
+    return {};
+  }
+  if (config.node_id < 0) return "--nats needs --node-id (0..255, unique in the cluster)";
+  for (const auto& url : config.nats_urls)
+    if (url.rfind("nats://", 0) != 0 && url.rfind("tls://", 0) != 0)
+      return "--nats URL '" + url + "': expected nats://HOST:PORT or tls://HOST:PORT";
+  if (!user_file.empty()) {
+    std::string line;
+    if (!read_secret(user_file, line)) return "--nats-user-file: cannot read '" + user_file + "'";
+    const auto colon = line.find(':');
+    if (colon == std::string::npos || colon == 0)
+      return "--nats-user-file: expected one line USER:PASSWORD";
+    config.nats_user = line.substr(0, colon);
+    config.nats_password = line.substr(colon + 1);
+  }
+  if (!token_file.empty() && !read_secret(token_file, config.nats_token))
+    return "--nats-token-file: cannot read '" + token_file + "'";
+  return {};
 }
 
 }  // namespace
@@ -165,7 +202,31 @@ int main(int argc, char** argv) {
                  "Lifetime of the TURN credentials of a welcome: 1h, 30m, 90s, or seconds")
       ->envname("MESHD_TURN_TTL");
 
+  // Cluster over NATS (docs/cluster.md).
+  std::string nats_user_file;
+  std::string nats_token_file;
+  app.add_option("--nats", config.nats_urls,
+                 "Join a cluster of meshd nodes over NATS: nats://HOST:PORT (repeatable; the "
+                 "variable takes a comma-separated list; tls:// for TLS); needs --node-id")
+      ->envname("MESHD_NATS")
+      ->delimiter(',');
+  app.add_option("--node-id", config.node_id,
+                 "This node's number in the cluster, 0..255, unique: the high 8 bits of its "
+                 "peer ids")
+      ->envname("MESHD_NODE_ID")
+      ->check(CLI::Range(0, meshd::kMaxNodeId));
+  app.add_option("--nats-user-file", nats_user_file,
+                 "File holding USER:PASSWORD for NATS (one trailing newline ignored)")
+      ->envname("MESHD_NATS_USER_FILE");
+  app.add_option("--nats-token-file", nats_token_file, "File holding the NATS token")
+      ->envname("MESHD_NATS_TOKEN_FILE");
+
   CLI11_PARSE(app, argc, argv);
+  if (const auto error = configure_cluster(config, nats_user_file, nats_token_file);
+      !error.empty()) {
+    std::cerr << "meshd: " << error << '\n';
+    return 2;
+  }
   if (const auto error = meshd::configure_ice(config, turn_secret_file, turn_ttl); !error.empty()) {
     std::cerr << "meshd: " << error << '\n';
     return 2;
@@ -205,6 +266,8 @@ int main(int argc, char** argv) {
                    meshd::format_duration(config.turn_ttl));
     else if (!config.turn_secret.empty())
       spdlog::warn("--turn-secret-file without --turn: no TURN server is handed out");
+    if (!config.nats_urls.empty())
+      spdlog::info("cluster node {}: NATS {}", config.node_id, fmt::join(config.nats_urls, ","));
     server.run();
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

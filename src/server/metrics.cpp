@@ -19,6 +19,9 @@ const char* to_string(Drop drop) {
     case Drop::slow_consumer: return "slow_consumer";
     case Drop::max_connections: return "max_connections";
     case Drop::abuse: return "abuse";
+    case Drop::cluster_undecodable: return "cluster_undecodable";
+    case Drop::cluster_bad_topic: return "cluster_bad_topic";
+    case Drop::cluster_too_large: return "cluster_too_large";
     case Drop::count: break;
   }
   return "unknown";
@@ -84,6 +87,21 @@ std::string Metrics::render() const {
     out += fmt::format("meshd_tls_reloads_total{{result=\"ok\"}} {}\n", tls_reloads_ok.get());
     out += fmt::format("meshd_tls_reloads_total{{result=\"error\"}} {}\n",
                        tls_reloads_error.get());
+  }
+  if (cluster) {
+    metric(out, "meshd_nats_connected", "gauge", "1 while connected to a NATS server (--nats).",
+           nats_connected.get());
+    metric(out, "meshd_cluster_nodes", "gauge",
+           "Nodes heard from recently, this one included.", cluster_nodes.get());
+    metric(out, "meshd_cluster_messages_in_total", "counter", "Messages from other nodes.",
+           cluster_in.get());
+    metric(out, "meshd_cluster_messages_out_total", "counter", "Messages published to NATS.",
+           cluster_out.get());
+    metric(out, "meshd_cluster_send_failures_total", "counter",
+           "Messages that could not be published to NATS.", cluster_send_failures.get());
+    metric(out, "meshd_cluster_dead_node_departures_total", "counter",
+           "Departure notices sent for other nodes' members: node silent, or gone at a resync.",
+           cluster_departures.get());
   }
 
   out += "# HELP meshd_drops_total Messages or connections dropped, by reason.\n";

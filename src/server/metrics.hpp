@@ -34,6 +34,9 @@ enum class Drop : std::uint8_t {
   slow_consumer,       // outbound queue full: connection closed
   max_connections,     // refused at the handshake (HTTP 503)
   abuse,               // connection closed after --max-strikes invalid messages
+  cluster_undecodable, // a NATS message that is not a node's envelope (docs/cluster.md)
+  cluster_bad_topic,   // a NATS message whose topic is invalid or not its subject's
+  cluster_too_large,   // a NATS message whose body is above --max-frame-bytes
   count
 };
 const char* to_string(Drop drop);
@@ -43,6 +46,7 @@ class Counter {
  public:
   void add(std::uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
   void sub(std::uint64_t n = 1) { value_.fetch_sub(n, std::memory_order_relaxed); }
+  void set(std::uint64_t n) { value_.store(n, std::memory_order_relaxed); }
   std::uint64_t get() const { return value_.load(std::memory_order_relaxed); }
 
  private:
@@ -103,6 +107,14 @@ class Metrics {
   bool tls = false;
   Counter tls_reloads_ok;
   Counter tls_reloads_error;
+  // Cluster (rendered only when `cluster` is set, with --nats).
+  bool cluster = false;
+  Counter nats_connected;        // 1 while connected to a NATS server
+  Counter cluster_nodes;         // nodes heard from within the dead-node delay, this one included
+  Counter cluster_in;            // envelopes received from other nodes
+  Counter cluster_out;           // envelopes published to NATS
+  Counter cluster_send_failures; // publishes cnats refused (not connected, buffer full)
+  Counter cluster_departures;    // departure notices for the members of dead nodes
   // Set by the broker: (group, members) sorted by name, for GET /groups.
   // Thread-safe (takes the broker's lock).
   std::function<std::vector<std::pair<std::string, std::size_t>>()> list_groups;

@@ -32,12 +32,22 @@ ServerImpl::ServerImpl(Config cfg)
       loops_(make_loops(*this, std::max<std::size_t>(1, config.threads))),
       acceptor_(main_loop().ioc),
       shutdown_timer_(main_loop().ioc),
-      accept_retry_(main_loop().ioc) {}
+      accept_retry_(main_loop().ioc) {
+  if (!config.nats_urls.empty()) {
+    if (config.node_id < 0 || config.node_id > kMaxNodeId)
+      throw std::runtime_error("--nats needs --node-id 0.." + std::to_string(kMaxNodeId));
+    cluster = std::make_unique<Cluster>(*this);
+    broker.set_cluster(cluster.get());
+  }
+}
 
 // Members then die in reverse order: the listener, timers and signals
 // before loop 0's io_context, the loops (and the sessions their handlers
 // hold) before the broker.
-ServerImpl::~ServerImpl() { destroying_ = true; }
+ServerImpl::~ServerImpl() {
+  destroying_ = true;
+  if (cluster) cluster->close();  // its timer is on loop 0; it stays, closed, for the sessions
+}
 
 std::uint16_t ServerImpl::listen() {
   if (config.tls_cert.empty() != config.tls_key.empty())
@@ -69,6 +79,7 @@ std::uint16_t ServerImpl::listen() {
     signals_.emplace(main_loop().ioc, SIGINT, SIGTERM, SIGHUP);
     wait_signal();
   }
+  if (cluster) cluster->start();
   do_accept();
   return bound_port;
 }
@@ -114,6 +125,7 @@ void ServerImpl::run() {
     threads.emplace_back([loop = loops_[i].get()] { loop->run(); });
   main_loop().run();
   for (auto& thread : threads) thread.join();
+  if (cluster) cluster->close();  // sends the departure notices of the shutdown
 }
 
 void ServerImpl::stop() {
@@ -152,6 +164,14 @@ void ServerImpl::do_accept() {
 }
 
 PeerId ServerImpl::allocate_id() {
+  if (config.node_id >= 0) {
+    // docs/cluster.md: node in the high bits, a counter (never 0) in the low ones.
+    const auto node = static_cast<PeerId>(config.node_id) << kCounterBits;
+    for (;;) {
+      const PeerId counter = next_id_.fetch_add(1, std::memory_order_relaxed) & kCounterMask;
+      if (counter != 0) return node | counter;
+    }
+  }
   PeerId id = next_id_.fetch_add(1, std::memory_order_relaxed);
   while (id == p2pmesh::kNoPeer) id = next_id_.fetch_add(1, std::memory_order_relaxed);  // wrapped
   return id;
@@ -191,6 +211,7 @@ void ServerImpl::finish_shutdown() {
     beast::error_code ignored;
     signals_->cancel(ignored);
   }
+  if (cluster) cluster->stop_timers();
   spdlog::info("shutdown complete");
   for (auto& loop : loops_) loop->release();
 }
