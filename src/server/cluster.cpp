@@ -235,8 +235,8 @@ void Cluster::send(const std::string& subject, const Envelope& envelope) {
   }
 }
 
-void Cluster::publish(Envelope::Kind kind, std::string_view topic, p2pmesh::PeerId sender,
-                      bool member, std::string_view body) {
+Envelope Cluster::publication(Envelope::Kind kind, std::string_view topic,
+                              p2pmesh::PeerId sender, bool member, std::string_view body) const {
   Envelope envelope;
   envelope.kind = kind;
   envelope.node = node_;
@@ -245,7 +245,12 @@ void Cluster::publish(Envelope::Kind kind, std::string_view topic, p2pmesh::Peer
   envelope.incarnation = incarnation_;
   envelope.topic.assign(topic);
   envelope.body.assign(body);
-  send(topic_subject(topic), envelope);
+  return envelope;
+}
+
+void Cluster::publish(Envelope::Kind kind, std::string_view topic, p2pmesh::PeerId sender,
+                      bool member, std::string_view body) {
+  send(topic_subject(topic), publication(kind, topic, sender, member, body));
 }
 
 void Cluster::request_snapshot(std::string_view mesh_topic, int to_node) {
@@ -260,15 +265,8 @@ void Cluster::request_snapshot(std::string_view mesh_topic, int to_node) {
 
 void Cluster::reply_snapshot(unsigned to_node, std::string_view mesh_topic,
                              p2pmesh::PeerId sender, std::string_view body) {
-  Envelope envelope;
-  envelope.kind = Envelope::Kind::publish;
-  envelope.node = node_;
-  envelope.member = true;
-  envelope.sender = sender;
-  envelope.incarnation = incarnation_;
-  envelope.topic.assign(mesh_topic);
-  envelope.body.assign(body);
-  send(node_subject(to_node), envelope);
+  // A member's status, as a publication, to the node that asked only.
+  send(node_subject(to_node), publication(Envelope::Kind::publish, mesh_topic, sender, true, body));
 }
 
 void Cluster::end_snapshot(unsigned to_node, std::string_view mesh_topic,

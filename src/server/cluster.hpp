@@ -121,6 +121,9 @@ class Cluster {
   static void on_connected(__natsConnection*, void* self);
   void receive(std::string_view subject, std::string_view data);
   void send(const std::string& subject, const Envelope& envelope);
+  // An envelope of ours carrying `body` published on `topic` by `sender`.
+  Envelope publication(Envelope::Kind kind, std::string_view topic, p2pmesh::PeerId sender,
+                       bool member, std::string_view body) const;
   __natsSubscription* subscribe(const std::string& subject);
   void tick();  // loop 0
   void heard(unsigned node, std::uint64_t incarnation);  // loop 0

@@ -80,6 +80,16 @@ TEST(ClusterEnvelope, RoundTripsAndRefusesGarbage) {
 
 // A loopback port nobody listens on. The sockets of one process stay bound
 // until kPorts are picked, so the ports of one test are distinct.
+// A meshd node of the cluster on loopback (generic pub/sub, no pages).
+std::unique_ptr<MeshdProgram> start_node(const std::string& nats_urls, unsigned node_id,
+                                         const char* log_level = "warn") {
+  return std::make_unique<MeshdProgram>(
+      MESHD_BINARY,
+      std::vector<std::string>{"--host", "127.0.0.1", "--port", "0", "--web-root", "", "--open",
+                               "--log-level", log_level, "--nats", nats_urls, "--node-id",
+                               std::to_string(node_id)});
+}
+
 std::uint16_t free_port() {
   static constexpr std::size_t kPorts = 16;
   static std::vector<std::uint16_t> pool;
@@ -160,12 +170,7 @@ class Cluster3 : public ::testing::Test {
     const std::uint16_t nats_of[3] = {0, 0, 1};  // A and B on the first, C on the second
     for (unsigned i = 0; i < 3; ++i) {
       nodes_[i].id = i + 1;
-      nodes_[i].process = std::make_unique<MeshdProgram>(
-          MESHD_BINARY,
-          std::vector<std::string>{"--host", "127.0.0.1", "--port", "0", "--web-root", "",
-                                   "--open", "--log-level", "warn", "--nats",
-                                   nats_[nats_of[i]].url(), "--node-id",
-                                   std::to_string(nodes_[i].id)});
+      nodes_[i].process = start_node(nats_[nats_of[i]].url(), nodes_[i].id);
       nodes_[i].port = port_from(nodes_[i].process->first_line());
       if (nodes_[i].port == 0) {
         setup_error_ = "meshd node " + std::to_string(i + 1) + " did not start";
@@ -388,11 +393,7 @@ TEST_F(Cluster3, GracefulShutdownOfANodeSendsItsDepartures) {
   ASSERT_TRUE(observer);
   observer->subscribe(mesh);
   ASSERT_TRUE(observer->barrier());
-  auto node_e = std::make_unique<MeshdProgram>(
-      MESHD_BINARY,
-      std::vector<std::string>{"--host", "127.0.0.1", "--port", "0", "--web-root", "", "--open",
-                               "--log-level", "warn", "--nats", nats_[1].url(), "--node-id",
-                               "5"});
+  auto node_e = start_node(nats_[1].url(), 5);
   const auto port_e = port_from(node_e->first_line());
   ASSERT_NE(port_e, 0);
   auto member = connect(port_e);
@@ -443,11 +444,7 @@ TEST_F(Cluster3, MembersOfAKilledNodeLeaveWithin3s) {
   ASSERT_TRUE(observer);
   observer->subscribe(mesh);
   ASSERT_TRUE(observer->barrier());
-  auto node_d = std::make_unique<MeshdProgram>(
-      MESHD_BINARY,
-      std::vector<std::string>{"--host", "127.0.0.1", "--port", "0", "--web-root", "", "--open",
-                               "--log-level", "warn", "--nats", nats_[1].url(), "--node-id",
-                               "4"});
+  auto node_d = start_node(nats_[1].url(), 4);
   const auto port_d = port_from(node_d->first_line());
   ASSERT_NE(port_d, 0);
   ASSERT_TRUE(wait_metric(port(0), "meshd_cluster_nodes", 4, 10s));
@@ -542,12 +539,7 @@ TEST(ClusterFailover, NodeMovesToTheOtherNatsServer) {
   Node nodes[2];
   for (unsigned i = 0; i < 2; ++i) {
     nodes[i].id = 10 + i;
-    nodes[i].process = std::make_unique<MeshdProgram>(
-        MESHD_BINARY,
-        std::vector<std::string>{"--host", "127.0.0.1", "--port", "0", "--web-root", "",
-                                 "--open", "--log-level", "error", "--nats",
-                                 nats[i].url() + "," + nats[1 - i].url(), "--node-id",
-                                 std::to_string(nodes[i].id)});
+    nodes[i].process = start_node(nats[i].url() + "," + nats[1 - i].url(), nodes[i].id, "error");
     nodes[i].port = port_from(nodes[i].process->first_line());
     ASSERT_NE(nodes[i].port, 0);
   }
@@ -587,11 +579,7 @@ TEST(ClusterResync, DepartureMissedDuringAnOutageArrivesAfterReconnect) {
   Node nodes[2];
   for (unsigned i = 0; i < 2; ++i) {
     nodes[i].id = 20 + i;
-    nodes[i].process = std::make_unique<MeshdProgram>(
-        MESHD_BINARY,
-        std::vector<std::string>{"--host", "127.0.0.1", "--port", "0", "--web-root", "",
-                                 "--open", "--log-level", "error", "--nats", nats[i].url(),
-                                 "--node-id", std::to_string(nodes[i].id)});
+    nodes[i].process = start_node(nats[i].url(), nodes[i].id, "error");
     nodes[i].port = port_from(nodes[i].process->first_line());
     ASSERT_NE(nodes[i].port, 0);
   }
