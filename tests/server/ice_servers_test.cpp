@@ -21,6 +21,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -492,19 +493,26 @@ p2pmesh::IceServer turn_entry(std::uint16_t port) {
 TEST(IceServers, CoturnAcceptsMeshdCredentials) {
   ASSERT_TRUE(have_turnserver())
       << "coturn's turnserver is not installed: apt-get install coturn (tools/deps.sh)";
-  Coturn coturn(kSecret);
-  ASSERT_TRUE(coturn.wait_ready()) << "coturn did not answer on 127.0.0.1:" << coturn.port();
+  // The free port may be taken between our probe and coturn's bind (other
+  // tests' WebRTC peers bind ephemeral UDP ports): a coturn that does not
+  // answer is started again on another port, three times at most.
+  std::optional<Coturn> coturn;
+  for (int attempt = 0; attempt < 3 && !coturn; ++attempt) {
+    coturn.emplace(kSecret);
+    if (!coturn->wait_ready()) coturn.reset();
+  }
+  ASSERT_TRUE(coturn) << "coturn did not answer on 127.0.0.1 (3 attempts on free ports)";
   const auto secret_file = temp_file("meshd-turn-secret-coturn", std::string(kSecret) + "\n");
-  const std::string url = "turn:127.0.0.1:" + std::to_string(coturn.port()) + "?transport=udp";
+  const std::string url = "turn:127.0.0.1:" + std::to_string(coturn->port()) + "?transport=udp";
 
   Child meshd(meshd_args({"--turn", url, "--turn-secret-file", secret_file}));
   const auto port = port_from(meshd.first_line());
   ASSERT_NE(port, 0) << meshd.errors();
   const auto turn = turn_entry(port);
   ASSERT_EQ(turn.urls, std::vector<std::string>{url});
-  EXPECT_EQ(allocate(coturn.port(), turn.username, turn.credential), 0);
-  EXPECT_EQ(allocate(coturn.port(), turn.username, turn.credential + "x"), 401);
-  EXPECT_EQ(allocate(coturn.port(), turn.username, "wrong password"), 401);
+  EXPECT_EQ(allocate(coturn->port(), turn.username, turn.credential), 0);
+  EXPECT_EQ(allocate(coturn->port(), turn.username, turn.credential + "x"), 401);
+  EXPECT_EQ(allocate(coturn->port(), turn.username, "wrong password"), 401);
 
   // Credentials valid for 1 s are refused 2 s later.
   Child short_lived(meshd_args({"--turn", url, "--turn-secret-file", secret_file,
@@ -514,7 +522,7 @@ TEST(IceServers, CoturnAcceptsMeshdCredentials) {
   const auto expiring = turn_entry(short_port);
   ASSERT_FALSE(expiring.username.empty());
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  EXPECT_EQ(allocate(coturn.port(), expiring.username, expiring.credential), 401);
+  EXPECT_EQ(allocate(coturn->port(), expiring.username, expiring.credential), 401);
   std::remove(secret_file.c_str());
 }
 
