@@ -401,6 +401,7 @@ void Broker::publish(WsSession& session, const std::vector<std::string_view>& to
 void Broker::on_remote(const Envelope& envelope, EventLoop& loop) {
   {
     const std::lock_guard lock(mutex_);
+    bool unknown = false;  // a remote member's status we had no record of
     Topic* topic = find_topic(envelope.topic);
     if (topic && topic->group && cluster_ && node_of(envelope.sender) != cluster_->node() &&
         wire::decode(envelope.body, mesh_update_, limits_) == wire::DecodeError::none &&
@@ -408,6 +409,7 @@ void Broker::on_remote(const Envelope& envelope, EventLoop& loop) {
       // A remote member's own update: kept for the snapshot, like a local one.
       Group& group = *topic->group;
       Member* member = group.find_remote(envelope.sender);
+      unknown = !member;
       if (mesh_update_.left) {
         if (member) {
           *member = std::move(group.members.back());
@@ -424,7 +426,9 @@ void Broker::on_remote(const Envelope& envelope, EventLoop& loop) {
         }
       }
     }
-    if (!topic || envelope.kind != Envelope::Kind::publish) return;
+    const bool deliver = envelope.kind == Envelope::Kind::publish ||
+                         (envelope.kind == Envelope::Kind::announce && unknown);
+    if (!topic || !deliver) return;
     FrameRef frame = encode(topic->name, envelope.sender, envelope.body);
     frame->published = Clock::now();
     fan_out(*topic, frame, loop);
@@ -502,7 +506,7 @@ void Broker::resync(int node) {
     cluster_->request_snapshot(group->mesh->name, node);
     for (const Member& member : group->members)
       if (member.session && member.record.has_update)
-        cluster_->publish(Envelope::Kind::record, group->mesh->name, member.id, true,
+        cluster_->publish(Envelope::Kind::announce, group->mesh->name, member.id, true,
                           status_body(member.id, member.record));
   }
 }

@@ -18,7 +18,7 @@ namespace {
 
 constexpr std::uint8_t kVersion = 1;
 constexpr std::size_t kHeaderBytes = 18;
-constexpr auto kTick = std::chrono::milliseconds(250);
+constexpr auto kTick = std::chrono::milliseconds(100);
 
 bool plain(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -87,7 +87,7 @@ std::string encode_envelope(const Envelope& envelope) {
 bool decode_envelope(std::string_view bytes, Envelope& out) {
   if (bytes.size() < kHeaderBytes || static_cast<std::uint8_t>(bytes[0]) != kVersion) return false;
   const auto kind = static_cast<std::uint8_t>(bytes[1]);
-  if (kind < 1 || kind > 5) return false;
+  if (kind < 1 || kind > 6) return false;
   out.kind = static_cast<Envelope::Kind>(kind);
   out.node = static_cast<unsigned char>(bytes[2]);
   out.member = (static_cast<unsigned char>(bytes[3]) & 1) != 0;

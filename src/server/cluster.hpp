@@ -70,6 +70,10 @@ struct Envelope {
     heartbeat = 3,
     snapshot_request = 4,  // topic = "<group>.mesh": send me your members' statuses
     snapshot_end = 5,      // after the replies: body = the ids of all the node's members (u32 BE)
+    // A member's status re-sent after a reconnection: kept, and delivered
+    // where the member was unknown (declared dead during the outage, or
+    // joined meanwhile), so that those peers take it back.
+    announce = 6,
   };
   Kind kind = Kind::publish;
   unsigned node = 0;
@@ -85,8 +89,8 @@ bool decode_envelope(std::string_view bytes, Envelope& out);
 
 class Cluster {
  public:
-  static constexpr auto kHeartbeatInterval = std::chrono::milliseconds(1000);
-  static constexpr auto kNodeDeadAfter = std::chrono::milliseconds(2500);
+  static constexpr auto kHeartbeatInterval = std::chrono::milliseconds(500);
+  static constexpr auto kNodeDeadAfter = std::chrono::milliseconds(2000);
 
   explicit Cluster(ServerImpl& server);
   ~Cluster();

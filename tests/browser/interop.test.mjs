@@ -3,12 +3,9 @@
 // Chromium's default settings (mDNS host candidates), and the issue's 3 chat
 // pages + 3 native peers exchanging messages exactly once.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { launchBrowser, newPage, sleep, startMeshd, waitFor } from './lib.mjs';
-
-const meshPeerPath = process.env.MESH_PEER;
+import { meshPeerPath, startNative as startNativePeer } from './native_peer.mjs';
 
 let server;
 const natives = [];
@@ -23,45 +20,9 @@ after(async () => {
   if (server) await server.stop();
 });
 
-// One mesh-peer process: its JSON lines are collected; say() broadcasts.
+// One mesh-peer process on this test's meshd.
 function startNative(group, label, extraArgs = []) {
-  const child = spawn(meshPeerPath, ['--url', server.ws, '--group', group, '--loopback', '--stay',
-    ...extraArgs], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const peer = {
-    label,
-    id: 0,
-    events: [],
-    messages: [],
-    peers: new Set(),
-    links: new Set(),
-    say(text) { child.stdin.write(`${text}\n`); },
-    stopping: false,
-    stop() {
-      peer.stopping = true;
-      return new Promise((resolve) => {
-        if (child.exitCode !== null) { resolve(); return; }
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-      });
-    },
-  };
-  let stderr = '';
-  child.stderr.on('data', (chunk) => { stderr += chunk; });
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    let event;
-    try { event = JSON.parse(line); } catch (error) { return; }
-    peer.events.push(event);
-    if (event.event === 'welcome') peer.id = event.id;
-    if (event.event === 'message') peer.messages.push([event.from, event.data]);
-    if (event.event === 'peer_joined') peer.peers.add(event.peer);
-    if (event.event === 'peer_left') peer.peers.delete(event.peer);
-    if (event.event === 'link_up') peer.links.add(event.peer);
-    if (event.event === 'link_down') peer.links.delete(event.peer);
-  });
-  child.once('exit', (code, signal) => {
-    if (code && !peer.stopping) console.log(`[${label}] mesh-peer exited ${code} ${signal}\n${stderr}`);
-  });
+  const peer = startNativePeer(server.ws, group, label, extraArgs);
   natives.push(peer);
   return peer;
 }

@@ -28,7 +28,8 @@ export function checkEnvironment() {
   if (problems.length) throw new Error(problems.join('\n'));
 }
 
-// Starts meshd on 127.0.0.1 with an ephemeral port; resolves {url, ws, stop}.
+// Starts meshd on 127.0.0.1 with an ephemeral port; resolves {port, http, ws,
+// child, stop}.
 export function startMeshd(extraArgs = []) {
   checkEnvironment();
   return new Promise((resolve, reject) => {
@@ -51,8 +52,9 @@ export function startMeshd(extraArgs = []) {
           port,
           http: `http://127.0.0.1:${port}`,
           ws: `ws://127.0.0.1:${port}/service`,
+          child,
           stop: () => new Promise((done) => {
-            if (child.exitCode !== null) { done(); return; }
+            if (child.exitCode !== null || child.signalCode !== null) { done(); return; }
             child.once('exit', () => done());
             child.kill('SIGTERM');
             setTimeout(() => child.kill('SIGKILL'), 5000).unref();

@@ -437,7 +437,7 @@ TEST(ClusterOptions, NatsNeedsANodeIdAndANatsUrl) {
 }
 
 // kill -9 of a node: every survivor tells its own subscribers that the dead
-// node's members left, within 3 s (heartbeats every 1 s, dead after 2.5 s).
+// node's members left, within 3 s (heartbeats every 0.5 s, dead after 2 s).
 TEST_F(Cluster3, MembersOfAKilledNodeLeaveWithin3s) {
   const std::string mesh = "doomed.mesh";
   auto observer = connect(port(0));
@@ -630,6 +630,83 @@ TEST(ClusterResync, DepartureMissedDuringAnOutageArrivesAfterReconnect) {
   newcomer->subscribe(mesh);
   ASSERT_TRUE(newcomer->barrier());
   for (const auto& message : newcomer->drain()) EXPECT_NE(message.sender, member->id());
+}
+
+// The other direction: a node cut off longer than the dead-node delay is
+// declared dead by the others, whose subscribers hear its members leave.
+// When it is back, its members are announced again (and one that joined
+// during the outage for the first time) to those subscribers, so peers take
+// them back without waiting for their next status.
+TEST(ClusterResync, MembersDeclaredDeadDuringAnOutageAreAnnouncedAgain) {
+  ASSERT_EQ(access(NATS_SERVER_BINARY, X_OK), 0)
+      << "nats-server not found (" << NATS_SERVER_BINARY
+      << "): install it with tools/deps.sh (Debian package nats-server)";
+  NatsServer nats[2];
+  nats[0].start(nats[1].cluster_port, false);
+  nats[1].start(nats[0].cluster_port, false);
+  ASSERT_TRUE(eventually([&] { return nats[0].routed() && nats[1].routed(); }, 10s));
+  Node nodes[2];
+  for (unsigned i = 0; i < 2; ++i) {
+    nodes[i].id = 30 + i;
+    nodes[i].process = start_node(nats[i].url(), nodes[i].id, "error");
+    nodes[i].port = port_from(nodes[i].process->first_line());
+    ASSERT_NE(nodes[i].port, 0);
+  }
+  for (auto& node : nodes) ASSERT_TRUE(wait_metric(node.port, "meshd_cluster_nodes", 2, 10s));
+  const std::string mesh = "cutoff.mesh";
+  auto observer = connect(nodes[0].port);
+  auto member = connect(nodes[1].port);
+  ASSERT_TRUE(observer && member);
+  observer->subscribe(mesh);
+  member->subscribe(mesh);
+  std::uint32_t status_id = 0;
+  bool seen = false;
+  while (!seen && status_id < 200) {
+    member->publish({mesh}, status_update(member->id(), {}, ++status_id));
+    for (int i = 0; i < 5 && !seen; ++i)
+      if (auto m = observer->next(20ms); m && m->sender == member->id()) seen = true;
+  }
+  ASSERT_TRUE(seen);
+
+  nats[1].process.reset();  // SIGKILL: B's only NATS server; A declares B dead
+  bool left = false;
+  const auto cut_at = Clock::now();
+  while (!left && Clock::now() < cut_at + 5s) {
+    const auto message = observer->next(50ms);
+    if (message && message->topic == mesh) {
+      const auto update = mesh_update(*message);
+      left = update.source == member->id() && update.left;
+    }
+  }
+  ASSERT_TRUE(left) << "A did not declare B's member gone";
+  // Meanwhile a newcomer joins on B (its status reaches no other node).
+  auto newcomer = connect(nodes[1].port);
+  ASSERT_TRUE(newcomer);
+  newcomer->subscribe(mesh);
+  newcomer->publish({mesh}, status_update(newcomer->id(), {member->id()}, 1));
+
+  nats[1].start(nats[0].cluster_port, false);  // back on the same ports
+  std::map<p2pmesh::PeerId, std::uint32_t> announced;
+  ASSERT_TRUE(eventually(
+      [&] {
+        while (auto message = observer->next(10ms)) {
+          if (message->topic != mesh) continue;
+          const auto update = mesh_update(*message);
+          EXPECT_EQ(update.source, message->sender);
+          if (update.kind == wire::MeshUpdate::Kind::status && !update.left)
+            announced[update.source] = update.status.id;
+        }
+        return announced.count(member->id()) && announced.count(newcomer->id());
+      },
+      10s))
+      << "B's members were not announced to A's subscriber after the outage";
+  EXPECT_EQ(announced[member->id()], status_id);
+  EXPECT_EQ(announced[newcomer->id()], 1u);
+  // Announced once: a second resync message does not repeat them.
+  std::this_thread::sleep_for(500ms);
+  observer->barrier();
+  for (const auto& message : observer->drain())
+    EXPECT_FALSE(message.topic == mesh && message.sender == member->id()) << "announced twice";
 }
 
 }  // namespace
