@@ -13,6 +13,12 @@
 //           status every --status-interval s, and each group makes
 //           --link-changes connected_to/disconnected_from per second
 //
+// --cluster N (fanout): N meshd nodes on one spawned nats-server
+// (docs/cluster.md); connection i goes to node i % N, so every topic spans
+// the nodes; latency is split into same-node and cross-node deliveries, CPU
+// summed over the nodes (and the nats-server's apart). --compare-cluster N:
+// alternate rounds of one plain meshd and of N nodes, same total load.
+//
 // --tls: wss:// (OpenSSL, non-blocking, in the same epoll loop); a spawned
 // meshd gets --tls-cert/--tls-key (given, or a throwaway self-signed
 // certificate). --compare-tls: alternate rounds of plain and TLS (fresh
@@ -51,6 +57,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "wire.hpp"
@@ -71,11 +78,17 @@ struct MeshdProcess {
   bool spawned = false;
   std::uint16_t port = 0;
 
-  bool spawn(const std::string& program, std::vector<std::string> args) {
+  // read_port: the program prints "... listening on HOST:PORT" first (meshd).
+  bool spawn(const std::string& program, std::vector<std::string> args, bool read_port = true) {
     int fds[2];
     if (pipe(fds) != 0) return false;
     pid = fork();
     if (pid == 0) {
+      if (!read_port) {  // nats-server: its log is noise here
+        const int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDERR_FILENO);
+        dup2(null, fds[1]);
+      }
       dup2(fds[1], STDOUT_FILENO);
       close(fds[0]);
       close(fds[1]);
@@ -85,11 +98,15 @@ struct MeshdProcess {
       for (auto& arg : args) argv.push_back(arg.data());
       argv.push_back(nullptr);
       execv(prog.c_str(), argv.data());
-      std::perror("execv meshd");
+      std::perror(("execv " + prog).c_str());
       _exit(127);
     }
     close(fds[1]);
     spawned = true;
+    if (!read_port) {
+      close(fds[0]);
+      return true;
+    }
     FILE* out = fdopen(fds[0], "r");
     char line[256] = {};
     const bool ok = out && fgets(line, sizeof line, out);
@@ -149,6 +166,7 @@ struct Conn {
     closed
   } state = State::connecting;
   p2pmesh::PeerId id = 0;
+  std::uint8_t node = 0;  // --cluster: index of the node it is connected to
   std::uint32_t group = 0;
   std::uint32_t index_in_group = 0;
   bool publisher = false;
@@ -194,8 +212,9 @@ struct Stats {
 class Load {
  public:
   // `tls`: a client context for wss://, null for ws://.
-  Load(std::uint16_t port, Clock::time_point origin, SSL_CTX* tls)
-      : port_(port), origin_(origin), tls_(tls) {
+  // Connection i goes to ports[i % ports.size()] (--cluster: one per node).
+  Load(std::vector<std::uint16_t> ports, Clock::time_point origin, SSL_CTX* tls)
+      : ports_(std::move(ports)), origin_(origin), tls_(tls) {
     epoll_ = epoll_create1(0);
   }
   ~Load() {
@@ -208,6 +227,9 @@ class Load {
 
   std::vector<Conn> conns_;
   Stats stats;
+  // --cluster (fanout): latencies of same-node and cross-node deliveries
+  // (the payload's byte 8 holds the publisher's node).
+  std::unique_ptr<Stats> same_node, cross_node;
   std::string mode;
   std::size_t payload_size = 64;
 
@@ -327,7 +349,8 @@ class Load {
     setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_port = htons(port_);
+    c.node = static_cast<std::uint8_t>(index % ports_.size());
+    addr.sin_port = htons(ports_[c.node]);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     connect(c.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
     epoll_event ev{};
@@ -554,8 +577,11 @@ class Load {
           on_topic(c, m.topic, m.body);
       } else if (payload.size() >= payload_size) {
         std::int64_t sent = 0;
-        std::memcpy(&sent, payload.data() + payload.size() - payload_size, sizeof sent);
+        const char* body = payload.data() + payload.size() - payload_size;
+        std::memcpy(&sent, body, sizeof sent);
         stats.record(t - sent);
+        if (same_node)
+          (static_cast<std::uint8_t>(body[8]) == c.node ? *same_node : *cross_node).record(t - sent);
       }
     }
     if (c.in_off == c.in.size()) {
@@ -567,7 +593,7 @@ class Load {
     }
   }
 
-  std::uint16_t port_;
+  std::vector<std::uint16_t> ports_;
   Clock::time_point origin_;
   SSL_CTX* tls_ = nullptr;
   int epoll_ = -1;
@@ -688,6 +714,8 @@ struct Options {
   std::string tls_cert;
   std::string tls_key;
   std::string ca_file;
+  std::size_t cluster = 0;  // --cluster N: N meshd nodes on a spawned nats-server
+  std::string nats_server = "nats-server";
 };
 
 struct Figures {
@@ -698,6 +726,130 @@ struct Figures {
   double meshd_cpu = 0;        // fraction of one core
   double per_cpu_second = 0;   // delivered per meshd CPU second
   double rss_per_connection_kib = 0;
+  // --cluster
+  double same_p50_us = 0, same_p99_us = 0, cross_p50_us = 0, cross_p99_us = 0;
+  double nats_cpu = 0;         // fraction of one core
+};
+
+// A loopback port nobody listens on (for the spawned nats-server).
+std::uint16_t free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  std::uint16_t port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+bool listening(std::uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+// GET path on 127.0.0.1:port, the whole response ("" when it fails).
+std::string http_get(std::uint16_t port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buffer[4096];
+      ssize_t n = 0;
+      while ((n = ::recv(fd, buffer, sizeof buffer, 0)) > 0)
+        response.append(buffer, static_cast<std::size_t>(n));
+    }
+  }
+  close(fd);
+  return response;
+}
+
+// What a run measures: one meshd, or (--cluster) N meshd nodes and the
+// nats-server they share.
+struct Servers {
+  std::vector<MeshdProcess> nodes;
+  MeshdProcess nats;
+
+  std::vector<std::uint16_t> ports() const {
+    std::vector<std::uint16_t> result;
+    for (const auto& node : nodes) result.push_back(node.port);
+    return result;
+  }
+  bool measurable() const { return nodes.front().pid > 0; }
+  double meshd_cpu_seconds() const {
+    double sum = 0;
+    for (const auto& node : nodes) sum += node.cpu_seconds();
+    return sum;
+  }
+  double meshd_rss_kib() const {
+    double sum = 0;
+    for (const auto& node : nodes) sum += node.rss_kib();
+    return sum;
+  }
+  double nats_cpu_seconds() const { return nats.spawned ? nats.cpu_seconds() : 0; }
+  void signal_stop() {
+    for (auto& node : nodes) node.signal_stop();
+  }
+  void stop() {
+    for (auto& node : nodes) node.stop();
+    nats.stop();
+  }
+
+  // --cluster: the nats-server, then the nodes; true once every node hears all.
+  bool start_cluster(const Options& o, const std::vector<std::string>& meshd_args) {
+    const std::uint16_t nats_port = free_port();
+    if (!nats.spawn(o.nats_server, {"-a", "127.0.0.1", "-p", std::to_string(nats_port)}, false)) {
+      std::fprintf(stderr, "meshd-load: could not start %s\n", o.nats_server.c_str());
+      return false;
+    }
+    nats.port = nats_port;
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (!listening(nats_port)) {
+      if (Clock::now() > deadline) {
+        std::fprintf(stderr, "meshd-load: nats-server did not listen on %u\n", nats_port);
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    nodes.resize(o.cluster);
+    for (std::size_t i = 0; i < o.cluster; ++i) {
+      std::vector<std::string> args = meshd_args;
+      for (const std::string& arg : {std::string("--nats"),
+                                     "nats://127.0.0.1:" + std::to_string(nats_port),
+                                     std::string("--node-id"), std::to_string(i + 1)})
+        args.push_back(arg);
+      if (!nodes[i].spawn(o.meshd_path, args)) {
+        std::fprintf(stderr, "meshd-load: could not start node %zu (%s)\n", i + 1,
+                     o.meshd_path.c_str());
+        return false;
+      }
+    }
+    const std::string heard = "meshd_cluster_nodes " + std::to_string(o.cluster) + "\n";
+    for (const auto& node : nodes)
+      while (http_get(node.port, "/metrics").find(heard) == std::string::npos) {
+        if (Clock::now() > deadline) {
+          std::fprintf(stderr, "meshd-load: the %zu nodes did not hear each other\n", o.cluster);
+          return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    return true;
+  }
 };
 
 // `tls`: null for ws://, else the client context (and a spawned meshd gets
@@ -708,10 +860,11 @@ Figures run(const Options& o, SSL_CTX* tls) {
   const std::size_t total = is_mesh ? o.groups * o.peers : o.connections;
   const char* tls_note = tls ? " tls=on" : "";
 
-  MeshdProcess meshd;
+  Servers servers;
+  servers.nodes.resize(1);
   if (o.port != 0) {
-    meshd.port = static_cast<std::uint16_t>(o.port);
-    meshd.pid = o.pid;
+    servers.nodes[0].port = static_cast<std::uint16_t>(o.port);
+    servers.nodes[0].pid = o.pid;
   } else {
     std::vector<std::string> args = {"--host", "127.0.0.1", "--port", "0", "--log-level", "warn",
                                      "--max-connections", std::to_string(total + 100),
@@ -726,19 +879,28 @@ Figures run(const Options& o, SSL_CTX* tls) {
         args.push_back(arg);
     }
     for (auto& a : o.meshd_args) args.push_back(a);
-    if (!meshd.spawn(o.meshd_path, args)) {
+    if (o.cluster > 0) {
+      if (!servers.start_cluster(o, args)) {
+        servers.stop();
+        return figures;
+      }
+    } else if (!servers.nodes[0].spawn(o.meshd_path, args)) {
       std::fprintf(stderr, "meshd-load: could not start %s\n", o.meshd_path.c_str());
       return figures;
     }
   }
-  const double rss_before = meshd.pid > 0 ? meshd.rss_kib() : 0;
+  const double rss_before = servers.measurable() ? servers.meshd_rss_kib() : 0;
 
   const auto origin = Clock::now();
-  Load load(meshd.port, origin, tls);
+  Load load(servers.ports(), origin, tls);
   load.payload_size = o.payload;
   load.mode = o.mode;
+  if (o.cluster > 0) {
+    load.same_node = std::make_unique<Stats>();
+    load.cross_node = std::make_unique<Stats>();
+  }
   if (!load.open_all(total, o.parallel)) {
-    meshd.stop();
+    servers.stop();
     return figures;
   }
   auto& conns = load.conns_;
@@ -775,14 +937,14 @@ Figures run(const Options& o, SSL_CTX* tls) {
   if (o.mode == "idle") {
     const auto until = Clock::now() + std::chrono::seconds(1);
     while (Clock::now() < until) load.poll(10);
-    const double rss_after = meshd.rss_kib();
+    const double rss_after = servers.meshd_rss_kib();
     figures.rss_per_connection_kib = (rss_after - rss_before) / static_cast<double>(total);
     std::printf(
         "meshd-load mode=idle connections=%zu meshd_rss_before=%.1fMiB meshd_rss=%.1fMiB "
         "rss_per_connection=%.2fKiB%s\n",
         total, rss_before / 1024, rss_after / 1024, figures.rss_per_connection_kib, tls_note);
     std::fflush(stdout);
-    meshd.stop();
+    servers.stop();
     figures.ok = true;
     return figures;
   }
@@ -798,6 +960,7 @@ Figures run(const Options& o, SSL_CTX* tls) {
       m.kind = wire::ClientMessage::Kind::publish;
       m.topics = {"t" + std::to_string(conns[i].group)};
       m.payload = std::string(o.payload, 'p');
+      m.payload[8] = static_cast<char>(conns[i].node);  // see Load::same_node
       const std::string message = wire::encode(m);
       std::string frame;
       frame.push_back(static_cast<char>(0x82));
@@ -826,6 +989,7 @@ Figures run(const Options& o, SSL_CTX* tls) {
   const double seconds_total = o.warmup + o.duration;
   const auto start = Clock::now();
   double cpu_start = 0;
+  double nats_cpu_start = 0;
   double load_cpu_start = 0;
   Clock::time_point measure_start{};
   std::uint64_t sent = 0;
@@ -837,8 +1001,10 @@ Figures run(const Options& o, SSL_CTX* tls) {
     if (elapsed >= seconds_total) break;
     if (!load.stats.measuring && elapsed >= o.warmup) {
       load.stats.measuring = true;
+      if (load.same_node) load.same_node->measuring = load.cross_node->measuring = true;
       measure_start = Clock::now();
-      cpu_start = meshd.pid > 0 ? meshd.cpu_seconds() : 0;
+      cpu_start = servers.measurable() ? servers.meshd_cpu_seconds() : 0;
+      nats_cpu_start = servers.nats_cpu_seconds();
       load_cpu_start = self_cpu_seconds();
       sent_at_measure = sent;
     }
@@ -893,8 +1059,9 @@ Figures run(const Options& o, SSL_CTX* tls) {
   }
   const double measured = std::chrono::duration<double>(Clock::now() - measure_start).count();
   const double load_cpu = self_cpu_seconds() - load_cpu_start;
-  const double cpu = meshd.pid > 0 ? meshd.cpu_seconds() - cpu_start : 0;
-  const double rss = meshd.pid > 0 ? meshd.rss_kib() : 0;
+  const double cpu = servers.measurable() ? servers.meshd_cpu_seconds() - cpu_start : 0;
+  const double nats_cpu = servers.nats_cpu_seconds() - nats_cpu_start;
+  const double rss = servers.measurable() ? servers.meshd_rss_kib() : 0;
   const double delivered_rate = static_cast<double>(load.stats.delivered) / measured;
   const double publish_rate = static_cast<double>(sent - sent_at_measure) / measured;
   figures.delivered_rate = delivered_rate;
@@ -903,17 +1070,32 @@ Figures run(const Options& o, SSL_CTX* tls) {
   figures.meshd_cpu = cpu / measured;
   figures.per_cpu_second = cpu > 0 ? static_cast<double>(load.stats.delivered) / cpu : 0.0;
   figures.rss_per_connection_kib = (rss - rss_before) / static_cast<double>(total);
+  figures.nats_cpu = nats_cpu / measured;
+  std::string cluster_note;
+  if (load.same_node) {
+    figures.same_p50_us = load.same_node->percentile(0.5);
+    figures.same_p99_us = load.same_node->percentile(0.99);
+    figures.cross_p50_us = load.cross_node->percentile(0.5);
+    figures.cross_p99_us = load.cross_node->percentile(0.99);
+    char note[256];
+    std::snprintf(note, sizeof note,
+                  " nodes=%zu same_node_p50=%.0fus same_node_p99=%.0fus cross_node_p50=%.0fus "
+                  "cross_node_p99=%.0fus nats_cpu=%.0f%% (meshd_cpu and rss: all nodes)",
+                  o.cluster, figures.same_p50_us, figures.same_p99_us, figures.cross_p50_us,
+                  figures.cross_p99_us, 100.0 * figures.nats_cpu);
+    cluster_note = note;
+  }
   if (!is_mesh) {
     const double expected = publish_rate * static_cast<double>(o.group_size);
     std::printf(
         "meshd-load mode=fanout connections=%zu group_size=%zu publishers=%zu payload=%zu "
         "publish_rate=%.0f/s delivered=%.0f/s expected=%.0f/s (%.1f%%) p50=%.0fus p99=%.0fus "
         "meshd_cpu=%.0f%% load_cpu=%.0f%% delivered_per_meshd_cpu_second=%.0f meshd_rss=%.1fMiB "
-        "closed=%llu%s\n",
+        "closed=%llu%s%s\n",
         total, o.group_size, publisher_index.size(), o.payload, publish_rate, delivered_rate,
         expected, 100.0 * delivered_rate / expected, figures.p50_us, figures.p99_us,
         100.0 * cpu / measured, 100.0 * load_cpu / measured, figures.per_cpu_second, rss / 1024,
-        static_cast<unsigned long long>(load.stats.closed), tls_note);
+        static_cast<unsigned long long>(load.stats.closed), tls_note, cluster_note.c_str());
   } else {
     std::printf(
         "meshd-load mode=mesh groups=%zu peers=%zu status_interval=%.0fs link_changes=%.0f/s/group "
@@ -926,10 +1108,10 @@ Figures run(const Options& o, SSL_CTX* tls) {
   }
   std::fflush(stdout);
   // Graceful: meshd sends close frames; keep answering them.
-  meshd.signal_stop();
+  servers.signal_stop();
   const auto until = Clock::now() + std::chrono::seconds(3);
   while (load.stats.closed < total && Clock::now() < until) load.poll(5);
-  meshd.stop();
+  servers.stop();
   figures.ok = true;
   return figures;
 }
@@ -980,6 +1162,47 @@ int compare_tls(const Options& o, SSL_CTX* tls, std::size_t rounds) {
       100 * med(plain, &Figures::meshd_cpu), pc, td, med(secure, &Figures::p50_us),
       med(secure, &Figures::p99_us), 100 * med(secure, &Figures::meshd_cpu), tc, ratio(td, pd),
       ratio(tc, pc));
+  return 0;
+}
+
+// --compare-cluster N (fanout): rounds of one plain meshd and of N nodes on
+// NATS alternately, the same load; medians of each and cluster/single.
+int compare_cluster(Options o, SSL_CTX* tls, std::size_t rounds, std::size_t nodes) {
+  std::vector<Figures> single, cluster;
+  for (std::size_t round = 0; round < rounds; ++round) {
+    for (const std::size_t n : {std::size_t{0}, nodes}) {
+      o.cluster = n;
+      const Figures figures = run(o, tls);
+      if (!figures.ok) return 1;
+      (n ? cluster : single).push_back(figures);
+    }
+  }
+  const auto med = [](const std::vector<Figures>& runs, double Figures::*field) {
+    std::vector<double> values;
+    for (const auto& f : runs) values.push_back(f.*field);
+    return median(values);
+  };
+  const double sd = med(single, &Figures::delivered_rate), cd = med(cluster, &Figures::delivered_rate);
+  const double sc = med(single, &Figures::meshd_cpu), cc = med(cluster, &Figures::meshd_cpu);
+  const double nc = med(cluster, &Figures::nats_cpu);
+  // CPU microseconds per delivered message: meshd (all nodes), and NATS.
+  const auto per_message = [](double cpu, double delivered) {
+    return delivered > 0 ? 1e6 * cpu / delivered : 0.0;
+  };
+  std::printf(
+      "meshd-load compare-cluster nodes=%zu rounds=%zu (medians) "
+      "single: delivered=%.0f/s p50=%.0fus p99=%.0fus meshd_cpu=%.0f%% cpu_per_message=%.2fus "
+      "cluster: delivered=%.0f/s p50=%.0fus p99=%.0fus same_node_p50=%.0fus same_node_p99=%.0fus "
+      "cross_node_p50=%.0fus cross_node_p99=%.0fus meshd_cpu=%.0f%% (%.0f%% per node) "
+      "nats_cpu=%.0f%% cpu_per_message=%.2fus (meshd %.2fus + nats %.2fus) "
+      "cluster/single: delivered=%.2f cpu_per_message=%.2f\n",
+      nodes, rounds, sd, med(single, &Figures::p50_us), med(single, &Figures::p99_us), 100 * sc,
+      per_message(sc, sd), cd, med(cluster, &Figures::p50_us), med(cluster, &Figures::p99_us),
+      med(cluster, &Figures::same_p50_us), med(cluster, &Figures::same_p99_us),
+      med(cluster, &Figures::cross_p50_us), med(cluster, &Figures::cross_p99_us), 100 * cc,
+      100 * cc / static_cast<double>(nodes), 100 * nc, per_message(cc + nc, cd),
+      per_message(cc, cd), per_message(nc, cd), sd > 0 ? cd / sd : 0.0,
+      per_message(sc, sd) > 0 ? per_message(cc + nc, cd) / per_message(sc, sd) : 0.0);
   return 0;
 }
 
@@ -1035,9 +1258,51 @@ int main(int argc, char** argv) {
                "Alternate plain and TLS rounds (fresh meshd each) and print the medians of "
                "both and TLS/plain")
       ->excludes(port_option);
-  app.add_option("--rounds", rounds, "--compare-tls: rounds of each")
+  auto* cluster_option = app.add_option(
+      "--cluster", o.cluster,
+      "fanout: spawn N meshd nodes on one spawned nats-server (docs/cluster.md); connection i "
+      "goes to node i % N; latency split into same-node and cross-node")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{255}))
+      ->excludes(port_option);
+  std::size_t compare_nodes = 0;
+  app.add_option("--compare-cluster", compare_nodes,
+                 "fanout: alternate rounds of one plain meshd and of N cluster nodes (same "
+                 "load) and print the medians of both and cluster/single")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{255}))
+      ->excludes(port_option)
+      ->excludes(cluster_option);
+  app.add_option("--nats-server", o.nats_server,
+                 "nats-server program for --cluster/--compare-cluster (found in PATH, /usr/sbin)");
+  app.add_option("--rounds", rounds, "--compare-tls / --compare-cluster: rounds of each")
       ->check(CLI::Range(std::size_t{1}, std::size_t{100}));
   CLI11_PARSE(app, argc, argv);
+  if ((o.cluster || compare_nodes) && o.mode != "fanout") {
+    std::fprintf(stderr, "meshd-load: --cluster and --compare-cluster measure the fanout mode\n");
+    return 2;
+  }
+  if ((o.cluster || compare_nodes) && o.payload < 9) {
+    std::fprintf(stderr, "meshd-load: --cluster needs --payload >= 9 (time and node)\n");
+    return 2;
+  }
+  if ((o.cluster || compare_nodes) && compare) {
+    std::fprintf(stderr, "meshd-load: --compare-tls and the cluster options do not mix\n");
+    return 2;
+  }
+  if ((o.cluster || compare_nodes) && o.nats_server.find('/') == std::string::npos) {
+    // execv needs a path: PATH, then Debian's /usr/sbin.
+    std::string found;
+    const char* path = std::getenv("PATH");
+    std::istringstream dirs(std::string(path ? path : "") + ":/usr/sbin:/usr/bin");
+    for (std::string dir; std::getline(dirs, dir, ':') && found.empty();)
+      if (!dir.empty() && access((dir + "/" + o.nats_server).c_str(), X_OK) == 0)
+        found = dir + "/" + o.nats_server;
+    if (found.empty()) {
+      std::fprintf(stderr, "meshd-load: %s not found: install nats-server (tools/deps.sh)\n",
+                   o.nats_server.c_str());
+      return 2;
+    }
+    o.nats_server = found;
+  }
   if (o.tls_cert.empty() != o.tls_key.empty()) {
     std::fprintf(stderr, "meshd-load: --tls-cert and --tls-key go together\n");
     return 2;
@@ -1060,8 +1325,9 @@ int main(int argc, char** argv) {
       throwaway_dir = dir;
     }
   }
-  const int status =
-      compare ? compare_tls(o, client.get(), rounds) : (run(o, client.get()).ok ? 0 : 1);
+  const int status = compare         ? compare_tls(o, client.get(), rounds)
+                     : compare_nodes ? compare_cluster(o, client.get(), rounds, compare_nodes)
+                                     : (run(o, client.get()).ok ? 0 : 1);
   if (!throwaway_dir.empty()) {
     std::error_code ignored;
     std::filesystem::remove_all(throwaway_dir, ignored);

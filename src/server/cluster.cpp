@@ -127,33 +127,45 @@ void Cluster::start() {
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(options, 250);
   if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(options, &Cluster::on_disconnected, this);
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(options, &Cluster::on_connected, this);
-  if (s == NATS_OK)
-    s = natsOptions_SetRetryOnFailedConnect(options, true, &Cluster::on_connected, this);
+  if (s == NATS_OK) s = natsOptions_SetClosedCB(options, &Cluster::on_closed, this);
   if (s == NATS_OK && !config.nats_user.empty())
     s = natsOptions_SetUserInfo(options, config.nats_user.c_str(), config.nats_password.c_str());
   if (s == NATS_OK && !config.nats_token.empty())
     s = natsOptions_SetToken(options, config.nats_token.c_str());
+  if (s == NATS_OK && !config.nats_ca_file.empty())
+    s = natsOptions_LoadCATrustedCertificates(options, config.nats_ca_file.c_str());
   if (s == NATS_OK) {
     {
       const std::lock_guard lock(mutex_);
       open_ = true;
     }
+    // A first attempt in the foreground: a server that answers and refuses
+    // (credentials, TLS verification) is a configuration error, reported
+    // and fatal; none answering is an outage, retried in the background.
     s = natsConnection_Connect(&connection_, options);
-    if (s == NATS_OK) {
+    if (s == NATS_NO_SERVER) {
+      s = natsOptions_SetRetryOnFailedConnect(options, true, &Cluster::on_connected, this);
+      if (s == NATS_OK) s = natsConnection_Connect(&connection_, options);
+      if (s == NATS_NOT_YET_CONNECTED) {
+        spdlog::warn("NATS not reachable yet: node {} keeps trying in the background", node_);
+        s = NATS_OK;
+      }
+    } else if (s == NATS_OK) {
       connected_.store(true);
       server_.metrics.nats_connected.set(1);
     }
-    if (s == NATS_NOT_YET_CONNECTED) {
-      spdlog::warn("NATS not reachable yet: node {} keeps trying in the background", node_);
-      s = NATS_OK;
+  }
+  if (s != NATS_OK) {
+    const char* reason = nats_GetLastError(nullptr);
+    natsOptions_Destroy(options);
+    {
+      const std::lock_guard lock(mutex_);
+      open_ = false;
     }
+    throw std::runtime_error(std::string("--nats: ") + natsStatus_GetText(s) +
+                             (reason && *reason ? std::string(": ") + reason : std::string()));
   }
   natsOptions_Destroy(options);
-  if (s != NATS_OK) {
-    const std::lock_guard lock(mutex_);
-    open_ = false;
-    throw std::runtime_error(std::string("--nats: ") + natsStatus_GetText(s));
-  }
   server_.metrics.cluster = true;
   {
     const std::lock_guard lock(mutex_);
@@ -293,7 +305,25 @@ void Cluster::on_disconnected(natsConnection*, void* self) {
   auto& cluster = *static_cast<Cluster*>(self);
   cluster.connected_.store(false);
   cluster.server_.metrics.nats_connected.set(0);
-  spdlog::warn("cluster: NATS connection lost (node {}), reconnecting", cluster.node_);
+  const std::lock_guard lock(cluster.mutex_);
+  if (cluster.open_)  // not our own close() at shutdown
+    spdlog::warn("cluster: NATS connection lost (node {}), reconnecting", cluster.node_);
+}
+
+// cnats gave up for good (refused on a reconnection: credentials or
+// certificate changed on the NATS side). The node serves its own clients
+// only; /healthz says disconnected.
+void Cluster::on_closed(natsConnection* connection, void* self) {
+  auto& cluster = *static_cast<Cluster*>(self);
+  cluster.connected_.store(false);
+  cluster.server_.metrics.nats_connected.set(0);
+  const std::lock_guard lock(cluster.mutex_);
+  if (!cluster.open_) return;  // our own close() at shutdown
+  const char* reason = nullptr;
+  natsConnection_GetLastError(connection, &reason);
+  spdlog::error("cluster: NATS closed the connection for good (node {}): {}; serving local "
+                "clients only until meshd is restarted",
+                cluster.node_, reason && *reason ? reason : "no reason given");
 }
 
 void Cluster::on_connected(natsConnection*, void* self) {

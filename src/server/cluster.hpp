@@ -123,6 +123,7 @@ class Cluster {
   static void on_message(__natsConnection*, __natsSubscription*, __natsMsg* msg, void* self);
   static void on_disconnected(__natsConnection*, void* self);
   static void on_connected(__natsConnection*, void* self);
+  static void on_closed(__natsConnection*, void* self);
   void receive(std::string_view subject, std::string_view data);
   void send(const std::string& subject, const Envelope& envelope);
   // An envelope of ours carrying `body` published on `topic` by `sender`.

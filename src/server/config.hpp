@@ -50,6 +50,7 @@ struct Config {
   std::string nats_user;               // with nats_password, from --nats-user-file
   std::string nats_password;
   std::string nats_token;              // from --nats-token-file
+  std::string nats_ca_file;            // --nats-ca-file: CAs for tls:// (default: the system's)
 
   // SIGINT/SIGTERM -> graceful stop; with TLS, SIGHUP -> reload the
   // certificate and key (the program sets it).

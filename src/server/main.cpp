@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -66,9 +67,16 @@ bool read_secret(const std::string& path, std::string& out) {
 std::string configure_cluster(meshd::Config& config, const std::string& user_file,
                               const std::string& token_file) {
   if (config.nats_urls.empty()) {
-    if (!user_file.empty() || !token_file.empty())
-      return "--nats-user-file and --nats-token-file need --nats";
+    if (!user_file.empty() || !token_file.empty() || !config.nats_ca_file.empty())
+      return "--nats-user-file, --nats-token-file and --nats-ca-file need --nats";
     return {};
+  }
+  if (!config.nats_ca_file.empty()) {
+    std::ifstream ca(config.nats_ca_file);
+    if (!ca) return "--nats-ca-file: cannot read '" + config.nats_ca_file + "'";
+    if (std::none_of(config.nats_urls.begin(), config.nats_urls.end(),
+                     [](const std::string& url) { return url.rfind("tls://", 0) == 0; }))
+      return "--nats-ca-file is for tls:// URLs; --nats has none";
   }
   if (config.node_id < 0) return "--nats needs --node-id (0..255, unique in the cluster)";
   for (const auto& url : config.nats_urls)
@@ -220,6 +228,10 @@ int main(int argc, char** argv) {
       ->envname("MESHD_NATS_USER_FILE");
   app.add_option("--nats-token-file", nats_token_file, "File holding the NATS token")
       ->envname("MESHD_NATS_TOKEN_FILE");
+  app.add_option("--nats-ca-file", config.nats_ca_file,
+                 "PEM file of the CA(s) that signed the NATS servers' certificates, for tls:// "
+                 "URLs (default: the system's CAs)")
+      ->envname("MESHD_NATS_CA_FILE");
 
   CLI11_PARSE(app, argc, argv);
   if (const auto error = configure_cluster(config, nats_user_file, nats_token_file);

@@ -709,5 +709,116 @@ TEST(ClusterResync, MembersDeclaredDeadDuringAnOutageAreAnnouncedAgain) {
     EXPECT_FALSE(message.topic == mesh && message.sender == member->id()) << "announced twice";
 }
 
+// --- credentials and TLS towards NATS -------------------------------------
+
+// One nats-server alone (no cluster) with `extra` arguments.
+std::unique_ptr<MeshdProgram> start_lone_nats(std::uint16_t port, std::vector<std::string> extra) {
+  std::vector<std::string> args{"-a", "127.0.0.1", "-p", std::to_string(port)};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return std::make_unique<MeshdProgram>(NATS_SERVER_BINARY, std::move(args),
+                                        /*capture_stderr=*/true);
+}
+
+bool port_open(std::uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+std::string write_file(const std::string& dir, const std::string& name, const std::string& text) {
+  const std::string path = dir + "/" + name;
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  if (!file) return path;
+  std::fputs(text.c_str(), file);
+  std::fclose(file);
+  return path;
+}
+
+// A node started against `nats_url` with `extra` options: connected (its
+// /healthz says so), or refused (exit 1, the reason on stderr).
+struct NodeOutcome {
+  bool connected = false;
+  int exit_code = 0;
+  std::string stderr_text;
+};
+NodeOutcome try_node(const std::string& nats_url, std::vector<std::string> extra) {
+  std::vector<std::string> args{"--host", "127.0.0.1", "--port", "0", "--web-root", "",
+                                "--log-level", "warn", "--nats", nats_url, "--node-id", "40"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  MeshdProgram meshd(MESHD_BINARY, std::move(args), /*capture_stderr=*/true);
+  NodeOutcome outcome;
+  const std::uint16_t port = port_from(meshd.first_line());
+  if (port == 0) {
+    outcome.exit_code = meshd.wait_exit(5s);
+    outcome.stderr_text = meshd.error_output();
+    return outcome;
+  }
+  outcome.connected = eventually(
+      [&] {
+        return http_get(port, "/healthz").body.find("nats connected") != std::string::npos;
+      },
+      5s);
+  return outcome;
+}
+
+TEST(ClusterCredentials, UserPasswordAndTokenFromFilesAndAClearRefusal) {
+  ASSERT_EQ(access(NATS_SERVER_BINARY, X_OK), 0) << "nats-server not found: tools/deps.sh";
+  TestPki files;  // a private temporary directory
+  ASSERT_TRUE(files.ok());
+  const std::string good = write_file(files.dir(), "good", "meshd:s3cret\n");
+  const std::string bad = write_file(files.dir(), "bad", "meshd:wrong\n");
+  {
+    const std::uint16_t port = free_port();
+    auto nats = start_lone_nats(port, {"--user", "meshd", "--pass", "s3cret"});
+    ASSERT_TRUE(eventually([&] { return port_open(port); }, 10s));
+    const std::string url = "nats://127.0.0.1:" + std::to_string(port);
+    EXPECT_TRUE(try_node(url, {"--nats-user-file", good}).connected);
+    const NodeOutcome refused = try_node(url, {"--nats-user-file", bad});
+    EXPECT_FALSE(refused.connected);
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_NE(refused.stderr_text.find("Authorization Violation"), std::string::npos)
+        << refused.stderr_text;
+    EXPECT_EQ(try_node(url, {}).exit_code, 1) << "no credentials: refused too";
+  }
+  {
+    const std::uint16_t port = free_port();
+    auto nats = start_lone_nats(port, {"--auth", "t0ken"});
+    ASSERT_TRUE(eventually([&] { return port_open(port); }, 10s));
+    const std::string url = "nats://127.0.0.1:" + std::to_string(port);
+    EXPECT_TRUE(
+        try_node(url, {"--nats-token-file", write_file(files.dir(), "token", "t0ken\n")}).connected);
+    EXPECT_EQ(try_node(url, {"--nats-token-file", bad}).exit_code, 1);
+  }
+}
+
+// tls:// verifies the NATS server's certificate: against --nats-ca-file (a
+// private CA), else the system's CAs, which do not know the test CA.
+TEST(ClusterCredentials, TlsToNatsVerifiesTheServerCertificate) {
+  ASSERT_EQ(access(NATS_SERVER_BINARY, X_OK), 0) << "nats-server not found: tools/deps.sh";
+  TestPki pki;
+  ASSERT_TRUE(pki.ok());
+  const std::uint16_t port = free_port();
+  auto nats = start_lone_nats(port, {"--tls", "--tlscert", pki.cert(), "--tlskey", pki.key()});
+  ASSERT_TRUE(eventually([&] { return port_open(port); }, 10s));
+  const std::string url = "tls://127.0.0.1:" + std::to_string(port);
+  EXPECT_TRUE(try_node(url, {"--nats-ca-file", pki.ca()}).connected);
+  EXPECT_TRUE(try_node("tls://localhost:" + std::to_string(port), {"--nats-ca-file", pki.ca()})
+                  .connected);
+  const NodeOutcome untrusted = try_node(url, {});
+  EXPECT_FALSE(untrusted.connected);
+  EXPECT_EQ(untrusted.exit_code, 1);
+  EXPECT_NE(untrusted.stderr_text.find("SSL"), std::string::npos) << untrusted.stderr_text;
+  // --nats-ca-file without a tls:// URL is a mistake worth a clear word.
+  const NodeOutcome misused = try_node("nats://127.0.0.1:" + std::to_string(port),
+                                       {"--nats-ca-file", pki.ca()});
+  EXPECT_EQ(misused.exit_code, 2);
+  EXPECT_NE(misused.stderr_text.find("--nats-ca-file"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace meshd::test
