@@ -1,0 +1,64 @@
+#pragma once
+// Who may join (meshd --auth-key, docs/security.md): the WebSocket upgrade
+// carries a JWT, verified here with libjwt (Debian libjwt-dev). The key file
+// fixes the algorithm; a token naming another one (alg confusion, "none") is
+// refused whatever its signature.
+//
+// Claims: exp (required, unix seconds), groups (required: an array of group
+// names or "prefix*" patterns the holder may join), sub (optional, shown to
+// observers), pk (optional: the holder's broadcast public key).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace meshd {
+
+// Why a token was refused; the labels of meshd_auth_failures_total.
+enum class AuthFailure : unsigned char {
+  missing,          // no token in the request
+  invalid,          // not a JWT, or its signature does not verify with the key
+  wrong_algorithm,  // verifies only under another algorithm than the key's (alg confusion)
+  expired,          // exp is past
+  bad_claims,       // exp or groups missing or of the wrong type
+};
+inline constexpr std::size_t kAuthFailureCount = 5;
+const char* to_string(AuthFailure failure);
+
+// What a valid token allows.
+struct Grant {
+  std::vector<std::string> groups;  // names, or prefixes ending in '*'
+  std::string subject;              // sub
+  std::string public_key;           // pk
+  std::int64_t expires = 0;         // exp, unix seconds
+
+  bool allows_group(std::string_view group) const;
+};
+
+class TokenVerifier {
+ public:
+  static constexpr std::size_t kMaxTokenBytes = 8192;
+
+  // The --auth-key file: a PEM public key (EC P-256: ES256; RSA: RS256) or
+  // an HS256 secret (at least 32 bytes; one trailing newline ignored).
+  // Throws std::runtime_error saying what is wrong with it.
+  static TokenVerifier from_file(const std::string& path);
+  static TokenVerifier from_key(std::string key);
+
+  std::variant<Grant, AuthFailure> verify(std::string_view token, std::int64_t now_unix) const;
+  const char* algorithm() const;  // "HS256", "ES256" or "RS256"
+
+ private:
+  TokenVerifier(int alg, std::string key) : alg_(alg), key_(std::move(key)) {}
+  int alg_;  // jwt_alg_t
+  std::string key_;
+};
+
+// The token of an upgrade request: the `token` query parameter (browsers
+// cannot set headers on a WebSocket), else `Authorization: Bearer <token>`.
+// Empty when there is none. The query value is percent-decoded.
+std::string token_of_request(std::string_view target, std::string_view authorization);
+
+}  // namespace meshd
