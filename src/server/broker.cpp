@@ -106,11 +106,21 @@ void Broker::handle(WsSession& session, std::string_view bytes, Clock::time_poin
   }
 }
 
+// --auth-key: the token's groups bound every topic of the connection. The
+// group is the topic's up to its first dot (WIRE.md topics; --open alike).
+bool Broker::granted(const WsSession& session, std::string_view topic) {
+  const Grant* grant = session.grant();
+  if (!grant || grant->allows_group(topic.substr(0, topic.find('.')))) return true;
+  session.metrics().drop(Drop::forbidden);
+  return false;
+}
+
 bool Broker::may_subscribe(const WsSession& session, std::string_view topic) {
   if (topic.empty() || topic.size() > config_.max_topic_bytes) {
     session.metrics().drop(Drop::bad_topic);
     return false;
   }
+  if (!granted(session, topic)) return false;
   if (!config_.access_rules) return true;
   const auto info = parse_topic(topic);
   if (info.kind == TopicKind::other) {
@@ -333,6 +343,10 @@ void Broker::publish(WsSession& session, const std::vector<std::string_view>& to
   for (const std::string_view name : topics) {
     if (name.empty() || name.size() > config_.max_topic_bytes) {
       session.metrics().drop(Drop::bad_topic);
+      session.strike();
+      continue;
+    }
+    if (!granted(session, name)) {
       session.strike();
       continue;
     }

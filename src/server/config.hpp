@@ -45,6 +45,8 @@ struct Config {
   std::string tls_key;
 
   // Cluster over NATS (docs/cluster.md): empty = a single server, as always.
+  // --auth-key: upgrades need a JWT verified with this key (auth.hpp); empty = open.
+  std::string auth_key_file;
   std::vector<std::string> nats_urls;  // nats://HOST:PORT (tls:// for TLS)
   int node_id = -1;                    // 0..255, needed with nats_urls; -1 = none
   std::string nats_user;               // with nats_password, from --nats-user-file

@@ -201,11 +201,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto& request = parser_->get();
     const auto path = path_of(request.target());
     if (path == "/service") {
+      // With --auth-key, a plain GET tells a client why its token was
+      // refused (a browser cannot read the 401 of a WebSocket upgrade).
+      std::shared_ptr<const Grant> grant;
+      if (server_.auth && !authorize(request, grant)) return;
       if (websocket::is_upgrade(request)) {
-        upgrade();
+        upgrade(std::move(grant));
       } else {
         respond_text(request, http::status::upgrade_required,
-                     "WebSocket endpoint: connect with a WebSocket client\n");
+                     server_.auth ? "token accepted; WebSocket endpoint: connect with a WebSocket client\n"
+                                  : "WebSocket endpoint: connect with a WebSocket client\n");
       }
       return;
     }
@@ -248,7 +253,39 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     serve_file(request);
   }
 
-  void upgrade() {
+  // --auth-key: the request's token verified, or a 401 sent (and counted).
+  bool authorize(const http::request<http::string_body>& request,
+                 std::shared_ptr<const Grant>& grant) {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    auto result = server_.auth->verify(
+        token_of_request(request.target(), request[http::field::authorization]), now);
+    if (auto* accepted = std::get_if<Grant>(&result)) {
+      grant = std::make_shared<const Grant>(std::move(*accepted));
+      return true;
+    }
+    const AuthFailure failure = std::get<AuthFailure>(result);
+    loop_.metrics.auth_failures[static_cast<std::size_t>(failure)].add();
+    spdlog::debug("upgrade refused: token {}", to_string(failure));
+    http::response<http::string_body> response{http::status::unauthorized, request.version()};
+    response.set(http::field::server, "meshd");
+    response.set(http::field::content_type, "text/plain; charset=utf-8");
+    response.set(http::field::www_authenticate,
+                 failure == AuthFailure::missing
+                     ? std::string("Bearer realm=\"meshd\"")
+                     : std::string("Bearer realm=\"meshd\", error=\"invalid_token\", "
+                                   "error_description=\"") + to_string(failure) + "\"");
+    // Readable by a page of any origin: the reason, nothing else.
+    response.set(http::field::access_control_allow_origin, "*");
+    response.keep_alive(false);
+    response.body() = std::string("token ") + to_string(failure) + "\n";
+    response.prepare_payload();
+    send(std::move(response));
+    return false;
+  }
+
+  void upgrade(std::shared_ptr<const Grant> grant) {
     auto& request = parser_->get();
     const bool full = server_.session_count() >= server_.config.max_connections;
     if (server_.stopping() || full) {
@@ -265,6 +302,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     deadline_.cancel();
     auto session = std::make_shared<WsSession>(loop_, std::move(transport_),
                                                server_.allocate_id());
+    session->set_grant(std::move(grant));
     session->start(parser_->release());
   }
 

@@ -47,6 +47,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "auth.hpp"
 #include "cluster.hpp"
 #include "config.hpp"
 #include "event_loop.hpp"
@@ -114,6 +115,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void start(http::request<http::string_body>&& request);
 
   PeerId id() const { return id_; }
+  // With --auth-key: the groups the connection's token allows (else null).
+  const Grant* grant() const { return grant_.get(); }
+  void set_grant(std::shared_ptr<const Grant> grant) { grant_ = std::move(grant); }
   bool accepting() const { return state_ == State::open; }
   EventLoop& loop() const { return loop_; }
   LoopMetrics& metrics() const { return loop_.metrics; }
@@ -168,6 +172,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   double tokens_ = 0;
   Clock::time_point refill_{};
   PeerId id_;
+  std::shared_ptr<const Grant> grant_;  // --auth-key: what the token allows
   std::uint32_t strikes_ = 0;
   State state_ = State::handshake;
   bool write_waiting_ = false;
@@ -302,6 +307,7 @@ class Broker {
   void publish(WsSession& session, const std::vector<std::string_view>& topics,
                std::string_view payload, Clock::time_point now);
   bool may_subscribe(const WsSession& session, std::string_view topic);
+  bool granted(const WsSession& session, std::string_view topic);
   void join_group(Topic& mesh_topic, WsSession& session);
   void leave_group(Group& group, WsSession& session, bool notify);
   // Where the session's own mesh updates for group `group_name` are kept:
@@ -369,6 +375,7 @@ class ServerImpl {
   // io_context may destroy sessions (held by pending handlers) that use them.
   Config config;
   WelcomeIceServers ice;  // the welcome's STUN/TURN servers, fresh TURN credentials
+  std::optional<TokenVerifier> auth;  // --auth-key
   Metrics metrics;
   FramePool frames;
   Broker broker;

@@ -14,6 +14,7 @@
 #include <iostream>
 #include <string>
 
+#include "auth.hpp"
 #include "cluster.hpp"
 #include "config.hpp"
 #include "ice_credentials.hpp"
@@ -210,6 +211,12 @@ int main(int argc, char** argv) {
                  "Lifetime of the TURN credentials of a welcome: 1h, 30m, 90s, or seconds")
       ->envname("MESHD_TURN_TTL");
 
+  app.add_option("--auth-key", config.auth_key_file,
+                 "Require a JWT on every WebSocket upgrade (?token= or Authorization: Bearer), "
+                 "verified with this file: an HS256 secret (>= 32 bytes) or a PEM public key (EC "
+                 "P-256: ES256, RSA: RS256); its 'groups' claim bounds the groups (docs/security.md)")
+      ->envname("MESHD_AUTH_KEY");
+
   // Cluster over NATS (docs/cluster.md).
   std::string nats_user_file;
   std::string nats_token_file;
@@ -234,6 +241,16 @@ int main(int argc, char** argv) {
       ->envname("MESHD_NATS_CA_FILE");
 
   CLI11_PARSE(app, argc, argv);
+  if (!config.auth_key_file.empty()) {
+    try {
+      const auto verifier = meshd::TokenVerifier::from_file(config.auth_key_file);
+      spdlog::info("tokens required: {} (--auth-key {})", verifier.algorithm(),
+                   config.auth_key_file);
+    } catch (const std::exception& e) {
+      std::cerr << "meshd: " << e.what() << '\n';
+      return 2;
+    }
+  }
   if (const auto error = configure_cluster(config, nats_user_file, nats_token_file);
       !error.empty()) {
     std::cerr << "meshd: " << error << '\n';

@@ -88,6 +88,16 @@ std::string Metrics::render() const {
     out += fmt::format("meshd_tls_reloads_total{{result=\"error\"}} {}\n",
                        tls_reloads_error.get());
   }
+  if (auth) {
+    out += "# HELP meshd_auth_failures_total WebSocket upgrades refused (401) by --auth-key, by reason.\n";
+    out += "# TYPE meshd_auth_failures_total counter\n";
+    for (std::size_t i = 0; i < kAuthFailureCount; ++i) {
+      std::uint64_t total = 0;
+      for (const auto& loop : loops_) total += loop->auth_failures[i].get();
+      out += fmt::format("meshd_auth_failures_total{{reason=\"{}\"}} {}\n",
+                         to_string(static_cast<AuthFailure>(i)), total);
+    }
+  }
   if (cluster) {
     metric(out, "meshd_nats_connected", "gauge", "1 while connected to a NATS server (--nats).",
            nats_connected.get());

@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "auth.hpp"  // AuthFailure
+
 namespace meshd {
 
 enum class Drop : std::uint8_t {
@@ -89,6 +91,8 @@ struct alignas(64) LoopMetrics {
   Counter snapshots;          // snapshot messages sent to newcomers
   Counter turn_credentials;   // welcomes with TURN credentials (--turn)
   Counter tls_handshake_failures;  // TLS handshakes failed or timed out (--tls-cert)
+  // --auth-key: upgrades refused with 401, by AuthFailure.
+  std::array<Counter, kAuthFailureCount> auth_failures{};
   std::array<Counter, static_cast<std::size_t>(Drop::count)> drops{};
   LatencyHistogram fanout_latency;  // publish received -> delivery written
 
@@ -107,6 +111,8 @@ class Metrics {
   bool tls = false;
   Counter tls_reloads_ok;
   Counter tls_reloads_error;
+  // Tokens (rendered only when `auth` is set, with --auth-key).
+  bool auth = false;
   // Cluster (rendered only when `cluster` is set, with --nats).
   bool cluster = false;
   Counter nats_connected;        // 1 while connected to a NATS server

@@ -33,6 +33,10 @@ ServerImpl::ServerImpl(Config cfg)
       acceptor_(main_loop().ioc),
       shutdown_timer_(main_loop().ioc),
       accept_retry_(main_loop().ioc) {
+  if (!config.auth_key_file.empty()) {
+    auth.emplace(TokenVerifier::from_file(config.auth_key_file));
+    metrics.auth = true;
+  }
   if (!config.nats_urls.empty()) {
     if (config.node_id < 0 || config.node_id > kMaxNodeId)
       throw std::runtime_error("--nats needs --node-id 0.." + std::to_string(kMaxNodeId));

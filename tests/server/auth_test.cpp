@@ -3,6 +3,8 @@
 
 #include "auth.hpp"
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <jwt.h>
 #include <openssl/evp.h>
@@ -13,6 +15,8 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+
+#include "support.hpp"
 
 namespace meshd {
 namespace {
@@ -169,6 +173,115 @@ TEST(TokenOfRequest, QueryParameterFirstThenBearerHeader) {
   EXPECT_EQ(token_of_request("/service?tokens=no", "Basic dXNlcjpwYXNz"), "");
   EXPECT_EQ(token_of_request("/service", ""), "");
   EXPECT_EQ(token_of_request("/service?token=%zz%4", ""), "%zz%4");  // bad escapes stay
+}
+
+// --- meshd with --auth-key: real server, real WebSocket clients ------------
+
+class AuthServer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(files_.ok());
+    const std::string key_file = files_.dir() + "/auth.key";
+    std::FILE* file = std::fopen(key_file.c_str(), "w");
+    ASSERT_TRUE(file);
+    std::fputs((kSecret + "\n").c_str(), file);
+    std::fclose(file);
+    Config config = test::test_config();
+    config.auth_key_file = key_file;
+    server_ = std::make_unique<test::TestServer>(config);
+  }
+  std::uint16_t port() const { return server_->port(); }
+  static std::int64_t now() { return static_cast<std::int64_t>(::time(nullptr)); }
+  // A token for `groups` (a JSON array) valid for `seconds` from now.
+  static std::string token(const std::string& groups, std::int64_t seconds = 300) {
+    return make_token(JWT_ALG_HS256, kSecret,
+                      R"({"exp":)" + std::to_string(now() + seconds) + R"(,"groups":)" + groups + "}");
+  }
+  std::unique_ptr<test::WsClient> join(const std::string& token) {
+    auto client = std::make_unique<test::WsClient>();
+    client->set_request("/service?token=" + token);
+    if (!client->connect(port())) return nullptr;
+    return client;
+  }
+  double failures(const char* reason) const {
+    return test::metric(port(), std::string("meshd_auth_failures_total{reason=\"") + reason + "\"}");
+  }
+
+  test::TestPki files_;  // a private temporary directory
+  std::unique_ptr<test::TestServer> server_;
+};
+
+TEST_F(AuthServer, UpgradesWithoutAValidTokenGet401CountedByReason) {
+  test::WsClient none;
+  EXPECT_FALSE(none.connect(port()));
+  EXPECT_NE(none.error().find("HTTP 401"), std::string::npos) << none.error();
+  EXPECT_FALSE(join(token(R"(["g"])", -10)));
+  EXPECT_FALSE(join(make_token(JWT_ALG_HS256, "not the secret, but long enough too!",
+                               R"({"exp":4000000000,"groups":["g"]})")));
+  EXPECT_FALSE(join(make_token(JWT_ALG_NONE, "", R"({"exp":4000000000,"groups":["g"]})")));
+  EXPECT_FALSE(join(make_token(JWT_ALG_HS256, kSecret, R"({"exp":4000000000})")));
+  EXPECT_EQ(failures("missing"), 1);
+  EXPECT_EQ(failures("expired"), 1);
+  EXPECT_EQ(failures("invalid"), 2);
+  EXPECT_EQ(failures("bad_claims"), 1);
+  EXPECT_EQ(test::metric(port(), "meshd_connections"), 0);
+  // The same token in the Authorization header (native clients).
+  test::WsClient bearer;
+  bearer.set_request("/service", "Bearer " + token(R"(["g"])"));
+  EXPECT_TRUE(bearer.connect(port())) << bearer.error();
+}
+
+TEST_F(AuthServer, APlainGetTellsTheReasonToAnyOrigin) {
+  const auto expired =
+      test::raw_exchange(port(), "GET /service?token=" + token(R"(["g"])", -1) +
+                                     " HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n\r\n");
+  EXPECT_NE(expired.find("HTTP/1.1 401"), std::string::npos) << expired;
+  EXPECT_NE(expired.find("token expired"), std::string::npos) << expired;
+  EXPECT_NE(expired.find("Access-Control-Allow-Origin: *"), std::string::npos) << expired;
+  EXPECT_NE(expired.find("WWW-Authenticate: Bearer"), std::string::npos) << expired;
+  const auto accepted = test::raw_exchange(
+      port(), "GET /service?token=" + token(R"(["g"])") + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(accepted.find("HTTP/1.1 426"), std::string::npos) << accepted;
+}
+
+TEST_F(AuthServer, TheTokensGroupsBoundSubscriptionsAndPublications) {
+  auto alice = join(token(R"(["room*"])"));
+  auto bob = join(token(R"(["room1"])"));
+  auto carol = join(token(R"(["other"])"));
+  ASSERT_TRUE(alice && bob && carol);
+  bob->subscribe("room1.mesh");
+  carol->subscribe("other.mesh");
+  const double forbidden = test::metric(port(), "meshd_drops_total{reason=\"forbidden\"}");
+  alice->subscribe("other.mesh");                                   // refused
+  alice->publish({"other.mesh"}, test::status_update(alice->id(), {}, 1));  // refused
+  alice->subscribe("room1.mesh");
+  alice->publish({"room1.mesh"}, test::status_update(alice->id(), {}, 2));
+  ASSERT_TRUE(alice->barrier() && bob->barrier() && carol->barrier());
+  bool bob_heard = false;
+  for (const auto& message : bob->drain())
+    if (message.topic == "room1.mesh" && message.sender == alice->id()) bob_heard = true;
+  EXPECT_TRUE(bob_heard);
+  for (const auto& message : carol->drain()) EXPECT_NE(message.sender, alice->id());
+  EXPECT_EQ(test::metric(port(), "meshd_drops_total{reason=\"forbidden\"}"), forbidden + 2);
+}
+
+TEST(AuthOptions, MeshdRefusesAKeyThatCannotWork) {
+  test::TestPki files;
+  ASSERT_TRUE(files.ok());
+  const std::string short_key = files.dir() + "/short.key";
+  std::FILE* file = std::fopen(short_key.c_str(), "w");
+  ASSERT_TRUE(file);
+  std::fputs("too short\n", file);
+  std::fclose(file);
+  for (const auto& [path, words] : std::vector<std::pair<std::string, std::string>>{
+           {files.dir() + "/missing.key", "cannot read"},
+           {short_key, "at least 32 bytes"},
+           {files.key(), "private key"}}) {
+    test::MeshdProgram meshd(MESHD_BINARY, {"--port", "0", "--auth-key", path},
+                             /*capture_stderr=*/true);
+    EXPECT_EQ(meshd.wait_exit(std::chrono::seconds(5)), 2) << path;
+    EXPECT_NE(meshd.error_output().find(words), std::string::npos) << meshd.error_output();
+  }
 }
 
 }  // namespace

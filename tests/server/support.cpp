@@ -367,6 +367,8 @@ std::string raw_exchange(std::uint16_t port, const std::string& bytes) {
 
 struct WsClient::Impl {
   asio::io_context ioc;
+  std::string target = "/service";
+  std::string authorization;
   using PlainWs = websocket::stream<beast::tcp_stream>;
   using TlsWs = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
   std::optional<asio::ssl::context> tls;  // outlives the stream
@@ -502,7 +504,12 @@ bool WsClient::open(std::uint16_t port, bool expect_welcome, std::size_t recv_bu
     stream.control_callback([&impl](websocket::frame_type kind, beast::string_view payload) {
       if (kind == websocket::frame_type::pong) impl.last_pong = std::string(payload);
     });
-    stream.async_handshake(response, "127.0.0.1:" + std::to_string(port), "/service",
+    if (!impl.authorization.empty())
+      stream.set_option(websocket::stream_base::decorator(
+          [value = impl.authorization](websocket::request_type& request) {
+            request.set(beast::http::field::authorization, value);
+          }));
+    stream.async_handshake(response, "127.0.0.1:" + std::to_string(port), impl.target,
                            [&](beast::error_code handshake_ec) {
                              ec = handshake_ec;
                              done = true;
@@ -524,6 +531,11 @@ bool WsClient::open(std::uint16_t port, bool expect_welcome, std::size_t recv_bu
   }
   impl.id = first->welcome_id;
   return true;
+}
+
+void WsClient::set_request(std::string target, std::string authorization) {
+  impl_->target = std::move(target);
+  impl_->authorization = std::move(authorization);
 }
 
 const std::string& WsClient::error() const { return impl_->error; }

@@ -154,6 +154,9 @@ class WsClient {
   bool connect(std::uint16_t port, bool expect_welcome = true, std::size_t recv_buffer = 0);
   // The same over TLS (wss://), verifying meshd's certificate.
   bool connect_tls(std::uint16_t port, const TlsClient& tls, bool expect_welcome = true);
+  // The upgrade request of the next connect: target (default "/service",
+  // e.g. "/service?token=...") and an Authorization header value.
+  void set_request(std::string target, std::string authorization = "");
   // Handshake result as text (for refused connections).
   const std::string& error() const;
   p2pmesh::PeerId id() const;
