@@ -55,6 +55,12 @@ struct PeerConfig {
   // private deployment's own CA); empty = the system's only. Read by the
   // constructor: std::invalid_argument when it cannot be.
   std::string ca_file;
+  // meshd --auth-key: the JWT (docs/security.md), sent as `Authorization:
+  // Bearer` on every connection; empty = none. Refused (HTTP 401): on_error
+  // token_rejected and State::rejected, no retries with the same token;
+  // Peer::set_token() replaces it (e.g. fresh from the application's auth
+  // server) and connects again. Prefer wss://: the token is a credential.
+  std::string token;
   std::string group = "default";
 
   // Defaults: the core's (p2pmesh/core/defaults.hpp), as the browser's.
@@ -120,6 +126,7 @@ struct PeerSnapshot {
     joined,        // welcomed: has an id, in the group
     reconnecting,  // server connection lost; links closed; retrying
     stopped,       // stop() done
+    rejected,      // the server refused the token: waits for set_token()
   };
   State state = State::idle;
   PeerId id = 0;           // 0 until welcomed; a new one after each reconnect
@@ -271,6 +278,9 @@ struct PeerError {
     link_failed,         // a WebRTC link failed or closed (ICE, DTLS, SCTP, far end)
     send_queue_full,     // a link's send queue is full: packets to `peer` are dropped
                          // (once per episode: again after the queue has drained)
+    token_rejected,      // meshd (--auth-key) refused the token (HTTP 401: expired, invalid,
+                         // no groups...): the peer stops retrying (State::rejected) until
+                         // set_token() gives it another one
     relay_unavailable,   // a TURN server refused or did not answer a relay allocation
                          // (e.g. expired credentials): links that need a relay will not
                          // form (once per server session; every failure is counted in
@@ -321,6 +331,10 @@ class Peer {
   // Starts the loop thread and connects to the server. Once; any thread
   // (not a callback). Throws std::logic_error when called twice.
   void start();
+
+  // A new token (meshd --auth-key) for the next connections; after a
+  // rejection (State::rejected) it also connects again. Any thread.
+  void set_token(std::string token);
 
   // Leaves gracefully: tells the group, closes every link and the server
   // connection (waits at most ~1 s for the server to take the goodbye), then

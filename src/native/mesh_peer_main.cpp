@@ -22,6 +22,7 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
+#include <fstream>
 #include <boost/json.hpp>
 
 #include "p2pmesh/peer.hpp"
@@ -332,6 +333,11 @@ int main(int argc, char** argv) {
                  "PEM file of extra CAs trusted for wss:// (a private deployment's CA), besides the "
                  "system's")
       ->envname("MESH_PEER_CA_FILE");
+  std::string token_file;
+  app.add_option("--token-file", token_file,
+                 "File holding the JWT meshd --auth-key asks for (one trailing newline ignored); "
+                 "a refused token ends mesh-peer with exit code 3")
+      ->envname("MESH_PEER_TOKEN_FILE");
   app.add_option("--group", config.group, "Group (room) to join")->envname("MESH_PEER_GROUP")->capture_default_str();
   app.add_option("--target-connections", config.target_connections, "Links the peer tries to hold")
       ->envname("MESH_PEER_TARGET_CONNECTIONS")->check(CLI::Range(1u, 1000u))->capture_default_str();
@@ -382,6 +388,14 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    if (!in || !std::getline(in, config.token) || config.token.empty()) {
+      std::cerr << "mesh-peer: --token-file: cannot read a token from '" << token_file << "'\n";
+      return 2;
+    }
+    if (!config.token.empty() && config.token.back() == '\r') config.token.pop_back();
   }
   config.ice_servers.assign(ice_server_urls.begin(), ice_server_urls.end());
   config.status_interval = std::chrono::milliseconds(status_ms);
@@ -448,6 +462,15 @@ int main(int argc, char** argv) {
     if (error.peer) line += " (peer " + std::to_string(error.peer) + ")";
     line += ": " + error.reason + "\n";
     std::fputs(line.c_str(), stderr);
+    if (error.kind == p2pmesh::PeerError::Kind::token_rejected) {
+      // A command-line peer has no other token to offer: done.
+      json::object object;
+      object["event"] = "rejected";
+      object["reason"] = error.reason;
+      emit(object);
+      std::fflush(stdout);
+      std::_Exit(3);
+    }
   };
   callbacks.on_state = [](p2pmesh::PeerSnapshot::State state, p2pmesh::PeerId id) {
     if (state == p2pmesh::PeerSnapshot::State::joined) {

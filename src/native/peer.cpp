@@ -44,6 +44,7 @@ const char* to_string(PeerError::Kind kind) {
     case PeerError::Kind::link_failed: return "link_failed";
     case PeerError::Kind::send_queue_full: return "send_queue_full";
     case PeerError::Kind::relay_unavailable: return "relay_unavailable";
+    case PeerError::Kind::token_rejected: return "token_rejected";
   }
   return "?";
 }
@@ -55,6 +56,7 @@ const char* to_string(PeerSnapshot::State state) {
     case PeerSnapshot::State::joined: return "joined";
     case PeerSnapshot::State::reconnecting: return "reconnecting";
     case PeerSnapshot::State::stopped: return "stopped";
+    case PeerSnapshot::State::rejected: return "rejected";
   }
   return "?";
 }
@@ -98,6 +100,7 @@ class Peer::Impl {
   void stop();
   bool broadcast(std::string payload);
   void set_report_app_json(std::string json);
+  void set_token(std::string token);
   PeerSnapshot snapshot();
   PeerId id() const { return id_.load(); }
   bool wait_joined(std::chrono::milliseconds timeout);
@@ -282,6 +285,7 @@ void Peer::Impl::connect() {
     if (epoch == epoch_) on_ws_closed(std::move(reason));
   };
   ws_ = std::make_shared<WsClient>(io_, url, std::move(handlers), tls_);
+  ws_->set_token(config_.token);
   ws_->start();
 }
 
@@ -308,13 +312,22 @@ void Peer::Impl::on_ws_frame(std::string_view frame) {
 
 void Peer::Impl::on_ws_closed(std::string reason) {
   last_error_ = reason;
+  const bool rejected = ws_ && ws_->token_rejected();
   if (callbacks_.on_error) {
     const bool joined = id_ != kNoPeer;
-    callbacks_.on_error({joined ? PeerError::Kind::server_lost : PeerError::Kind::server_unreachable,
+    callbacks_.on_error({rejected ? PeerError::Kind::token_rejected
+                         : joined ? PeerError::Kind::server_lost
+                                  : PeerError::Kind::server_unreachable,
                          std::move(reason), kNoPeer});
   }
   end_session();
   if (stopping_) return;
+  if (rejected) {
+    // Every node of a cluster shares the key: retrying with the same token
+    // elsewhere would only be refused again.
+    set_state(PeerSnapshot::State::rejected);
+    return;
+  }
   set_state(PeerSnapshot::State::reconnecting);
   schedule_reconnect();
 }
@@ -634,6 +647,16 @@ void Peer::Impl::set_report_app_json(std::string json) {
   });
 }
 
+void Peer::Impl::set_token(std::string token) {
+  asio::post(io_, [this, token = std::move(token)]() mutable {
+    config_.token = std::move(token);
+    if (state_ != PeerSnapshot::State::rejected || stopping_) return;
+    attempt_ = 0;
+    set_state(PeerSnapshot::State::connecting);
+    connect();
+  });
+}
+
 bool Peer::Impl::wait_joined(std::chrono::milliseconds timeout) {
   std::unique_lock lock(joined_mutex_);
   return joined_cv_.wait_for(lock, timeout,
@@ -780,6 +803,7 @@ void Peer::stop() { impl_->stop(); }
 void Peer::leave() { impl_->stop(); }
 bool Peer::broadcast(std::string payload) { return impl_->broadcast(std::move(payload)); }
 void Peer::set_report_app_json(std::string json) { impl_->set_report_app_json(std::move(json)); }
+void Peer::set_token(std::string token) { impl_->set_token(std::move(token)); }
 void Peer::set_report_info(std::string json) { impl_->set_report_app_json(std::move(json)); }
 PeerSnapshot Peer::snapshot() const { return impl_->snapshot(); }
 PeerId Peer::id() const { return impl_->id(); }

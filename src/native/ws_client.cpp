@@ -188,8 +188,21 @@ void WsClient::ws_handshake() {
     // The Host header: an IPv6 address in brackets.
     const bool v6 = url_.host.find(':') != std::string::npos;
     const std::string host = v6 ? "[" + url_.host + "]:" + url_.port : url_.host + ":" + url_.port;
-    ws.async_handshake(host, url_.path, [self](beast::error_code ec) {
+    if (!token_.empty())
+      ws.set_option(websocket::stream_base::decorator(
+          [token = token_](websocket::request_type& request) {
+            request.set(beast::http::field::authorization, "Bearer " + token);
+          }));
+    ws.async_handshake(handshake_response_, host, url_.path, [self](beast::error_code ec) {
       if (self->dead_) return;
+      if (ec && self->handshake_response_.result() == beast::http::status::unauthorized) {
+        // meshd's body says why: "token expired", "token invalid", ...
+        std::string why = self->handshake_response_.body();
+        while (!why.empty() && (why.back() == '\n' || why.back() == '\r')) why.pop_back();
+        self->token_rejected_ = true;
+        return self->fail("token refused by " + self->url_.text + " (HTTP 401" +
+                          (why.empty() ? std::string(")") : ": " + why + ")"));
+      }
       if (ec) return self->fail("handshake: " + ec.message());
       self->open_ = true;
       if (self->handlers_.open) self->handlers_.open();

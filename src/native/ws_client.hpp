@@ -56,6 +56,13 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
            std::shared_ptr<boost::asio::ssl::context> tls = nullptr,
            std::size_t max_queued_bytes = 8u << 20);
 
+  // With meshd --auth-key: the JWT sent as `Authorization: Bearer` in the
+  // upgrade request. Before start().
+  void set_token(std::string token) { token_ = std::move(token); }
+  // After `closed`: the server refused the token (HTTP 401); the reason
+  // (meshd's "token expired", ...) was in the closed handler's text.
+  bool token_rejected() const { return token_rejected_; }
+
   void start();
   // Queues one binary frame. False (and dropped) when not open or the queue
   // is over its bound.
@@ -106,6 +113,9 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
   bool open_ = false;
   bool closing_ = false;
   bool dead_ = false;
+  bool token_rejected_ = false;
+  std::string token_;
+  boost::beast::websocket::response_type handshake_response_;
   std::function<void()> close_done_;
   boost::asio::steady_timer close_timer_;
 };
