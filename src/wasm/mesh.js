@@ -394,6 +394,24 @@ export class Mesh {
     this._ownIceServers = !!(options.rtcConfig || (options.iceServers && options.iceServers.length));
     this._relayFailureReported = false;  // 'error' once per server session
     this.candidateFilter = options.candidateFilter || null;
+    // meshd --auth-key: the JWT, sent as ?token= (browsers cannot set
+    // headers on a WebSocket). Refused: 'token-rejected', no retries until
+    // setToken().
+    this._token = options.token || '';
+    this._tokenRejected = false;
+  }
+
+  /**
+   * A new token (meshd --auth-key) for the next connections; after a
+   * 'token-rejected' error it also connects again.
+   */
+  setToken(token) {
+    if (typeof token !== 'string') throw new TypeError('p2pmesh: setToken(token) takes a string');
+    this._token = token;
+    if (!this._tokenRejected || this._left) return;
+    this._tokenRejected = false;
+    this._attempt = 0;
+    this._scheduleReconnect(0);
   }
 
   /** Connects to the server, waits for the welcome (our id) and returns the mesh. */
@@ -401,6 +419,9 @@ export class Mesh {
     const module = await loadP2pmesh(options.moduleOptions);
     const urls = options.urls && options.urls.length ? [...options.urls]
       : [options.url || defaultServiceUrl()];
+    if (options.token !== undefined && typeof options.token !== 'string') {
+      throw new TypeError('p2pmesh: token must be a string (a JWT)');
+    }
     const settings = { ...options, urls, url: urls[0], group: options.group || 'default' };
     const coreOptions = { seed: randomSeed() };
     for (const key of ['group', 'targetConnections', 'maxConnections', 'linkTimeoutMs',
@@ -417,7 +438,8 @@ export class Mesh {
         await mesh._connect(mesh._timeoutMs);
         return mesh;
       } catch (error) {
-        if (i + 1 >= urls.length) {
+        // Every node of a cluster shares the key: a refused token is refused everywhere.
+        if (i + 1 >= urls.length || error.tokenRejected) {
           mesh._dispose();
           throw error;
         }
@@ -521,9 +543,33 @@ export class Mesh {
 
   // ---- internals ----
 
+  // The URL of the WebSocket: with the token as a query parameter.
+  _socketUrl() {
+    if (!this._token) return this.url;
+    return `${this.url}${this.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(this._token)}`;
+  }
+
+  // A connection closed before its welcome: with a token, a plain GET of the
+  // same URL tells whether meshd refused it (a page cannot read the 401 of
+  // a WebSocket upgrade; meshd answers this one to any origin).
+  async _refusal(code) {
+    const generic = new Error(`p2pmesh: ${this.url} closed before the welcome (${code})`);
+    if (!this._token) return generic;
+    try {
+      const response = await fetch(this._socketUrl().replace(/^ws/, 'http'), { cache: 'no-store' });
+      if (response.status !== 401) return generic;
+      const why = (await response.text()).trim();
+      const error = new Error(`p2pmesh: token refused by ${this.url} (HTTP 401: ${why})`);
+      error.tokenRejected = true;
+      return error;
+    } catch (probeError) {
+      return generic;
+    }
+  }
+
   _connect(timeoutMs) {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.url);
+      const ws = new WebSocket(this._socketUrl());
       ws.binaryType = 'arraybuffer';
       this._ws = ws;
       let welcomed = false;
@@ -548,7 +594,7 @@ export class Mesh {
       ws.onclose = (event) => {
         clearTimeout(timer);
         if (!welcomed) {
-          reject(new Error(`p2pmesh: ${this.url} closed before the welcome (${event.code})`));
+          this._refusal(event.code).then(reject);
           return;
         }
         if (this._left || ws !== this._ws) return;
@@ -590,9 +636,9 @@ export class Mesh {
     this.url = this.urls[this._urlIndex];
   }
 
-  _scheduleReconnect() {
+  _scheduleReconnect(delayMs) {
     const base = Math.min(this._reconnectInitialMs * 2 ** Math.min(this._attempt, 16), this._reconnectMaxMs);
-    const delay = base * (0.75 + Math.random() / 2);
+    const delay = delayMs ?? base * (0.75 + Math.random() / 2);
     ++this._attempt;
     this._reconnectTimer = setTimeout(async () => {
       this._reconnectTimer = null;
@@ -607,6 +653,12 @@ export class Mesh {
       } catch (error) {
         this._disposeCore();
         if (this._left) return;
+        if (error.tokenRejected) {
+          this._tokenRejected = true;
+          this._emit('error', { kind: 'token-rejected', reason: error.message });
+          this._emit('change', this.snapshot());
+          return;
+        }
         this._emit('error', { kind: 'server-unreachable', reason: error.message });
         this._scheduleReconnect();
         return;

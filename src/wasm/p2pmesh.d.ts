@@ -68,6 +68,13 @@ export interface JoinOptions {
   candidateFilter?: (candidate: RTCIceCandidateInit) => boolean;
   /** Rejects if no welcome arrives within this time (default 10000). */
   timeoutMs?: number;
+  /**
+   * meshd --auth-key: the JWT from the application's auth server, sent as
+   * `?token=` on every connection. A refused token makes join() reject
+   * ("token refused ... (HTTP 401: token expired)"), or, on a reconnection,
+   * emits 'error' token-rejected and stops retrying until setToken().
+   */
+  token?: string;
   /** Logs driver details with console.debug. */
   debug?: boolean;
   /** Passed to the Emscripten module factory (first join of the page only). */
@@ -93,10 +100,13 @@ export interface CloseEvent { code: number; reason: string; }
  * broadcast was dropped on `dropped` links whose send queue was full;
  * relay-unavailable: a TURN server refused or did not answer a relay
  * allocation (e.g. expired credentials): links that need a relay will not
- * form (once per server session; counted in relayAllocationFailures).
+ * form (once per server session; counted in relayAllocationFailures);
+ * token-rejected: meshd refused the token on a reconnection (reason: "token
+ * expired", ...): no more retries until setToken().
  */
 export interface MeshErrorEvent {
-  kind: 'server-lost' | 'server-unreachable' | 'link-failed' | 'send-queue-full' | 'relay-unavailable';
+  kind: 'server-lost' | 'server-unreachable' | 'link-failed' | 'send-queue-full' | 'relay-unavailable'
+    | 'token-rejected';
   reason: string;
   code?: number;
   peer?: PeerId;
@@ -252,6 +262,8 @@ export declare class Mesh {
   setReportInfo(info: unknown): void;
   /** Tells the group, closes every link and the socket; resolves once closed. */
   leave(): Promise<void>;
+  /** A new token for the next connections; after 'token-rejected' it reconnects. */
+  setToken(token: string): void;
 }
 
 /** Loads the WebAssembly module (done by the first join of a page). */
