@@ -138,8 +138,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   // An invalid message; closes the connection after max_strikes.
   void strike();
-  // Token bucket: false when the connection exceeds its message rate.
-  bool take_tokens(double tokens, Clock::time_point now);
+  // Token bucket: takes `tokens` and returns zero, or returns how long until
+  // the bucket holds them (nothing taken). Under the broker's lock.
+  Clock::duration rate_wait(double tokens, Clock::time_point now);
 
   void on_input_drained();
 
@@ -154,6 +155,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void on_accept(beast::error_code ec);
   void do_read();
   void on_read(beast::error_code ec, std::size_t bytes);
+  // The complete message in in_: hands it to the broker, or holds it while
+  // the connection is over its rate. False while it is held.
+  bool take_message();
+  void hold_message(Clock::duration wait);
   void finish(beast::error_code ec);
   void drop_queue(bool keep_partial_head);
 
@@ -167,6 +172,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   std::size_t out_bytes_ = 0;  // unsent bytes in the queue
   double tokens_ = 0;
   Clock::time_point refill_{};
+  // Over the rate: since when, without a break (epoch: not throttled); the
+  // timer of a held message exists only while one was ever held.
+  Clock::time_point throttled_since_{};
+  std::unique_ptr<asio::steady_timer> rate_timer_;
+  bool holding_ = false;  // in_ holds a message waiting for tokens; no read pending
   PeerId id_;
   std::uint32_t strikes_ = 0;
   State state_ = State::handshake;
@@ -278,7 +288,10 @@ class Broker {
   ~Broker();
 
   // Both take the broker's lock; called on the session's own loop.
-  void on_message(WsSession& session, std::string_view bytes, Clock::time_point now);
+  // on_message returns zero when the message was handled (or dropped), else
+  // how long it must wait for the sender's rate: nothing was done with it,
+  // the caller hands the same bytes in again after that time.
+  Clock::duration on_message(WsSession& session, std::string_view bytes, Clock::time_point now);
   // Unsubscribes everything; with notify, publishes departure notices.
   void remove_session(WsSession& session, bool notify);
 
@@ -296,7 +309,7 @@ class Broker {
   void resync(int node);
 
  private:
-  void handle(WsSession& session, std::string_view bytes, Clock::time_point now);
+  Clock::duration handle(WsSession& session, std::string_view bytes, Clock::time_point now);
   void subscribe(WsSession& session, std::string_view topic);
   void unsubscribe(WsSession& session, std::string_view topic);
   void publish(WsSession& session, const std::vector<std::string_view>& topics,

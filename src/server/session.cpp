@@ -113,23 +113,52 @@ void WsSession::on_read(beast::error_code ec, std::size_t /*bytes*/) {
   auto& metrics = loop_.metrics;
   metrics.messages_in.add();
   metrics.bytes_in.add(in_.size());
-  if (state_ == State::open) {
+  if (take_message() && state_ != State::done) do_read();
+}
+
+bool WsSession::take_message() {
+  if (state_ == State::open && !broken_) {
     if (!ws_.got_binary()) {
-      metrics.drop(Drop::text_frame);
+      loop_.metrics.drop(Drop::text_frame);
       spdlog::debug("peer {}: text frame dropped", id_);
       strike();
     } else {
       const auto data = in_.cdata();
-      server_.broker.on_message(
-          *this, std::string_view(static_cast<const char*>(data.data()), data.size()),
-          Clock::now());
+      const Clock::time_point now = Clock::now();
+      const Clock::duration wait = server_.broker.on_message(
+          *this, std::string_view(static_cast<const char*>(data.data()), data.size()), now);
+      if (wait > Clock::duration::zero()) {
+        if (now + wait - throttled_since_ <= server_.config.max_rate_delay) {
+          hold_message(wait);
+          return false;
+        }
+        // Sustained excess: said to the client, which can reconnect slower.
+        loop_.metrics.drop(Drop::rate_limited);
+        spdlog::info("peer {}: over the rate for more than {} ms, closing", id_,
+                     server_.config.max_rate_delay.count());
+        close(websocket::close_code::policy_error, "rate limit exceeded");
+      }
     }
   }
+  holding_ = false;
   in_.consume(in_.size());
   // Idle connections hold no read buffer (RSS per connection); reads are
   // not the hot path (fan-out is), so one allocation per message is fine.
   in_.shrink_to_fit();
-  if (state_ != State::done) do_read();
+  return true;
+}
+
+void WsSession::hold_message(Clock::duration wait) {
+  // No read until then: what the client sends meanwhile waits in the kernel,
+  // and TCP's flow control slows the sender down. Nothing is lost.
+  holding_ = true;
+  if (!rate_timer_) rate_timer_ = std::make_unique<asio::steady_timer>(loop_.ioc);
+  rate_timer_->expires_after(wait);
+  rate_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || self->state_ == State::done) return;
+    if (self->take_message() && self->state_ != State::done) self->do_read();
+  });
+  loop_.request_flush();  // what the messages before this one produced
 }
 
 void WsSession::finish(beast::error_code ec) {
@@ -137,6 +166,7 @@ void WsSession::finish(beast::error_code ec) {
   const bool was_member = state_ != State::handshake;
   state_ = State::done;
   if (was_member) spdlog::debug("peer {}: disconnected ({})", id_, ec.message());
+  if (rate_timer_) rate_timer_->cancel();
   server_.broker.remove_session(*this, true);
   // Out of the broker, nothing more can be handed over to this session:
   // consume what other loops already did, while this object is alive.
@@ -312,17 +342,26 @@ void WsSession::strike() {
   close(websocket::close_code::policy_error, "too many invalid messages");
 }
 
-bool WsSession::take_tokens(double tokens, Clock::time_point now) {
+Clock::duration WsSession::rate_wait(double tokens, Clock::time_point now) {
   const auto& config = server_.config;
-  if (config.rate_per_second <= 0) return true;
+  if (config.rate_per_second <= 0) return {};
+  // A publish to more topics than the bucket holds passes once it is full.
+  tokens = std::min(tokens, config.rate_burst);
   if (refill_ != Clock::time_point{}) {
     const double elapsed = std::chrono::duration<double>(now - refill_).count();
     tokens_ = std::min(config.rate_burst, tokens_ + elapsed * config.rate_per_second);
   }
   refill_ = now;
-  if (tokens_ < tokens) return false;
-  tokens_ -= tokens;
-  return true;
+  if (tokens_ >= tokens) {
+    tokens_ -= tokens;
+    // A message that arrives within the rate ends a run of excess (a held
+    // one that got its tokens does not).
+    if (!holding_) throttled_since_ = {};
+    return {};
+  }
+  if (throttled_since_ == Clock::time_point{}) throttled_since_ = now;
+  const std::chrono::duration<double> missing((tokens - tokens_) / config.rate_per_second);
+  return std::chrono::ceil<std::chrono::microseconds>(missing);
 }
 
 void WsSession::on_input_drained() { loop_.request_flush(); }
