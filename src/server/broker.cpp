@@ -434,7 +434,6 @@ void Broker::on_remote(const Envelope& envelope, EventLoop& loop) {
     fan_out(*topic, frame, loop);
     hand_over();
   }
-  loop.request_flush();
 }
 
 void Broker::on_snapshot_request(std::string_view mesh_topic, unsigned node) {
@@ -494,7 +493,6 @@ void Broker::on_snapshot_end(const Envelope& envelope, EventLoop& loop) {
     }
     hand_over();
   }
-  loop.request_flush();
 }
 
 void Broker::resync(int node) {
@@ -533,7 +531,6 @@ void Broker::forget_node(unsigned node, EventLoop& loop) {
     }
     hand_over();
   }
-  loop.request_flush();
 }
 
 }  // namespace meshd

@@ -24,6 +24,24 @@ EventLoop::~EventLoop() {
   flushing_.clear();
 }
 
+namespace {
+// Handlers run before a flush, at most, when more are ready: a turn ends
+// even while input keeps arriving, so output is never held back for long.
+constexpr std::size_t kTurnHandlers = 256;
+}  // namespace
+
+void EventLoop::run() {
+  // uWebSockets' cork: every write a turn produces for a session (each of
+  // the publications read in that turn, on every connection, and what other
+  // loops handed over) leaves in one sendmsg at the end of the turn, not one
+  // per input connection.
+  while (ioc.run_one() > 0) {
+    for (std::size_t i = 1; i < kTurnHandlers && ioc.poll_one() > 0; ++i) {
+    }
+    if (!dirty_.empty()) flush_dirty();
+  }
+}
+
 void EventLoop::release() {
   asio::post(ioc, [this] { work_.reset(); });
 }
@@ -64,14 +82,7 @@ void EventLoop::mark_dirty(WsSession& session) {
   dirty_.push_back(session.shared_from_this());
 }
 
-void EventLoop::request_flush() {
-  if (flush_posted_ || dirty_.empty()) return;
-  flush_posted_ = true;
-  asio::post(ioc, [this] { flush_dirty(); });
-}
-
 void EventLoop::flush_dirty() {
-  flush_posted_ = false;
   flushing_.swap(dirty_);
   for (auto& session : flushing_) {
     session->dirty = false;
@@ -88,7 +99,6 @@ void EventLoop::drain_inbox() {
   inbox_.take(arrived_);
   for (auto& delivery : arrived_) delivery.session->deliver(std::move(delivery.frame));
   arrived_.clear();
-  request_flush();
 }
 
 void EventLoop::begin_shutdown() {
@@ -99,7 +109,6 @@ void EventLoop::begin_shutdown() {
     session->close(websocket::close_code::going_away, "server shutdown");
   const auto http_sessions = http_sessions_;
   for (HttpSession* session : http_sessions) close_http_session(*session);
-  request_flush();
   maybe_drained();
 }
 

@@ -31,13 +31,14 @@ class EventLoop {
   EventLoop& operator=(const EventLoop&) = delete;
 
   // Runs the loop on the calling thread until release() and the last handler.
-  void run() { ioc.run(); }
+  // In turns: one handler (waiting for it), whatever else is ready (at most
+  // kTurnHandlers), then one flush of every dirty session (see run()).
+  void run();
   // Any thread: lets run() return once the loop runs out of work.
   void release();
 
-  // Loop thread.
+  // Loop thread. A dirty session is flushed at the end of the loop's turn.
   void mark_dirty(WsSession& session);
-  void request_flush();
   void register_session(WsSession& session);
   void unregister_session(WsSession& session);
   void register_http(HttpSession& session);
@@ -69,7 +70,6 @@ class EventLoop {
   std::vector<std::shared_ptr<WsSession>> flushing_;
   DeliveryInbox inbox_;
   std::vector<Delivery> arrived_;  // reused by drain_inbox
-  bool flush_posted_ = false;
   bool stopping_ = false;
   bool drained_ = false;
 

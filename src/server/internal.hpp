@@ -20,9 +20,9 @@
 // complete WebSocket frame (server frames are unmasked, so every subscriber
 // gets the same bytes) and its reference is appended to each subscriber's
 // queue. Flushes are batched: a session that receives data is marked dirty;
-// the dirty list is flushed by a handler posted when a connection has
-// consumed all of its buffered input (Beast asks the next layer for more
-// bytes), so a burst of publications costs one sendmsg per subscriber.
+// its loop flushes the dirty list once per turn (EventLoop::run: the handlers
+// that are ready, then the flush), so everything published in a turn costs
+// one sendmsg per subscriber.
 //
 // Threads: a session lives on one EventLoop. The broker is shared behind one
 // mutex; a publication is fanned out under it, directly into the queues of
@@ -119,7 +119,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   LoopMetrics& metrics() const { return loop_.metrics; }
 
   // A shared data frame for this subscriber; bounded by max_outbound_bytes
-  // (a slow consumer is closed). Does not flush: see EventLoop::request_flush.
+  // (a slow consumer is closed). Does not flush: its loop flushes every
+  // dirty session at the end of its turn (EventLoop::run).
   // On the session's own loop only.
   void deliver(FrameRef frame);
   // Bytes from Beast (handshake response, control frames): never refused.
@@ -142,7 +143,6 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // the bucket holds them (nothing taken). Under the broker's lock.
   Clock::duration rate_wait(double tokens, Clock::time_point now);
 
-  void on_input_drained();
 
   // Broker bookkeeping (under the broker's lock).
   std::vector<Topic*> subscriptions;
@@ -187,11 +187,6 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
 template <class MutableBufferSequence, class ReadHandler>
 auto QueuedStream::async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler) {
-  // Beast asks for more bytes only once it has consumed what it buffered:
-  // the moment to flush what this input produced. With TLS, once OpenSSL
-  // has none left either (records read ahead, in one read() as plain bytes
-  // are), or when its read waits for the socket (transport's on_read_wait).
-  if (!transport_.has_buffered_input()) owner_->on_input_drained();
   transport_.async_read_some(buffers, std::forward<ReadHandler>(handler));
 }
 

@@ -18,11 +18,7 @@ constexpr std::size_t kFirstReadBytes = 256;
 }  // namespace
 
 QueuedStream::QueuedStream(Transport&& transport, WsSession& owner)
-    : transport_(std::move(transport)), owner_(&owner) {
-  if (transport_.tls())
-    transport_.on_read_wait(
-        [](void* session) { static_cast<WsSession*>(session)->on_input_drained(); }, owner_);
-}
+    : transport_(std::move(transport)), owner_(&owner) {}
 
 WsSession::WsSession(EventLoop& loop, Transport&& transport, PeerId id)
     : loop_(loop), server_(loop.server), ws_(std::move(transport), *this), id_(id) {
@@ -80,7 +76,6 @@ void WsSession::on_accept(beast::error_code ec) {
   welcome->seal_binary();
   welcome->counts_as_message = true;
   deliver(std::move(welcome));
-  loop_.request_flush();
   spdlog::debug("peer {}: connected", id_);
   do_read();
 }
@@ -158,7 +153,6 @@ void WsSession::hold_message(Clock::duration wait) {
     if (ec || self->state_ == State::done) return;
     if (self->take_message() && self->state_ != State::done) self->do_read();
   });
-  loop_.request_flush();  // what the messages before this one produced
 }
 
 void WsSession::finish(beast::error_code ec) {
@@ -175,7 +169,6 @@ void WsSession::finish(beast::error_code ec) {
   beast::error_code ignored;
   ws_.next_layer().next_layer().close(ignored);
   loop_.unregister_session(*this);
-  loop_.request_flush();  // departure notices
 }
 
 FrameRef WsSession::new_frame() { return server_.frames.acquire(); }
@@ -210,7 +203,6 @@ bool WsSession::send_control(FrameRef frame) {
   out_bytes_ += frame->size();
   out_.push_back(std::move(frame));
   loop_.mark_dirty(*this);
-  loop_.request_flush();
   return true;
 }
 
@@ -363,7 +355,5 @@ Clock::duration WsSession::rate_wait(double tokens, Clock::time_point now) {
   const std::chrono::duration<double> missing((tokens - tokens_) / config.rate_per_second);
   return std::chrono::ceil<std::chrono::microseconds>(missing);
 }
-
-void WsSession::on_input_drained() { loop_.request_flush(); }
 
 }  // namespace meshd

@@ -66,18 +66,6 @@ class Transport {
   Transport(tcp::socket&& socket, SSL_CTX& context);
 
   bool tls() const { return ssl_ != nullptr; }
-  // TLS: OpenSSL holds bytes read from the socket, not yet returned (its
-  // read-ahead, or the rest of a record); a read then may not need the socket.
-  bool has_buffered_input() const { return ssl_ && SSL_has_pending(ssl_.get()) == 1; }
-  // TLS: called when a read is about to wait for the socket (all input
-  // consumed): the WebSocket session's moment to flush.
-  void on_read_wait(void (*hook)(void* context), void* context) {
-    read_wait_ = hook;
-    read_wait_context_ = context;
-  }
-  void read_waits() {
-    if (read_wait_) read_wait_(read_wait_context_);
-  }
   executor_type get_executor() noexcept { return socket_.get_executor(); }
   tcp::socket& next_layer() noexcept { return socket_; }
   const tcp::socket& next_layer() const noexcept { return socket_; }
@@ -145,8 +133,6 @@ class Transport {
   tcp::socket socket_;
   std::unique_ptr<SSL, SslFree> ssl_;  // null: plain
   std::size_t write_retry_ = 0;
-  void (*read_wait_)(void*) = nullptr;
-  void* read_wait_context_ = nullptr;
 };
 
 // The asynchronous TLS operations: one OpenSSL call per attempt, a wait for
@@ -186,7 +172,6 @@ struct TlsOp {
         result = attempt();
         if (result.want != Transport::Want::nothing) {
           waited = true;
-          if (result.want == Transport::Want::read) transport.read_waits();
           transport.next_layer().async_wait(result.want == Transport::Want::read
                                                 ? tcp::socket::wait_read
                                                 : tcp::socket::wait_write,
