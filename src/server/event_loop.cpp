@@ -50,6 +50,7 @@ void EventLoop::register_session(WsSession& session) {
   session.registry_index = sessions_.size();
   sessions_.push_back(&session);
   metrics.connections.add();
+  arm_sweep();
 }
 
 void EventLoop::unregister_session(WsSession& session) {
@@ -124,7 +125,29 @@ void EventLoop::maybe_drained() {
       !http_sessions_.empty())
     return;
   drained_ = true;
+  sweep_.cancel();  // its pending wait would keep the loop running
   server.loop_drained();
+}
+
+void EventLoop::arm_sweep() {
+  const auto timeout = server.config.idle_timeout;
+  if (sweep_armed_ || stopping_ || timeout.count() <= 0) return;
+  sweep_armed_ = true;
+  // A connection is closed between one and 1.125 idle timeouts after its last input.
+  sweep_.expires_after(std::max<std::chrono::milliseconds>(timeout / 8, std::chrono::milliseconds(5)));
+  sweep_.async_wait([this](boost::system::error_code ec) {
+    sweep_armed_ = false;
+    if (ec) return;
+    sweep();
+    if (!sessions_.empty()) arm_sweep();
+  });
+}
+
+void EventLoop::sweep() {
+  const auto now = std::chrono::steady_clock::now();
+  // check_idle closes sockets but unregisters nothing (that happens when
+  // the read fails, later).
+  for (WsSession* session : sessions_) session->check_idle(now);
 }
 
 }  // namespace meshd

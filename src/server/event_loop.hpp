@@ -63,6 +63,10 @@ class EventLoop {
  private:
   void flush_dirty();
   void maybe_drained();
+  // Idle connections (--idle-timeout): one timer per loop, not one per
+  // connection, armed while the loop has sessions.
+  void arm_sweep();
+  void sweep();
 
   std::vector<WsSession*> sessions_;
   std::vector<HttpSession*> http_sessions_;
@@ -72,6 +76,7 @@ class EventLoop {
   std::vector<Delivery> arrived_;  // reused by drain_inbox
   bool stopping_ = false;
   bool drained_ = false;
+  bool sweep_armed_ = false;
 
  public:
   // Last member: destroyed first, with the sessions its handlers still hold,
@@ -79,6 +84,7 @@ class EventLoop {
   asio::io_context ioc{1};
 
  private:
+  asio::steady_timer sweep_{ioc};  // after ioc: destroyed before it
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
 };
 

@@ -132,6 +132,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void flush();
   bool flush_now();
 
+  // --idle-timeout, from the loop's sweep: a ping after half of it without
+  // input, the socket closed after all of it (the read fails: finish()).
+  void check_idle(Clock::time_point now);
+
   // Graceful close (close frame with code and reason).
   void close(websocket::close_code code, std::string_view reason);
   // Abrupt close of the socket (shutdown deadline).
@@ -177,6 +181,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   Clock::time_point throttled_since_{};
   std::unique_ptr<asio::steady_timer> rate_timer_;
   bool holding_ = false;  // in_ holds a message waiting for tokens; no read pending
+  bool pinged_ = false;   // an idle ping is out, since last_input_
+  Clock::time_point last_input_{};  // any frame or part of one (the idle sweep)
   PeerId id_;
   std::uint32_t strikes_ = 0;
   State state_ = State::handshake;
