@@ -14,7 +14,10 @@ namespace meshd {
 namespace {
 constexpr std::size_t kMaxIov = 64;
 constexpr std::size_t kKeepQueueCapacity = 64;
-constexpr std::size_t kFirstReadBytes = 256;
+// Beast allocates the read buffer before any data arrives: an idle
+// connection holds this much (measured: 256 B of 3.95 KiB per connection).
+// A larger message takes a second read, from Beast's buffer, no system call.
+constexpr std::size_t kFirstReadBytes = 16;
 }  // namespace
 
 QueuedStream::QueuedStream(Transport&& transport, WsSession& owner)
