@@ -38,6 +38,7 @@ void EventLoop::run() {
   while (ioc.run_one() > 0) {
     for (std::size_t i = 1; i < kTurnHandlers && ioc.poll_one() > 0; ++i) {
     }
+    if (server.config.threads > 1) server.broker.end_turn();
     if (!dirty_.empty()) flush_dirty();
   }
 }

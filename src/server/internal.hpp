@@ -294,7 +294,12 @@ class Broker {
   // the caller hands the same bytes in again after that time.
   Clock::duration on_message(WsSession& session, std::string_view bytes, Clock::time_point now);
   // Unsubscribes everything; with notify, publishes departure notices.
+  // Hands over every pending delivery (also those for this session, which
+  // its loop then drains before the session can be destroyed).
   void remove_session(WsSession& session, bool notify);
+  // The end of an event loop's turn (several loops): what the turn's
+  // messages published for other loops goes to their inboxes.
+  void end_turn();
 
   // Cluster (cluster.hpp); null without --nats. Set before the loops run.
   void set_cluster(Cluster* cluster) { cluster_ = cluster; }
@@ -333,8 +338,9 @@ class Broker {
   // Subscribers on `origin` (the publisher's loop) get the frame at once;
   // the others through their loop's inbox, at hand_over().
   void fan_out(Topic& topic, const FrameRef& frame, const EventLoop& origin);
-  // Passes the deliveries collected for other loops to their inboxes; before
-  // the lock is released, so that no subscriber can leave meanwhile.
+  // Passes the deliveries collected for other loops to their inboxes. An
+  // entry holds a plain session pointer: a subscriber leaves under the lock,
+  // in remove_session, which hands everything over first.
   void hand_over();
 
   struct Outgoing {
