@@ -87,6 +87,7 @@ class Transport {
   // (write_pending()).
   ssize_t write_gather(const iovec* iov, std::size_t count) {
     if (!ssl_) {
+      if (count > 1) return plain_write_copied(iov, count);
       msghdr message{};
       message.msg_iov = const_cast<iovec*>(iov);
       message.msg_iovlen = count;
@@ -128,6 +129,9 @@ class Transport {
     void operator()(SSL* ssl) const { SSL_free(ssl); }
   };
   ssize_t tls_write_gather(const iovec* iov, std::size_t count);
+  // Small frames copied into one buffer, then one send(): cheaper for the
+  // kernel than one iovec per frame (measured); above 16 KiB, sendmsg.
+  ssize_t plain_write_copied(const iovec* iov, std::size_t count);
   Step finish_step(int result);
 
   tcp::socket socket_;
