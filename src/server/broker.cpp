@@ -60,35 +60,44 @@ Broker::Broker(const Config& config, Metrics& metrics, FramePool& frames)
 
 Broker::~Broker() { metrics_.list_groups = nullptr; }
 
-void Broker::on_message(WsSession& session, std::string_view bytes, Clock::time_point now) {
+Clock::duration Broker::on_message(WsSession& session, std::string_view bytes,
+                                   Clock::time_point now) {
   const std::lock_guard lock(mutex_);
-  handle(session, bytes, now);
+  // Deliveries for other loops wait in outgoing_ until the end of this
+  // loop's turn (end_turn), so another loop wakes once per turn, not once
+  // per message, and flushes bigger batches.
+  return handle(session, bytes, now);
+}
+
+void Broker::end_turn() {
+  const std::lock_guard lock(mutex_);
   hand_over();
 }
 
-void Broker::handle(WsSession& session, std::string_view bytes, Clock::time_point now) {
+Clock::duration Broker::handle(WsSession& session, std::string_view bytes,
+                               Clock::time_point now) {
   const auto error = wire::decode(bytes, view_, limits_);
   if (error != wire::DecodeError::none) {
     if (error == wire::DecodeError::too_many) {
       session.metrics().drop(Drop::too_many_topics);
       spdlog::debug("peer {}: publish with too many topics dropped", session.id());
-      return;
+      return {};
     }
     session.metrics().drop(error == wire::DecodeError::missing_field ? Drop::unknown_kind
                                                                      : Drop::undecodable);
     spdlog::debug("peer {}: undecodable message ({}) dropped", session.id(),
                   wire::to_string(error));
     session.strike();
-    return;
+    return {};
   }
   const double cost =
       view_.kind == wire::ClientMessage::Kind::publish
           ? static_cast<double>(std::max<std::size_t>(1, view_.topics.size()))
           : 1.0;
-  if (!session.take_tokens(cost, now)) {
-    session.metrics().drop(Drop::rate_limited);
-    return;
-  }
+  // Over the rate: nothing is done now; the session holds the message and
+  // hands it in again once the bucket has its tokens.
+  if (const Clock::duration wait = session.rate_wait(cost, now); wait > Clock::duration::zero())
+    return wait;
   switch (view_.kind) {
     case wire::ClientMessage::Kind::subscribe:
       subscribe(session, view_.topic);
@@ -104,6 +113,7 @@ void Broker::handle(WsSession& session, std::string_view bytes, Clock::time_poin
       session.strike();
       break;
   }
+  return {};
 }
 
 // --auth-key: the token's groups bound every topic of the connection. The
@@ -448,7 +458,6 @@ void Broker::on_remote(const Envelope& envelope, EventLoop& loop) {
     fan_out(*topic, frame, loop);
     hand_over();
   }
-  loop.request_flush();
 }
 
 void Broker::on_snapshot_request(std::string_view mesh_topic, unsigned node) {
@@ -508,7 +517,6 @@ void Broker::on_snapshot_end(const Envelope& envelope, EventLoop& loop) {
     }
     hand_over();
   }
-  loop.request_flush();
 }
 
 void Broker::resync(int node) {
@@ -547,7 +555,6 @@ void Broker::forget_node(unsigned node, EventLoop& loop) {
     }
     hand_over();
   }
-  loop.request_flush();
 }
 
 }  // namespace meshd

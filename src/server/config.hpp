@@ -25,6 +25,10 @@ struct Config {
   std::size_t max_subscriptions = 64;          // per connection
   double rate_per_second = 1000;               // messages per connection (0 = unlimited)
   double rate_burst = 2000;                    // token bucket size
+  // Messages over the rate wait for their tokens (the connection is not read
+  // meanwhile: TCP slows the sender down); a connection held back longer than
+  // this without a break is closed (1008 "rate limit exceeded").
+  std::chrono::milliseconds max_rate_delay{5000};
   std::size_t max_outbound_bytes = 1 << 20;    // queued per connection before it is a slow consumer
   std::size_t max_connections = 10000;         // WebSocket connections
   std::size_t max_http_connections = 1024;     // plain HTTP connections at once

@@ -24,6 +24,25 @@ EventLoop::~EventLoop() {
   flushing_.clear();
 }
 
+namespace {
+// Handlers run before a flush, at most, when more are ready: a turn ends
+// even while input keeps arriving, so output is never held back for long.
+constexpr std::size_t kTurnHandlers = 256;
+}  // namespace
+
+void EventLoop::run() {
+  // uWebSockets' cork: every write a turn produces for a session (each of
+  // the publications read in that turn, on every connection, and what other
+  // loops handed over) leaves in one sendmsg at the end of the turn, not one
+  // per input connection.
+  while (ioc.run_one() > 0) {
+    for (std::size_t i = 1; i < kTurnHandlers && ioc.poll_one() > 0; ++i) {
+    }
+    if (server.config.threads > 1) server.broker.end_turn();
+    if (!dirty_.empty()) flush_dirty();
+  }
+}
+
 void EventLoop::release() {
   asio::post(ioc, [this] { work_.reset(); });
 }
@@ -32,6 +51,7 @@ void EventLoop::register_session(WsSession& session) {
   session.registry_index = sessions_.size();
   sessions_.push_back(&session);
   metrics.connections.add();
+  arm_sweep();
 }
 
 void EventLoop::unregister_session(WsSession& session) {
@@ -64,14 +84,7 @@ void EventLoop::mark_dirty(WsSession& session) {
   dirty_.push_back(session.shared_from_this());
 }
 
-void EventLoop::request_flush() {
-  if (flush_posted_ || dirty_.empty()) return;
-  flush_posted_ = true;
-  asio::post(ioc, [this] { flush_dirty(); });
-}
-
 void EventLoop::flush_dirty() {
-  flush_posted_ = false;
   flushing_.swap(dirty_);
   for (auto& session : flushing_) {
     session->dirty = false;
@@ -88,7 +101,6 @@ void EventLoop::drain_inbox() {
   inbox_.take(arrived_);
   for (auto& delivery : arrived_) delivery.session->deliver(std::move(delivery.frame));
   arrived_.clear();
-  request_flush();
 }
 
 void EventLoop::begin_shutdown() {
@@ -99,7 +111,6 @@ void EventLoop::begin_shutdown() {
     session->close(websocket::close_code::going_away, "server shutdown");
   const auto http_sessions = http_sessions_;
   for (HttpSession* session : http_sessions) close_http_session(*session);
-  request_flush();
   maybe_drained();
 }
 
@@ -115,7 +126,29 @@ void EventLoop::maybe_drained() {
       !http_sessions_.empty())
     return;
   drained_ = true;
+  sweep_.cancel();  // its pending wait would keep the loop running
   server.loop_drained();
+}
+
+void EventLoop::arm_sweep() {
+  const auto timeout = server.config.idle_timeout;
+  if (sweep_armed_ || stopping_ || timeout.count() <= 0) return;
+  sweep_armed_ = true;
+  // A connection is closed between one and 1.125 idle timeouts after its last input.
+  sweep_.expires_after(std::max<std::chrono::milliseconds>(timeout / 8, std::chrono::milliseconds(5)));
+  sweep_.async_wait([this](boost::system::error_code ec) {
+    sweep_armed_ = false;
+    if (ec) return;
+    sweep();
+    if (!sessions_.empty()) arm_sweep();
+  });
+}
+
+void EventLoop::sweep() {
+  const auto now = std::chrono::steady_clock::now();
+  // check_idle closes sockets but unregisters nothing (that happens when
+  // the read fails, later).
+  for (WsSession* session : sessions_) session->check_idle(now);
 }
 
 }  // namespace meshd

@@ -31,13 +31,14 @@ class EventLoop {
   EventLoop& operator=(const EventLoop&) = delete;
 
   // Runs the loop on the calling thread until release() and the last handler.
-  void run() { ioc.run(); }
+  // In turns: one handler (waiting for it), whatever else is ready (at most
+  // kTurnHandlers), then one flush of every dirty session (see run()).
+  void run();
   // Any thread: lets run() return once the loop runs out of work.
   void release();
 
-  // Loop thread.
+  // Loop thread. A dirty session is flushed at the end of the loop's turn.
   void mark_dirty(WsSession& session);
-  void request_flush();
   void register_session(WsSession& session);
   void unregister_session(WsSession& session);
   void register_http(HttpSession& session);
@@ -62,6 +63,10 @@ class EventLoop {
  private:
   void flush_dirty();
   void maybe_drained();
+  // Idle connections (--idle-timeout): one timer per loop, not one per
+  // connection, armed while the loop has sessions.
+  void arm_sweep();
+  void sweep();
 
   std::vector<WsSession*> sessions_;
   std::vector<HttpSession*> http_sessions_;
@@ -69,9 +74,9 @@ class EventLoop {
   std::vector<std::shared_ptr<WsSession>> flushing_;
   DeliveryInbox inbox_;
   std::vector<Delivery> arrived_;  // reused by drain_inbox
-  bool flush_posted_ = false;
   bool stopping_ = false;
   bool drained_ = false;
+  bool sweep_armed_ = false;
 
  public:
   // Last member: destroyed first, with the sessions its handlers still hold,
@@ -79,6 +84,7 @@ class EventLoop {
   asio::io_context ioc{1};
 
  private:
+  asio::steady_timer sweep_{ioc};  // after ioc: destroyed before it
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
 };
 

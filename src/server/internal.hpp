@@ -20,9 +20,9 @@
 // complete WebSocket frame (server frames are unmasked, so every subscriber
 // gets the same bytes) and its reference is appended to each subscriber's
 // queue. Flushes are batched: a session that receives data is marked dirty;
-// the dirty list is flushed by a handler posted when a connection has
-// consumed all of its buffered input (Beast asks the next layer for more
-// bytes), so a burst of publications costs one sendmsg per subscriber.
+// its loop flushes the dirty list once per turn (EventLoop::run: the handlers
+// that are ready, then the flush), so everything published in a turn costs
+// one sendmsg per subscriber.
 //
 // Threads: a session lives on one EventLoop. The broker is shared behind one
 // mutex; a publication is fanned out under it, directly into the queues of
@@ -123,7 +123,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   LoopMetrics& metrics() const { return loop_.metrics; }
 
   // A shared data frame for this subscriber; bounded by max_outbound_bytes
-  // (a slow consumer is closed). Does not flush: see EventLoop::request_flush.
+  // (a slow consumer is closed). Does not flush: its loop flushes every
+  // dirty session at the end of its turn (EventLoop::run).
   // On the session's own loop only.
   void deliver(FrameRef frame);
   // Bytes from Beast (handshake response, control frames): never refused.
@@ -135,6 +136,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void flush();
   bool flush_now();
 
+  // --idle-timeout, from the loop's sweep: a ping after half of it without
+  // input, the socket closed after all of it (the read fails: finish()).
+  void check_idle(Clock::time_point now);
+
   // Graceful close (close frame with code and reason).
   void close(websocket::close_code code, std::string_view reason);
   // Abrupt close of the socket (shutdown deadline).
@@ -142,10 +147,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   // An invalid message; closes the connection after max_strikes.
   void strike();
-  // Token bucket: false when the connection exceeds its message rate.
-  bool take_tokens(double tokens, Clock::time_point now);
+  // Token bucket: takes `tokens` and returns zero, or returns how long until
+  // the bucket holds them (nothing taken). Under the broker's lock.
+  Clock::duration rate_wait(double tokens, Clock::time_point now);
 
-  void on_input_drained();
 
   // Broker bookkeeping (under the broker's lock).
   std::vector<Topic*> subscriptions;
@@ -158,6 +163,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void on_accept(beast::error_code ec);
   void do_read();
   void on_read(beast::error_code ec, std::size_t bytes);
+  // The complete message in in_: hands it to the broker, or holds it while
+  // the connection is over its rate. False while it is held.
+  bool take_message();
+  void hold_message(Clock::duration wait);
   void finish(beast::error_code ec);
   void drop_queue(bool keep_partial_head);
 
@@ -171,6 +180,13 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   std::size_t out_bytes_ = 0;  // unsent bytes in the queue
   double tokens_ = 0;
   Clock::time_point refill_{};
+  // Over the rate: since when, without a break (epoch: not throttled); the
+  // timer of a held message exists only while one was ever held.
+  Clock::time_point throttled_since_{};
+  std::unique_ptr<asio::steady_timer> rate_timer_;
+  bool holding_ = false;  // in_ holds a message waiting for tokens; no read pending
+  bool pinged_ = false;   // an idle ping is out, since last_input_
+  Clock::time_point last_input_{};  // any frame or part of one (the idle sweep)
   PeerId id_;
   std::shared_ptr<const Grant> grant_;  // --auth-key: what the token allows
   std::uint32_t strikes_ = 0;
@@ -182,11 +198,6 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
 template <class MutableBufferSequence, class ReadHandler>
 auto QueuedStream::async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler) {
-  // Beast asks for more bytes only once it has consumed what it buffered:
-  // the moment to flush what this input produced. With TLS, once OpenSSL
-  // has none left either (records read ahead, in one read() as plain bytes
-  // are), or when its read waits for the socket (transport's on_read_wait).
-  if (!transport_.has_buffered_input()) owner_->on_input_drained();
   transport_.async_read_some(buffers, std::forward<ReadHandler>(handler));
 }
 
@@ -283,9 +294,17 @@ class Broker {
   ~Broker();
 
   // Both take the broker's lock; called on the session's own loop.
-  void on_message(WsSession& session, std::string_view bytes, Clock::time_point now);
+  // on_message returns zero when the message was handled (or dropped), else
+  // how long it must wait for the sender's rate: nothing was done with it,
+  // the caller hands the same bytes in again after that time.
+  Clock::duration on_message(WsSession& session, std::string_view bytes, Clock::time_point now);
   // Unsubscribes everything; with notify, publishes departure notices.
+  // Hands over every pending delivery (also those for this session, which
+  // its loop then drains before the session can be destroyed).
   void remove_session(WsSession& session, bool notify);
+  // The end of an event loop's turn (several loops): what the turn's
+  // messages published for other loops goes to their inboxes.
+  void end_turn();
 
   // Cluster (cluster.hpp); null without --nats. Set before the loops run.
   void set_cluster(Cluster* cluster) { cluster_ = cluster; }
@@ -301,7 +320,7 @@ class Broker {
   void resync(int node);
 
  private:
-  void handle(WsSession& session, std::string_view bytes, Clock::time_point now);
+  Clock::duration handle(WsSession& session, std::string_view bytes, Clock::time_point now);
   void subscribe(WsSession& session, std::string_view topic);
   void unsubscribe(WsSession& session, std::string_view topic);
   void publish(WsSession& session, const std::vector<std::string_view>& topics,
@@ -325,8 +344,9 @@ class Broker {
   // Subscribers on `origin` (the publisher's loop) get the frame at once;
   // the others through their loop's inbox, at hand_over().
   void fan_out(Topic& topic, const FrameRef& frame, const EventLoop& origin);
-  // Passes the deliveries collected for other loops to their inboxes; before
-  // the lock is released, so that no subscriber can leave meanwhile.
+  // Passes the deliveries collected for other loops to their inboxes. An
+  // entry holds a plain session pointer: a subscriber leaves under the lock,
+  // in remove_session, which hands everything over first.
   void hand_over();
 
   struct Outgoing {

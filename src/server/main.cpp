@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
   double idle_timeout_s = config.idle_timeout.count() / 1000.0;
   double handshake_timeout_s = config.handshake_timeout.count() / 1000.0;
   double shutdown_timeout_s = config.shutdown_timeout.count() / 1000.0;
+  double max_rate_delay_s = config.max_rate_delay.count() / 1000.0;
   std::string web_root = "(auto)";
   std::string turn_secret_file;
   std::string turn_ttl = meshd::format_duration(config.turn_ttl);
@@ -153,6 +154,11 @@ int main(int argc, char** argv) {
   app.add_option("--burst", config.rate_burst, "Token bucket size (messages)")
       ->envname("MESHD_BURST")
       ->check(CLI::PositiveNumber);
+  app.add_option("--max-rate-delay", max_rate_delay_s,
+                 "Seconds a connection over the rate is held back (its messages delayed, not "
+                 "dropped) before it is closed (1008 \"rate limit exceeded\")")
+      ->envname("MESHD_MAX_RATE_DELAY")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--max-outbound-bytes", config.max_outbound_bytes,
                  "Bytes queued for one connection before it is closed as a slow consumer")
       ->envname("MESHD_MAX_OUTBOUND_BYTES")
@@ -272,6 +278,7 @@ int main(int argc, char** argv) {
   config.access_rules = !open;
   config.idle_timeout = ms(idle_timeout_s);
   config.handshake_timeout = ms(handshake_timeout_s);
+  config.max_rate_delay = ms(max_rate_delay_s);
   config.shutdown_timeout = ms(shutdown_timeout_s);
   config.web_root = web_root == "(auto)" ? default_web_root() : web_root;
   config.handle_signals = true;

@@ -186,6 +186,24 @@ asio::mutable_buffer Transport::write_scratch() {
   return asio::buffer(scratch);
 }
 
+ssize_t Transport::plain_write_copied(const iovec* iov, std::size_t count) {
+  const auto scratch = write_scratch();
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < count; ++i) total += iov[i].iov_len;
+  if (total > scratch.size()) {
+    msghdr message{};
+    message.msg_iov = const_cast<iovec*>(iov);
+    message.msg_iovlen = count;
+    return ::sendmsg(socket_.native_handle(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  auto* out = static_cast<char*>(scratch.data());
+  for (std::size_t i = 0; i < count; ++i) {
+    std::memcpy(out, iov[i].iov_base, iov[i].iov_len);
+    out += iov[i].iov_len;
+  }
+  return ::send(socket_.native_handle(), scratch.data(), total, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 Transport::Step Transport::finish_step(int result) {
   Step step;
   if (result > 0) {

@@ -69,21 +69,64 @@ TEST(Limits, SubscriptionsPerConnection) {
   EXPECT_EQ(again->topic, "c");
 }
 
-TEST(Limits, MessageRateTokenBucket) {
+TEST(Limits, BurstOverTheRateIsDelayedNotDropped) {
   Config config = open_config();
-  config.rate_per_second = 1;
+  config.rate_per_second = 40;
   config.rate_burst = 5;
   TestServer server(config);
   WsClient client;
   ASSERT_TRUE(client.connect(server.port()));
   client.subscribe("t");  // one token
-  for (int i = 0; i < 20; ++i) client.publish({"t"}, std::to_string(i));
-  ASSERT_TRUE(client.barrier());
-  const auto received = client.drain();
-  const double dropped = drops(server.port(), "rate_limited");
-  EXPECT_LT(received.size(), 20u);
-  EXPECT_GE(received.size(), 4u);
-  EXPECT_EQ(static_cast<double>(received.size()) + dropped, 20);
+  const auto start = std::chrono::steady_clock::now();
+  constexpr int kCount = 30;
+  for (int i = 0; i < kCount; ++i) client.publish({"t"}, std::to_string(i));
+  // Every publication arrives, in order: the excess waits for its tokens.
+  for (int i = 0; i < kCount; ++i) {
+    const auto message = client.next();
+    ASSERT_TRUE(message) << "publication " << i;
+    EXPECT_EQ(message->body, std::to_string(i));
+  }
+  // 31 messages, 5 in the bucket, 40 per second: at least 0.65 s.
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(600));
+  EXPECT_EQ(drops(server.port(), "rate_limited"), 0);
+  // Within the rate again: served at once, still open.
+  client.pump(std::chrono::milliseconds(300));
+  client.publish({"t"}, "later");
+  const auto later = client.next();
+  ASSERT_TRUE(later);
+  EXPECT_EQ(later->body, "later");
+}
+
+TEST(Limits, SustainedExcessIsClosedWith1008AndAReason) {
+  Config config = open_config();
+  config.rate_per_second = 50;
+  config.rate_burst = 5;
+  config.max_rate_delay = std::chrono::milliseconds(300);
+  TestServer server(config);
+  WsClient flooder, other;
+  ASSERT_TRUE(flooder.connect(server.port()));
+  ASSERT_TRUE(other.connect(server.port()));
+  other.subscribe("t");
+  ASSERT_TRUE(other.barrier());
+  // 200 messages at once would need 4 s at 50/s: more than 0.3 s held back.
+  for (int i = 0; i < 200; ++i) flooder.publish({"t"}, std::to_string(i));
+  const auto info = flooder.wait_closed();
+  EXPECT_TRUE(info.closed);
+  EXPECT_EQ(info.code, 1008);
+  EXPECT_EQ(info.reason, "rate limit exceeded");
+  EXPECT_EQ(drops(server.port(), "rate_limited"), 1);
+  // What passed before the close was delivered, in order, without a gap.
+  ASSERT_TRUE(other.barrier());
+  const auto received = other.drain();
+  EXPECT_GE(received.size(), 5u);
+  EXPECT_LT(received.size(), 200u);
+  for (std::size_t i = 0; i < received.size(); ++i)
+    EXPECT_EQ(received[i].body, std::to_string(i));
+  // Other connections are unaffected.
+  other.publish({"t"}, "still here");
+  const auto echo = other.next();
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(echo->body, "still here");
 }
 
 TEST(Limits, SlowConsumerIsDisconnectedAndCounted) {
