@@ -106,6 +106,11 @@ async function refreshGroups() {
     const list = await response.json();
     state.groups = new Map(list.map((g) => [g.group, g.members]));
   } catch { /* meshd restarting */ }
+  // ?group=NAME (repeatable): watched even when this meshd lists it not
+  // (a cluster node without members of it: /groups is per node).
+  for (const g of new URLSearchParams(location.search).getAll('group')) {
+    if (!state.groups.has(g)) state.groups.set(g, 0);
+  }
   if (state.connected && state.ws.readyState === WebSocket.OPEN) {
     for (const g of state.groups.keys()) {
       if (state.subscribed.has(g)) continue;
