@@ -147,7 +147,6 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // the bucket holds them (nothing taken). Under the broker's lock.
   Clock::duration rate_wait(double tokens, Clock::time_point now);
 
-
   // Broker bookkeeping (under the broker's lock).
   std::vector<Topic*> subscriptions;
   std::vector<EarlyRecord> early_records;  // groups not joined; at most max_subscriptions
@@ -340,7 +339,7 @@ class Broker {
   void fan_out(Topic& topic, const FrameRef& frame, const EventLoop& origin);
   // Passes the deliveries collected for other loops to their inboxes. An
   // entry holds a plain session pointer: a subscriber leaves under the lock,
-  // in remove_session, which hands everything over first.
+  // in remove_session, which hands everything over before it returns.
   void hand_over();
 
   struct Outgoing {

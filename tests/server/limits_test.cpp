@@ -129,6 +129,25 @@ TEST(Limits, SustainedExcessIsClosedWith1008AndAReason) {
   EXPECT_EQ(echo->body, "still here");
 }
 
+TEST(Limits, ShutdownWhileAConnectionIsHeldForItsRate) {
+  Config config = open_config();
+  config.rate_per_second = 10;
+  config.rate_burst = 2;
+  TestServer server(config);
+  WsClient client;
+  ASSERT_TRUE(client.connect(server.port()));
+  client.subscribe("t");
+  for (int i = 0; i < 30; ++i) client.publish({"t"}, std::to_string(i));  // 3 s at 10/s
+  const auto first = client.next();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->body, "0");  // the rest is held back
+  server.request_stop();
+  const auto info = client.wait_closed();
+  EXPECT_TRUE(info.closed);
+  EXPECT_EQ(info.code, 1001);
+  EXPECT_TRUE(server.stop());
+}
+
 TEST(Limits, SlowConsumerIsDisconnectedAndCounted) {
   Config config = open_config();
   config.max_outbound_bytes = 64 * 1024;
