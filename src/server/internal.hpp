@@ -175,9 +175,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   std::size_t out_bytes_ = 0;  // unsent bytes in the queue
   double tokens_ = 0;
   Clock::time_point refill_{};
-  // Over the rate: since when, without a break (epoch: not throttled); the
-  // timer of a held message exists only while one was ever held.
+  // Over the rate: the start of the current run of excess, and when the last
+  // held message was released; the timer of a held message exists only
+  // once one was held.
   Clock::time_point throttled_since_{};
+  Clock::time_point held_until_{};
   std::unique_ptr<asio::steady_timer> rate_timer_;
   bool holding_ = false;  // in_ holds a message waiting for tokens; no read pending
   bool pinged_ = false;   // an idle ping is out, since last_input_
