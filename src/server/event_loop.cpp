@@ -135,7 +135,8 @@ void EventLoop::arm_sweep() {
   if (sweep_armed_ || stopping_ || timeout.count() <= 0) return;
   sweep_armed_ = true;
   // A connection is closed between one and 1.125 idle timeouts after its last input.
-  sweep_.expires_after(std::max<std::chrono::milliseconds>(timeout / 8, std::chrono::milliseconds(5)));
+  sweep_.expires_after(
+      std::max<std::chrono::milliseconds>(timeout / 8, std::chrono::milliseconds(5)));
   sweep_.async_wait([this](boost::system::error_code ec) {
     sweep_armed_ = false;
     if (ec) return;

@@ -151,7 +151,6 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // the bucket holds them (nothing taken). Under the broker's lock.
   Clock::duration rate_wait(double tokens, Clock::time_point now);
 
-
   // Broker bookkeeping (under the broker's lock).
   std::vector<Topic*> subscriptions;
   std::vector<EarlyRecord> early_records;  // groups not joined; at most max_subscriptions
@@ -180,9 +179,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   std::size_t out_bytes_ = 0;  // unsent bytes in the queue
   double tokens_ = 0;
   Clock::time_point refill_{};
-  // Over the rate: since when, without a break (epoch: not throttled); the
-  // timer of a held message exists only while one was ever held.
+  // Over the rate: the start of the current run of excess, and when the last
+  // held message was released; the timer of a held message exists only
+  // once one was held.
   Clock::time_point throttled_since_{};
+  Clock::time_point held_until_{};
   std::unique_ptr<asio::steady_timer> rate_timer_;
   bool holding_ = false;  // in_ holds a message waiting for tokens; no read pending
   bool pinged_ = false;   // an idle ping is out, since last_input_
@@ -346,7 +347,7 @@ class Broker {
   void fan_out(Topic& topic, const FrameRef& frame, const EventLoop& origin);
   // Passes the deliveries collected for other loops to their inboxes. An
   // entry holds a plain session pointer: a subscriber leaves under the lock,
-  // in remove_session, which hands everything over first.
+  // in remove_session, which hands everything over before it returns.
   void hand_over();
 
   struct Outgoing {

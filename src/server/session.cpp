@@ -13,6 +13,9 @@ namespace meshd {
 
 namespace {
 constexpr std::size_t kMaxIov = 64;
+// A connection over the rate is in one run of excess while its holds follow
+// each other with gaps shorter than this (docs/meshd.md, "The rate limit").
+constexpr std::chrono::seconds kExcessGap{1};
 constexpr std::size_t kKeepQueueCapacity = 64;
 // Beast allocates the read buffer before any data arrives: an idle
 // connection holds this much (measured: 256 B of 3.95 KiB per connection).
@@ -144,6 +147,7 @@ bool WsSession::take_message() {
       }
     }
   }
+  if (holding_) held_until_ = Clock::now();
   holding_ = false;
   in_.consume(in_.size());
   // Idle connections hold no read buffer (RSS per connection); reads are
@@ -373,12 +377,12 @@ Clock::duration WsSession::rate_wait(double tokens, Clock::time_point now) {
   refill_ = now;
   if (tokens_ >= tokens) {
     tokens_ -= tokens;
-    // A message that arrives within the rate ends a run of excess (a held
-    // one that got its tokens does not).
-    if (!holding_) throttled_since_ = {};
     return {};
   }
-  if (throttled_since_ == Clock::time_point{}) throttled_since_ = now;
+  // A run of excess ends when no message was held for kExcessGap: not when
+  // one message passes, which the timer's own lateness can allow in the
+  // middle of a sustained excess.
+  if (!holding_ && now - held_until_ > kExcessGap) throttled_since_ = now;
   const std::chrono::duration<double> missing((tokens - tokens_) / config.rate_per_second);
   return std::chrono::ceil<std::chrono::microseconds>(missing);
 }

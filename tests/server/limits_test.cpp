@@ -129,6 +129,76 @@ TEST(Limits, SustainedExcessIsClosedWith1008AndAReason) {
   EXPECT_EQ(echo->body, "still here");
 }
 
+TEST(Limits, ClosedLoopClientAboveTheRateIsClosed) {
+  // Like a load generator: a few messages in flight, the next one sent when
+  // an echo comes back; held back all along, so one run of excess.
+  Config config = open_config();
+  config.rate_per_second = 100;
+  config.rate_burst = 5;
+  config.max_rate_delay = std::chrono::milliseconds(500);
+  TestServer server(config);
+  WsClient client;
+  ASSERT_TRUE(client.connect(server.port()));
+  client.subscribe("t");
+  int sent = 0;
+  for (; sent < 4; ++sent) client.publish({"t"}, std::to_string(sent));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto echo = client.next(std::chrono::milliseconds(500));
+    if (!echo) break;  // closed
+    client.publish({"t"}, std::to_string(sent++));
+  }
+  const auto info = client.wait_closed();
+  EXPECT_TRUE(info.closed);
+  EXPECT_EQ(info.code, 1008);
+  EXPECT_EQ(info.reason, "rate limit exceeded");
+  EXPECT_LT(sent, 4 + 100);  // closed after ~0.5 s of 100/s, not at the end
+}
+
+TEST(Limits, BurstsWithPausesAreDelayedNotClosed) {
+  Config config = open_config();
+  config.rate_per_second = 50;
+  config.rate_burst = 5;
+  config.max_rate_delay = std::chrono::milliseconds(600);
+  TestServer server(config);
+  WsClient client;
+  ASSERT_TRUE(client.connect(server.port()));
+  client.subscribe("t");
+  // Two bursts, each held ~0.4 s, 1.5 s apart: 0.8 s held in all, but not
+  // in one run.
+  int next = 0;
+  for (int burst = 0; burst < 2; ++burst) {
+    for (int i = 0; i < 25; ++i) client.publish({"t"}, std::to_string(next + i));
+    for (int i = 0; i < 25; ++i) {
+      const auto message = client.next();
+      ASSERT_TRUE(message) << "burst " << burst << " message " << i;
+      EXPECT_EQ(message->body, std::to_string(next + i));
+    }
+    next += 25;
+    client.pump(std::chrono::milliseconds(1500));
+  }
+  EXPECT_EQ(drops(server.port(), "rate_limited"), 0);
+}
+
+TEST(Limits, ShutdownWhileAConnectionIsHeldForItsRate) {
+  Config config = open_config();
+  config.rate_per_second = 10;
+  config.rate_burst = 2;
+  TestServer server(config);
+  WsClient client;
+  ASSERT_TRUE(client.connect(server.port()));
+  client.subscribe("t");
+  for (int i = 0; i < 30; ++i) client.publish({"t"}, std::to_string(i));  // 3 s at 10/s
+  const auto first = client.next();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->body, "0");  // the rest is held back
+  server.request_stop();
+  const auto info = client.wait_closed();
+  EXPECT_TRUE(info.closed);
+  EXPECT_EQ(info.code, 1001);
+  EXPECT_TRUE(server.stop());
+}
+
 TEST(Limits, SlowConsumerIsDisconnectedAndCounted) {
   Config config = open_config();
   config.max_outbound_bytes = 64 * 1024;
