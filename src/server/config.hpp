@@ -32,6 +32,8 @@ struct Config {
   std::size_t max_outbound_bytes = 1 << 20;    // queued per connection before it is a slow consumer
   std::size_t max_connections = 10000;         // WebSocket connections
   std::size_t max_http_connections = 1024;     // plain HTTP connections at once
+  std::size_t max_connections_per_ip = 0;      // connections from one address (0 = no limit)
+  std::size_t max_handshakes_per_ip = 0;       // of them still in their handshake (0 = no limit)
   std::uint32_t max_strikes = 10;              // invalid messages before the connection is closed
   std::chrono::milliseconds idle_timeout{60000};      // no traffic -> ping at half, close at full
   std::chrono::milliseconds handshake_timeout{10000}; // WebSocket/HTTP handshake and close

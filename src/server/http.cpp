@@ -115,8 +115,12 @@ const std::string& plaintext_answer() {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(EventLoop& loop, Transport&& transport)
-      : loop_(loop), server_(loop.server), transport_(std::move(transport)), deadline_(loop.ioc) {
+  HttpSession(EventLoop& loop, Transport&& transport, AddressLimits::Slot&& slot)
+      : loop_(loop),
+        server_(loop.server),
+        transport_(std::move(transport)),
+        deadline_(loop.ioc),
+        slot_(std::move(slot)) {
     loop_.register_http(*this);
   }
   ~HttpSession() { loop_.unregister_http(*this); }
@@ -303,6 +307,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto session = std::make_shared<WsSession>(loop_, std::move(transport_),
                                                server_.allocate_id());
     session->set_grant(std::move(grant));
+    slot_.upgraded();
+    session->set_address_slot(std::move(slot_));
     session->start(parser_->release());
   }
 
@@ -383,17 +389,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   ServerImpl& server_;
   Transport transport_;
   asio::steady_timer deadline_;
+  AddressLimits::Slot slot_;  // this address's counts (--max-*-per-ip); to the WsSession
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
 };
 
-void start_http_session(EventLoop& loop, tcp::socket&& socket, SSL_CTX* tls) {
+void start_http_session(EventLoop& loop, tcp::socket&& socket, SSL_CTX* tls,
+                        AddressLimits::Slot&& slot) {
   if (!tls) {
-    std::make_shared<HttpSession>(loop, Transport(std::move(socket)))->start();
+    std::make_shared<HttpSession>(loop, Transport(std::move(socket)), std::move(slot))->start();
     return;
   }
   try {
-    std::make_shared<HttpSession>(loop, Transport(std::move(socket), *tls))->start();
+    std::make_shared<HttpSession>(loop, Transport(std::move(socket), *tls), std::move(slot))
+        ->start();
   } catch (const std::exception& e) {
     loop.metrics.tls_handshake_failures.add();
     spdlog::warn("{}", e.what());

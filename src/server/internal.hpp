@@ -47,6 +47,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "address_limits.hpp"
 #include "auth.hpp"
 #include "cluster.hpp"
 #include "config.hpp"
@@ -118,6 +119,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // With --auth-key: the groups the connection's token allows (else null).
   const Grant* grant() const { return grant_.get(); }
   void set_grant(std::shared_ptr<const Grant> grant) { grant_ = std::move(grant); }
+  void set_address_slot(AddressLimits::Slot&& slot) { address_slot_ = std::move(slot); }
   bool accepting() const { return state_ == State::open; }
   EventLoop& loop() const { return loop_; }
   LoopMetrics& metrics() const { return loop_.metrics; }
@@ -190,6 +192,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   Clock::time_point last_input_{};  // any frame or part of one (the idle sweep)
   PeerId id_;
   std::shared_ptr<const Grant> grant_;  // --auth-key: what the token allows
+  AddressLimits::Slot address_slot_;    // --max-connections-per-ip
   std::uint32_t strikes_ = 0;
   State state_ = State::handshake;
   bool write_waiting_ = false;
@@ -397,6 +400,7 @@ class ServerImpl {
   Config config;
   WelcomeIceServers ice;  // the welcome's STUN/TURN servers, fresh TURN credentials
   std::optional<TokenVerifier> auth;  // --auth-key
+  AddressLimits address_limits{config.max_connections_per_ip, config.max_handshakes_per_ip};
   Metrics metrics;
   FramePool frames;
   Broker broker;
@@ -435,6 +439,7 @@ class ServerImpl {
 
 // Starts serving one HTTP connection (upgrades on /service), on `loop`'s
 // thread; with `tls` (not null) after a TLS handshake with that context.
-void start_http_session(EventLoop& loop, tcp::socket&& socket, SSL_CTX* tls);
+void start_http_session(EventLoop& loop, tcp::socket&& socket, SSL_CTX* tls,
+                        AddressLimits::Slot&& slot);
 
 }  // namespace meshd

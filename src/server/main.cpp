@@ -166,6 +166,15 @@ int main(int argc, char** argv) {
   app.add_option("--max-connections", config.max_connections, "WebSocket connections")
       ->envname("MESHD_MAX_CONNECTIONS")
       ->check(CLI::Range(std::size_t{1}, std::size_t{10000000}));
+  app.add_option("--max-connections-per-ip", config.max_connections_per_ip,
+                 "Connections from one IP address (WebSocket and HTTP; 0 = no limit); more are "
+                 "closed at accept, counted as drop per_ip_connections")
+      ->envname("MESHD_MAX_CONNECTIONS_PER_IP");
+  app.add_option("--max-handshakes-per-ip", config.max_handshakes_per_ip,
+                 "Connections from one IP address still in their HTTP/TLS/WebSocket handshake "
+                 "(0 = no limit): a slow client holds at most this many of the "
+                 "--max-http-connections slots; counted as drop per_ip_handshakes")
+      ->envname("MESHD_MAX_HANDSHAKES_PER_IP");
   app.add_option("--max-http-connections", config.max_http_connections,
                  "Plain HTTP connections (and WebSocket handshakes) at once")
       ->envname("MESHD_MAX_HTTP_CONNECTIONS")

@@ -18,6 +18,8 @@ const char* to_string(Drop drop) {
     case Drop::rate_limited: return "rate_limited";
     case Drop::slow_consumer: return "slow_consumer";
     case Drop::max_connections: return "max_connections";
+    case Drop::per_ip_connections: return "per_ip_connections";
+    case Drop::per_ip_handshakes: return "per_ip_handshakes";
     case Drop::abuse: return "abuse";
     case Drop::cluster_undecodable: return "cluster_undecodable";
     case Drop::cluster_bad_topic: return "cluster_bad_topic";

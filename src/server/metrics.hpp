@@ -35,6 +35,8 @@ enum class Drop : std::uint8_t {
   rate_limited,        // token bucket empty
   slow_consumer,       // outbound queue full: connection closed
   max_connections,     // refused at the handshake (HTTP 503)
+  per_ip_connections,  // refused at accept: --max-connections-per-ip
+  per_ip_handshakes,   // refused at accept: --max-handshakes-per-ip
   abuse,               // connection closed after --max-strikes invalid messages
   cluster_undecodable, // a NATS message that is not a node's envelope (docs/cluster.md)
   cluster_bad_topic,   // a NATS message whose topic is invalid or not its subject's

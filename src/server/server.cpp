@@ -150,8 +150,19 @@ void ServerImpl::do_accept() {
       });
       return;
     }
-    if (http_connections.load(std::memory_order_relaxed) >= config.max_http_connections) {
-      main_loop().metrics.drop(Drop::max_connections);
+    AddressLimits::Slot slot;
+    AddressLimits::Refusal refusal = AddressLimits::Refusal::none;
+    if (address_limits.enabled()) {
+      beast::error_code endpoint_ec;
+      const auto remote = socket.remote_endpoint(endpoint_ec);
+      if (!endpoint_ec) refusal = address_limits.admit(remote.address(), slot);
+    }
+    if (refusal != AddressLimits::Refusal::none ||
+        http_connections.load(std::memory_order_relaxed) >= config.max_http_connections) {
+      main_loop().metrics.drop(refusal == AddressLimits::Refusal::connections ? Drop::per_ip_connections
+                               : refusal == AddressLimits::Refusal::handshakes
+                                   ? Drop::per_ip_handshakes
+                                   : Drop::max_connections);
       beast::error_code ignored;
       socket.close(ignored);
     } else {
@@ -159,8 +170,9 @@ void ServerImpl::do_accept() {
       // Posted before any shutdown request is, so the loop registers the
       // connection before it closes its connections.
       // The context of the moment: a reload affects later connections only.
-      asio::post(target.ioc, [&target, peer = std::move(socket), tls = tls_context_]() mutable {
-        start_http_session(target, std::move(peer), tls.get());
+      asio::post(target.ioc, [&target, peer = std::move(socket), tls = tls_context_,
+                              slot = std::move(slot)]() mutable {
+        start_http_session(target, std::move(peer), tls.get(), std::move(slot));
       });
     }
     do_accept();
