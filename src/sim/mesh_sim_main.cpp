@@ -38,6 +38,8 @@ void usage(FILE* out) {
                "                         test peers, the rest run the strategy (default 0)\n"
                "  --relay-delay-ms MS    processing delay of each relay (default 3)\n"
                "  --loss P               per-transmission loss, retransmitted (default 0)\n"
+               "  --drop P               per-transmission loss on links, not retransmitted: the\n"
+               "                         copy is gone and gap repair must make up (default 0)\n"
                "  --threads T            threads handing server messages to their receivers;\n"
                "                         results do not depend on it (default: cores)\n"
                "  --json                 print one JSON object instead of a summary\n"
@@ -122,6 +124,7 @@ int main(int argc, char** argv) {
     else if (arg == "--reference-share" && number <= 100) options.reference_share = number / 100;
     else if (arg == "--relay-delay-ms") options.network.relay_delay = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--loss" && number < 1) options.network.loss = number;
+    else if (arg == "--drop" && number < 1) options.network.drop = number;
     else if (arg == "--threads" && number >= 1) options.network.threads = static_cast<std::size_t>(number);
     else {
       std::fprintf(stderr, "mesh-sim: unknown option or value out of range: %s %s (see --help)\n",
@@ -158,6 +161,15 @@ int main(int argc, char** argv) {
               r.max_hops, r.max_hops ? r.max_hops - 1 : 0, r.mean_hops);
   std::printf("  routing bytes         %.0f per broadcast\n", r.routing_bytes_per_broadcast);
   std::printf("  duplicates            %zu copies delivered twice or more\n", r.duplicates);
+  std::printf("  order                 %zu messages after a later one of their source; %zu gap\n"
+              "                        events (%zu messages) reported\n",
+              r.order_violations, r.gap_events, r.gap_messages);
+  std::printf("  gap repair            %.2f pulls, %.2f pulled copies, %.2f local repairs,\n"
+              "                        %.0f announcements per broadcast; history %.1f KB per\n"
+              "                        peer (max %.1f), reorder buffer max %.1f KB\n",
+              r.pulls_per_broadcast, r.pulled_copies_per_broadcast,
+              r.local_repairs_per_broadcast, r.announcements_per_broadcast, r.history_kb_mean,
+              r.history_kb_max, r.reorder_kb_max);
   if (options.reference_share > 0) {
     std::printf("  mixed group           %zu reference-like peers; ours to ours: %.4f%%"
                 " (%zu missed)\n",
