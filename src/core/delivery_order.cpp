@@ -12,8 +12,8 @@ DeliveryOrder::Source& DeliveryOrder::start(PeerId source, std::uint64_t first_d
   return s;
 }
 
-void DeliveryOrder::expect_from_start(PeerId source) {
-  if (!tracks(source)) start(source, 1);
+void DeliveryOrder::expect_from(PeerId source, std::uint64_t next_seq) {
+  if (!tracks(source) && next_seq != 0) start(source, next_seq).baseline_guessed = false;
 }
 
 bool DeliveryOrder::missing(PeerId source, std::uint64_t seq) const {
@@ -36,7 +36,7 @@ DeliveryOrder::Outcome DeliveryOrder::accept(TimeUs now, PeerId source, std::uin
                                              std::vector<OrderedEvent>& out) {
   auto it = sources_.find(source);
   Source& s = it != sources_.end() ? it->second : start(source, seq);
-  if (seq < s.baseline) {
+  if (seq < s.baseline && s.baseline_guessed) {
     // Older than the first message we saw of this source: we never waited
     // for it, so it goes to the application as it comes.
     out.push_back({OrderedEvent::Kind::message, source, seq, 0, std::move(payload)});

@@ -7,10 +7,11 @@
 // when to pull them and from whom, and gives up on a hole after a number of
 // pulls: a gap. Sans-IO; MeshNode sends the pulls.
 //
-// The first seq due from a source is 1 when it joined after us (a new
-// MeshNode numbers from 1); otherwise the first message we see of it sets it,
-// and messages older than that one that come later are delivered as they
-// come (we cannot know how far back we should wait).
+// The first seq due from a source is the one its status announced (the
+// first status we hear of it: MeshStatus.next_seq); without one, the first
+// message we see of it sets it, and messages older than that one that come
+// later are delivered as they come (we cannot know how far back to wait).
+// Older than an announced start, a copy is late (not delivered).
 
 #include <cstddef>
 #include <cstdint>
@@ -70,8 +71,9 @@ class DeliveryOrder {
 
   explicit DeliveryOrder(DeliveryOrderLimits limits) : limits_(limits) {}
 
-  // `source` joined after us: its first message is seq 1.
-  void expect_from_start(PeerId source);
+  // The next message of `source` is `next_seq` (its status said so); no
+  // effect once the source is tracked.
+  void expect_from(PeerId source, std::uint64_t next_seq);
   // A message seen for the first time (the duplicate filter passed it),
   // received from `via`. Appends to `out` what the application gets now.
   Outcome accept(TimeUs now, PeerId source, std::uint64_t seq, std::string payload, PeerId via,
@@ -94,6 +96,7 @@ class DeliveryOrder {
   struct Source {
     std::uint64_t next = 1;      // next seq due to the application
     std::uint64_t baseline = 0;  // seqs below it predate what we wait for
+    bool baseline_guessed = true;  // set by the first message seen, not a status
     std::uint64_t highest_known = 0;  // highest seq received or announced
     std::map<std::uint64_t, std::string> held;
     TimeUs next_pull_at = kNever;  // kNever: no hole

@@ -71,7 +71,7 @@ struct MeshConfig {
   // from a neighbour that has it, every `pull_interval`, at most `max_pulls`
   // times; then the application gets a gap.
   bool announce_messages = true;
-  TimeUs pull_delay = 60 * kMillisecond;
+  TimeUs pull_delay = 30 * kMillisecond;
   TimeUs pull_interval = 500 * kMillisecond;
   std::uint32_t max_pulls = 6;
   // What a peer keeps for others to pull: every message it sent or received,

@@ -39,7 +39,8 @@ struct MeshCounters {
   // Reliable delivery and gap repair.
   std::uint64_t held_for_order = 0;       // messages that waited for older ones of their source
   std::uint64_t gaps = 0;                 // gap events: messages given up as lost
-  std::uint64_t late_after_gap = 0;       // copies that came after their gap was reported
+  std::uint64_t late_after_gap = 0;       // copies that came after their gap was reported (or
+                                          // older than the seq a source's status said was next)
   std::uint64_t seq_jumps = 0;            // seqs implausibly far ahead, dropped
   std::uint64_t announcements_sent = 0;   // Packet.have messages to neighbours
   std::uint64_t pulls_sent = 0;           // Packet.want messages (links or server)

@@ -152,14 +152,19 @@ void MeshNode::handle_mesh_update(TimeUs now, PeerId sender, std::string_view bo
     for (const Link& link : links_.all()) {
       if (link.peer == update.source) links_.find(link.id)->peer_version = update.status.version;
     }
+    // Where we start waiting for its messages, in order (the first status
+    // we hear of a source: the snapshot's, or its first after joining).
+    if (update.status.next_seq != 0 && ordered(update.source)) {
+      order_.expect_from(update.source, update.status.next_seq);
+    }
   }
-  if (outcome.joined != kNoPeer) member_joined(outcome.joined);
+  if (outcome.joined != kNoPeer) emit(PeerJoined{outcome.joined});
   if (outcome.left != kNoPeer) peer_left(now, outcome.left);
   dial(now);
 }
 
 void MeshNode::handle_offer(TimeUs now, PeerId from, std::string_view body) {
-  if (membership_.add_member(from, now)) member_joined(from);
+  if (membership_.add_member(from, now)) emit(PeerJoined{from});
   const LinkPolicy::OfferDecision decision = policy_.on_offer(from, links_, membership_, random_, now);
   if (!decision.accept) {
     ++counters_.offers_refused;
@@ -227,7 +232,7 @@ void MeshNode::on_link_open(TimeUs now, LinkId id) {
   ++counters_.links_opened;
   const PeerId peer = link->peer;
   if (first) {
-    if (membership_.add_member(peer, now)) member_joined(peer);
+    if (membership_.add_member(peer, now)) emit(PeerJoined{peer});
     forget_phantom_link(peer);
     membership_.set_local_link(peer, true, link->rtt_us);
     // One side's claim puts a link in every view (WIRE.md §3): the dialler
@@ -640,6 +645,7 @@ void MeshNode::publish_status() {
   }
   update.status.id = ++status_id_;
   update.status.version = kProtocolVersion;
+  if (config_.message_ids && config_.reliable_delivery) update.status.next_seq = next_seq_;
   for (const PeerId peer : links_.open_peers()) {
     update.status.connected_to.push_back(peer);
     const Link* link = links_.open_link_to(peer);

@@ -122,7 +122,6 @@ class MeshNode {
   void serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::MessageId>& ids);
   void send_pulls(TimeUs now);
   bool speaks_gap_repair(PeerId peer) const { return membership_.version_of(peer) >= 2; }
-  void member_joined(PeerId peer);
   HopFilter hop_filter();
   // Sends a packet of the tree to `next`: on its link, else through the server.
   void send_down(TimeUs now, PeerId next, const wire::Packet& packet);

@@ -26,13 +26,6 @@ bool MeshNode::ordered(PeerId source) const {
          speaks_gap_repair(source);
 }
 
-void MeshNode::member_joined(PeerId peer) {
-  // After the group's snapshot every member we hear of is new: its first
-  // message is seq 1, so even a loss of that one is noticed.
-  if (!waiting_for_snapshot_ && config_.reliable_delivery) order_.expect_from_start(peer);
-  emit(PeerJoined{peer});
-}
-
 void MeshNode::deliver(TimeUs now, PeerId via, const wire::Packet& packet) {
   if (packet.seq == 0 || !ordered(packet.source)) {
     ++counters_.delivered;

@@ -134,7 +134,8 @@ void put_packet(std::string& out, const Packet& packet) {
 // MeshStatusMessage
 std::size_t status_size(const MeshStatus& status) {
   return packed_field_size(status.connected_to) + uint_field_size(status.id) +
-         packed_field_size(status.rtt_us) + uint_field_size(status.version);
+         packed_field_size(status.rtt_us) + uint_field_size(status.version) +
+         uint_field_size(status.next_seq);
 }
 void put_status(std::string& out, const MeshStatus& status) {
   Writer writer{out};
@@ -142,6 +143,7 @@ void put_status(std::string& out, const MeshStatus& status) {
   put_uint32(writer, 2, status.id);
   put_packed(out, 3, status.rtt_us);
   put_uint32(writer, 4, status.version);
+  put_uint64(writer, 5, status.next_seq);
 }
 
 // MeshUpdateMessage
@@ -395,6 +397,7 @@ void reset(MeshStatus& status) {
   status.id = 0;
   status.rtt_us.clear();
   status.version = 0;
+  status.next_seq = 0;
 }
 void reset(MeshUpdate& update) {
   update.source = kNoPeer;
@@ -479,12 +482,13 @@ DecodeError parse_packet(Reader reader, Packet& packet, const DecodeLimits& limi
 // Parses into `status` without clearing it: a repeated occurrence of a
 // sub-message merges into the previous one (protobuf semantics).
 DecodeError parse_status(Reader reader, MeshStatus& status, const DecodeLimits& limits) {
-  return for_each_field(reader, 4, [&](Reader& r) {
+  return for_each_field(reader, 5, [&](Reader& r) {
     switch (r.tag()) {
       case 1: return read_repeated_uint32(r, status.connected_to, limits.max_connected);
       case 2: return read_uint32(r, status.id);
       case 3: return read_repeated_uint32(r, status.rtt_us, limits.max_connected);
       case 4: return read_uint32(r, status.version);
+      case 5: return read_uint64(r, status.next_seq);
       default: return skip(r);
     }
   });

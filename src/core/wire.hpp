@@ -60,6 +60,9 @@ struct MeshStatus {
   // peer. Lets our peers use extensions (e.g. link pings) only with peers that
   // understand them.
   std::uint32_t version = 0;
+  // 5 (ours, optional): the seq the sender's next broadcast will carry (0 =
+  // not said). A newcomer waits for its messages from there on, in order.
+  std::uint64_t next_seq = 0;
   friend bool operator==(const MeshStatus&, const MeshStatus&) = default;
 };
 

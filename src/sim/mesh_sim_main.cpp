@@ -40,6 +40,8 @@ void usage(FILE* out) {
                "  --loss P               per-transmission loss, retransmitted (default 0)\n"
                "  --drop P               per-transmission loss on links, not retransmitted: the\n"
                "                         copy is gone and gap repair must make up (default 0)\n"
+               "  --pull-delay-ms MS     gap repair: grace between learning of a missing message\n"
+               "                         and pulling it (default: live peers', 30)\n"
                "  --threads T            threads handing server messages to their receivers;\n"
                "                         results do not depend on it (default: cores)\n"
                "  --json                 print one JSON object instead of a summary\n"
@@ -125,6 +127,7 @@ int main(int argc, char** argv) {
     else if (arg == "--relay-delay-ms") options.network.relay_delay = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--loss" && number < 1) options.network.loss = number;
     else if (arg == "--drop" && number < 1) options.network.drop = number;
+    else if (arg == "--pull-delay-ms") options.pull_delay = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--threads" && number >= 1) options.network.threads = static_cast<std::size_t>(number);
     else {
       std::fprintf(stderr, "mesh-sim: unknown option or value out of range: %s %s (see --help)\n",

@@ -55,6 +55,7 @@ MeshConfig strategy_config(Strategy strategy, const ScenarioOptions& options) {
       config.spread = MeshConfig::Spread::flood;
       break;
   }
+  config.pull_delay = options.pull_delay;
   // Routes of the reference's full trees outgrow the live default at scale.
   config.max_route_edges = 1 << 20;
   config.max_packet_bytes = 64 << 20;

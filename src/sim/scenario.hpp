@@ -39,6 +39,8 @@ struct ScenarioOptions {
   // Depth limit of the "ours" tree (TreeOptions::max_depth).
   std::uint32_t max_depth = MeshConfig{}.tree.max_depth;
   NetworkOptions network = default_network();
+  // Gap repair's grace before pulling (MeshConfig::pull_delay).
+  TimeUs pull_delay = MeshConfig{}.pull_delay;
 
   static NetworkOptions default_network();
   // The join interval that keeps big runs tractable; below 2,000 peers it is

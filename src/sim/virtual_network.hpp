@@ -95,6 +95,8 @@ class VirtualNetwork {
   // The peer's links go silent (nothing is delivered either way, no close
   // events); its server connection stays up.
   void isolate(PeerId peer);
+  // From now on, links lose this share of transmissions for good.
+  void set_drop(double drop) { options_.drop = drop; }
   std::uint64_t broadcast(PeerId from, std::string payload);
 
   void run_for(TimeUs duration) { events_.run_until(events_.now() + duration); }

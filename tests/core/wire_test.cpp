@@ -261,6 +261,7 @@ struct Codec<w::MeshStatus> {
       s.rtt_us = random_u32s(rng, 12);  // not necessarily parallel on the wire
     }
     s.version = random_u32(rng);
+    s.next_seq = pick(rng, 2) == 0 ? random_u64(rng) : 0;
     return s;
   }
   static Pb to_pb(const w::MeshStatus& s) {
@@ -269,6 +270,7 @@ struct Codec<w::MeshStatus> {
     out.set_id(s.id);
     for (const auto rtt : s.rtt_us) out.add_rtt_us(rtt);
     out.set_version(s.version);
+    out.set_next_seq(s.next_seq);
     return out;
   }
   static w::MeshStatus from_pb(const Pb& s) {
@@ -277,6 +279,7 @@ struct Codec<w::MeshStatus> {
     out.id = s.id();
     out.rtt_us.assign(s.rtt_us().begin(), s.rtt_us().end());
     out.version = s.version();
+    out.next_seq = s.next_seq();
     return out;
   }
 };
