@@ -72,7 +72,7 @@ struct MeshConfig {
   // times; then the application gets a gap.
   bool announce_messages = true;
   TimeUs pull_delay = 30 * kMillisecond;
-  TimeUs pull_interval = 500 * kMillisecond;
+  TimeUs pull_interval = 250 * kMillisecond;
   std::uint32_t max_pulls = 6;
   // What a peer keeps for others to pull: every message it sent or received,
   // for this long, within this many bytes (payload + route).

@@ -19,6 +19,11 @@ namespace {
 // Copies one pull can cost the peer that serves it (a pull names at most
 // DeliveryOrder::kMaxSeqsPerPull ids of one source; a hostile one more).
 constexpr std::size_t kMaxServedPerPull = DeliveryOrder::kMaxSeqsPerPull;
+// A copy served to a peer reaches the peers below it within about this long;
+// their pulls meanwhile are not served (the pullers of a subtree cut off by
+// one lost transmission ask at about the same time). A later pull is served:
+// the copy may have gone to a peer that had it already, which drops it.
+constexpr TimeUs kCoverWindow = 150 * kMillisecond;
 }  // namespace
 
 bool MeshNode::ordered(PeerId source) const {
@@ -99,7 +104,7 @@ void MeshNode::serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::Me
       continue;
     }
     // A copy we sent lately to a peer above the puller is on its way down.
-    if (history_.covered(id.source, id.seq, puller, now - config_.pull_interval)) continue;
+    if (history_.covered(id.source, id.seq, puller, now - kCoverWindow)) continue;
     std::vector<wire::Edge> route = graft_route(*held, self_, puller);
     if (route.empty()) {
       ++counters_.pulls_unanswerable;

@@ -42,6 +42,8 @@ void usage(FILE* out) {
                "                         copy is gone and gap repair must make up (default 0)\n"
                "  --pull-delay-ms MS     gap repair: grace between learning of a missing message\n"
                "                         and pulling it (default: live peers', 30)\n"
+               "  --pull-interval-ms MS  gap repair: between pulls of the same messages (default:\n"
+               "                         live peers', 250)\n"
                "  --threads T            threads handing server messages to their receivers;\n"
                "                         results do not depend on it (default: cores)\n"
                "  --json                 print one JSON object instead of a summary\n"
@@ -128,6 +130,7 @@ int main(int argc, char** argv) {
     else if (arg == "--loss" && number < 1) options.network.loss = number;
     else if (arg == "--drop" && number < 1) options.network.drop = number;
     else if (arg == "--pull-delay-ms") options.pull_delay = static_cast<TimeUs>(number * kMillisecond);
+    else if (arg == "--pull-interval-ms" && number > 0) options.pull_interval = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--threads" && number >= 1) options.network.threads = static_cast<std::size_t>(number);
     else {
       std::fprintf(stderr, "mesh-sim: unknown option or value out of range: %s %s (see --help)\n",

@@ -56,6 +56,7 @@ MeshConfig strategy_config(Strategy strategy, const ScenarioOptions& options) {
       break;
   }
   config.pull_delay = options.pull_delay;
+  config.pull_interval = options.pull_interval;
   // Routes of the reference's full trees outgrow the live default at scale.
   config.max_route_edges = 1 << 20;
   config.max_packet_bytes = 64 << 20;

@@ -41,6 +41,7 @@ struct ScenarioOptions {
   NetworkOptions network = default_network();
   // Gap repair's grace before pulling (MeshConfig::pull_delay).
   TimeUs pull_delay = MeshConfig{}.pull_delay;
+  TimeUs pull_interval = MeshConfig{}.pull_interval;
 
   static NetworkOptions default_network();
   // The join interval that keeps big runs tractable; below 2,000 peers it is
