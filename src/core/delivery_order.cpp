@@ -13,7 +13,10 @@ DeliveryOrder::Source& DeliveryOrder::start(PeerId source, std::uint64_t first_d
 }
 
 void DeliveryOrder::expect_from(PeerId source, std::uint64_t next_seq) {
-  if (!tracks(source) && next_seq != 0) start(source, next_seq).baseline_guessed = false;
+  // A source that never sent (1) is awaited from its first message on. A
+  // later seq is only a hint: the status may have overtaken a message on its
+  // way to us, which still comes (as when the start is guessed).
+  if (!tracks(source) && next_seq != 0) start(source, next_seq).baseline_guessed = next_seq > 1;
 }
 
 bool DeliveryOrder::missing(PeerId source, std::uint64_t seq) const {

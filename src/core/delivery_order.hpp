@@ -9,9 +9,10 @@
 //
 // The first seq due from a source is the one its status announced (the
 // first status we hear of it: MeshStatus.next_seq); without one, the first
-// message we see of it sets it, and messages older than that one that come
-// later are delivered as they come (we cannot know how far back to wait).
-// Older than an announced start, a copy is late (not delivered).
+// message we see of it sets it. Messages older than that start that come
+// later are delivered as they come (a status may overtake a message still on
+// its way; we cannot know how far back to wait), unless the status said the
+// source never sent (next seq 1): then all its messages come in order.
 
 #include <cstddef>
 #include <cstdint>
