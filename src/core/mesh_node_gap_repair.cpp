@@ -95,9 +95,11 @@ void MeshNode::handle_repair_control(TimeUs now, PeerId from, const wire::Packet
 
 void MeshNode::serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::MessageId>& ids) {
   if (!config_.reliable_delivery || config_.emulate_reference || left_) return;
-  std::size_t budget = kMaxServedPerPull;
-  for (const wire::MessageId& id : ids) {
-    if (budget == 0) break;
+  // Each id costs a lookup and maybe a route: a pull names at most
+  // kMaxServedPerPull ids (ours never more); a hostile one gets no more.
+  const std::size_t count = std::min(ids.size(), kMaxServedPerPull);
+  for (std::size_t i = 0; i < count; ++i) {
+    const wire::MessageId& id = ids[i];
     const wire::Packet* held = history_.find(now, id.source, id.seq);
     if (!held) {
       ++counters_.pulls_unanswerable;
@@ -120,7 +122,6 @@ void MeshNode::serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::Me
     }
     history_.served(now, id.source, id.seq, puller);
     ++counters_.pulls_served;
-    --budget;
   }
 }
 

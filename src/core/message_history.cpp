@@ -32,22 +32,24 @@ const wire::Packet* MessageHistory::find(TimeUs now, PeerId source, std::uint64_
 bool MessageHistory::covered(PeerId source, std::uint64_t seq, PeerId peer, TimeUs since) const {
   const auto it = entries_.find(Key{source, seq});
   if (it == entries_.end()) return false;
-  const std::vector<wire::Edge>& edges = it->second.packet.edges;
-  const auto parent_of = [&edges](PeerId child) {
-    for (const wire::Edge& edge : edges) {
-      if (edge.v == child) return edge.u;
-    }
-    return kNoPeer;
-  };
+  std::vector<PeerId> recent;
   for (const auto& [at, served] : it->second.served) {
-    if (at < since) continue;
-    // Up from `peer` towards the source: a held route is a validated tree,
-    // so this ends within its number of edges.
-    PeerId walk = peer;
-    for (std::size_t hop = 0; hop <= edges.size() && walk != kNoPeer; ++hop) {
-      if (walk == served) return true;
-      walk = parent_of(walk);
-    }
+    if (at >= since) recent.push_back(served);
+  }
+  if (recent.empty()) return false;
+  // Up from `peer` towards the source, parents by binary search (a held
+  // route may be a chain of thousands of edges). A held route is a
+  // validated tree, so the walk ends within its number of edges.
+  std::vector<wire::Edge> by_child = it->second.packet.edges;
+  std::sort(by_child.begin(), by_child.end(),
+            [](const wire::Edge& a, const wire::Edge& b) { return a.v < b.v; });
+  PeerId walk = peer;
+  for (std::size_t hop = 0; hop <= by_child.size() && walk != kNoPeer; ++hop) {
+    if (std::find(recent.begin(), recent.end(), walk) != recent.end()) return true;
+    const auto up = std::lower_bound(
+        by_child.begin(), by_child.end(), walk,
+        [](const wire::Edge& edge, PeerId v) { return edge.v < v; });
+    walk = up != by_child.end() && up->v == walk ? up->u : kNoPeer;
   }
   return false;
 }

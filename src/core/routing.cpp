@@ -227,11 +227,16 @@ std::vector<Hop> plan_relay(const wire::Packet& packet, PeerId self, bool prune,
 std::vector<wire::Edge> graft_route(const wire::Packet& held, PeerId self, PeerId puller) {
   const std::vector<wire::Edge>& edges = held.edges;
   if (puller == held.source || puller == self || puller == kNoPeer) return {};
-  const auto parent_of = [&edges](PeerId child) {
-    for (const wire::Edge& edge : edges) {
-      if (edge.v == child) return edge.u;
-    }
-    return kNoPeer;
+  // Parents by binary search: a held route may be a hostile chain of
+  // thousands of edges, and a linear search per hop would be quadratic.
+  std::vector<wire::Edge> by_child = edges;
+  std::sort(by_child.begin(), by_child.end(),
+            [](const wire::Edge& a, const wire::Edge& b) { return a.v < b.v; });
+  const auto parent_of = [&by_child](PeerId child) {
+    const auto it = std::lower_bound(
+        by_child.begin(), by_child.end(), child,
+        [](const wire::Edge& edge, PeerId v) { return edge.v < v; });
+    return it != by_child.end() && it->v == child ? it->u : kNoPeer;
   };
   // Our path, from the source down (a validated tree: at most |edges| hops).
   std::vector<wire::Edge> path;

@@ -63,7 +63,17 @@ void usage(FILE* out) {
                "                                   broadcast sent (a tree is cached until the view\n"
                "                                   changes)\n"
                "  mean_hops                        links + server hops of a delivery, mean (max_hops:\n"
-               "                                   the most; broadcast_depth: relays, max_hops - 1)\n");
+               "                                   the most; broadcast_depth: relays, max_hops - 1)\n"
+               "\n"
+               "Reliable delivery fields (docs/broadcast.md, 'Delivery guarantees'):\n"
+               "  order_violations                 messages a peer got after a later one of their source\n"
+               "  gap_events, gap_messages         gaps reported to applications (peers alive at the end)\n"
+               "  pulls_per_broadcast              pull requests (Packet.want), per broadcast sent\n"
+               "  pulled_copies_per_broadcast      copies sent to pullers, per broadcast sent\n"
+               "  local_repairs_per_broadcast      copies re-sent around a gone neighbour, per broadcast\n"
+               "  announcements_per_broadcast      'I have' messages (Packet.have), per broadcast sent\n"
+               "  history_kb_mean, history_kb_max  message history per live peer, sampled at broadcasts\n"
+               "  reorder_kb_max                   largest reorder buffer seen\n");
 }
 
 bool parse_number(const char* text, double& out) {

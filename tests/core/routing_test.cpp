@@ -522,6 +522,18 @@ TEST(GraftRoute, ARelaySendsItsPathAndWhatItHoldsBelowThePuller) {
   EXPECT_EQ(graft_route(packet_of(1, {}), 6, 3), (Edges{{1, 6}, {6, 3}}));
 }
 
+TEST(GraftRoute, AHeldChainOfFourThousandEdgesCostsNoQuadraticTime) {
+  Edges chain;
+  for (PeerId p = 1; p <= 4096; ++p) chain.push_back({p, p + 1});
+  const wire::Packet held = packet_of(1, chain);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 32; ++i) {  // what one hostile pull can ask for
+    ASSERT_EQ(graft_route(held, 4097, 9999).size(), 4097u);
+    ASSERT_EQ(graft_route(held, 1, 2).size(), 4096u);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << "a hang";
+}
+
 TEST(GraftRoute, NoRouteForAPullerAboveUsOrForTheSource) {
   const wire::Packet held = packet_of(1, {{1, 2}, {2, 3}, {3, 4}});
   EXPECT_TRUE(graft_route(held, 4, 2).empty());
