@@ -359,7 +359,7 @@ function validateJoinOptions(module, settings, coreOptions) {
 
 /**
  * One member of a mesh group. `await Mesh.join({url, group})`, then
- * `broadcast(data)`, `on('message' | 'peer' | 'link' | 'change' | 'close', fn)`,
+ * `broadcast(data)`, `on('message' | 'gap' | 'peer' | 'link' | 'change' | 'close', fn)`,
  * `view()`, `leave()`.
  */
 export class Mesh {
