@@ -202,6 +202,15 @@ struct PeerSnapshot {
     std::uint64_t links_dropped_for_room = 0;
     std::uint64_t relay_allocation_failures = 0;  // TURN refused or unreachable (e.g. expired
                                                   // credentials): links go without relay
+    // Reliable delivery and gap repair (docs/broadcast.md).
+    std::uint64_t held_for_order = 0;      // messages that waited for older ones of their source
+    std::uint64_t gaps = 0;                // on_gap events: messages lost for good
+    std::uint64_t late_after_gap = 0;      // copies that came after their gap was reported
+    std::uint64_t seq_jumps = 0;           // seqs implausibly far ahead, dropped
+    std::uint64_t announcements_sent = 0;  // "I have" messages to neighbours
+    std::uint64_t pulls_sent = 0;          // requests for missing messages
+    std::uint64_t pulls_served = 0;        // copies sent to peers that asked
+    std::uint64_t pulls_unanswerable = 0;  // asked for what this peer no longer holds
     // From the driver (cumulative over reconnects).
     std::uint64_t send_queue_drops = 0;    // packets dropped: link queue full
     std::uint64_t receive_drops = 0;       // link messages dropped: max_inbound_bytes waiting
@@ -223,7 +232,7 @@ const char* to_string(PeerSnapshot::State state);
 namespace detail {
 template <class Counters, class Visit>
 void visit_peer_counters(Counters& c, Visit& visit) {
-  static_assert(sizeof(PeerSnapshot::Counters) == 32 * sizeof(std::uint64_t),
+  static_assert(sizeof(PeerSnapshot::Counters) == 40 * sizeof(std::uint64_t),
                 "a counter was added to PeerSnapshot::Counters: list it here too");
   visit("malformed_packets", c.malformed_packets);
   visit("bad_routes", c.bad_routes);
@@ -249,6 +258,14 @@ void visit_peer_counters(Counters& c, Visit& visit) {
   visit("repaired", c.repaired);
   visit("links_dropped_for_room", c.links_dropped_for_room);
   visit("relay_allocation_failures", c.relay_allocation_failures);
+  visit("held_for_order", c.held_for_order);
+  visit("gaps", c.gaps);
+  visit("late_after_gap", c.late_after_gap);
+  visit("seq_jumps", c.seq_jumps);
+  visit("announcements_sent", c.announcements_sent);
+  visit("pulls_sent", c.pulls_sent);
+  visit("pulls_served", c.pulls_served);
+  visit("pulls_unanswerable", c.pulls_unanswerable);
   visit("send_queue_drops", c.send_queue_drops);
   visit("receive_drops", c.receive_drops);
   visit("server_frames_in", c.server_frames_in);
@@ -295,9 +312,28 @@ const char* to_string(PeerError::Kind kind);
 // Callbacks run on the peer's loop thread. They may call broadcast(),
 // snapshot() and id() of the same Peer, but never stop() or the destructor.
 // Keep them short: the mesh waits while they run. Any may be left empty.
+// A message as the application gets it (PeerCallbacks::on_received).
+struct ReceivedMessage {
+  PeerId source = 0;
+  // Its number at the source (Peer::broadcast returned it there); 0 when the
+  // source sends none (a peer of the reference implementation).
+  std::uint64_t seq = 0;
+  // Delivery mode: reliable messages of a source come in the order sent,
+  // exactly once, or after an on_gap naming those that were lost for good.
+  bool reliable = true;
+  std::string bytes;
+};
+
 struct PeerCallbacks {
-  // A broadcast from `source` (each message once).
+  // A broadcast from `source` (each message once; a source's reliable
+  // messages in the order it sent them).
   std::function<void(PeerId source, const std::string& bytes)> on_message;
+  // The same with its seq and delivery mode; when set, it is called instead
+  // of on_message.
+  std::function<void(const ReceivedMessage& message)> on_received;
+  // Messages from_seq..to_seq of `source` were lost for good (no peer could
+  // repair them): the messages of `source` that follow come next.
+  std::function<void(PeerId source, std::uint64_t from_seq, std::uint64_t to_seq)> on_gap;
   // A peer entered / left this peer's view of the group.
   std::function<void(PeerId peer)> on_peer_joined;
   std::function<void(PeerId peer)> on_peer_left;
@@ -344,12 +380,15 @@ class Peer {
   void leave();
   void stop();
 
-  // Sends `payload` to every member of the group (each receives it once).
-  // Thread-safe, non-blocking: the message is handed to the loop. Returns
-  // false when the peer is not joined (the message is dropped). Links whose
-  // send queue is full drop it: on_error(send_queue_full) says so. Throws
-  // std::length_error for a payload over kMaxPayloadBytes.
-  bool broadcast(std::string payload);
+  // Sends `payload` to every member of the group (each receives it once,
+  // reliably: in order, or an on_gap). Returns its seq (what receivers see
+  // in ReceivedMessage::seq; they number from 1 each session), or 0 when the
+  // peer is not joined (the message is dropped). Thread-safe; from another
+  // thread it waits for the loop to take the message (a few microseconds
+  // when idle). Links whose send queue is full drop it:
+  // on_error(send_queue_full) says so. Throws std::length_error for a
+  // payload over kMaxPayloadBytes.
+  std::uint64_t broadcast(std::string payload);
 
   // The peer's state. Thread-safe; from another thread it waits for the loop
   // (a few microseconds when idle).

@@ -49,7 +49,19 @@ struct MeasureRtt { LinkId link; };
 struct UseIceServers { std::vector<IceServer> servers; };
 
 // Application events.
-struct Deliver { PeerId source; std::string payload; };
+// A message of `source`. `seq` is its number at the source (0: the source
+// sends none, a reference peer); reliable messages of a source come in seq
+// order, exactly once (docs/broadcast.md).
+struct Deliver {
+  PeerId source;
+  std::string payload;
+  std::uint64_t seq = 0;
+  bool reliable = true;
+};
+// Messages from_seq..to_seq of `source` were lost for good (no peer could
+// repair them): the application hears so instead of silence. Later messages
+// of the source follow.
+struct Gap { PeerId source; std::uint64_t from_seq; std::uint64_t to_seq; };
 struct PeerJoined { PeerId peer; };
 struct PeerLeft { PeerId peer; };
 struct LinkUp { PeerId peer; };
@@ -67,7 +79,7 @@ struct ObserverCommand { PeerId from; std::string body; };
 struct WakeAt { TimeUs at; };
 
 using Action = std::variant<Subscribe, Publish, OpenLink, AcceptLink, ApplyAnswer, AddCandidate,
-                            CloseLink, SendOnLink, MeasureRtt, UseIceServers, Deliver, PeerJoined,
+                            CloseLink, SendOnLink, MeasureRtt, UseIceServers, Deliver, Gap, PeerJoined,
                             PeerLeft, LinkUp, LinkDown, ObserverCommand, WakeAt>;
 
 // Drivers carry actions out with std::visit over one handler per kind:

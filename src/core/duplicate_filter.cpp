@@ -41,4 +41,13 @@ bool DuplicateFilter::first_time(PeerId source, std::uint64_t seq, bool remember
   return !test_and_set(w.seen, seq);
 }
 
+bool DuplicateFilter::seen(PeerId source, std::uint64_t seq) const {
+  if (seq == 0) return false;
+  const auto it = windows_.find(source);
+  if (it == windows_.end() || seq > it->second.highest) return false;
+  if (it->second.highest - seq >= kWindow) return true;
+  const std::uint64_t index = seq % kWindow;
+  return (it->second.seen[index / 64] >> (index % 64) & 1U) != 0;
+}
+
 }  // namespace p2pmesh

@@ -24,6 +24,9 @@ class DuplicateFilter {
   // (older than the window); false for a repeat. A source not seen before is
   // only remembered when `remember_new` (the caller bounds the sources).
   bool first_time(PeerId source, std::uint64_t seq, bool remember_new = true);
+  // Whether (source, seq) passed before (a seq older than the window counts
+  // as seen: too old to ask for).
+  bool seen(PeerId source, std::uint64_t seq) const;
   void forget(PeerId source) { windows_.erase(source); }
   std::size_t sources() const { return windows_.size(); }
 

@@ -29,7 +29,8 @@ std::string MeshConfig::validate() const {
                    {"status_interval", status_interval},
                    {"ping_interval", ping_interval},
                    {"dead_link_timeout", dead_link_timeout},
-                   {"transport_rtt_interval", transport_rtt_interval}};
+                   {"transport_rtt_interval", transport_rtt_interval},
+                   {"pull_interval", pull_interval}};
   for (const auto& [name, value] : intervals) {
     if (value < kShortest) return std::string(name) + " must be at least 10 ms, not " + ms(value);
   }
@@ -37,6 +38,8 @@ std::string MeshConfig::validate() const {
     return "member_timeout, candidate_backoff, snapshot_wait and repair_window must not be "
            "negative";
   }
+  if (pull_delay < 0 || history_age < 0) return "pull_delay and history_age must not be negative";
+  if (max_pulls == 0) return "max_pulls must be at least 1";
   if (report_interval != 0 && report_interval < 100 * kMillisecond) {
     return "report_interval must be 0 (off) or at least 100 ms, not " + ms(report_interval);
   }

@@ -59,6 +59,29 @@ struct MeshConfig {
   // to its children when it turns out gone (repair_buffer.hpp). 0 = off.
   TimeUs repair_window = 3 * kSecond;
   bool message_ids = true;  // Packet.seq on our broadcasts (reference peers: none)
+  // Reliable delivery (docs/broadcast.md, "Delivery guarantees"): each
+  // source's messages reach the application in order, exactly once, or as
+  // an explicit gap; lost ones are pulled (gap repair). Applies to sources of
+  // our protocol version 2 and up; others are delivered as they come.
+  bool reliable_delivery = true;
+  // Gap repair: a peer tells its neighbours outside the message's tree which
+  // messages it has (Packet.have: a few bytes each) so that one whose copy
+  // was lost learns of it; after `pull_delay` without it, the peer pulls it
+  // from the source (which sends it with the subtree below the puller) or
+  // from a neighbour that has it, every `pull_interval`, at most `max_pulls`
+  // times; then the application gets a gap.
+  bool announce_messages = true;
+  TimeUs pull_delay = 30 * kMillisecond;
+  TimeUs pull_interval = 250 * kMillisecond;
+  std::uint32_t max_pulls = 6;
+  // What a peer keeps for others to pull: every message it sent or received,
+  // for this long, within this many bytes (payload + route).
+  TimeUs history_age = 20 * kSecond;
+  std::uint32_t history_bytes = 2u << 20;
+  // Messages that came before older ones of their source wait, within these
+  // bounds (beyond them the oldest hole becomes a gap).
+  std::uint32_t reorder_max_per_source = 256;
+  std::uint32_t reorder_max_bytes = 4u << 20;
   // A full peer admits a peer short of links by dropping one of its own
   // (keeps the overlay low-diameter); the reference refuses offers when full.
   bool admit_when_full = true;

@@ -36,12 +36,22 @@ struct MeshCounters {
   std::uint64_t links_dropped_for_room = 0;
   std::uint64_t relay_allocation_failures = 0;  // TURN refused or unreachable (e.g. expired
                                                 // credentials): links go without relay
+  // Reliable delivery and gap repair.
+  std::uint64_t held_for_order = 0;       // messages that waited for older ones of their source
+  std::uint64_t gaps = 0;                 // gap events: messages given up as lost
+  std::uint64_t late_after_gap = 0;       // copies that came after their gap was reported (or
+                                          // older than the seq a source's status said was next)
+  std::uint64_t seq_jumps = 0;            // seqs implausibly far ahead, dropped
+  std::uint64_t announcements_sent = 0;   // Packet.have messages to neighbours
+  std::uint64_t pulls_sent = 0;           // Packet.want messages (links or server)
+  std::uint64_t pulls_served = 0;         // copies sent to a puller
+  std::uint64_t pulls_unanswerable = 0;   // asked for what we no longer hold (or cannot route)
 };
 
 namespace detail {
 template <class Counters, class Visit>
 void visit_mesh_counters(Counters& counters, Visit& visit) {
-  static_assert(sizeof(MeshCounters) == 24 * sizeof(std::uint64_t),
+  static_assert(sizeof(MeshCounters) == 32 * sizeof(std::uint64_t),
                 "a counter was added to MeshCounters: list it here too");
   visit("malformed_packets", counters.malformed_packets);
   visit("bad_routes", counters.bad_routes);
@@ -67,6 +77,14 @@ void visit_mesh_counters(Counters& counters, Visit& visit) {
   visit("repaired", counters.repaired);
   visit("links_dropped_for_room", counters.links_dropped_for_room);
   visit("relay_allocation_failures", counters.relay_allocation_failures);
+  visit("held_for_order", counters.held_for_order);
+  visit("gaps", counters.gaps);
+  visit("late_after_gap", counters.late_after_gap);
+  visit("seq_jumps", counters.seq_jumps);
+  visit("announcements_sent", counters.announcements_sent);
+  visit("pulls_sent", counters.pulls_sent);
+  visit("pulls_served", counters.pulls_served);
+  visit("pulls_unanswerable", counters.pulls_unanswerable);
 }
 }  // namespace detail
 

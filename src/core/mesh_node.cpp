@@ -27,6 +27,12 @@ MeshNode::MeshNode(MeshConfig config)
       membership_(kNoPeer),
       policy_(kNoPeer, config_),
       repair_buffer_(config_.repair_window, 1024, 8u << 20),
+      history_(config_.history_age, config_.history_bytes),
+      order_(DeliveryOrderLimits{.pull_delay = config_.pull_delay,
+                                 .pull_interval = config_.pull_interval,
+                                 .max_pulls = config_.max_pulls,
+                                 .max_held_per_source = config_.reorder_max_per_source,
+                                 .max_held_bytes = config_.reorder_max_bytes}),
       random_(config_.seed) {
   limits_.max_message_bytes = config_.max_packet_bytes;
   limits_.max_edges = config_.max_route_edges;
@@ -146,6 +152,11 @@ void MeshNode::handle_mesh_update(TimeUs now, PeerId sender, std::string_view bo
     for (const Link& link : links_.all()) {
       if (link.peer == update.source) links_.find(link.id)->peer_version = update.status.version;
     }
+    // Where we start waiting for its messages, in order (the first status
+    // we hear of a source: the snapshot's, or its first after joining).
+    if (update.status.next_seq != 0 && ordered(update.source)) {
+      order_.expect_from(update.source, update.status.next_seq);
+    }
   }
   if (outcome.joined != kNoPeer) emit(PeerJoined{outcome.joined});
   if (outcome.left != kNoPeer) peer_left(now, outcome.left);
@@ -264,6 +275,8 @@ void MeshNode::on_link_data(TimeUs now, LinkId id, std::string_view bytes) {
     if (const auto rtt = apply_pong(*link, packet, now)) {
       membership_.set_local_link(link->peer, true, *rtt);
     }
+  } else if (!packet.have.empty() || !packet.want.empty()) {
+    handle_repair_control(now, link->peer, packet);
   } else {
     handle_packet(now, link->peer, packet, false);
   }
@@ -315,12 +328,11 @@ void MeshNode::handle_packet(TimeUs now, PeerId via, const wire::Packet& packet,
     ++counters_.duplicate_packets;
     return;
   }
-  ++counters_.delivered;
-  emit(Deliver{packet.source, packet.payload});
+  deliver(now, via, packet);
   if (config_.spread == MeshConfig::Spread::flood) {
     flood(packet, via);
   } else {
-    forward(now, packet);
+    announce(packet, via, forward(now, packet));
   }
 }
 
@@ -336,9 +348,15 @@ void MeshNode::flood(const wire::Packet& packet, PeerId except) {
 
 void MeshNode::handle_fallback(TimeUs now, PeerId sender, std::string_view body) {
   wire::Packet packet;
+  // Through the server only pulls come besides broadcasts (announcements
+  // and keep-alives are between neighbours).
   if (wire::decode(body, packet, limits_) != wire::DecodeError::none || packet.ping != 0 ||
-      packet.pong != 0) {
+      packet.pong != 0 || !packet.have.empty()) {
     ++counters_.malformed_packets;
+    return;
+  }
+  if (!packet.want.empty()) {
+    serve_pulls(now, sender, packet.want);
     return;
   }
   handle_packet(now, sender, packet, true);
@@ -361,15 +379,18 @@ HopFilter MeshNode::hop_filter() {
   };
 }
 
-void MeshNode::forward(TimeUs now, const wire::Packet& packet) {
+std::vector<PeerId> MeshNode::forward(TimeUs now, const wire::Packet& packet) {
   HopFilter wanted = hop_filter();
   // A child that left before the packet came never got it: its children
   // get it from us (the source's view was older than ours).
   const auto takes = [&](PeerId next) { return recently_departed(next) || wanted(next); };
+  std::vector<PeerId> children;
   for (const Hop& hop : plan_relay(packet, self_, config_.prune_routes, takes)) {
+    children.push_back(hop.next);
     if (recently_departed(hop.next)) send_around(now, hop.packet, hop.next, false, wanted);
     else send_down(now, hop.next, hop.packet);
   }
+  return children;
 }
 
 void MeshNode::send_down(TimeUs now, PeerId next, const wire::Packet& packet) {
@@ -415,8 +436,16 @@ std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload) {
     packet.seq = seq;
     flood(packet, kNoPeer);
   } else {
+    std::vector<PeerId> children;
     for (const Hop& hop : plan_broadcast(plan, payload, seq, config_.prune_routes)) {
+      children.push_back(hop.next);
       send_down(now, hop.next, hop.packet);  // the tree only uses open links
+    }
+    if (seq != 0 && config_.reliable_delivery && !config_.emulate_reference) {
+      // Kept with the whole tree: a puller gets the subtree below it too.
+      const wire::Packet own{self_, plan.edges, payload, seq};
+      history_.remember(now, own);
+      announce(own, kNoPeer, children);
     }
   }
   if (config_.fallback) {
@@ -478,6 +507,7 @@ void MeshNode::on_tick(TimeUs now) {
   }
   policy_.expire_back_offs(now);
   forget_departed(now);
+  send_pulls(now);
   if (now >= next_status_at_) {
     publish_status();
     next_status_at_ = now + config_.status_interval;
@@ -615,6 +645,7 @@ void MeshNode::publish_status() {
   }
   update.status.id = ++status_id_;
   update.status.version = kProtocolVersion;
+  if (config_.message_ids && config_.reliable_delivery) update.status.next_seq = next_seq_;
   for (const PeerId peer : links_.open_peers()) {
     update.status.connected_to.push_back(peer);
     const Link* link = links_.open_link_to(peer);
@@ -634,7 +665,7 @@ void MeshNode::schedule_wake() {
       config_.emulate_reference ? kNever : next_keepalive_at(links_, config_);
   const TimeUs forget_wake = recently_departed_.empty() ? kNever : recently_departed_.front().first;
   const TimeUs at = std::min({next_status_at_, next_report_at_, policy_.next_deadline(links_),
-                             keepalive_wake, dial_wake, forget_wake});
+                             keepalive_wake, dial_wake, forget_wake, order_.next_deadline()});
   if (at != wake_requested_) {
     wake_requested_ = at;
     emit(WakeAt{at});

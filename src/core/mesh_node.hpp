@@ -15,10 +15,12 @@
 #include "actions.hpp"
 #include "broadcast_tree.hpp"
 #include "clock.hpp"
+#include "delivery_order.hpp"
 #include "duplicate_filter.hpp"
 #include "link_policy.hpp"
 #include "link_table.hpp"
 #include "membership.hpp"
+#include "message_history.hpp"
 #include "mesh_counters.hpp"
 #include "mesh_config.hpp"
 #include "random.hpp"
@@ -28,7 +30,8 @@
 namespace p2pmesh {
 
 // Protocol feature level announced in our status (MeshStatusMessage.version).
-inline constexpr std::uint32_t kProtocolVersion = 1;
+// 1: message ids, keep-alive, RTTs; 2: gap repair (Packet.have / want).
+inline constexpr std::uint32_t kProtocolVersion = 2;
 
 
 class MeshNode {
@@ -90,6 +93,10 @@ class MeshNode {
   const Membership& membership() const { return membership_; }
   const LinkTable& links() const { return links_; }
   const MeshCounters& counters() const { return counters_; }
+  // Gap repair's memory: the message history others may pull from, and
+  // the messages waiting for older ones of their source.
+  std::size_t history_bytes() const { return history_.bytes(); }
+  std::size_t reorder_bytes() const { return order_.held_bytes(); }
   // The current broadcast tree from this peer (cached per view generation).
   const BroadcastTree& tree();
 
@@ -100,7 +107,21 @@ class MeshNode {
   void handle_candidate(PeerId from, std::string_view body);
   void handle_fallback(TimeUs now, PeerId sender, std::string_view body);
   void handle_packet(TimeUs now, PeerId via, const wire::Packet& packet, bool from_server);
-  void forward(TimeUs now, const wire::Packet& packet);
+  // Relays down the route; returns the peers it sent the packet to.
+  std::vector<PeerId> forward(TimeUs now, const wire::Packet& packet);
+  // ---- reliable delivery and gap repair (mesh_node_gap_repair.cpp) ----
+  // Whether `source`'s messages go through the delivery order (and repair).
+  bool ordered(PeerId source) const;
+  // A packet seen for the first time: to the application, in order.
+  void deliver(TimeUs now, PeerId via, const wire::Packet& packet);
+  void emit_ordered(std::vector<OrderedEvent>& events);
+  // Tells neighbours outside the packet's tree that we have it.
+  void announce(const wire::Packet& packet, PeerId via, const std::vector<PeerId>& children);
+  // Packet.have / Packet.want from `from` (a neighbour, or via the server).
+  void handle_repair_control(TimeUs now, PeerId from, const wire::Packet& packet);
+  void serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::MessageId>& ids);
+  void send_pulls(TimeUs now);
+  bool speaks_gap_repair(PeerId peer) const { return membership_.version_of(peer) >= 2; }
   HopFilter hop_filter();
   // Sends a packet of the tree to `next`: on its link, else through the server.
   void send_down(TimeUs now, PeerId next, const wire::Packet& packet);
@@ -169,6 +190,8 @@ class MeshNode {
   // routes naming them are served around them.
   std::deque<std::pair<TimeUs, PeerId>> recently_departed_;
   RepairBuffer repair_buffer_;
+  MessageHistory history_;
+  DeliveryOrder order_;
   // emulate_reference only: received links that closed, still claimed (and
   // routed over) as the reference does; and the link set of its last status.
   std::vector<PeerId> phantom_links_;

@@ -90,10 +90,14 @@ bool MeshNode::recently_departed(PeerId peer) const {
 }
 
 void MeshNode::forget_departed(TimeUs now) {
+  std::vector<OrderedEvent> events;
   while (!recently_departed_.empty() && recently_departed_.front().first <= now) {
     duplicates_.forget(recently_departed_.front().second);
+    // What is still missing of it will not come now: gaps.
+    order_.forget(recently_departed_.front().second, events);
     recently_departed_.pop_front();
   }
+  emit_ordered(events);
 }
 
 }  // namespace p2pmesh

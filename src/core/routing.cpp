@@ -1,5 +1,6 @@
 #include "routing.hpp"
 
+#include <algorithm>
 #include <array>
 #include <limits>
 #include <utility>
@@ -221,6 +222,54 @@ RouteError validate_route(const wire::Packet& packet, std::size_t max_edges) {
 std::vector<Hop> plan_relay(const wire::Packet& packet, PeerId self, bool prune,
                             const HopFilter& wanted) {
   return plan_hops(packet.source, packet.edges, packet.payload, packet.seq, self, prune, wanted);
+}
+
+std::vector<wire::Edge> graft_route(const wire::Packet& held, PeerId self, PeerId puller) {
+  const std::vector<wire::Edge>& edges = held.edges;
+  if (puller == held.source || puller == self || puller == kNoPeer) return {};
+  // Parents by binary search: a held route may be a hostile chain of
+  // thousands of edges, and a linear search per hop would be quadratic.
+  std::vector<wire::Edge> by_child = edges;
+  std::sort(by_child.begin(), by_child.end(),
+            [](const wire::Edge& a, const wire::Edge& b) { return a.v < b.v; });
+  const auto parent_of = [&by_child](PeerId child) {
+    const auto it = std::lower_bound(
+        by_child.begin(), by_child.end(), child,
+        [](const wire::Edge& edge, PeerId v) { return edge.v < v; });
+    return it != by_child.end() && it->v == child ? it->u : kNoPeer;
+  };
+  // Our path, from the source down (a validated tree: at most |edges| hops).
+  std::vector<wire::Edge> path;
+  for (PeerId at = self; at != held.source && path.size() <= edges.size();) {
+    const PeerId up = parent_of(at);
+    if (up == kNoPeer) break;  // not in the route: a copy that came around it
+    if (up == puller) return {};
+    path.push_back({up, at});
+    at = up;
+  }
+  if (self != held.source && (path.empty() || path.back().u != held.source)) {
+    path.clear();  // we are not in our own route (it came through the server)
+    path.push_back({held.source, self});
+  }
+  std::reverse(path.begin(), path.end());
+  path.push_back({self, puller});
+  // The puller's subtree, breadth first over the edges sorted by parent
+  // (a tree: each v once, so this ends; linear-logarithmic, not quadratic).
+  std::vector<wire::Edge> by_parent = edges;
+  std::sort(by_parent.begin(), by_parent.end(),
+            [](const wire::Edge& a, const wire::Edge& b) { return a.u < b.u; });
+  std::vector<PeerId> below{puller};
+  for (std::size_t i = 0; i < below.size() && below.size() <= edges.size(); ++i) {
+    const auto children = std::equal_range(
+        by_parent.begin(), by_parent.end(), wire::Edge{below[i], kNoPeer},
+        [](const wire::Edge& a, const wire::Edge& b) { return a.u < b.u; });
+    for (auto edge = children.first; edge != children.second; ++edge) {
+      if (edge->v == self) continue;
+      path.push_back(*edge);
+      below.push_back(edge->v);
+    }
+  }
+  return path;
 }
 
 }  // namespace p2pmesh

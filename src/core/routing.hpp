@@ -61,4 +61,12 @@ using HopFilter = std::function<bool(PeerId next)>;
 std::vector<Hop> plan_relay(const wire::Packet& packet, PeerId self, bool prune,
                             const HopFilter& wanted = {});
 
+// Gap repair: the route of a copy of `held` (a packet we hold, its route a
+// validated tree) that we, `self`, send to `puller`, which lost it: our path
+// from the source, the edge self -> puller, and puller's subtree when our
+// route holds it (the source's holds the whole tree), so the puller relays
+// the copy on to the peers below it, which lost it too. Empty when no valid
+// tree can say so (the puller is the source, or above us in our path).
+std::vector<wire::Edge> graft_route(const wire::Packet& held, PeerId self, PeerId puller);
+
 }  // namespace p2pmesh

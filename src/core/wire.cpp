@@ -87,12 +87,34 @@ void put_edge_body(std::string& out, const Edge& edge) {
   put_uint32(writer, 2, edge.v);
 }
 
+// MessageId
+std::size_t message_id_body_size(const MessageId& id) {
+  return uint_field_size(id.source) + uint_field_size(id.seq);
+}
+void put_message_id_body(std::string& out, const MessageId& id) {
+  Writer writer{out};
+  put_uint32(writer, 1, id.source);
+  put_uint64(writer, 2, id.seq);
+}
+std::size_t message_ids_size(const std::vector<MessageId>& ids) {
+  std::size_t size = 0;
+  for (const MessageId& id : ids) size += len_field_size(message_id_body_size(id));
+  return size;
+}
+void put_message_ids(std::string& out, std::uint32_t field, const std::vector<MessageId>& ids) {
+  for (const MessageId& id : ids) {
+    put_len_header(out, field, message_id_body_size(id));
+    put_message_id_body(out, id);
+  }
+}
+
 // Packet
 std::size_t packet_size(const Packet& packet) {
   std::size_t size = uint_field_size(packet.source);
   for (const Edge& edge : packet.edges) size += len_field_size(edge_body_size(edge));
   return size + bytes_field_size(packet.payload.size()) + uint_field_size(packet.seq) +
-         uint_field_size(packet.ping) + uint_field_size(packet.pong);
+         uint_field_size(packet.ping) + uint_field_size(packet.pong) +
+         message_ids_size(packet.have) + message_ids_size(packet.want);
 }
 void put_packet(std::string& out, const Packet& packet) {
   Writer writer{out};
@@ -105,12 +127,15 @@ void put_packet(std::string& out, const Packet& packet) {
   put_uint64(writer, 4, packet.seq);
   put_uint64(writer, 5, packet.ping);
   put_uint64(writer, 6, packet.pong);
+  put_message_ids(out, 7, packet.have);
+  put_message_ids(out, 8, packet.want);
 }
 
 // MeshStatusMessage
 std::size_t status_size(const MeshStatus& status) {
   return packed_field_size(status.connected_to) + uint_field_size(status.id) +
-         packed_field_size(status.rtt_us) + uint_field_size(status.version);
+         packed_field_size(status.rtt_us) + uint_field_size(status.version) +
+         uint_field_size(status.next_seq);
 }
 void put_status(std::string& out, const MeshStatus& status) {
   Writer writer{out};
@@ -118,6 +143,7 @@ void put_status(std::string& out, const MeshStatus& status) {
   put_uint32(writer, 2, status.id);
   put_packed(out, 3, status.rtt_us);
   put_uint32(writer, 4, status.version);
+  put_uint64(writer, 5, status.next_seq);
 }
 
 // MeshUpdateMessage
@@ -355,6 +381,7 @@ DecodeError for_each_field(Reader reader, std::uint32_t known_fields, Field&& fi
 // decoder that reuses its output object (the server's hot path) does not
 // reallocate per message. Must list every field of each struct.
 void reset(Edge& edge) { edge = Edge{}; }
+void reset(MessageId& id) { id = MessageId{}; }
 void reset(Packet& packet) {
   packet.source = kNoPeer;
   packet.edges.clear();
@@ -362,12 +389,15 @@ void reset(Packet& packet) {
   packet.seq = 0;
   packet.ping = 0;
   packet.pong = 0;
+  packet.have.clear();
+  packet.want.clear();
 }
 void reset(MeshStatus& status) {
   status.connected_to.clear();
   status.id = 0;
   status.rtt_us.clear();
   status.version = 0;
+  status.next_seq = 0;
 }
 void reset(MeshUpdate& update) {
   update.source = kNoPeer;
@@ -409,8 +439,25 @@ DecodeError parse_edge(Reader reader, Edge& edge) {
   });
 }
 
+DecodeError parse_message_id(Reader reader, MessageId& id) {
+  return for_each_field(reader, 2, [&](Reader& r) {
+    switch (r.tag()) {
+      case 1: return read_uint32(r, id.source);
+      case 2: return read_uint64(r, id.seq);
+      default: return skip(r);
+    }
+  });
+}
+
+DecodeError read_message_id(Reader& r, std::vector<MessageId>& ids, std::size_t limit) {
+  Reader message;
+  if (const DecodeError error = read_message(r, message); error != DecodeError::none) return error;
+  if (ids.size() >= limit) return DecodeError::too_many;
+  return parse_message_id(message, ids.emplace_back());
+}
+
 DecodeError parse_packet(Reader reader, Packet& packet, const DecodeLimits& limits) {
-  return for_each_field(reader, 6, [&](Reader& r) {
+  return for_each_field(reader, 8, [&](Reader& r) {
     switch (r.tag()) {
       case 1: return read_uint32(r, packet.source);
       case 2: {
@@ -425,6 +472,8 @@ DecodeError parse_packet(Reader reader, Packet& packet, const DecodeLimits& limi
       case 4: return read_uint64(r, packet.seq);
       case 5: return read_uint64(r, packet.ping);
       case 6: return read_uint64(r, packet.pong);
+      case 7: return read_message_id(r, packet.have, limits.max_message_ids);
+      case 8: return read_message_id(r, packet.want, limits.max_message_ids);
       default: return skip(r);
     }
   });
@@ -433,12 +482,13 @@ DecodeError parse_packet(Reader reader, Packet& packet, const DecodeLimits& limi
 // Parses into `status` without clearing it: a repeated occurrence of a
 // sub-message merges into the previous one (protobuf semantics).
 DecodeError parse_status(Reader reader, MeshStatus& status, const DecodeLimits& limits) {
-  return for_each_field(reader, 4, [&](Reader& r) {
+  return for_each_field(reader, 5, [&](Reader& r) {
     switch (r.tag()) {
       case 1: return read_repeated_uint32(r, status.connected_to, limits.max_connected);
       case 2: return read_uint32(r, status.id);
       case 3: return read_repeated_uint32(r, status.rtt_us, limits.max_connected);
       case 4: return read_uint32(r, status.version);
+      case 5: return read_uint64(r, status.next_seq);
       default: return skip(r);
     }
   });
@@ -625,6 +675,11 @@ std::string encode(const Edge& edge) {
   return encode_sized(edge_body_size(edge), [&](std::string& out) { put_edge_body(out, edge); });
 }
 
+std::string encode(const MessageId& id) {
+  return encode_sized(message_id_body_size(id),
+                      [&](std::string& out) { put_message_id_body(out, id); });
+}
+
 std::string encode(const Packet& packet) {
   return encode_sized(packet_size(packet), [&](std::string& out) { put_packet(out, packet); });
 }
@@ -702,6 +757,10 @@ void append_welcome(std::string& out, PeerId id, const std::vector<IceServer>& i
 
 DecodeError decode(std::string_view bytes, Edge& out, const DecodeLimits& limits) {
   return decode_with(bytes, out, limits, [&](Reader reader) { return parse_edge(reader, out); });
+}
+
+DecodeError decode(std::string_view bytes, MessageId& out, const DecodeLimits& limits) {
+  return decode_with(bytes, out, limits, [&](Reader reader) { return parse_message_id(reader, out); });
 }
 
 DecodeError decode(std::string_view bytes, Packet& out, const DecodeLimits& limits) {

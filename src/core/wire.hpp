@@ -25,6 +25,13 @@ struct Edge {
   friend bool operator==(const Edge&, const Edge&) = default;
 };
 
+// One broadcast message: its source and the source's seq (gap repair).
+struct MessageId {
+  PeerId source = kNoPeer;  // 1
+  std::uint64_t seq = 0;    // 2
+  friend bool operator==(const MessageId&, const MessageId&) = default;
+};
+
 struct Packet {
   PeerId source = kNoPeer;   // 1: original sender
   std::vector<Edge> edges;   // 2: broadcast tree (u -> v)
@@ -35,6 +42,11 @@ struct Packet {
   // is only sent to peers whose status announced version >= 1.
   std::uint64_t ping = 0;    // 5: the sender's clock (us) when sent
   std::uint64_t pong = 0;    // 6: the ping value being answered
+  // 7, 8 (ours, optional): gap repair (message_history.hpp, delivery_order.hpp).
+  // A packet with either set is a control message, never delivered or
+  // relayed; only sent to peers whose status announced version >= 2.
+  std::vector<MessageId> have{};  // 7: messages the sender holds (lazy announcement)
+  std::vector<MessageId> want{};  // 8: messages the sender lacks (pull request)
   friend bool operator==(const Packet&, const Packet&) = default;
 };
 
@@ -48,6 +60,9 @@ struct MeshStatus {
   // peer. Lets our peers use extensions (e.g. link pings) only with peers that
   // understand them.
   std::uint32_t version = 0;
+  // 5 (ours, optional): the seq the sender's next broadcast will carry (0 =
+  // not said). A newcomer waits for its messages from there on, in order.
+  std::uint64_t next_seq = 0;
   friend bool operator==(const MeshStatus&, const MeshStatus&) = default;
 };
 
@@ -108,11 +123,13 @@ struct DecodeLimits {
   std::size_t max_edges = 4096;
   std::size_t max_connected = 4096;
   std::size_t max_topics = 64;
+  std::size_t max_message_ids = 256;     // Packet.have / Packet.want, each
   std::size_t max_ice_servers = 8;       // per welcome
   std::size_t max_ice_server_urls = 8;   // per ICE server
 };
 
 std::string encode(const Edge& edge);
+std::string encode(const MessageId& id);
 std::string encode(const Packet& packet);
 std::string encode(const MeshStatus& status);
 std::string encode(const MeshUpdate& update);
@@ -126,6 +143,7 @@ void append_topic_message(std::string& out, std::string_view topic, PeerId sende
 void append_welcome(std::string& out, PeerId id, const std::vector<IceServer>& ice_servers = {});
 
 DecodeError decode(std::string_view bytes, Edge& out, const DecodeLimits& limits = {});
+DecodeError decode(std::string_view bytes, MessageId& out, const DecodeLimits& limits = {});
 DecodeError decode(std::string_view bytes, Packet& out, const DecodeLimits& limits = {});
 DecodeError decode(std::string_view bytes, MeshStatus& out, const DecodeLimits& limits = {});
 DecodeError decode(std::string_view bytes, MeshUpdate& out, const DecodeLimits& limits = {});

@@ -420,11 +420,14 @@ int main(int argc, char** argv) {
 
   p2pmesh::PeerCallbacks callbacks;
   std::unique_ptr<DemoApp> demo_app;  // set before start(), used by callbacks
-  callbacks.on_message = [&demo_app](p2pmesh::PeerId from, const std::string& bytes) {
+  callbacks.on_received = [&demo_app](const p2pmesh::ReceivedMessage& message) {
+    const p2pmesh::PeerId from = message.source;
+    const std::string& bytes = message.bytes;
     if (demo_app && demo_app->on_message(from, bytes)) return;  // not printed
     json::object object;
     object["event"] = "message";
     object["from"] = from;
+    object["seq"] = message.seq;
     if (valid_utf8(bytes)) {
       object["data"] = bytes;
     } else {
@@ -434,6 +437,14 @@ int main(int argc, char** argv) {
       object["data"] = "\xEF\xBF\xBD";
       object["base64"] = base64(bytes);
     }
+    emit(object);
+  };
+  callbacks.on_gap = [](p2pmesh::PeerId from, std::uint64_t from_seq, std::uint64_t to_seq) {
+    json::object object;
+    object["event"] = "gap";
+    object["from"] = from;
+    object["from_seq"] = from_seq;
+    object["to_seq"] = to_seq;
     emit(object);
   };
   callbacks.on_observer_command = [&demo_app](p2pmesh::PeerId from, const std::string& body) {

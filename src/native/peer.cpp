@@ -98,7 +98,7 @@ class Peer::Impl {
 
   void start();
   void stop();
-  bool broadcast(std::string payload);
+  std::uint64_t broadcast(std::string payload);
   void set_report_app_json(std::string json);
   void set_token(std::string token);
   PeerSnapshot snapshot();
@@ -428,7 +428,15 @@ void Peer::Impl::carry_out(Action& action) {
             if (LinkSlot* slot = slot_of(a.link); slot && slot->open) slot->rtc->request_stats();
           },
           [&](Deliver& a) {
-            if (callbacks_.on_message) callbacks_.on_message(a.source, a.payload);
+            if (callbacks_.on_received) {
+              callbacks_.on_received(
+                  ReceivedMessage{a.source, a.seq, a.reliable, std::move(a.payload)});
+            } else if (callbacks_.on_message) {
+              callbacks_.on_message(a.source, a.payload);
+            }
+          },
+          [&](Gap& a) {
+            if (callbacks_.on_gap) callbacks_.on_gap(a.source, a.from_seq, a.to_seq);
           },
           [&](PeerJoined& a) {
             if (callbacks_.on_peer_joined) callbacks_.on_peer_joined(a.peer);
@@ -625,19 +633,35 @@ void Peer::Impl::flush(LinkId link, bool check_first) {
 
 // ------------------------------------------------------------ application
 
-bool Peer::Impl::broadcast(std::string payload) {
+std::uint64_t Peer::Impl::broadcast(std::string payload) {
   static_assert(kMaxPayloadBytes == kDefaultMaxPayloadBytes);
   if (payload.size() > kMaxPayloadBytes) {
     throw std::length_error("p2pmesh: broadcast payload of " + std::to_string(payload.size()) +
                             " bytes, the limit is " + std::to_string(kMaxPayloadBytes));
   }
-  if (state_.load() != PeerSnapshot::State::joined || !running_) return false;
-  asio::post(io_, [this, payload = std::move(payload)]() mutable {
-    if (!node_ || node_->id() == kNoPeer || stopping_) return;
-    node_->broadcast(steady_now(), std::move(payload));
+  if (state_.load() != PeerSnapshot::State::joined || !running_) return 0;
+  const auto send = [this](std::string bytes) -> std::uint64_t {
+    if (!node_ || node_->id() == kNoPeer || stopping_) return 0;
+    const std::uint64_t seq = node_->broadcast(steady_now(), std::move(bytes));
     drain();
+    return seq;
+  };
+  if (on_loop_thread()) {
+    // From a callback, inside drain(): its loop carries the new actions out
+    // after the current ones (a nested drain would reorder them).
+    if (!node_ || node_->id() == kNoPeer || stopping_) return 0;
+    const std::uint64_t seq = node_->broadcast(steady_now(), std::move(payload));
+    asio::post(io_, [this] { drain(); });
+    return seq;
+  }
+  // Shared: after a timeout the posted task may still run (see snapshot()).
+  auto promise = std::make_shared<std::promise<std::uint64_t>>();
+  auto future = promise->get_future();
+  asio::post(io_, [send, promise, payload = std::move(payload)]() mutable {
+    promise->set_value(send(std::move(payload)));
   });
-  return true;
+  if (future.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return 0;
+  return future.get();
 }
 
 void Peer::Impl::set_report_app_json(std::string json) {
@@ -801,7 +825,9 @@ Peer& Peer::operator=(Peer&& other) noexcept {
 void Peer::start() { impl_->start(); }
 void Peer::stop() { impl_->stop(); }
 void Peer::leave() { impl_->stop(); }
-bool Peer::broadcast(std::string payload) { return impl_->broadcast(std::move(payload)); }
+std::uint64_t Peer::broadcast(std::string payload) {
+  return impl_->broadcast(std::move(payload));
+}
 void Peer::set_report_app_json(std::string json) { impl_->set_report_app_json(std::move(json)); }
 void Peer::set_token(std::string token) { impl_->set_token(std::move(token)); }
 void Peer::set_report_info(std::string json) { impl_->set_report_app_json(std::move(json)); }

@@ -38,6 +38,12 @@ void usage(FILE* out) {
                "                         test peers, the rest run the strategy (default 0)\n"
                "  --relay-delay-ms MS    processing delay of each relay (default 3)\n"
                "  --loss P               per-transmission loss, retransmitted (default 0)\n"
+               "  --drop P               per-transmission loss on links, not retransmitted: the\n"
+               "                         copy is gone and gap repair must make up (default 0)\n"
+               "  --pull-delay-ms MS     gap repair: grace between learning of a missing message\n"
+               "                         and pulling it (default: live peers', 30)\n"
+               "  --pull-interval-ms MS  gap repair: between pulls of the same messages (default:\n"
+               "                         live peers', 250)\n"
                "  --threads T            threads handing server messages to their receivers;\n"
                "                         results do not depend on it (default: cores)\n"
                "  --json                 print one JSON object instead of a summary\n"
@@ -57,7 +63,17 @@ void usage(FILE* out) {
                "                                   broadcast sent (a tree is cached until the view\n"
                "                                   changes)\n"
                "  mean_hops                        links + server hops of a delivery, mean (max_hops:\n"
-               "                                   the most; broadcast_depth: relays, max_hops - 1)\n");
+               "                                   the most; broadcast_depth: relays, max_hops - 1)\n"
+               "\n"
+               "Reliable delivery fields (docs/broadcast.md, 'Delivery guarantees'):\n"
+               "  order_violations                 messages a peer got after a later one of their source\n"
+               "  gap_events, gap_messages         gaps reported to applications (peers alive at the end)\n"
+               "  pulls_per_broadcast              pull requests (Packet.want), per broadcast sent\n"
+               "  pulled_copies_per_broadcast      copies sent to pullers, per broadcast sent\n"
+               "  local_repairs_per_broadcast      copies re-sent around a gone neighbour, per broadcast\n"
+               "  announcements_per_broadcast      'I have' messages (Packet.have), per broadcast sent\n"
+               "  history_kb_mean, history_kb_max  message history per live peer, sampled at broadcasts\n"
+               "  reorder_kb_max                   largest reorder buffer seen\n");
 }
 
 bool parse_number(const char* text, double& out) {
@@ -122,6 +138,9 @@ int main(int argc, char** argv) {
     else if (arg == "--reference-share" && number <= 100) options.reference_share = number / 100;
     else if (arg == "--relay-delay-ms") options.network.relay_delay = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--loss" && number < 1) options.network.loss = number;
+    else if (arg == "--drop" && number < 1) options.network.drop = number;
+    else if (arg == "--pull-delay-ms") options.pull_delay = static_cast<TimeUs>(number * kMillisecond);
+    else if (arg == "--pull-interval-ms" && number > 0) options.pull_interval = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--threads" && number >= 1) options.network.threads = static_cast<std::size_t>(number);
     else {
       std::fprintf(stderr, "mesh-sim: unknown option or value out of range: %s %s (see --help)\n",
@@ -158,6 +177,15 @@ int main(int argc, char** argv) {
               r.max_hops, r.max_hops ? r.max_hops - 1 : 0, r.mean_hops);
   std::printf("  routing bytes         %.0f per broadcast\n", r.routing_bytes_per_broadcast);
   std::printf("  duplicates            %zu copies delivered twice or more\n", r.duplicates);
+  std::printf("  order                 %zu messages after a later one of their source; %zu gap\n"
+              "                        events (%zu messages) reported\n",
+              r.order_violations, r.gap_events, r.gap_messages);
+  std::printf("  gap repair            %.2f pulls, %.2f pulled copies, %.2f local repairs,\n"
+              "                        %.0f announcements per broadcast; history %.1f KB per\n"
+              "                        peer (max %.1f), reorder buffer max %.1f KB\n",
+              r.pulls_per_broadcast, r.pulled_copies_per_broadcast,
+              r.local_repairs_per_broadcast, r.announcements_per_broadcast, r.history_kb_mean,
+              r.history_kb_max, r.reorder_kb_max);
   if (options.reference_share > 0) {
     std::printf("  mixed group           %zu reference-like peers; ours to ours: %.4f%%"
                 " (%zu missed)\n",

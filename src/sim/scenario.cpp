@@ -55,6 +55,8 @@ MeshConfig strategy_config(Strategy strategy, const ScenarioOptions& options) {
       config.spread = MeshConfig::Spread::flood;
       break;
   }
+  config.pull_delay = options.pull_delay;
+  config.pull_interval = options.pull_interval;
   // Routes of the reference's full trees outgrow the live default at scale.
   config.max_route_edges = 1 << 20;
   config.max_packet_bytes = 64 << 20;
@@ -167,6 +169,8 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
   const Traffic traffic_start = network.traffic();
   const TimeUs window_start = network.now();
   double live_peer_samples = 0;
+  double history_bytes_sum = 0;
+  const MeshCounters counters_start = network.counter_totals();
   Random random(options.seed ^ 0x5eedULL);
   const double churn_per_interval = options.churn_percent_per_minute / 100.0 *
                                     static_cast<double>(options.peers) *
@@ -191,6 +195,14 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
     Sent s;
     const std::vector<PeerId> alive = network.peers();
     live_peer_samples += static_cast<double>(alive.size());
+    for (const PeerId p : alive) {
+      const MeshNode& node = network.node(p);
+      const auto history = static_cast<double>(node.history_bytes()) / 1024;
+      history_bytes_sum += history;
+      result.history_kb_max = std::max(result.history_kb_max, history);
+      result.reorder_kb_max =
+          std::max(result.reorder_kb_max, static_cast<double>(node.reorder_bytes()) / 1024);
+    }
     for (const PeerId p : alive) {
       if (joined_at.at(p) + settle <= network.now()) s.settled.push_back(p);
     }
@@ -220,7 +232,17 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
           window_s / live_peers;
     }
   }
+  if (live_peer_samples > 0) result.history_kb_mean = history_bytes_sum / live_peer_samples;
   if (!sent.empty()) {
+    const MeshCounters counters_end = network.counter_totals();
+    const auto per_broadcast = [&](std::uint64_t MeshCounters::*field) {
+      return static_cast<double>(counters_end.*field - counters_start.*field) /
+             static_cast<double>(sent.size());
+    };
+    result.pulls_per_broadcast = per_broadcast(&MeshCounters::pulls_sent);
+    result.pulled_copies_per_broadcast = per_broadcast(&MeshCounters::pulls_served);
+    result.local_repairs_per_broadcast = per_broadcast(&MeshCounters::repaired);
+    result.announcements_per_broadcast = per_broadcast(&MeshCounters::announcements_sent);
     result.tree_computations_per_broadcast =
         in_window(&Traffic::tree_computations) / static_cast<double>(sent.size());
   }
@@ -232,9 +254,19 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
   };
   std::unordered_map<std::string, std::unordered_map<PeerId, Got>> got;
   for (const PeerId p : network.peers()) {
+    std::unordered_map<PeerId, std::uint64_t> last_seq;  // per source, at p
     for (const Delivery& d : network.deliveries(p)) {
+      if (d.seq != 0) {
+        std::uint64_t& last = last_seq[d.source];
+        if (d.seq < last) ++result.order_violations;
+        last = std::max(last, d.seq);
+      }
       if (d.payload.rfind("b:", 0) != 0) continue;
       if (!got[d.payload].emplace(p, Got{d.at, d.hops}).second) ++result.duplicates;
+    }
+    for (const GapEvent& gap : network.gaps(p)) {
+      ++result.gap_events;
+      result.gap_messages += gap.to_seq - gap.from_seq + 1;
     }
   }
   std::size_t targets = 0, delivered = 0, measured = 0, ours_targets = 0;
@@ -293,7 +325,7 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
 }
 
 std::string ScenarioResult::json(const ScenarioOptions& options) const {
-  char text[2048];
+  char text[3072];
   std::snprintf(text, sizeof text,
                 "{\"peers\":%zu,\"strategy\":\"%s\",\"churn\":%g,\"seed\":%llu,\"broadcasts\":%zu,"
                 "\"delivery_ratio\":%.6f,\"rmr\":%.4f,\"latency_ratio\":%.3f,"
@@ -305,7 +337,11 @@ std::string ScenarioResult::json(const ScenarioOptions& options) const {
                 "\"ours_missed\":%zu,\"duplicates\":%zu,\"mean_hops\":%.3f,"
                 "\"server_deliveries_per_s\":%.1f,\"control_msgs_per_peer_per_s\":%.3f,"
                 "\"keepalives_per_peer_per_s\":%.3f,"
-                "\"tree_computations_per_broadcast\":%.4f,\"status_interval_s\":%g}",
+                "\"tree_computations_per_broadcast\":%.4f,\"status_interval_s\":%g,"
+                "\"drop\":%g,\"order_violations\":%zu,\"gap_events\":%zu,\"gap_messages\":%zu,"
+                "\"pulls_per_broadcast\":%.3f,\"pulled_copies_per_broadcast\":%.3f,"
+                "\"local_repairs_per_broadcast\":%.3f,\"announcements_per_broadcast\":%.1f,"
+                "\"history_kb_mean\":%.1f,\"history_kb_max\":%.1f,\"reorder_kb_max\":%.1f}",
                 peers, to_string(options.strategy), options.churn_percent_per_minute,
                 static_cast<unsigned long long>(options.seed), broadcasts, delivery_ratio, rmr,
                 latency_ratio, routing_bytes_per_broadcast, max_hops, max_hops ? max_hops - 1 : 0,
@@ -316,7 +352,10 @@ std::string ScenarioResult::json(const ScenarioOptions& options) const {
                 duplicates, mean_hops, server_deliveries_per_s, control_msgs_per_peer_per_s,
                 keepalives_per_peer_per_s,
                 tree_computations_per_broadcast,
-                static_cast<double>(options.status_interval) / kSecond);
+                static_cast<double>(options.status_interval) / kSecond, options.network.drop,
+                order_violations, gap_events, gap_messages, pulls_per_broadcast,
+                pulled_copies_per_broadcast, local_repairs_per_broadcast,
+                announcements_per_broadcast, history_kb_mean, history_kb_max, reorder_kb_max);
   return text;
 }
 

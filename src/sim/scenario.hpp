@@ -39,6 +39,9 @@ struct ScenarioOptions {
   // Depth limit of the "ours" tree (TreeOptions::max_depth).
   std::uint32_t max_depth = MeshConfig{}.tree.max_depth;
   NetworkOptions network = default_network();
+  // Gap repair's grace before pulling (MeshConfig::pull_delay).
+  TimeUs pull_delay = MeshConfig{}.pull_delay;
+  TimeUs pull_interval = MeshConfig{}.pull_interval;
 
   static NetworkOptions default_network();
   // The join interval that keeps big runs tractable; below 2,000 peers it is
@@ -83,6 +86,21 @@ struct ScenarioResult {
   double wall_seconds = 0;
   double peak_rss_mb = 0;
   std::size_t churn_events = 0;
+  // Reliable delivery (docs/broadcast.md, "Delivery guarantees"):
+  std::size_t order_violations = 0;  // a source's message after a later one of it, at a peer
+  std::size_t gap_events = 0;        // gaps reported to applications (peers alive at the end)
+  std::size_t gap_messages = 0;      // messages those gaps cover
+  // Per broadcast sent: pull requests (Packet.want), copies sent to pullers,
+  // local repair copies (around a gone neighbour), announcements (Packet.have).
+  double pulls_per_broadcast = 0;
+  double pulled_copies_per_broadcast = 0;
+  double local_repairs_per_broadcast = 0;
+  double announcements_per_broadcast = 0;
+  // Memory of gap repair per peer, sampled at each broadcast over live peers:
+  // the message history (mean and max) and the reorder buffer (max).
+  double history_kb_mean = 0;
+  double history_kb_max = 0;
+  double reorder_kb_max = 0;
 
   std::string json(const ScenarioOptions& options) const;
 };

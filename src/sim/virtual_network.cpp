@@ -54,6 +54,13 @@ bool is_keepalive(const std::string& bytes) {
   return wire::decode(bytes, packet) == wire::DecodeError::none && (packet.ping || packet.pong);
 }
 
+void add_counters(MeshCounters& into, const MeshCounters& from) {
+  std::vector<std::uint64_t> values;
+  for_each_counter(from, [&](const char*, std::uint64_t value) { values.push_back(value); });
+  std::size_t i = 0;
+  for_each_counter(into, [&](const char*, std::uint64_t& value) { value += values[i++]; });
+}
+
 std::uint64_t mix(std::uint64_t x) {  // splitmix64 finalizer
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -211,7 +218,14 @@ std::map<PeerId, std::set<PeerId>> VirtualNetwork::overlay() const {
   return graph;
 }
 
+MeshCounters VirtualNetwork::counter_totals() const {
+  MeshCounters totals = gone_counters_;
+  for (const auto& entry : nodes_) add_counters(totals, entry.second.node->counters());
+  return totals;
+}
+
 void VirtualNetwork::forget_node(PeerId peer) {
+  if (const SimNode* sim = find_node(peer)) add_counters(gone_counters_, sim->node->counters());
   nodes_.erase(peer);
   if (peer < node_by_id_.size()) node_by_id_[peer] = nullptr;
 }
@@ -274,8 +288,9 @@ void VirtualNetwork::carry_out(PeerId peer, SimNode& sim, Action& action) {
             sim.node->on_link_rtt(now, a.link, rtt);
           },
           [&](Deliver& a) {
-            sim.deliveries.push_back({a.source, std::move(a.payload), now, current_hops_});
+            sim.deliveries.push_back({a.source, std::move(a.payload), now, current_hops_, a.seq});
           },
+          [&](Gap& a) { sim.gaps.push_back({a.source, a.from_seq, a.to_seq, now}); },
           [&](WakeAt& a) {
             sim.wake_at = a.at;
             if (a.at == kNever) return;
@@ -322,6 +337,9 @@ void VirtualNetwork::send_on_link(PeerId peer, SimNode& sim, SendOnLink& send) {
   const Endpoint to = far->second;
   count_cost(send.bytes, false, 1);
   TimeUs delay = current_send_delay_ + latency(peer, to.peer);
+  if (options_.drop > 0 && static_cast<double>(random_.below(1'000'000)) < options_.drop * 1e6) {
+    return;  // lost for good (counted as sent above)
+  }
   if (options_.loss > 0 && static_cast<double>(random_.below(1'000'000)) < options_.loss * 1e6) {
     delay += options_.retransmit_delay;
   }

@@ -34,6 +34,9 @@ struct NetworkOptions {
   // channel retransmits it after `retransmit_delay`.
   double loss = 0;
   TimeUs retransmit_delay = 200 * kMillisecond;
+  // Probability that a transmission on a link is lost for good (no
+  // retransmission): what gap repair must make up for.
+  double drop = 0;
   TimeUs link_setup = 40 * kMillisecond;      // ICE + DTLS + SCTP after the answer
   TimeUs crash_detection = 1500 * kMillisecond;  // a crashed neighbour's link closes
   std::uint64_t seed = 1;
@@ -47,6 +50,15 @@ struct Delivery {
   std::string payload;
   TimeUs at;
   std::uint32_t hops = 0;  // links + server hops crossed from the source
+  std::uint64_t seq = 0;   // the source's seq (0: none)
+};
+
+// A gap event a peer's application got (messages lost for good).
+struct GapEvent {
+  PeerId source;
+  std::uint64_t from_seq;
+  std::uint64_t to_seq;
+  TimeUs at;
 };
 
 // What the server and the links carried since the network was made, for
@@ -83,6 +95,8 @@ class VirtualNetwork {
   // The peer's links go silent (nothing is delivered either way, no close
   // events); its server connection stays up.
   void isolate(PeerId peer);
+  // From now on, links lose this share of transmissions for good.
+  void set_drop(double drop) { options_.drop = drop; }
   std::uint64_t broadcast(PeerId from, std::string payload);
 
   void run_for(TimeUs duration) { events_.run_until(events_.now() + duration); }
@@ -94,6 +108,9 @@ class VirtualNetwork {
   const std::vector<Delivery>& deliveries(PeerId peer) const {
     return nodes_.at(peer).deliveries;
   }
+  const std::vector<GapEvent>& gaps(PeerId peer) const { return nodes_.at(peer).gaps; }
+  // Every node's counters summed, those of nodes gone included.
+  MeshCounters counter_totals() const;
   // Open links as the simulated transport sees them (both ends open).
   std::map<PeerId, std::set<PeerId>> overlay() const;
   // One-way latency of a link between two peers (the model's truth).
@@ -115,6 +132,7 @@ class VirtualNetwork {
   struct SimNode {
     std::unique_ptr<MeshNode> node;
     std::vector<Delivery> deliveries;
+    std::vector<GapEvent> gaps;
     TimeUs wake_at = kNever;
     // link id -> the far end, once the answer paired them
     std::unordered_map<LinkId, Endpoint> remote;
@@ -173,6 +191,7 @@ class VirtualNetwork {
   std::string tracked_prefix_;
   std::unordered_map<std::string, BroadcastCost> costs_;
   Traffic traffic_;
+  MeshCounters gone_counters_;  // summed over nodes that crashed or left
 };
 
 }  // namespace p2pmesh::sim

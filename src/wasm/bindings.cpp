@@ -426,6 +426,15 @@ class MeshPeer {
               val out = typed("deliver");
               out.set("from", val(a.source));
               out.set("payload", to_bytes(a.payload));
+              out.set("seq", val(static_cast<double>(a.seq)));
+              out.set("reliable", val(a.reliable));
+              return out;
+            },
+            [](Gap& a) {
+              val out = typed("gap");
+              out.set("from", val(a.source));
+              out.set("fromSeq", val(static_cast<double>(a.from_seq)));
+              out.set("toSeq", val(static_cast<double>(a.to_seq)));
               return out;
             },
             [](PeerJoined& a) { return about_peer("peer-joined", a.peer); },

@@ -359,7 +359,7 @@ function validateJoinOptions(module, settings, coreOptions) {
 
 /**
  * One member of a mesh group. `await Mesh.join({url, group})`, then
- * `broadcast(data)`, `on('message' | 'peer' | 'link' | 'change' | 'close', fn)`,
+ * `broadcast(data)`, `on('message' | 'gap' | 'peer' | 'link' | 'change' | 'close', fn)`,
  * `view()`, `leave()`.
  */
 export class Mesh {
@@ -737,8 +737,15 @@ export class Mesh {
         this._emit('message', {
           from: action.from,
           data: action.payload,
+          seq: action.seq,
+          reliable: action.reliable,
           get text() { return textDecoder.decode(this.data); },
         });
+        break;
+      case 'gap':
+        // Messages fromSeq..toSeq of `from` were lost for good; its next
+        // messages follow.
+        this._emit('gap', { from: action.from, fromSeq: action.fromSeq, toSeq: action.toSeq });
         break;
       case 'peer-joined':
       case 'peer-left':

@@ -85,6 +85,16 @@ export interface MeshMessage {
   /** Id of the peer that broadcast it. */
   from: PeerId;
   data: Uint8Array;
+  /**
+   * Its number at the sender (what the sender's broadcast() returned; from 1
+   * each session); 0 when the sender sends none (a reference peer).
+   */
+  seq: number;
+  /**
+   * Delivery mode: reliable messages of a sender come in the order sent,
+   * exactly once, or after a 'gap' event naming those lost for good.
+   */
+  reliable: boolean;
   /** data decoded as UTF-8. */
   readonly text: string;
 }
@@ -198,7 +208,26 @@ export interface MeshCounters {
   linksDroppedForRoom: number;
   /** TURN allocations refused or unanswered (e.g. expired credentials). */
   relayAllocationFailures: number;
+  /** Messages that waited for older ones of their sender (reliable delivery). */
+  heldForOrder: number;
+  /** 'gap' events: messages lost for good. */
+  gaps: number;
+  /** Copies that came after their gap was reported. */
+  lateAfterGap: number;
+  /** Sequence numbers implausibly far ahead, dropped. */
+  seqJumps: number;
+  /** "I have" messages sent to neighbours (gap repair). */
+  announcementsSent: number;
+  /** Requests for missing messages. */
+  pullsSent: number;
+  /** Copies sent to peers that asked. */
+  pullsServed: number;
+  /** Asked for what this peer no longer holds. */
+  pullsUnanswerable: number;
 }
+
+/** Messages fromSeq..toSeq of `from` were lost for good (no peer could repair them). */
+export interface GapEvent { from: PeerId; fromSeq: number; toSeq: number; }
 
 export interface MeshState {
   id: PeerId;
@@ -214,6 +243,8 @@ export interface MeshState {
 
 export interface MeshEvents {
   message: MeshMessage;
+  /** Reliable messages of a sender that can no longer be repaired: never silence. */
+  gap: GapEvent;
   'peer-joined': { peer: PeerId };
   'peer-left': { peer: PeerId };
   'link-up': { peer: PeerId };

@@ -36,8 +36,11 @@ async function join(page, group) {
   return page.evaluate(async ({ url, group }) => {
     const mesh = await window.testJoin({ url, group });
     window.mesh = mesh;
-    window.log = { message: [], peer: [], link: [], named: [], change: 0 };
-    mesh.on('message', (m) => window.log.message.push({ from: m.from, text: m.text, bytes: [...m.data] }));
+    window.log = { message: [], peer: [], link: [], named: [], change: 0, gap: [] };
+    mesh.on('message', (m) => window.log.message.push({
+      from: m.from, text: m.text, bytes: [...m.data], seq: m.seq, reliable: m.reliable,
+    }));
+    mesh.on('gap', (g) => window.log.gap.push(g));
     mesh.on('peer', (e) => window.log.peer.push(e));
     mesh.on('link', (e) => window.log.link.push(e));
     for (const event of ['peer-joined', 'peer-left', 'link-up', 'link-down']) {
@@ -57,6 +60,8 @@ const CORE_COUNTERS = [
   'oversizedBroadcasts', 'oversizedPublishes', 'broadcasts', 'delivered', 'relayed',
   'fallbackSent', 'fallbackReceived', 'offersRefused', 'linksOpened', 'linksTimedOut',
   'linksDead', 'repaired', 'linksDroppedForRoom', 'relayAllocationFailures',
+  'heldForOrder', 'gaps', 'lateAfterGap', 'seqJumps', 'announcementsSent', 'pullsSent',
+  'pullsServed', 'pullsUnanswerable',
 ];
 
 const linkedTo = (page, peer) => page.evaluate(
@@ -112,6 +117,10 @@ test('join, broadcast, receive, events, view and leave', async () => {
   const gotA = await a.evaluate(() => window.log.message);
   assert.deepEqual(gotB.map((m) => [m.from, m.text]), [[idA, 'hello from A']]);
   assert.deepEqual(gotA.map((m) => [m.from, m.bytes]), [[idB, [0, 1, 2, 255]]]);
+  // The message event carries the sender's seq and the delivery mode; no gap.
+  assert.deepEqual(gotB.map((m) => [m.seq, m.reliable]), [[1, true]]);
+  assert.deepEqual(gotA.map((m) => [m.seq, m.reliable]), [[1, true]]);
+  assert.deepEqual(await b.evaluate(() => window.log.gap), []);
   // Both went over the data channel, not through the server.
   const countersB = await b.evaluate(() => window.mesh.counters());
   assert.equal(countersB.fallbackReceived, 0);

@@ -37,6 +37,12 @@ TEST(MeshConfig, EachBrokenRuleIsNamedInTheMessage) {
             "tree.max_depth must be at least 1 hop");
   EXPECT_EQ(problem([](MeshConfig& c) { c.max_packet_bytes = 100; }),
             "max_packet_bytes must be at least 1024");
+  EXPECT_EQ(problem([](MeshConfig& c) { c.pull_interval = 0; }),
+            "pull_interval must be at least 10 ms, not 0 ms");
+  EXPECT_EQ(problem([](MeshConfig& c) { c.pull_delay = -1; }),
+            "pull_delay and history_age must not be negative");
+  EXPECT_EQ(problem([](MeshConfig& c) { c.max_pulls = 0; }), "max_pulls must be at least 1");
+  EXPECT_EQ(problem([](MeshConfig& c) { c.history_age = 0; }), "") << "0 = keep nothing";
 }
 
 }  // namespace

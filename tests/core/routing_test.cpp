@@ -495,5 +495,51 @@ TEST(RoutingProperty, EveryReachablePeerGetsThePacketExactlyOnce) {
   EXPECT_LT(pruned_edges, full_edges) << "pruning should shrink packets";
 }
 
+// Gap repair: the copy a peer sends a puller carries its own path, the edge
+// to the puller and the puller's subtree, and is a valid route.
+TEST(GraftRoute, TheSourceSendsAPullerItsWholeSubtree) {
+  // 1 -> 2 -> 3 -> 4, 3 -> 7, 2 -> 5, 1 -> 6
+  const wire::Packet held = packet_of(1, {{1, 2}, {2, 3}, {3, 4}, {2, 5}, {1, 6}, {3, 7}});
+  const Edges route = graft_route(held, 1, 3);
+  EXPECT_EQ(route, (Edges{{1, 3}, {3, 4}, {3, 7}}));
+  EXPECT_EQ(validate_route(packet_of(1, route), 100), RouteError::none);
+  // The puller relays it on to the peers that lost it with it.
+  std::set<PeerId> next;
+  for (const Hop& hop : plan_relay(packet_of(1, route), 3, true)) next.insert(hop.next);
+  EXPECT_EQ(next, (std::set<PeerId>{4, 7}));
+}
+
+TEST(GraftRoute, ARelaySendsItsPathAndWhatItHoldsBelowThePuller) {
+  // Relay 2 holds its path and subtree: 1 -> 2 -> 3 -> 4, 2 -> 5.
+  const wire::Packet held = packet_of(1, {{1, 2}, {2, 3}, {3, 4}, {2, 5}});
+  EXPECT_EQ(graft_route(held, 2, 3), (Edges{{1, 2}, {2, 3}, {3, 4}}));
+  // Relay 6 holds 1 -> 6 only: a bare copy for a puller outside its subtree.
+  const wire::Packet other = packet_of(1, {{1, 6}});
+  const Edges bare = graft_route(other, 6, 3);
+  EXPECT_EQ(bare, (Edges{{1, 6}, {6, 3}}));
+  EXPECT_EQ(validate_route(packet_of(1, bare), 100), RouteError::none);
+  // A copy that came through the server (no route) still names its path.
+  EXPECT_EQ(graft_route(packet_of(1, {}), 6, 3), (Edges{{1, 6}, {6, 3}}));
+}
+
+TEST(GraftRoute, AHeldChainOfFourThousandEdgesCostsNoQuadraticTime) {
+  Edges chain;
+  for (PeerId p = 1; p <= 4096; ++p) chain.push_back({p, p + 1});
+  const wire::Packet held = packet_of(1, chain);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 32; ++i) {  // what one hostile pull can ask for
+    ASSERT_EQ(graft_route(held, 4097, 9999).size(), 4097u);
+    ASSERT_EQ(graft_route(held, 1, 2).size(), 4096u);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << "a hang";
+}
+
+TEST(GraftRoute, NoRouteForAPullerAboveUsOrForTheSource) {
+  const wire::Packet held = packet_of(1, {{1, 2}, {2, 3}, {3, 4}});
+  EXPECT_TRUE(graft_route(held, 4, 2).empty());
+  EXPECT_TRUE(graft_route(held, 4, 1).empty());
+  EXPECT_TRUE(graft_route(held, 4, 4).empty());
+}
+
 }  // namespace
 }  // namespace p2pmesh

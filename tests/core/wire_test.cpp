@@ -207,6 +207,10 @@ struct Codec<w::Packet> {
     p.seq = random_u64(rng);
     p.ping = pick(rng, 4) == 0 ? random_u64(rng) : 0;
     p.pong = pick(rng, 4) == 0 ? random_u64(rng) : 0;
+    for (auto* ids : {&p.have, &p.want}) {
+      ids->resize(pick(rng, 4) == 0 ? random_size(rng, 20) : 0);
+      for (auto& id : *ids) id = {random_u32(rng), random_u64(rng)};
+    }
     return p;
   }
   static Pb to_pb(const w::Packet& p) {
@@ -217,6 +221,16 @@ struct Codec<w::Packet> {
     out.set_seq(p.seq);
     out.set_ping(p.ping);
     out.set_pong(p.pong);
+    for (const auto& id : p.have) {
+      auto* m = out.add_have();
+      m->set_source(id.source);
+      m->set_seq(id.seq);
+    }
+    for (const auto& id : p.want) {
+      auto* m = out.add_want();
+      m->set_source(id.source);
+      m->set_seq(id.seq);
+    }
     return out;
   }
   static w::Packet from_pb(const Pb& p) {
@@ -227,6 +241,8 @@ struct Codec<w::Packet> {
     out.seq = p.seq();
     out.ping = p.ping();
     out.pong = p.pong();
+    for (const auto& id : p.have()) out.have.push_back({id.source(), id.seq()});
+    for (const auto& id : p.want()) out.want.push_back({id.source(), id.seq()});
     return out;
   }
 };
@@ -245,6 +261,7 @@ struct Codec<w::MeshStatus> {
       s.rtt_us = random_u32s(rng, 12);  // not necessarily parallel on the wire
     }
     s.version = random_u32(rng);
+    s.next_seq = pick(rng, 2) == 0 ? random_u64(rng) : 0;
     return s;
   }
   static Pb to_pb(const w::MeshStatus& s) {
@@ -253,6 +270,7 @@ struct Codec<w::MeshStatus> {
     out.set_id(s.id);
     for (const auto rtt : s.rtt_us) out.add_rtt_us(rtt);
     out.set_version(s.version);
+    out.set_next_seq(s.next_seq);
     return out;
   }
   static w::MeshStatus from_pb(const Pb& s) {
@@ -261,6 +279,7 @@ struct Codec<w::MeshStatus> {
     out.id = s.id();
     out.rtt_us.assign(s.rtt_us().begin(), s.rtt_us().end());
     out.version = s.version();
+    out.next_seq = s.next_seq();
     return out;
   }
 };
@@ -486,9 +505,9 @@ void add_unknown_fields(gp::Message& message, Rng& rng) {
   gp::UnknownFieldSet* unknown = reflection->MutableUnknownFields(&message);
   const std::uint64_t count = 1 + pick(rng, 4);
   for (std::uint64_t i = 0; i < count; ++i) {
-    // Beyond every known field number (the largest is Packet.pong = 6), up to
+    // Beyond every known field number (the largest is Packet.want = 8), up to
     // the largest legal one.
-    const int number = pick(rng, 2) == 0 ? static_cast<int>(7 + pick(rng, 200))
+    const int number = pick(rng, 2) == 0 ? static_cast<int>(9 + pick(rng, 200))
                                          : static_cast<int>(20000 + pick(rng, (1 << 29) - 20000));
     switch (pick(rng, 4)) {
       case 0: unknown->AddVarint(number, random_u64(rng)); break;
@@ -641,7 +660,7 @@ TYPED_TEST(WireMessage, UnknownFieldsFromNewerPeersAreSkippedAtEveryLevel) {
     Rng soup_rng(rng());
     for (int f = 0; f < 3; ++f) {
       prefix +=
-          varint_field(static_cast<std::uint32_t>(7 + pick(soup_rng, 100)), random_u64(soup_rng));
+          varint_field(static_cast<std::uint32_t>(9 + pick(soup_rng, 100)), random_u64(soup_rng));
       prefix += len_field(static_cast<std::uint32_t>(20000 + pick(soup_rng, 1000)),
                           random_bytes(soup_rng, 20));
       prefix += fixed32_field(static_cast<std::uint32_t>(1000 + pick(soup_rng, 100)), 7);

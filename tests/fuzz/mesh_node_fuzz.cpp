@@ -50,7 +50,7 @@ constexpr const char* kOpNames[] = {
 static_assert(std::size(kOpNames) == static_cast<std::size_t>(fuzz::Op::count));
 constexpr const char* kActionNames[] = {
     "Subscribe", "Publish",  "OpenLink",      "AcceptLink", "ApplyAnswer", "AddCandidate",
-    "CloseLink", "SendOnLink", "MeasureRtt",  "UseIceServers", "Deliver",  "PeerJoined",
+    "CloseLink", "SendOnLink", "MeasureRtt",  "UseIceServers", "Deliver",  "Gap", "PeerJoined",
     "PeerLeft",  "LinkUp",   "LinkDown",      "ObserverCommand", "WakeAt"};
 static_assert(std::size(kActionNames) == std::variant_size_v<Action>);
 // MeshNode's repair buffer keeps at most this many packets (mesh_node.cpp):
@@ -383,6 +383,11 @@ class Harness {
                      [&](const Deliver& a) {
                        require(a.source != self, "our own broadcast is not delivered to us");
                      },
+                     [&](const Gap& a) {
+                       require(a.source != self, "no gap in our own messages");
+                       require(a.from_seq >= 1 && a.from_seq <= a.to_seq,
+                               "a gap names a range of seqs");
+                     },
                      [&](const Publish& a) {
                        require(!a.topics.empty() && a.topics.size() <= config.max_topics_per_publish,
                                "a publish names 1 to max_topics_per_publish topics");
@@ -418,6 +423,8 @@ class Harness {
       peers.insert(l.peer);
     }
     require(peers.size() <= config.max_connections, "linked peers <= max_connections");
+    require(node_.history_bytes() <= config.history_bytes, "the message history stays bounded");
+    require(node_.reorder_bytes() <= config.reorder_max_bytes, "the reorder buffer stays bounded");
     if (leaving && node_.id() != kNoPeer) gone_ = true;
     if (gone_) require(all.empty(), "no link after leave / server loss");
   }

@@ -341,6 +341,59 @@ TEST(PeerMeshTest, MalformedPacketsFromANeighbourAreDroppedAndCounted) {
 // The snapshot carries every counter of the core, each under its own name: a
 // counter added to MeshCounters but not to PeerSnapshot::Counters (or not
 // copied) fails here.
+TEST(PeerMeshTest, BroadcastReturnsItsSeqAndReceiversGetEachSendersMessagesInThatOrder) {
+  MeshdInProcess meshd;
+  std::mutex mutex;
+  std::map<std::size_t, std::vector<ReceivedMessage>> received;  // by receiver's index
+  std::vector<std::unique_ptr<Peer>> peers;
+  for (int i = 0; i < 3; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(kStartGapMs));
+    PeerCallbacks callbacks;
+    const std::size_t index = peers.size();
+    callbacks.on_received = [&mutex, &received, index](const ReceivedMessage& m) {
+      std::lock_guard lock(mutex);
+      received[index].push_back(m);
+    };
+    callbacks.on_message = [](PeerId, const std::string&) { ADD_FAILURE() << "on_received wins"; };
+    callbacks.on_gap = [](PeerId, std::uint64_t, std::uint64_t) { ADD_FAILURE() << "no gap here"; };
+    peers.push_back(std::make_unique<Peer>(loopback_config(meshd.url(), "seq"), callbacks));
+    peers.back()->start();
+  }
+  std::vector<PeerId> all;
+  for (auto& p : peers) {
+    ASSERT_TRUE(p->wait_joined(10s));
+    all.push_back(p->id());
+  }
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::vector<PeerSnapshot> s;
+        for (auto& p : peers) s.push_back(p->snapshot());
+        return all_trees_complete(s, all);
+      },
+      10s));
+  for (std::uint64_t i = 1; i <= 20; ++i) {
+    EXPECT_EQ(peers[0]->broadcast("m" + std::to_string(i)), i) << "the sender's seq, from 1";
+  }
+  const PeerId sender = peers[0]->id();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::lock_guard lock(mutex);
+        return received[1].size() == 20 && received[2].size() == 20;
+      },
+      10s));
+  std::lock_guard lock(mutex);
+  for (const int r : {1, 2}) {
+    const auto& got = received[static_cast<std::size_t>(r)];
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].source, sender);
+      EXPECT_EQ(got[i].seq, i + 1);
+      EXPECT_TRUE(got[i].reliable);
+      EXPECT_EQ(got[i].bytes, "m" + std::to_string(i + 1));
+    }
+  }
+  for (auto& p : peers) p->stop();
+}
+
 TEST(PeerSnapshotTest, CountersCarryEveryCoreCounter) {
   constexpr std::size_t kCore = sizeof(MeshCounters) / sizeof(std::uint64_t);
   static_assert(sizeof(MeshCounters) == kCore * sizeof(std::uint64_t), "MeshCounters: uint64_t only");

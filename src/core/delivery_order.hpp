@@ -1,0 +1,124 @@
+#pragma once
+// Reliable delivery order: each source's messages reach the application in
+// the order sent (by seq), exactly once, or an explicit gap where some can
+// no longer be repaired. Per source it keeps the next seq due, holds the
+// messages that came early (a bounded reorder buffer), knows which ones are
+// missing (a hole in the seqs, or a message announced by a neighbour), says
+// when to pull them and from whom, and gives up on a hole after a number of
+// pulls: a gap. Sans-IO; MeshNode sends the pulls.
+//
+// The first seq due from a source is the one its status announced (the
+// first status we hear of it: MeshStatus.next_seq); without one, the first
+// message we see of it sets it. Messages older than that start that come
+// later are delivered as they come (a status may overtake a message still on
+// its way; we cannot know how far back to wait), unless the status said the
+// source never sent (next seq 1): then all its messages come in order.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "clock.hpp"
+#include "peer_id.hpp"
+
+namespace p2pmesh {
+
+// What the application gets next, in order: a message, or a gap
+// [seq, to_seq] of messages that will never come.
+struct OrderedEvent {
+  enum class Kind : std::uint8_t { message, gap };
+  Kind kind = Kind::message;
+  PeerId source = kNoPeer;
+  std::uint64_t seq = 0;
+  std::uint64_t to_seq = 0;  // gap only
+  std::string payload;       // message only
+};
+
+// A request to pull missing messages of one source.
+struct PullRequest {
+  PeerId source = kNoPeer;
+  std::vector<std::uint64_t> seqs;  // oldest first, at most kMaxSeqsPerPull
+  std::uint32_t attempt = 0;        // 1 for the first pull of these holes
+  std::vector<PeerId> holders;      // neighbours known to have some of them
+};
+
+struct DeliveryOrderLimits {
+  TimeUs pull_delay = 0;       // from learning of a hole to the first pull
+  TimeUs pull_interval = 0;    // between pulls of the same holes
+  std::uint32_t max_pulls = 0; // after this many unanswered pulls: a gap
+  std::size_t max_held_per_source = 256;
+  std::size_t max_held_bytes = 4u << 20;  // all sources together
+  // A seq this far past the next due one is not believed (a forged or
+  // corrupt packet would otherwise make us wait for billions of messages);
+  // only when a source keeps jumping (kJumpsToBelieve in a row) is it.
+  std::uint64_t max_seq_jump = 1024;
+};
+
+class DeliveryOrder {
+ public:
+  static constexpr std::size_t kMaxSeqsPerPull = 32;
+  static constexpr std::size_t kMaxHolders = 4;
+  static constexpr std::uint32_t kJumpsToBelieve = 3;
+
+  enum class Outcome : std::uint8_t {
+    delivered,   // the message (and maybe held ones after it) is in `out`
+    held,        // waits for older ones
+    late,        // older than the next due: delivered before or reported as a gap
+    jump,        // seq implausibly far ahead: dropped (see max_seq_jump)
+  };
+
+  explicit DeliveryOrder(DeliveryOrderLimits limits) : limits_(limits) {}
+
+  // The next message of `source` is `next_seq` (its status said so); no
+  // effect once the source is tracked.
+  void expect_from(PeerId source, std::uint64_t next_seq);
+  // A message seen for the first time (the duplicate filter passed it),
+  // received from `via`. Appends to `out` what the application gets now.
+  Outcome accept(TimeUs now, PeerId source, std::uint64_t seq, std::string payload, PeerId via,
+                 std::vector<OrderedEvent>& out);
+  // A neighbour (`holder`) has (source, seq). False when it is implausible.
+  bool announce(TimeUs now, PeerId source, std::uint64_t seq, PeerId holder);
+  // Pulls due now, and gaps for holes that ran out of pulls (into `out`).
+  void poll(TimeUs now, std::vector<PullRequest>& pulls, std::vector<OrderedEvent>& out);
+  // The source left for good: its holes become gaps now, its state goes.
+  void forget(PeerId source, std::vector<OrderedEvent>& out);
+
+  bool tracks(PeerId source) const { return sources_.count(source) != 0; }
+  bool missing(PeerId source, std::uint64_t seq) const;
+  TimeUs next_deadline() const;
+  std::size_t sources() const { return sources_.size(); }
+  std::size_t held_bytes() const { return held_bytes_; }
+  std::size_t held_messages() const;
+
+ private:
+  struct Source {
+    std::uint64_t next = 1;      // next seq due to the application
+    std::uint64_t baseline = 0;  // seqs below it predate what we wait for
+    bool baseline_guessed = true;  // set by the first message seen, not a status
+    std::uint64_t highest_known = 0;  // highest seq received or announced
+    std::map<std::uint64_t, std::string> held;
+    TimeUs next_pull_at = kNever;  // kNever: no hole
+    std::uint32_t pulls = 0;
+    std::uint32_t jumps = 0;  // implausible seqs in a row
+    std::vector<PeerId> holders;
+  };
+  Source& start(PeerId source, std::uint64_t first_due);
+  bool has_hole(const Source& s) const { return s.highest_known >= s.next; }
+  void note_holder(Source& s, PeerId holder);
+  // Delivers held messages that are now due; starts or stops the pull timer.
+  void release(TimeUs now, PeerId source, Source& s, std::vector<OrderedEvent>& out);
+  // Gives up on every hole up to `through`, delivering held ones between.
+  void give_up(TimeUs now, PeerId source, Source& s, std::uint64_t through,
+               std::vector<OrderedEvent>& out);
+  void hole_changed(TimeUs now, PeerId source, Source& s);
+
+  DeliveryOrderLimits limits_;
+  std::unordered_map<PeerId, Source> sources_;
+  std::vector<PeerId> with_holes_;  // sources whose pull timer runs (few)
+  std::size_t held_bytes_ = 0;
+};
+
+}  // namespace p2pmesh

@@ -1,0 +1,161 @@
+// MeshNode's reliable delivery: each source's messages to the application in
+// seq order, exactly once, or a gap; and gap repair, Plumtree style: every
+// peer tells its neighbours outside a message's tree that it has it (a
+// Packet.have of a few bytes), a peer that learns so of a message it lacks
+// (or sees a hole in a source's seqs) pulls it (Packet.want) after a short
+// grace, first from the source, which sends it with the whole subtree below
+// the puller (one copy repairs the subtree a lost transmission cut off), or
+// from a neighbour that has it. Sources and relays keep what they saw in a
+// MessageHistory bounded by age and bytes. See docs/broadcast.md.
+
+#include <algorithm>
+
+#include "mesh_node.hpp"
+#include "topics.hpp"
+
+namespace p2pmesh {
+
+namespace {
+// Copies one pull can cost the peer that serves it (a pull names at most
+// DeliveryOrder::kMaxSeqsPerPull ids of one source; a hostile one more).
+constexpr std::size_t kMaxServedPerPull = DeliveryOrder::kMaxSeqsPerPull;
+// A copy served to a peer reaches the peers below it within about this long;
+// their pulls meanwhile are not served (the pullers of a subtree cut off by
+// one lost transmission ask at about the same time). A later pull is served:
+// the copy may have gone to a peer that had it already, which drops it.
+constexpr TimeUs kCoverWindow = 150 * kMillisecond;
+}  // namespace
+
+bool MeshNode::ordered(PeerId source) const {
+  return config_.reliable_delivery && !config_.emulate_reference && source != self_ &&
+         speaks_gap_repair(source);
+}
+
+void MeshNode::deliver(TimeUs now, PeerId via, const wire::Packet& packet) {
+  if (packet.seq == 0 || !ordered(packet.source)) {
+    ++counters_.delivered;
+    emit(Deliver{packet.source, packet.payload, packet.seq, true});
+    return;
+  }
+  history_.remember(now, packet);
+  std::vector<OrderedEvent> events;
+  switch (order_.accept(now, packet.source, packet.seq, packet.payload, via, events)) {
+    case DeliveryOrder::Outcome::delivered: break;
+    case DeliveryOrder::Outcome::held: ++counters_.held_for_order; break;
+    case DeliveryOrder::Outcome::late: ++counters_.late_after_gap; break;
+    case DeliveryOrder::Outcome::jump: ++counters_.seq_jumps; break;
+  }
+  emit_ordered(events);
+}
+
+void MeshNode::emit_ordered(std::vector<OrderedEvent>& events) {
+  for (OrderedEvent& event : events) {
+    if (event.kind == OrderedEvent::Kind::message) {
+      ++counters_.delivered;
+      emit(Deliver{event.source, std::move(event.payload), event.seq, true});
+    } else {
+      ++counters_.gaps;
+      emit(Gap{event.source, event.seq, event.to_seq});
+    }
+  }
+  events.clear();
+}
+
+void MeshNode::announce(const wire::Packet& packet, PeerId via,
+                        const std::vector<PeerId>& children) {
+  if (!config_.announce_messages || packet.seq == 0 || config_.emulate_reference ||
+      !config_.reliable_delivery || (packet.source != self_ && !ordered(packet.source))) {
+    return;
+  }
+  std::string bytes;
+  for (const Link& link : links_.all()) {
+    if (link.state != LinkState::open || link.peer_version < 2 || link.peer == via ||
+        link.peer == packet.source || links_.open_link_to(link.peer) != &link ||
+        std::find(children.begin(), children.end(), link.peer) != children.end()) {
+      continue;
+    }
+    if (bytes.empty()) {
+      wire::Packet have;
+      have.source = self_;
+      have.have.push_back({packet.source, packet.seq});
+      bytes = wire::encode(have);
+    }
+    ++counters_.announcements_sent;
+    emit(SendOnLink{link.id, bytes});
+  }
+}
+
+void MeshNode::handle_repair_control(TimeUs now, PeerId from, const wire::Packet& packet) {
+  for (const wire::MessageId& id : packet.have) {
+    if (id.seq == 0 || !ordered(id.source) || duplicates_.seen(id.source, id.seq)) continue;
+    if (!order_.announce(now, id.source, id.seq, from)) ++counters_.seq_jumps;
+  }
+  if (!packet.want.empty()) serve_pulls(now, from, packet.want);
+}
+
+void MeshNode::serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::MessageId>& ids) {
+  if (!config_.reliable_delivery || config_.emulate_reference || left_) return;
+  // Each id costs a lookup and maybe a route: a pull names at most
+  // kMaxServedPerPull ids (ours never more); a hostile one gets no more.
+  const std::size_t count = std::min(ids.size(), kMaxServedPerPull);
+  for (std::size_t i = 0; i < count; ++i) {
+    const wire::MessageId& id = ids[i];
+    const wire::Packet* held = history_.find(now, id.source, id.seq);
+    if (!held) {
+      ++counters_.pulls_unanswerable;
+      continue;
+    }
+    // A copy we sent lately to a peer above the puller is on its way down.
+    if (history_.covered(id.source, id.seq, puller, now - kCoverWindow)) continue;
+    std::vector<wire::Edge> route = graft_route(*held, self_, puller);
+    if (route.empty()) {
+      ++counters_.pulls_unanswerable;
+      continue;
+    }
+    const wire::Packet copy{held->source, std::move(route), held->payload, held->seq};
+    if (const Link* link = links_.open_link_to(puller)) {
+      emit(SendOnLink{link->id, wire::encode(copy)});
+    } else if (config_.relay_fallback && membership_.is_member(puller)) {
+      publish({peer_topic(config_.group, puller, SignalKind::fallback)}, wire::encode(copy));
+    } else {
+      continue;
+    }
+    history_.served(now, id.source, id.seq, puller);
+    ++counters_.pulls_served;
+  }
+}
+
+void MeshNode::send_pulls(TimeUs now) {
+  std::vector<PullRequest> pulls;
+  std::vector<OrderedEvent> events;
+  order_.poll(now, pulls, events);
+  emit_ordered(events);
+  for (const PullRequest& pull : pulls) {
+    // The source first (its copy carries the subtree below us), then the
+    // neighbours that have the messages, in turn.
+    std::vector<PeerId> targets;
+    if (membership_.is_member(pull.source) && speaks_gap_repair(pull.source)) {
+      targets.push_back(pull.source);
+    }
+    for (const PeerId holder : pull.holders) {
+      if (holder != pull.source && speaks_gap_repair(holder) && links_.open_link_to(holder)) {
+        targets.push_back(holder);
+      }
+    }
+    if (targets.empty()) continue;  // the pull count runs on: a gap in the end
+    const PeerId target = targets[(pull.attempt - 1) % targets.size()];
+    wire::Packet want;
+    want.source = self_;
+    for (const std::uint64_t seq : pull.seqs) want.want.push_back({pull.source, seq});
+    if (const Link* link = links_.open_link_to(target)) {
+      emit(SendOnLink{link->id, wire::encode(want)});
+    } else if (config_.relay_fallback) {
+      publish({peer_topic(config_.group, target, SignalKind::fallback)}, wire::encode(want));
+    } else {
+      continue;
+    }
+    ++counters_.pulls_sent;
+  }
+}
+
+}  // namespace p2pmesh

@@ -1,0 +1,204 @@
+// DeliveryOrder: each source's messages reach the application in seq order,
+// exactly once, or as an explicit gap; holes are pulled on a schedule; every
+// buffer is bounded and hostile seqs cost a counted drop.
+
+#include <gtest/gtest.h>
+
+#include "delivery_order.hpp"
+
+namespace p2pmesh {
+namespace {
+
+constexpr PeerId kSource = 5;
+
+DeliveryOrderLimits limits() {
+  DeliveryOrderLimits l;
+  l.pull_delay = 30 * kMillisecond;
+  l.pull_interval = 500 * kMillisecond;
+  l.max_pulls = 3;
+  return l;
+}
+
+// What the application got, as text: "m1 m2 gap3-4 m5".
+std::string seen(const std::vector<OrderedEvent>& events) {
+  std::string out;
+  for (const OrderedEvent& e : events) {
+    if (!out.empty()) out += ' ';
+    if (e.kind == OrderedEvent::Kind::message) {
+      out += "m" + std::to_string(e.seq);
+      EXPECT_EQ(e.payload, "p" + std::to_string(e.seq));
+    } else {
+      out += "gap" + std::to_string(e.seq) + "-" + std::to_string(e.to_seq);
+    }
+  }
+  return out;
+}
+
+DeliveryOrder::Outcome give(DeliveryOrder& order, TimeUs now, std::uint64_t seq,
+                            std::vector<OrderedEvent>& out, PeerId via = 9) {
+  return order.accept(now, kSource, seq, "p" + std::to_string(seq), via, out);
+}
+
+TEST(DeliveryOrder, MessagesThatComeEarlyWaitForOlderOnes) {
+  DeliveryOrder order(limits());
+  order.expect_from(kSource, 1);
+  std::vector<OrderedEvent> out;
+  EXPECT_EQ(give(order, 0, 2, out), DeliveryOrder::Outcome::held);
+  EXPECT_EQ(give(order, 0, 3, out), DeliveryOrder::Outcome::held);
+  EXPECT_EQ(seen(out), "");
+  EXPECT_EQ(order.held_messages(), 2u);
+  EXPECT_EQ(give(order, 0, 1, out), DeliveryOrder::Outcome::delivered);
+  EXPECT_EQ(seen(out), "m1 m2 m3");
+  EXPECT_EQ(order.held_messages(), 0u);
+  EXPECT_EQ(order.held_bytes(), 0u);
+  EXPECT_EQ(order.next_deadline(), kNever);
+}
+
+TEST(DeliveryOrder, ASourceWhoseStatusGaveItsNextSeqIsAwaitedFromThere) {
+  DeliveryOrder order(limits());
+  order.expect_from(kSource, 10);
+  order.expect_from(kSource, 20);  // a later status changes nothing
+  std::vector<OrderedEvent> out;
+  EXPECT_EQ(give(order, 0, 11, out), DeliveryOrder::Outcome::held) << "10 was announced first";
+  EXPECT_EQ(give(order, 0, 10, out), DeliveryOrder::Outcome::delivered);
+  // The status overtook 9 on its way: it still reaches the application.
+  EXPECT_EQ(give(order, 0, 9, out), DeliveryOrder::Outcome::delivered);
+  EXPECT_EQ(seen(out), "m10 m11 m9");
+}
+
+TEST(DeliveryOrder, ASourceThatNeverSentHasEveryMessageInOrder) {
+  DeliveryOrder order(limits());
+  order.expect_from(kSource, 1);
+  std::vector<OrderedEvent> out;
+  EXPECT_EQ(give(order, 0, 2, out), DeliveryOrder::Outcome::held);
+  EXPECT_EQ(give(order, 0, 1, out), DeliveryOrder::Outcome::delivered);
+  EXPECT_EQ(seen(out), "m1 m2");
+}
+
+TEST(DeliveryOrder, ASourceFromBeforeUsStartsAtTheFirstMessageSeenAndOlderOnesStillCome) {
+  DeliveryOrder order(limits());
+  std::vector<OrderedEvent> out;
+  EXPECT_EQ(give(order, 0, 10, out), DeliveryOrder::Outcome::delivered);
+  // Older than the first we saw: we never waited for it, it is not lost.
+  EXPECT_EQ(give(order, 0, 9, out), DeliveryOrder::Outcome::delivered);
+  EXPECT_EQ(give(order, 0, 12, out), DeliveryOrder::Outcome::held);
+  EXPECT_EQ(give(order, 0, 11, out), DeliveryOrder::Outcome::delivered);
+  EXPECT_EQ(seen(out), "m10 m9 m11 m12");
+}
+
+TEST(DeliveryOrder, AHoleIsPulledAfterTheDelayThenEveryIntervalThenReportedAsAGap) {
+  DeliveryOrder order(limits());
+  order.expect_from(kSource, 1);
+  std::vector<OrderedEvent> out;
+  give(order, 0, 1, out);
+  give(order, 0, 3, out, 7);  // 2 is missing; 7 has 3 (it sent it)
+  std::vector<PullRequest> pulls;
+  order.poll(29 * kMillisecond, pulls, out);
+  EXPECT_TRUE(pulls.empty()) << "a grace for copies still on their way";
+  EXPECT_EQ(order.next_deadline(), 30 * kMillisecond);
+  order.poll(30 * kMillisecond, pulls, out);
+  ASSERT_EQ(pulls.size(), 1u);
+  EXPECT_EQ(pulls[0].source, kSource);
+  EXPECT_EQ(pulls[0].seqs, std::vector<std::uint64_t>{2});
+  EXPECT_EQ(pulls[0].attempt, 1u);
+  EXPECT_EQ(pulls[0].holders, (std::vector<PeerId>{9, 7})) << "who sent us its messages, latest last";
+  pulls.clear();
+  order.poll(529 * kMillisecond, pulls, out);
+  EXPECT_TRUE(pulls.empty());
+  order.poll(530 * kMillisecond, pulls, out);
+  order.poll(1030 * kMillisecond, pulls, out);
+  ASSERT_EQ(pulls.size(), 2u);
+  EXPECT_EQ(pulls[1].attempt, 3u);
+  EXPECT_EQ(seen(out), "m1");
+  pulls.clear();
+  order.poll(1530 * kMillisecond, pulls, out);  // out of pulls
+  EXPECT_TRUE(pulls.empty());
+  EXPECT_EQ(seen(out), "m1 gap2-2 m3");
+  EXPECT_EQ(order.next_deadline(), kNever);
+  out.clear();
+  EXPECT_EQ(give(order, 2 * kSecond, 2, out), DeliveryOrder::Outcome::late)
+      << "a copy after its gap was reported is not delivered";
+  EXPECT_EQ(seen(out), "");
+}
+
+TEST(DeliveryOrder, AnAnnouncedMessageIsMissingUntilItComes) {
+  DeliveryOrder order(limits());
+  order.expect_from(kSource, 1);
+  std::vector<OrderedEvent> out;
+  give(order, 0, 1, out);
+  EXPECT_TRUE(order.announce(0, kSource, 2, 8));
+  EXPECT_TRUE(order.missing(kSource, 2));
+  EXPECT_FALSE(order.missing(kSource, 1));
+  std::vector<PullRequest> pulls;
+  order.poll(30 * kMillisecond, pulls, out);
+  ASSERT_EQ(pulls.size(), 1u);
+  EXPECT_EQ(pulls[0].seqs, std::vector<std::uint64_t>{2});
+  EXPECT_EQ(pulls[0].holders, (std::vector<PeerId>{9, 8}));
+  EXPECT_EQ(give(order, 100 * kMillisecond, 2, out), DeliveryOrder::Outcome::delivered);
+  EXPECT_EQ(seen(out), "m1 m2");
+  EXPECT_EQ(order.next_deadline(), kNever);
+}
+
+TEST(DeliveryOrder, AnImplausibleJumpIsDroppedUnlessTheSourceKeepsJumping) {
+  DeliveryOrder order(limits());
+  order.expect_from(kSource, 1);
+  std::vector<OrderedEvent> out;
+  give(order, 0, 1, out);
+  EXPECT_EQ(give(order, 0, 1'000'000'000, out), DeliveryOrder::Outcome::jump);
+  EXPECT_FALSE(order.announce(0, kSource, 1'000'000'000, 8));
+  EXPECT_EQ(order.next_deadline(), kNever) << "no waiting for a billion messages";
+  EXPECT_EQ(give(order, 0, 2, out), DeliveryOrder::Outcome::delivered) << "the real source goes on";
+  EXPECT_EQ(give(order, 0, 5000, out), DeliveryOrder::Outcome::jump);
+  EXPECT_EQ(give(order, 0, 5001, out), DeliveryOrder::Outcome::jump);
+  EXPECT_EQ(give(order, 0, 5002, out), DeliveryOrder::Outcome::delivered);
+  EXPECT_EQ(seen(out), "m1 m2 gap3-5001 m5002");
+}
+
+TEST(DeliveryOrder, TheReorderBufferIsBoundedTheOldestHoleBecomesAGap) {
+  DeliveryOrderLimits l = limits();
+  l.max_held_per_source = 4;
+  DeliveryOrder order(l);
+  order.expect_from(kSource, 1);
+  std::vector<OrderedEvent> out;
+  give(order, 0, 1, out);
+  for (std::uint64_t seq = 3; seq <= 7; ++seq) give(order, 0, seq, out);
+  EXPECT_EQ(seen(out), "m1 gap2-2 m3 m4 m5 m6 m7");
+  EXPECT_EQ(order.held_messages(), 0u);
+
+  DeliveryOrderLimits by_bytes = limits();
+  by_bytes.max_held_bytes = 4;  // two payloads of 2 bytes
+  DeliveryOrder small(by_bytes);
+  small.expect_from(kSource, 1);
+  out.clear();
+  for (const std::uint64_t seq : {3u, 5u, 7u}) give(small, 0, seq, out);
+  EXPECT_EQ(seen(out), "gap1-2 m3");
+  EXPECT_LE(small.held_bytes(), 4u);
+}
+
+TEST(DeliveryOrder, ASourceForgottenTurnsItsHolesIntoGaps) {
+  DeliveryOrder order(limits());
+  order.expect_from(kSource, 1);
+  std::vector<OrderedEvent> out;
+  give(order, 0, 2, out);
+  order.announce(0, kSource, 4, 8);
+  order.forget(kSource, out);
+  EXPECT_EQ(seen(out), "gap1-1 m2 gap3-4");
+  EXPECT_FALSE(order.tracks(kSource));
+  EXPECT_EQ(order.next_deadline(), kNever);
+  EXPECT_EQ(order.held_bytes(), 0u);
+}
+
+TEST(DeliveryOrder, APullNamesAtMostABoundedNumberOfMessages) {
+  DeliveryOrder order(limits());
+  order.expect_from(kSource, 1);
+  std::vector<OrderedEvent> out;
+  give(order, 0, 500, out);
+  std::vector<PullRequest> pulls;
+  order.poll(30 * kMillisecond, pulls, out);
+  ASSERT_EQ(pulls.size(), 1u);
+  EXPECT_EQ(pulls[0].seqs.size(), DeliveryOrder::kMaxSeqsPerPull);
+  EXPECT_EQ(pulls[0].seqs.front(), 1u);
+}
+
+}  // namespace
+}  // namespace p2pmesh
