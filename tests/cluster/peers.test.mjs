@@ -84,7 +84,9 @@ async function meshFormed(what) {
 }
 
 // Every member broadcasts `each` messages; every other member receives each
-// of them exactly once (and nothing else).
+// of them exactly once, and no message of any round twice. (A peer that
+// joined just after an earlier round may still get that round's last
+// messages: reliable delivery pulls what a sender's status says it sent.)
 async function broadcastRound(tag, each) {
   const before = new Map();
   for (const member of members) before.set(member, (await member.received()).length);
@@ -97,7 +99,8 @@ async function broadcastRound(tag, each) {
     }
   }
   const expectedFor = (member) => sent.filter(([from]) => from !== member.id).map(String).sort();
-  const newFor = async (member) => (await member.received()).slice(before.get(member));
+  const newFor = async (member) => (await member.received()).slice(before.get(member))
+    .filter(([, text]) => text.startsWith(`${tag} #`));
   await waitFor(async () => {
     for (const member of members) {
       if ((await newFor(member)).length < expectedFor(member).length) return false;
@@ -108,6 +111,8 @@ async function broadcastRound(tag, each) {
   for (const member of members) {
     assert.deepEqual((await newFor(member)).map(String).sort(), expectedFor(member),
       `${tag}: what ${member.label} received`);
+    const all = (await member.received()).map(String);
+    assert.equal(new Set(all).size, all.length, `${member.label} received a message twice`);
   }
   return sent.length;
 }
