@@ -565,25 +565,32 @@ TEST(ClusterFailover, NodeMovesToTheOtherNatsServer) {
   EXPECT_EQ(metric(nodes[0].port, "meshd_cluster_nodes"), 2);
 }
 
-// A node cut off from NATS keeps serving, says so on /healthz, and
-// resynchronises when NATS is back: a departure it missed meanwhile reaches
-// its subscribers then.
-TEST(ClusterResync, DepartureMissedDuringAnOutageArrivesAfterReconnect) {
+// Two nats-servers routed to each other that advertise nothing (a node
+// whose server dies has no other: a real outage), and a node on each, with
+// ids first_id and first_id + 1, that have heard each other.
+void start_cut_off_pair(NatsServer (&nats)[2], Node (&nodes)[2], unsigned first_id) {
   ASSERT_EQ(access(NATS_SERVER_BINARY, X_OK), 0)
       << "nats-server not found (" << NATS_SERVER_BINARY
       << "): install it with tools/deps.sh (Debian package nats-server)";
-  NatsServer nats[2];
   nats[0].start(nats[1].cluster_port, false);
   nats[1].start(nats[0].cluster_port, false);
   ASSERT_TRUE(eventually([&] { return nats[0].routed() && nats[1].routed(); }, 10s));
-  Node nodes[2];
   for (unsigned i = 0; i < 2; ++i) {
-    nodes[i].id = 20 + i;
+    nodes[i].id = first_id + i;
     nodes[i].process = start_node(nats[i].url(), nodes[i].id, "error");
     nodes[i].port = port_from(nodes[i].process->first_line());
     ASSERT_NE(nodes[i].port, 0);
   }
   for (auto& node : nodes) ASSERT_TRUE(wait_metric(node.port, "meshd_cluster_nodes", 2, 10s));
+}
+
+// A node cut off from NATS keeps serving, says so on /healthz, and
+// resynchronises when NATS is back: a departure it missed meanwhile reaches
+// its subscribers then.
+TEST(ClusterResync, DepartureMissedDuringAnOutageArrivesAfterReconnect) {
+  NatsServer nats[2];
+  Node nodes[2];
+  ASSERT_NO_FATAL_FAILURE(start_cut_off_pair(nats, nodes, 20));
   const std::string mesh = "outage.mesh";
   auto observer = connect(nodes[1].port);
   auto member = connect(nodes[0].port);
@@ -638,21 +645,9 @@ TEST(ClusterResync, DepartureMissedDuringAnOutageArrivesAfterReconnect) {
 // during the outage for the first time) to those subscribers, so peers take
 // them back without waiting for their next status.
 TEST(ClusterResync, MembersDeclaredDeadDuringAnOutageAreAnnouncedAgain) {
-  ASSERT_EQ(access(NATS_SERVER_BINARY, X_OK), 0)
-      << "nats-server not found (" << NATS_SERVER_BINARY
-      << "): install it with tools/deps.sh (Debian package nats-server)";
   NatsServer nats[2];
-  nats[0].start(nats[1].cluster_port, false);
-  nats[1].start(nats[0].cluster_port, false);
-  ASSERT_TRUE(eventually([&] { return nats[0].routed() && nats[1].routed(); }, 10s));
   Node nodes[2];
-  for (unsigned i = 0; i < 2; ++i) {
-    nodes[i].id = 30 + i;
-    nodes[i].process = start_node(nats[i].url(), nodes[i].id, "error");
-    nodes[i].port = port_from(nodes[i].process->first_line());
-    ASSERT_NE(nodes[i].port, 0);
-  }
-  for (auto& node : nodes) ASSERT_TRUE(wait_metric(node.port, "meshd_cluster_nodes", 2, 10s));
+  ASSERT_NO_FATAL_FAILURE(start_cut_off_pair(nats, nodes, 30));
   const std::string mesh = "cutoff.mesh";
   auto observer = connect(nodes[0].port);
   auto member = connect(nodes[1].port);
