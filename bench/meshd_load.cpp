@@ -84,12 +84,13 @@ struct MeshdProcess {
     if (pipe(fds) != 0) return false;
     pid = fork();
     if (pid == 0) {
-      if (!read_port) {  // nats-server: its log is noise here
+      if (read_port) {
+        dup2(fds[1], STDOUT_FILENO);
+      } else {  // nats-server: its log is noise here
         const int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDOUT_FILENO);
         dup2(null, STDERR_FILENO);
-        dup2(null, fds[1]);
       }
-      dup2(fds[1], STDOUT_FILENO);
       close(fds[0]);
       close(fds[1]);
       std::vector<char*> argv;
