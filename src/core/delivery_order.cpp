@@ -12,11 +12,18 @@ DeliveryOrder::Source& DeliveryOrder::start(PeerId source, std::uint64_t first_d
   return s;
 }
 
-void DeliveryOrder::expect_from(PeerId source, std::uint64_t next_seq) {
-  // A source that never sent (1) is awaited from its first message on. A
-  // later seq is only a hint: the status may have overtaken a message on its
-  // way to us, which still comes (as when the start is guessed).
-  if (!tracks(source) && next_seq != 0) start(source, next_seq).baseline_guessed = next_seq > 1;
+bool DeliveryOrder::status_said(TimeUs now, PeerId source, std::uint64_t next_seq) {
+  if (next_seq == 0) return true;
+  if (!tracks(source)) {
+    // A source that never sent (1) is awaited from its first message on. A
+    // later seq is only a hint: the status may have overtaken a message on
+    // its way to us, which still comes (as when the start is guessed).
+    start(source, next_seq).baseline_guessed = next_seq > 1;
+    return true;
+  }
+  // Messages still on their way come within the pull delay; the rest are
+  // pulled (from the source: it holds its own history), or become a gap.
+  return next_seq == 1 || announce(now, source, next_seq - 1, kNoPeer);
 }
 
 bool DeliveryOrder::missing(PeerId source, std::uint64_t seq) const {

@@ -72,9 +72,11 @@ class DeliveryOrder {
 
   explicit DeliveryOrder(DeliveryOrderLimits limits) : limits_(limits) {}
 
-  // The next message of `source` is `next_seq` (its status said so); no
-  // effect once the source is tracked.
-  void expect_from(PeerId source, std::uint64_t next_seq);
+  // The next message of `source` is `next_seq` (its status said so). For a
+  // new source, where we start waiting; for a tracked one, every seq below it
+  // exists: a tail the tree lost (the last messages before the source fell
+  // silent) becomes a hole to pull. False when implausible (see max_seq_jump).
+  bool status_said(TimeUs now, PeerId source, std::uint64_t next_seq);
   // A message seen for the first time (the duplicate filter passed it),
   // received from `via`. Appends to `out` what the application gets now.
   Outcome accept(TimeUs now, PeerId source, std::uint64_t seq, std::string payload, PeerId via,

@@ -41,7 +41,7 @@ DeliveryOrder::Outcome give(DeliveryOrder& order, TimeUs now, std::uint64_t seq,
 
 TEST(DeliveryOrder, MessagesThatComeEarlyWaitForOlderOnes) {
   DeliveryOrder order(limits());
-  order.expect_from(kSource, 1);
+  order.status_said(0, kSource, 1);
   std::vector<OrderedEvent> out;
   EXPECT_EQ(give(order, 0, 2, out), DeliveryOrder::Outcome::held);
   EXPECT_EQ(give(order, 0, 3, out), DeliveryOrder::Outcome::held);
@@ -56,19 +56,44 @@ TEST(DeliveryOrder, MessagesThatComeEarlyWaitForOlderOnes) {
 
 TEST(DeliveryOrder, ASourceWhoseStatusGaveItsNextSeqIsAwaitedFromThere) {
   DeliveryOrder order(limits());
-  order.expect_from(kSource, 10);
-  order.expect_from(kSource, 20);  // a later status changes nothing
+  order.status_said(0, kSource, 10);
   std::vector<OrderedEvent> out;
   EXPECT_EQ(give(order, 0, 11, out), DeliveryOrder::Outcome::held) << "10 was announced first";
   EXPECT_EQ(give(order, 0, 10, out), DeliveryOrder::Outcome::delivered);
   // The status overtook 9 on its way: it still reaches the application.
   EXPECT_EQ(give(order, 0, 9, out), DeliveryOrder::Outcome::delivered);
   EXPECT_EQ(seen(out), "m10 m11 m9");
+  EXPECT_EQ(order.next_deadline(), kNever);
+}
+
+TEST(DeliveryOrder, ALaterStatusRevealsTheLostTailAndItIsPulledThenAGap) {
+  DeliveryOrder order(limits());
+  order.status_said(0, kSource, 1);
+  std::vector<OrderedEvent> out;
+  give(order, 0, 1, out);
+  give(order, 0, 2, out);
+  // The source sent 3 and 4, then fell silent: nothing else would tell us.
+  EXPECT_TRUE(order.status_said(100 * kMillisecond, kSource, 5));
+  EXPECT_EQ(order.next_deadline(), 130 * kMillisecond);
+  std::vector<PullRequest> pulls;
+  order.poll(130 * kMillisecond, pulls, out);
+  ASSERT_EQ(pulls.size(), 1u);
+  EXPECT_EQ(pulls[0].seqs, (std::vector<std::uint64_t>{3, 4}));
+  give(order, 200 * kMillisecond, 3, out);  // one repaired, the other never comes
+  for (TimeUs now = 630 * kMillisecond; order.next_deadline() != kNever; now += 500 * kMillisecond) {
+    order.poll(now, pulls, out);
+  }
+  EXPECT_EQ(seen(out), "m1 m2 m3 gap4-4");
+  // A status saying what we have already is no hole; an absurd one is refused.
+  EXPECT_TRUE(order.status_said(5 * kSecond, kSource, 5));
+  EXPECT_EQ(order.next_deadline(), kNever);
+  EXPECT_FALSE(order.status_said(5 * kSecond, kSource, 1u << 30));
+  EXPECT_EQ(order.next_deadline(), kNever);
 }
 
 TEST(DeliveryOrder, ASourceThatNeverSentHasEveryMessageInOrder) {
   DeliveryOrder order(limits());
-  order.expect_from(kSource, 1);
+  order.status_said(0, kSource, 1);
   std::vector<OrderedEvent> out;
   EXPECT_EQ(give(order, 0, 2, out), DeliveryOrder::Outcome::held);
   EXPECT_EQ(give(order, 0, 1, out), DeliveryOrder::Outcome::delivered);
@@ -88,7 +113,7 @@ TEST(DeliveryOrder, ASourceFromBeforeUsStartsAtTheFirstMessageSeenAndOlderOnesSt
 
 TEST(DeliveryOrder, AHoleIsPulledAfterTheDelayThenEveryIntervalThenReportedAsAGap) {
   DeliveryOrder order(limits());
-  order.expect_from(kSource, 1);
+  order.status_said(0, kSource, 1);
   std::vector<OrderedEvent> out;
   give(order, 0, 1, out);
   give(order, 0, 3, out, 7);  // 2 is missing; 7 has 3 (it sent it)
@@ -123,7 +148,7 @@ TEST(DeliveryOrder, AHoleIsPulledAfterTheDelayThenEveryIntervalThenReportedAsAGa
 
 TEST(DeliveryOrder, AnAnnouncedMessageIsMissingUntilItComes) {
   DeliveryOrder order(limits());
-  order.expect_from(kSource, 1);
+  order.status_said(0, kSource, 1);
   std::vector<OrderedEvent> out;
   give(order, 0, 1, out);
   EXPECT_TRUE(order.announce(0, kSource, 2, 8));
@@ -141,7 +166,7 @@ TEST(DeliveryOrder, AnAnnouncedMessageIsMissingUntilItComes) {
 
 TEST(DeliveryOrder, AnImplausibleJumpIsDroppedUnlessTheSourceKeepsJumping) {
   DeliveryOrder order(limits());
-  order.expect_from(kSource, 1);
+  order.status_said(0, kSource, 1);
   std::vector<OrderedEvent> out;
   give(order, 0, 1, out);
   EXPECT_EQ(give(order, 0, 1'000'000'000, out), DeliveryOrder::Outcome::jump);
@@ -158,7 +183,7 @@ TEST(DeliveryOrder, TheReorderBufferIsBoundedTheOldestHoleBecomesAGap) {
   DeliveryOrderLimits l = limits();
   l.max_held_per_source = 4;
   DeliveryOrder order(l);
-  order.expect_from(kSource, 1);
+  order.status_said(0, kSource, 1);
   std::vector<OrderedEvent> out;
   give(order, 0, 1, out);
   for (std::uint64_t seq = 3; seq <= 7; ++seq) give(order, 0, seq, out);
@@ -168,7 +193,7 @@ TEST(DeliveryOrder, TheReorderBufferIsBoundedTheOldestHoleBecomesAGap) {
   DeliveryOrderLimits by_bytes = limits();
   by_bytes.max_held_bytes = 4;  // two payloads of 2 bytes
   DeliveryOrder small(by_bytes);
-  small.expect_from(kSource, 1);
+  small.status_said(0, kSource, 1);
   out.clear();
   for (const std::uint64_t seq : {3u, 5u, 7u}) give(small, 0, seq, out);
   EXPECT_EQ(seen(out), "gap1-2 m3");
@@ -177,7 +202,7 @@ TEST(DeliveryOrder, TheReorderBufferIsBoundedTheOldestHoleBecomesAGap) {
 
 TEST(DeliveryOrder, ASourceForgottenTurnsItsHolesIntoGaps) {
   DeliveryOrder order(limits());
-  order.expect_from(kSource, 1);
+  order.status_said(0, kSource, 1);
   std::vector<OrderedEvent> out;
   give(order, 0, 2, out);
   order.announce(0, kSource, 4, 8);
@@ -190,7 +215,7 @@ TEST(DeliveryOrder, ASourceForgottenTurnsItsHolesIntoGaps) {
 
 TEST(DeliveryOrder, APullNamesAtMostABoundedNumberOfMessages) {
   DeliveryOrder order(limits());
-  order.expect_from(kSource, 1);
+  order.status_said(0, kSource, 1);
   std::vector<OrderedEvent> out;
   give(order, 0, 500, out);
   std::vector<PullRequest> pulls;
