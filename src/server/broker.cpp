@@ -27,15 +27,8 @@ Member* Group::find_remote(PeerId id) {
 namespace {
 
 // A member's latest status, as if it had just published it (snapshots).
-std::string status_body(PeerId id, const MeshRecord& record) {
-  wire::MeshUpdate update;
-  update.source = id;
-  update.kind = wire::MeshUpdate::Kind::status;
-  update.status.connected_to = record.connected_to;
-  update.status.id = record.status_id;
-  update.status.rtt_us = record.rtt_us;
-  update.status.version = record.version;
-  return wire::encode(update);
+std::string status_body(PeerId id, const p2pmesh::MemberRecord& record) {
+  return wire::encode(record.snapshot(id));
 }
 
 // Remote members kept per group (a bound against a misbehaving node).
@@ -245,7 +238,7 @@ void Broker::join_group(Topic& mesh_topic, WsSession& session) {
   // Snapshot: the latest known status of every member, as if it had just
   // published it.
   for (const Member& member : group.members) {
-    const MeshRecord& record = member.record;
+    const p2pmesh::MemberRecord& record = member.record;
     if (!record.has_update) continue;
     session.deliver(encode(mesh_topic.name, member.id, status_body(member.id, record)));
     session.metrics().snapshots.add();
@@ -272,28 +265,21 @@ void Broker::join_group(Topic& mesh_topic, WsSession& session) {
 void Broker::leave_group(Group& group, WsSession& session, bool notify) {
   Member* member = group.find(session);
   if (!member) return;
-  std::uint32_t notice_id = member->record.status_id;
-  if (notice_id < UINT32_MAX) ++notice_id;
+  const p2pmesh::MemberRecord record = std::move(member->record);
   *member = std::move(group.members.back());
   group.members.pop_back();
   if (!notify) return;
-  if (announce_departure(group, session.id(), notice_id, session.loop(), true)) {
+  if (announce_departure(group, session.id(), record, session.loop(), true)) {
     session.metrics().departures.add();
     spdlog::debug("group {}: peer {} left", group.name, session.id());
   }
 }
 
-bool Broker::announce_departure(Group& group, PeerId id, std::uint32_t notice_id,
+bool Broker::announce_departure(Group& group, PeerId id, const p2pmesh::MemberRecord& record,
                                 EventLoop& origin, bool to_cluster) {
   if (!cluster_ && group.mesh->subscribers.empty()) return false;
-  // Departure notice: an empty status (reference peers: "no links") with our
-  // field 5 `left` set, published as if by the departed peer.
-  wire::MeshUpdate update;
-  update.source = id;
-  update.kind = wire::MeshUpdate::Kind::status;
-  update.status.id = notice_id;
-  update.left = true;
-  const std::string body = wire::encode(update);
+  // Published as if by the departed peer.
+  const std::string body = wire::encode(record.departure(id));
   if (to_cluster && cluster_)
     cluster_->publish(Envelope::Kind::publish, group.mesh->name, id, true, body);
   if (group.mesh->subscribers.empty()) return false;
@@ -303,7 +289,7 @@ bool Broker::announce_departure(Group& group, PeerId id, std::uint32_t notice_id
   return true;
 }
 
-MeshRecord* Broker::record_for(WsSession& session, Group* group, std::string_view group_name) {
+p2pmesh::MemberRecord* Broker::record_for(WsSession& session, Group* group, std::string_view group_name) {
   if (group)
     if (Member* member = group->find(session)) return &member->record;
   auto& early = session.early_records;
@@ -349,7 +335,7 @@ void Broker::hand_over() {
 void Broker::publish(WsSession& session, const std::vector<std::string_view>& topics,
                      std::string_view payload, Clock::time_point now) {
   bool mesh_decoded = false;
-  bool mesh_ok = false;
+  auto mesh_check = p2pmesh::MeshUpdateCheck::undecodable;
   for (const std::string_view name : topics) {
     if (name.empty() || name.size() > config_.max_topic_bytes) {
       session.metrics().drop(Drop::bad_topic);
@@ -382,9 +368,10 @@ void Broker::publish(WsSession& session, const std::vector<std::string_view>& to
     if (info.kind == TopicKind::mesh) {
       if (!mesh_decoded) {
         mesh_decoded = true;
-        mesh_ok = wire::decode(payload, mesh_update_, limits_) == wire::DecodeError::none;
+        mesh_check = p2pmesh::check_mesh_update(payload, session.id(), mesh_update_, limits_);
       }
-      own_mesh_update = mesh_ok && mesh_update_.source == session.id();
+      const bool mesh_ok = mesh_check != p2pmesh::MeshUpdateCheck::undecodable;
+      own_mesh_update = mesh_check == p2pmesh::MeshUpdateCheck::own;
       if (config_.access_rules) {
         if (!mesh_ok) {
           session.metrics().drop(Drop::bad_mesh_update);
@@ -404,7 +391,7 @@ void Broker::publish(WsSession& session, const std::vector<std::string_view>& to
     Topic* topic = find_topic(name);  // a group exists while its mesh topic does
     bool member_update = false;
     if (own_mesh_update)
-      if (MeshRecord* record = record_for(session, topic ? topic->group : nullptr, info.group)) {
+      if (p2pmesh::MemberRecord* record = record_for(session, topic ? topic->group : nullptr, info.group)) {
         record->apply(mesh_update_);
         member_update = topic && topic->group && topic->group->find(session);
       }
@@ -428,8 +415,8 @@ void Broker::on_remote(const Envelope& envelope, EventLoop& loop) {
     bool unknown = false;  // a remote member's status we had no record of
     Topic* topic = find_topic(envelope.topic);
     if (topic && topic->group && cluster_ && node_of(envelope.sender) != cluster_->node() &&
-        wire::decode(envelope.body, mesh_update_, limits_) == wire::DecodeError::none &&
-        mesh_update_.source == envelope.sender) {
+        p2pmesh::check_mesh_update(envelope.body, envelope.sender, mesh_update_, limits_) ==
+            p2pmesh::MeshUpdateCheck::own) {
       // A remote member's own update: kept for the snapshot, like a local one.
       Group& group = *topic->group;
       Member* member = group.find_remote(envelope.sender);
@@ -508,11 +495,10 @@ void Broker::on_snapshot_end(const Envelope& envelope, EventLoop& loop) {
       }
       // Left while we did not hear it (NATS outage): a notice now.
       const PeerId id = member.id;
-      std::uint32_t notice_id = member.record.status_id;
-      if (notice_id < UINT32_MAX) ++notice_id;
+      const p2pmesh::MemberRecord record = std::move(members[i].record);
       members[i] = std::move(members.back());
       members.pop_back();
-      if (announce_departure(group, id, notice_id, loop, false))
+      if (announce_departure(group, id, record, loop, false))
         metrics_.cluster_departures.add();
     }
     hand_over();
@@ -544,12 +530,11 @@ void Broker::forget_node(unsigned node, EventLoop& loop) {
           continue;
         }
         const PeerId id = members[i].id;
-        std::uint32_t notice_id = members[i].record.status_id;
-        if (notice_id < UINT32_MAX) ++notice_id;
+        const p2pmesh::MemberRecord record = std::move(members[i].record);
         members[i] = std::move(members.back());
         members.pop_back();
         // Every survivor tells its own subscribers only: no notice twice.
-        if (announce_departure(*group, id, notice_id, loop, false))
+        if (announce_departure(*group, id, record, loop, false))
           metrics_.cluster_departures.add();
       }
     }

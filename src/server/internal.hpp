@@ -54,7 +54,7 @@
 #include "event_loop.hpp"
 #include "frame.hpp"
 #include "ice_credentials.hpp"
-#include "mesh_record.hpp"
+#include "member_record.hpp"
 #include "metrics.hpp"
 #include "peer_id.hpp"
 #include "transport.hpp"
@@ -63,6 +63,14 @@
 namespace meshd {
 
 namespace asio = boost::asio;
+
+// The reference browser peer publishes its status before it subscribes to
+// <group>.mesh. Until it joins, the record is in no snapshot (a non-member
+// gets no departure notice); join_group moves it into the peer's Member.
+struct EarlyRecord {
+  std::string group;
+  p2pmesh::MemberRecord record;
+};
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
@@ -272,7 +280,7 @@ struct Topic {
 struct Member {
   WsSession* session = nullptr;  // null: a member on another node (cluster)
   PeerId id = p2pmesh::kNoPeer;
-  MeshRecord record;  // its own mesh updates, for the snapshot
+  p2pmesh::MemberRecord record;  // its own mesh updates, for the snapshot
   Clock::time_point heard{};  // remote: last update received
 };
 
@@ -336,12 +344,12 @@ class Broker {
   // Where the session's own mesh updates for group `group_name` are kept:
   // its Member of `group` (null while the group has no mesh topic), else its
   // EarlyRecord; null when it holds too many early records.
-  MeshRecord* record_for(WsSession& session, Group* group, std::string_view group_name);
+  p2pmesh::MemberRecord* record_for(WsSession& session, Group* group, std::string_view group_name);
   void unlink(Topic& topic, WsSession& session);
   // Departure notice for `id` to the local subscribers of the group's mesh
   // topic (and, for a local member, to the other nodes); true when delivered locally.
-  bool announce_departure(Group& group, PeerId id, std::uint32_t notice_id, EventLoop& origin,
-                          bool to_cluster);
+  bool announce_departure(Group& group, PeerId id, const p2pmesh::MemberRecord& record,
+                          EventLoop& origin, bool to_cluster);
   Topic& topic_for(std::string_view name);
   Topic* find_topic(std::string_view name);
   FrameRef encode(std::string_view topic, PeerId sender, std::string_view body);

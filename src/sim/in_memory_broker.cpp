@@ -30,18 +30,12 @@ void InMemoryBroker::disconnect(PeerId client) {
     if (!is_mesh_topic(topic)) continue;
     auto& members = groups_[group_of(topic)];
     auto member = members.find(client);
-    std::uint32_t last_id = 0;
+    MemberRecord record;
     if (member != members.end()) {
-      last_id = member->second.status.id;
+      record = std::move(member->second);
       members.erase(member);
     }
-    // Departure notice: an empty status (reference peers: "no links") + left.
-    wire::MeshUpdate notice;
-    notice.source = client;
-    notice.kind = wire::MeshUpdate::Kind::status;
-    notice.status.id = last_id + 1;
-    notice.left = true;
-    deliver(topic, client, wire::encode(notice));
+    deliver(topic, client, wire::encode(record.departure(client)));
   }
 }
 
@@ -53,9 +47,9 @@ void InMemoryBroker::subscribe(PeerId client, const std::string& topic) {
   if (!is_mesh_topic(topic)) return;
   auto& members = groups_[group_of(topic)];
   // Snapshot: the newcomer learns every current member at once.
-  for (const auto& [member, state] : members) {
-    if (member == client) continue;
-    it->second.receiver(client, topic, member, wire::encode(status_update(member, state)));
+  for (const auto& [member, record] : members) {
+    if (member == client || !record.has_update) continue;
+    it->second.receiver(client, topic, member, wire::encode(record.snapshot(member)));
     ++delivered_;
   }
   auto early = it->second.early.find(group_of(topic));
@@ -69,7 +63,8 @@ void InMemoryBroker::publish(PeerId client, const std::vector<std::string>& topi
                              const std::string& body) {
   if (!clients_.count(client)) return;
   for (const std::string& topic : topics) {
-    if (is_mesh_topic(topic)) track_mesh_update(topic, client, body);
+    // As meshd's access rules: on <group>.mesh only the sender's own updates.
+    if (is_mesh_topic(topic) && !track_mesh_update(topic, client, body)) continue;
     deliver(topic, client, body);
   }
 }
@@ -88,39 +83,19 @@ void InMemoryBroker::deliver(const std::string& topic, PeerId sender, const std:
   }
 }
 
-void InMemoryBroker::track_mesh_update(const std::string& topic, PeerId sender,
+bool InMemoryBroker::track_mesh_update(const std::string& topic, PeerId sender,
                                        const std::string& body) {
   wire::MeshUpdate update;
-  if (wire::decode(body, update) != wire::DecodeError::none || update.source != sender) return;
+  if (check_mesh_update(body, sender, update) != MeshUpdateCheck::own) return false;
   Client& client = clients_.at(sender);
   const bool member = subscribers_[topic].count(sender) != 0;
-  MemberStatus& state =
-      member ? groups_[group_of(topic)][sender] : client.early[group_of(topic)];
-  switch (update.kind) {
-    case wire::MeshUpdate::Kind::status:
-      state.status = update.status;
-      state.links = {update.status.connected_to.begin(), update.status.connected_to.end()};
-      break;
-    case wire::MeshUpdate::Kind::connected_to:
-      state.links.insert(update.peer);
-      ++link_changes_;
-      break;
-    case wire::MeshUpdate::Kind::disconnected_from:
-      state.links.erase(update.peer);
-      ++link_changes_;
-      break;
-    case wire::MeshUpdate::Kind::none: break;
+  MemberRecord& record = member ? groups_[group_of(topic)][sender] : client.early[group_of(topic)];
+  record.apply(update);
+  if (update.kind == wire::MeshUpdate::Kind::connected_to ||
+      update.kind == wire::MeshUpdate::Kind::disconnected_from) {
+    ++link_changes_;
   }
-}
-
-wire::MeshUpdate InMemoryBroker::status_update(PeerId member, const MemberStatus& state) {
-  wire::MeshUpdate update;
-  update.source = member;
-  update.kind = wire::MeshUpdate::Kind::status;
-  update.status.id = state.status.id;
-  update.status.version = state.status.version;
-  update.status.connected_to.assign(state.links.begin(), state.links.end());
-  return update;
+  return true;
 }
 
 }  // namespace p2pmesh::sim

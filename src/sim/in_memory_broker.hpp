@@ -1,8 +1,9 @@
 #pragma once
 // A minimal in-memory stand-in for meshd (no sockets): ids, pub/sub with the
-// sender stamped, the newcomer snapshot and the departure notice, as meshd
-// does them (docs/meshd.md). Delivery is synchronous: the VirtualNetwork adds
-// latency around it.
+// sender stamped, the newcomer snapshot and the departure notice. Members'
+// statuses are kept in meshd's own MemberRecord (src/core/member_record.hpp),
+// with its rules on mesh updates. Delivery is synchronous: the VirtualNetwork
+// adds latency around it.
 
 #include <functional>
 #include <map>
@@ -12,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "member_record.hpp"
 #include "peer_id.hpp"
 #include "wire.hpp"
 
@@ -34,27 +36,23 @@ class InMemoryBroker {
   std::uint64_t link_changes_published() const { return link_changes_; }
 
  private:
-  struct MemberStatus {
-    wire::MeshStatus status;
-    std::set<PeerId> links;
-  };
   struct Client {
     Receiver receiver;
     std::vector<std::string> topics;
     // What it said about itself in groups it has not joined yet (a reference
     // peer publishes its status before it subscribes): moved into the group
     // when it does, so newcomers' snapshots include it (as meshd does).
-    std::map<std::string, MemberStatus> early;
+    std::map<std::string, MemberRecord> early;
   };
   void deliver(const std::string& topic, PeerId sender, const std::string& body);
-  void track_mesh_update(const std::string& topic, PeerId sender, const std::string& body);
-  static wire::MeshUpdate status_update(PeerId member, const MemberStatus& state);
+  // Keeps a member's own mesh update; false (refused) when it is not one.
+  bool track_mesh_update(const std::string& topic, PeerId sender, const std::string& body);
 
   PeerId next_id_ = 1;
   std::unordered_map<PeerId, Client> clients_;
   std::map<std::string, std::set<PeerId>> subscribers_;
-  // group -> member -> latest status (kept current from link updates)
-  std::map<std::string, std::map<PeerId, MemberStatus>> groups_;
+  // group -> member -> its latest status (kept current from link updates)
+  std::map<std::string, std::map<PeerId, MemberRecord>> groups_;
   std::uint64_t delivered_ = 0;
   std::uint64_t link_changes_ = 0;
 };

@@ -1,4 +1,5 @@
-// The simulator's stand-in for meshd: the group snapshot a newcomer gets.
+// The simulator's stand-in for meshd: the group snapshot a newcomer gets, and
+// meshd's rules on mesh updates (its MemberRecord).
 
 #include "in_memory_broker.hpp"
 
@@ -51,6 +52,47 @@ TEST(InMemoryBroker, AStatusPublishedBeforeSubscribingIsInLaterSnapshotsOnceItJo
   heard.clear();
   broker.disconnect(never_joins);  // no member: no departure notice
   EXPECT_TRUE(heard.empty());
+}
+
+TEST(InMemoryBroker, KeepsMeshdsRulesOnMeshUpdates) {
+  InMemoryBroker broker;
+  std::vector<Heard> heard;
+  const auto receiver = [&](PeerId to, const std::string& topic, PeerId sender,
+                            const std::string& body) {
+    Heard h{to, topic, sender, {}};
+    ASSERT_EQ(wire::decode(body, h.update), wire::DecodeError::none);
+    heard.push_back(h);
+  };
+  const PeerId member = broker.connect(receiver);
+  const PeerId other = broker.connect(receiver);
+  broker.subscribe(member, "g.mesh");
+  broker.subscribe(other, "g.mesh");
+  wire::MeshUpdate update;
+  update.source = member;
+  update.kind = wire::MeshUpdate::Kind::status;
+  update.status.id = 2;
+  update.status.connected_to = {other};
+  update.status.rtt_us = {1500};
+  broker.publish(member, {"g.mesh"}, wire::encode(update));
+  update.status.id = 1;  // overtaken: changes nothing
+  update.status.connected_to = {};
+  broker.publish(member, {"g.mesh"}, wire::encode(update));
+  heard.clear();
+  broker.publish(other, {"g.mesh"}, status_body(member, {99}));  // not its own: refused
+  EXPECT_TRUE(heard.empty());
+
+  const PeerId newcomer = broker.connect(receiver);
+  broker.subscribe(newcomer, "g.mesh");
+  ASSERT_EQ(heard.size(), 1u) << "the member's status; the other published none";
+  EXPECT_EQ(heard[0].update.status.id, 2u);
+  EXPECT_EQ(heard[0].update.status.connected_to, (std::vector<PeerId>{other}));
+  EXPECT_EQ(heard[0].update.status.rtt_us, (std::vector<std::uint32_t>{1500}));
+
+  heard.clear();
+  broker.disconnect(member);
+  ASSERT_EQ(heard.size(), 2u) << "the departure to both who stay";
+  EXPECT_TRUE(heard[0].update.left);
+  EXPECT_EQ(heard[0].update.status.id, 3u);
 }
 
 }  // namespace

@@ -1,0 +1,47 @@
+#pragma once
+// MemberRecord: what the signaling server keeps of one member's own mesh
+// updates in one group, enough to replay its status to a newcomer (the
+// snapshot) and to announce its departure. meshd's Broker and mesh-sim's
+// broker both keep their members in it, so the simulator's server does what
+// meshd does (docs/meshd.md, "Snapshots and departures"): only a peer's own
+// updates count, an older status id changes nothing, links claimed one by one
+// are bounded, and the departure notice's id never wraps.
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "peer_id.hpp"
+#include "wire.hpp"
+
+namespace p2pmesh {
+
+struct MemberRecord {
+  // Links kept from incremental updates; real peers hold a handful. A peer
+  // sending connected_to 1, 2, 3... would otherwise grow its record (and
+  // every newcomer's snapshot) without end.
+  static constexpr std::size_t kMaxTrackedLinks = 256;
+
+  bool has_update = false;      // at least one mesh update applied
+  std::uint32_t status_id = 0;  // last (highest) status id seen
+  std::uint32_t version = 0;
+  std::vector<PeerId> connected_to;
+  std::vector<std::uint32_t> rtt_us;  // parallel to connected_to, or empty
+
+  // One update the member published about itself.
+  void apply(const wire::MeshUpdate& update);
+  // Its latest status, as if it had just published it (the snapshot).
+  wire::MeshUpdate snapshot(PeerId member) const;
+  // The departure notice published in its name: an empty status (reference
+  // peers read "no links") with the next status id, and our field 5 `left`.
+  wire::MeshUpdate departure(PeerId member) const;
+};
+
+// Whether a body published on <group>.mesh is a mesh update of its sender
+// (the server stamps the sender; a peer may only speak for itself).
+enum class MeshUpdateCheck : std::uint8_t { own, undecodable, not_own };
+MeshUpdateCheck check_mesh_update(std::string_view body, PeerId sender, wire::MeshUpdate& out,
+                                  const wire::DecodeLimits& limits = {});
+
+}  // namespace p2pmesh

@@ -1,0 +1,85 @@
+// MemberRecord: the server's record of a member (meshd's Broker and mesh-sim's
+// broker keep the same one): snapshots, departures and the rules on mesh updates.
+
+#include "member_record.hpp"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+
+namespace p2pmesh {
+namespace {
+
+wire::MeshUpdate status(std::uint32_t id, std::vector<PeerId> links, std::vector<std::uint32_t> rtt = {}) {
+  wire::MeshUpdate update;
+  update.source = 4;
+  update.kind = wire::MeshUpdate::Kind::status;
+  update.status.id = id;
+  update.status.version = 2;
+  update.status.connected_to = std::move(links);
+  update.status.rtt_us = std::move(rtt);
+  return update;
+}
+
+wire::MeshUpdate link(wire::MeshUpdate::Kind kind, PeerId peer) {
+  wire::MeshUpdate update;
+  update.source = 4;
+  update.kind = kind;
+  update.peer = peer;
+  return update;
+}
+
+TEST(MemberRecord, TheSnapshotIsTheLatestStatusWithLinkChangesAndRtts) {
+  MemberRecord record;
+  EXPECT_FALSE(record.has_update);
+  record.apply(status(3, {7, 8}, {100, 200}));
+  record.apply(link(wire::MeshUpdate::Kind::disconnected_from, 7));
+  record.apply(link(wire::MeshUpdate::Kind::connected_to, 9));
+  const wire::MeshUpdate snapshot = record.snapshot(4);
+  EXPECT_EQ(snapshot.source, 4u);
+  EXPECT_EQ(snapshot.kind, wire::MeshUpdate::Kind::status);
+  EXPECT_EQ(snapshot.status.id, 3u);
+  EXPECT_EQ(snapshot.status.version, 2u);
+  EXPECT_EQ(snapshot.status.connected_to, (std::vector<PeerId>{8, 9}));
+  EXPECT_EQ(snapshot.status.rtt_us, (std::vector<std::uint32_t>{200, 0}));  // 9: not measured yet
+  EXPECT_FALSE(snapshot.left);
+}
+
+TEST(MemberRecord, AnOlderStatusChangesNothing) {
+  MemberRecord record;
+  record.apply(status(5, {7}));
+  record.apply(status(4, {1, 2, 3}));
+  EXPECT_EQ(record.snapshot(4).status.connected_to, (std::vector<PeerId>{7}));
+  EXPECT_EQ(record.status_id, 5u);
+}
+
+TEST(MemberRecord, LinksClaimedOneByOneAreBounded) {
+  MemberRecord record;
+  for (PeerId peer = 1; peer <= 10 * MemberRecord::kMaxTrackedLinks; ++peer) {
+    record.apply(link(wire::MeshUpdate::Kind::connected_to, peer));
+  }
+  EXPECT_EQ(record.connected_to.size(), MemberRecord::kMaxTrackedLinks);
+}
+
+TEST(MemberRecord, TheDepartureIsNewerThanTheLastStatusAndNeverWraps) {
+  MemberRecord record;
+  record.apply(status(6, {7}));
+  const wire::MeshUpdate notice = record.departure(4);
+  EXPECT_EQ(notice.source, 4u);
+  EXPECT_EQ(notice.status.id, 7u);
+  EXPECT_TRUE(notice.status.connected_to.empty());
+  EXPECT_TRUE(notice.left);
+  record.apply(status(std::numeric_limits<std::uint32_t>::max(), {}));
+  EXPECT_EQ(record.departure(4).status.id, std::numeric_limits<std::uint32_t>::max());
+}
+
+TEST(MemberRecord, OnlyASendersOwnDecodableUpdateCounts) {
+  wire::MeshUpdate out;
+  const std::string own = wire::encode(status(1, {7}));
+  EXPECT_EQ(check_mesh_update(own, 4, out), MeshUpdateCheck::own);
+  EXPECT_EQ(check_mesh_update(own, 5, out), MeshUpdateCheck::not_own);
+  EXPECT_EQ(check_mesh_update("\xff\xff\xff", 4, out), MeshUpdateCheck::undecodable);
+}
+
+}  // namespace
+}  // namespace p2pmesh
