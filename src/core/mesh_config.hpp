@@ -26,6 +26,12 @@ struct MeshConfig {
   // this long for a server that does not echo.
   TimeUs snapshot_wait = 1 * kSecond;
   TimeUs status_interval = defaults::kStatusIntervalMs * kMillisecond;  // full status re-published
+  // Status pacing (StatusPacing, docs/membership.md): at each interval a full
+  // status goes out only when it says something new (RTTs past a threshold,
+  // the next broadcast seq; links are announced as they change), plus an
+  // unchanged refresh every max(status_interval, members / status_refresh_per_s)
+  // seconds: the group's refreshes at this rate in all. 0: every interval.
+  double status_refresh_per_s = 10;
   // A member we hear nothing from for this long (and have no link with) is
   // forgotten. Covers servers without departure notices; 0 disables.
   TimeUs member_timeout = defaults::kMemberTimeoutMs * kMillisecond;

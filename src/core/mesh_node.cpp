@@ -26,6 +26,7 @@ MeshNode::MeshNode(MeshConfig config)
     : config_(std::move(config)),
       membership_(kNoPeer),
       policy_(kNoPeer, config_),
+      pacing_(config_.status_interval, config_.emulate_reference ? 0 : config_.status_refresh_per_s),
       repair_buffer_(config_.repair_window, 1024, 8u << 20),
       history_(config_.history_age, config_.history_bytes),
       order_(DeliveryOrderLimits{.pull_delay = config_.pull_delay,
@@ -45,7 +46,7 @@ void MeshNode::on_welcome(TimeUs now, PeerId id, std::vector<IceServer> ice_serv
   membership_ = Membership(id);
   policy_ = LinkPolicy(id, config_);
   // The reference announces itself before it subscribes.
-  if (config_.emulate_reference) publish_status();
+  if (config_.emulate_reference) publish_status(now);
   emit(Subscribe{mesh_topic(config_.group)});
   for (const SignalKind kind :
        {SignalKind::offer, SignalKind::answer, SignalKind::candidate, SignalKind::fallback}) {
@@ -54,7 +55,7 @@ void MeshNode::on_welcome(TimeUs now, PeerId id, std::vector<IceServer> ice_serv
   if (config_.observer_commands) {
     emit(Subscribe{peer_topic(config_.group, self_, SignalKind::command)});
   }
-  if (!config_.emulate_reference) publish_status();
+  if (!config_.emulate_reference) publish_status(now);
   next_status_at_ = now + config_.status_interval;
   if (config_.report_interval > 0) next_report_at_ = now;
   dial_from_ = now + (config_.emulate_reference ? kReferenceDialInterval : config_.snapshot_wait);
@@ -511,7 +512,8 @@ void MeshNode::on_tick(TimeUs now) {
   forget_departed(now);
   send_pulls(now);
   if (now >= next_status_at_) {
-    publish_status();
+    publish_status(now, true);
+    announce_tail();
     next_status_at_ = now + config_.status_interval;
     expire_silent_members(now);
   }
@@ -590,7 +592,10 @@ void MeshNode::forget_phantom_link(PeerId peer) {
 
 void MeshNode::expire_silent_members(TimeUs now) {
   if (config_.member_timeout <= 0) return;
-  for (const PeerId peer : membership_.silent_since(now - config_.member_timeout)) {
+  // Paced statuses: an unchanged member of a large group is silent longer.
+  const TimeUs timeout =
+      std::max(config_.member_timeout, pacing_.silence_allowed(membership_.member_count()));
+  for (const PeerId peer : membership_.silent_since(now - timeout)) {
     if (links_.has_any_with(peer)) continue;
     membership_.remove_member(peer);
     peer_left(now, peer);
@@ -627,7 +632,7 @@ void MeshNode::publish_link_change(wire::MeshUpdate::Kind kind, PeerId peer) {
   publish_update(update);
 }
 
-void MeshNode::publish_status() {
+void MeshNode::publish_status(TimeUs now, bool paced) {
   wire::MeshUpdate update;
   update.source = self_;
   update.kind = wire::MeshUpdate::Kind::status;
@@ -645,7 +650,6 @@ void MeshNode::publish_status() {
     publish_update(update);
     return;
   }
-  update.status.id = ++status_id_;
   update.status.version = kProtocolVersion;
   if (config_.message_ids && config_.reliable_delivery) update.status.next_seq = next_seq_;
   for (const PeerId peer : links_.open_peers()) {
@@ -657,6 +661,16 @@ void MeshNode::publish_status() {
                   [](std::uint32_t rtt) { return rtt == 0; })) {
     update.status.rtt_us.clear();  // nothing measured: keep the message small
   }
+  if (paced) {
+    std::vector<PeerId> dialled;
+    for (const PeerId peer : update.status.connected_to) {
+      const Link* link = links_.open_link_to(peer);
+      if (link && link->initiated) dialled.push_back(peer);
+    }
+    if (!pacing_.due(now, update.status, dialled)) return;
+  }
+  update.status.id = ++status_id_;
+  pacing_.published(now, update.status, membership_.member_count(), random_);
   publish_update(update);
 }
 

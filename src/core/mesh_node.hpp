@@ -25,6 +25,7 @@
 #include "mesh_config.hpp"
 #include "random.hpp"
 #include "repair_buffer.hpp"
+#include "status_pacing.hpp"
 #include "wire.hpp"
 
 namespace p2pmesh {
@@ -151,7 +152,10 @@ class MeshNode {
   // dropped (and counted) over its size limit.
   void publish(std::vector<std::string> topics, std::string data);
   void publish_update(const wire::MeshUpdate& update);
-  void publish_status();
+  // The full status now (`paced`: only when StatusPacing says it is due).
+  void publish_status(TimeUs now, bool paced = false);
+  // Tells the neighbours our last seq when it moved since we last did.
+  void announce_tail();
   void publish_link_change(wire::MeshUpdate::Kind kind, PeerId peer);
   void dial(TimeUs now);
   // Closes a link we decided to drop (tells the driver) or forgets one that
@@ -174,7 +178,9 @@ class MeshNode {
   LinkPolicy policy_;
   MeshCounters counters_;
   std::uint32_t status_id_ = 0;
+  StatusPacing pacing_{0, 0};
   std::uint64_t next_seq_ = 1;
+  std::uint64_t tail_announced_ = 1;  // next_seq_ when announce_tail last ran
   TimeUs next_status_at_ = kNever;
   TimeUs next_report_at_ = kNever;
   TimeUs wake_requested_ = kNever;

@@ -85,6 +85,30 @@ void MeshNode::announce(const wire::Packet& packet, PeerId via,
   }
 }
 
+void MeshNode::announce_tail() {
+  // The last messages before a source falls silent: no later message shows
+  // their loss (a burst dropped by a full send queue, say), and the paced
+  // status may not say next_seq for long. A `have` of the last seq to each
+  // neighbour of our protocol does; they pull what they lack, or report a gap.
+  if (!config_.reliable_delivery || config_.emulate_reference || !config_.message_ids ||
+      next_seq_ == 1 || tail_announced_ == next_seq_) {
+    return;
+  }
+  tail_announced_ = next_seq_;
+  wire::Packet have;
+  have.source = self_;
+  have.have.push_back({self_, next_seq_ - 1});
+  const std::string bytes = wire::encode(have);
+  for (const Link& link : links_.all()) {
+    if (link.state != LinkState::open || link.peer_version < 2 ||
+        links_.open_link_to(link.peer) != &link) {
+      continue;
+    }
+    ++counters_.announcements_sent;
+    emit(SendOnLink{link.id, bytes});
+  }
+}
+
 void MeshNode::handle_repair_control(TimeUs now, PeerId from, const wire::Packet& packet) {
   for (const wire::MessageId& id : packet.have) {
     if (id.seq == 0 || !ordered(id.source) || duplicates_.seen(id.source, id.seq)) continue;

@@ -85,9 +85,19 @@ bool MeshView::set_weight(PeerId a, PeerId b, std::uint32_t weight_us) {
   const auto pa = find_link(sa, sb);
   if (pa < 0) return false;
   const auto pb = find_link(sb, sa);
-  links_.at(sa)[static_cast<std::size_t>(pa)].weight_us = weight_us;
+  std::uint32_t& at_a = links_.at(sa)[static_cast<std::size_t>(pa)].weight_us;
+  if (at_a == weight_us) return false;
+  at_a = weight_us;
   if (pb >= 0) links_.at(sb)[static_cast<std::size_t>(pb)].weight_us = weight_us;
   return true;
+}
+
+std::uint32_t MeshView::weight(PeerId a, PeerId b) const {
+  const std::uint32_t sa = slot_of(a);
+  const std::uint32_t sb = slot_of(b);
+  if (sa == kNoSlot || sb == kNoSlot || sa == sb) return 0;
+  const auto pa = find_link(sa, sb);
+  return pa < 0 ? 0 : links_.at(sa)[static_cast<std::size_t>(pa)].weight_us;
 }
 
 bool MeshView::has_link(PeerId a, PeerId b) const {

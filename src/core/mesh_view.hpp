@@ -100,8 +100,11 @@ class MeshView {
   // existed, a == b, or either is kNoPeer. An existing link keeps its weight.
   bool add_link(PeerId a, PeerId b, std::uint32_t weight_us = 0);
   bool remove_link(PeerId a, PeerId b);
-  // Sets the weight of an existing link; false if there is no such link.
+  // Sets the weight of an existing link; false if there is no such link or
+  // the weight is unchanged.
   bool set_weight(PeerId a, PeerId b, std::uint32_t weight_us);
+  // The weight of a link a -> b (0: unknown, or no such link).
+  std::uint32_t weight(PeerId a, PeerId b) const;
 
   bool has_peer(PeerId peer) const { return index_.find(peer) != kNoSlot; }
   bool has_link(PeerId a, PeerId b) const;

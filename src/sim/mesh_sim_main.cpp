@@ -26,10 +26,14 @@ void usage(FILE* out) {
                "  --seed S               seed of everything random (default 1)\n"
                "  --broadcasts B         broadcasts from random peers (default 50)\n"
                "  --join-interval-ms MS  between two joins (default 50, or 100 s / N if shorter)\n"
-               "  --status-interval-s S  between a peer's full statuses, at every size; silent\n"
-               "                         members expire after 15 of them (default: live\n"
-               "                         peers', 10). Every status reaches every peer, so runs\n"
-               "                         grow with the square of the group\n"
+               "  --status-interval-s S  between a peer's status ticks, at every size: a full\n"
+               "                         status when it changed or a refresh is due; silent\n"
+               "                         members expire after 15 of them or 3 refresh periods\n"
+               "                         (default: live peers', 10). Every status reaches\n"
+               "                         every peer\n"
+               "  --status-refresh-per-s R  status pacing: an unchanged status only every\n"
+               "                         max(interval, members / R s); 0: every interval,\n"
+               "                         as before pacing (default: live peers', 10)\n"
                "  --alpha A              Prim-Dijkstra blend of 'ours', 0..1 (default 0.8)\n"
                "  --max-depth H          'ours' tree: no peer more than H hops from the source\n"
                "                         unless that far on the shortest path; 0 = no limit\n"
@@ -130,6 +134,7 @@ int main(int argc, char** argv) {
     else if (arg == "--broadcasts" && number >= 1) options.broadcasts = static_cast<std::size_t>(number);
     else if (arg == "--join-interval-ms") options.join_interval = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--status-interval-s" && number > 0) options.status_interval = static_cast<TimeUs>(number * kSecond);
+    else if (arg == "--status-refresh-per-s" && number >= 0) options.status_refresh_per_s = number;
     else if (arg == "--alpha" && number <= 1) options.alpha = number;
     else if (arg == "--max-depth") {
       options.max_depth = number >= 1 ? static_cast<std::uint32_t>(std::min(number, 1e6))
@@ -153,11 +158,11 @@ int main(int argc, char** argv) {
 
   if (!json) {
     std::printf("mesh-sim: %zu peers join one every %.0f ms, strategy %s, churn %g%%/min, seed %llu,"
-                " statuses every %g s\n",
+                " statuses every %g s, refreshes %g/s\n",
                 options.peers, static_cast<double>(options.join_interval) / kMillisecond,
                 sim::to_string(options.strategy), options.churn_percent_per_minute,
                 static_cast<unsigned long long>(options.seed),
-                static_cast<double>(options.status_interval) / kSecond);
+                static_cast<double>(options.status_interval) / kSecond, options.status_refresh_per_s);
     std::fflush(stdout);
   }
   const sim::ScenarioResult r = sim::run_scenario(options);

@@ -31,6 +31,9 @@ struct ScenarioOptions {
   // set); silent members are forgotten after as many intervals as live
   // peers wait (150 s / 10 s).
   TimeUs status_interval = MeshConfig{}.status_interval;
+  // Status pacing (MeshConfig::status_refresh_per_s; 0: a status every
+  // interval from every peer, as before pacing).
+  double status_refresh_per_s = MeshConfig{}.status_refresh_per_s;
   TimeUs broadcast_interval = 200 * kMillisecond;
   double alpha = 0.8;  // blend of the "ours" tree
   // Mixed groups: this share of the peers (0..1) are reference-like test

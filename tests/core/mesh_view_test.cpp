@@ -97,6 +97,9 @@ TEST(MeshView, SetWeight) {
   view.add_link(1, 2, 10);
   view.add_link(1, 3, 20);
   EXPECT_TRUE(view.set_weight(2, 1, 55));
+  EXPECT_FALSE(view.set_weight(2, 1, 55)) << "unchanged: the view did not change";
+  EXPECT_EQ(view.weight(1, 2), 55u);
+  EXPECT_EQ(view.weight(2, 3), 0u);
   EXPECT_FALSE(view.set_weight(2, 3, 1));
   EXPECT_FALSE(view.set_weight(2, 2, 1));
   EXPECT_FALSE(view.set_weight(2, 99, 1));
@@ -263,9 +266,12 @@ TEST(MeshView, MatchesModelUnderRandomOperations) {
         }
         default: {
           auto it = a != b ? model_links.find(key(a, b)) : model_links.end();
-          const bool expect = it != model_links.end();
-          if (expect) it->second = w;
+          const bool expect = it != model_links.end() && it->second != w;
+          if (it != model_links.end()) it->second = w;
           ASSERT_EQ(view.set_weight(a, b, w), expect);
+          if (it != model_links.end()) {
+            ASSERT_EQ(view.weight(a, b), w);
+          }
           break;
         }
       }
