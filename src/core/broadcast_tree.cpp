@@ -278,11 +278,12 @@ BroadcastTree compute_broadcast_tree(const MeshView& view, PeerId root,
     tree.reached.push_back(root);
     return tree;
   }
-  tree = grow(view, root, root_slot, options, nullptr);
+  const bool may_limit =
+      options.mode != TreeMode::unit && options.max_depth != TreeOptions::kNoDepthLimit;
+  if (!may_limit || !options.start_limited) tree = grow(view, root, root_slot, options, nullptr);
   // The limit only changes trees that break it (it is a sufficient rule, so
   // applied to every tree it would also reshape some that fit).
-  if (options.mode != TreeMode::unit && options.max_depth != TreeOptions::kNoDepthLimit &&
-      tree.depth > options.max_depth) {
+  if (may_limit && (options.start_limited || tree.depth > options.max_depth)) {
     // Two passes: the limits from a breadth-first tree give a first limited
     // tree; the limits from that tree (its subtrees follow fast links) give a
     // second one, much closer to the unlimited tree's latency (at 2,000
@@ -296,6 +297,7 @@ BroadcastTree compute_broadcast_tree(const MeshView& view, PeerId root,
       base.clear();
       for (const wire::Edge& e : tree.edges) base.push_back({view.slot_of(e.u), view.slot_of(e.v)});
     }
+    tree.depth_limited = true;
   }
   return tree;
 }

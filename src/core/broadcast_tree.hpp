@@ -46,6 +46,11 @@ struct TreeOptions {
   // still picks low-latency parents wherever the depth allows.
   static constexpr std::uint32_t kNoDepthLimit = 0xFFFF'FFFFu;
   std::uint32_t max_depth = kNoDepthLimit;
+  // The previous tree of this root broke max_depth (BroadcastTree::
+  // depth_limited): go straight to the limited tree, without first growing
+  // the unlimited one to see (a view changes little between two trees; at
+  // 10,000 peers that first tree is a quarter of the work).
+  bool start_limited = false;
 };
 
 struct BroadcastTree {
@@ -56,6 +61,7 @@ struct BroadcastTree {
   // Every peer the tree reaches, root first, in the order they were added.
   std::vector<PeerId> reached;
   std::uint32_t depth = 0;  // most edges from the root to a peer
+  bool depth_limited = false;  // grown under TreeOptions::max_depth
 };
 
 // An empty tree (root only: no edges, reached == {root}) if root is not in the

@@ -690,7 +690,15 @@ void MeshNode::schedule_wake() {
 
 const BroadcastTree& MeshNode::tree() {
   if (tree_generation_ != membership_.view_generation() || tree_.root != self_) {
-    tree_ = compute_broadcast_tree(membership_.view(), self_, config_.tree);
+    // A deep view stays deep: after a tree that broke the depth limit the
+    // next goes straight to the limited one, but every kFullTreeEvery-th
+    // checks again (the group may have shrunk).
+    constexpr std::uint32_t kFullTreeEvery = 16;
+    TreeOptions options = config_.tree;
+    options.start_limited = tree_.root == self_ && tree_.depth_limited &&
+                            ++limited_trees_in_row_ % kFullTreeEvery != 0;
+    if (!options.start_limited) limited_trees_in_row_ = 0;
+    tree_ = compute_broadcast_tree(membership_.view(), self_, options);
     tree_generation_ = membership_.view_generation();
   }
   return tree_;

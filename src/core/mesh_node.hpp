@@ -205,6 +205,7 @@ class MeshNode {
   std::string report_app_json_;
   BroadcastTree tree_;
   std::uint64_t tree_generation_ = UINT64_MAX;
+  std::uint32_t limited_trees_in_row_ = 0;  // trees started limited (see tree())
   Random random_;
 };
 

@@ -561,6 +561,16 @@ TEST(BroadcastTreeProperty, DepthLimitBoundsDepthAndStillSpansTheComponent) {
           if (max_depth <= eccentricity) {
             ASSERT_EQ(depth, eccentricity);
           }
+          // Started limited (the previous tree broke the limit): the same
+          // bounds, and the same tree where this one was limited too.
+          options.start_limited = true;
+          const BroadcastTree hinted = compute_broadcast_tree(view, root, options);
+          check_tree(view, hinted, root, options);
+          ASSERT_TRUE(hinted.depth_limited);
+          ASSERT_LE(hinted.depth, std::max(eccentricity, max_depth));
+          if (tree.depth_limited) {
+            ASSERT_EQ(hinted.edges, tree.edges);
+          }
           ++limited;
           if (::testing::Test::HasFailure()) return;
         }
