@@ -320,8 +320,6 @@ void MeshNode::handle_packet(TimeUs now, PeerId via, const wire::Packet& packet,
   } else if (from_server) {
     ++counters_.fallback_received;
   }
-  // Members' ids are remembered; other sources (just joined, or forged) only
-  // while few, so forged sources cannot grow the filter without bound.
   if (packet.seq != 0 && packet.unreliable_seq != 0) {
     ++counters_.malformed_packets;  // one message, two numbers: neither can be trusted
     return;
@@ -329,6 +327,8 @@ void MeshNode::handle_packet(TimeUs now, PeerId via, const wire::Packet& packet,
   // Unreliable messages are numbered apart: a filter of their own.
   DuplicateFilter& filter = packet.unreliable_seq != 0 ? unreliable_duplicates_ : duplicates_;
   const std::uint64_t number = packet.unreliable_seq != 0 ? packet.unreliable_seq : packet.seq;
+  // Members' ids are remembered; other sources (just joined, or forged) only
+  // while few, so forged sources cannot grow the filter without bound.
   const bool remember = membership_.is_member(packet.source) ||
                         filter.sources() < membership_.member_count() + kUnknownSourceSlack;
   if (!config_.emulate_reference && !filter.first_time(packet.source, number, remember)) {

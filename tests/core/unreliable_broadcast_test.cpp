@@ -8,8 +8,10 @@
 #include <map>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
+#include "topics.hpp"
 #include "virtual_network.hpp"
 
 namespace p2pmesh {
@@ -123,6 +125,114 @@ TEST(UnreliableBroadcast, ALostTransmissionIsNeitherRetransmittedNorRepairedNorK
   EXPECT_LT(got, expected) << "losses stay lost";
   EXPECT_GT(got, expected * 8 / 10) << "most arrive";
   EXPECT_EQ(network.node(source).history_bytes(), 0u);
+}
+
+
+// One node with two neighbours: 7 (a peer of ours, version 2) and 8 (a
+// reference peer, version 0); 7 sends packets whose route goes on to 8.
+class UnreliableRelayTest : public ::testing::Test {
+ protected:
+  static constexpr PeerId kSelf = 50;
+
+  UnreliableRelayTest() : node_(test_config()) {
+    node_.on_welcome(now_, kSelf);
+    hear_status(kSelf, {}, 2);
+    hear_status(7, {kSelf}, 2);
+    hear_status(8, {kSelf}, 0);
+    from7_ = accept_and_open(7);
+    to8_ = accept_and_open(8);
+    node_.take_actions();
+  }
+  void hear_status(PeerId peer, std::vector<PeerId> links, std::uint32_t version) {
+    wire::MeshUpdate update;
+    update.source = peer;
+    update.kind = wire::MeshUpdate::Kind::status;
+    update.status.connected_to = std::move(links);
+    update.status.id = 1;
+    update.status.version = version;
+    node_.on_topic_message(now_, "test.mesh", peer, wire::encode(update));
+  }
+  LinkId accept_and_open(PeerId peer) {
+    node_.on_topic_message(now_, peer_topic("test", kSelf, SignalKind::offer), peer,
+                           R"({"type":"offer","sdp":"v=0"})");
+    LinkId link = 0;
+    for (const Action& action : node_.take_actions()) {
+      if (const auto* accept = std::get_if<AcceptLink>(&action)) link = accept->link;
+    }
+    EXPECT_NE(link, 0u);
+    node_.on_link_open(now_, link);
+    return link;
+  }
+  wire::Packet from7(std::uint64_t seq, std::uint64_t unreliable_seq, std::string payload) {
+    wire::Packet packet;
+    packet.source = 7;
+    packet.edges = {{7, kSelf}, {kSelf, 8}};
+    packet.seq = seq;
+    packet.unreliable_seq = unreliable_seq;
+    packet.payload = std::move(payload);
+    return packet;
+  }
+  template <class T>
+  std::vector<T> taken() {
+    std::vector<T> out;
+    for (Action& action : node_.take_actions()) {
+      if (auto* a = std::get_if<T>(&action)) out.push_back(std::move(*a));
+    }
+    return out;
+  }
+
+  TimeUs now_ = 1 * kSecond;
+  MeshNode node_;
+  LinkId from7_ = 0;
+  LinkId to8_ = 0;
+};
+
+TEST_F(UnreliableRelayTest, DeliveredAsItComesRelayedOnTheSecondChannelOnlyToPeersOfOurs) {
+  node_.on_link_data(now_, from7_, wire::encode(from7(0, 1, "u1")));
+  node_.on_link_data(now_, from7_, wire::encode(from7(0, 1, "u1")));  // a repeat
+  const std::vector<Action> actions = node_.take_actions();
+  std::vector<Deliver> delivered;
+  std::vector<SendOnLink> sent;
+  for (const Action& action : actions) {
+    if (const auto* d = std::get_if<Deliver>(&action)) delivered.push_back(*d);
+    if (const auto* s = std::get_if<SendOnLink>(&action); s && s->link == to8_) sent.push_back(*s);
+  }
+  ASSERT_EQ(delivered.size(), 1u) << "the repeat is dropped";
+  EXPECT_EQ(delivered[0].payload, "u1");
+  EXPECT_EQ(delivered[0].seq, 1u);
+  EXPECT_FALSE(delivered[0].reliable);
+  EXPECT_EQ(node_.counters().duplicate_packets, 1u);
+  ASSERT_EQ(sent.size(), 1u) << "relayed down the route once";
+  EXPECT_FALSE(sent[0].unreliable) << "a reference peer has one channel only";
+  wire::Packet relayed;
+  ASSERT_EQ(wire::decode(sent[0].bytes, relayed), wire::DecodeError::none);
+  EXPECT_EQ(relayed.unreliable_seq, 1u) << "relayed in its mode";
+  EXPECT_EQ(relayed.seq, 0u);
+
+  // Reliable message 1 of the same source is another message.
+  node_.on_link_data(now_, from7_, wire::encode(from7(1, 0, "r1")));
+  const auto reliable = taken<Deliver>();
+  ASSERT_EQ(reliable.size(), 1u);
+  EXPECT_TRUE(reliable[0].reliable);
+  EXPECT_EQ(reliable[0].seq, 1u);
+
+  // Both numbers at once: malformed, dropped.
+  node_.on_link_data(now_, from7_, wire::encode(from7(2, 2, "both")));
+  EXPECT_TRUE(taken<Deliver>().empty());
+  EXPECT_EQ(node_.counters().malformed_packets, 1u);
+}
+
+TEST_F(UnreliableRelayTest, OurOwnUnreliableBroadcastTakesTheSecondChannelWithPeersOfOurs) {
+  EXPECT_EQ(node_.broadcast(now_, "mine", DeliveryMode::unreliable), 1u);
+  std::map<LinkId, bool> channel;  // link -> unreliable
+  for (const SendOnLink& s : taken<SendOnLink>()) {
+    wire::Packet packet;
+    ASSERT_EQ(wire::decode(s.bytes, packet), wire::DecodeError::none);
+    if (packet.payload == "mine") channel[s.link] = s.unreliable;
+  }
+  EXPECT_EQ(channel, (std::map<LinkId, bool>{{from7_, true}, {to8_, false}}));
+  EXPECT_EQ(node_.history_bytes(), 0u);
+  EXPECT_EQ(node_.broadcast(now_, "reliable"), 1u) << "numbered apart";
 }
 
 }  // namespace
