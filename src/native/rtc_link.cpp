@@ -196,6 +196,7 @@ struct RtcLink::State : std::enable_shared_from_this<RtcLink::State> {
     std::unique_ptr<UnreliableChannelEvents> observer;
   };
   std::vector<UnreliableChannel> unreliable;
+  std::uint32_t unreliable_sends = 0;  // owner thread only
   bool remote_set = false;
   std::vector<std::unique_ptr<webrtc::IceCandidateInterface>> pending_candidates;
   bool described = false;  // local description reported
@@ -284,20 +285,27 @@ class DataChannelEvents final : public webrtc::DataChannelObserver {
 // state changes do not matter (closed: the first channel carries on).
 class UnreliableChannelEvents final : public webrtc::DataChannelObserver {
  public:
-  explicit UnreliableChannelEvents(RtcLink::State* state) : state_(state) {}
-  void OnStateChange() override {}
+  UnreliableChannelEvents(RtcLink::State* state, webrtc::DataChannelInterface* dc)
+      : state_(state), dc_(dc) {}
+  void OnStateChange() override {
+    if (!state_->closed) open = dc_->state() == webrtc::DataChannelInterface::kOpen;
+  }
   void OnMessage(const webrtc::DataBuffer& buffer) override {
     if (state_->closed) return;
     state_->report_data(std::string(buffer.data.data<char>(), buffer.data.size()));
   }
+  // Kept here so that a send need not ask the channel (a hop to its thread).
+  std::atomic<bool> open{false};
 
  private:
   RtcLink::State* state_;
+  webrtc::DataChannelInterface* dc_;
 };
 
 namespace {
 
 constexpr std::size_t kMaxUnreliableChannels = 2;  // ours and the far end's
+constexpr std::uint32_t kUnreliableSendsPerCheck = 8;
 const char* const kUnreliableLabel = "unreliable";
 
 // Reads an `unreliable` channel (ours or the far end's); one beyond the
@@ -310,7 +318,7 @@ void attach_unreliable(const std::shared_ptr<RtcLink::State>& state,
     if (state->unreliable.size() < kMaxUnreliableChannels) {
       auto& added = state->unreliable.emplace_back();
       added.dc = dc;
-      added.observer = std::make_unique<UnreliableChannelEvents>(state.get());
+      added.observer = std::make_unique<UnreliableChannelEvents>(state.get(), dc.get());
       observer = added.observer.get();
     }
   }
@@ -319,6 +327,7 @@ void attach_unreliable(const std::shared_ptr<RtcLink::State>& state,
     return;
   }
   dc->RegisterObserver(observer);
+  if (dc->state() == webrtc::DataChannelInterface::kOpen) observer->open = true;
 }
 
 void attach_channel(const std::shared_ptr<RtcLink::State>& state,
@@ -704,30 +713,23 @@ bool RtcLink::send(std::string_view bytes) {
   return dc->Send(webrtc::DataBuffer(rtc::CopyOnWriteBuffer(bytes.data(), bytes.size()), true));
 }
 
-namespace {
-// A copy of the list: channels are called into without the mutex (see
-// State::channel()).
-std::vector<rtc::scoped_refptr<webrtc::DataChannelInterface>> unreliable_channels(
-    RtcLink::State& state) {
-  std::vector<rtc::scoped_refptr<webrtc::DataChannelInterface>> out;
-  std::lock_guard lock(state.mutex);
-  for (const auto& channel : state.unreliable) out.push_back(channel.dc);
-  return out;
-}
-}  // namespace
 
 RtcLink::UnreliableSend RtcLink::send_unreliable(std::string_view bytes) {
   if (state_->closed || !state_->pc) return UnreliableSend::not_open;
-  const auto channels = unreliable_channels(*state_);
   rtc::scoped_refptr<webrtc::DataChannelInterface> open;
-  for (const auto& channel : channels) {
-    if (channel->state() == webrtc::DataChannelInterface::kOpen) {
-      open = channel;
-      break;
+  bool any = false;
+  {
+    std::lock_guard lock(state_->mutex);
+    any = !state_->unreliable.empty();
+    for (const auto& channel : state_->unreliable) {
+      if (channel.observer->open) {
+        open = channel.dc;
+        break;
+      }
     }
   }
   if (!open) {
-    if (channels.empty()) {
+    if (!any) {
       // First use: open it; the far end accepts it (OnDataChannel).
       webrtc::DataChannelInit init;
       init.ordered = false;
@@ -737,7 +739,12 @@ RtcLink::UnreliableSend RtcLink::send_unreliable(std::string_view bytes) {
     }
     return UnreliableSend::not_open;
   }
-  if (!unreliable_may_send(open->buffered_amount())) return UnreliableSend::congested;
+  // The buffer is asked every few sends only (each ask waits for libwebrtc's
+  // thread): it may pass the mark by a few packets.
+  if (++state_->unreliable_sends % kUnreliableSendsPerCheck == 0 &&
+      !unreliable_may_send(open->buffered_amount())) {
+    return UnreliableSend::congested;
+  }
   if (!open->Send(webrtc::DataBuffer(rtc::CopyOnWriteBuffer(bytes.data(), bytes.size()), true))) {
     return UnreliableSend::congested;
   }
@@ -746,8 +753,9 @@ RtcLink::UnreliableSend RtcLink::send_unreliable(std::string_view bytes) {
 
 bool RtcLink::unreliable_open() const {
   if (state_->closed) return false;
-  for (const auto& channel : unreliable_channels(*state_)) {
-    if (channel->state() == webrtc::DataChannelInterface::kOpen) return true;
+  std::lock_guard lock(state_->mutex);
+  for (const auto& channel : state_->unreliable) {
+    if (channel.observer->open) return true;
   }
   return false;
 }
