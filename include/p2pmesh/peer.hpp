@@ -150,6 +150,9 @@ struct PeerSnapshot {
     // (through a NAT mapping), relay (through TURN: costs the operator
     // bandwidth); unknown until ICE has chosen (p2pmesh/core/ice.hpp).
     CandidateType candidate_type = CandidateType::unknown;
+    // The second data channel (unreliable broadcasts) is open; it opens on
+    // the first unreliable broadcast that crosses the link, from either end.
+    bool unreliable_channel = false;
   };
   std::vector<Link> links;
 
@@ -319,9 +322,23 @@ struct ReceivedMessage {
   // source sends none (a peer of the reference implementation).
   std::uint64_t seq = 0;
   // Delivery mode: reliable messages of a source come in the order sent,
-  // exactly once, or after an on_gap naming those that were lost for good.
+  // exactly once, or after an on_gap naming those that were lost for good;
+  // unreliable ones (BroadcastOptions::reliable false) as they came, never
+  // held behind a reliable one.
   bool reliable = true;
   std::string bytes;
+};
+
+// How a broadcast travels (docs/native.md has the guarantees of each mode).
+struct BroadcastOptions {
+  // true: each receiver gets a source's messages in the order sent, exactly
+  // once, or an on_gap; a lost packet is retransmitted or pulled again, and
+  // later messages of the source wait for it.
+  // false (real-time state: positions, cursors): down the same tree on a
+  // second data channel per link, unordered, never retransmitted; at most
+  // once, as it comes, no gap events: a loss is a message that never comes,
+  // and nothing waits for it. Numbered apart (ReceivedMessage::seq).
+  bool reliable = true;
 };
 
 struct PeerCallbacks {
@@ -381,14 +398,16 @@ class Peer {
   void stop();
 
   // Sends `payload` to every member of the group (each receives it once,
-  // reliably: in order, or an on_gap). Returns its seq (what receivers see
-  // in ReceivedMessage::seq; they number from 1 each session), or 0 when the
-  // peer is not joined (the message is dropped). Thread-safe; from another
+  // reliably: in order, or an on_gap; or, with options.reliable = false,
+  // at most once, as it comes: see BroadcastOptions). Returns its seq (what
+  // receivers see in ReceivedMessage::seq; they number from 1 each session,
+  // reliable and unreliable messages apart), or 0 when the peer is not
+  // joined (the message is dropped). Thread-safe; from another
   // thread it waits for the loop to take the message (a few microseconds
   // when idle). Links whose send queue is full drop it:
   // on_error(send_queue_full) says so. Throws std::length_error for a
   // payload over kMaxPayloadBytes.
-  std::uint64_t broadcast(std::string payload);
+  std::uint64_t broadcast(std::string payload, BroadcastOptions options = {});
 
   // The peer's state. Thread-safe; from another thread it waits for the loop
   // (a few microseconds when idle).

@@ -36,8 +36,15 @@ struct ApplyAnswer { LinkId link; std::string answer_json; };
 // until the remote description is set.
 struct AddCandidate { LinkId link; std::string candidate_json; };
 struct CloseLink { LinkId link; };
-// Send one Packet (already encoded) on an open link's data channel.
-struct SendOnLink { LinkId link; std::string bytes; };
+// Send one Packet (already encoded) on an open link's data channel; with
+// `unreliable`, on its second channel (label `unreliable`, unordered, no
+// retransmission), which the driver opens on first use and the far end
+// accepts. Until that channel is open the driver may use the first one.
+struct SendOnLink {
+  LinkId link;
+  std::string bytes;
+  bool unreliable = false;
+};
 // Measure the link's round-trip time with the transport (ICE candidate pair
 // stats) and report it with MeshNode::on_link_rtt; the keep-alive cannot
 // ping this link (a reference peer). Drivers that cannot measure ignore it.

@@ -21,6 +21,13 @@ inline constexpr std::size_t kChannelHighWater = 1u << 20;
 inline constexpr std::size_t kChannelLowWater = 256u << 10;
 inline constexpr std::size_t kLinkQueueBound = defaults::kLinkQueueBound;
 
+// The unreliable channel (DeliveryMode::unreliable) has no queue: a packet that
+// finds more than kChannelHighWater bytes in its transport buffer is dropped
+// and counted (send_queue_drops): a real-time value sent late is worth less
+// than the next one. (The native driver asks every 8th packet: each ask
+// waits for libwebrtc's thread.)
+inline bool unreliable_may_send(std::size_t buffered) { return buffered <= kChannelHighWater; }
+
 // Does a packet of `size` still fit the queue, or is it dropped?
 inline bool fits_queue(std::size_t queued_bytes, std::size_t size, std::size_t bound) {
   return queued_bytes + size <= bound;

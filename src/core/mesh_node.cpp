@@ -323,11 +323,18 @@ void MeshNode::handle_packet(TimeUs now, PeerId via, const wire::Packet& packet,
   } else if (from_server) {
     ++counters_.fallback_received;
   }
+  if (packet.seq != 0 && packet.unreliable_seq != 0) {
+    ++counters_.malformed_packets;  // one message, two numbers: neither can be trusted
+    return;
+  }
+  // Unreliable messages are numbered apart: a filter of their own.
+  DuplicateFilter& filter = packet.unreliable_seq != 0 ? unreliable_duplicates_ : duplicates_;
+  const std::uint64_t number = packet.unreliable_seq != 0 ? packet.unreliable_seq : packet.seq;
   // Members' ids are remembered; other sources (just joined, or forged) only
   // while few, so forged sources cannot grow the filter without bound.
   const bool remember = membership_.is_member(packet.source) ||
-                        duplicates_.sources() < membership_.member_count() + kUnknownSourceSlack;
-  if (!config_.emulate_reference && !duplicates_.first_time(packet.source, packet.seq, remember)) {
+                        filter.sources() < membership_.member_count() + kUnknownSourceSlack;
+  if (!config_.emulate_reference && !filter.first_time(packet.source, number, remember)) {
     ++counters_.duplicate_packets;
     return;
   }
@@ -397,24 +404,29 @@ std::vector<PeerId> MeshNode::forward(TimeUs now, const wire::Packet& packet) {
 }
 
 void MeshNode::send_down(TimeUs now, PeerId next, const wire::Packet& packet) {
+  // Unreliable messages are never repaired: not kept for it either.
+  const bool unreliable = packet.unreliable_seq != 0;
+  const bool repairable = config_.repair_window > 0 && !unreliable;
   if (const Link* link = links_.open_link_to(next)) {
     ++counters_.relayed;
-    emit(SendOnLink{link->id, wire::encode(packet)});
-    if (config_.repair_window > 0) repair_buffer_.remember(now, next, packet);
+    // Our peers (version 2 on) take a second channel; a reference peer has
+    // one only, and gets the packet there.
+    emit(SendOnLink{link->id, wire::encode(packet), unreliable && link->peer_version >= 2});
+    if (repairable) repair_buffer_.remember(now, next, packet);
   } else if (config_.relay_fallback && membership_.is_member(next)) {
     // The route names a link we no longer have: the server carries the
     // packet (with the child's subtree, so it relays on from there).
     ++counters_.fallback_sent;
     publish({peer_topic(config_.group, next, SignalKind::fallback)}, wire::encode(packet));
     // Kept too: should `next` turn out gone, its children get it from us.
-    if (config_.repair_window > 0) repair_buffer_.remember(now, next, packet);
+    if (repairable) repair_buffer_.remember(now, next, packet);
   } else {
     return;
   }
   // Reference relays below drop what they cannot send on: the children of a
   // peer that already left get it from us instead.
   // (send_around only reads recently_departed_: no copy needed.)
-  if (config_.repair_window > 0 && !drops_repeats(next)) {
+  if (repairable && !drops_repeats(next)) {
     for (const auto& [until, gone] : recently_departed_) {
       if (!recently_departed(gone) || !repairs_fall_to_us(next, packet, gone)) continue;
       HopFilter wanted = hop_filter();
@@ -423,13 +435,18 @@ void MeshNode::send_down(TimeUs now, PeerId next, const wire::Packet& packet) {
   }
 }
 
-std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload) {
+std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload, DeliveryMode delivery) {
   if (self_ == kNoPeer || left_) return 0;
   if (payload.size() > config_.max_payload_bytes) {
     ++counters_.oversized_broadcasts;
     return 0;
   }
-  const std::uint64_t seq = config_.message_ids ? next_seq_++ : 0;
+  const bool unreliable = delivery == DeliveryMode::unreliable;
+  std::uint64_t& next = unreliable ? next_unreliable_seq_ : next_seq_;
+  const std::uint64_t number = config_.message_ids ? next++ : 0;
+  // The packet carries the number in the field of its delivery mode.
+  const std::uint64_t seq = unreliable ? 0 : number;
+  const std::uint64_t unreliable_seq = unreliable ? number : 0;
   ++counters_.broadcasts;
   const BroadcastTree& plan = tree();
   if (config_.spread == MeshConfig::Spread::flood) {
@@ -437,11 +454,13 @@ std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload) {
     packet.source = self_;
     packet.payload = payload;
     packet.seq = seq;
+    packet.unreliable_seq = unreliable_seq;
     flood(packet, kNoPeer);
   } else {
     std::vector<PeerId> children;
-    for (const Hop& hop : plan_broadcast(plan, payload, seq, config_.prune_routes)) {
+    for (Hop& hop : plan_broadcast(plan, payload, seq, config_.prune_routes)) {
       children.push_back(hop.next);
+      hop.packet.unreliable_seq = unreliable_seq;
       send_down(now, hop.next, hop.packet);  // the tree only uses open links
     }
     if (seq != 0 && config_.reliable_delivery && !config_.emulate_reference) {
@@ -466,11 +485,12 @@ std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload) {
       packet.source = self_;
       packet.payload = std::move(payload);
       packet.seq = seq;
+      packet.unreliable_seq = unreliable_seq;
       publish(std::move(topics), wire::encode(packet));
     }
   }
   schedule_wake();
-  return seq;
+  return number;
 }
 
 void MeshNode::leave(TimeUs now) {

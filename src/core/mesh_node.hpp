@@ -35,6 +35,12 @@ namespace p2pmesh {
 inline constexpr std::uint32_t kProtocolVersion = 2;
 
 
+// How a broadcast travels (docs/broadcast.md). Reliable: each source's
+// messages in order, exactly once, repaired or reported as a gap.
+// Unreliable: down the same tree on an unordered channel without
+// retransmission; duplicates dropped, nothing repaired, held or kept.
+enum class DeliveryMode : std::uint8_t { reliable, unreliable };
+
 class MeshNode {
  public:
   explicit MeshNode(MeshConfig config);
@@ -77,7 +83,9 @@ class MeshNode {
   // Sends `payload` to every member; returns its message id (seq, 0 when
   // message ids are off). A payload over config().max_payload_bytes is not
   // sent (counted; returns 0): drivers refuse it first with a clear error.
-  std::uint64_t broadcast(TimeUs now, std::string payload);
+  // Unreliable broadcasts are numbered in a sequence of their own.
+  std::uint64_t broadcast(TimeUs now, std::string payload,
+                          DeliveryMode delivery = DeliveryMode::reliable);
   // Extra JSON (an object) the app wants in its state reports (e.g. the demo's
   // ping figures); empty = none.
   void set_report_app_json(std::string json) { report_app_json_ = std::move(json); }
@@ -181,6 +189,7 @@ class MeshNode {
   StatusPacing pacing_{0, 0};
   std::uint64_t next_seq_ = 1;
   std::uint64_t tail_announced_ = 1;  // next_seq_ when announce_tail last ran
+  std::uint64_t next_unreliable_seq_ = 1;
   TimeUs next_status_at_ = kNever;
   TimeUs next_report_at_ = kNever;
   TimeUs wake_requested_ = kNever;
@@ -191,6 +200,7 @@ class MeshNode {
   std::vector<Action> actions_;
 
   DuplicateFilter duplicates_;
+  DuplicateFilter unreliable_duplicates_;  // by Packet.unreliable_seq
   // Peers that left, until the time given: their duplicate windows are kept
   // (repaired copies of their last packets may still be on the way) and
   // routes naming them are served around them.

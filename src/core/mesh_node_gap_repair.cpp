@@ -32,6 +32,11 @@ bool MeshNode::ordered(PeerId source) const {
 }
 
 void MeshNode::deliver(TimeUs now, PeerId via, const wire::Packet& packet) {
+  if (packet.unreliable_seq != 0) {  // as it comes: no order, no history
+    ++counters_.delivered;
+    emit(Deliver{packet.source, packet.payload, packet.unreliable_seq, false});
+    return;
+  }
   if (packet.seq == 0 || !ordered(packet.source)) {
     ++counters_.delivered;
     emit(Deliver{packet.source, packet.payload, packet.seq, true});

@@ -93,6 +93,7 @@ void MeshNode::forget_departed(TimeUs now) {
   std::vector<OrderedEvent> events;
   while (!recently_departed_.empty() && recently_departed_.front().first <= now) {
     duplicates_.forget(recently_departed_.front().second);
+    unreliable_duplicates_.forget(recently_departed_.front().second);
     // What is still missing of it will not come now: gaps.
     order_.forget(recently_departed_.front().second, events);
     recently_departed_.pop_front();

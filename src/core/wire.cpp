@@ -114,7 +114,8 @@ std::size_t packet_size(const Packet& packet) {
   for (const Edge& edge : packet.edges) size += len_field_size(edge_body_size(edge));
   return size + bytes_field_size(packet.payload.size()) + uint_field_size(packet.seq) +
          uint_field_size(packet.ping) + uint_field_size(packet.pong) +
-         message_ids_size(packet.have) + message_ids_size(packet.want);
+         message_ids_size(packet.have) + message_ids_size(packet.want) +
+         uint_field_size(packet.unreliable_seq);
 }
 void put_packet(std::string& out, const Packet& packet) {
   Writer writer{out};
@@ -129,6 +130,7 @@ void put_packet(std::string& out, const Packet& packet) {
   put_uint64(writer, 6, packet.pong);
   put_message_ids(out, 7, packet.have);
   put_message_ids(out, 8, packet.want);
+  put_uint64(writer, 10, packet.unreliable_seq);
 }
 
 // MeshStatusMessage
@@ -391,6 +393,7 @@ void reset(Packet& packet) {
   packet.pong = 0;
   packet.have.clear();
   packet.want.clear();
+  packet.unreliable_seq = 0;
 }
 void reset(MeshStatus& status) {
   status.connected_to.clear();
@@ -474,6 +477,7 @@ DecodeError parse_packet(Reader reader, Packet& packet, const DecodeLimits& limi
       case 6: return read_uint64(r, packet.pong);
       case 7: return read_message_id(r, packet.have, limits.max_message_ids);
       case 8: return read_message_id(r, packet.want, limits.max_message_ids);
+      case 10: return read_uint64(r, packet.unreliable_seq);
       default: return skip(r);
     }
   });

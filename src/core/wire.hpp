@@ -47,6 +47,10 @@ struct Packet {
   // relayed; only sent to peers whose status announced version >= 2.
   std::vector<MessageId> have{};  // 7: messages the sender holds (lazy announcement)
   std::vector<MessageId> want{};  // 8: messages the sender lacks (pull request)
+  // 10 (ours, optional): an unreliable broadcast's number at its source, in
+  // a sequence of its own (seq stays 0: peers that do not know this field
+  // take it for a message without id and deliver it as it comes).
+  std::uint64_t unreliable_seq = 0;
   friend bool operator==(const Packet&, const Packet&) = default;
 };
 

@@ -321,7 +321,7 @@ int main(int argc, char** argv) {
   auto connect_timeout_ms = static_cast<std::uint32_t>(config.link_connect_timeout.count());
   auto member_timeout_ms = static_cast<std::uint32_t>(config.member_timeout.count());
   std::string tree = "blend";
-  bool no_fallback = false, stay = false, print_view = false;
+  bool no_fallback = false, stay = false, print_view = false, unreliable = false;
   std::uint32_t view_interval_ms = 100;
   app.add_option("--url", config.server_urls,
                  "meshd WebSocket URL (repeat for fallbacks): ws://HOST:PORT/service, or "
@@ -362,6 +362,10 @@ int main(int argc, char** argv) {
                  "ICE server URL, e.g. stun:HOST:PORT (repeatable); replaces the STUN/TURN servers "
                  "meshd hands out (default: meshd's)")
       ->envname("MESH_PEER_ICE_SERVERS");
+  app.add_flag("--unreliable", unreliable,
+               "Broadcast stdin lines unreliably: unordered, never retransmitted, nothing waits "
+               "for a lost one (docs/native.md)")
+      ->envname("MESH_PEER_UNRELIABLE");
   app.add_flag("--no-fallback", no_fallback, "Never send packets through the server")->envname("MESH_PEER_NO_FALLBACK");
   app.add_flag("--loopback", config.loopback_only, "Use only 127.0.0.1 for WebRTC (tests, one machine)")
       ->envname("MESH_PEER_LOOPBACK");
@@ -428,6 +432,7 @@ int main(int argc, char** argv) {
     object["event"] = "message";
     object["from"] = from;
     object["seq"] = message.seq;
+    object["reliable"] = message.reliable;
     if (valid_utf8(bytes)) {
       object["data"] = bytes;
     } else {
@@ -559,7 +564,10 @@ int main(int argc, char** argv) {
       continue;
     }
     // Lines read before the welcome wait for it (up to 10 s).
-    if (!peer->broadcast(line) && peer->wait_joined(std::chrono::seconds(10))) peer->broadcast(line);
+    const p2pmesh::BroadcastOptions options{!unreliable};
+    if (!peer->broadcast(line, options) && peer->wait_joined(std::chrono::seconds(10))) {
+      peer->broadcast(line, options);
+    }
   }
   if (stay) {
     for (;;) std::this_thread::sleep_for(std::chrono::hours(1));  // until a signal

@@ -98,7 +98,7 @@ class Peer::Impl {
 
   void start();
   void stop();
-  std::uint64_t broadcast(std::string payload);
+  std::uint64_t broadcast(std::string payload, BroadcastOptions options);
   void set_report_app_json(std::string json);
   void set_token(std::string token);
   PeerSnapshot snapshot();
@@ -140,6 +140,9 @@ class Peer::Impl {
   void on_link_event(std::uint64_t epoch, LinkId link, Fn&& fn);
   void close_slot(LinkId link);
   void enqueue(LinkSlot& slot, std::string bytes);
+  // On the link's unreliable channel, past any queue; false when that
+  // channel is not open yet (then the packet takes the first channel).
+  bool send_unreliable(LinkSlot& slot, std::string_view bytes);
   void flush(LinkId link, bool check_first);
 
   void finish_stop();
@@ -418,7 +421,10 @@ void Peer::Impl::carry_out(Action& action) {
           },
           [&](CloseLink& a) { close_slot(a.link); },
           [&](SendOnLink& a) {
-            if (LinkSlot* slot = slot_of(a.link)) enqueue(*slot, std::move(a.bytes));
+            LinkSlot* slot = slot_of(a.link);
+            if (!slot) return;
+            if (a.unreliable && send_unreliable(*slot, a.bytes)) return;
+            enqueue(*slot, std::move(a.bytes));
           },
           [&](UseIceServers& a) {
             // The application's own servers win; else meshd's, fresh credentials each session.
@@ -631,18 +637,29 @@ void Peer::Impl::flush(LinkId link, bool check_first) {
   slot.dropping = false;  // drained: a new overflow is reported again
 }
 
+bool Peer::Impl::send_unreliable(LinkSlot& slot, std::string_view bytes) {
+  if (!slot.rtc) return false;
+  switch (slot.rtc->send_unreliable(bytes)) {
+    case RtcLink::UnreliableSend::sent: driver_.link_bytes_out += bytes.size(); return true;
+    case RtcLink::UnreliableSend::congested: ++driver_.send_queue_drops; return true;
+    case RtcLink::UnreliableSend::not_open: return false;
+  }
+  return false;
+}
+
 // ------------------------------------------------------------ application
 
-std::uint64_t Peer::Impl::broadcast(std::string payload) {
+std::uint64_t Peer::Impl::broadcast(std::string payload, BroadcastOptions options) {
   static_assert(kMaxPayloadBytes == kDefaultMaxPayloadBytes);
   if (payload.size() > kMaxPayloadBytes) {
     throw std::length_error("p2pmesh: broadcast payload of " + std::to_string(payload.size()) +
                             " bytes, the limit is " + std::to_string(kMaxPayloadBytes));
   }
   if (state_.load() != PeerSnapshot::State::joined || !running_) return 0;
-  const auto send = [this](std::string bytes) -> std::uint64_t {
+  const DeliveryMode delivery = options.reliable ? DeliveryMode::reliable : DeliveryMode::unreliable;
+  const auto send = [this, delivery](std::string bytes) -> std::uint64_t {
     if (!node_ || node_->id() == kNoPeer || stopping_) return 0;
-    const std::uint64_t seq = node_->broadcast(steady_now(), std::move(bytes));
+    const std::uint64_t seq = node_->broadcast(steady_now(), std::move(bytes), delivery);
     drain();
     return seq;
   };
@@ -650,7 +667,7 @@ std::uint64_t Peer::Impl::broadcast(std::string payload) {
     // From a callback, inside drain(): its loop carries the new actions out
     // after the current ones (a nested drain would reorder them).
     if (!node_ || node_->id() == kNoPeer || stopping_) return 0;
-    const std::uint64_t seq = node_->broadcast(steady_now(), std::move(payload));
+    const std::uint64_t seq = node_->broadcast(steady_now(), std::move(payload), delivery);
     asio::post(io_, [this] { drain(); });
     return seq;
   }
@@ -766,7 +783,10 @@ PeerSnapshot Peer::Impl::build_snapshot() {
     out.candidate_type = link.candidate_type;
     out.age = std::chrono::milliseconds((now - link.created_at) / kMillisecond);
     auto it = links_.find(link.id);
-    if (it != links_.end()) out.queued_bytes = it->second.queued_bytes;
+    if (it != links_.end()) {
+      out.queued_bytes = it->second.queued_bytes;
+      out.unreliable_channel = it->second.rtc && it->second.rtc->unreliable_open();
+    }
     s.links.push_back(out);
   }
   const MeshView& view = node_->membership().view();
@@ -825,8 +845,8 @@ Peer& Peer::operator=(Peer&& other) noexcept {
 void Peer::start() { impl_->start(); }
 void Peer::stop() { impl_->stop(); }
 void Peer::leave() { impl_->stop(); }
-std::uint64_t Peer::broadcast(std::string payload) {
-  return impl_->broadcast(std::move(payload));
+std::uint64_t Peer::broadcast(std::string payload, BroadcastOptions options) {
+  return impl_->broadcast(std::move(payload), options);
 }
 void Peer::set_report_app_json(std::string json) { impl_->set_report_app_json(std::move(json)); }
 void Peer::set_token(std::string token) { impl_->set_token(std::move(token)); }

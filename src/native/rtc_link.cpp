@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include <boost/json.hpp>
 
@@ -27,6 +28,8 @@
 #include "rtc_base/logging.h"
 #include "rtc_base/ssl_adapter.h"
 #include "rtc_base/thread.h"
+
+#include "link_send_policy.hpp"
 
 static_assert(RTC_DCHECK_IS_ON, "define DCHECK_ALWAYS_ON for every TU including libwebrtc headers");
 
@@ -166,6 +169,7 @@ void rtc_engine_flush(RtcEngine& engine) {
 // ---------------------------------------------------------------- link state
 
 class DataChannelEvents;
+class UnreliableChannelEvents;
 // Asks for fresh stats (libwebrtc serves a report up to 50 ms old from its
 // cache: one taken before ICE chose would hide the choice) and reports the
 // selected pair's RTT and path, then the open when `then_open`. On the
@@ -184,6 +188,15 @@ struct RtcLink::State : std::enable_shared_from_this<RtcLink::State> {
 
   std::mutex mutex;  // guards what follows
   rtc::scoped_refptr<webrtc::DataChannelInterface> dc;
+  // The `unreliable` channels: ours and/or the far end's (both may open one
+  // at the same time), at most kMaxUnreliableChannels. We send on an open
+  // one and read every one.
+  struct UnreliableChannel {
+    rtc::scoped_refptr<webrtc::DataChannelInterface> dc;
+    std::unique_ptr<UnreliableChannelEvents> observer;
+  };
+  std::vector<UnreliableChannel> unreliable;
+  std::uint32_t unreliable_sends = 0;  // owner thread only
   bool remote_set = false;
   std::vector<std::unique_ptr<webrtc::IceCandidateInterface>> pending_candidates;
   bool described = false;  // local description reported
@@ -268,7 +281,54 @@ class DataChannelEvents final : public webrtc::DataChannelObserver {
   webrtc::DataChannelInterface* dc_;
 };
 
+// Messages of an `unreliable` channel go where the first channel's go; its
+// state changes do not matter (closed: the first channel carries on).
+class UnreliableChannelEvents final : public webrtc::DataChannelObserver {
+ public:
+  UnreliableChannelEvents(RtcLink::State* state, webrtc::DataChannelInterface* dc)
+      : state_(state), dc_(dc) {}
+  void OnStateChange() override {
+    if (!state_->closed) open = dc_->state() == webrtc::DataChannelInterface::kOpen;
+  }
+  void OnMessage(const webrtc::DataBuffer& buffer) override {
+    if (state_->closed) return;
+    state_->report_data(std::string(buffer.data.data<char>(), buffer.data.size()));
+  }
+  // Kept here so that a send need not ask the channel (a hop to its thread).
+  std::atomic<bool> open{false};
+
+ private:
+  RtcLink::State* state_;
+  webrtc::DataChannelInterface* dc_;
+};
+
 namespace {
+
+constexpr std::size_t kMaxUnreliableChannels = 2;  // ours and the far end's
+constexpr std::uint32_t kUnreliableSendsPerCheck = 8;
+const char* const kUnreliableLabel = "unreliable";
+
+// Reads an `unreliable` channel (ours or the far end's); one beyond the
+// bound is closed.
+void attach_unreliable(const std::shared_ptr<RtcLink::State>& state,
+                       rtc::scoped_refptr<webrtc::DataChannelInterface> dc) {
+  UnreliableChannelEvents* observer = nullptr;
+  {
+    std::lock_guard lock(state->mutex);
+    if (state->unreliable.size() < kMaxUnreliableChannels) {
+      auto& added = state->unreliable.emplace_back();
+      added.dc = dc;
+      added.observer = std::make_unique<UnreliableChannelEvents>(state.get(), dc.get());
+      observer = added.observer.get();
+    }
+  }
+  if (!observer) {
+    dc->Close();
+    return;
+  }
+  dc->RegisterObserver(observer);
+  if (dc->state() == webrtc::DataChannelInterface::kOpen) observer->open = true;
+}
 
 void attach_channel(const std::shared_ptr<RtcLink::State>& state,
                     rtc::scoped_refptr<webrtc::DataChannelInterface> dc) {
@@ -290,7 +350,12 @@ class PcEvents final : public webrtc::PeerConnectionObserver {
   explicit PcEvents(std::shared_ptr<RtcLink::State> state) : state_(std::move(state)) {}
   void OnSignalingChange(webrtc::PeerConnectionInterface::SignalingState) override {}
   void OnDataChannel(rtc::scoped_refptr<webrtc::DataChannelInterface> dc) override {
-    if (state_->closed || state_->initiator) return;
+    if (state_->closed) return;
+    if (dc->label() == kUnreliableLabel) {
+      attach_unreliable(state_, dc);  // the far end opened it: either side may
+      return;
+    }
+    if (state_->initiator) return;
     attach_channel(state_, dc);
   }
   void OnIceGatheringChange(webrtc::PeerConnectionInterface::IceGatheringState) override {}
@@ -648,6 +713,53 @@ bool RtcLink::send(std::string_view bytes) {
   return dc->Send(webrtc::DataBuffer(rtc::CopyOnWriteBuffer(bytes.data(), bytes.size()), true));
 }
 
+
+RtcLink::UnreliableSend RtcLink::send_unreliable(std::string_view bytes) {
+  if (state_->closed || !state_->pc) return UnreliableSend::not_open;
+  rtc::scoped_refptr<webrtc::DataChannelInterface> open;
+  bool any = false;
+  {
+    std::lock_guard lock(state_->mutex);
+    any = !state_->unreliable.empty();
+    for (const auto& channel : state_->unreliable) {
+      if (channel.observer->open) {
+        open = channel.dc;
+        break;
+      }
+    }
+  }
+  if (!open) {
+    if (!any) {
+      // First use: open it; the far end accepts it (OnDataChannel).
+      webrtc::DataChannelInit init;
+      init.ordered = false;
+      init.maxRetransmits = 0;
+      auto created = state_->pc->CreateDataChannelOrError(kUnreliableLabel, &init);
+      if (created.ok()) attach_unreliable(state_, created.MoveValue());
+    }
+    return UnreliableSend::not_open;
+  }
+  // The buffer is asked every few sends only (each ask waits for libwebrtc's
+  // thread): it may pass the mark by a few packets.
+  if (++state_->unreliable_sends % kUnreliableSendsPerCheck == 0 &&
+      !unreliable_may_send(open->buffered_amount())) {
+    return UnreliableSend::congested;
+  }
+  if (!open->Send(webrtc::DataBuffer(rtc::CopyOnWriteBuffer(bytes.data(), bytes.size()), true))) {
+    return UnreliableSend::congested;
+  }
+  return UnreliableSend::sent;
+}
+
+bool RtcLink::unreliable_open() const {
+  if (state_->closed) return false;
+  std::lock_guard lock(state_->mutex);
+  for (const auto& channel : state_->unreliable) {
+    if (channel.observer->open) return true;
+  }
+  return false;
+}
+
 std::uint64_t RtcLink::buffered_amount() const {
   if (state_->closed) return 0;
   const rtc::scoped_refptr<webrtc::DataChannelInterface> dc = state_->channel();
@@ -671,11 +783,19 @@ void RtcLink::close() {
   state_->pc->Close();
   rtc::scoped_refptr<webrtc::DataChannelInterface> dc = state_->channel();
   if (dc) dc->UnregisterObserver();
+  std::vector<State::UnreliableChannel> unreliable;
+  {
+    std::lock_guard lock(state_->mutex);
+    unreliable.swap(state_->unreliable);
+  }
+  for (auto& channel : unreliable) channel.dc->UnregisterObserver();
   // Release the connection on its own thread, in a task of its own, after any
   // callback already queued there (observers check `closed` first).
   engine_->signaling->PostTask([pc = std::move(state_->pc), dc = std::move(dc),
                                 pc_observer = std::move(state_->pc_observer),
-                                dc_observer = std::move(state_->dc_observer)]() mutable {
+                                dc_observer = std::move(state_->dc_observer),
+                                unreliable = std::move(unreliable)]() mutable {
+    unreliable.clear();
     dc = nullptr;
     pc = nullptr;
     pc_observer.reset();

@@ -1,5 +1,7 @@
 #pragma once
 // One WebRTC connection with one data channel `data` (reliable, ordered),
+// and a second one, `unreliable` (unordered, no retransmission), opened by
+// either side on first use,
 // built on the process-wide libwebrtc engine. This header hides libwebrtc:
 // only rtc_link.cpp includes its headers.
 //
@@ -71,6 +73,13 @@ class RtcLink {
   void add_candidate(std::string_view candidate_json);
   // Sends one binary message. False if the channel is not open.
   bool send(std::string_view bytes);
+  // Sends one binary message on the `unreliable` channel. not_open: it is
+  // not open (yet): the first call opens it; send on the first channel
+  // meanwhile. congested: its buffer is full (link_send_policy.hpp): dropped.
+  enum class UnreliableSend : std::uint8_t { sent, not_open, congested };
+  UnreliableSend send_unreliable(std::string_view bytes);
+  // Whether an `unreliable` channel (ours or the far end's) is open.
+  bool unreliable_open() const;
   // Bytes queued inside libwebrtc (blocking hop to its thread).
   std::uint64_t buffered_amount() const;
   // Asks for the selected candidate pair's RTT and path (reported through

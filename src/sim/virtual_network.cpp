@@ -178,7 +178,7 @@ void VirtualNetwork::isolate(PeerId peer) {
   if (auto it = nodes_.find(peer); it != nodes_.end()) it->second.isolated = true;
 }
 
-std::uint64_t VirtualNetwork::broadcast(PeerId from, std::string payload) {
+std::uint64_t VirtualNetwork::broadcast(PeerId from, std::string payload, DeliveryMode mode) {
   std::uint64_t seq = 0;
   with_node(from, [&](SimNode& sim) {
     // MeshNode::tree() runs Prim only when the view changed since its last
@@ -187,7 +187,7 @@ std::uint64_t VirtualNetwork::broadcast(PeerId from, std::string payload) {
     // the same generation counts exactly the trees it computes.
     const std::uint64_t generation = sim.node->membership().view_generation();
     const std::uint64_t sent_before = sim.node->counters().broadcasts;
-    seq = sim.node->broadcast(events_.now(), std::move(payload));
+    seq = sim.node->broadcast(events_.now(), std::move(payload), mode);
     if (sim.node->counters().broadcasts != sent_before && sim.tree_generation != generation) {
       sim.tree_generation = generation;
       ++traffic_.tree_computations;
@@ -288,7 +288,8 @@ void VirtualNetwork::carry_out(PeerId peer, SimNode& sim, Action& action) {
             sim.node->on_link_rtt(now, a.link, rtt);
           },
           [&](Deliver& a) {
-            sim.deliveries.push_back({a.source, std::move(a.payload), now, current_hops_, a.seq});
+            sim.deliveries.push_back(
+                {a.source, std::move(a.payload), now, current_hops_, a.seq, a.reliable});
           },
           [&](Gap& a) { sim.gaps.push_back({a.source, a.from_seq, a.to_seq, now}); },
           [&](WakeAt& a) {
@@ -341,6 +342,7 @@ void VirtualNetwork::send_on_link(PeerId peer, SimNode& sim, SendOnLink& send) {
     return;  // lost for good (counted as sent above)
   }
   if (options_.loss > 0 && static_cast<double>(random_.below(1'000'000)) < options_.loss * 1e6) {
+    if (send.unreliable) return;  // no retransmission on that channel
     delay += options_.retransmit_delay;
   }
   const std::uint32_t hops = current_hops_ + 1;

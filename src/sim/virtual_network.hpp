@@ -31,7 +31,8 @@ struct NetworkOptions {
   // sends (a browser's event loop, a native peer's thread hop).
   TimeUs relay_delay = 0;
   // Probability that a transmission on a link is lost once; the reliable data
-  // channel retransmits it after `retransmit_delay`.
+  // channel retransmits it after `retransmit_delay`, the unreliable one
+  // (SendOnLink::unreliable) does not: lost for good.
   double loss = 0;
   TimeUs retransmit_delay = 200 * kMillisecond;
   // Probability that a transmission on a link is lost for good (no
@@ -51,6 +52,7 @@ struct Delivery {
   TimeUs at;
   std::uint32_t hops = 0;  // links + server hops crossed from the source
   std::uint64_t seq = 0;   // the source's seq (0: none)
+  bool reliable = true;    // its delivery mode
 };
 
 // A gap event a peer's application got (messages lost for good).
@@ -97,7 +99,8 @@ class VirtualNetwork {
   void isolate(PeerId peer);
   // From now on, links lose this share of transmissions for good.
   void set_drop(double drop) { options_.drop = drop; }
-  std::uint64_t broadcast(PeerId from, std::string payload);
+  std::uint64_t broadcast(PeerId from, std::string payload,
+                          DeliveryMode mode = DeliveryMode::reliable);
 
   void run_for(TimeUs duration) { events_.run_until(events_.now() + duration); }
   TimeUs now() const { return events_.now(); }

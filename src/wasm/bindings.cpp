@@ -251,8 +251,10 @@ class MeshPeer {
     return actions();
   }
   // Returns {seq, actions}; seq is 0 when not joined (or after leave).
-  val broadcast(double now, const std::string& payload) {
-    const std::uint64_t seq = node_.broadcast(to_time(now), payload);
+  // `reliable` false: an unreliable broadcast (numbered apart).
+  val broadcast(double now, const std::string& payload, bool reliable) {
+    const std::uint64_t seq = node_.broadcast(
+        to_time(now), payload, reliable ? DeliveryMode::reliable : DeliveryMode::unreliable);
     val out = val::object();
     out.set("seq", val(static_cast<double>(seq)));
     out.set("actions", actions());
@@ -401,6 +403,7 @@ class MeshPeer {
             [](SendOnLink& a) {
               val out = on_link("data", a.link);
               out.set("bytes", to_bytes(a.bytes));
+              out.set("unreliable", val(a.unreliable));
               return out;
             },
             [](MeasureRtt& a) { return on_link("measure-rtt", a.link); },

@@ -45,7 +45,12 @@ const textDecoder = new TextDecoder();
 // at its low-water mark.
 
 // One WebRTC connection attempt (a core LinkId): an RTCPeerConnection and its
-// data channel `data` (reliable, ordered).
+// data channel `data` (reliable, ordered), and for unreliable broadcasts a
+// second one, `unreliable` (unordered, maxRetransmits 0), opened by either
+// side on first use (the other accepts it).
+const UNRELIABLE_LABEL = 'unreliable';
+const MAX_UNRELIABLE_CHANNELS = 2;  // ours and the far end's, if both opened one at once
+
 class RtcLink {
   constructor(mesh, id, peer, initiator) {
     this.mesh = mesh;
@@ -63,6 +68,7 @@ class RtcLink {
     this.described = false;
     this.pendingLocal = [];   // local candidates before our description went out
     this.channel = null;
+    this.unreliable = [];  // `unreliable` channels: we send on an open one, read all
     const pc = new RTCPeerConnection(mesh.rtcConfig);
     this.pc = pc;
     pc.onicecandidate = (event) => {
@@ -84,8 +90,57 @@ class RtcLink {
       if (pc.connectionState === 'failed') this.lost('ICE/DTLS connection failed');
       else if (pc.connectionState === 'closed') this.lost('connection closed');
     };
+    pc.ondatachannel = (event) => {
+      if (event.channel.label === UNRELIABLE_LABEL) this.attachUnreliable(event.channel);
+      else if (!initiator) this.attach(event.channel);
+    };
     if (initiator) this.attach(pc.createDataChannel('data'));
-    else pc.ondatachannel = (event) => this.attach(event.channel);
+  }
+
+  attachUnreliable(channel) {
+    if (this.closed || this.unreliable.length >= MAX_UNRELIABLE_CHANNELS) {
+      channel.close();
+      return;
+    }
+    this.unreliable.push(channel);
+    channel.binaryType = 'arraybuffer';
+    channel.onmessage = (event) => {
+      if (this.closed || !(event.data instanceof ArrayBuffer)) return;
+      const bytes = new Uint8Array(event.data);
+      if (this.early) this.early.push(bytes);
+      else this.mesh._input((core) => core.linkData(nowUs(), this.id, bytes), false);
+    };
+  }
+
+  unreliableOpen() { return this.unreliable.some((c) => c.readyState === 'open'); }
+
+  // An unreliable broadcast's packet: never queued (link_send_policy.hpp):
+  // past the high-water mark it is dropped and counted. Until the channel is
+  // open (the first use opens it) the first channel carries it.
+  sendUnreliable(bytes) {
+    if (this.closed) return;
+    const open = this.unreliable.find((c) => c.readyState === 'open');
+    if (!open) {
+      if (this.unreliable.length === 0) {
+        try {
+          this.attachUnreliable(this.pc.createDataChannel(UNRELIABLE_LABEL,
+            { ordered: false, maxRetransmits: 0 }));
+        } catch (error) {
+          this.mesh._log('opening the unreliable channel failed', error);
+        }
+      }
+      this.send(bytes);
+      return;
+    }
+    if (open.bufferedAmount > this.mesh._sendPolicy.highWater) {
+      this.mesh._sendQueueDrops += 1;
+      return;
+    }
+    try {
+      open.send(bytes);
+    } catch (error) {
+      this.mesh._sendQueueDrops += 1;  // closing under us: the first channel carries on
+    }
   }
 
   attach(channel) {
@@ -311,6 +366,9 @@ class RtcLink {
 
   teardown() {
     try { if (this.channel) this.channel.close(); } catch (error) { /* already closed */ }
+    for (const channel of this.unreliable) {
+      try { channel.close(); } catch (error) { /* already closed */ }
+    }
     try { this.pc.close(); } catch (error) { /* already closed */ }
   }
 }
@@ -448,8 +506,13 @@ export class Mesh {
     }
   }
 
-  /** Sends to every member of the group. Returns the message's sequence number. */
-  broadcast(data) {
+  /**
+   * Sends to every member of the group. Returns the message's sequence number.
+   * `{reliable: false}`: unreliable (unordered, never retransmitted, nothing
+   * waits for a lost one; numbered apart from the reliable ones).
+   */
+  broadcast(data, options = {}) {
+    const reliable = !(options && options.reliable === false);
     if (!this._core || this._left) throw new Error('p2pmesh: not joined');
     const bytes = typeof data === 'string' ? textEncoder.encode(data)
       : data instanceof Uint8Array ? data
@@ -461,7 +524,7 @@ export class Mesh {
     let seq = 0;
     const dropsBefore = this._sendQueueDrops;
     this._input((core) => {
-      const result = core.broadcast(nowUs(), bytes);
+      const result = core.broadcast(nowUs(), bytes, reliable);
       seq = result.seq;
       return result.actions;
     }, false);
@@ -491,8 +554,14 @@ export class Mesh {
     return this._core.view();
   }
 
-  /** This peer's WebRTC links: [{link, peer, initiated, open, rttUs}]. */
-  links() { return this._core ? this._core.links() : []; }
+  /** This peer's WebRTC links: [{link, peer, initiated, open, rttUs, unreliableChannel}]. */
+  links() {
+    if (!this._core) return [];
+    return this._core.links().map((l) => {
+      const link = this._links.get(l.link);
+      return { ...l, unreliableChannel: link ? link.unreliableOpen() : false };
+    });
+  }
 
   /** The broadcast tree from this peer: {root, edges:[[parent, child]]}. */
   tree() { return this._core ? this._core.tree() : { root: this.id, edges: [] }; }
@@ -723,7 +792,8 @@ export class Mesh {
         }
         break;
       case 'data':
-        if (link) link.send(action.bytes);
+        if (link && action.unreliable) link.sendUnreliable(action.bytes);
+        else if (link) link.send(action.bytes);
         break;
       case 'measure-rtt':
         if (link) link.measureRtt();

@@ -81,6 +81,18 @@ export interface JoinOptions {
   moduleOptions?: Record<string, unknown>;
 }
 
+/** How a broadcast travels (docs/browser.md has the guarantees of each mode). */
+export interface BroadcastOptions {
+  /**
+   * true (the default): each receiver gets a sender's messages in the order
+   * sent, exactly once, or a 'gap' event; later messages wait for a lost one.
+   * false (real-time state): down the same tree on a second data channel per
+   * link, unordered, never retransmitted; at most once, as it comes, no gap
+   * events. Numbered apart from the reliable ones (MeshMessage.seq).
+   */
+  reliable?: boolean;
+}
+
 export interface MeshMessage {
   /** Id of the peer that broadcast it. */
   from: PeerId;
@@ -92,7 +104,9 @@ export interface MeshMessage {
   seq: number;
   /**
    * Delivery mode: reliable messages of a sender come in the order sent,
-   * exactly once, or after a 'gap' event naming those lost for good.
+   * exactly once, or after a 'gap' event naming those lost for good;
+   * unreliable ones ({reliable: false}) as they came, never behind a
+   * reliable one.
    */
   reliable: boolean;
   /** data decoded as UTF-8. */
@@ -149,6 +163,8 @@ export interface LinkInfo {
    * (through a NAT mapping), 'host' (direct); 'unknown' until ICE has chosen.
    */
   candidateType: 'host' | 'srflx' | 'prflx' | 'relay' | 'unknown';
+  /** The second data channel (unreliable broadcasts) is open: it opens on first use. */
+  unreliableChannel: boolean;
 }
 
 export interface TreeSnapshot { root: PeerId; edges: [PeerId, PeerId][]; }
@@ -277,7 +293,8 @@ export declare class Mesh {
    * Sends to every member of the group; returns the message's sequence number.
    * Throws RangeError over MAX_PAYLOAD_BYTES (48 KiB).
    */
-  broadcast(data: Uint8Array | ArrayBuffer | ArrayBufferView | string): number;
+  broadcast(data: Uint8Array | ArrayBuffer | ArrayBufferView | string,
+            options?: BroadcastOptions): number;
   on<K extends keyof MeshEvents>(event: K, handler: (event: MeshEvents[K]) => void): () => void;
   off<K extends keyof MeshEvents>(event: K, handler: (event: MeshEvents[K]) => void): void;
   view(): MeshViewSnapshot;

@@ -211,6 +211,7 @@ struct Codec<w::Packet> {
       ids->resize(pick(rng, 4) == 0 ? random_size(rng, 20) : 0);
       for (auto& id : *ids) id = {random_u32(rng), random_u64(rng)};
     }
+    p.unreliable_seq = pick(rng, 4) == 0 ? random_u64(rng) : 0;
     return p;
   }
   static Pb to_pb(const w::Packet& p) {
@@ -231,6 +232,7 @@ struct Codec<w::Packet> {
       m->set_source(id.source);
       m->set_seq(id.seq);
     }
+    out.set_unreliable_seq(p.unreliable_seq);
     return out;
   }
   static w::Packet from_pb(const Pb& p) {
@@ -243,6 +245,7 @@ struct Codec<w::Packet> {
     out.pong = p.pong();
     for (const auto& id : p.have()) out.have.push_back({id.source(), id.seq()});
     for (const auto& id : p.want()) out.want.push_back({id.source(), id.seq()});
+    out.unreliable_seq = p.unreliable_seq();
     return out;
   }
 };
@@ -505,9 +508,9 @@ void add_unknown_fields(gp::Message& message, Rng& rng) {
   gp::UnknownFieldSet* unknown = reflection->MutableUnknownFields(&message);
   const std::uint64_t count = 1 + pick(rng, 4);
   for (std::uint64_t i = 0; i < count; ++i) {
-    // Beyond every known field number (the largest is Packet.want = 8), up to
-    // the largest legal one.
-    const int number = pick(rng, 2) == 0 ? static_cast<int>(9 + pick(rng, 200))
+    // Beyond every known field number (the largest is Packet.unreliable_seq =
+    // 10; 9 is taken too), up to the largest legal one.
+    const int number = pick(rng, 2) == 0 ? static_cast<int>(16 + pick(rng, 200))
                                          : static_cast<int>(20000 + pick(rng, (1 << 29) - 20000));
     switch (pick(rng, 4)) {
       case 0: unknown->AddVarint(number, random_u64(rng)); break;
@@ -660,7 +663,8 @@ TYPED_TEST(WireMessage, UnknownFieldsFromNewerPeersAreSkippedAtEveryLevel) {
     Rng soup_rng(rng());
     for (int f = 0; f < 3; ++f) {
       prefix +=
-          varint_field(static_cast<std::uint32_t>(9 + pick(soup_rng, 100)), random_u64(soup_rng));
+          // Past every known field number (Packet's highest is 10).
+          varint_field(static_cast<std::uint32_t>(16 + pick(soup_rng, 100)), random_u64(soup_rng));
       prefix += len_field(static_cast<std::uint32_t>(20000 + pick(soup_rng, 1000)),
                           random_bytes(soup_rng, 20));
       prefix += fixed32_field(static_cast<std::uint32_t>(1000 + pick(soup_rng, 100)), 7);

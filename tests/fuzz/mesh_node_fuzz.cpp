@@ -147,6 +147,12 @@ class Harness {
       nodes.push_back(v);
     }
     p.seq = in_.u16();
+    // An unreliable message (its number in field 10), or one with both
+    // numbers (malformed), from flag bits that cost no input of their own.
+    if (flags & 16) {
+      p.unreliable_seq = p.seq;
+      if (!(flags & 32)) p.seq = 0;
+    }
     p.payload = std::string(in_.str());
     return p;
   }
@@ -239,7 +245,8 @@ class Harness {
     } else {
       payload = std::string(in_.str());
     }
-    node_.broadcast(now_, std::move(payload));
+    node_.broadcast(now_, std::move(payload),
+                    mode & 16 ? DeliveryMode::unreliable : DeliveryMode::reliable);
   }
 
   void advance(std::uint16_t t) {

@@ -34,7 +34,8 @@ enum class Op : std::uint8_t {
   link_candidate_type,  // link, u8 (% 5)
   local_description,    // link, str
   local_candidate,      // link, str
-  broadcast,            // mode: even = str payload, odd = a payload near max_payload_bytes
+  broadcast,            // mode: even = str payload, odd = a payload near max_payload_bytes;
+                        // bit 16: unreliable
   tick,                 // u16: time jump, (t & 0x3FFF) x {1 us, 1 ms, 100 ms, 10 s}[t >> 14]
   tick_to_wake,         // -: on_tick at the last WakeAt (if later than now)
   leave,

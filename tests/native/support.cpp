@@ -309,6 +309,13 @@ void RawNeighbour::send(std::string bytes) {
   });
 }
 
+void RawNeighbour::publish(const std::string& topic, std::string body) {
+  auto* impl = impl_.get();
+  asio::post(impl->io, [impl, topic, body = std::move(body)]() mutable {
+    impl->publish(topic, std::move(body));
+  });
+}
+
 std::vector<std::string> RawNeighbour::received() const {
   std::lock_guard lock(impl_->mutex);
   return impl_->received;

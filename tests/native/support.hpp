@@ -59,6 +59,8 @@ class RawNeighbour {
   // Subscribes to `topic` (e.g. "<group>.report", as an observer does); the
   // bodies that arrive on it are kept, with their server-stamped senders.
   void subscribe(const std::string& topic);
+  // Publishes `body` on `topic` (e.g. a status of its own on "<group>.mesh").
+  void publish(const std::string& topic, std::string body);
   struct TopicMessage {
     PeerId sender = 0;
     std::string body;
