@@ -82,6 +82,17 @@ struct MeshConfig {
   // bounds (beyond them the oldest hole becomes a gap).
   std::uint32_t reorder_max_per_source = 256;
   std::uint32_t reorder_max_bytes = 4u << 20;
+  // Signed broadcasts (docs/security.md). `public_key`: our Ed25519 public
+  // key (32 bytes), announced in our status; set, every broadcast waits for
+  // the driver's signature (SignBroadcast). Empty: unsigned (the simulator).
+  std::string public_key;
+  // Group policy: unsigned broadcasts, those whose source announced no key,
+  // and badly signed ones are dropped and counted. Announced in our status;
+  // a peer adopts it when a member announces it (a policy only tightens).
+  // Without it unsigned messages are delivered with verified = false.
+  bool require_signatures = defaults::kRequireSignatures;
+  // Received packets waiting for the driver's signature check, at most.
+  std::uint32_t max_pending_verifications = 1024;
   // A full peer admits a peer short of links by dropping one of its own
   // (keeps the overlay low-diameter); the reference refuses offers when full.
   bool admit_when_full = true;

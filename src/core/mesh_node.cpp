@@ -8,6 +8,7 @@
 #include "link_keepalive.hpp"
 #include "reference_like.hpp"
 #include "routing.hpp"
+#include "signed_broadcast.hpp"
 #include "state_report.hpp"
 #include "topics.hpp"
 
@@ -33,6 +34,7 @@ MeshNode::MeshNode(MeshConfig config)
                                  .max_pulls = config_.max_pulls,
                                  .max_held_per_source = config_.reorder_max_per_source,
                                  .max_held_bytes = config_.reorder_max_bytes}),
+      require_signatures_(config_.require_signatures),
       random_(config_.seed) {
   limits_.max_message_bytes = config_.max_packet_bytes;
   limits_.max_edges = config_.max_route_edges;
@@ -149,6 +151,7 @@ void MeshNode::handle_mesh_update(TimeUs now, PeerId sender, std::string_view bo
     return;
   }
   if (update.kind == wire::MeshUpdate::Kind::status) {
+    learn_signer(update.source, update.status);
     for (const Link& link : links_.all()) {
       if (link.peer == update.source) links_.find(link.id)->peer_version = update.status.version;
     }
@@ -320,12 +323,21 @@ void MeshNode::handle_packet(TimeUs now, PeerId via, const wire::Packet& packet,
   } else if (from_server) {
     ++counters_.fallback_received;
   }
+  const SignatureVerdict verdict = signature_verdict(packet);
+  if (verdict == SignatureVerdict::drop) return;  // counted
   // Members' ids are remembered; other sources (just joined, or forged) only
   // while few, so forged sources cannot grow the filter without bound.
   const bool remember = membership_.is_member(packet.source) ||
                         duplicates_.sources() < membership_.member_count() + kUnknownSourceSlack;
   if (!config_.emulate_reference && !duplicates_.first_time(packet.source, packet.seq, remember)) {
     ++counters_.duplicate_packets;
+    return;
+  }
+  if (verdict == SignatureVerdict::check) {
+    // Relays forward at once (no crypto on the path); we deliver once the
+    // driver has checked the signature.
+    std::vector<PeerId> children = relay_on(now, packet, via);
+    check_signature(packet, via, std::move(children));
     return;
   }
   deliver(now, via, packet);
@@ -428,22 +440,36 @@ std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload) {
   }
   const std::uint64_t seq = config_.message_ids ? next_seq_++ : 0;
   ++counters_.broadcasts;
+  if (!config_.public_key.empty()) {  // it leaves once the driver has signed it
+    emit(SignBroadcast{seq, broadcast_signing_bytes(config_.group, self_, seq, payload)});
+    awaiting_signature_.push_back({seq, std::move(payload), {}, false});
+    return seq;
+  }
+  send_broadcast(now, seq, std::move(payload), {});
+  return seq;
+}
+
+void MeshNode::send_broadcast(TimeUs now, std::uint64_t seq, std::string payload,
+                              std::string signature) {
   const BroadcastTree& plan = tree();
   if (config_.spread == MeshConfig::Spread::flood) {
     wire::Packet packet;
     packet.source = self_;
     packet.payload = payload;
     packet.seq = seq;
+    packet.signature = signature;
     flood(packet, kNoPeer);
   } else {
     std::vector<PeerId> children;
-    for (const Hop& hop : plan_broadcast(plan, payload, seq, config_.prune_routes)) {
+    for (Hop& hop : plan_broadcast(plan, payload, seq, config_.prune_routes)) {
       children.push_back(hop.next);
+      hop.packet.signature = signature;
       send_down(now, hop.next, hop.packet);  // the tree only uses open links
     }
     if (seq != 0 && config_.reliable_delivery && !config_.emulate_reference) {
       // Kept with the whole tree: a puller gets the subtree below it too.
-      const wire::Packet own{self_, plan.edges, payload, seq};
+      wire::Packet own{self_, plan.edges, payload, seq};
+      own.signature = signature;
       history_.remember(now, own);
       announce(own, kNoPeer, children);
     }
@@ -463,11 +489,11 @@ std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload) {
       packet.source = self_;
       packet.payload = std::move(payload);
       packet.seq = seq;
+      packet.signature = std::move(signature);
       publish(std::move(topics), wire::encode(packet));
     }
   }
   schedule_wake();
-  return seq;
 }
 
 void MeshNode::leave(TimeUs now) {
@@ -576,6 +602,7 @@ void MeshNode::peer_left(TimeUs now, PeerId peer) {
   if (!recently_departed(peer)) recently_departed_.emplace_back(now + keep, peer);
   forget_departed(now);
   policy_.forget(peer);
+  signer_keys_.erase(peer);
   emit(PeerLeft{peer});
 }
 
@@ -646,6 +673,8 @@ void MeshNode::publish_status() {
   update.status.id = ++status_id_;
   update.status.version = kProtocolVersion;
   if (config_.message_ids && config_.reliable_delivery) update.status.next_seq = next_seq_;
+  update.status.public_key = config_.public_key;
+  update.status.require_signatures = require_signatures_;
   for (const PeerId peer : links_.open_peers()) {
     update.status.connected_to.push_back(peer);
     const Link* link = links_.open_link_to(peer);

@@ -221,7 +221,10 @@ RouteError validate_route(const wire::Packet& packet, std::size_t max_edges) {
 
 std::vector<Hop> plan_relay(const wire::Packet& packet, PeerId self, bool prune,
                             const HopFilter& wanted) {
-  return plan_hops(packet.source, packet.edges, packet.payload, packet.seq, self, prune, wanted);
+  std::vector<Hop> hops =
+      plan_hops(packet.source, packet.edges, packet.payload, packet.seq, self, prune, wanted);
+  for (Hop& hop : hops) hop.packet.signature = packet.signature;  // forwarded unchanged
+  return hops;
 }
 
 std::vector<wire::Edge> graft_route(const wire::Packet& held, PeerId self, PeerId puller) {

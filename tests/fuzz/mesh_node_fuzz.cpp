@@ -51,7 +51,8 @@ static_assert(std::size(kOpNames) == static_cast<std::size_t>(fuzz::Op::count));
 constexpr const char* kActionNames[] = {
     "Subscribe", "Publish",  "OpenLink",      "AcceptLink", "ApplyAnswer", "AddCandidate",
     "CloseLink", "SendOnLink", "MeasureRtt",  "UseIceServers", "Deliver",  "Gap", "PeerJoined",
-    "PeerLeft",  "LinkUp",   "LinkDown",      "ObserverCommand", "WakeAt"};
+    "PeerLeft",  "LinkUp",   "LinkDown",      "ObserverCommand", "WakeAt", "SignBroadcast",
+    "VerifySignature"};
 static_assert(std::size(kActionNames) == std::variant_size_v<Action>);
 // MeshNode's repair buffer keeps at most this many packets (mesh_node.cpp):
 // one event (a link closing) may re-send each of them around the lost peer.
@@ -400,6 +401,7 @@ class Harness {
                      [](const UseIceServers&) {}, [](const PeerJoined&) {},
                      [](const PeerLeft&) {}, [](const LinkUp&) {}, [](const LinkDown&) {},
                      [](const ObserverCommand&) {},
+                     [](const SignBroadcast&) {}, [](const VerifySignature&) {},
                  },
                  action);
     }
