@@ -70,6 +70,10 @@ struct PeerConfig {
   // (Peer::public_key() tells it). Anything but 0 or 32 bytes: the
   // constructor throws std::invalid_argument.
   std::string signing_key;
+  // false: no key announced and broadcasts go unsigned (as a reference
+  // peer's; members that require signatures drop them). For measurements
+  // and groups that do not want the cost.
+  bool sign_broadcasts = true;
   // Group policy: unsigned and badly signed broadcasts (and those of
   // members that announced no key) are dropped and counted
   // (Counters::unsigned_dropped, bad_signatures). Announced in the status;

@@ -368,6 +368,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-link-queue-bytes", config.max_link_queue_bytes, "Send queue bound per link")
       ->envname("MESH_PEER_MAX_LINK_QUEUE_BYTES")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--seed", config.seed, "Seed of the mesh's random choices (0 = random)")->envname("MESH_PEER_SEED");
+  app.add_flag("--require-signatures", config.require_signatures,
+               "Group policy: drop unsigned and badly signed broadcasts (docs/security.md)")
+      ->envname("MESH_PEER_REQUIRE_SIGNATURES");
   app.add_flag("--stay", stay, "Stay in the group after the end of input (until a signal)")->envname("MESH_PEER_STAY");
   app.add_flag("--print-view", print_view,
                "Print {\"event\":\"view\",...} (members, reachable, links) whenever it changes")
@@ -428,6 +431,7 @@ int main(int argc, char** argv) {
     object["event"] = "message";
     object["from"] = from;
     object["seq"] = message.seq;
+    object["verified"] = message.verified;
     if (valid_utf8(bytes)) {
       object["data"] = bytes;
     } else {

@@ -242,7 +242,7 @@ MeshConfig Peer::Impl::mesh_config() const {
   mesh.fallback = config_.fallback;
   mesh.report_interval = config_.report_interval.count() * kMillisecond;
   mesh.observer_commands = config_.observer_commands;
-  mesh.public_key = key_.public_key();
+  if (config_.sign_broadcasts) mesh.public_key = key_.public_key();
   mesh.require_signatures = config_.require_signatures;
   mesh.seed = seed_ + reconnects_ * 0x9e3779b97f4a7c15ULL;
   return mesh;

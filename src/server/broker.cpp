@@ -35,6 +35,8 @@ std::string status_body(PeerId id, const MeshRecord& record) {
   update.status.id = record.status_id;
   update.status.rtt_us = record.rtt_us;
   update.status.version = record.version;
+  update.status.public_key = record.public_key;
+  update.status.require_signatures = record.require_signatures;
   return wire::encode(update);
 }
 
@@ -396,6 +398,15 @@ void Broker::publish(WsSession& session, const std::vector<std::string_view>& to
           session.strike();
           continue;
         }
+      }
+      // The application's auth server vouches for a member's broadcast key
+      // (docs/security.md): a status must announce the token's pk, if any.
+      if (own_mesh_update && mesh_update_.kind == wire::MeshUpdate::Kind::status &&
+          !mesh_update_.left && session.grant() &&
+          !session.grant()->allows_key(mesh_update_.status.public_key)) {
+        session.metrics().drop(Drop::wrong_key);
+        session.strike();
+        continue;
       }
     }
     session.metrics().publishes.add();

@@ -42,6 +42,9 @@ void MeshRecord::apply(const wire::MeshUpdate& update) {
         if (rtt_us.size() != links.size()) rtt_us.clear();
         status_id = update.status.id;
         version = update.status.version;
+        // At most a key's size: the record lives as long as the member.
+        if (update.status.public_key.size() <= 32) public_key = update.status.public_key;
+        require_signatures = update.status.require_signatures;
       }
       break;
     case wire::MeshUpdate::Kind::none:

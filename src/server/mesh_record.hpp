@@ -19,6 +19,10 @@ struct MeshRecord {
   std::uint32_t version = 0;
   std::vector<p2pmesh::PeerId> connected_to;
   std::vector<std::uint32_t> rtt_us;  // parallel to connected_to, or empty
+  // Signed broadcasts: the key and policy of its last status, so that a
+  // newcomer can verify its messages from the first one.
+  std::string public_key;
+  bool require_signatures = false;
 
   // One update the peer published about itself.
   void apply(const p2pmesh::wire::MeshUpdate& update);

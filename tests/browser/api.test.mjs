@@ -61,7 +61,7 @@ const CORE_COUNTERS = [
   'fallbackSent', 'fallbackReceived', 'offersRefused', 'linksOpened', 'linksTimedOut',
   'linksDead', 'repaired', 'linksDroppedForRoom', 'relayAllocationFailures',
   'heldForOrder', 'gaps', 'lateAfterGap', 'seqJumps', 'announcementsSent', 'pullsSent',
-  'pullsServed', 'pullsUnanswerable',
+  'pullsServed', 'pullsUnanswerable', 'unsignedDropped', 'badSignatures', 'verifyBacklogDrops',
 ];
 
 const linkedTo = (page, peer) => page.evaluate(
