@@ -124,6 +124,7 @@ struct InProcessResult {
   double connect_ms = -1;
   double p50_ms = 0, p99_ms = 0;
   double deliveries_per_s = 0, mb_per_s = 0;
+  double cpu_us_per_delivery = 0;  // the whole process (peers + meshd) while sending
   double cpu_ms_per_peer_s = 0;  // CPU (ms) per peer per second while idle
   long rss_kb_per_peer = 0;
 };
@@ -251,6 +252,7 @@ InProcessResult run_in_process(std::size_t n, int messages, bool sign) {
   const long before = delivered_total.load();
   const long expected = static_cast<long>(messages) * static_cast<long>(n - 1);
   const std::string body(1024 - 16, 'x');
+  const double cpu_before = self_cpu_seconds();
   const auto t0 = Clock::now();
   for (int i = 0; i < messages; ++i) {
     peers[static_cast<std::size_t>(i) % n]->broadcast("999999999:" + body);
@@ -265,6 +267,7 @@ InProcessResult run_in_process(std::size_t n, int messages, bool sign) {
   const long got = delivered_total.load() - before;
   r.deliveries_per_s = static_cast<double>(got) / seconds;
   r.mb_per_s = static_cast<double>(got) * 1024.0 / seconds / 1e6;
+  r.cpu_us_per_delivery = (self_cpu_seconds() - cpu_before) * 1e6 / static_cast<double>(std::max(got, 1L));
   if (got != expected) std::fprintf(stderr, "bench: %ld of %ld deliveries\n", got, expected);
 
   for (auto& p : peers) p->stop();
@@ -459,9 +462,9 @@ int main(int argc, char** argv) {
     const InProcessResult in = run_in_process(n, messages, sign);
     std::printf(
         "bench_mesh n=%zu %s in-process: connected %.0f ms after last start; broadcast latency p50 "
-        "%.2f ms p99 %.2f ms; 1 KiB throughput %.0f deliveries/s (%.1f MB/s); idle CPU %.2f ms/s "
+        "%.2f ms p99 %.2f ms; 1 KiB throughput %.0f deliveries/s (%.1f MB/s), CPU %.0f us per delivery; idle CPU %.2f ms/s "
         "per peer; RSS %.1f MB per peer",
-        n, sign ? "signed" : "unsigned", in.connect_ms, in.p50_ms, in.p99_ms, in.deliveries_per_s, in.mb_per_s,
+        n, sign ? "signed" : "unsigned", in.connect_ms, in.p50_ms, in.p99_ms, in.deliveries_per_s, in.mb_per_s, in.cpu_us_per_delivery,
         in.cpu_ms_per_peer_s, static_cast<double>(in.rss_kb_per_peer) / 1024.0);
     if (!mesh_peer.empty() && !meshd_bin.empty()) {
       const ProcessResult pr = run_processes(n, meshd_bin, mesh_peer);

@@ -602,7 +602,6 @@ void MeshNode::peer_left(TimeUs now, PeerId peer) {
   if (!recently_departed(peer)) recently_departed_.emplace_back(now + keep, peer);
   forget_departed(now);
   policy_.forget(peer);
-  signer_keys_.erase(peer);
   emit(PeerLeft{peer});
 }
 

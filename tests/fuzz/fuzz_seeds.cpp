@@ -47,6 +47,13 @@ void wire_seeds() {
   status.kind = wire::MeshUpdate::Kind::status;
   status.status = {{1, 2, 3}, 9, {1000, 2000, 0}, 1};
   write("wire", "status", wire::encode(status));
+  wire::Packet signed_packet = packet;  // signed broadcasts: Packet.signature (9)
+  signed_packet.signature = std::string(64, '\x5a');
+  write("wire", "signed_packet", wire::encode(signed_packet));
+  wire::MeshUpdate signed_status = status;  // MeshStatus.public_key (6), require_signatures (7)
+  signed_status.status.public_key = std::string(32, '\x4b');
+  signed_status.status.require_signatures = true;
+  write("wire", "signed_status", wire::encode(signed_status));
   wire::MeshUpdate connected;
   connected.source = 5;
   connected.kind = wire::MeshUpdate::Kind::connected_to;
