@@ -148,6 +148,27 @@ void mesh_node_seeds() {
     w.op(Op::broadcast).u8(0).str("hi");
     write("mesh_node", "dial_and_open", w.bytes());
   }
+  {  // Signed broadcasts, the group requiring them: members announce keys;
+     // a signed packet checks out, a forgery does not, an unsigned one is
+     // dropped, the genuine one comes after the forgery; our broadcast is signed.
+    Writer w = header(0, 128, 0x07 | 16);
+    join(w);
+    offer(w, 3);
+    offer(w, 4);
+    w.op(Op::link_open).u8(0);
+    w.op(Op::link_open).u8(1);
+    for (const std::uint8_t source : {3, 4}) {  // status (kind 3) with a key (32), version 2
+      w.op(Op::mesh_update).u8(1).u8(3 | 32).u8(peer(source)).u8(1).u8(2).u8(1).u8(peer(kSelf));
+    }
+    // flags: source = the link's peer (1), route (8), a 64-byte signature (16 | 32);
+    // the last byte is the driver's verdict on the signature check.
+    w.op(Op::link_packet).u8(0).u8(1 | 8 | 16 | 32).u8(1).u8(1).u8(peer(4)).u16(1).str("signed").u8(1);
+    w.op(Op::link_packet).u8(0).u8(1 | 8 | 16 | 32).u8(0).u16(2).str("forged").u8(0);
+    w.op(Op::link_packet).u8(0).u8(1 | 8).u8(0).u16(2).str("unsigned");
+    w.op(Op::link_packet).u8(0).u8(1 | 8 | 16 | 32).u8(0).u16(2).str("genuine").u8(1);
+    w.op(Op::broadcast).u8(0).str("ours, signed");
+    write("mesh_node", "signed_relay", w.bytes());
+  }
   {  // Accept offers, relay a packet down a route, receive a fallback.
     Writer w = header();
     join(w);
