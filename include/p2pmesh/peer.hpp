@@ -74,12 +74,12 @@ struct PeerConfig {
   // peer's; members that require signatures drop them). For measurements
   // and groups that do not want the cost.
   bool sign_broadcasts = true;
-  // Group policy: unsigned and badly signed broadcasts (and those of
-  // members that announced no key) are dropped and counted
-  // (Counters::unsigned_dropped, bad_signatures). Announced in the status;
-  // a peer adopts it when another member announces it. Without it, unsigned
-  // messages (peers of the reference implementation) arrive with
-  // ReceivedMessage::verified false.
+  // Group policy: broadcasts of members that announced no key (peers of the
+  // reference implementation) are dropped and counted too
+  // (Counters::unsigned_dropped); badly signed ones, and unsigned ones of a
+  // member that announced a key, always are. Announced in the status; a
+  // peer adopts it when another member announces it. Without it, messages
+  // of members without a key arrive with ReceivedMessage::verified false.
   bool require_signatures = defaults::kRequireSignatures;
 
   // Defaults: the core's (p2pmesh/core/defaults.hpp), as the browser's.
@@ -231,7 +231,8 @@ struct PeerSnapshot {
     std::uint64_t pulls_served = 0;        // copies sent to peers that asked
     std::uint64_t pulls_unanswerable = 0;  // asked for what this peer no longer holds
     // Signed broadcasts (docs/security.md).
-    std::uint64_t unsigned_dropped = 0;    // require_signatures: unsigned, or no key announced
+    std::uint64_t unsigned_dropped = 0;    // unsigned from a member with a key; or (require_
+                                           // signatures) from one without
     std::uint64_t bad_signatures = 0;      // signature did not verify (forged or altered)
     std::uint64_t verify_backlog_drops = 0;  // too many packets awaiting their check
     // From the driver (cumulative over reconnects).

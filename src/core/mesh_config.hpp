@@ -86,10 +86,11 @@ struct MeshConfig {
   // key (32 bytes), announced in our status; set, every broadcast waits for
   // the driver's signature (SignBroadcast). Empty: unsigned (the simulator).
   std::string public_key;
-  // Group policy: unsigned broadcasts, those whose source announced no key,
-  // and badly signed ones are dropped and counted. Announced in our status;
-  // a peer adopts it when a member announces it (a policy only tightens).
-  // Without it unsigned messages are delivered with verified = false.
+  // Group policy: broadcasts whose source announced no key are dropped and
+  // counted too (badly signed ones, and unsigned ones of a source that
+  // announced a key, always are). Announced in our status; a peer adopts it
+  // when a member announces it (a policy only tightens). Without it messages
+  // of sources without a key are delivered with verified = false.
   bool require_signatures = defaults::kRequireSignatures;
   // Received packets waiting for the driver's signature check, at most.
   std::uint32_t max_pending_verifications = 1024;

@@ -47,8 +47,8 @@ struct MeshCounters {
   std::uint64_t pulls_served = 0;         // copies sent to a puller
   std::uint64_t pulls_unanswerable = 0;   // asked for what we no longer hold (or cannot route)
   // Signed broadcasts (docs/security.md).
-  std::uint64_t unsigned_dropped = 0;     // require_signatures: unsigned, or the source
-                                          // announced no key
+  std::uint64_t unsigned_dropped = 0;     // unsigned though its source announced a key, or
+                                          // (require_signatures) its source announced none
   std::uint64_t bad_signatures = 0;       // signature did not verify (a forgery): dropped
   std::uint64_t verify_backlog_drops = 0; // too many packets awaiting their check: dropped
 };

@@ -26,8 +26,14 @@ void MeshNode::learn_signer(PeerId source, const wire::MeshStatus& status) {
 MeshNode::SignatureVerdict MeshNode::signature_verdict(const wire::Packet& packet) {
   if (config_.emulate_reference) return SignatureVerdict::unverified;
   const auto key = signer_keys_.find(packet.source);
-  if (packet.signature.empty() || key == signer_keys_.end()) {
+  if (key == signer_keys_.end()) {  // a reference peer, or a source not heard of yet
     if (!require_signatures_) return SignatureVerdict::unverified;
+    ++counters_.unsigned_dropped;
+    return SignatureVerdict::drop;
+  }
+  // A source that announced a key signs everything: an unsigned packet of
+  // it had its signature stripped (policy or not).
+  if (packet.signature.empty()) {
     ++counters_.unsigned_dropped;
     return SignatureVerdict::drop;
   }

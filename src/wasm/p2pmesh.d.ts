@@ -245,7 +245,7 @@ export interface MeshCounters {
   pullsServed: number;
   /** Asked for what this peer no longer holds. */
   pullsUnanswerable: number;
-  /** requireSignatures: broadcasts dropped unsigned, or from a member without a key. */
+  /** Broadcasts dropped unsigned: from a member that announced a key (stripped), or, with requireSignatures, from one without a key. */
   unsignedDropped: number;
   /** Broadcasts whose signature did not verify (forged or altered): dropped. */
   badSignatures: number;

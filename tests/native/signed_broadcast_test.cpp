@@ -262,6 +262,9 @@ TEST_F(UnsignedGroupTest, WithoutThePolicyUnsignedMessagesComeMarkedUnverifiedAn
   receive(forger_link_, forged);
   EXPECT_EQ(delivered_.size(), 1u) << "a bad signature is dropped with or without the policy";
   EXPECT_EQ(node_.counters().bad_signatures, 1u);
+  receive(forger_link_, packet(kHonest, kForger, 1, "evil, signature stripped"));
+  EXPECT_EQ(delivered_.size(), 1u) << "a source that announced a key signs everything";
+  EXPECT_EQ(node_.counters().unsigned_dropped, 1u);
   wire::Packet genuine = packet(kHonest, kHonest, 1, "genuine");
   genuine.signature = sign(honest_, genuine);
   receive(honest_link_, genuine);
