@@ -3,11 +3,17 @@
 // neighbour that forges packets in the name of another source.
 
 #include <gtest/gtest.h>
+#include <jwt.h>
+#include <unistd.h>
 
+#include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 
 #include "ed25519_key.hpp"
 #include "mesh_node.hpp"
+#include "processes.hpp"
 #include "signed_broadcast.hpp"
 #include "support.hpp"
 #include "topics.hpp"
@@ -404,6 +410,115 @@ TEST(SignedPeers, ABadSigningKeyIsAConfigError) {
   config.signing_key = std::string(32, '\x07');
   Peer peer(config);
   EXPECT_EQ(peer.public_key(), Ed25519Key(std::string(32, '\x07')).public_key());
+}
+
+// ---- meshd --auth-key: the token's pk vouches for a member's key ----
+
+std::string base64url(const std::string& bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  std::uint32_t bits = 0;
+  int count = 0;
+  for (const char c : bytes) {
+    bits = (bits << 8) | static_cast<unsigned char>(c);
+    count += 8;
+    while (count >= 6) {
+      count -= 6;
+      out.push_back(kAlphabet[(bits >> count) & 0x3F]);
+    }
+  }
+  if (count > 0) out.push_back(kAlphabet[(bits << (6 - count)) & 0x3F]);
+  return out;
+}
+
+const std::string kTokenSecret = "signed-broadcast-test-secret-0123456789abcdef";
+
+std::string token_with_pk(const std::string& pk) {
+  jwt_t* jwt = nullptr;
+  jwt_new(&jwt);
+  const std::string claims = R"({"exp":)" + std::to_string(std::time(nullptr) + 300) +
+                             R"(,"groups":["vouched"],"pk":")" + pk + "\"}";
+  jwt_add_grants_json(jwt, claims.c_str());
+  jwt_set_alg(jwt, JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(kTokenSecret.data()),
+              static_cast<int>(kTokenSecret.size()));
+  char* text = jwt_encode_str(jwt);
+  std::string token = text ? text : "";
+  std::free(text);
+  jwt_free(jwt);
+  return token;
+}
+
+TEST(TokenVouchedKeys, MembersWhoseKeyTheTokenNamesAreHeardAndOneAnnouncingAnotherIsNot) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("p2pmesh-signed-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "auth.key") << kTokenSecret << "\n";
+  test::MeshdProcess meshd({"--auth-key", (dir / "auth.key").string()});
+  ASSERT_NE(meshd.port(), 0);
+
+  const std::string seed_a(32, '\x01');
+  const std::string seed_b(32, '\x02');
+  const std::string pk_a = base64url(Ed25519Key(seed_a).public_key());
+  const std::string pk_b = base64url(Ed25519Key(seed_b).public_key());
+  // A library peer whose token names its key.
+  Inbox inbox_a;
+  PeerConfig config_a = test::loopback_config(meshd.url(), "vouched");
+  config_a.signing_key = seed_a;
+  config_a.token = token_with_pk(pk_a);
+  config_a.require_signatures = true;
+  PeerCallbacks callbacks_a;
+  callbacks_a.on_received = [&inbox_a](const ReceivedMessage& m) { inbox_a.add(m); };
+  Peer a(config_a, callbacks_a);
+  a.start();
+  ASSERT_TRUE(a.wait_joined(10s));
+  // mesh-peer with its key from a file and a token naming it.
+  std::ofstream(dir / "b.seed") << "0202020202020202020202020202020202020202020202020202020202020202\n";
+  std::ofstream(dir / "b.jwt") << token_with_pk(pk_b) << "\n";
+  test::Child b({MESH_PEER_BINARY, "--url", meshd.url(), "--group", "vouched", "--loopback",
+                 "--stay", "--require-signatures", "--signing-key-file", (dir / "b.seed").string(),
+                 "--token-file", (dir / "b.jwt").string()});
+  const auto b_said = [&](const std::string& text) {
+    for (const std::string& line : b.lines()) {
+      if (line.find(text) != std::string::npos) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_until([&] { return b_said(R"("event":"welcome")"); }, 10s));
+  EXPECT_TRUE(b_said(R"("public_key":")" + pk_b + "\"")) << "the welcome line gives the key";
+  // A third peer whose token names A's key, not its own: meshd refuses its
+  // statuses, so no member learns a key for it and its messages are dropped.
+  PeerConfig config_c = test::loopback_config(meshd.url(), "vouched");
+  config_c.signing_key = std::string(32, '\x03');
+  config_c.token = token_with_pk(pk_a);
+  Peer c(config_c);
+  c.start();
+  ASSERT_TRUE(c.wait_joined(10s));
+  ASSERT_TRUE(wait_until([&] { return !a.snapshot().links.empty(); }, 20s));
+
+  ASSERT_TRUE(wait_until(
+      [&] {
+        b.write_line("from b");
+        return !inbox_a.all().empty();
+      },
+      10s));
+  const auto got = inbox_a.all();
+  EXPECT_EQ(got.front().bytes, "from b");
+  EXPECT_TRUE(got.front().verified);
+  a.broadcast("from a");
+  EXPECT_TRUE(wait_until([&] { return b_said(R"("verified":true,"data":"from a")"); }, 10s));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        c.broadcast("from the one with another's key");
+        return a.snapshot().counters.unsigned_dropped >= 1;
+      },
+      10s));
+  for (const auto& m : inbox_a.all()) EXPECT_NE(m.bytes, "from the one with another's key");
+  c.stop();
+  a.stop();
+  b.terminate(5s);
+  std::error_code ignored;
+  fs::remove_all(dir, ignored);
 }
 
 }  // namespace
