@@ -312,7 +312,7 @@ class DemoApp {
 int main(int argc, char** argv) {
   CLI::App app{
       "mesh-peer: one native p2pmesh peer. Prints JSON lines on stdout (first "
-      "{\"event\":\"welcome\",\"id\":ID}); broadcasts each stdin line; leaves on "
+      "{\"event\":\"welcome\",\"id\":ID,\"public_key\":KEY}); broadcasts each stdin line; leaves on "
       "SIGINT/SIGTERM or end of input."};
   app.set_version_flag("--version", "mesh-peer " P2PMESH_VERSION);
   p2pmesh::PeerConfig config;
