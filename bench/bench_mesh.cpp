@@ -6,7 +6,9 @@
 //   as N mesh-peer processes (when --mesh-peer is given): time to a connected
 //     mesh, then RSS and CPU of each idle process over a few seconds.
 // Prints one summary line per size. Usage:
-//   bench_mesh [--sizes 12,32] [--mesh-peer PATH] [--meshd PATH] [--messages N]
+//   bench_mesh [--sizes 12,32] [--mesh-peer PATH] [--meshd PATH] [--messages N] [--unsigned]
+// First it prints the cost of one Ed25519 signature and check (libsodium) of
+// a 1 KiB broadcast; --unsigned runs the mesh without signed broadcasts.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -27,8 +29,10 @@
 #include <thread>
 #include <vector>
 
+#include "ed25519_key.hpp"
 #include "p2pmesh/peer.hpp"
 #include "server.hpp"
+#include "signed_broadcast.hpp"
 
 namespace {
 
@@ -120,11 +124,35 @@ struct InProcessResult {
   double connect_ms = -1;
   double p50_ms = 0, p99_ms = 0;
   double deliveries_per_s = 0, mb_per_s = 0;
+  double cpu_us_per_delivery = 0;  // the whole process (peers + meshd) while sending
   double cpu_ms_per_peer_s = 0;  // CPU (ms) per peer per second while idle
   long rss_kb_per_peer = 0;
 };
 
-InProcessResult run_in_process(std::size_t n, int messages) {
+// Microseconds per Ed25519 signature and per check of a 1 KiB broadcast's
+// signing bytes (the median of 5 runs of 2,000 each).
+std::pair<double, double> signature_cost_us() {
+  const p2pmesh::native::Ed25519Key key;
+  const std::string message = p2pmesh::broadcast_signing_bytes("bench", 7, 1, std::string(1024, 'x'));
+  const std::string signature = key.sign(message);
+  std::vector<double> sign_us, verify_us;
+  constexpr int kRounds = 2000;
+  for (int run = 0; run < 5; ++run) {
+    auto t0 = Clock::now();
+    for (int i = 0; i < kRounds; ++i) {
+      if (key.sign(message).size() != signature.size()) std::abort();
+    }
+    sign_us.push_back(ms_since(t0) * 1000.0 / kRounds);
+    t0 = Clock::now();
+    for (int i = 0; i < kRounds; ++i) {
+      if (!p2pmesh::native::ed25519_verify(key.public_key(), message, signature)) std::abort();
+    }
+    verify_us.push_back(ms_since(t0) * 1000.0 / kRounds);
+  }
+  return {percentile(sign_us, 0.5), percentile(verify_us, 0.5)};
+}
+
+InProcessResult run_in_process(std::size_t n, int messages, bool sign) {
   InProcessResult r;
   meshd::Config config;
   config.host = "127.0.0.1";
@@ -160,6 +188,7 @@ InProcessResult run_in_process(std::size_t n, int messages) {
     pc.server_urls = {url};
     pc.group = "bench";
     pc.loopback_only = true;
+    pc.sign_broadcasts = sign;
     p2pmesh::PeerCallbacks callbacks;
     callbacks.on_message = on_message;
     peers.push_back(std::make_unique<p2pmesh::Peer>(pc, callbacks));
@@ -223,6 +252,7 @@ InProcessResult run_in_process(std::size_t n, int messages) {
   const long before = delivered_total.load();
   const long expected = static_cast<long>(messages) * static_cast<long>(n - 1);
   const std::string body(1024 - 16, 'x');
+  const double cpu_before = self_cpu_seconds();
   const auto t0 = Clock::now();
   for (int i = 0; i < messages; ++i) {
     peers[static_cast<std::size_t>(i) % n]->broadcast("999999999:" + body);
@@ -237,6 +267,7 @@ InProcessResult run_in_process(std::size_t n, int messages) {
   const long got = delivered_total.load() - before;
   r.deliveries_per_s = static_cast<double>(got) / seconds;
   r.mb_per_s = static_cast<double>(got) * 1024.0 / seconds / 1e6;
+  r.cpu_us_per_delivery = (self_cpu_seconds() - cpu_before) * 1e6 / static_cast<double>(std::max(got, 1L));
   if (got != expected) std::fprintf(stderr, "bench: %ld of %ld deliveries\n", got, expected);
 
   for (auto& p : peers) p->stop();
@@ -392,6 +423,7 @@ int main(int argc, char** argv) {
   std::vector<std::size_t> sizes = {12, 32};
   std::string mesh_peer, meshd_bin;
   int messages = 2000;
+  bool sign = true;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto next = [&]() -> std::string {
@@ -412,8 +444,10 @@ int main(int argc, char** argv) {
       meshd_bin = next();
     } else if (arg == "--messages") {
       messages = std::stoi(next());
+    } else if (arg == "--unsigned") {
+      sign = false;
     } else if (arg == "--help" || arg == "-h") {
-      std::puts("bench_mesh [--sizes 12,32] [--messages N] [--mesh-peer PATH --meshd PATH]");
+      std::puts("bench_mesh [--sizes 12,32] [--messages N] [--mesh-peer PATH --meshd PATH] [--unsigned]");
       return 0;
     } else {
       std::fprintf(stderr, "bench_mesh: unknown argument %s (see --help)\n", arg.c_str());
@@ -421,13 +455,16 @@ int main(int argc, char** argv) {
     }
   }
   signal(SIGPIPE, SIG_IGN);
+  const auto [sign_us, verify_us] = signature_cost_us();
+  std::printf("bench_mesh Ed25519 (libsodium), 1 KiB broadcast: sign %.1f us, verify %.1f us\n",
+              sign_us, verify_us);
   for (const std::size_t n : sizes) {
-    const InProcessResult in = run_in_process(n, messages);
+    const InProcessResult in = run_in_process(n, messages, sign);
     std::printf(
-        "bench_mesh n=%zu in-process: connected %.0f ms after last start; broadcast latency p50 "
-        "%.2f ms p99 %.2f ms; 1 KiB throughput %.0f deliveries/s (%.1f MB/s); idle CPU %.2f ms/s "
+        "bench_mesh n=%zu %s in-process: connected %.0f ms after last start; broadcast latency p50 "
+        "%.2f ms p99 %.2f ms; 1 KiB throughput %.0f deliveries/s (%.1f MB/s), CPU %.0f us per delivery; idle CPU %.2f ms/s "
         "per peer; RSS %.1f MB per peer",
-        n, in.connect_ms, in.p50_ms, in.p99_ms, in.deliveries_per_s, in.mb_per_s,
+        n, sign ? "signed" : "unsigned", in.connect_ms, in.p50_ms, in.p99_ms, in.deliveries_per_s, in.mb_per_s, in.cpu_us_per_delivery,
         in.cpu_ms_per_peer_s, static_cast<double>(in.rss_kb_per_peer) / 1024.0);
     if (!mesh_peer.empty() && !meshd_bin.empty()) {
       const ProcessResult pr = run_processes(n, meshd_bin, mesh_peer);

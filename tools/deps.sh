@@ -16,6 +16,7 @@ packages=(
   coturn nftables iproute2   # tests/nat: STUN/TURN server, NAT routers, namespaces
   nats-server libnats-dev    # meshd --nats (cluster): the NATS C client, and the servers of its tests
   libjwt-dev                 # meshd --auth-key: JWT verification
+  libsodium-dev              # native peers: Ed25519 keys of signed broadcasts
   clang libclang-rt-14-dev llvm   # the fuzz preset: clang++, libFuzzer + sanitizer runtimes, llvm-symbolizer
   dpkg-dev file   # cpack -G DEB: dpkg-shlibdeps computes the .deb dependencies
 )

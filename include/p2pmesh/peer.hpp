@@ -63,6 +63,25 @@ struct PeerConfig {
   std::string token;
   std::string group = "default";
 
+  // Signed broadcasts (docs/security.md). Every broadcast is signed with the
+  // peer's Ed25519 key, whose public half goes out in its status (and, with
+  // meshd --auth-key, must equal the token's `pk` claim). signing_key: the
+  // 32-byte Ed25519 seed (private); empty = a fresh key pair for this Peer
+  // (Peer::public_key() tells it). Anything but 0 or 32 bytes: the
+  // constructor throws std::invalid_argument.
+  std::string signing_key;
+  // false: no key announced and broadcasts go unsigned (as a reference
+  // peer's; members that require signatures drop them). For measurements
+  // and groups that do not want the cost.
+  bool sign_broadcasts = true;
+  // Group policy: broadcasts of members that announced no key (peers of the
+  // reference implementation) are dropped and counted too
+  // (Counters::unsigned_dropped); badly signed ones, and unsigned ones of a
+  // member that announced a key, always are. Announced in the status; a
+  // peer adopts it when another member announces it. Without it, messages
+  // of members without a key arrive with ReceivedMessage::verified false.
+  bool require_signatures = defaults::kRequireSignatures;
+
   // Defaults: the core's (p2pmesh/core/defaults.hpp), as the browser's.
   std::uint32_t target_connections = defaults::kTargetConnections;  // links the peer tries to hold
   std::uint32_t max_connections = defaults::kMaxConnections;  // offers accepted up to this many
@@ -214,6 +233,11 @@ struct PeerSnapshot {
     std::uint64_t pulls_sent = 0;          // requests for missing messages
     std::uint64_t pulls_served = 0;        // copies sent to peers that asked
     std::uint64_t pulls_unanswerable = 0;  // asked for what this peer no longer holds
+    // Signed broadcasts (docs/security.md).
+    std::uint64_t unsigned_dropped = 0;    // unsigned from a member with a key; or (require_
+                                           // signatures) from one without
+    std::uint64_t bad_signatures = 0;      // signature did not verify (forged or altered)
+    std::uint64_t verify_backlog_drops = 0;  // too many packets awaiting their check
     // From the driver (cumulative over reconnects).
     std::uint64_t send_queue_drops = 0;    // packets dropped: link queue full
     std::uint64_t receive_drops = 0;       // link messages dropped: max_inbound_bytes waiting
@@ -235,7 +259,7 @@ const char* to_string(PeerSnapshot::State state);
 namespace detail {
 template <class Counters, class Visit>
 void visit_peer_counters(Counters& c, Visit& visit) {
-  static_assert(sizeof(PeerSnapshot::Counters) == 40 * sizeof(std::uint64_t),
+  static_assert(sizeof(PeerSnapshot::Counters) == 43 * sizeof(std::uint64_t),
                 "a counter was added to PeerSnapshot::Counters: list it here too");
   visit("malformed_packets", c.malformed_packets);
   visit("bad_routes", c.bad_routes);
@@ -269,6 +293,9 @@ void visit_peer_counters(Counters& c, Visit& visit) {
   visit("pulls_sent", c.pulls_sent);
   visit("pulls_served", c.pulls_served);
   visit("pulls_unanswerable", c.pulls_unanswerable);
+  visit("unsigned_dropped", c.unsigned_dropped);
+  visit("bad_signatures", c.bad_signatures);
+  visit("verify_backlog_drops", c.verify_backlog_drops);
   visit("send_queue_drops", c.send_queue_drops);
   visit("receive_drops", c.receive_drops);
   visit("server_frames_in", c.server_frames_in);
@@ -326,6 +353,10 @@ struct ReceivedMessage {
   // unreliable ones (BroadcastOptions::reliable false) as they came, never
   // held behind a reliable one.
   bool reliable = true;
+  // Signed by the source's announced key and the signature checked out.
+  // False: unsigned (a reference peer) or the source announced no key;
+  // never false under require_signatures (such messages are dropped).
+  bool verified = false;
   std::string bytes;
 };
 
@@ -421,6 +452,11 @@ class Peer {
 
   // The current id (0 when not joined). Thread-safe, non-blocking.
   PeerId id() const;
+
+  // This peer's Ed25519 public key (32 bytes), which signs its broadcasts
+  // (PeerConfig::signing_key): what a token's `pk` claim must hold.
+  // Thread-safe, non-blocking.
+  std::string public_key() const;
 
   // Waits until the peer is joined, up to `timeout`. Not from a callback.
   bool wait_joined(std::chrono::milliseconds timeout) const;

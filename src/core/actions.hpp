@@ -55,6 +55,21 @@ struct MeasureRtt { LinkId link; };
 // application configured ICE servers of its own. Emitted at each welcome.
 struct UseIceServers { std::vector<IceServer> servers; };
 
+// Signed broadcasts (docs/security.md). The core holds no key and does no
+// crypto: the driver signs and verifies with Ed25519 and reports back.
+// Sign `message` (broadcast_signing_bytes of our broadcast `seq`) with our
+// key; report with MeshNode::on_broadcast_signed(id) (the broadcast waits).
+// `seq` is the broadcast's number in its mode (for the driver's reports).
+struct SignBroadcast { std::uint64_t id; std::uint64_t seq; std::string message; };
+// Check `signature` over `message` with `public_key` (the source's, from its
+// status); report with MeshNode::on_signature_checked (delivery waits).
+struct VerifySignature {
+  std::uint64_t ticket;
+  std::string public_key;
+  std::string message;
+  std::string signature;
+};
+
 // Application events.
 // A message of `source`. `seq` is its number at the source (0: the source
 // sends none, a reference peer); reliable messages of a source come in seq
@@ -64,6 +79,9 @@ struct Deliver {
   std::string payload;
   std::uint64_t seq = 0;
   bool reliable = true;
+  // Signed by the source's announced key, and the signature checked out.
+  // False: unsigned (a reference peer) or the source's key is unknown.
+  bool verified = false;
 };
 // Messages from_seq..to_seq of `source` were lost for good (no peer could
 // repair them): the application hears so instead of silence. Later messages
@@ -87,7 +105,8 @@ struct WakeAt { TimeUs at; };
 
 using Action = std::variant<Subscribe, Publish, OpenLink, AcceptLink, ApplyAnswer, AddCandidate,
                             CloseLink, SendOnLink, MeasureRtt, UseIceServers, Deliver, Gap, PeerJoined,
-                            PeerLeft, LinkUp, LinkDown, ObserverCommand, WakeAt>;
+                            PeerLeft, LinkUp, LinkDown, ObserverCommand, WakeAt, SignBroadcast,
+                            VerifySignature>;
 
 // Drivers carry actions out with std::visit over one handler per kind:
 //   std::visit(Overloaded{[&](Subscribe& a) {...}, [&](Publish& a) {...}, ...}, action);

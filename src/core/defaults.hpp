@@ -18,6 +18,7 @@ inline constexpr std::int64_t kMemberTimeoutMs = 150'000;
 inline constexpr double kTreeAlpha = 0.8;           // the blend tree (docs/broadcast.md)
 inline constexpr std::uint32_t kTreeMaxDepth = 9;   // hops (8 relays)
 inline constexpr bool kFallback = true;
+inline constexpr bool kRequireSignatures = false;  // docs/security.md
 // Per-link send queue bound (link_send_policy.hpp).
 inline constexpr std::size_t kLinkQueueBound = 4u << 20;
 // Reconnection after a lost server connection: doubles from the first delay

@@ -41,6 +41,15 @@ bool DuplicateFilter::first_time(PeerId source, std::uint64_t seq, bool remember
   return !test_and_set(w.seen, seq);
 }
 
+void DuplicateFilter::unsee(PeerId source, std::uint64_t seq) {
+  const auto it = windows_.find(source);
+  if (seq == 0 || it == windows_.end() || seq > it->second.highest ||
+      it->second.highest - seq >= kWindow) {
+    return;
+  }
+  clear(it->second.seen, seq);
+}
+
 bool DuplicateFilter::seen(PeerId source, std::uint64_t seq) const {
   if (seq == 0) return false;
   const auto it = windows_.find(source);

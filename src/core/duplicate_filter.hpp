@@ -28,6 +28,9 @@ class DuplicateFilter {
   // as seen: too old to ask for).
   bool seen(PeerId source, std::uint64_t seq) const;
   void forget(PeerId source) { windows_.erase(source); }
+  // (source, seq) passed but turned out not to be genuine (a bad signature):
+  // the next copy passes as the first.
+  void unsee(PeerId source, std::uint64_t seq);
   std::size_t sources() const { return windows_.size(); }
 
  private:

@@ -34,6 +34,9 @@ void MemberRecord::apply(const wire::MeshUpdate& update) {
         if (rtt_us.size() != links.size()) rtt_us.clear();
         status_id = update.status.id;
         version = update.status.version;
+        // At most a key's size: the record lives as long as the member.
+        if (update.status.public_key.size() <= 32) public_key = update.status.public_key;
+        require_signatures = update.status.require_signatures;
       }
       break;
     case wire::MeshUpdate::Kind::none:
@@ -49,6 +52,8 @@ wire::MeshUpdate MemberRecord::snapshot(PeerId member) const {
   update.status.id = status_id;
   update.status.rtt_us = rtt_us;
   update.status.version = version;
+  update.status.public_key = public_key;
+  update.status.require_signatures = require_signatures;
   return update;
 }
 

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -28,6 +29,10 @@ struct MemberRecord {
   std::uint32_t version = 0;
   std::vector<PeerId> connected_to;
   std::vector<std::uint32_t> rtt_us;  // parallel to connected_to, or empty
+  // Signed broadcasts: the key and policy of its last status, so that a
+  // newcomer can verify its messages from the first one.
+  std::string public_key;
+  bool require_signatures = false;
 
   // One update the member published about itself.
   void apply(const wire::MeshUpdate& update);

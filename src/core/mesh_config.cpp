@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "signed_broadcast.hpp"
 #include "topics.hpp"
 
 namespace p2pmesh {
@@ -50,6 +51,14 @@ std::string MeshConfig::validate() const {
     return "max_payload_bytes must be 1 to max_server_message_bytes";
   }
   if (max_topics_per_publish == 0) return "max_topics_per_publish must be at least 1";
+  if (!public_key.empty() && public_key.size() != kPublicKeyBytes) {
+    return "public_key must be an Ed25519 public key of 32 bytes, not " +
+           std::to_string(public_key.size());
+  }
+  if (require_signatures && public_key.empty()) {
+    return "require_signatures needs a public_key (our own broadcasts would be dropped)";
+  }
+  if (max_pending_verifications == 0) return "max_pending_verifications must be at least 1";
   return "";
 }
 

@@ -88,6 +88,18 @@ struct MeshConfig {
   // bounds (beyond them the oldest hole becomes a gap).
   std::uint32_t reorder_max_per_source = 256;
   std::uint32_t reorder_max_bytes = 4u << 20;
+  // Signed broadcasts (docs/security.md). `public_key`: our Ed25519 public
+  // key (32 bytes), announced in our status; set, every broadcast waits for
+  // the driver's signature (SignBroadcast). Empty: unsigned (the simulator).
+  std::string public_key;
+  // Group policy: broadcasts whose source announced no key are dropped and
+  // counted too (badly signed ones, and unsigned ones of a source that
+  // announced a key, always are). Announced in our status; a peer adopts it
+  // when a member announces it (a policy only tightens). Without it messages
+  // of sources without a key are delivered with verified = false.
+  bool require_signatures = defaults::kRequireSignatures;
+  // Received packets waiting for the driver's signature check, at most.
+  std::uint32_t max_pending_verifications = 1024;
   // A full peer admits a peer short of links by dropping one of its own
   // (keeps the overlay low-diameter); the reference refuses offers when full.
   bool admit_when_full = true;

@@ -46,12 +46,17 @@ struct MeshCounters {
   std::uint64_t pulls_sent = 0;           // Packet.want messages (links or server)
   std::uint64_t pulls_served = 0;         // copies sent to a puller
   std::uint64_t pulls_unanswerable = 0;   // asked for what we no longer hold (or cannot route)
+  // Signed broadcasts (docs/security.md).
+  std::uint64_t unsigned_dropped = 0;     // unsigned though its source announced a key, or
+                                          // (require_signatures) its source announced none
+  std::uint64_t bad_signatures = 0;       // signature did not verify (a forgery): dropped
+  std::uint64_t verify_backlog_drops = 0; // too many packets awaiting their check: dropped
 };
 
 namespace detail {
 template <class Counters, class Visit>
 void visit_mesh_counters(Counters& counters, Visit& visit) {
-  static_assert(sizeof(MeshCounters) == 32 * sizeof(std::uint64_t),
+  static_assert(sizeof(MeshCounters) == 35 * sizeof(std::uint64_t),
                 "a counter was added to MeshCounters: list it here too");
   visit("malformed_packets", counters.malformed_packets);
   visit("bad_routes", counters.bad_routes);
@@ -85,6 +90,9 @@ void visit_mesh_counters(Counters& counters, Visit& visit) {
   visit("pulls_sent", counters.pulls_sent);
   visit("pulls_served", counters.pulls_served);
   visit("pulls_unanswerable", counters.pulls_unanswerable);
+  visit("unsigned_dropped", counters.unsigned_dropped);
+  visit("bad_signatures", counters.bad_signatures);
+  visit("verify_backlog_drops", counters.verify_backlog_drops);
 }
 }  // namespace detail
 

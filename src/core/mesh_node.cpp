@@ -8,6 +8,7 @@
 #include "link_keepalive.hpp"
 #include "reference_like.hpp"
 #include "routing.hpp"
+#include "signed_broadcast.hpp"
 #include "state_report.hpp"
 #include "topics.hpp"
 
@@ -34,6 +35,7 @@ MeshNode::MeshNode(MeshConfig config)
                                  .max_pulls = config_.max_pulls,
                                  .max_held_per_source = config_.reorder_max_per_source,
                                  .max_held_bytes = config_.reorder_max_bytes}),
+      require_signatures_(config_.require_signatures),
       random_(config_.seed) {
   limits_.max_message_bytes = config_.max_packet_bytes;
   limits_.max_edges = config_.max_route_edges;
@@ -150,6 +152,7 @@ void MeshNode::handle_mesh_update(TimeUs now, PeerId sender, std::string_view bo
     return;
   }
   if (update.kind == wire::MeshUpdate::Kind::status) {
+    learn_signer(update.source, update.status);
     for (const Link& link : links_.all()) {
       if (link.peer == update.source) links_.find(link.id)->peer_version = update.status.version;
     }
@@ -327,6 +330,8 @@ void MeshNode::handle_packet(TimeUs now, PeerId via, const wire::Packet& packet,
     ++counters_.malformed_packets;  // one message, two numbers: neither can be trusted
     return;
   }
+  const SignatureVerdict verdict = signature_verdict(packet);
+  if (verdict == SignatureVerdict::drop) return;  // counted
   // Unreliable messages are numbered apart: a filter of their own.
   DuplicateFilter& filter = packet.unreliable_seq != 0 ? unreliable_duplicates_ : duplicates_;
   const std::uint64_t number = packet.unreliable_seq != 0 ? packet.unreliable_seq : packet.seq;
@@ -336,6 +341,13 @@ void MeshNode::handle_packet(TimeUs now, PeerId via, const wire::Packet& packet,
                         filter.sources() < membership_.member_count() + kUnknownSourceSlack;
   if (!config_.emulate_reference && !filter.first_time(packet.source, number, remember)) {
     ++counters_.duplicate_packets;
+    return;
+  }
+  if (verdict == SignatureVerdict::check) {
+    // Relays forward at once (no crypto on the path); we deliver once the
+    // driver has checked the signature.
+    std::vector<PeerId> children = relay_on(now, packet, via);
+    check_signature(packet, via, std::move(children));
     return;
   }
   deliver(now, via, packet);
@@ -444,10 +456,24 @@ std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload, DeliveryMode 
   const bool unreliable = delivery == DeliveryMode::unreliable;
   std::uint64_t& next = unreliable ? next_unreliable_seq_ : next_seq_;
   const std::uint64_t number = config_.message_ids ? next++ : 0;
+  ++counters_.broadcasts;
+  if (!config_.public_key.empty()) {  // it leaves once the driver has signed it
+    const std::uint64_t id = next_signing_id_++;
+    emit(SignBroadcast{id, number,
+                       broadcast_signing_bytes(config_.group, self_, number, payload, unreliable)});
+    awaiting_signature_.push_back({id, number, delivery, std::move(payload), {}, false});
+    return number;
+  }
+  send_broadcast(now, number, delivery, std::move(payload), {});
+  return number;
+}
+
+void MeshNode::send_broadcast(TimeUs now, std::uint64_t number, DeliveryMode delivery,
+                              std::string payload, std::string signature) {
   // The packet carries the number in the field of its delivery mode.
+  const bool unreliable = delivery == DeliveryMode::unreliable;
   const std::uint64_t seq = unreliable ? 0 : number;
   const std::uint64_t unreliable_seq = unreliable ? number : 0;
-  ++counters_.broadcasts;
   const BroadcastTree& plan = tree();
   if (config_.spread == MeshConfig::Spread::flood) {
     wire::Packet packet;
@@ -455,17 +481,20 @@ std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload, DeliveryMode 
     packet.payload = payload;
     packet.seq = seq;
     packet.unreliable_seq = unreliable_seq;
+    packet.signature = signature;
     flood(packet, kNoPeer);
   } else {
     std::vector<PeerId> children;
     for (Hop& hop : plan_broadcast(plan, payload, seq, config_.prune_routes)) {
       children.push_back(hop.next);
       hop.packet.unreliable_seq = unreliable_seq;
+      hop.packet.signature = signature;
       send_down(now, hop.next, hop.packet);  // the tree only uses open links
     }
     if (seq != 0 && config_.reliable_delivery && !config_.emulate_reference) {
       // Kept with the whole tree: a puller gets the subtree below it too.
-      const wire::Packet own{self_, plan.edges, payload, seq};
+      wire::Packet own{self_, plan.edges, payload, seq};
+      own.signature = signature;
       history_.remember(now, own);
       announce(own, kNoPeer, children);
     }
@@ -486,11 +515,11 @@ std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload, DeliveryMode 
       packet.payload = std::move(payload);
       packet.seq = seq;
       packet.unreliable_seq = unreliable_seq;
+      packet.signature = std::move(signature);
       publish(std::move(topics), wire::encode(packet));
     }
   }
   schedule_wake();
-  return number;
 }
 
 void MeshNode::leave(TimeUs now) {
@@ -672,6 +701,8 @@ void MeshNode::publish_status(TimeUs now, bool paced) {
   }
   update.status.version = kProtocolVersion;
   if (config_.message_ids && config_.reliable_delivery) update.status.next_seq = next_seq_;
+  update.status.public_key = config_.public_key;
+  update.status.require_signatures = require_signatures_;
   for (const PeerId peer : links_.open_peers()) {
     update.status.connected_to.push_back(peer);
     const Link* link = links_.open_link_to(peer);

@@ -7,7 +7,9 @@
 
 #include <cstdint>
 #include <deque>
+#include <set>
 #include <string>
+#include <unordered_map>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -86,6 +88,16 @@ class MeshNode {
   // Unreliable broadcasts are numbered in a sequence of their own.
   std::uint64_t broadcast(TimeUs now, std::string payload,
                           DeliveryMode delivery = DeliveryMode::reliable);
+  // Signed broadcasts (mesh_node_signatures.cpp, docs/security.md): the
+  // driver's answers to SignBroadcast and VerifySignature. A signature for
+  // our broadcast SignBroadcast `id` (empty: the driver could not sign; it
+  // goes unsigned); broadcasts go out in order whatever order these come in.
+  void on_broadcast_signed(TimeUs now, std::uint64_t id, std::string signature);
+  // The signature check of VerifySignature `ticket`: valid, the packet is
+  // delivered; not, it is dropped (counted) and a genuine copy still passes.
+  void on_signature_checked(TimeUs now, std::uint64_t ticket, bool valid);
+  // The group policy in force: our config's, or adopted from a member.
+  bool requires_signatures() const { return require_signatures_; }
   // Extra JSON (an object) the app wants in its state reports (e.g. the demo's
   // ping figures); empty = none.
   void set_report_app_json(std::string json) { report_app_json_ = std::move(json); }
@@ -122,7 +134,7 @@ class MeshNode {
   // Whether `source`'s messages go through the delivery order (and repair).
   bool ordered(PeerId source) const;
   // A packet seen for the first time: to the application, in order.
-  void deliver(TimeUs now, PeerId via, const wire::Packet& packet);
+  void deliver(TimeUs now, PeerId via, const wire::Packet& packet, bool verified = false);
   void emit_ordered(std::vector<OrderedEvent>& events);
   // Tells neighbours outside the packet's tree that we have it.
   void announce(const wire::Packet& packet, PeerId via, const std::vector<PeerId>& children);
@@ -132,6 +144,20 @@ class MeshNode {
   void send_pulls(TimeUs now);
   bool speaks_gap_repair(PeerId peer) const { return membership_.version_of(peer) >= 2; }
   HopFilter hop_filter();
+  // ---- signed broadcasts (mesh_node_signatures.cpp) ----
+  // The tree (or flood) part of a broadcast, once its signature is known.
+  // `number`: the seq, or the unreliable number, by `delivery`.
+  void send_broadcast(TimeUs now, std::uint64_t number, DeliveryMode delivery, std::string payload,
+                      std::string signature);
+  // What a received packet's signature asks for, decided without crypto
+  // before the duplicate filter (a forged copy must not hide the real one).
+  enum class SignatureVerdict : std::uint8_t { unverified, check, drop };
+  SignatureVerdict signature_verdict(const wire::Packet& packet);
+  // Parks a packet (already forwarded) until its signature is checked.
+  void check_signature(const wire::Packet& packet, PeerId via, std::vector<PeerId> children);
+  // Relays a packet and tells neighbours outside its tree (gap repair).
+  std::vector<PeerId> relay_on(TimeUs now, const wire::Packet& packet, PeerId via);
+  void learn_signer(PeerId source, const wire::MeshStatus& status);
   // Sends a packet of the tree to `next`: on its link, else through the server.
   void send_down(TimeUs now, PeerId next, const wire::Packet& packet);
   // Re-sends what we sent a neighbour lately, when our link with it closed.
@@ -213,6 +239,31 @@ class MeshNode {
   std::vector<PeerId> phantom_links_;
   std::vector<PeerId> last_status_links_;
   std::string report_app_json_;
+  // Signed broadcasts: our broadcasts waiting for their signature (in seq
+  // order), received packets waiting for their check, members' public keys,
+  // ordered messages delivered unverified (their Deliver says so), policy.
+  struct AwaitingSignature {
+    std::uint64_t id = 0;      // SignBroadcast::id
+    std::uint64_t number = 0;  // its seq, or unreliable number
+    DeliveryMode delivery = DeliveryMode::reliable;
+    std::string payload;
+    std::string signature;
+    bool signed_ = false;
+  };
+
+  std::deque<AwaitingSignature> awaiting_signature_;
+  struct AwaitingCheck {
+    std::uint64_t ticket = 0;
+    PeerId via = kNoPeer;
+    wire::Packet packet;
+    std::vector<PeerId> children;
+  };
+  std::deque<AwaitingCheck> awaiting_check_;
+  std::uint64_t next_ticket_ = 1;
+  std::uint64_t next_signing_id_ = 1;
+  std::unordered_map<PeerId, std::string> signer_keys_;
+  std::set<std::pair<PeerId, std::uint64_t>> unverified_;
+  bool require_signatures_ = false;
   BroadcastTree tree_;
   std::uint64_t tree_generation_ = UINT64_MAX;
   std::uint32_t limited_trees_in_row_ = 0;  // trees started limited (see tree())

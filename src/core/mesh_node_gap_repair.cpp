@@ -31,24 +31,28 @@ bool MeshNode::ordered(PeerId source) const {
          speaks_gap_repair(source);
 }
 
-void MeshNode::deliver(TimeUs now, PeerId via, const wire::Packet& packet) {
+void MeshNode::deliver(TimeUs now, PeerId via, const wire::Packet& packet, bool verified) {
   if (packet.unreliable_seq != 0) {  // as it comes: no order, no history
     ++counters_.delivered;
-    emit(Deliver{packet.source, packet.payload, packet.unreliable_seq, false});
+    emit(Deliver{packet.source, packet.payload, packet.unreliable_seq, false, verified});
     return;
   }
   if (packet.seq == 0 || !ordered(packet.source)) {
     ++counters_.delivered;
-    emit(Deliver{packet.source, packet.payload, packet.seq, true});
+    emit(Deliver{packet.source, packet.payload, packet.seq, true, verified});
     return;
   }
   history_.remember(now, packet);
   std::vector<OrderedEvent> events;
+  // What waits in the order is verified but for these (rare: no policy, and
+  // no key announced or no signature).
+  const std::pair<PeerId, std::uint64_t> id{packet.source, packet.seq};
+  if (!verified) unverified_.insert(id);
   switch (order_.accept(now, packet.source, packet.seq, packet.payload, via, events)) {
     case DeliveryOrder::Outcome::delivered: break;
     case DeliveryOrder::Outcome::held: ++counters_.held_for_order; break;
-    case DeliveryOrder::Outcome::late: ++counters_.late_after_gap; break;
-    case DeliveryOrder::Outcome::jump: ++counters_.seq_jumps; break;
+    case DeliveryOrder::Outcome::late: ++counters_.late_after_gap; unverified_.erase(id); break;
+    case DeliveryOrder::Outcome::jump: ++counters_.seq_jumps; unverified_.erase(id); break;
   }
   emit_ordered(events);
 }
@@ -57,7 +61,9 @@ void MeshNode::emit_ordered(std::vector<OrderedEvent>& events) {
   for (OrderedEvent& event : events) {
     if (event.kind == OrderedEvent::Kind::message) {
       ++counters_.delivered;
-      emit(Deliver{event.source, std::move(event.payload), event.seq, true});
+      const bool verified =
+          unverified_.empty() || unverified_.erase({event.source, event.seq}) == 0;
+      emit(Deliver{event.source, std::move(event.payload), event.seq, true, verified});
     } else {
       ++counters_.gaps;
       emit(Gap{event.source, event.seq, event.to_seq});
@@ -141,7 +147,8 @@ void MeshNode::serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::Me
       ++counters_.pulls_unanswerable;
       continue;
     }
-    const wire::Packet copy{held->source, std::move(route), held->payload, held->seq};
+    wire::Packet copy{held->source, std::move(route), held->payload, held->seq};
+    copy.signature = held->signature;
     if (const Link* link = links_.open_link_to(puller)) {
       emit(SendOnLink{link->id, wire::encode(copy)});
     } else if (config_.relay_fallback && membership_.is_member(puller)) {

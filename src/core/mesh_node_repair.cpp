@@ -94,6 +94,10 @@ void MeshNode::forget_departed(TimeUs now) {
   while (!recently_departed_.empty() && recently_departed_.front().first <= now) {
     duplicates_.forget(recently_departed_.front().second);
     unreliable_duplicates_.forget(recently_departed_.front().second);
+    // Its key goes with its duplicate window: late copies still verify.
+    if (!membership_.is_member(recently_departed_.front().second)) {
+      signer_keys_.erase(recently_departed_.front().second);
+    }
     // What is still missing of it will not come now: gaps.
     order_.forget(recently_departed_.front().second, events);
     recently_departed_.pop_front();

@@ -223,7 +223,10 @@ std::vector<Hop> plan_relay(const wire::Packet& packet, PeerId self, bool prune,
                             const HopFilter& wanted) {
   std::vector<Hop> hops =
       plan_hops(packet.source, packet.edges, packet.payload, packet.seq, self, prune, wanted);
-  for (Hop& hop : hops) hop.packet.unreliable_seq = packet.unreliable_seq;  // same mode on
+  for (Hop& hop : hops) {  // forwarded unchanged, in the same mode
+    hop.packet.signature = packet.signature;
+    hop.packet.unreliable_seq = packet.unreliable_seq;
+  }
   return hops;
 }
 

@@ -45,6 +45,8 @@ std::string state_report_json(MeshNode& node, const std::string& app_json) {
   append_string(out, node.config().group);
   out += ",\"kind\":";
   append_string(out, node.config().kind);
+  // Signed broadcasts: the group policy in force here (docs/security.md).
+  out += node.requires_signatures() ? ",\"require_signatures\":true" : ",\"require_signatures\":false";
 
   out += ",\"members\":[";
   bool first = true;

@@ -115,6 +115,7 @@ std::size_t packet_size(const Packet& packet) {
   return size + bytes_field_size(packet.payload.size()) + uint_field_size(packet.seq) +
          uint_field_size(packet.ping) + uint_field_size(packet.pong) +
          message_ids_size(packet.have) + message_ids_size(packet.want) +
+         bytes_field_size(packet.signature.size()) +
          uint_field_size(packet.unreliable_seq);
 }
 void put_packet(std::string& out, const Packet& packet) {
@@ -130,6 +131,7 @@ void put_packet(std::string& out, const Packet& packet) {
   put_uint64(writer, 6, packet.pong);
   put_message_ids(out, 7, packet.have);
   put_message_ids(out, 8, packet.want);
+  put_bytes(writer, 9, packet.signature);
   put_uint64(writer, 10, packet.unreliable_seq);
 }
 
@@ -137,7 +139,8 @@ void put_packet(std::string& out, const Packet& packet) {
 std::size_t status_size(const MeshStatus& status) {
   return packed_field_size(status.connected_to) + uint_field_size(status.id) +
          packed_field_size(status.rtt_us) + uint_field_size(status.version) +
-         uint_field_size(status.next_seq);
+         uint_field_size(status.next_seq) + bytes_field_size(status.public_key.size()) +
+         (status.require_signatures ? kTagBytes + 1 : 0);
 }
 void put_status(std::string& out, const MeshStatus& status) {
   Writer writer{out};
@@ -146,6 +149,8 @@ void put_status(std::string& out, const MeshStatus& status) {
   put_packed(out, 3, status.rtt_us);
   put_uint32(writer, 4, status.version);
   put_uint64(writer, 5, status.next_seq);
+  put_bytes(writer, 6, status.public_key);
+  if (status.require_signatures) writer.add_bool(7, true);
 }
 
 // MeshUpdateMessage
@@ -393,6 +398,7 @@ void reset(Packet& packet) {
   packet.pong = 0;
   packet.have.clear();
   packet.want.clear();
+  packet.signature.clear();
   packet.unreliable_seq = 0;
 }
 void reset(MeshStatus& status) {
@@ -401,6 +407,8 @@ void reset(MeshStatus& status) {
   status.rtt_us.clear();
   status.version = 0;
   status.next_seq = 0;
+  status.public_key.clear();
+  status.require_signatures = false;
 }
 void reset(MeshUpdate& update) {
   update.source = kNoPeer;
@@ -460,7 +468,7 @@ DecodeError read_message_id(Reader& r, std::vector<MessageId>& ids, std::size_t 
 }
 
 DecodeError parse_packet(Reader reader, Packet& packet, const DecodeLimits& limits) {
-  return for_each_field(reader, 8, [&](Reader& r) {
+  return for_each_field(reader, 9, [&](Reader& r) {
     switch (r.tag()) {
       case 1: return read_uint32(r, packet.source);
       case 2: {
@@ -477,6 +485,7 @@ DecodeError parse_packet(Reader reader, Packet& packet, const DecodeLimits& limi
       case 6: return read_uint64(r, packet.pong);
       case 7: return read_message_id(r, packet.have, limits.max_message_ids);
       case 8: return read_message_id(r, packet.want, limits.max_message_ids);
+      case 9: return read_bytes(r, packet.signature);
       case 10: return read_uint64(r, packet.unreliable_seq);
       default: return skip(r);
     }
@@ -486,13 +495,15 @@ DecodeError parse_packet(Reader reader, Packet& packet, const DecodeLimits& limi
 // Parses into `status` without clearing it: a repeated occurrence of a
 // sub-message merges into the previous one (protobuf semantics).
 DecodeError parse_status(Reader reader, MeshStatus& status, const DecodeLimits& limits) {
-  return for_each_field(reader, 5, [&](Reader& r) {
+  return for_each_field(reader, 7, [&](Reader& r) {
     switch (r.tag()) {
       case 1: return read_repeated_uint32(r, status.connected_to, limits.max_connected);
       case 2: return read_uint32(r, status.id);
       case 3: return read_repeated_uint32(r, status.rtt_us, limits.max_connected);
       case 4: return read_uint32(r, status.version);
       case 5: return read_uint64(r, status.next_seq);
+      case 6: return read_bytes(r, status.public_key);
+      case 7: return read_bool(r, status.require_signatures);
       default: return skip(r);
     }
   });

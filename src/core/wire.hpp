@@ -47,6 +47,10 @@ struct Packet {
   // relayed; only sent to peers whose status announced version >= 2.
   std::vector<MessageId> have{};  // 7: messages the sender holds (lazy announcement)
   std::vector<MessageId> want{};  // 8: messages the sender lacks (pull request)
+  // 9 (ours, optional): Ed25519 signature (64 bytes) by the source over
+  // broadcast_signing_bytes(group, source, seq, payload) (signed_broadcast.hpp);
+  // empty = unsigned. Relays forward it unchanged.
+  std::string signature{};
   // 10 (ours, optional): an unreliable broadcast's number at its source, in
   // a sequence of its own (seq stays 0: peers that do not know this field
   // take it for a message without id and deliver it as it comes).
@@ -67,6 +71,12 @@ struct MeshStatus {
   // 5 (ours, optional): the seq the sender's next broadcast will carry (0 =
   // not said). A newcomer waits for its messages from there on, in order.
   std::uint64_t next_seq = 0;
+  // 6 (ours, optional): the sender's Ed25519 public key (32 bytes), which
+  // verifies its broadcasts' signatures; empty = it does not sign.
+  std::string public_key{};
+  // 7 (ours, optional): the sender enforces the group policy "signatures
+  // required" (unsigned or badly signed broadcasts dropped); members adopt it.
+  bool require_signatures = false;
   friend bool operator==(const MeshStatus&, const MeshStatus&) = default;
 };
 

@@ -312,7 +312,7 @@ class DemoApp {
 int main(int argc, char** argv) {
   CLI::App app{
       "mesh-peer: one native p2pmesh peer. Prints JSON lines on stdout (first "
-      "{\"event\":\"welcome\",\"id\":ID}); broadcasts each stdin line; leaves on "
+      "{\"event\":\"welcome\",\"id\":ID,\"public_key\":KEY}); broadcasts each stdin line; leaves on "
       "SIGINT/SIGTERM or end of input."};
   app.set_version_flag("--version", "mesh-peer " P2PMESH_VERSION);
   p2pmesh::PeerConfig config;
@@ -333,6 +333,12 @@ int main(int argc, char** argv) {
                  "PEM file of extra CAs trusted for wss:// (a private deployment's CA), besides the "
                  "system's")
       ->envname("MESH_PEER_CA_FILE");
+  std::string signing_key_file;
+  app.add_option("--signing-key-file", signing_key_file,
+                 "File holding the Ed25519 seed that signs our broadcasts: 64 hex digits (one "
+                 "trailing newline ignored); default a fresh key per process. The welcome line "
+                 "gives the public key (base64url, what a token's pk claim holds)")
+      ->envname("MESH_PEER_SIGNING_KEY_FILE");
   std::string token_file;
   app.add_option("--token-file", token_file,
                  "File holding the JWT meshd --auth-key asks for (one trailing newline ignored); "
@@ -372,6 +378,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-link-queue-bytes", config.max_link_queue_bytes, "Send queue bound per link")
       ->envname("MESH_PEER_MAX_LINK_QUEUE_BYTES")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--seed", config.seed, "Seed of the mesh's random choices (0 = random)")->envname("MESH_PEER_SEED");
+  app.add_flag("--require-signatures", config.require_signatures,
+               "Group policy: drop unsigned and badly signed broadcasts (docs/security.md)")
+      ->envname("MESH_PEER_REQUIRE_SIGNATURES");
   app.add_flag("--stay", stay, "Stay in the group after the end of input (until a signal)")->envname("MESH_PEER_STAY");
   app.add_flag("--print-view", print_view,
                "Print {\"event\":\"view\",...} (members, reachable, links) whenever it changes")
@@ -392,6 +401,26 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  if (!signing_key_file.empty()) {
+    std::ifstream in(signing_key_file);
+    std::string hex;
+    const auto nibble = [](char c) {
+      return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    };
+    if (in) std::getline(in, hex);
+    if (!hex.empty() && hex.back() == '\r') hex.pop_back();
+    const bool valid = hex.size() == 64 && std::all_of(hex.begin(), hex.end(),
+                                                       [&](char c) { return nibble(c) >= 0; });
+    if (!valid) {
+      std::cerr << "mesh-peer: --signing-key-file: '" << signing_key_file
+                << "' does not hold an Ed25519 seed of 64 hex digits\n";
+      return 2;
+    }
+    for (std::size_t i = 0; i < hex.size(); i += 2) {
+      config.signing_key.push_back(static_cast<char>(nibble(hex[i]) * 16 + nibble(hex[i + 1])));
+    }
   }
   if (!token_file.empty()) {
     std::ifstream in(token_file);
@@ -433,6 +462,7 @@ int main(int argc, char** argv) {
     object["from"] = from;
     object["seq"] = message.seq;
     object["reliable"] = message.reliable;
+    object["verified"] = message.verified;
     if (valid_utf8(bytes)) {
       object["data"] = bytes;
     } else {
@@ -488,9 +518,14 @@ int main(int argc, char** argv) {
       std::_Exit(3);
     }
   };
-  callbacks.on_state = [](p2pmesh::PeerSnapshot::State state, p2pmesh::PeerId id) {
+  std::string public_key;  // base64url, set before start()
+  callbacks.on_state = [&public_key](p2pmesh::PeerSnapshot::State state, p2pmesh::PeerId id) {
     if (state == p2pmesh::PeerSnapshot::State::joined) {
-      emit_event("welcome", "id", id);
+      json::object object;
+      object["event"] = "welcome";
+      object["id"] = id;
+      object["public_key"] = public_key;
+      emit(object);
     } else if (state == p2pmesh::PeerSnapshot::State::reconnecting) {
       json::object object;
       object["event"] = "disconnected";
@@ -504,6 +539,10 @@ int main(int argc, char** argv) {
     std::cerr << "mesh-peer: " << e.what() << "\n";
     return 2;
   }
+  // base64url without padding (RFC 4648 section 5): a token's `pk` claim.
+  public_key = base64(peer->public_key());
+  for (char& c : public_key) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  while (!public_key.empty() && public_key.back() == '=') public_key.pop_back();
   std::thread demo_thread;
   if (demo) {
     demo_app = std::make_unique<DemoApp>(*peer, std::chrono::milliseconds(ping_ms),

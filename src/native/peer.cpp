@@ -23,6 +23,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "core_counters.hpp"
+#include "ed25519_key.hpp"
 #include "mesh_node.hpp"
 #include "inbound_budget.hpp"
 #include "link_send_policy.hpp"
@@ -103,6 +104,7 @@ class Peer::Impl {
   void set_token(std::string token);
   PeerSnapshot snapshot();
   PeerId id() const { return id_.load(); }
+  const std::string& public_key() const { return key_.public_key(); }
   bool wait_joined(std::chrono::milliseconds timeout);
   bool on_loop_thread() const { return std::this_thread::get_id() == loop_thread_id_; }
 
@@ -150,6 +152,7 @@ class Peer::Impl {
 
   PeerConfig config_;
   PeerCallbacks callbacks_;
+  native::Ed25519Key key_;  // signs our broadcasts; fixed for the Peer's life
   std::vector<native::WsUrl> urls_;
   std::shared_ptr<boost::asio::ssl::context> tls_;  // wss:// (null when no URL is)
   native::RtcOptions rtc_options_;
@@ -196,6 +199,7 @@ class Peer::Impl {
 Peer::Impl::Impl(PeerConfig config, PeerCallbacks callbacks)
     : config_(std::move(config)),
       callbacks_(std::move(callbacks)),
+      key_(config_.signing_key),
       wake_timer_(io_),
       reconnect_timer_(io_) {
   if (config_.server_urls.empty()) throw std::invalid_argument("p2pmesh: no server URL");
@@ -241,6 +245,8 @@ MeshConfig Peer::Impl::mesh_config() const {
   mesh.fallback = config_.fallback;
   mesh.report_interval = config_.report_interval.count() * kMillisecond;
   mesh.observer_commands = config_.observer_commands;
+  if (config_.sign_broadcasts) mesh.public_key = key_.public_key();
+  mesh.require_signatures = config_.require_signatures;
   mesh.seed = seed_ + reconnects_ * 0x9e3779b97f4a7c15ULL;
   return mesh;
 }
@@ -436,7 +442,7 @@ void Peer::Impl::carry_out(Action& action) {
           [&](Deliver& a) {
             if (callbacks_.on_received) {
               callbacks_.on_received(
-                  ReceivedMessage{a.source, a.seq, a.reliable, std::move(a.payload)});
+                  ReceivedMessage{a.source, a.seq, a.reliable, a.verified, std::move(a.payload)});
             } else if (callbacks_.on_message) {
               callbacks_.on_message(a.source, a.payload);
             }
@@ -460,6 +466,14 @@ void Peer::Impl::carry_out(Action& action) {
             if (callbacks_.on_observer_command) callbacks_.on_observer_command(a.from, a.body);
           },
           [&](WakeAt& a) { wake(a.at); },
+          // Ed25519 here and now (tens of microseconds): the core goes on at once.
+          [&](SignBroadcast& a) {
+            node_->on_broadcast_signed(steady_now(), a.id, key_.sign(a.message));
+          },
+          [&](VerifySignature& a) {
+            node_->on_signature_checked(steady_now(), a.ticket,
+                                        native::ed25519_verify(a.public_key, a.message, a.signature));
+          },
       },
       action);
 }
@@ -853,6 +867,7 @@ void Peer::set_token(std::string token) { impl_->set_token(std::move(token)); }
 void Peer::set_report_info(std::string json) { impl_->set_report_app_json(std::move(json)); }
 PeerSnapshot Peer::snapshot() const { return impl_->snapshot(); }
 PeerId Peer::id() const { return impl_->id(); }
+std::string Peer::public_key() const { return impl_->public_key(); }
 bool Peer::wait_joined(std::chrono::milliseconds timeout) const {
   return impl_->wait_joined(timeout);
 }

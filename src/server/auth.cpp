@@ -111,6 +111,27 @@ bool Grant::allows_group(std::string_view group) const {
   return false;
 }
 
+bool Grant::allows_key(std::string_view key) const {
+  if (public_key.empty()) return true;
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string encoded;
+  std::uint32_t bits = 0;
+  int count = 0;
+  for (const char c : key) {
+    bits = (bits << 8) | static_cast<unsigned char>(c);
+    count += 8;
+    while (count >= 6) {
+      count -= 6;
+      encoded.push_back(kAlphabet[(bits >> count) & 0x3F]);
+    }
+  }
+  if (count > 0) encoded.push_back(kAlphabet[(bits << (6 - count)) & 0x3F]);
+  std::string_view claim = public_key;
+  while (!claim.empty() && claim.back() == '=') claim.remove_suffix(1);
+  return !key.empty() && claim == encoded;
+}
+
 TokenVerifier TokenVerifier::from_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("--auth-key: cannot read '" + path + "'");

@@ -35,6 +35,10 @@ struct Grant {
   std::int64_t expires = 0;         // exp, unix seconds
 
   bool allows_group(std::string_view group) const;
+  // Signed broadcasts: whether a member may announce `key` (the raw 32-byte
+  // Ed25519 key of its status) as its own: always without a pk claim, else
+  // when pk is base64url(key) (RFC 4648 section 5, padding optional).
+  bool allows_key(std::string_view key) const;
 };
 
 class TokenVerifier {

@@ -384,6 +384,15 @@ void Broker::publish(WsSession& session, const std::vector<std::string_view>& to
           continue;
         }
       }
+      // The application's auth server vouches for a member's broadcast key
+      // (docs/security.md): a status must announce the token's pk, if any.
+      if (own_mesh_update && mesh_update_.kind == wire::MeshUpdate::Kind::status &&
+          !mesh_update_.left && session.grant() &&
+          !session.grant()->allows_key(mesh_update_.status.public_key)) {
+        session.metrics().drop(Drop::wrong_key);
+        session.strike();
+        continue;
+      }
     }
     session.metrics().publishes.add();
     // Kept even before the publisher subscribes or anyone listens: the

@@ -24,6 +24,7 @@ const char* to_string(Drop drop) {
     case Drop::cluster_undecodable: return "cluster_undecodable";
     case Drop::cluster_bad_topic: return "cluster_bad_topic";
     case Drop::cluster_too_large: return "cluster_too_large";
+    case Drop::wrong_key: return "wrong_key";
     case Drop::count: break;
   }
   return "unknown";

@@ -41,6 +41,7 @@ enum class Drop : std::uint8_t {
   cluster_undecodable, // a NATS message that is not a node's envelope (docs/cluster.md)
   cluster_bad_topic,   // a NATS message whose topic is invalid or not its subject's
   cluster_too_large,   // a NATS message whose body is above --max-frame-bytes
+  wrong_key,           // --auth-key: a status whose public key is not the token's pk claim
   count
 };
 const char* to_string(Drop drop);

@@ -305,6 +305,9 @@ void VirtualNetwork::carry_out(PeerId peer, SimNode& sim, Action& action) {
           // Application events: the simulation has no application.
           [](PeerJoined&) {}, [](PeerLeft&) {}, [](LinkUp&) {}, [](LinkDown&) {},
           [](ObserverCommand&) {},
+          // Simulated peers have no keys (MeshConfig::public_key empty): the
+          // core never asks them to sign or verify.
+          [](SignBroadcast&) {}, [](VerifySignature&) {},
       },
       action);
 }

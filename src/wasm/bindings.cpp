@@ -14,7 +14,11 @@
 //   {type:'data', link, bytes:Uint8Array}     send on the link's data channel
 //   {type:'measure-rtt', link}                report the transport's RTT (getStats)
 //                                             with linkRtt()
-//   {type:'deliver', from, payload:Uint8Array}
+//   {type:'deliver', from, payload:Uint8Array, seq, reliable, verified}
+//   {type:'sign', seq, message:Uint8Array}    sign with our Ed25519 key, answer
+//                                             with broadcastSigned(now, seq, sig)
+//   {type:'verify', ticket, publicKey, message, signature}  (Uint8Arrays) check,
+//                                             answer with signatureChecked()
 //   {type:'peer-joined', peer} / {type:'peer-left', peer}
 //   {type:'link-up', peer} / {type:'link-down', peer}
 //   {type:'observer-command', from, body}     a dashboard's command (opt-in)
@@ -128,6 +132,12 @@ MeshConfig config_from(const val& options) {
   if (max_depth >= 0) config.tree.max_depth = static_cast<std::uint32_t>(std::min(max_depth, 1e6));
   // A seed is a Number below 2^53 (the JS layer draws one from crypto).
   read_number(options, "seed", config.seed);
+  // Signed broadcasts: mesh.js holds the WebCrypto key pair and gives the
+  // raw public key (Uint8Array, 32 bytes); it signs and verifies for the core.
+  if (!options["publicKey"].isUndefined() && !options["publicKey"].isNull()) {
+    config.public_key = options["publicKey"].as<std::string>();
+  }
+  read_bool(options, "requireSignatures", config.require_signatures);
   return config;
 }
 
@@ -155,6 +165,7 @@ std::string with_option_names(std::string message) {
       {"member_timeout", "memberTimeoutMs"},       {"candidate_backoff", "candidateBackoffMs"},
       {"report_interval", "reportIntervalMs"},     {"max_packet_bytes", "maxPacketBytes"},
       {"tree.alpha", "treeAlpha"},                 {"tree.max_depth", "treeMaxDepth"},
+      {"require_signatures", "requireSignatures"}, {"public_key", "publicKey"},
   };
   for (const auto& [cpp, js] : kNames) {
     for (std::size_t at = message.find(cpp); at != std::string::npos; at = message.find(cpp, at)) {
@@ -183,6 +194,7 @@ val default_options() {
   out.set("observerCommands", val(config.observer_commands));
   out.set("pruneRoutes", val(config.prune_routes));
   out.set("fallback", val(config.fallback));
+  out.set("requireSignatures", val(config.require_signatures));
   out.set("maxPacketBytes", val(config.max_packet_bytes));
   out.set("maxPayloadBytes", val(config.max_payload_bytes));
   out.set("treeMode", val(config.tree.mode == TreeMode::unit      ? "unit"
@@ -264,6 +276,16 @@ class MeshPeer {
     node_.leave(to_time(now));
     return actions();
   }
+  // Signed broadcasts: the answers to 'sign' and 'verify' actions.
+  val broadcast_signed(double now, double id, const std::string& signature) {
+    node_.on_broadcast_signed(to_time(now), static_cast<std::uint64_t>(id), signature);
+    return actions();
+  }
+  val signature_checked(double now, double ticket, bool valid) {
+    node_.on_signature_checked(to_time(now), static_cast<std::uint64_t>(ticket), valid);
+    return actions();
+  }
+  bool requires_signatures() const { return node_.requires_signatures(); }
 
   // Extra JSON object the page wants in its state reports ("" = none).
   void set_report_app_json(const std::string& json) { node_.set_report_app_json(json); }
@@ -431,6 +453,7 @@ class MeshPeer {
               out.set("payload", to_bytes(a.payload));
               out.set("seq", val(static_cast<double>(a.seq)));
               out.set("reliable", val(a.reliable));
+              out.set("verified", val(a.verified));
               return out;
             },
             [](Gap& a) {
@@ -448,6 +471,21 @@ class MeshPeer {
               val out = typed("observer-command");
               out.set("from", val(a.from));
               out.set("body", val(a.body));
+              return out;
+            },
+            [](SignBroadcast& a) {
+              val out = typed("sign");
+              out.set("id", val(static_cast<double>(a.id)));
+              out.set("seq", val(static_cast<double>(a.seq)));
+              out.set("message", to_bytes(a.message));
+              return out;
+            },
+            [](VerifySignature& a) {
+              val out = typed("verify");
+              out.set("ticket", val(static_cast<double>(a.ticket)));
+              out.set("publicKey", to_bytes(a.public_key));
+              out.set("message", to_bytes(a.message));
+              out.set("signature", to_bytes(a.signature));
               return out;
             },
             [](WakeAt& a) {
@@ -498,6 +536,9 @@ EMSCRIPTEN_BINDINGS(p2pmesh) {
       .function("tick", &MeshPeer::tick)
       .function("broadcast", &MeshPeer::broadcast)
       .function("leave", &MeshPeer::leave)
+      .function("broadcastSigned", &MeshPeer::broadcast_signed)
+      .function("signatureChecked", &MeshPeer::signature_checked)
+      .function("requiresSignatures", &MeshPeer::requires_signatures)
       .function("setReportAppJson", &MeshPeer::set_report_app_json)
       .function("id", &MeshPeer::id)
       .function("group", &MeshPeer::group)

@@ -36,6 +36,32 @@ function randomSeed() {
   return (words[0] & 0x1fffff) * 0x100000000 + words[1];  // < 2^53
 }
 
+// Signed broadcasts (docs/security.md): an Ed25519 key pair per Mesh, with
+// WebCrypto (Chromium 113+, Firefox 129+, Safari 17+; secure contexts only:
+// https:// or localhost). Throws a clear error where it is missing.
+async function signingKeyPair(given) {
+  const subtle = globalThis.crypto && globalThis.crypto.subtle;
+  if (!subtle) {
+    throw new Error('p2pmesh: WebCrypto is not available (the page is not a secure context: ' +
+      'serve it over https:// or from localhost); it signs broadcasts. ' +
+      'Mesh.join({sign: false}) joins without signing');
+  }
+  let keys = given;
+  try {
+    if (!keys) keys = await subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify']);
+    const raw = new Uint8Array(await subtle.exportKey('raw', keys.publicKey));
+    return { privateKey: keys.privateKey, publicKey: raw };
+  } catch (error) {
+    throw new Error(`p2pmesh: this browser has no Ed25519 in WebCrypto (${error.name || error}); ` +
+      'it signs broadcasts. Mesh.join({sign: false}) joins without signing');
+  }
+}
+
+/** A fresh Ed25519 key pair for Mesh.join({keyPair}), e.g. to have its public key vouched for by a token's `pk` claim. */
+export function generateSigningKeyPair() {
+  return crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify']);
+}
+
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
@@ -457,6 +483,13 @@ export class Mesh {
     // setToken().
     this._token = options.token || '';
     this._tokenRejected = false;
+    // Signed broadcasts: WebCrypto is asynchronous, so signatures and checks
+    // run on two promise chains, in the order the core asked for them (its
+    // broadcasts leave, and its messages are delivered, in that order).
+    this._keys = null;
+    this._signing = Promise.resolve();
+    this._verifying = Promise.resolve();
+    this._verifyKeys = new Map();  // raw public key (base64) -> CryptoKey
   }
 
   /**
@@ -485,11 +518,17 @@ export class Mesh {
     for (const key of ['group', 'targetConnections', 'maxConnections', 'linkTimeoutMs',
       'statusIntervalMs', 'memberTimeoutMs', 'candidateBackoffMs', 'pingIntervalMs',
       'deadLinkTimeoutMs', 'reportIntervalMs', 'observerCommands', 'pruneRoutes', 'fallback',
-      'maxPacketBytes', 'treeMode', 'treeAlpha', 'treeMaxDepth', 'seed']) {
+      'maxPacketBytes', 'treeMode', 'treeAlpha', 'treeMaxDepth', 'seed', 'requireSignatures']) {
       if (settings[key] !== undefined) coreOptions[key] = settings[key];
     }
+    // Our key signs every broadcast; the core announces its public half.
+    const keys = options.sign === false ? null : await signingKeyPair(options.keyPair);
+    if (keys) coreOptions.publicKey = keys.publicKey;
     validateJoinOptions(module, settings, coreOptions);
     const mesh = new Mesh(module, new module.MeshPeer(coreOptions), settings, coreOptions);
+    mesh._keys = keys;
+    /** Our Ed25519 public key (32 bytes; null with sign: false): a token's `pk` is its base64url. */
+    mesh.publicKey = keys ? keys.publicKey : null;
     // The first connection: each URL once, in order.
     for (let i = 0; ; ++i) {
       try {
@@ -522,18 +561,64 @@ export class Mesh {
       throw new RangeError(`p2pmesh: broadcast of ${bytes.length} bytes, the limit is ${MAX_PAYLOAD_BYTES}`);
     }
     let seq = 0;
-    const dropsBefore = this._sendQueueDrops;
-    this._input((core) => {
+    this._sending((send) => send((core) => {
       const result = core.broadcast(nowUs(), bytes, reliable);
       seq = result.seq;
       return result.actions;
-    }, false);
-    // Backpressure made visible: links whose send queue was full lost it.
+    }), () => seq);
+    return seq;
+  }
+
+  // Runs an input that may send a broadcast; backpressure made visible:
+  // links whose send queue was full lost it.
+  _sending(run, seqOf) {
+    const dropsBefore = this._sendQueueDrops;
+    run((call) => this._input(call, false));
     const dropped = this._sendQueueDrops - dropsBefore;
     if (dropped > 0) {
+      const seq = seqOf();
       this._emit('error', { kind: 'send-queue-full', reason: `${dropped} link(s) dropped broadcast ${seq}: send queue full`, seq, dropped });
     }
-    return seq;
+  }
+
+  // The core's 'sign': our broadcast `seq` leaves once signed.
+  _sign(action) {
+    const core = this._core;
+    this._signing = this._signing.then(async () => {
+      let signature = new Uint8Array(0);  // unsigned if WebCrypto fails (receivers decide)
+      try {
+        if (this._keys) {
+          signature = new Uint8Array(await crypto.subtle.sign('Ed25519', this._keys.privateKey, action.message));
+        }
+      } catch (error) {
+        this._log('signing failed', error);
+      }
+      if (core !== this._core) return;  // a new session (new id): this one is gone
+      this._sending((send) => send((c) => c.broadcastSigned(nowUs(), action.id, signature)),
+        () => action.seq);
+    });
+  }
+
+  // The core's 'verify': the packet is delivered (or dropped) once checked.
+  _verify(action) {
+    const core = this._core;
+    this._verifying = this._verifying.then(async () => {
+      let valid = false;
+      try {
+        const id = btoa(String.fromCharCode(...action.publicKey));
+        let key = this._verifyKeys.get(id);
+        if (!key) {
+          key = await crypto.subtle.importKey('raw', action.publicKey, { name: 'Ed25519' }, false, ['verify']);
+          if (this._verifyKeys.size >= 4096) this._verifyKeys.clear();  // a bound, not a policy
+          this._verifyKeys.set(id, key);
+        }
+        valid = await crypto.subtle.verify('Ed25519', key, action.signature, action.message);
+      } catch (error) {
+        this._log('signature check failed', error);
+      }
+      if (core !== this._core) return;
+      this._input((c) => c.signatureChecked(nowUs(), action.ticket, valid));
+    });
   }
 
   /** Subscribes to an event; returns a function that unsubscribes. */
@@ -809,6 +894,7 @@ export class Mesh {
           data: action.payload,
           seq: action.seq,
           reliable: action.reliable,
+          verified: action.verified,
           get text() { return textDecoder.decode(this.data); },
         });
         break;
@@ -833,6 +919,12 @@ export class Mesh {
         break;
       case 'wake':
         this._wakeAt(action.at);
+        break;
+      case 'sign':
+        this._sign(action);
+        break;
+      case 'verify':
+        this._verify(action);
         break;
       default:
         this._log('unknown action', action);

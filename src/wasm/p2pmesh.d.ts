@@ -75,6 +75,22 @@ export interface JoinOptions {
    * emits 'error' token-rejected and stops retrying until setToken().
    */
   token?: string;
+  /**
+   * Group policy (docs/security.md): unsigned and badly signed broadcasts,
+   * and those of members that announced no key, are dropped and counted
+   * (unsignedDropped, badSignatures). Announced in the status; adopted from
+   * any member that announces it. Default false: unsigned messages (reference
+   * peers) arrive with `verified: false`.
+   */
+  requireSignatures?: boolean;
+  /**
+   * Every broadcast is signed with an Ed25519 key (WebCrypto; join() rejects
+   * with a clear error where the browser or an insecure context lacks it).
+   * `keyPair`: the application's own (generateSigningKeyPair(), e.g. for a
+   * token's `pk` claim); default a fresh one. `sign: false` joins unsigned.
+   */
+  keyPair?: CryptoKeyPair;
+  sign?: boolean;
   /** Logs driver details with console.debug. */
   debug?: boolean;
   /** Passed to the Emscripten module factory (first join of the page only). */
@@ -109,6 +125,11 @@ export interface MeshMessage {
    * reliable one.
    */
   reliable: boolean;
+  /**
+   * Signed by the sender's announced key and the signature checked out;
+   * false: unsigned (a reference peer) or the sender announced no key.
+   */
+  verified: boolean;
   /** data decoded as UTF-8. */
   readonly text: string;
 }
@@ -240,6 +261,12 @@ export interface MeshCounters {
   pullsServed: number;
   /** Asked for what this peer no longer holds. */
   pullsUnanswerable: number;
+  /** Broadcasts dropped unsigned: from a member that announced a key (stripped), or, with requireSignatures, from one without a key. */
+  unsignedDropped: number;
+  /** Broadcasts whose signature did not verify (forged or altered): dropped. */
+  badSignatures: number;
+  /** Broadcasts dropped because too many awaited their signature check. */
+  verifyBacklogDrops: number;
 }
 
 /** Messages fromSeq..toSeq of `from` were lost for good (no peer could repair them). */
@@ -287,6 +314,8 @@ export declare class Mesh {
   static join(options?: JoinOptions): Promise<Mesh>;
   /** This peer's id, given by the server. */
   readonly id: PeerId;
+  /** Our Ed25519 public key (32 bytes; null with sign: false); a token's `pk` claim is its base64url. */
+  readonly publicKey: Uint8Array | null;
   readonly group: string;
   readonly url: string;
   /**
@@ -314,6 +343,8 @@ export declare class Mesh {
   setToken(token: string): void;
 }
 
+/** A fresh Ed25519 key pair (WebCrypto) for Mesh.join({keyPair}). */
+export declare function generateSigningKeyPair(): Promise<CryptoKeyPair>;
 /** Loads the WebAssembly module (done by the first join of a page). */
 export declare function loadP2pmesh(moduleOptions?: Record<string, unknown>): Promise<unknown>;
 /** The defaults of Mesh.join's options: the core's (MeshConfig), the only copy. */

@@ -43,6 +43,7 @@ TEST(StateReport, PublishedPeriodicallyOnTheGroupsReportTopicAsValidJson) {
   EXPECT_EQ(report.at("id").as_int64(), 50);
   EXPECT_EQ(report.at("group").as_string(), "g");
   EXPECT_EQ(report.at("kind").as_string(), "browser");
+  EXPECT_FALSE(report.at("require_signatures").as_bool());
   EXPECT_EQ(report.at("members").as_array().size(), 1u);
   const auto& links = report.at("links").as_array();
   ASSERT_EQ(links.size(), 1u);

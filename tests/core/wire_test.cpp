@@ -212,6 +212,7 @@ struct Codec<w::Packet> {
       for (auto& id : *ids) id = {random_u32(rng), random_u64(rng)};
     }
     p.unreliable_seq = pick(rng, 4) == 0 ? random_u64(rng) : 0;
+    if (pick(rng, 2) == 0) p.signature = random_bytes(rng, 64);
     return p;
   }
   static Pb to_pb(const w::Packet& p) {
@@ -233,6 +234,7 @@ struct Codec<w::Packet> {
       m->set_seq(id.seq);
     }
     out.set_unreliable_seq(p.unreliable_seq);
+    out.set_signature(p.signature);
     return out;
   }
   static w::Packet from_pb(const Pb& p) {
@@ -246,6 +248,7 @@ struct Codec<w::Packet> {
     for (const auto& id : p.have()) out.have.push_back({id.source(), id.seq()});
     for (const auto& id : p.want()) out.want.push_back({id.source(), id.seq()});
     out.unreliable_seq = p.unreliable_seq();
+    out.signature = p.signature();
     return out;
   }
 };
@@ -265,6 +268,8 @@ struct Codec<w::MeshStatus> {
     }
     s.version = random_u32(rng);
     s.next_seq = pick(rng, 2) == 0 ? random_u64(rng) : 0;
+    if (pick(rng, 2) == 0) s.public_key = random_bytes(rng, 32);
+    s.require_signatures = pick(rng, 2) == 0;
     return s;
   }
   static Pb to_pb(const w::MeshStatus& s) {
@@ -274,6 +279,8 @@ struct Codec<w::MeshStatus> {
     for (const auto rtt : s.rtt_us) out.add_rtt_us(rtt);
     out.set_version(s.version);
     out.set_next_seq(s.next_seq);
+    out.set_public_key(s.public_key);
+    out.set_require_signatures(s.require_signatures);
     return out;
   }
   static w::MeshStatus from_pb(const Pb& s) {
@@ -283,6 +290,8 @@ struct Codec<w::MeshStatus> {
     out.rtt_us.assign(s.rtt_us().begin(), s.rtt_us().end());
     out.version = s.version();
     out.next_seq = s.next_seq();
+    out.public_key = s.public_key();
+    out.require_signatures = s.require_signatures();
     return out;
   }
 };
@@ -509,7 +518,7 @@ void add_unknown_fields(gp::Message& message, Rng& rng) {
   const std::uint64_t count = 1 + pick(rng, 4);
   for (std::uint64_t i = 0; i < count; ++i) {
     // Beyond every known field number (the largest is Packet.unreliable_seq =
-    // 10; 9 is taken too), up to the largest legal one.
+    // 10), up to the largest legal one.
     const int number = pick(rng, 2) == 0 ? static_cast<int>(16 + pick(rng, 200))
                                          : static_cast<int>(20000 + pick(rng, (1 << 29) - 20000));
     switch (pick(rng, 4)) {
@@ -1156,12 +1165,13 @@ TEST(WireDecoding, BrokenFramingIsMalformedForUsAndLibprotobuf) {
 }
 
 TEST(WireDecoding, UnknownGroupsAndReservedFieldNumbersAreSkippedLikeLibprotobuf) {
-  const std::string group_end = tag(9, static_cast<WireType>(4));
-  const std::string nested = tag(10, kStartGroup) + varint_field(1, 5) + len_field(2, "zz") +
-                             tag(10, static_cast<WireType>(4));
+  // Numbers no message of ours uses (Packet: 9 is the signature, 10 kept).
+  const std::string group_end = tag(11, static_cast<WireType>(4));
+  const std::string nested = tag(12, kStartGroup) + varint_field(1, 5) + len_field(2, "zz") +
+                             tag(12, static_cast<WireType>(4));
   const std::vector<std::string> extras = {
-      tag(9, kStartGroup) + group_end,
-      tag(9, kStartGroup) + varint_field(1, 7) + fixed32_field(2, 1) + fixed64_field(3, 2) +
+      tag(11, kStartGroup) + group_end,
+      tag(11, kStartGroup) + varint_field(1, 7) + fixed32_field(2, 1) + fixed64_field(3, 2) +
           len_field(4, "abc") + nested + group_end,
       varint_field(19000, 1) + len_field(19500, "xyz") + fixed32_field(19999, 3),
       tag(19123, kStartGroup) + tag(19123, static_cast<WireType>(4)),

@@ -47,6 +47,13 @@ void wire_seeds() {
   status.kind = wire::MeshUpdate::Kind::status;
   status.status = {{1, 2, 3}, 9, {1000, 2000, 0}, 1};
   write("wire", "status", wire::encode(status));
+  wire::Packet signed_packet = packet;  // signed broadcasts: Packet.signature (9)
+  signed_packet.signature = std::string(64, '\x5a');
+  write("wire", "signed_packet", wire::encode(signed_packet));
+  wire::MeshUpdate signed_status = status;  // MeshStatus.public_key (6), require_signatures (7)
+  signed_status.status.public_key = std::string(32, '\x4b');
+  signed_status.status.require_signatures = true;
+  write("wire", "signed_status", wire::encode(signed_status));
   wire::MeshUpdate connected;
   connected.source = 5;
   connected.kind = wire::MeshUpdate::Kind::connected_to;
@@ -140,6 +147,27 @@ void mesh_node_seeds() {
     w.op(Op::tick_to_wake);
     w.op(Op::broadcast).u8(0).str("hi");
     write("mesh_node", "dial_and_open", w.bytes());
+  }
+  {  // Signed broadcasts, the group requiring them: members announce keys;
+     // a signed packet checks out, a forgery does not, an unsigned one is
+     // dropped, the genuine one comes after the forgery; our broadcast is signed.
+    Writer w = header(0, 128, 0x07 | 16);
+    join(w);
+    offer(w, 3);
+    offer(w, 4);
+    w.op(Op::link_open).u8(0);
+    w.op(Op::link_open).u8(1);
+    for (const std::uint8_t source : {3, 4}) {  // status (kind 3) with a key (32), version 2
+      w.op(Op::mesh_update).u8(1).u8(3 | 32).u8(peer(source)).u8(1).u8(2).u8(1).u8(peer(kSelf));
+    }
+    // flags: source = the link's peer (1), route (8), a 64-byte signature (16 | 32);
+    // the last byte is the driver's verdict on the signature check.
+    w.op(Op::link_packet).u8(0).u8(1 | 8 | 16 | 32).u8(1).u8(1).u8(peer(4)).u16(1).str("signed").u8(1);
+    w.op(Op::link_packet).u8(0).u8(1 | 8 | 16 | 32).u8(0).u16(2).str("forged").u8(0);
+    w.op(Op::link_packet).u8(0).u8(1 | 8).u8(0).u16(2).str("unsigned");
+    w.op(Op::link_packet).u8(0).u8(1 | 8 | 16 | 32).u8(0).u16(2).str("genuine").u8(1);
+    w.op(Op::broadcast).u8(0).str("ours, signed");
+    write("mesh_node", "signed_relay", w.bytes());
   }
   {  // Accept offers, relay a packet down a route, receive a fallback.
     Writer w = header();

@@ -23,6 +23,7 @@
 #include "candidate_envelope.hpp"
 #include "mesh_node.hpp"
 #include "mesh_node_script.hpp"
+#include "signed_broadcast.hpp"
 #include "topics.hpp"
 #include "wire.hpp"
 
@@ -51,7 +52,8 @@ static_assert(std::size(kOpNames) == static_cast<std::size_t>(fuzz::Op::count));
 constexpr const char* kActionNames[] = {
     "Subscribe", "Publish",  "OpenLink",      "AcceptLink", "ApplyAnswer", "AddCandidate",
     "CloseLink", "SendOnLink", "MeasureRtt",  "UseIceServers", "Deliver",  "Gap", "PeerJoined",
-    "PeerLeft",  "LinkUp",   "LinkDown",      "ObserverCommand", "WakeAt"};
+    "PeerLeft",  "LinkUp",   "LinkDown",      "ObserverCommand", "WakeAt", "SignBroadcast",
+    "VerifySignature"};
 static_assert(std::size(kActionNames) == std::variant_size_v<Action>);
 // MeshNode's repair buffer keeps at most this many packets (mesh_node.cpp):
 // one event (a link closing) may re-send each of them around the lost peer.
@@ -88,6 +90,10 @@ MeshConfig config_from(fuzz::Reader& in) {
     config.transport_rtt_interval = 100 * kMillisecond;
     config.status_interval = 500 * kMillisecond;
     config.snapshot_wait = 10 * kMillisecond;
+  }
+  if (f2 & 128) {  // signed broadcasts (the harness answers for the driver)
+    config.public_key = std::string(kPublicKeyBytes, 'k');
+    config.require_signatures = connections & 16;
   }
   config.target_connections = 1 + (connections & 3);
   config.max_connections = config.target_connections + ((connections >> 2) & 3);
@@ -154,6 +160,7 @@ class Harness {
       if (!(flags & 32)) p.seq = 0;
     }
     p.payload = std::string(in_.str());
+    if (flags & 16) p.signature = std::string(flags & 32 ? kSignatureBytes : 7, 's');
     return p;
   }
 
@@ -200,6 +207,8 @@ class Harness {
       if (kind & 16) {
         for (std::size_t i = 0; i < n; ++i) update.status.rtt_us.push_back(in_.u16());
       }
+      if (kind & 32) update.status.public_key = std::string(kPublicKeyBytes, 'k');
+      update.status.require_signatures = kind & 64;
     }
     deliver(as_frame, mesh_topic(group()), sender, wire::encode(update));
   }
@@ -329,6 +338,28 @@ class Harness {
     const std::vector<Action> actions = node_.take_actions();
     if (kTrace) trace(op, actions);
     check(actions, joined_before, members_before, ticked, op == Op::leave || op == Op::server_lost);
+    answer_signatures(actions);
+  }
+
+  // The driver's part of signed broadcasts: a signature for each of our
+  // broadcasts, a verdict (from the input) for each check.
+  void answer_signatures(const std::vector<Action>& actions) {
+    bool answered = false;
+    const std::size_t members = node_.membership().member_count();
+    for (const Action& action : actions) {
+      if (const auto* sign = std::get_if<SignBroadcast>(&action)) {
+        require(!node_.config().public_key.empty(), "only a peer with a key is asked to sign");
+        node_.on_broadcast_signed(now_, sign->id, std::string(kSignatureBytes, 's'));
+        answered = true;
+      } else if (const auto* verify = std::get_if<VerifySignature>(&action)) {
+        require(verify->public_key.size() == kPublicKeyBytes &&
+                    verify->signature.size() == kSignatureBytes,
+                "only well-formed signatures are checked");
+        node_.on_signature_checked(now_, verify->ticket, in_.u8() & 1);
+        answered = true;
+      }
+    }
+    if (answered) check(node_.take_actions(), true, members, false, false);
   }
 
   void trace(Op op, const std::vector<Action>& actions) const {
@@ -407,6 +438,7 @@ class Harness {
                      [](const UseIceServers&) {}, [](const PeerJoined&) {},
                      [](const PeerLeft&) {}, [](const LinkUp&) {}, [](const LinkDown&) {},
                      [](const ObserverCommand&) {},
+                     [](const SignBroadcast&) {}, [](const VerifySignature&) {},
                  },
                  action);
     }

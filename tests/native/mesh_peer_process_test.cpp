@@ -266,7 +266,8 @@ TEST(MeshPeerProcessTest, StateReportsCarryEveryCounter) {
       "relayed", "fallback_sent", "fallback_received", "offers_refused", "links_opened",
       "links_timed_out", "links_dead", "repaired", "links_dropped_for_room",
       "relay_allocation_failures", "held_for_order", "gaps", "late_after_gap", "seq_jumps",
-      "announcements_sent", "pulls_sent", "pulls_served", "pulls_unanswerable"};
+      "announcements_sent", "pulls_sent", "pulls_served", "pulls_unanswerable",
+      "unsigned_dropped", "bad_signatures", "verify_backlog_drops"};
   std::vector<std::string> names;
   for (const auto& [name, value] : counters) {
     names.emplace_back(name);

@@ -137,13 +137,23 @@ async function connect() {
   $('connect').disabled = true;
   setStatus(`Connecting to ${url}…`, 'busy');
   let mesh;
+  let unsignedReason = '';
   try {
     // Tests may add join options (e.g. a loopback-only candidate filter)
     // and make the page wait for a media permission first.
     await window.p2pmeshMediaReady;
     // State reports every 2 s: the dashboard shows chat peers beside the
     // native ones (kind "browser").
-    mesh = await Mesh.join({ url, group: room, reportIntervalMs: 2000, ...(window.p2pmeshTestOptions || {}) });
+    const options = { url, group: room, reportIntervalMs: 2000, ...(window.p2pmeshTestOptions || {}) };
+    try {
+      mesh = await Mesh.join(options);
+    } catch (error) {
+      // No Ed25519 in this browser's WebCrypto, or a page served over plain
+      // http:// from another host (not a secure context): chat unsigned.
+      if (!/Ed25519|WebCrypto/.test(error.message)) throw error;
+      mesh = await Mesh.join({ ...options, sign: false });
+      unsignedReason = error.message;
+    }
   } catch (error) {
     setConnected(false);
     setStatus(`Could not join: ${error.message}`, 'error');
@@ -154,6 +164,7 @@ async function connect() {
   document.title = `p2pmesh chat · ${room}`;
   setStatus(`You are peer ${mesh.id} in room “${room}”.`, 'ok');
   appendLog({ kind: 'info', text: `Joined room “${room}” as peer ${mesh.id}.` });
+  if (unsignedReason) appendLog({ kind: 'info', text: `Your messages go unsigned: ${unsignedReason}` });
   mesh.on('message', (message) => {
     chat.messages.push({ from: message.from, text: message.text });
     appendLog({ kind: 'message', from: message.from, text: message.text });

@@ -1,0 +1,109 @@
+// MeshNode's signed broadcasts (docs/security.md). The core holds no key
+// and does no crypto, so it builds for the browser without a crypto
+// library: it asks its driver to sign each broadcast (SignBroadcast; the
+// broadcast leaves once signed, in seq order) and to check each signed
+// packet it receives (VerifySignature; the packet is forwarded at once,
+// delivered once checked). What needs no crypto is decided here, before the
+// duplicate filter: a packet the policy refuses, or a forged copy that fails
+// its check, never marks its (source, seq) as seen, so the genuine copy (or
+// a repaired one) still passes.
+
+#include <algorithm>
+
+#include "mesh_node.hpp"
+#include "signed_broadcast.hpp"
+
+namespace p2pmesh {
+
+void MeshNode::learn_signer(PeerId source, const wire::MeshStatus& status) {
+  // The server stamps statuses with their sender: a key is its peer's own
+  // (and, with meshd --auth-key, the one its token vouches for).
+  if (status.public_key.size() == kPublicKeyBytes) signer_keys_[source] = status.public_key;
+  // A group policy only tightens: any member announcing it makes it ours.
+  if (status.require_signatures && !config_.emulate_reference) require_signatures_ = true;
+}
+
+MeshNode::SignatureVerdict MeshNode::signature_verdict(const wire::Packet& packet) {
+  if (config_.emulate_reference) return SignatureVerdict::unverified;
+  const auto key = signer_keys_.find(packet.source);
+  if (key == signer_keys_.end()) {  // a reference peer, or a source not heard of yet
+    if (!require_signatures_) return SignatureVerdict::unverified;
+    ++counters_.unsigned_dropped;
+    return SignatureVerdict::drop;
+  }
+  // A source that announced a key signs everything: an unsigned packet of
+  // it had its signature stripped (policy or not).
+  if (packet.signature.empty()) {
+    ++counters_.unsigned_dropped;
+    return SignatureVerdict::drop;
+  }
+  if (packet.signature.size() != kSignatureBytes) {
+    ++counters_.bad_signatures;
+    return SignatureVerdict::drop;
+  }
+  if (awaiting_check_.size() >= config_.max_pending_verifications) {
+    ++counters_.verify_backlog_drops;
+    return SignatureVerdict::drop;
+  }
+  return SignatureVerdict::check;
+}
+
+std::vector<PeerId> MeshNode::relay_on(TimeUs now, const wire::Packet& packet, PeerId via) {
+  if (config_.spread == MeshConfig::Spread::flood) {
+    flood(packet, via);
+    return {};
+  }
+  return forward(now, packet);
+}
+
+void MeshNode::check_signature(const wire::Packet& packet, PeerId via,
+                               std::vector<PeerId> children) {
+  const std::uint64_t ticket = next_ticket_++;
+  const bool unreliable = packet.unreliable_seq != 0;
+  emit(VerifySignature{ticket, signer_keys_.at(packet.source),
+                       broadcast_signing_bytes(config_.group, packet.source,
+                                               unreliable ? packet.unreliable_seq : packet.seq,
+                                               packet.payload, unreliable),
+                       packet.signature});
+  awaiting_check_.push_back({ticket, via, packet, std::move(children)});
+}
+
+void MeshNode::on_signature_checked(TimeUs now, std::uint64_t ticket, bool valid) {
+  // Answers come in order (the front) unless a driver reorders them.
+  const auto it = std::find_if(awaiting_check_.begin(), awaiting_check_.end(),
+                               [ticket](const AwaitingCheck& c) { return c.ticket == ticket; });
+  if (it == awaiting_check_.end()) return;
+  AwaitingCheck check = std::move(*it);
+  awaiting_check_.erase(it);
+  if (left_) return;
+  if (!valid) {
+    ++counters_.bad_signatures;
+    if (check.packet.unreliable_seq != 0) {
+      unreliable_duplicates_.unsee(check.packet.source, check.packet.unreliable_seq);
+    } else {
+      duplicates_.unsee(check.packet.source, check.packet.seq);
+    }
+    return;
+  }
+  deliver(now, check.via, check.packet, true);
+  if (config_.spread != MeshConfig::Spread::flood) announce(check.packet, check.via, check.children);
+  schedule_wake();
+}
+
+void MeshNode::on_broadcast_signed(TimeUs now, std::uint64_t id, std::string signature) {
+  const auto it = std::find_if(awaiting_signature_.begin(), awaiting_signature_.end(),
+                               [id](const AwaitingSignature& a) { return a.id == id && !a.signed_; });
+  if (it == awaiting_signature_.end()) return;
+  it->signature = std::move(signature);
+  it->signed_ = true;
+  while (!awaiting_signature_.empty() && awaiting_signature_.front().signed_) {
+    AwaitingSignature ready = std::move(awaiting_signature_.front());
+    awaiting_signature_.pop_front();
+    if (self_ != kNoPeer && !left_) {
+      send_broadcast(now, ready.number, ready.delivery, std::move(ready.payload),
+                     std::move(ready.signature));
+    }
+  }
+}
+
+}  // namespace p2pmesh

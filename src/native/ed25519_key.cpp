@@ -1,0 +1,51 @@
+#include "ed25519_key.hpp"
+
+#include <stdexcept>
+
+#include <sodium.h>
+
+namespace p2pmesh::native {
+
+namespace {
+void start_sodium() {
+  // Thread-safe and idempotent; < 0 only when no randomness is available.
+  if (sodium_init() < 0) throw std::runtime_error("p2pmesh: libsodium failed to start");
+}
+const unsigned char* bytes(std::string_view text) {
+  return reinterpret_cast<const unsigned char*>(text.data());
+}
+unsigned char* bytes(std::string& text) { return reinterpret_cast<unsigned char*>(text.data()); }
+}  // namespace
+
+Ed25519Key::Ed25519Key(std::string_view seed)
+    : public_key_(crypto_sign_PUBLICKEYBYTES, '\0'), secret_key_(crypto_sign_SECRETKEYBYTES, '\0') {
+  start_sodium();
+  if (seed.empty()) {
+    crypto_sign_keypair(bytes(public_key_), bytes(secret_key_));
+  } else if (seed.size() == crypto_sign_SEEDBYTES) {
+    crypto_sign_seed_keypair(bytes(public_key_), bytes(secret_key_), bytes(seed));
+  } else {
+    throw std::invalid_argument("p2pmesh: signing_key must be a 32-byte Ed25519 seed, not " +
+                                std::to_string(seed.size()) + " bytes");
+  }
+}
+
+Ed25519Key::~Ed25519Key() { sodium_memzero(secret_key_.data(), secret_key_.size()); }
+
+std::string Ed25519Key::sign(std::string_view message) const {
+  std::string signature(crypto_sign_BYTES, '\0');
+  crypto_sign_detached(bytes(signature), nullptr, bytes(message), message.size(),
+                       reinterpret_cast<const unsigned char*>(secret_key_.data()));
+  return signature;
+}
+
+bool ed25519_verify(std::string_view public_key, std::string_view message,
+                    std::string_view signature) {
+  if (public_key.size() != crypto_sign_PUBLICKEYBYTES || signature.size() != crypto_sign_BYTES) {
+    return false;
+  }
+  return crypto_sign_verify_detached(bytes(signature), bytes(message), message.size(),
+                                     bytes(public_key)) == 0;
+}
+
+}  // namespace p2pmesh::native
