@@ -17,6 +17,15 @@ struct Heard {
   wire::MeshUpdate update;
 };
 
+// A receiver that decodes every mesh update it gets into `heard`.
+InMemoryBroker::Receiver recorder(std::vector<Heard>& heard) {
+  return [&heard](PeerId to, const std::string& topic, PeerId sender, const std::string& body) {
+    Heard h{to, topic, sender, {}};
+    ASSERT_EQ(wire::decode(body, h.update), wire::DecodeError::none);
+    heard.push_back(h);
+  };
+}
+
 std::string status_body(PeerId source, std::vector<PeerId> links) {
   wire::MeshUpdate update;
   update.source = source;
@@ -30,12 +39,7 @@ TEST(InMemoryBroker, AStatusPublishedBeforeSubscribingIsInLaterSnapshotsOnceItJo
   // The reference peer publishes its first status, then subscribes.
   InMemoryBroker broker;
   std::vector<Heard> heard;
-  const auto receiver = [&](PeerId to, const std::string& topic, PeerId sender,
-                            const std::string& body) {
-    Heard h{to, topic, sender, {}};
-    ASSERT_EQ(wire::decode(body, h.update), wire::DecodeError::none);
-    heard.push_back(h);
-  };
+  const InMemoryBroker::Receiver receiver = recorder(heard);
   const PeerId early = broker.connect(receiver);
   broker.publish(early, {"g.mesh"}, status_body(early, {7, 8}));
   const PeerId never_joins = broker.connect(receiver);
@@ -57,12 +61,7 @@ TEST(InMemoryBroker, AStatusPublishedBeforeSubscribingIsInLaterSnapshotsOnceItJo
 TEST(InMemoryBroker, KeepsMeshdsRulesOnMeshUpdates) {
   InMemoryBroker broker;
   std::vector<Heard> heard;
-  const auto receiver = [&](PeerId to, const std::string& topic, PeerId sender,
-                            const std::string& body) {
-    Heard h{to, topic, sender, {}};
-    ASSERT_EQ(wire::decode(body, h.update), wire::DecodeError::none);
-    heard.push_back(h);
-  };
+  const InMemoryBroker::Receiver receiver = recorder(heard);
   const PeerId member = broker.connect(receiver);
   const PeerId other = broker.connect(receiver);
   broker.subscribe(member, "g.mesh");
