@@ -139,6 +139,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void close() {
+    closed_ = true;
     deadline_.cancel();
     beast::error_code ignored;
     auto& socket = transport_.next_layer();
@@ -150,12 +151,24 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // Each handshake, request and response has --handshake-timeout; when it
   // passes, the connection is closed.
   void arm_deadline() {
+    since_ = std::chrono::steady_clock::now();
     deadline_.expires_after(server_.config.handshake_timeout);
     deadline_.async_wait([weak = weak_from_this()](beast::error_code ec) {
       if (ec) return;
-      if (auto self = weak.lock()) self->close();
+      if (auto self = weak.lock()) {
+        self->loop_.metrics.drop(Drop::handshake_timeout);
+        self->close();
+      }
     });
   }
+
+ public:
+  // Since when it waits for a handshake or request; max() once closed.
+  std::chrono::steady_clock::time_point waiting_since() const {
+    return closed_ ? std::chrono::steady_clock::time_point::max() : since_;
+  }
+
+ private:
 
   void on_handshake(beast::error_code ec) {
     if (!ec) {
@@ -389,6 +402,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   ServerImpl& server_;
   Transport transport_;
   asio::steady_timer deadline_;
+  std::chrono::steady_clock::time_point since_ = std::chrono::steady_clock::now();
+  bool closed_ = false;
   AddressLimits::Slot slot_;  // this address's counts (--max-*-per-ip); to the WsSession
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -410,5 +425,9 @@ void start_http_session(EventLoop& loop, tcp::socket&& socket, SSL_CTX* tls,
 }
 
 void close_http_session(HttpSession& session) { session.close(); }
+
+std::chrono::steady_clock::time_point http_session_waiting_since(const HttpSession& session) {
+  return session.waiting_since();
+}
 
 }  // namespace meshd

@@ -37,6 +37,8 @@ enum class Drop : std::uint8_t {
   max_connections,     // refused at the handshake (HTTP 503)
   per_ip_connections,  // refused at accept: --max-connections-per-ip
   per_ip_handshakes,   // refused at accept: --max-handshakes-per-ip
+  handshake_timeout,   // an HTTP request or TLS handshake not done within --handshake-timeout
+  slow_handshake,      // closed for a new connection, all HTTP slots taken: --handshake-evict-after
   abuse,               // connection closed after --max-strikes invalid messages
   cluster_undecodable, // a NATS message that is not a node's envelope (docs/cluster.md)
   cluster_bad_topic,   // a NATS message whose topic is invalid or not its subject's

@@ -179,6 +179,12 @@ void WsSession::deliver(FrameRef frame) {
     spdlog::info("peer {}: slow consumer ({} bytes queued), closing", id(), out_bytes_);
     drop_queue(true);
     close(websocket::close_code::policy_error, "slow consumer");
+    // It does not read its close frame either, so the close handshake takes
+    // --handshake-timeout: it leaves its groups now (departure notices), once
+    // the fan-out that called this (under the broker's lock) is over.
+    asio::post(loop_.ioc, [self = shared_from_this()] {
+      if (self->state_ != State::done) self->server_.broker.remove_session(*self, true);
+    });
     return;
   }
   out_.push_back(std::move(frame));

@@ -1,7 +1,9 @@
 #include "support.hpp"
 
 #include <signal.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -349,6 +351,37 @@ int connect_tcp(std::uint16_t port) {
   return fd;
 }
 
+int connect_from(const char* from, std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  inet_pton(AF_INET, from, &local.sin_addr);
+  sockaddr_in remote{};
+  remote.sin_family = AF_INET;
+  remote.sin_port = htons(port);
+  remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::size_t raise_fd_limit(std::size_t at_least) {
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_max < at_least) {
+    rlimit raised{at_least, at_least};
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return at_least;  // root
+  }
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
+  getrlimit(RLIMIT_NOFILE, &limit);
+  return limit.rlim_cur;
+}
+
 std::string raw_exchange(std::uint16_t port, const std::string& bytes) {
   asio::io_context ioc;
   if (const TlsClient* tls = env_tls_client()) {
@@ -593,6 +626,8 @@ std::vector<wire::ServerMessage> WsClient::drain() {
   while (auto message = impl_->pop()) out.push_back(std::move(*message));
   return out;
 }
+
+bool WsClient::closed() const { return impl_->close_info.closed; }
 
 void WsClient::pump(std::chrono::milliseconds duration) {
   impl_->run_until([] { return false; }, duration);
