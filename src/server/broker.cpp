@@ -49,9 +49,26 @@ Broker::Broker(const Config& config, Metrics& metrics, FramePool& frames)
     std::sort(out.begin(), out.end());
     return out;
   };
+  // For GET /groups/<group> (http.cpp): who is in it, with the token's
+  // subject (members on other nodes: their id only).
+  metrics_.list_members = [this](std::string_view name) {
+    const std::lock_guard lock(mutex_);
+    std::vector<std::pair<std::uint32_t, std::string>> out;
+    const auto it = groups_.find(name);
+    if (it == groups_.end()) return out;
+    for (const Member& member : it->second->members) {
+      const Grant* grant = member.session ? member.session->grant() : nullptr;
+      out.emplace_back(member.id, grant ? grant->subject : std::string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
 }
 
-Broker::~Broker() { metrics_.list_groups = nullptr; }
+Broker::~Broker() {
+  metrics_.list_groups = nullptr;
+  metrics_.list_members = nullptr;
+}
 
 Clock::duration Broker::on_message(Client& session, std::string_view bytes,
                                    Clock::time_point now) {

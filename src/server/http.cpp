@@ -4,11 +4,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+
 #include <filesystem>
 #include <optional>
 #include <string>
 
 #include "internal.hpp"
+#include "topics.hpp"
 
 namespace meshd {
 
@@ -267,7 +271,40 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       respond_text(request, http::status::ok, std::move(body), "application/json");
       return;
     }
+    if (path.rfind("/groups/", 0) == 0) {
+      members(request, path.substr(8));
+      return;
+    }
     serve_file(request);
+  }
+
+  // GET /groups/<group>: its members, [{"id":5,"sub":"alice"},{"id":9}] (sub:
+  // the token's, when it has one). With --auth-key only for a token that
+  // allows the group: who is in a group is for those who may join it.
+  void members(const http::request<http::string_body>& request, std::string_view group) {
+    if (!p2pmesh::valid_group_name(group)) {
+      respond_text(request, http::status::not_found, "not found\n");
+      return;
+    }
+    if (server_.auth) {
+      std::shared_ptr<const Grant> grant;
+      if (!authorize(request, grant)) return;
+      if (!grant->allows_group(group)) {
+        respond_text(request, http::status::forbidden, "token does not allow this group\n");
+        return;
+      }
+    }
+    std::string body = "[";
+    if (server_.metrics.list_members) {
+      for (const auto& [id, subject] : server_.metrics.list_members(group)) {
+        if (body.size() > 1) body += ',';
+        body += "{\"id\":" + std::to_string(id);
+        if (!subject.empty()) body += ",\"sub\":" + boost::json::serialize(boost::json::string(subject));
+        body += '}';
+      }
+    }
+    body += "]\n";
+    respond_text(request, http::status::ok, std::move(body), "application/json");
   }
 
   // --auth-key: the request's token verified, or a 401 sent (and counted).

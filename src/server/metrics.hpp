@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -129,6 +130,10 @@ class Metrics {
   // Set by the broker: (group, members) sorted by name, for GET /groups.
   // Thread-safe (takes the broker's lock).
   std::function<std::vector<std::pair<std::string, std::size_t>>()> list_groups;
+  // Set by the broker: the members of one group, (id, the `sub` claim of
+  // its token, empty without one) sorted by id, for GET /groups/<group>.
+  std::function<std::vector<std::pair<std::uint32_t, std::string>>(std::string_view group)>
+      list_members;
 
   // Sums over the event loops.
   std::uint64_t connections() const;
