@@ -420,6 +420,7 @@ struct WsClient::Impl {
   std::deque<std::pair<bool, std::string>> inbox;  // (binary, bytes)
   CloseInfo close_info;
   std::string last_pong;
+  bool writing = false;  // an async_write is pending
   std::string error;
   std::string last_bytes;  // of the last message popped
   p2pmesh::PeerId id = p2pmesh::kNoPeer;
@@ -458,14 +459,21 @@ struct WsClient::Impl {
     });
   }
 
+  // Waits (kTimeout at most) for the write to be taken by the kernel. A
+  // write still pending then (the server does not read) stays pending, with
+  // its own copy of the bytes; the next write waits for it first, and is
+  // dropped if it still cannot start: Beast allows one write at a time.
   void write(const std::string& bytes, bool binary) {
     if (!connected() || close_info.closed) return;
-    bool done = false;
+    if (writing && !run_until([&] { return !writing; }, kTimeout)) return;
+    writing = true;
+    auto copy = std::make_shared<std::string>(bytes);
     with_ws([&](auto& stream) {
       stream.binary(binary);
-      stream.async_write(asio::buffer(bytes), [&](beast::error_code, std::size_t) { done = true; });
+      stream.async_write(asio::buffer(*copy),
+                         [this, copy](beast::error_code, std::size_t) { writing = false; });
     });
-    run_until([&] { return done; }, kTimeout);
+    run_until([&] { return !writing; }, kTimeout);
   }
 
   std::optional<wire::ServerMessage> pop() {
