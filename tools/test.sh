@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs dependencies, builds
 # the release preset (warnings are errors) and runs every test with CTest,
-# then fuzzes the core (the fuzz preset: each libFuzzer target of tests/fuzz
-# for P2PMESH_FUZZ_SECONDS, default 60; any crash, leak or timeout fails).
+# then fuzzes the core and meshd (the fuzz preset: each libFuzzer target of
+# tests/fuzz for P2PMESH_FUZZ_SECONDS, default 60; any crash, leak or timeout
+# fails).
 #   tools/test.sh            release build, all tests, fuzzing
-#   tools/test.sh --asan     also the asan preset (ASan + UBSan), all tests
+#   tools/test.sh --asan     also the asan preset (ASan + UBSan): the core and
+#                            meshd tests but the long simulations (CI: .ci/run)
 #   tools/test.sh --no-fuzz  without the fuzzing (local runs; CI fuzzes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,10 +26,22 @@ tools/deps.sh
 jobs=$(nproc)
 
 run_preset() {
-  cmake --preset "$1" >/dev/null
-  cmake --build --preset "$1" -j "$jobs"
-  ctest --preset "$1" -j "$jobs"
+  local preset=$1
+  shift
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" -j "$jobs"
+  ctest --preset "$preset" -j "$jobs" "$@"
 }
+
+# Under ASan + UBSan (a Debug build, 3-10x slower): the tests labelled core and
+# server (meshd in-process and as a program, plain, two loops, TLS, cluster,
+# abuse), but the long simulations, which the release run covers and which
+# take 13 of the 15 core minutes under ASan; not the native (libwebrtc is not
+# instrumented), browser, NAT and packaging tests. The whole suite does not
+# fit CI's 45 minutes on 2 cores (docs/security.md, "Sanitizers in CI").
+asan_skip='^(Scenario|ParallelBatch)\.|^MeshNetwork\.(ThousandSequentialJoins|AJoinCostsTheGroup)'
+asan_skip+='|^RoutingProperty\.EveryReachablePeer|^BroadcastTreeProperty\.(SpansComponent|DepthLimitBounds)'
+
 
 # The browser peer (web/p2pmesh.mjs + .wasm), used by the browser tests.
 cmake --preset wasm >/dev/null
@@ -64,6 +78,6 @@ run_fuzz() {
 }
 
 run_preset release
-if [ "$asan" = 1 ]; then run_preset asan; fi
+if [ "$asan" = 1 ]; then run_preset asan -L '^(core|server)$' -E "$asan_skip"; fi
 if [ "$fuzz" = 1 ]; then run_fuzz; fi
 echo "test.sh: all tests passed"

@@ -12,7 +12,7 @@ namespace meshd {
 
 namespace wire = p2pmesh::wire;
 
-Member* Group::find(const WsSession& session) {
+Member* Group::find(const Client& session) {
   for (auto& member : members)
     if (member.session == &session) return &member;
   return nullptr;
@@ -49,11 +49,28 @@ Broker::Broker(const Config& config, Metrics& metrics, FramePool& frames)
     std::sort(out.begin(), out.end());
     return out;
   };
+  // For GET /groups/<group> (http.cpp): who is in it, with the token's
+  // subject (members on other nodes: their id only).
+  metrics_.list_members = [this](std::string_view name) {
+    const std::lock_guard lock(mutex_);
+    std::vector<std::pair<std::uint32_t, std::string>> out;
+    const auto it = groups_.find(name);
+    if (it == groups_.end()) return out;
+    for (const Member& member : it->second->members) {
+      const Grant* grant = member.session ? member.session->grant() : nullptr;
+      out.emplace_back(member.id, grant ? grant->subject : std::string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
 }
 
-Broker::~Broker() { metrics_.list_groups = nullptr; }
+Broker::~Broker() {
+  metrics_.list_groups = nullptr;
+  metrics_.list_members = nullptr;
+}
 
-Clock::duration Broker::on_message(WsSession& session, std::string_view bytes,
+Clock::duration Broker::on_message(Client& session, std::string_view bytes,
                                    Clock::time_point now) {
   const std::lock_guard lock(mutex_);
   // Deliveries for other loops wait in outgoing_ until the end of this
@@ -67,7 +84,7 @@ void Broker::end_turn() {
   hand_over();
 }
 
-Clock::duration Broker::handle(WsSession& session, std::string_view bytes,
+Clock::duration Broker::handle(Client& session, std::string_view bytes,
                                Clock::time_point now) {
   const auto error = wire::decode(bytes, view_, limits_);
   if (error != wire::DecodeError::none) {
@@ -111,14 +128,14 @@ Clock::duration Broker::handle(WsSession& session, std::string_view bytes,
 
 // --auth-key: the token's groups bound every topic of the connection. The
 // group is the topic's up to its first dot (WIRE.md topics; --open alike).
-bool Broker::granted(const WsSession& session, std::string_view topic) {
+bool Broker::granted(const Client& session, std::string_view topic) {
   const Grant* grant = session.grant();
   if (!grant || grant->allows_group(topic.substr(0, topic.find('.')))) return true;
   session.metrics().drop(Drop::forbidden);
   return false;
 }
 
-bool Broker::may_subscribe(const WsSession& session, std::string_view topic) {
+bool Broker::may_subscribe(const Client& session, std::string_view topic) {
   if (topic.empty() || topic.size() > config_.max_topic_bytes) {
     session.metrics().drop(Drop::bad_topic);
     return false;
@@ -137,7 +154,7 @@ bool Broker::may_subscribe(const WsSession& session, std::string_view topic) {
   return true;
 }
 
-void Broker::subscribe(WsSession& session, std::string_view name) {
+void Broker::subscribe(Client& session, std::string_view name) {
   if (!may_subscribe(session, name)) {
     spdlog::debug("peer {}: subscribe to '{}' refused", session.id(), name);
     session.strike();
@@ -156,7 +173,7 @@ void Broker::subscribe(WsSession& session, std::string_view name) {
   if (topic.group) join_group(topic, session);
 }
 
-void Broker::unsubscribe(WsSession& session, std::string_view name) {
+void Broker::unsubscribe(Client& session, std::string_view name) {
   auto& subs = session.subscriptions;
   const auto it = std::find_if(subs.begin(), subs.end(),
                                [&](const Topic* topic) { return topic->name == name; });
@@ -166,7 +183,7 @@ void Broker::unsubscribe(WsSession& session, std::string_view name) {
   unlink(topic, session);
 }
 
-void Broker::remove_session(WsSession& session, bool notify) {
+void Broker::remove_session(Client& session, bool notify) {
   const std::lock_guard lock(mutex_);
   auto subs = std::move(session.subscriptions);
   session.subscriptions.clear();
@@ -183,7 +200,7 @@ void Broker::remove_session(WsSession& session, bool notify) {
   hand_over();
 }
 
-void Broker::unlink(Topic& topic, WsSession& session) {
+void Broker::unlink(Topic& topic, Client& session) {
   auto& subscribers = topic.subscribers;
   const auto it = std::find(subscribers.begin(), subscribers.end(), &session);
   if (it != subscribers.end()) {
@@ -233,7 +250,7 @@ Topic& Broker::topic_for(std::string_view name) {
   return ref;
 }
 
-void Broker::join_group(Topic& mesh_topic, WsSession& session) {
+void Broker::join_group(Topic& mesh_topic, Client& session) {
   Group& group = *mesh_topic.group;
   // Snapshot: the latest known status of every member, as if it had just
   // published it.
@@ -262,7 +279,7 @@ void Broker::join_group(Topic& mesh_topic, WsSession& session) {
   group.members.push_back(std::move(member));
 }
 
-void Broker::leave_group(Group& group, WsSession& session, bool notify) {
+void Broker::leave_group(Group& group, Client& session, bool notify) {
   Member* member = group.find(session);
   if (!member) return;
   const p2pmesh::MemberRecord record = std::move(member->record);
@@ -289,7 +306,8 @@ bool Broker::announce_departure(Group& group, PeerId id, const p2pmesh::MemberRe
   return true;
 }
 
-p2pmesh::MemberRecord* Broker::record_for(WsSession& session, Group* group, std::string_view group_name) {
+p2pmesh::MemberRecord* Broker::record_for(Client& session, Group* group,
+                                          std::string_view group_name) {
   if (group)
     if (Member* member = group->find(session)) return &member->record;
   auto& early = session.early_records;
@@ -314,7 +332,7 @@ FrameRef Broker::encode(std::string_view topic, PeerId sender, std::string_view 
 }
 
 void Broker::fan_out(Topic& topic, const FrameRef& frame, const EventLoop& origin) {
-  for (WsSession* subscriber : topic.subscribers) {
+  for (Client* subscriber : topic.subscribers) {
     EventLoop& target = subscriber->loop();
     if (&target == &origin) {
       subscriber->deliver(frame);
@@ -332,7 +350,7 @@ void Broker::hand_over() {
     if (!out.deliveries.empty()) out.loop->hand_over(out.deliveries);
 }
 
-void Broker::publish(WsSession& session, const std::vector<std::string_view>& topics,
+void Broker::publish(Client& session, const std::vector<std::string_view>& topics,
                      std::string_view payload, Clock::time_point now) {
   bool mesh_decoded = false;
   auto mesh_check = p2pmesh::MeshUpdateCheck::undecodable;

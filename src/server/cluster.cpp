@@ -183,6 +183,11 @@ void Cluster::stop_timers() {
 }
 
 void Cluster::close() {
+  // The timer lives on loop 0's io_context: gone before it, also when NATS
+  // was never open (start() refused: meshd exits; ASan saw the timer
+  // destroyed after its io_context).
+  timers_stopped_ = true;
+  timer_.reset();
   {
     const std::lock_guard lock(mutex_);
     if (!open_ && !connection_) return;
@@ -190,8 +195,6 @@ void Cluster::close() {
     for (auto& [subject, sub] : subscriptions_) natsSubscription_Destroy(sub);
     subscriptions_.clear();
   }
-  timers_stopped_ = true;
-  timer_.reset();
   if (connection_) {
     // The departure notices of the shutdown are still queued.
     natsConnection_FlushTimeout(connection_, 1000);

@@ -34,6 +34,11 @@ struct Config {
   std::size_t max_http_connections = 1024;     // plain HTTP connections at once
   std::size_t max_connections_per_ip = 0;      // connections from one address (0 = no limit)
   std::size_t max_handshakes_per_ip = 0;       // of them still in their handshake (0 = no limit)
+  // With every --max-http-connections slot taken, a new connection closes
+  // the one that has been in its HTTP/TLS/WebSocket handshake (or between
+  // two HTTP requests) the longest, if for at least this long: slow clients
+  // from many addresses cannot lock new ones out. 0 = refuse the new one.
+  std::chrono::milliseconds handshake_evict_after{1000};
   std::uint32_t max_strikes = 10;              // invalid messages before the connection is closed
   std::chrono::milliseconds idle_timeout{60000};      // no traffic -> ping at half, close at full
   std::chrono::milliseconds handshake_timeout{10000}; // WebSocket/HTTP handshake and close

@@ -12,6 +12,7 @@ namespace meshd {
 
 // Defined in http.cpp.
 void close_http_session(HttpSession& session);
+std::chrono::steady_clock::time_point http_session_waiting_since(const HttpSession& session);
 
 EventLoop::EventLoop(ServerImpl& owner, std::size_t loop_index)
     : server(owner), index(loop_index), metrics(owner.metrics.loop(loop_index)) {
@@ -112,6 +113,22 @@ void EventLoop::begin_shutdown() {
   const auto http_sessions = http_sessions_;
   for (HttpSession* session : http_sessions) close_http_session(*session);
   maybe_drained();
+}
+
+bool EventLoop::evict_slow_handshake(std::chrono::steady_clock::time_point waiting_before) {
+  HttpSession* oldest = nullptr;
+  auto oldest_since = waiting_before;
+  for (HttpSession* session : http_sessions_) {
+    const auto since = http_session_waiting_since(*session);
+    if (since < oldest_since) {
+      oldest = session;
+      oldest_since = since;
+    }
+  }
+  if (!oldest) return false;
+  metrics.drop(Drop::slow_handshake);
+  close_http_session(*oldest);  // unregistered (its slot freed) once its pending read ends
+  return true;
 }
 
 void EventLoop::force_close() {

@@ -46,6 +46,10 @@ class EventLoop {
   // Close frames 1001 to every session of this loop, then the HTTP
   // connections; reports to the server once nothing is left.
   void begin_shutdown();
+  // --handshake-evict-after: closes this loop's HTTP connection that has
+  // waited for its handshake or request the longest, if since before
+  // `waiting_before`; false when there is none.
+  bool evict_slow_handshake(std::chrono::steady_clock::time_point waiting_before);
   void force_close();
   // Delivers what other loops handed over. Also called by a session that
   // leaves the broker, before it can be destroyed: entries hold plain

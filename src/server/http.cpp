@@ -4,11 +4,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+
 #include <filesystem>
 #include <optional>
 #include <string>
 
 #include "internal.hpp"
+#include "topics.hpp"
 
 namespace meshd {
 
@@ -139,6 +143,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void close() {
+    closed_ = true;
     deadline_.cancel();
     beast::error_code ignored;
     auto& socket = transport_.next_layer();
@@ -150,12 +155,24 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // Each handshake, request and response has --handshake-timeout; when it
   // passes, the connection is closed.
   void arm_deadline() {
+    since_ = std::chrono::steady_clock::now();
     deadline_.expires_after(server_.config.handshake_timeout);
     deadline_.async_wait([weak = weak_from_this()](beast::error_code ec) {
       if (ec) return;
-      if (auto self = weak.lock()) self->close();
+      if (auto self = weak.lock()) {
+        self->loop_.metrics.drop(Drop::handshake_timeout);
+        self->close();
+      }
     });
   }
+
+ public:
+  // Since when it waits for a handshake or request; max() once closed.
+  std::chrono::steady_clock::time_point waiting_since() const {
+    return closed_ ? std::chrono::steady_clock::time_point::max() : since_;
+  }
+
+ private:
 
   void on_handshake(beast::error_code ec) {
     if (!ec) {
@@ -254,7 +271,40 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       respond_text(request, http::status::ok, std::move(body), "application/json");
       return;
     }
+    if (path.rfind("/groups/", 0) == 0) {
+      members(request, path.substr(8));
+      return;
+    }
     serve_file(request);
+  }
+
+  // GET /groups/<group>: its members, [{"id":5,"sub":"alice"},{"id":9}] (sub:
+  // the token's, when it has one). With --auth-key only for a token that
+  // allows the group: who is in a group is for those who may join it.
+  void members(const http::request<http::string_body>& request, std::string_view group) {
+    if (!p2pmesh::valid_group_name(group)) {
+      respond_text(request, http::status::not_found, "not found\n");
+      return;
+    }
+    if (server_.auth) {
+      std::shared_ptr<const Grant> grant;
+      if (!authorize(request, grant)) return;
+      if (!grant->allows_group(group)) {
+        respond_text(request, http::status::forbidden, "token does not allow this group\n");
+        return;
+      }
+    }
+    std::string body = "[";
+    if (server_.metrics.list_members) {
+      for (const auto& [id, subject] : server_.metrics.list_members(group)) {
+        if (body.size() > 1) body += ',';
+        body += "{\"id\":" + std::to_string(id);
+        if (!subject.empty()) body += ",\"sub\":" + boost::json::serialize(boost::json::string(subject));
+        body += '}';
+      }
+    }
+    body += "]\n";
+    respond_text(request, http::status::ok, std::move(body), "application/json");
   }
 
   // --auth-key: the request's token verified, or a 401 sent (and counted).
@@ -389,6 +439,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   ServerImpl& server_;
   Transport transport_;
   asio::steady_timer deadline_;
+  std::chrono::steady_clock::time_point since_ = std::chrono::steady_clock::now();
+  bool closed_ = false;
   AddressLimits::Slot slot_;  // this address's counts (--max-*-per-ip); to the WsSession
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -410,5 +462,9 @@ void start_http_session(EventLoop& loop, tcp::socket&& socket, SSL_CTX* tls,
 }
 
 void close_http_session(HttpSession& session) { session.close(); }
+
+std::chrono::steady_clock::time_point http_session_waiting_since(const HttpSession& session) {
+  return session.waiting_since();
+}
 
 }  // namespace meshd

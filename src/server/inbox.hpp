@@ -14,10 +14,10 @@
 
 namespace meshd {
 
-class WsSession;
+class Client;
 
 struct Delivery {
-  WsSession* session;  // lives on the inbox's loop; see EventLoop::drain_inbox
+  Client* session;  // lives on the inbox's loop; see EventLoop::drain_inbox
   FrameRef frame;
 };
 

@@ -49,6 +49,7 @@
 
 #include "address_limits.hpp"
 #include "auth.hpp"
+#include "client.hpp"
 #include "cluster.hpp"
 #include "config.hpp"
 #include "event_loop.hpp"
@@ -64,19 +65,11 @@ namespace meshd {
 
 namespace asio = boost::asio;
 
-// The reference browser peer publishes its status before it subscribes to
-// <group>.mesh. Until it joins, the record is in no snapshot (a non-member
-// gets no departure notice); join_group moves it into the peer's Member.
-struct EarlyRecord {
-  std::string group;
-  p2pmesh::MemberRecord record;
-};
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using p2pmesh::PeerId;
-using Clock = std::chrono::steady_clock;
 
 class ServerImpl;
 class WsSession;
@@ -114,29 +107,19 @@ class QueuedStream {
 
 // ---------------------------------------------------------------------------
 
-class WsSession : public std::enable_shared_from_this<WsSession> {
+class WsSession : public Client, public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(EventLoop& loop, Transport&& transport, PeerId id);
-  ~WsSession();
-  WsSession(const WsSession&) = delete;
-  WsSession& operator=(const WsSession&) = delete;
+  ~WsSession() override;
 
   void start(http::request<http::string_body>&& request);
 
-  PeerId id() const { return id_; }
-  // With --auth-key: the groups the connection's token allows (else null).
-  const Grant* grant() const { return grant_.get(); }
-  void set_grant(std::shared_ptr<const Grant> grant) { grant_ = std::move(grant); }
   void set_address_slot(AddressLimits::Slot&& slot) { address_slot_ = std::move(slot); }
-  bool accepting() const { return state_ == State::open; }
-  EventLoop& loop() const { return loop_; }
-  LoopMetrics& metrics() const { return loop_.metrics; }
+  bool accepting() const override { return state_ == State::open; }
 
-  // A shared data frame for this subscriber; bounded by max_outbound_bytes
-  // (a slow consumer is closed). Does not flush: its loop flushes every
-  // dirty session at the end of its turn (EventLoop::run).
-  // On the session's own loop only.
-  void deliver(FrameRef frame);
+  // Does not flush: its loop flushes every dirty session at the end of its
+  // turn (EventLoop::run). On the session's own loop only.
+  void deliver(FrameRef frame) override;
   // Bytes from Beast (handshake response, control frames): never refused.
   bool send_control(FrameRef frame);
   FrameRef new_frame();
@@ -150,20 +133,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // input, the socket closed after all of it (the read fails: finish()).
   void check_idle(Clock::time_point now);
 
-  // Graceful close (close frame with code and reason).
-  void close(websocket::close_code code, std::string_view reason);
+  void close(websocket::close_code code, std::string_view reason) override;
   // Abrupt close of the socket (shutdown deadline).
   void abort();
 
-  // An invalid message; closes the connection after max_strikes.
-  void strike();
-  // Token bucket: takes `tokens` and returns zero, or returns how long until
-  // the bucket holds them (nothing taken). Under the broker's lock.
-  Clock::duration rate_wait(double tokens, Clock::time_point now);
-
-  // Broker bookkeeping (under the broker's lock).
-  std::vector<Topic*> subscriptions;
-  std::vector<EarlyRecord> early_records;  // groups not joined; at most max_subscriptions
+  // Event-loop bookkeeping.
   bool dirty = false;
   std::size_t registry_index = 0;
 
@@ -179,29 +153,17 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void finish(beast::error_code ec);
   void drop_queue(bool keep_partial_head);
 
-  EventLoop& loop_;
-  ServerImpl& server_;
   websocket::stream<QueuedStream, false> ws_;  // no permessage-deflate: smaller state
   beast::flat_buffer in_;
   std::vector<FrameRef> out_;
   std::size_t out_head_ = 0;   // first unsent frame
   std::size_t head_sent_ = 0;  // bytes of out_[out_head_] already sent
   std::size_t out_bytes_ = 0;  // unsent bytes in the queue
-  double tokens_ = 0;
-  Clock::time_point refill_{};
-  // Over the rate: the start of the current run of excess, and when the last
-  // held message was released; the timer of a held message exists only
-  // once one was held.
-  Clock::time_point throttled_since_{};
-  Clock::time_point held_until_{};
+  // The timer of a held message (over the rate) exists only once one was held.
   std::unique_ptr<asio::steady_timer> rate_timer_;
-  bool holding_ = false;  // in_ holds a message waiting for tokens; no read pending
   bool pinged_ = false;   // an idle ping is out, since last_input_
   Clock::time_point last_input_{};  // any frame or part of one (the idle sweep)
-  PeerId id_;
-  std::shared_ptr<const Grant> grant_;  // --auth-key: what the token allows
   AddressLimits::Slot address_slot_;    // --max-connections-per-ip
-  std::uint32_t strikes_ = 0;
   State state_ = State::handshake;
   bool write_waiting_ = false;
   bool broken_ = false;
@@ -273,12 +235,12 @@ void teardown(beast::role_type role, QueuedStream& stream, beast::error_code& ec
 
 struct Topic {
   std::string name;
-  std::vector<WsSession*> subscribers;
+  std::vector<Client*> subscribers;
   Group* group = nullptr;  // set for <group>.mesh
 };
 
 struct Member {
-  WsSession* session = nullptr;  // null: a member on another node (cluster)
+  Client* session = nullptr;  // null: a member on another node (cluster)
   PeerId id = p2pmesh::kNoPeer;
   p2pmesh::MemberRecord record;  // its own mesh updates, for the snapshot
   Clock::time_point heard{};  // remote: last update received
@@ -289,7 +251,7 @@ struct Group {
   Topic* mesh = nullptr;
   std::vector<Member> members;
   Clock::time_point snapshot_asked{};  // cluster: our last snapshot request
-  Member* find(const WsSession& session);
+  Member* find(const Client& session);
   Member* find_remote(PeerId id);
 };
 
@@ -309,11 +271,11 @@ class Broker {
   // on_message returns zero when the message was handled (or dropped), else
   // how long it must wait for the sender's rate: nothing was done with it,
   // the caller hands the same bytes in again after that time.
-  Clock::duration on_message(WsSession& session, std::string_view bytes, Clock::time_point now);
+  Clock::duration on_message(Client& session, std::string_view bytes, Clock::time_point now);
   // Unsubscribes everything; with notify, publishes departure notices.
   // Hands over every pending delivery (also those for this session, which
   // its loop then drains before the session can be destroyed).
-  void remove_session(WsSession& session, bool notify);
+  void remove_session(Client& session, bool notify);
   // The end of an event loop's turn (several loops): what the turn's
   // messages published for other loops goes to their inboxes.
   void end_turn();
@@ -332,20 +294,20 @@ class Broker {
   void resync(int node);
 
  private:
-  Clock::duration handle(WsSession& session, std::string_view bytes, Clock::time_point now);
-  void subscribe(WsSession& session, std::string_view topic);
-  void unsubscribe(WsSession& session, std::string_view topic);
-  void publish(WsSession& session, const std::vector<std::string_view>& topics,
+  Clock::duration handle(Client& session, std::string_view bytes, Clock::time_point now);
+  void subscribe(Client& session, std::string_view topic);
+  void unsubscribe(Client& session, std::string_view topic);
+  void publish(Client& session, const std::vector<std::string_view>& topics,
                std::string_view payload, Clock::time_point now);
-  bool may_subscribe(const WsSession& session, std::string_view topic);
-  bool granted(const WsSession& session, std::string_view topic);
-  void join_group(Topic& mesh_topic, WsSession& session);
-  void leave_group(Group& group, WsSession& session, bool notify);
+  bool may_subscribe(const Client& session, std::string_view topic);
+  bool granted(const Client& session, std::string_view topic);
+  void join_group(Topic& mesh_topic, Client& session);
+  void leave_group(Group& group, Client& session, bool notify);
   // Where the session's own mesh updates for group `group_name` are kept:
   // its Member of `group` (null while the group has no mesh topic), else its
   // EarlyRecord; null when it holds too many early records.
-  p2pmesh::MemberRecord* record_for(WsSession& session, Group* group, std::string_view group_name);
-  void unlink(Topic& topic, WsSession& session);
+  p2pmesh::MemberRecord* record_for(Client& session, Group* group, std::string_view group_name);
+  void unlink(Topic& topic, Client& session);
   // Departure notice for `id` to the local subscribers of the group's mesh
   // topic (and, for a local member, to the other nodes); true when delivered locally.
   bool announce_departure(Group& group, PeerId id, const p2pmesh::MemberRecord& record,

@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
   bool open = false;
   double idle_timeout_s = config.idle_timeout.count() / 1000.0;
   double handshake_timeout_s = config.handshake_timeout.count() / 1000.0;
+  double handshake_evict_after_s = config.handshake_evict_after.count() / 1000.0;
   double shutdown_timeout_s = config.shutdown_timeout.count() / 1000.0;
   double max_rate_delay_s = config.max_rate_delay.count() / 1000.0;
   std::string web_root = "(auto)";
@@ -179,6 +180,12 @@ int main(int argc, char** argv) {
                  "Plain HTTP connections (and WebSocket handshakes) at once")
       ->envname("MESHD_MAX_HTTP_CONNECTIONS")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
+  app.add_option("--handshake-evict-after", handshake_evict_after_s,
+                 "With every --max-http-connections slot taken, a new connection closes the one "
+                 "in its handshake the longest, if for at least this many seconds (0 = refuse "
+                 "the new one); counted as drop slow_handshake")
+      ->envname("MESHD_HANDSHAKE_EVICT_AFTER")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--max-strikes", config.max_strikes,
                  "Invalid messages before a connection is closed (1008)")
       ->envname("MESHD_MAX_STRIKES")
@@ -287,6 +294,7 @@ int main(int argc, char** argv) {
   config.access_rules = !open;
   config.idle_timeout = ms(idle_timeout_s);
   config.handshake_timeout = ms(handshake_timeout_s);
+  config.handshake_evict_after = ms(handshake_evict_after_s);
   config.max_rate_delay = ms(max_rate_delay_s);
   config.shutdown_timeout = ms(shutdown_timeout_s);
   config.web_root = web_root == "(auto)" ? default_web_root() : web_root;

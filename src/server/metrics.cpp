@@ -20,6 +20,8 @@ const char* to_string(Drop drop) {
     case Drop::max_connections: return "max_connections";
     case Drop::per_ip_connections: return "per_ip_connections";
     case Drop::per_ip_handshakes: return "per_ip_handshakes";
+    case Drop::handshake_timeout: return "handshake_timeout";
+    case Drop::slow_handshake: return "slow_handshake";
     case Drop::abuse: return "abuse";
     case Drop::cluster_undecodable: return "cluster_undecodable";
     case Drop::cluster_bad_topic: return "cluster_bad_topic";

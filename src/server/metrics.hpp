@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -37,6 +38,8 @@ enum class Drop : std::uint8_t {
   max_connections,     // refused at the handshake (HTTP 503)
   per_ip_connections,  // refused at accept: --max-connections-per-ip
   per_ip_handshakes,   // refused at accept: --max-handshakes-per-ip
+  handshake_timeout,   // an HTTP request or TLS handshake not done within --handshake-timeout
+  slow_handshake,      // closed for a new connection, all HTTP slots taken: --handshake-evict-after
   abuse,               // connection closed after --max-strikes invalid messages
   cluster_undecodable, // a NATS message that is not a node's envelope (docs/cluster.md)
   cluster_bad_topic,   // a NATS message whose topic is invalid or not its subject's
@@ -127,6 +130,10 @@ class Metrics {
   // Set by the broker: (group, members) sorted by name, for GET /groups.
   // Thread-safe (takes the broker's lock).
   std::function<std::vector<std::pair<std::string, std::size_t>>()> list_groups;
+  // Set by the broker: the members of one group, (id, the `sub` claim of
+  // its token, empty without one) sorted by id, for GET /groups/<group>.
+  std::function<std::vector<std::pair<std::uint32_t, std::string>>(std::string_view group)>
+      list_members;
 
   // Sums over the event loops.
   std::uint64_t connections() const;

@@ -157,8 +157,24 @@ void ServerImpl::do_accept() {
       const auto remote = socket.remote_endpoint(endpoint_ec);
       if (!endpoint_ec) refusal = address_limits.admit(remote.address(), slot);
     }
-    if (refusal != AddressLimits::Refusal::none ||
-        http_connections.load(std::memory_order_relaxed) >= config.max_http_connections) {
+    const bool full =
+        http_connections.load(std::memory_order_relaxed) >= config.max_http_connections;
+    if (refusal == AddressLimits::Refusal::none && full &&
+        config.handshake_evict_after.count() > 0) {
+      // Every slot taken: the new connection gets in if the target loop
+      // closes a connection that has been in its handshake for long.
+      next_loop_ = (next_loop_ + 1) % loops_.size();
+      asio::post(target.ioc, [this, &target, peer = std::move(socket), tls = tls_context_,
+                              slot = std::move(slot)]() mutable {
+        if (target.evict_slow_handshake(Clock::now() - config.handshake_evict_after)) {
+          start_http_session(target, std::move(peer), tls.get(), std::move(slot));
+          return;
+        }
+        target.metrics.drop(Drop::max_connections);
+        beast::error_code ignored;
+        peer.close(ignored);
+      });
+    } else if (refusal != AddressLimits::Refusal::none || full) {
       main_loop().metrics.drop(refusal == AddressLimits::Refusal::connections ? Drop::per_ip_connections
                                : refusal == AddressLimits::Refusal::handshakes
                                    ? Drop::per_ip_handshakes

@@ -13,9 +13,6 @@ namespace meshd {
 
 namespace {
 constexpr std::size_t kMaxIov = 64;
-// A connection over the rate is in one run of excess while its holds follow
-// each other with gaps shorter than this (docs/meshd.md, "The rate limit").
-constexpr std::chrono::seconds kExcessGap{1};
 constexpr std::size_t kKeepQueueCapacity = 64;
 // Beast allocates the read buffer before any data arrives: an idle
 // connection holds this much (measured: 256 B of 3.95 KiB per connection).
@@ -27,7 +24,7 @@ QueuedStream::QueuedStream(Transport&& transport, WsSession& owner)
     : transport_(std::move(transport)), owner_(&owner) {}
 
 WsSession::WsSession(EventLoop& loop, Transport&& transport, PeerId id)
-    : loop_(loop), server_(loop.server), ws_(std::move(transport), *this), id_(id) {
+    : Client(loop, id), ws_(std::move(transport), *this) {
   const auto& config = server_.config;
   // Beast's timer bounds the handshake and the close handshake only. Idle
   // connections are the loop's sweep (check_idle): Beast's idle timeout
@@ -48,7 +45,6 @@ WsSession::WsSession(EventLoop& loop, Transport&& transport, PeerId id)
   ws_.read_message_max(config.max_frame_bytes);
   ws_.auto_fragment(false);
   ws_.binary(true);
-  tokens_ = config.rate_burst;
 }
 
 WsSession::~WsSession() {
@@ -70,7 +66,7 @@ void WsSession::start(http::request<http::string_body>&& request) {
 
 void WsSession::on_accept(beast::error_code ec) {
   if (ec) {
-    spdlog::debug("peer {}: handshake failed: {}", id_, ec.message());
+    spdlog::debug("peer {}: handshake failed: {}", id(), ec.message());
     finish(ec);
     return;
   }
@@ -82,11 +78,11 @@ void WsSession::on_accept(beast::error_code ec) {
   FrameRef welcome = new_frame();
   welcome->begin();
   // With --stun/--turn: the ICE servers too, with fresh TURN credentials.
-  if (server_.ice.append_welcome(welcome->data, id_)) loop_.metrics.turn_credentials.add();
+  if (server_.ice.append_welcome(welcome->data, id())) loop_.metrics.turn_credentials.add();
   welcome->seal_binary();
   welcome->counts_as_message = true;
   deliver(std::move(welcome));
-  spdlog::debug("peer {}: connected", id_);
+  spdlog::debug("peer {}: connected", id());
   do_read();
 }
 
@@ -107,7 +103,7 @@ void WsSession::on_read(beast::error_code ec, std::size_t /*bytes*/) {
   if (ec) {
     if (ec == websocket::error::message_too_big) {
       loop_.metrics.drop(Drop::too_large);
-      spdlog::info("peer {}: frame above {} bytes, closed (1009)", id_,
+      spdlog::info("peer {}: frame above {} bytes, closed (1009)", id(),
                    server_.config.max_frame_bytes);
     }
     finish(ec);
@@ -126,29 +122,18 @@ void WsSession::on_read(beast::error_code ec, std::size_t /*bytes*/) {
 bool WsSession::take_message() {
   if (state_ == State::open && !broken_) {
     if (!ws_.got_binary()) {
-      loop_.metrics.drop(Drop::text_frame);
-      spdlog::debug("peer {}: text frame dropped", id_);
-      strike();
+      take_text();
     } else {
       const auto data = in_.cdata();
-      const Clock::time_point now = Clock::now();
-      const Clock::duration wait = server_.broker.on_message(
-          *this, std::string_view(static_cast<const char*>(data.data()), data.size()), now);
+      const Clock::duration wait = take_binary(
+          std::string_view(static_cast<const char*>(data.data()), data.size()), Clock::now());
       if (wait > Clock::duration::zero()) {
-        if (now + wait - throttled_since_ <= server_.config.max_rate_delay) {
-          hold_message(wait);
-          return false;
-        }
-        // Sustained excess: said to the client, which can reconnect slower.
-        loop_.metrics.drop(Drop::rate_limited);
-        spdlog::info("peer {}: over the rate for more than {} ms, closing", id_,
-                     server_.config.max_rate_delay.count());
-        close(websocket::close_code::policy_error, "rate limit exceeded");
+        hold_message(wait);
+        return false;
       }
     }
   }
-  if (holding_) held_until_ = Clock::now();
-  holding_ = false;
+  end_hold(Clock::now());
   in_.consume(in_.size());
   // Idle connections hold no read buffer (RSS per connection); reads are
   // not the hot path (fan-out is), so one allocation per message is fine.
@@ -159,7 +144,6 @@ bool WsSession::take_message() {
 void WsSession::hold_message(Clock::duration wait) {
   // No read until then: what the client sends meanwhile waits in the kernel,
   // and TCP's flow control slows the sender down. Nothing is lost.
-  holding_ = true;
   if (!rate_timer_) rate_timer_ = std::make_unique<asio::steady_timer>(loop_.ioc);
   rate_timer_->expires_after(wait);
   rate_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
@@ -172,7 +156,7 @@ void WsSession::finish(beast::error_code ec) {
   if (state_ == State::done) return;
   const bool was_member = state_ != State::handshake;
   state_ = State::done;
-  if (was_member) spdlog::debug("peer {}: disconnected ({})", id_, ec.message());
+  if (was_member) spdlog::debug("peer {}: disconnected ({})", id(), ec.message());
   if (rate_timer_) rate_timer_->cancel();
   server_.broker.remove_session(*this, true);
   // Out of the broker, nothing more can be handed over to this session:
@@ -192,9 +176,15 @@ void WsSession::deliver(FrameRef frame) {
   const std::size_t size = frame->size();
   if (out_bytes_ + size > server_.config.max_outbound_bytes) {
     loop_.metrics.drop(Drop::slow_consumer);
-    spdlog::info("peer {}: slow consumer ({} bytes queued), closing", id_, out_bytes_);
+    spdlog::info("peer {}: slow consumer ({} bytes queued), closing", id(), out_bytes_);
     drop_queue(true);
     close(websocket::close_code::policy_error, "slow consumer");
+    // It does not read its close frame either, so the close handshake takes
+    // --handshake-timeout: it leaves its groups now (departure notices), once
+    // the fan-out that called this (under the broker's lock) is over.
+    asio::post(loop_.ioc, [self = shared_from_this()] {
+      if (self->state_ != State::done) self->server_.broker.remove_session(*self, true);
+    });
     return;
   }
   out_.push_back(std::move(frame));
@@ -274,7 +264,7 @@ bool WsSession::flush_now() {
     if (sent < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
-      spdlog::debug("peer {}: write failed: {}", id_, std::strerror(errno));
+      spdlog::debug("peer {}: write failed: {}", id(), std::strerror(errno));
       broken_ = true;
       drop_queue(false);
       beast::error_code ignored;
@@ -329,24 +319,24 @@ void WsSession::close(websocket::close_code code, std::string_view reason) {
   state_ = State::closing;
   websocket::close_reason why(code, beast::string_view(reason.data(), reason.size()));
   ws_.async_close(why, [self = shared_from_this()](beast::error_code ec) {
-    if (ec) spdlog::debug("peer {}: close: {}", self->id_, ec.message());
+    if (ec) spdlog::debug("peer {}: close: {}", self->id(), ec.message());
   });
 }
 
 void WsSession::check_idle(Clock::time_point now) {
   // Held for the rate, the connection is not read: its input is unknown.
-  if (state_ != State::open || holding_ || broken_) return;
+  if (state_ != State::open || holding() || broken_) return;
   const auto timeout = server_.config.idle_timeout;
   const auto idle = now - last_input_;
   if (idle >= timeout) {
-    spdlog::debug("peer {}: no input for {} ms, closing", id_, timeout.count());
+    spdlog::debug("peer {}: no input for {} ms, closing", id(), timeout.count());
     abort();
     return;
   }
   if (idle >= timeout / 2 && !pinged_) {
     pinged_ = true;
     ws_.async_ping({}, [self = shared_from_this()](beast::error_code ec) {
-      if (ec) spdlog::debug("peer {}: ping: {}", self->id_, ec.message());
+      if (ec) spdlog::debug("peer {}: ping: {}", self->id(), ec.message());
     });
   }
 }
@@ -355,36 +345,6 @@ void WsSession::abort() {
   broken_ = true;
   beast::error_code ignored;
   ws_.next_layer().next_layer().close(ignored);
-}
-
-void WsSession::strike() {
-  if (++strikes_ < server_.config.max_strikes) return;
-  if (state_ != State::open) return;
-  loop_.metrics.drop(Drop::abuse);
-  spdlog::info("peer {}: {} invalid messages, closing", id_, strikes_);
-  close(websocket::close_code::policy_error, "too many invalid messages");
-}
-
-Clock::duration WsSession::rate_wait(double tokens, Clock::time_point now) {
-  const auto& config = server_.config;
-  if (config.rate_per_second <= 0) return {};
-  // A publish to more topics than the bucket holds passes once it is full.
-  tokens = std::min(tokens, config.rate_burst);
-  if (refill_ != Clock::time_point{}) {
-    const double elapsed = std::chrono::duration<double>(now - refill_).count();
-    tokens_ = std::min(config.rate_burst, tokens_ + elapsed * config.rate_per_second);
-  }
-  refill_ = now;
-  if (tokens_ >= tokens) {
-    tokens_ -= tokens;
-    return {};
-  }
-  // A run of excess ends when no message was held for kExcessGap: not when
-  // one message passes, which the timer's own lateness can allow in the
-  // middle of a sustained excess.
-  if (!holding_ && now - held_until_ > kExcessGap) throttled_since_ = now;
-  const std::chrono::duration<double> missing((tokens - tokens_) / config.rate_per_second);
-  return std::chrono::ceil<std::chrono::microseconds>(missing);
 }
 
 }  // namespace meshd

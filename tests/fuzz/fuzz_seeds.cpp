@@ -2,7 +2,9 @@
 //   build/fuzz/bin/fuzz_seeds tests/fuzz/corpus
 // wire/: encoded messages of every type; candidate_envelope/: envelopes;
 // mesh_node/: event scripts (mesh_node_script.hpp) that join a group, link
-// with peers, relay, broadcast, lose links and leave. Files are overwritten;
+// with peers, relay, broadcast, lose links and leave; meshd/: scripts
+// (meshd_script.hpp) of connections that join, signal, flood, stall, send
+// garbage and leave. Files are overwritten;
 // hand-made or minimized seeds with other names stay.
 #include <cstdint>
 #include <cstdio>
@@ -14,6 +16,7 @@
 
 #include "candidate_envelope.hpp"
 #include "mesh_node_script.hpp"
+#include "meshd_script.hpp"
 #include "wire.hpp"
 
 namespace {
@@ -220,6 +223,117 @@ void mesh_node_seeds() {
   }
 }
 
+// meshd_fuzz scripts. Header: flags, max_subscriptions, max_topics, outbound
+// (64 + 32 x), strikes, rate, burst, frame (64 + 16 x), rate delay (20 ms x).
+namespace meshd_script {
+using fuzz::Step;
+Writer meshd_header(std::uint8_t flags, std::uint8_t outbound = 255, std::uint8_t strikes = 9,
+              std::uint8_t rate = 0, std::uint8_t burst = 0, std::uint8_t delay = 50) {
+  Writer w;
+  w.u8(flags).u8(7).u8(3).u8(outbound).u8(strikes).u8(rate).u8(burst).u8(255).u8(delay);
+  return w;
+}
+// Topic bytes: kind in the low 3 bits, group (g, h, other, h2) in bits 3-4,
+// channel (offer, answer, ...) and the other client in bits 5-7.
+constexpr std::uint8_t kMeshG = 0, kMeshH = 8, kOwnOffer = 1, kReportG = 3, kLong = 6, kEmpty = 7;
+constexpr std::uint8_t other_offer(std::uint8_t client) {
+  return static_cast<std::uint8_t>(2 | (client << 5));
+}
+Writer& step(Writer& w, Step s) { return w.op(static_cast<Op>(s)); }
+Writer& status(Writer& w, std::uint8_t client, std::uint8_t id, std::uint8_t link) {
+  step(w, Step::publish).u8(client).u8(0).u8(kMeshG);
+  return w.u8(static_cast<std::uint8_t>(fuzz::Payload::status)).u8(id).u8(1).u8(link);
+}
+Writer& join(Writer& w, std::uint8_t clients, std::uint8_t loops = 1) {
+  for (std::uint8_t c = 0; c < clients; ++c) step(w, Step::connect).u8(c % loops);
+  for (std::uint8_t c = 0; c < clients; ++c) step(w, Step::subscribe).u8(c).u8(kMeshG);
+  for (std::uint8_t c = 0; c < clients; ++c) step(w, Step::subscribe).u8(c).u8(kOwnOffer);
+  return step(w, Step::turn);
+}
+}  // namespace meshd_script
+
+void meshd_seeds() {
+  using namespace meshd_script;
+  using fuzz::Payload;
+  {
+    // Three members: statuses, an offer, one disconnects, one unsubscribes.
+    Writer w = meshd_header(0);
+    join(w, 3);
+    status(w, 0, 1, 1);
+    status(w, 1, 1, 0);
+    step(w, Step::publish).u8(0).u8(0).u8(other_offer(1)).u8(static_cast<std::uint8_t>(Payload::raw));
+    w.str(R"({"type":"offer","sdp":"v=0"})");
+    step(w, Step::turn);
+    step(w, Step::disconnect).u8(0);
+    step(w, Step::turn);
+    step(w, Step::unsubscribe).u8(0).u8(kMeshG);
+    step(w, Step::turn);
+    write("meshd", "join_signal_leave", w.bytes());
+  }
+  {
+    // Two event loops: deliveries cross loops through the inboxes.
+    Writer w = meshd_header(fuzz::kTwoLoops);
+    join(w, 4, 2);
+    for (std::uint8_t c = 0; c < 4; ++c) status(w, c, 1, static_cast<std::uint8_t>(c + 1));
+    step(w, Step::subscribe).u8(2).u8(kMeshH);
+    step(w, Step::disconnect).u8(1);
+    step(w, Step::turn);
+    step(w, Step::disconnect).u8(0);
+    write("meshd", "two_loops", w.bytes());
+  }
+  {
+    // Over the rate (3/s, burst 1): held, offered again as time passes; then
+    // a flood longer than the rate delay is closed.
+    Writer w = meshd_header(fuzz::kRate, 255, 9, 2, 0, 10);
+    join(w, 2);
+    for (std::uint8_t i = 0; i < 6; ++i) status(w, 0, static_cast<std::uint8_t>(i + 2), 1);
+    step(w, Step::advance).u16(400);
+    step(w, Step::turn);
+    step(w, Step::advance).u16(2000);
+    for (std::uint8_t i = 0; i < 12; ++i) status(w, 1, static_cast<std::uint8_t>(i + 2), 0);
+    step(w, Step::advance).u16(300);
+    step(w, Step::turn);
+    write("meshd", "rate_hold_close", w.bytes());
+  }
+  {
+    // A member that stops reading while its group is busy: a slow consumer.
+    Writer w = meshd_header(0, 2);
+    join(w, 3);
+    step(w, Step::stall).u8(2);
+    for (std::uint8_t i = 0; i < 8; ++i) {
+      step(w, Step::publish).u8(0).u8(0).u8(kMeshG).u8(static_cast<std::uint8_t>(Payload::big)).u8(0);
+      status(w, 1, static_cast<std::uint8_t>(i + 1), 0);
+    }
+    step(w, Step::turn);
+    write("meshd", "slow_consumer", w.bytes());
+  }
+  {
+    // Garbage, text, bad and forbidden topics, forged updates: strikes.
+    Writer w = meshd_header(0, 255, 4);
+    join(w, 2);
+    step(w, Step::raw).u8(0).str("\x0a\xff\xff");
+    step(w, Step::text).u8(0);
+    step(w, Step::subscribe).u8(1).u8(kLong);
+    step(w, Step::subscribe).u8(1).u8(kEmpty);
+    step(w, Step::subscribe).u8(1).u8(other_offer(0));
+    step(w, Step::publish).u8(1).u8(1).u8(kMeshG).u8(kReportG)
+        .u8(static_cast<std::uint8_t>(Payload::forged)).u8(0);
+    step(w, Step::publish).u8(1).u8(0).u8(kMeshG).u8(static_cast<std::uint8_t>(Payload::left));
+    step(w, Step::turn);
+    write("meshd", "garbage_strikes", w.bytes());
+  }
+  {
+    // Tokens (groups g and h*) on an --open meshd.
+    Writer w = meshd_header(fuzz::kTokens | fuzz::kOpen);
+    join(w, 2);
+    step(w, Step::subscribe).u8(0).u8(kMeshH);
+    step(w, Step::subscribe).u8(1).u8(16);  // other.mesh: not granted
+    status(w, 0, 1, 1);
+    step(w, Step::disconnect).u8(0);
+    write("meshd", "tokens_open", w.bytes());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -231,5 +345,6 @@ int main(int argc, char** argv) {
   wire_seeds();
   envelope_seeds();
   mesh_node_seeds();
+  meshd_seeds();
   return 0;
 }

@@ -52,37 +52,13 @@ TEST(AddressLimits, CountsConnectionsAndHandshakesPerAddress) {
   EXPECT_EQ(limits.addresses(), 0u) << "an address without connections is forgotten";
 }
 
-// A TCP connection from `from` (a loopback address) to 127.0.0.1:port; the
-// descriptor, -1 on failure.
-int connect_from(const char* from, std::uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in local{};
-  local.sin_family = AF_INET;
-  inet_pton(AF_INET, from, &local.sin_addr);
-  sockaddr_in remote{};
-  remote.sin_family = AF_INET;
-  remote.sin_port = htons(port);
-  remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
-      connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-void raise_fd_limit() {
-  rlimit limit{};
-  getrlimit(RLIMIT_NOFILE, &limit);
-  limit.rlim_cur = limit.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &limit);
-}
+using test::connect_from;
 
 // 5,000 connections (complete WebSocket upgrades) from one address: 50 are
 // served, the rest closed at accept and counted; meshd's memory stays put,
 // and an honest client from another address joins and is served.
 TEST(AddressLimitsServer, OneAddressOpening5000ConnectionsGetsItsShareOnly) {
-  raise_fd_limit();
+  test::raise_fd_limit();
   Config config = test::test_config();
   config.max_connections_per_ip = 50;
   test::TestServer server(config);

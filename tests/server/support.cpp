@@ -1,7 +1,9 @@
 #include "support.hpp"
 
 #include <signal.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -349,6 +351,37 @@ int connect_tcp(std::uint16_t port) {
   return fd;
 }
 
+int connect_from(const char* from, std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  inet_pton(AF_INET, from, &local.sin_addr);
+  sockaddr_in remote{};
+  remote.sin_family = AF_INET;
+  remote.sin_port = htons(port);
+  remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::size_t raise_fd_limit(std::size_t at_least) {
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_max < at_least) {
+    rlimit raised{at_least, at_least};
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return at_least;  // root
+  }
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
+  getrlimit(RLIMIT_NOFILE, &limit);
+  return limit.rlim_cur;
+}
+
 std::string raw_exchange(std::uint16_t port, const std::string& bytes) {
   asio::io_context ioc;
   if (const TlsClient* tls = env_tls_client()) {
@@ -387,6 +420,7 @@ struct WsClient::Impl {
   std::deque<std::pair<bool, std::string>> inbox;  // (binary, bytes)
   CloseInfo close_info;
   std::string last_pong;
+  bool writing = false;  // an async_write is pending
   std::string error;
   std::string last_bytes;  // of the last message popped
   p2pmesh::PeerId id = p2pmesh::kNoPeer;
@@ -425,14 +459,21 @@ struct WsClient::Impl {
     });
   }
 
+  // Waits (kTimeout at most) for the write to be taken by the kernel. A
+  // write still pending then (the server does not read) stays pending, with
+  // its own copy of the bytes; the next write waits for it first, and is
+  // dropped if it still cannot start: Beast allows one write at a time.
   void write(const std::string& bytes, bool binary) {
     if (!connected() || close_info.closed) return;
-    bool done = false;
+    if (writing && !run_until([&] { return !writing; }, kTimeout)) return;
+    writing = true;
+    auto copy = std::make_shared<std::string>(bytes);
     with_ws([&](auto& stream) {
       stream.binary(binary);
-      stream.async_write(asio::buffer(bytes), [&](beast::error_code, std::size_t) { done = true; });
+      stream.async_write(asio::buffer(*copy),
+                         [this, copy](beast::error_code, std::size_t) { writing = false; });
     });
-    run_until([&] { return done; }, kTimeout);
+    run_until([&] { return !writing; }, kTimeout);
   }
 
   std::optional<wire::ServerMessage> pop() {
@@ -593,6 +634,8 @@ std::vector<wire::ServerMessage> WsClient::drain() {
   while (auto message = impl_->pop()) out.push_back(std::move(*message));
   return out;
 }
+
+bool WsClient::closed() const { return impl_->close_info.closed; }
 
 void WsClient::pump(std::chrono::milliseconds duration) {
   impl_->run_until([] { return false; }, duration);

@@ -98,6 +98,7 @@ class MeshdProgram {
   int wait_exit(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   // What it wrote on stderr (capture_stderr).
   std::string error_output() const;
+  int pid() const { return pid_; }
 
  private:
   int pid_ = -1;
@@ -132,6 +133,12 @@ std::string raw_exchange(std::uint16_t port, const std::string& bytes);
 // A plain TCP connection to 127.0.0.1:port (a descriptor, for byte-level
 // tests) whose reads give up after 5 s; -1 on failure.
 int connect_tcp(std::uint16_t port);
+// A TCP connection from `from` (a loopback address such as 127.0.0.2) to
+// 127.0.0.1:port; the descriptor, -1 on failure.
+int connect_from(const char* from, std::uint16_t port);
+// Raises this process's soft RLIMIT_NOFILE to the hard limit, and the hard
+// one to `at_least` when allowed (root); the soft limit reached.
+std::size_t raise_fd_limit(std::size_t at_least = 0);
 inline double drops(std::uint16_t port, const std::string& reason) {
   return metric(port, "meshd_drops_total{reason=\"" + reason + "\"}");
 }
@@ -178,6 +185,8 @@ class WsClient {
   std::vector<p2pmesh::wire::ServerMessage> drain();
   // Processes input (answering pings) for `duration`.
   void pump(std::chrono::milliseconds duration);
+  // The server closed the connection (seen while this client ran).
+  bool closed() const;
   // Waits until the server closes the connection.
   CloseInfo wait_closed(std::chrono::milliseconds timeout = kTimeout);
   // Closes the connection gracefully (close frame 1000).
