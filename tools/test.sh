@@ -3,21 +3,22 @@
 # the release preset (warnings are errors) and runs every test with CTest,
 # then fuzzes the core and meshd (the fuzz preset: each libFuzzer target of
 # tests/fuzz for P2PMESH_FUZZ_SECONDS, default 60; any crash, leak or timeout
-# fails).
-#   tools/test.sh            release build, all tests, fuzzing
-#   tools/test.sh --asan     also the asan preset (ASan + UBSan): the core and
-#                            meshd tests but the long simulations (CI: .ci/run)
-#   tools/test.sh --no-fuzz  without the fuzzing (local runs; CI fuzzes)
+# fails), and runs the core and meshd tests again under the asan preset (ASan +
+# UBSan; the long simulations left out: docs/security.md, "Sanitizers in CI").
+#   tools/test.sh            all of it (what CI runs, .ci/run)
+#   tools/test.sh --no-asan  without the asan build and tests (local runs)
+#   tools/test.sh --no-fuzz  without the fuzzing (local runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-asan=0
+asan=1
 fuzz=1
 for arg in "$@"; do
   case "$arg" in
-    --asan) asan=1 ;;
+    --asan) asan=1 ;;  # the default; kept for older scripts
+    --no-asan) asan=0 ;;
     --no-fuzz) fuzz=0 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
