@@ -110,11 +110,13 @@ TEST(UnreliablePeerTest, TheSecondChannelOpensOnFirstUseAndCarriesMessagesMarked
     EXPECT_EQ(m.source, a.id());
     EXPECT_EQ(m.reliable, m.bytes[0] == 'r') << m.bytes;
     EXPECT_EQ(m.bytes.substr(0, 1) + std::to_string(m.seq), m.bytes) << "seq of its own mode";
+    EXPECT_TRUE(m.verified) << m.bytes << ": peers sign in both modes (the default)";
   }
   for (const auto& [bytes, n] : copies) EXPECT_EQ(n, 1) << bytes;
   const std::vector<ReceivedMessage> back = at_a.copy();
   EXPECT_EQ(back[0].bytes, "from b");
   EXPECT_FALSE(back[0].reliable);
+  EXPECT_TRUE(back[0].verified);
   EXPECT_EQ(back[0].seq, 1u);
   EXPECT_TRUE(at_a.gaps.empty());
   EXPECT_TRUE(at_b.gaps.empty());
