@@ -134,6 +134,16 @@ void VirtualNetwork::with_node(PeerId peer, Fn&& fn) {
   drain(peer);
 }
 
+std::vector<PeerId> VirtualNetwork::add_peers(std::size_t count, TimeUs every,
+                                              const MeshConfig& config) {
+  std::vector<PeerId> ids;
+  for (std::size_t i = 0; i < count; ++i) {
+    ids.push_back(add_peer(config));
+    run_for(every);
+  }
+  return ids;
+}
+
 PeerId VirtualNetwork::add_peer(MeshConfig config) {
   const PeerId id = broker_.connect(
       [this](PeerId to, const std::string& topic, PeerId sender, const std::string& body) {

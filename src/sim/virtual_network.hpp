@@ -92,6 +92,8 @@ class VirtualNetwork {
   // Starts a peer now: it connects to the server and gets its welcome. Returns
   // its id. `config.seed` is mixed with the id so peers differ.
   PeerId add_peer(MeshConfig config);
+  // `count` peers, one every `every` (time runs on after each); their ids.
+  std::vector<PeerId> add_peers(std::size_t count, TimeUs every, const MeshConfig& config);
   void leave(PeerId peer);  // graceful
   void crash(PeerId peer);  // process killed: server and links notice later
   // The peer's links go silent (nothing is delivered either way, no close

@@ -24,16 +24,6 @@ MeshConfig default_config() {
   return config;
 }
 
-std::vector<PeerId> join_one_after_another(VirtualNetwork& network, std::size_t count,
-                                           TimeUs every, const MeshConfig& config) {
-  std::vector<PeerId> ids;
-  for (std::size_t i = 0; i < count; ++i) {
-    ids.push_back(network.add_peer(config));
-    network.run_for(every);
-  }
-  return ids;
-}
-
 // How many times each peer got `payload`.
 std::map<PeerId, int> receipts(const VirtualNetwork& network, const std::string& payload) {
   std::map<PeerId, int> counts;
@@ -107,7 +97,7 @@ TEST(MeshNetwork, HundredBroadcastsReachEveryOtherPeerExactlyOnce) {
     VirtualNetwork network({});
     MeshConfig config = default_config();
     config.prune_routes = prune;
-    join_one_after_another(network, 50, 100 * kMillisecond, config);
+    network.add_peers(50, 100 * kMillisecond, config);
     network.run_for(5 * kSecond);
     expect_every_broadcast_exactly_once(network, 100, 7);
     for (const PeerId peer : network.peers()) {
@@ -124,7 +114,7 @@ TEST(MeshNetwork, LatencyAndBlendTreesDeliverExactlyOnceToo) {
     MeshConfig config = default_config();
     config.tree.mode = mode;
     config.tree.alpha = 0.5;
-    join_one_after_another(network, 30, 100 * kMillisecond, config);
+    network.add_peers(30, 100 * kMillisecond, config);
     network.run_for(5 * kSecond);
     expect_every_broadcast_exactly_once(network, 30, 11);
   }
@@ -133,7 +123,7 @@ TEST(MeshNetwork, LatencyAndBlendTreesDeliverExactlyOnceToo) {
 TEST(MeshNetwork, PeerJoiningLaterGetsTheBroadcastsSentAfterIt) {
   VirtualNetwork network({});
   const MeshConfig config = default_config();
-  const auto first = join_one_after_another(network, 20, 100 * kMillisecond, config);
+  const auto first = network.add_peers(20, 100 * kMillisecond, config);
   network.run_for(3 * kSecond);
   network.broadcast(first[3], "before");
   network.run_for(1 * kSecond);
@@ -149,7 +139,7 @@ TEST(MeshNetwork, PeerJoiningLaterGetsTheBroadcastsSentAfterIt) {
 TEST(MeshNetwork, CrashedPeersAreForgottenAndTheMeshHealsWithinThreeSeconds) {
   VirtualNetwork network({});
   const MeshConfig config = default_config();
-  const auto ids = join_one_after_another(network, 12, 100 * kMillisecond, config);
+  const auto ids = network.add_peers(12, 100 * kMillisecond, config);
   network.run_for(3 * kSecond);
   const std::vector<PeerId> crashed = {ids[1], ids[5], ids[9]};
   for (const PeerId peer : crashed) network.crash(peer);
@@ -176,7 +166,7 @@ TEST(MeshNetwork, KeepAliveNoticesADeadNeighbourWithinTwoSecondsWhenTheTransport
   VirtualNetwork network(options);
   MeshConfig config = default_config();
   config.member_timeout = 0;  // and no help from expiry
-  const auto ids = join_one_after_another(network, 8, 100 * kMillisecond, config);
+  const auto ids = network.add_peers(8, 100 * kMillisecond, config);
   network.run_for(3 * kSecond);
   const PeerId victim = ids[2];
   std::vector<PeerId> neighbours;
@@ -196,7 +186,7 @@ TEST(MeshNetwork, KeepAliveNoticesADeadNeighbourWithinTwoSecondsWhenTheTransport
 TEST(MeshNetwork, GracefulLeaveIsSeenByEveryoneAtOnce) {
   VirtualNetwork network({});
   const MeshConfig config = default_config();
-  const auto ids = join_one_after_another(network, 10, 100 * kMillisecond, config);
+  const auto ids = network.add_peers(10, 100 * kMillisecond, config);
   network.run_for(2 * kSecond);
   network.leave(ids[4]);
   network.run_for(500 * kMillisecond);
@@ -215,7 +205,7 @@ TEST(MeshNetwork, AJoinCostsTheGroupFewLinkChanges) {
   // the dialler, and links shed by full peers, announced by both ends).
   VirtualNetwork network({});
   const std::size_t peers = 300;
-  join_one_after_another(network, peers, 50 * kMillisecond, default_config());
+  network.add_peers(peers, 50 * kMillisecond, default_config());
   network.run_for(5 * kSecond);
   const double per_join = static_cast<double>(network.server().link_changes_published()) /
                           static_cast<double>(peers);
@@ -228,7 +218,7 @@ TEST(MeshNetwork, ThousandSequentialJoinsKeepHopDiameterAtMostEight) {
   VirtualNetwork network({});
   MeshConfig config = default_config();
   config.status_interval = 30 * kSecond;  // fewer periodic statuses: faster test
-  join_one_after_another(network, 1000, 50 * kMillisecond, config);
+  network.add_peers(1000, 50 * kMillisecond, config);
   network.run_for(5 * kSecond);
   const sim::OverlayShape shape = sim::measure_overlay(network.overlay());
   EXPECT_EQ(shape.peers, 1000u);

@@ -26,11 +26,7 @@ MeshConfig test_config() {
 }
 
 std::vector<PeerId> join(VirtualNetwork& network, std::size_t count) {
-  std::vector<PeerId> ids;
-  for (std::size_t i = 0; i < count; ++i) {
-    ids.push_back(network.add_peer(test_config()));
-    network.run_for(100 * kMillisecond);
-  }
+  std::vector<PeerId> ids = network.add_peers(count, 100 * kMillisecond, test_config());
   network.run_for(12 * kSecond);  // statuses (versions, RTTs) reach every view
   return ids;
 }
