@@ -181,11 +181,8 @@ class AuthServer : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(files_.ok());
-    const std::string key_file = files_.dir() + "/auth.key";
-    std::FILE* file = std::fopen(key_file.c_str(), "w");
-    ASSERT_TRUE(file);
-    std::fputs((kSecret + "\n").c_str(), file);
-    std::fclose(file);
+    const std::string key_file = test::write_file(files_.dir(), "auth.key", kSecret + "\n");
+    ASSERT_FALSE(key_file.empty());
     Config config = test::test_config();
     config.auth_key_file = key_file;
     server_ = std::make_unique<test::TestServer>(config);
@@ -268,11 +265,8 @@ TEST_F(AuthServer, TheTokensGroupsBoundSubscriptionsAndPublications) {
 TEST(AuthOptions, MeshdRefusesAKeyThatCannotWork) {
   test::TestPki files;
   ASSERT_TRUE(files.ok());
-  const std::string short_key = files.dir() + "/short.key";
-  std::FILE* file = std::fopen(short_key.c_str(), "w");
-  ASSERT_TRUE(file);
-  std::fputs("too short\n", file);
-  std::fclose(file);
+  const std::string short_key = test::write_file(files.dir(), "short.key", "too short\n");
+  ASSERT_FALSE(short_key.empty());
   for (const auto& [path, words] : std::vector<std::pair<std::string, std::string>>{
            {files.dir() + "/missing.key", "cannot read"},
            {short_key, "at least 32 bytes"},

@@ -725,15 +725,6 @@ bool port_open(std::uint16_t port) {
   return ok;
 }
 
-std::string write_file(const std::string& dir, const std::string& name, const std::string& text) {
-  const std::string path = dir + "/" + name;
-  std::FILE* file = std::fopen(path.c_str(), "w");
-  if (!file) return path;
-  std::fputs(text.c_str(), file);
-  std::fclose(file);
-  return path;
-}
-
 // A node started against `nats_url` with `extra` options: connected (its
 // /healthz says so), or refused (exit 1, the reason on stderr).
 struct NodeOutcome {
@@ -765,8 +756,8 @@ TEST(ClusterCredentials, UserPasswordAndTokenFromFilesAndAClearRefusal) {
   ASSERT_EQ(access(NATS_SERVER_BINARY, X_OK), 0) << "nats-server not found: tools/deps.sh";
   TestPki files;  // a private temporary directory
   ASSERT_TRUE(files.ok());
-  const std::string good = write_file(files.dir(), "good", "meshd:s3cret\n");
-  const std::string bad = write_file(files.dir(), "bad", "meshd:wrong\n");
+  const std::string good = test::write_file(files.dir(), "good", "meshd:s3cret\n");
+  const std::string bad = test::write_file(files.dir(), "bad", "meshd:wrong\n");
   {
     const std::uint16_t port = free_port();
     auto nats = start_lone_nats(port, {"--user", "meshd", "--pass", "s3cret"});
@@ -786,7 +777,7 @@ TEST(ClusterCredentials, UserPasswordAndTokenFromFilesAndAClearRefusal) {
     ASSERT_TRUE(eventually([&] { return port_open(port); }, 10s));
     const std::string url = "nats://127.0.0.1:" + std::to_string(port);
     EXPECT_TRUE(
-        try_node(url, {"--nats-token-file", write_file(files.dir(), "token", "t0ken\n")}).connected);
+        try_node(url, {"--nats-token-file", test::write_file(files.dir(), "token", "t0ken\n")}).connected);
     EXPECT_EQ(try_node(url, {"--nats-token-file", bad}).exit_code, 1);
   }
 }

@@ -45,11 +45,8 @@ std::unique_ptr<test::WsClient> join_with(std::uint16_t port, const std::string&
 
 TEST(Members, ObserversWithATokenForTheGroupSeeItsMembersAndTheirSubjects) {
   test::TestPki files;  // a private temporary directory
-  const std::string key_file = files.dir() + "/members.key";
-  std::FILE* file = std::fopen(key_file.c_str(), "w");
-  ASSERT_TRUE(file);
-  std::fputs((kSecret + "\n").c_str(), file);
-  std::fclose(file);
+  const std::string key_file = test::write_file(files.dir(), "members.key", kSecret + "\n");
+  ASSERT_FALSE(key_file.empty());
   Config config = test::test_config();
   config.auth_key_file = key_file;
   test::TestServer server(config);

@@ -67,11 +67,8 @@ class StatusKeyServer : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(files_.ok());
-    const std::string key_file = files_.dir() + "/auth.key";
-    std::FILE* file = std::fopen(key_file.c_str(), "w");
-    ASSERT_TRUE(file);
-    std::fputs(kSecret.c_str(), file);
-    std::fclose(file);
+    const std::string key_file = test::write_file(files_.dir(), "auth.key", kSecret);
+    ASSERT_FALSE(key_file.empty());
     Config config = test::test_config();
     config.auth_key_file = key_file;
     server_ = std::make_unique<test::TestServer>(config);

@@ -1,5 +1,7 @@
 #include "support.hpp"
 
+#include <cstdio>
+
 #include <signal.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -68,6 +70,14 @@ const TlsClient* env_tls_client() {
   return client ? &*client : nullptr;
 }
 }  // namespace
+
+std::string write_file(const std::string& dir, const std::string& name, const std::string& text) {
+  const std::string path = dir + "/" + name;
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  if (!file) return "";
+  const bool written = std::fputs(text.c_str(), file) >= 0;
+  return std::fclose(file) == 0 && written ? path : "";
+}
 
 Config test_config() {
   Config config;

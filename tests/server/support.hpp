@@ -62,6 +62,9 @@ const TestPki* env_tls_pki();
 // threads from MESHD_TEST_THREADS (default 1); TLS with MESHD_TEST_TLS.
 Config test_config();
 
+// Writes `text` to `dir`/`name`; its path, or "" if it cannot be written.
+std::string write_file(const std::string& dir, const std::string& name, const std::string& text);
+
 class TestServer {
  public:
   explicit TestServer(Config config = test_config());
