@@ -24,20 +24,7 @@ namespace {
 constexpr std::int64_t kNow = 1'800'000'000;
 const std::string kSecret = "0123456789abcdef0123456789abcdef-test-secret";
 
-// A token signed with `alg` and `key` (secret or private key PEM), claims as JSON.
-std::string make_token(jwt_alg_t alg, const std::string& key, const std::string& claims_json) {
-  jwt_t* jwt = nullptr;
-  EXPECT_EQ(jwt_new(&jwt), 0);
-  EXPECT_EQ(jwt_add_grants_json(jwt, claims_json.c_str()), 0) << claims_json;
-  EXPECT_EQ(jwt_set_alg(jwt, alg, alg == JWT_ALG_NONE ? nullptr : reinterpret_cast<const unsigned char*>(key.data()),
-                        alg == JWT_ALG_NONE ? 0 : static_cast<int>(key.size())),
-            0);
-  char* text = jwt_encode_str(jwt);
-  std::string token = text ? text : "";
-  std::free(text);
-  jwt_free(jwt);
-  return token;
-}
+using test::make_token;
 
 struct KeyPair {
   std::string private_pem;

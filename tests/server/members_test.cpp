@@ -21,18 +21,8 @@ const std::string kSecret = "0123456789abcdef0123456789abcdef-members-test";
 
 // An HS256 token with `claims` (JSON) plus an exp 5 minutes from now.
 std::string token(const std::string& claims) {
-  jwt_t* jwt = nullptr;
-  EXPECT_EQ(jwt_new(&jwt), 0);
   const std::string json = R"({"exp":)" + std::to_string(::time(nullptr) + 300) + "," + claims + "}";
-  EXPECT_EQ(jwt_add_grants_json(jwt, json.c_str()), 0) << json;
-  EXPECT_EQ(jwt_set_alg(jwt, JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(kSecret.data()),
-                        static_cast<int>(kSecret.size())),
-            0);
-  char* text = jwt_encode_str(jwt);
-  std::string out = text ? text : "";
-  std::free(text);
-  jwt_free(jwt);
-  return out;
+  return test::make_token(JWT_ALG_HS256, kSecret, json);
 }
 
 std::unique_ptr<test::WsClient> join_with(std::uint16_t port, const std::string& claims,

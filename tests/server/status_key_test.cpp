@@ -19,17 +19,7 @@ namespace {
 const std::string kSecret = "0123456789abcdef0123456789abcdef-key-secret";
 
 std::string hs256_token(const std::string& claims_json) {
-  jwt_t* jwt = nullptr;
-  EXPECT_EQ(jwt_new(&jwt), 0);
-  EXPECT_EQ(jwt_add_grants_json(jwt, claims_json.c_str()), 0) << claims_json;
-  EXPECT_EQ(jwt_set_alg(jwt, JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(kSecret.data()),
-                        static_cast<int>(kSecret.size())),
-            0);
-  char* text = jwt_encode_str(jwt);
-  std::string token = text ? text : "";
-  std::free(text);
-  jwt_free(jwt);
-  return token;
+  return test::make_token(JWT_ALG_HS256, kSecret, claims_json);
 }
 
 std::string key_of(char fill) { return std::string(32, fill); }

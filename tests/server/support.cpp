@@ -10,6 +10,7 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 
+#include <gtest/gtest.h>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -77,6 +78,20 @@ std::string write_file(const std::string& dir, const std::string& name, const st
   if (!file) return "";
   const bool written = std::fputs(text.c_str(), file) >= 0;
   return std::fclose(file) == 0 && written ? path : "";
+}
+
+std::string make_token(jwt_alg_t alg, const std::string& key, const std::string& claims_json) {
+  jwt_t* jwt = nullptr;
+  EXPECT_EQ(jwt_new(&jwt), 0);
+  EXPECT_EQ(jwt_add_grants_json(jwt, claims_json.c_str()), 0) << claims_json;
+  EXPECT_EQ(jwt_set_alg(jwt, alg, alg == JWT_ALG_NONE ? nullptr : reinterpret_cast<const unsigned char*>(key.data()),
+                        alg == JWT_ALG_NONE ? 0 : static_cast<int>(key.size())),
+            0);
+  char* text = jwt_encode_str(jwt);
+  std::string token = text ? text : "";
+  std::free(text);
+  jwt_free(jwt);
+  return token;
 }
 
 Config test_config() {

@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include <jwt.h>
+
 #include "config.hpp"
 #include "server.hpp"
 #include "wire.hpp"
@@ -64,6 +66,10 @@ Config test_config();
 
 // Writes `text` to `dir`/`name`; its path, or "" if it cannot be written.
 std::string write_file(const std::string& dir, const std::string& name, const std::string& text);
+
+// A JWT signed with `alg` and `key` (a secret or a private key PEM; none for
+// JWT_ALG_NONE), with the claims `claims_json` (a JSON object), by libjwt.
+std::string make_token(jwt_alg_t alg, const std::string& key, const std::string& claims_json);
 
 class TestServer {
  public:
