@@ -87,6 +87,10 @@ void WsSession::on_accept(beast::error_code ec) {
 }
 
 void WsSession::do_read() {
+  // Only while open: once meshd closes, Beast's close operation reads up to
+  // the client's close frame itself, and a read started beside it sees its
+  // half-read frames (Beast asserts rd_remain > 0: seen in CI under an offer
+  // flood closed for its rate).
   // Beast sizes the buffer before any data arrives: the first read of a
   // message asks for little, so an idle connection waits on a small buffer
   // (RSS per connection); the rest of a larger message follows at once.
@@ -110,13 +114,13 @@ void WsSession::on_read(beast::error_code ec, std::size_t /*bytes*/) {
     return;
   }
   if (!ws_.is_message_done()) {
-    do_read();  // more of this message
+    if (state_ == State::open) do_read();  // more of this message
     return;
   }
   auto& metrics = loop_.metrics;
   metrics.messages_in.add();
   metrics.bytes_in.add(in_.size());
-  if (take_message() && state_ != State::done) do_read();
+  if (take_message() && state_ == State::open) do_read();
 }
 
 bool WsSession::take_message() {
@@ -148,7 +152,7 @@ void WsSession::hold_message(Clock::duration wait) {
   rate_timer_->expires_after(wait);
   rate_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
     if (ec || self->state_ == State::done) return;
-    if (self->take_message() && self->state_ != State::done) self->do_read();
+    if (self->take_message() && self->state_ == State::open) self->do_read();
   });
 }
 
