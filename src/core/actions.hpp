@@ -20,7 +20,12 @@ using LinkId = std::uint64_t;
 // Requests to the server (WIRE.md §1). Drivers write server_frame(action)
 // (server_protocol.hpp) on the WebSocket; the simulator's broker takes them
 // as they are.
-struct Subscribe { std::string topic; };
+// batch_ms (ours): the server may hold the topic's messages this long and
+// send several in one frame (SubscribeRequest.batch_ms); 0: one per frame.
+struct Subscribe {
+  std::string topic;
+  std::uint32_t batch_ms = 0;
+};
 // One publish_request: `body` goes to every topic (WIRE.md §1).
 struct Publish { std::vector<std::string> topics; std::string body; };
 

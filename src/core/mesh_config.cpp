@@ -39,6 +39,9 @@ std::string MeshConfig::validate() const {
     return "member_timeout, candidate_backoff, snapshot_wait and repair_window must not be "
            "negative";
   }
+  if (server_batch < 0 || server_batch > 10 * kSecond) {
+    return "server_batch must be 0 (off) to 10 s, not " + ms(server_batch);
+  }
   if (pull_delay < 0 || history_age < 0) return "pull_delay and history_age must not be negative";
   if (max_pulls == 0) return "max_pulls must be at least 1";
   if (report_interval != 0 && report_interval < 100 * kMillisecond) {

@@ -32,6 +32,11 @@ struct MeshConfig {
   // unchanged refresh every max(status_interval, members / status_refresh_per_s)
   // seconds: the group's refreshes at this rate in all. 0: every interval.
   double status_refresh_per_s = 10;
+  // Mesh updates may come from the server this late, several in one frame
+  // (SubscribeRequest.batch_ms; meshd sends an update at once when it sent
+  // none in the last window): in a large group a member gets a few frames a
+  // second, whatever the churn (docs/membership.md). 0: one frame each.
+  TimeUs server_batch = 200 * kMillisecond;
   // A member we hear nothing from for this long (and have no link with) is
   // forgotten. Covers servers without departure notices; 0 disables.
   TimeUs member_timeout = defaults::kMemberTimeoutMs * kMillisecond;

@@ -49,7 +49,10 @@ void MeshNode::on_welcome(TimeUs now, PeerId id, std::vector<IceServer> ice_serv
   policy_ = LinkPolicy(id, config_);
   // The reference announces itself before it subscribes.
   if (config_.emulate_reference) publish_status(now);
-  emit(Subscribe{mesh_topic(config_.group)});
+  // A reference peer takes one update per frame.
+  const auto batch_ms = static_cast<std::uint32_t>(
+      config_.emulate_reference ? 0 : config_.server_batch / kMillisecond);
+  emit(Subscribe{mesh_topic(config_.group), batch_ms});
   for (const SignalKind kind :
        {SignalKind::offer, SignalKind::answer, SignalKind::candidate, SignalKind::fallback}) {
     emit(Subscribe{peer_topic(config_.group, self_, kind)});
@@ -71,10 +74,15 @@ bool MeshNode::on_server_frame(TimeUs now, std::string_view frame) {
   // A frame holds a topic message around the largest body we accept.
   limits.max_message_bytes = config_.max_packet_bytes + 4096;
   if (wire::decode(frame, message, limits) != wire::DecodeError::none) return false;
-  if (message.kind == wire::ServerMessage::Kind::welcome) {
-    on_welcome(now, message.welcome_id, std::move(message.ice_servers));
-  } else {
-    on_topic_message(now, message.topic, message.sender, message.body);
+  switch (message.kind) {
+    case wire::ServerMessage::Kind::welcome:
+      on_welcome(now, message.welcome_id, std::move(message.ice_servers));
+      break;
+    case wire::ServerMessage::Kind::topic_batch:
+      for (const wire::BatchEntry& entry : message.batch)
+        on_topic_message(now, message.topic, entry.sender, entry.body);
+      break;
+    default: on_topic_message(now, message.topic, message.sender, message.body); break;
   }
   return true;
 }

@@ -8,6 +8,7 @@ std::string server_frame(const Subscribe& subscribe) {
   wire::ClientMessage message;
   message.kind = wire::ClientMessage::Kind::subscribe;
   message.topic = subscribe.topic;
+  message.batch_ms = subscribe.batch_ms;
   return wire::encode(message);
 }
 

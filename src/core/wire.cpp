@@ -185,6 +185,14 @@ std::size_t topic_message_body_size(std::string_view topic, PeerId sender, std::
   return bytes_field_size(topic.size()) + uint_field_size(sender) + bytes_field_size(body.size());
 }
 
+// A batch entry: TopicMessage without its topic (inside TopicBatch field 2)
+std::size_t batch_entry_body_size(PeerId sender, std::string_view body) {
+  return uint_field_size(sender) + bytes_field_size(body.size());
+}
+std::size_t topic_batch_body_size(std::string_view topic, std::string_view entries) {
+  return bytes_field_size(topic.size()) + entries.size();
+}
+
 // IceServer (inside WelcomeMessage field 2)
 std::size_t ice_server_size(const IceServer& server) {
   std::size_t size = 0;
@@ -195,7 +203,8 @@ std::size_t ice_server_size(const IceServer& server) {
 
 // Client requests
 std::size_t topic_request_body_size(const ClientMessage& message) {
-  return bytes_field_size(message.topic.size());
+  const bool subscribe = message.kind == ClientMessage::Kind::subscribe;
+  return bytes_field_size(message.topic.size()) + (subscribe ? uint_field_size(message.batch_ms) : 0);
 }
 std::size_t publish_body_size(const ClientMessage& message) {
   std::size_t size = 0;
@@ -424,6 +433,7 @@ void reset(ServerMessage& message) {
   message.topic.clear();
   message.sender = kNoPeer;
   message.body.clear();
+  message.batch.clear();
 }
 void clear(std::string& text) { text.clear(); }
 void clear(std::string_view& text) { text = std::string_view{}; }
@@ -431,6 +441,7 @@ template <class Message>  // ClientMessage, ClientMessageView
 void reset(Message& message) {
   message.kind = ClientMessage::Kind::none;
   clear(message.topic);
+  message.batch_ms = 0;
   message.topics.clear();
   clear(message.payload);
 }
@@ -562,7 +573,7 @@ DecodeError parse_ice_server(Reader& field, std::vector<IceServer>& servers,
 }
 
 DecodeError parse_server(Reader reader, ServerMessage& message, const DecodeLimits& limits) {
-  const DecodeError error = for_each_field(reader, 2, [&](Reader& r) {
+  const DecodeError error = for_each_field(reader, 3, [&](Reader& r) {
     Reader body;
     switch (r.tag()) {
       case 1: {
@@ -594,6 +605,32 @@ DecodeError parse_server(Reader reader, ServerMessage& message, const DecodeLimi
           }
         });
       }
+      case 3: {
+        if (const DecodeError e = read_message(r, body); e != DecodeError::none) return e;
+        if (message.kind != ServerMessage::Kind::topic_batch) {
+          reset(message);
+          message.kind = ServerMessage::Kind::topic_batch;
+        }
+        return for_each_field(body, 2, [&](Reader& f) {
+          switch (f.tag()) {
+            case 1: return read_bytes(f, message.topic);
+            case 2: {
+              Reader entry;
+              if (const DecodeError e = read_message(f, entry); e != DecodeError::none) return e;
+              if (message.batch.size() >= limits.max_batch_entries) return DecodeError::too_many;
+              BatchEntry& out = message.batch.emplace_back();
+              return for_each_field(entry, 3, [&](Reader& g) {
+                switch (g.tag()) {
+                  case 2: return read_uint32(g, out.sender);
+                  case 3: return read_bytes(g, out.body);
+                  default: return skip(g);  // a topic here is the batch's
+                }
+              });
+            }
+            default: return skip(f);
+          }
+        });
+      }
       default: return skip(r);
     }
   });
@@ -621,8 +658,13 @@ DecodeError parse_client(Reader reader, Message& message, const DecodeLimits& li
       message.kind = kind;
     }
     if (kind != Kind::publish) {
-      return for_each_field(body, 1, [&](Reader& f) {
-        return f.tag() == 1 ? read_bytes(f, message.topic) : skip(f);
+      return for_each_field(body, 2, [&](Reader& f) {
+        switch (f.tag()) {
+          case 1: return read_bytes(f, message.topic);
+          case 2:  // SubscribeRequest only
+            return kind == Kind::subscribe ? read_uint32(f, message.batch_ms) : skip(f);
+          default: return skip(f);
+        }
       });
     }
     return for_each_field(body, 2, [&](Reader& f) {
@@ -719,6 +761,12 @@ std::string encode(const ServerMessage& message) {
           len_field_size(topic_message_body_size(message.topic, message.sender, message.body)));
       append_topic_message(out, message.topic, message.sender, message.body);
       break;
+    case ServerMessage::Kind::topic_batch: {
+      std::string entries;
+      for (const BatchEntry& entry : message.batch) append_batch_entry(entries, entry.sender, entry.body);
+      append_topic_batch(out, message.topic, entries);
+      break;
+    }
   }
   return out;
 }
@@ -733,6 +781,7 @@ std::string encode(const ClientMessage& message) {
         put_len_header(out, message.kind == ClientMessage::Kind::subscribe ? 1 : 3,
                        topic_request_body_size(message));
         put_bytes(writer, 1, message.topic);
+        if (message.kind == ClientMessage::Kind::subscribe) put_uint32(writer, 2, message.batch_ms);
         break;
       case ClientMessage::Kind::publish:
         put_len_header(out, 2, publish_body_size(message));
@@ -754,6 +803,20 @@ void append_topic_message(std::string& out, std::string_view topic, PeerId sende
   put_bytes(writer, 1, topic);
   put_uint32(writer, 2, sender);
   put_bytes(writer, 3, body);
+}
+
+void append_batch_entry(std::string& entries, PeerId sender, std::string_view body) {
+  put_len_header(entries, 2, batch_entry_body_size(sender, body));
+  Writer writer{entries};
+  put_uint32(writer, 2, sender);
+  put_bytes(writer, 3, body);
+}
+
+void append_topic_batch(std::string& out, std::string_view topic, std::string_view entries) {
+  put_len_header(out, 3, topic_batch_body_size(topic, entries));
+  Writer writer{out};
+  put_bytes(writer, 1, topic);
+  out.append(entries);
 }
 
 void append_welcome(std::string& out, PeerId id, const std::vector<IceServer>& ice_servers) {

@@ -94,14 +94,24 @@ struct MeshUpdate {
 
 using p2pmesh::IceServer;  // ice.hpp
 
+// One message of a topic batch (a TopicMessage without its topic).
+struct BatchEntry {
+  PeerId sender = kNoPeer;  // 2
+  std::string body;         // 3
+  friend bool operator==(const BatchEntry&, const BatchEntry&) = default;
+};
+
 struct ServerMessage {
-  enum class Kind : std::uint8_t { none, welcome, topic_message };
+  enum class Kind : std::uint8_t { none, welcome, topic_message, topic_batch };
   Kind kind = Kind::none;
   PeerId welcome_id = kNoPeer;  // 1.1 when kind is welcome
   std::vector<IceServer> ice_servers;  // 1.2 (ours) when kind is welcome
-  std::string topic;            // 2.1 when kind is topic_message
+  std::string topic;            // 2.1 when kind is topic_message; 3.1 when topic_batch
   PeerId sender = kNoPeer;      // 2.2
   std::string body;             // 2.3
+  // 3.2 (ours) when kind is topic_batch: the topic's messages in the order
+  // the server took them, for a subscriber that asked for batches.
+  std::vector<BatchEntry> batch;
   friend bool operator==(const ServerMessage&, const ServerMessage&) = default;
 };
 
@@ -109,6 +119,7 @@ struct ClientMessage {
   enum class Kind : std::uint8_t { none, subscribe, publish, unsubscribe };
   Kind kind = Kind::none;
   std::string topic;                // 1.1 / 3.1 when subscribe / unsubscribe
+  std::uint32_t batch_ms = 0;       // 1.2 (ours): batches welcome, this late at most
   std::vector<std::string> topics;  // 2.1 when publish
   std::string payload;              // 2.2 when publish
   friend bool operator==(const ClientMessage&, const ClientMessage&) = default;
@@ -119,6 +130,7 @@ struct ClientMessage {
 struct ClientMessageView {
   ClientMessage::Kind kind = ClientMessage::Kind::none;
   std::string_view topic;
+  std::uint32_t batch_ms = 0;
   std::vector<std::string_view> topics;
   std::string_view payload;
 };
@@ -140,6 +152,7 @@ struct DecodeLimits {
   std::size_t max_message_ids = 256;     // Packet.have / Packet.want, each
   std::size_t max_ice_servers = 8;       // per welcome
   std::size_t max_ice_server_urls = 8;   // per ICE server
+  std::size_t max_batch_entries = 4096;  // per topic batch
 };
 
 std::string encode(const Edge& edge);
@@ -155,6 +168,11 @@ std::string encode(const ClientMessage& message);
 void append_topic_message(std::string& out, std::string_view topic, PeerId sender,
                           std::string_view body);
 void append_welcome(std::string& out, PeerId id, const std::vector<IceServer>& ice_servers = {});
+// A topic batch in two steps, so the server grows it message by message:
+// append_batch_entry adds one message to `entries`; append_topic_batch
+// appends the complete ServerMessage{topic_batch} holding them to `out`.
+void append_batch_entry(std::string& entries, PeerId sender, std::string_view body);
+void append_topic_batch(std::string& out, std::string_view topic, std::string_view entries);
 
 DecodeError decode(std::string_view bytes, Edge& out, const DecodeLimits& limits = {});
 DecodeError decode(std::string_view bytes, MessageId& out, const DecodeLimits& limits = {});

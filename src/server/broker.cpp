@@ -34,7 +34,27 @@ std::string status_body(PeerId id, const p2pmesh::MemberRecord& record) {
 // Remote members kept per group (a bound against a misbehaving node).
 constexpr std::size_t kMaxRemoteMembers = 100000;
 
+// TopicBatcher keeps the core's microseconds.
+p2pmesh::TimeUs us_of(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+Clock::time_point time_of(p2pmesh::TimeUs us) {
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(us)));
+}
+
+Client* client_of(Client* client) { return client; }
+Client* client_of(const std::pair<Client*, std::uint32_t>& batched) { return batched.first; }
+
+// A subscriber may ask for a long delay; meshd holds at most this.
+constexpr std::uint32_t kMaxBatchMs = 10'000;
+
 }  // namespace
+
+Clock::duration Topic::batch_window() const {
+  std::uint32_t ms = kMaxBatchMs;
+  for (const auto& [client, wait] : batched) ms = std::min(ms, wait);
+  return std::chrono::milliseconds(ms);
+}
 
 Broker::Broker(const Config& config, Metrics& metrics, FramePool& frames)
     : config_(config), metrics_(metrics), frames_(frames) {
@@ -110,7 +130,7 @@ Clock::duration Broker::handle(Client& session, std::string_view bytes,
     return wait;
   switch (view_.kind) {
     case wire::ClientMessage::Kind::subscribe:
-      subscribe(session, view_.topic);
+      subscribe(session, view_.topic, view_.batch_ms);
       break;
     case wire::ClientMessage::Kind::unsubscribe:
       unsubscribe(session, view_.topic);
@@ -154,7 +174,7 @@ bool Broker::may_subscribe(const Client& session, std::string_view topic) {
   return true;
 }
 
-void Broker::subscribe(Client& session, std::string_view name) {
+void Broker::subscribe(Client& session, std::string_view name, std::uint32_t batch_ms) {
   if (!may_subscribe(session, name)) {
     spdlog::debug("peer {}: subscribe to '{}' refused", session.id(), name);
     session.strike();
@@ -168,9 +188,13 @@ void Broker::subscribe(Client& session, std::string_view name) {
     return;
   }
   Topic& topic = topic_for(name);
-  topic.subscribers.push_back(&session);
+  // Batches for <group>.mesh only: other topics carry signaling, which
+  // waits for nothing.
+  const bool batched = batch_ms > 0 && topic.group;
+  if (batched) topic.batched.emplace_back(&session, batch_ms);
+  else topic.subscribers.push_back(&session);
   session.subscriptions.push_back(&topic);
-  if (topic.group) join_group(topic, session);
+  if (topic.group) join_group(topic, session, batched);
 }
 
 void Broker::unsubscribe(Client& session, std::string_view name) {
@@ -207,8 +231,16 @@ void Broker::unlink(Topic& topic, Client& session) {
     *it = subscribers.back();
     subscribers.pop_back();
   }
+  auto& batched = topic.batched;
+  const auto in_batch = std::find_if(batched.begin(), batched.end(),
+                                     [&](const auto& entry) { return entry.first == &session; });
+  if (in_batch != batched.end()) {
+    *in_batch = batched.back();
+    batched.pop_back();
+  }
   if (topic.group) leave_group(*topic.group, session, true);
-  if (!subscribers.empty()) return;
+  if (!topic.empty()) return;
+  std::erase(batching_, &topic);
   if (cluster_) cluster_->interest(topic.name, false);
   if (topic.group) {
     groups_.erase(topic.group->name);
@@ -250,16 +282,23 @@ Topic& Broker::topic_for(std::string_view name) {
   return ref;
 }
 
-void Broker::join_group(Topic& mesh_topic, Client& session) {
+void Broker::join_group(Topic& mesh_topic, Client& session, bool batched) {
   Group& group = *mesh_topic.group;
   // Snapshot: the latest known status of every member, as if it had just
-  // published it.
+  // published it; in batches to a subscriber that takes them.
+  std::vector<wire::BatchEntry> snapshot;
   for (const Member& member : group.members) {
     const p2pmesh::MemberRecord& record = member.record;
     if (!record.has_update) continue;
-    session.deliver(encode(mesh_topic.name, member.id, status_body(member.id, record)));
     session.metrics().snapshots.add();
+    if (batched) {
+      snapshot.push_back({member.id, status_body(member.id, record)});
+      continue;
+    }
+    session.deliver(encode(mesh_topic.name, member.id, status_body(member.id, record)));
   }
+  for (const std::string& message : p2pmesh::encode_batches(mesh_topic.name, snapshot))
+    session.deliver(frame_of(message));
   Member member;
   member.session = &session;
   member.id = session.id();
@@ -294,15 +333,13 @@ void Broker::leave_group(Group& group, Client& session, bool notify) {
 
 bool Broker::announce_departure(Group& group, PeerId id, const p2pmesh::MemberRecord& record,
                                 EventLoop& origin, bool to_cluster) {
-  if (!cluster_ && group.mesh->subscribers.empty()) return false;
+  if (!cluster_ && group.mesh->empty()) return false;
   // Published as if by the departed peer.
   const std::string body = wire::encode(record.departure(id));
   if (to_cluster && cluster_)
     cluster_->publish(Envelope::Kind::publish, group.mesh->name, id, true, body);
-  if (group.mesh->subscribers.empty()) return false;
-  FrameRef frame = encode(group.mesh->name, id, body);
-  frame->published = Clock::now();
-  fan_out(*group.mesh, frame, origin);
+  if (group.mesh->empty()) return false;
+  publish_to(*group.mesh, id, body, Clock::now(), origin);
   return true;
 }
 
@@ -331,8 +368,64 @@ FrameRef Broker::encode(std::string_view topic, PeerId sender, std::string_view 
   return frame;
 }
 
-void Broker::fan_out(Topic& topic, const FrameRef& frame, const EventLoop& origin) {
-  for (Client* subscriber : topic.subscribers) {
+FrameRef Broker::frame_of(std::string_view server_message) {
+  FrameRef frame = frames_.acquire();
+  frame->begin();
+  frame->data.append(server_message);
+  frame->seal_binary();
+  frame->counts_as_message = true;
+  return frame;
+}
+
+void Broker::publish_to(Topic& topic, PeerId sender, std::string_view body, Clock::time_point now,
+                        EventLoop& origin) {
+  if (!topic.subscribers.empty()) {
+    FrameRef frame = encode(topic.name, sender, body);
+    frame->published = now;
+    fan_out(topic.subscribers, frame, origin);
+  }
+  if (topic.batched.empty()) return;
+  const bool was_pending = topic.batcher.pending();
+  // Without a timer (a broker outside a server) nothing waits.
+  const Clock::duration window = arm_batch_ ? topic.batch_window() : Clock::duration::zero();
+  const p2pmesh::TimeUs due = topic.batcher.add(
+      us_of(now), std::chrono::duration_cast<std::chrono::microseconds>(window).count(), sender,
+      body);
+  if (due <= us_of(now)) {
+    flush_batch(topic, now, origin);
+  } else if (!was_pending) {
+    batching_.push_back(&topic);
+    arm_batch_(time_of(due));
+  }
+}
+
+void Broker::flush_batch(Topic& topic, Clock::time_point now, EventLoop& origin) {
+  const Clock::time_point oldest = time_of(topic.batcher.oldest());
+  const std::vector<wire::BatchEntry> entries = topic.batcher.take(us_of(now));
+  std::erase(batching_, &topic);
+  for (const std::string& message : p2pmesh::encode_batches(topic.name, entries)) {
+    FrameRef frame = frame_of(message);
+    frame->published = oldest;
+    fan_out(topic.batched, frame, origin);
+  }
+}
+
+void Broker::flush_batches(EventLoop& loop) {
+  const std::lock_guard lock(mutex_);
+  const Clock::time_point now = Clock::now();
+  std::optional<p2pmesh::TimeUs> next;
+  for (Topic* topic : std::vector<Topic*>(batching_))
+    if (topic->batcher.due() <= us_of(now)) flush_batch(*topic, now, loop);
+  for (const Topic* topic : batching_)
+    if (!next || topic->batcher.due() < *next) next = topic->batcher.due();
+  if (next && arm_batch_) arm_batch_(time_of(*next));
+  hand_over();
+}
+
+template <class Subscribers>
+void Broker::fan_out(const Subscribers& subscribers, const FrameRef& frame, const EventLoop& origin) {
+  for (const auto& entry : subscribers) {
+    Client* subscriber = client_of(entry);
     EventLoop& target = subscriber->loop();
     if (&target == &origin) {
       subscriber->deliver(frame);
@@ -427,9 +520,7 @@ void Broker::publish(Client& session, const std::vector<std::string_view>& topic
     if (cluster_)
       cluster_->publish(Envelope::Kind::publish, name, session.id(), member_update, payload);
     if (!topic) continue;
-    FrameRef frame = encode(name, session.id(), payload);
-    frame->published = now;
-    fan_out(*topic, frame, session.loop());
+    publish_to(*topic, session.id(), payload, now, session.loop());
   }
 }
 
@@ -467,9 +558,7 @@ void Broker::on_remote(const Envelope& envelope, EventLoop& loop) {
     const bool deliver = envelope.kind == Envelope::Kind::publish ||
                          (envelope.kind == Envelope::Kind::announce && unknown);
     if (!topic || !deliver) return;
-    FrameRef frame = encode(topic->name, envelope.sender, envelope.body);
-    frame->published = Clock::now();
-    fan_out(*topic, frame, loop);
+    publish_to(*topic, envelope.sender, envelope.body, Clock::now(), loop);
     hand_over();
   }
 }

@@ -39,6 +39,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -56,6 +57,7 @@
 #include "frame.hpp"
 #include "ice_credentials.hpp"
 #include "member_record.hpp"
+#include "topic_batcher.hpp"
 #include "metrics.hpp"
 #include "peer_id.hpp"
 #include "transport.hpp"
@@ -235,8 +237,15 @@ void teardown(beast::role_type role, QueuedStream& stream, beast::error_code& ec
 
 struct Topic {
   std::string name;
-  std::vector<Client*> subscribers;
+  std::vector<Client*> subscribers;  // one frame per message
   Group* group = nullptr;  // set for <group>.mesh
+  // <group>.mesh subscribers that asked for batches (SubscribeRequest.batch_ms,
+  // the largest delay each takes): not in `subscribers`; their messages wait
+  // in `batcher` for the shortest of those delays at most.
+  std::vector<std::pair<Client*, std::uint32_t>> batched;
+  p2pmesh::TopicBatcher batcher;
+  Clock::duration batch_window() const;
+  bool empty() const { return subscribers.empty() && batched.empty(); }
 };
 
 struct Member {
@@ -282,6 +291,11 @@ class Broker {
 
   // Cluster (cluster.hpp); null without --nats. Set before the loops run.
   void set_cluster(Cluster* cluster) { cluster_ = cluster; }
+  // Batches (SubscribeRequest.batch_ms): `arm` is called, under the lock,
+  // with the time a pending batch is due; whoever it is then calls
+  // flush_batches on that loop. Set before the loops run.
+  void set_batch_timer(std::function<void(Clock::time_point)> arm) { arm_batch_ = std::move(arm); }
+  void flush_batches(EventLoop& loop);
   // Loop 0 (`loop`), from the cluster: a publication or status from another
   // node; a node asking for our members' statuses; a node that died.
   void on_remote(const Envelope& envelope, EventLoop& loop);
@@ -295,13 +309,13 @@ class Broker {
 
  private:
   Clock::duration handle(Client& session, std::string_view bytes, Clock::time_point now);
-  void subscribe(Client& session, std::string_view topic);
+  void subscribe(Client& session, std::string_view topic, std::uint32_t batch_ms);
   void unsubscribe(Client& session, std::string_view topic);
   void publish(Client& session, const std::vector<std::string_view>& topics,
                std::string_view payload, Clock::time_point now);
   bool may_subscribe(const Client& session, std::string_view topic);
   bool granted(const Client& session, std::string_view topic);
-  void join_group(Topic& mesh_topic, Client& session);
+  void join_group(Topic& mesh_topic, Client& session, bool batched);
   void leave_group(Group& group, Client& session, bool notify);
   // Where the session's own mesh updates for group `group_name` are kept:
   // its Member of `group` (null while the group has no mesh topic), else its
@@ -315,9 +329,17 @@ class Broker {
   Topic& topic_for(std::string_view name);
   Topic* find_topic(std::string_view name);
   FrameRef encode(std::string_view topic, PeerId sender, std::string_view body);
+  // A message to every subscriber of `topic`: a frame each for those that
+  // take them one by one, into the topic's batch for the others.
+  void publish_to(Topic& topic, PeerId sender, std::string_view body, Clock::time_point now,
+                  EventLoop& origin);
+  // Sends the topic's pending batch to its batch subscribers.
+  void flush_batch(Topic& topic, Clock::time_point now, EventLoop& origin);
   // Subscribers on `origin` (the publisher's loop) get the frame at once;
   // the others through their loop's inbox, at hand_over().
-  void fan_out(Topic& topic, const FrameRef& frame, const EventLoop& origin);
+  template <class Subscribers>
+  void fan_out(const Subscribers& subscribers, const FrameRef& frame, const EventLoop& origin);
+  FrameRef frame_of(std::string_view server_message);
   // Passes the deliveries collected for other loops to their inboxes. An
   // entry holds a plain session pointer: a subscriber leaves under the lock,
   // in remove_session, which hands everything over before it returns.
@@ -336,6 +358,8 @@ class Broker {
   std::unordered_map<std::string, std::unique_ptr<Topic>, StringHash, std::equal_to<>> topics_;
   std::unordered_map<std::string, std::unique_ptr<Group>, StringHash, std::equal_to<>> groups_;
   std::vector<Outgoing> outgoing_;          // by loop index
+  std::vector<Topic*> batching_;            // topics with a pending batch
+  std::function<void(Clock::time_point)> arm_batch_;
   p2pmesh::wire::DecodeLimits limits_;
   p2pmesh::wire::ClientMessageView view_;    // reused: no allocation per message
   p2pmesh::wire::MeshUpdate mesh_update_;    // reused
@@ -389,6 +413,8 @@ class ServerImpl {
   // SIGHUP: the certificate and key again from the same files; a failure
   // keeps the current ones.
   void reload_tls();
+  // Any thread, under the broker's lock: batches due at `due` go out then.
+  void arm_batch_timer(Clock::time_point due);
   EventLoop& main_loop() { return *loops_.front(); }
 
   std::atomic<PeerId> next_id_{1};
@@ -404,6 +430,9 @@ class ServerImpl {
   tcp::acceptor acceptor_;
   asio::steady_timer shutdown_timer_;
   asio::steady_timer accept_retry_;
+  // The broker's batches (Broker::set_batch_timer): armed for the earliest due.
+  asio::steady_timer batch_timer_;
+  bool batch_timer_armed_ = false;
   std::optional<asio::signal_set> signals_;
 };
 

@@ -32,7 +32,9 @@ ServerImpl::ServerImpl(Config cfg)
       loops_(make_loops(*this, std::max<std::size_t>(1, config.threads))),
       acceptor_(main_loop().ioc),
       shutdown_timer_(main_loop().ioc),
-      accept_retry_(main_loop().ioc) {
+      accept_retry_(main_loop().ioc),
+      batch_timer_(main_loop().ioc) {
+  broker.set_batch_timer([this](Clock::time_point due) { arm_batch_timer(due); });
   if (!config.auth_key_file.empty()) {
     auth.emplace(TokenVerifier::from_file(config.auth_key_file));
     metrics.auth = true;
@@ -51,6 +53,20 @@ ServerImpl::ServerImpl(Config cfg)
 ServerImpl::~ServerImpl() {
   destroying_ = true;
   if (cluster) cluster->close();  // its timer is on loop 0; it stays, closed, for the sessions
+}
+
+void ServerImpl::arm_batch_timer(Clock::time_point due) {
+  if (destroying_) return;  // loop 0 may be gone
+  asio::post(main_loop().ioc, [this, due] {
+    if (batch_timer_armed_ && batch_timer_.expiry() <= due) return;
+    batch_timer_armed_ = true;
+    batch_timer_.expires_at(due);  // cancels a later wait: it sees the abort
+    batch_timer_.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      batch_timer_armed_ = false;
+      broker.flush_batches(main_loop());
+    });
+  });
 }
 
 std::uint16_t ServerImpl::listen() {

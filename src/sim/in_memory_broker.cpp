@@ -1,5 +1,7 @@
 #include "in_memory_broker.hpp"
 
+#include <algorithm>
+
 namespace p2pmesh::sim {
 
 namespace {
@@ -12,7 +14,13 @@ bool is_mesh_topic(const std::string& topic) {
 std::string group_of(const std::string& mesh_topic) {
   return mesh_topic.substr(0, mesh_topic.size() - kMeshSuffix.size());
 }
+constexpr std::uint32_t kMaxBatchMs = 10'000;  // as meshd
 }  // namespace
+
+void InMemoryBroker::set_clock(std::function<TimeUs()> now, std::function<void(TimeUs)> wake) {
+  now_ = std::move(now);
+  wake_ = std::move(wake);
+}
 
 PeerId InMemoryBroker::connect(Receiver receiver) {
   const PeerId id = next_id_++;
@@ -27,6 +35,8 @@ void InMemoryBroker::disconnect(PeerId client) {
   clients_.erase(it);
   for (const std::string& topic : topics) {
     subscribers_[topic].erase(client);
+    if (auto batching = batching_.find(topic); batching != batching_.end())
+      batching->second.subscribers.erase(client);
     if (!is_mesh_topic(topic)) continue;
     auto& members = groups_[group_of(topic)];
     auto member = members.find(client);
@@ -39,19 +49,27 @@ void InMemoryBroker::disconnect(PeerId client) {
   }
 }
 
-void InMemoryBroker::subscribe(PeerId client, const std::string& topic) {
+void InMemoryBroker::subscribe(PeerId client, const std::string& topic, std::uint32_t batch_ms) {
   auto it = clients_.find(client);
   if (it == clients_.end()) return;
   it->second.topics.push_back(topic);
-  subscribers_[topic].insert(client);
+  const bool batched = batch_ms > 0 && is_mesh_topic(topic);  // as meshd
+  if (batched) batching_[topic].subscribers[client] = std::min(batch_ms, kMaxBatchMs);
+  else subscribers_[topic].insert(client);
   if (!is_mesh_topic(topic)) return;
   auto& members = groups_[group_of(topic)];
   // Snapshot: the newcomer learns every current member at once.
+  std::vector<wire::BatchEntry> snapshot;
   for (const auto& [member, record] : members) {
     if (member == client || !record.has_update) continue;
-    it->second.receiver(client, topic, member, wire::encode(record.snapshot(member)));
+    if (batched) {
+      snapshot.push_back({member, wire::encode(record.snapshot(member))});
+      continue;
+    }
+    it->second.receiver(client, topic, member, wire::encode(record.snapshot(member)), true);
     ++delivered_;
   }
+  deliver_batches(client, it->second, topic, snapshot, split_batches(topic, snapshot));
   auto early = it->second.early.find(group_of(topic));
   if (early != it->second.early.end()) {
     members[client] = std::move(early->second);
@@ -70,16 +88,62 @@ void InMemoryBroker::publish(PeerId client, const std::vector<std::string>& topi
 }
 
 void InMemoryBroker::deliver(const std::string& topic, PeerId sender, const std::string& body) {
-  auto subs = subscribers_.find(topic);
-  if (subs == subscribers_.end()) return;
   // Receivers may publish meanwhile: walk a copy (a flat one, as a group's
   // mesh topic reaches every member).
-  const std::vector<PeerId> targets(subs->second.begin(), subs->second.end());
+  std::vector<PeerId> targets;
+  if (auto subs = subscribers_.find(topic); subs != subscribers_.end())
+    targets.assign(subs->second.begin(), subs->second.end());
   for (const PeerId target : targets) {
     auto client = clients_.find(target);
     if (client == clients_.end()) continue;
-    client->second.receiver(target, topic, sender, body);
+    client->second.receiver(target, topic, sender, body, true);
     ++delivered_;
+  }
+  auto batching = batching_.find(topic);
+  if (batching == batching_.end() || batching->second.subscribers.empty()) return;
+  Batching& batch = batching->second;
+  if (!now_ || !wake_) {  // no clock: nothing waits
+    batch.batcher.add(0, 0, sender, body);
+    flush_batch(topic);
+    return;
+  }
+  std::uint32_t window_ms = kMaxBatchMs;
+  for (const auto& [client, ms] : batch.subscribers) window_ms = std::min(window_ms, ms);
+  const bool was_pending = batch.batcher.pending();
+  const TimeUs due = batch.batcher.add(now_(), window_ms * kMillisecond, sender, body);
+  if (due <= now_()) flush_batch(topic);
+  else if (!was_pending) wake_(due);
+}
+
+void InMemoryBroker::flush_batches() {
+  const TimeUs now = now_ ? now_() : 0;
+  for (auto& [topic, batch] : batching_)
+    if (batch.batcher.pending() && batch.batcher.due() <= now) flush_batch(topic);
+}
+
+void InMemoryBroker::flush_batch(const std::string& topic) {
+  Batching& batch = batching_.at(topic);
+  const std::vector<wire::BatchEntry> entries = batch.batcher.take(now_ ? now_() : 0);
+  // Receivers may subscribe or leave meanwhile: walk a copy.
+  const std::vector<std::size_t> frames = split_batches(topic, entries);
+  std::vector<PeerId> targets;
+  for (const auto& [client, ms] : batch.subscribers) targets.push_back(client);
+  for (const PeerId target : targets) {
+    auto client = clients_.find(target);
+    if (client != clients_.end()) deliver_batches(target, client->second, topic, entries, frames);
+  }
+}
+
+void InMemoryBroker::deliver_batches(PeerId to, Client& client, const std::string& topic,
+                                     const std::vector<wire::BatchEntry>& entries,
+                                     const std::vector<std::size_t>& frames) {
+  std::size_t at = 0;
+  for (const std::size_t count : frames) {
+    for (std::size_t i = at; i < at + count; ++i) {
+      client.receiver(to, topic, entries[i].sender, entries[i].body, i == at);
+      ++delivered_;
+    }
+    at += count;
   }
 }
 
@@ -88,7 +152,9 @@ bool InMemoryBroker::track_mesh_update(const std::string& topic, PeerId sender,
   wire::MeshUpdate update;
   if (check_mesh_update(body, sender, update) != MeshUpdateCheck::own) return false;
   Client& client = clients_.at(sender);
-  const bool member = subscribers_[topic].count(sender) != 0;
+  const auto batching = batching_.find(topic);
+  const bool member = subscribers_[topic].count(sender) != 0 ||
+                      (batching != batching_.end() && batching->second.subscribers.count(sender));
   MemberRecord& record = member ? groups_[group_of(topic)][sender] : client.early[group_of(topic)];
   record.apply(update);
   if (update.kind == wire::MeshUpdate::Kind::connected_to ||

@@ -13,7 +13,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "clock.hpp"
 #include "member_record.hpp"
+#include "topic_batcher.hpp"
 #include "peer_id.hpp"
 #include "wire.hpp"
 
@@ -21,14 +23,22 @@ namespace p2pmesh::sim {
 
 class InMemoryBroker {
  public:
+  // `new_frame` is false for the second and later messages of one batch
+  // frame (SubscribeRequest.batch_ms): what a peer pays per frame, it pays once.
   using Receiver = std::function<void(PeerId to, const std::string& topic, PeerId sender,
-                                      const std::string& body)>;
+                                      const std::string& body, bool new_frame)>;
 
   // A new connection: returns its fresh id (the welcome).
   PeerId connect(Receiver receiver);
   void disconnect(PeerId client);
-  void subscribe(PeerId client, const std::string& topic);
+  void subscribe(PeerId client, const std::string& topic, std::uint32_t batch_ms = 0);
   void publish(PeerId client, const std::vector<std::string>& topics, const std::string& body);
+
+  // Batches as meshd makes them (TopicBatcher): the simulated clock, and how
+  // the broker asks to be called back (flush_batches) when one is due.
+  // Without them nothing waits.
+  void set_clock(std::function<TimeUs()> now, std::function<void(TimeUs due)> wake);
+  void flush_batches();
 
   std::uint64_t messages_delivered() const { return delivered_; }
   // connected_to / disconnected_from updates published (each reaches the
@@ -45,12 +55,25 @@ class InMemoryBroker {
     std::map<std::string, MemberRecord> early;
   };
   void deliver(const std::string& topic, PeerId sender, const std::string& body);
+  void flush_batch(const std::string& topic);
+  // Entries to one client, `frames` (split_batches) of them in each frame,
+  // as meshd frames them.
+  void deliver_batches(PeerId to, Client& client, const std::string& topic,
+                       const std::vector<wire::BatchEntry>& entries,
+                       const std::vector<std::size_t>& frames);
+  struct Batching {
+    std::map<PeerId, std::uint32_t> subscribers;  // -> batch_ms
+    TopicBatcher batcher;
+  };
   // Keeps a member's own mesh update; false (refused) when it is not one.
   bool track_mesh_update(const std::string& topic, PeerId sender, const std::string& body);
 
   PeerId next_id_ = 1;
   std::unordered_map<PeerId, Client> clients_;
-  std::map<std::string, std::set<PeerId>> subscribers_;
+  std::map<std::string, std::set<PeerId>> subscribers_;  // one frame per message
+  std::map<std::string, Batching> batching_;             // <group>.mesh batch subscribers
+  std::function<TimeUs()> now_;
+  std::function<void(TimeUs)> wake_;
   // group -> member -> its latest status (kept current from link updates)
   std::map<std::string, std::map<PeerId, MemberRecord>> groups_;
   std::uint64_t delivered_ = 0;

@@ -34,6 +34,9 @@ void usage(FILE* out) {
                "  --status-refresh-per-s R  status pacing: an unchanged status only every\n"
                "                         max(interval, members / R s); 0: every interval,\n"
                "                         as before pacing (default: live peers', 10)\n"
+               "  --server-batch-ms MS   mesh updates from the server up to MS late, several\n"
+               "                         per frame (at once when none went out in the last\n"
+               "                         MS); 0: one frame each (default: live peers', 200)\n"
                "  --alpha A              Prim-Dijkstra blend of 'ours', 0..1 (default 0.8)\n"
                "  --max-depth H          'ours' tree: no peer more than H hops from the source\n"
                "                         unless that far on the shortest path; 0 = no limit\n"
@@ -135,6 +138,7 @@ int main(int argc, char** argv) {
     else if (arg == "--join-interval-ms") options.join_interval = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--status-interval-s" && number > 0) options.status_interval = static_cast<TimeUs>(number * kSecond);
     else if (arg == "--status-refresh-per-s" && number >= 0) options.status_refresh_per_s = number;
+    else if (arg == "--server-batch-ms" && number >= 0 && number <= 10000) options.server_batch = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--alpha" && number <= 1) options.alpha = number;
     else if (arg == "--max-depth") {
       options.max_depth = number >= 1 ? static_cast<std::uint32_t>(std::min(number, 1e6))
@@ -158,11 +162,12 @@ int main(int argc, char** argv) {
 
   if (!json) {
     std::printf("mesh-sim: %zu peers join one every %.0f ms, strategy %s, churn %g%%/min, seed %llu,"
-                " statuses every %g s, refreshes %g/s\n",
+                " statuses every %g s, refreshes %g/s, server batches %g ms\n",
                 options.peers, static_cast<double>(options.join_interval) / kMillisecond,
                 sim::to_string(options.strategy), options.churn_percent_per_minute,
                 static_cast<unsigned long long>(options.seed),
-                static_cast<double>(options.status_interval) / kSecond, options.status_refresh_per_s);
+                static_cast<double>(options.status_interval) / kSecond, options.status_refresh_per_s,
+                static_cast<double>(options.server_batch) / kMillisecond);
     std::fflush(stdout);
   }
   const sim::ScenarioResult r = sim::run_scenario(options);

@@ -140,6 +140,7 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
   config.seed = options.seed;
   config.status_interval = options.status_interval;
   config.status_refresh_per_s = options.status_refresh_per_s;
+  config.server_batch = options.server_batch;
   // Silent members expire after as many status intervals as live peers wait.
   config.member_timeout =
       MeshConfig{}.member_timeout / MeshConfig{}.status_interval * options.status_interval;
@@ -339,7 +340,7 @@ std::string ScenarioResult::json(const ScenarioOptions& options) const {
                 "\"server_deliveries_per_s\":%.1f,\"control_msgs_per_peer_per_s\":%.3f,"
                 "\"keepalives_per_peer_per_s\":%.3f,"
                 "\"tree_computations_per_broadcast\":%.4f,\"status_interval_s\":%g,"
-                "\"status_refresh_per_s\":%g,"
+                "\"status_refresh_per_s\":%g,\"server_batch_ms\":%g,"
                 "\"drop\":%g,\"order_violations\":%zu,\"gap_events\":%zu,\"gap_messages\":%zu,"
                 "\"pulls_per_broadcast\":%.3f,\"pulled_copies_per_broadcast\":%.3f,"
                 "\"local_repairs_per_broadcast\":%.3f,\"announcements_per_broadcast\":%.1f,"
@@ -355,7 +356,8 @@ std::string ScenarioResult::json(const ScenarioOptions& options) const {
                 keepalives_per_peer_per_s,
                 tree_computations_per_broadcast,
                 static_cast<double>(options.status_interval) / kSecond,
-                options.status_refresh_per_s, options.network.drop,
+                options.status_refresh_per_s,
+                static_cast<double>(options.server_batch) / kMillisecond, options.network.drop,
                 order_violations, gap_events, gap_messages, pulls_per_broadcast,
                 pulled_copies_per_broadcast, local_repairs_per_broadcast,
                 announcements_per_broadcast, history_kb_mean, history_kb_max, reorder_kb_max);

@@ -34,6 +34,9 @@ struct ScenarioOptions {
   // Status pacing (MeshConfig::status_refresh_per_s; 0: a status every
   // interval from every peer, as before pacing).
   double status_refresh_per_s = MeshConfig{}.status_refresh_per_s;
+  // Mesh updates in batches from the server (MeshConfig::server_batch; 0:
+  // one frame per update, as before batching).
+  TimeUs server_batch = MeshConfig{}.server_batch;
   TimeUs broadcast_interval = 200 * kMillisecond;
   double alpha = 0.8;  // blend of the "ours" tree
   // Mixed groups: this share of the peers (0..1) are reference-like test

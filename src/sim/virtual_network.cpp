@@ -71,7 +71,15 @@ std::uint64_t mix(std::uint64_t x) {  // splitmix64 finalizer
 }  // namespace
 
 VirtualNetwork::VirtualNetwork(NetworkOptions options)
-    : options_(options), parallel_(options.threads), seed_mix_(mix(options.seed)), random_(mix(options.seed + 1)) {}
+    : options_(options), parallel_(options.threads), seed_mix_(mix(options.seed)), random_(mix(options.seed + 1)) {
+  broker_.set_clock([this] { return events_.now(); },
+                    [this](TimeUs due) {
+                      events_.at(due, [this] {
+                        broker_.flush_batches();
+                        flush_downlinks();
+                      });
+                    });
+}
 
 template <class Fn>
 void VirtualNetwork::handling_data(PeerId peer, std::uint32_t hops, Fn&& fn) {
@@ -146,9 +154,8 @@ std::vector<PeerId> VirtualNetwork::add_peers(std::size_t count, TimeUs every,
 
 PeerId VirtualNetwork::add_peer(MeshConfig config) {
   const PeerId id = broker_.connect(
-      [this](PeerId to, const std::string& topic, PeerId sender, const std::string& body) {
-        on_server_message(to, topic, sender, body);
-      });
+      [this](PeerId to, const std::string& topic, PeerId sender, const std::string& body,
+             bool new_frame) { on_server_message(to, topic, sender, body, new_frame); });
   config.seed = mix(config.seed ^ seed_mix_ ^ id);
   SimNode& sim = nodes_[id];
   if (node_by_id_.size() <= id) node_by_id_.resize(id + 1, nullptr);
@@ -255,8 +262,9 @@ void VirtualNetwork::carry_out(PeerId peer, SimNode& sim, Action& action) {
   std::visit(
       Overloaded{
           [&](Subscribe& a) {
-            events_.after(options_.server_latency, [this, peer, topic = std::move(a.topic)] {
-              broker_.subscribe(peer, topic);
+            events_.after(options_.server_latency, [this, peer, topic = std::move(a.topic),
+                                                    batch_ms = a.batch_ms] {
+              broker_.subscribe(peer, topic, batch_ms);
               flush_downlinks();
             });
           },
@@ -381,8 +389,8 @@ void VirtualNetwork::to_server(PeerId peer, const std::vector<std::string>& topi
 }
 
 void VirtualNetwork::on_server_message(PeerId to, const std::string& topic, PeerId sender,
-                                       const std::string& body) {
-  ++traffic_.server_frames;
+                                       const std::string& body, bool new_frame) {
+  if (new_frame) ++traffic_.server_frames;
   if (is_fallback_topic(topic)) ++traffic_.server_fallback_frames;
   // One publication reaches many: share its bytes among the deliveries.
   Downlink downlink{to, nullptr, sender, nullptr, batch_hops_};

@@ -154,7 +154,7 @@ class VirtualNetwork {
   void send_on_link(PeerId peer, SimNode& sim, SendOnLink& send);
   void to_server(PeerId peer, const std::vector<std::string>& topics, const std::string& body);
   void on_server_message(PeerId to, const std::string& topic, PeerId sender,
-                         const std::string& body);
+                         const std::string& body, bool new_frame);
   void close_endpoint(PeerId peer, LinkId link, TimeUs delay);
   void count_cost(const std::string& bytes, bool via_server, std::size_t copies);
   // Runs an input on a node that handles data at `hops`: what it sends then

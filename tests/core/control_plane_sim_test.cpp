@@ -17,14 +17,18 @@ namespace {
 // Joins take 1-2 s here, so the peers' statuses go out in step: the
 // measuring window (75 broadcasts 200 ms apart + 5 s) spans two whole
 // intervals of 10 s, or four of 5 s.
+// Without server batches unless asked: one frame per update, the model the
+// first tests check.
 ScenarioResult run(std::size_t peers, TimeUs status_interval = MeshConfig{}.status_interval,
-                   double status_refresh_per_s = MeshConfig{}.status_refresh_per_s) {
+                   double status_refresh_per_s = MeshConfig{}.status_refresh_per_s,
+                   TimeUs server_batch = 0) {
   ScenarioOptions options;
   options.peers = peers;
   options.broadcasts = 75;
   options.seed = 5;
   options.status_interval = status_interval;
   options.status_refresh_per_s = status_refresh_per_s;
+  options.server_batch = server_batch;
   options.network.threads = 1;
   return run_scenario(options);
 }
@@ -106,6 +110,7 @@ TEST(ControlPlaneSim, ATreeIsCountedOncePerViewChangeAndKeepAlivesAsTheyArrive) 
   VirtualNetwork network({});
   MeshConfig config;
   config.group = "test";
+  config.server_batch = 0;  // a frame per status (counted below)
   for (int i = 0; i < 12; ++i) {
     network.add_peer(config);
     network.run_for(100 * kMillisecond);
@@ -136,6 +141,21 @@ TEST(ControlPlaneSim, PacedStatusesCutTheServersDeliveriesAndLoseNothing) {
   EXPECT_LT(paced.control_msgs_per_peer_per_s, every.control_msgs_per_peer_per_s);
   EXPECT_EQ(paced.delivery_ratio, 1.0);
   EXPECT_EQ(every.delivery_ratio, 1.0);
+}
+
+TEST(ControlPlaneSim, ServerBatchesCutTheFramesAPeerGetsAndLoseNothing) {
+  // Statuses every interval (no pacing), in step: 40 updates within a
+  // second or two reach a peer in a few batch frames (the first at once,
+  // then one per 200 ms window) instead of one frame each.
+  const TimeUs interval = MeshConfig{}.status_interval;
+  const ScenarioResult single = run(40, interval, 0, 0);
+  const ScenarioResult batched = run(40, interval, 0, 200 * kMillisecond);
+  EXPECT_LT(batched.server_deliveries_per_s, 0.5 * single.server_deliveries_per_s)
+      << batched.server_deliveries_per_s << " against " << single.server_deliveries_per_s;
+  EXPECT_LT(batched.control_msgs_per_peer_per_s - batched.keepalives_per_peer_per_s,
+            0.5 * (single.control_msgs_per_peer_per_s - single.keepalives_per_peer_per_s));
+  EXPECT_EQ(batched.delivery_ratio, 1.0);
+  EXPECT_EQ(single.delivery_ratio, 1.0);
 }
 
 }  // namespace

@@ -19,7 +19,8 @@ struct Heard {
 
 // A receiver that decodes every mesh update it gets into `heard`.
 InMemoryBroker::Receiver recorder(std::vector<Heard>& heard) {
-  return [&heard](PeerId to, const std::string& topic, PeerId sender, const std::string& body) {
+  return [&heard](PeerId to, const std::string& topic, PeerId sender, const std::string& body,
+                  bool /*new_frame*/) {
     Heard h{to, topic, sender, {}};
     ASSERT_EQ(wire::decode(body, h.update), wire::DecodeError::none);
     heard.push_back(h);

@@ -995,6 +995,7 @@ TEST_F(MeshNodeTest, TheCoreDecodesServerFramesAndRefusesBadOnes) {
     wire::ClientMessage message;
     message.kind = wire::ClientMessage::Kind::subscribe;
     message.topic = "g.mesh";
+    message.batch_ms = 200;  // MeshConfig::server_batch
     return wire::encode(message);
   }());
 
@@ -1011,6 +1012,33 @@ TEST_F(MeshNodeTest, TheCoreDecodesServerFramesAndRefusesBadOnes) {
   status.body = wire::encode(ours_status(7, 1, {}));
   EXPECT_TRUE(node_.on_server_frame(now_, wire::encode(status)));
   EXPECT_TRUE(node_.membership().is_member(7));
+}
+
+TEST_F(MeshNodeTest, EveryUpdateOfABatchFrameCountsInOrder) {
+  welcome();
+  wire::MeshUpdate gone = status_of(7, 2, {});
+  gone.left = true;
+  wire::ServerMessage batch;
+  batch.kind = wire::ServerMessage::Kind::topic_batch;
+  batch.topic = "g.mesh";
+  batch.batch = {{7, wire::encode(ours_status(7, 1, {}))},
+                 {8, wire::encode(ours_status(8, 1, {}))},
+                 {7, wire::encode(gone)},
+                 {9, wire::encode(ours_status(8, 2, {}))}};  // forged: 9 about 8
+  ASSERT_TRUE(node_.on_server_frame(now_, wire::encode(batch)));
+  EXPECT_FALSE(node_.membership().is_member(7)) << "joined, then left, in that order";
+  EXPECT_TRUE(node_.membership().is_member(8));
+  EXPECT_FALSE(node_.membership().is_member(9));
+  EXPECT_EQ(node_.counters().forged_updates, 1u);
+}
+
+TEST_F(MeshNodeTest, AReferenceLikePeerAsksForNoBatches) {
+  MeshConfig config = make_config();
+  config.emulate_reference = true;
+  MeshNode node(config);
+  node.on_welcome(now_, kSelf);
+  for (const auto& subscribe : only<Subscribe>(node.take_actions()))
+    EXPECT_EQ(subscribe.batch_ms, 0u) << subscribe.topic;
 }
 
 TEST_F(MeshNodeTest, LosingTheServerClosesEveryLinkAndReportsEachLinkAndMemberGone) {

@@ -248,7 +248,7 @@ TEST(IceServers, WithoutFlagsTheWelcomeHasNone) {
   EXPECT_TRUE(welcome.ice_servers.empty());
   // Byte for byte today's welcome: ServerMessage{welcome{id}}.
   EXPECT_EQ(a.last_bytes(), wire::encode(wire::ServerMessage{
-                                wire::ServerMessage::Kind::welcome, a.id(), {}, {}, 0, {}}));
+                                wire::ServerMessage::Kind::welcome, a.id(), {}, {}, 0, {}, {}}));
   EXPECT_EQ(metric(port, "meshd_turn_credentials_issued_total"), 0);
   EXPECT_EQ(http_get(port, "/healthz").body, "ok\n");
   a.close();

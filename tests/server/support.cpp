@@ -608,10 +608,11 @@ const std::string& WsClient::error() const { return impl_->error; }
 p2pmesh::PeerId WsClient::id() const { return impl_->id; }
 const std::string& WsClient::last_bytes() const { return impl_->last_bytes; }
 
-void WsClient::subscribe(const std::string& name) {
+void WsClient::subscribe(const std::string& name, std::uint32_t batch_ms) {
   wire::ClientMessage message;
   message.kind = wire::ClientMessage::Kind::subscribe;
   message.topic = name;
+  message.batch_ms = batch_ms;
   impl_->write(wire::encode(message), true);
 }
 

@@ -179,7 +179,8 @@ class WsClient {
   // The bytes of the last message next() returned (the welcome after connect).
   const std::string& last_bytes() const;
 
-  void subscribe(const std::string& topic);
+  // batch_ms (ours): <group>.mesh messages may come that late, in batches.
+  void subscribe(const std::string& topic, std::uint32_t batch_ms = 0);
   void unsubscribe(const std::string& topic);
   void publish(const std::vector<std::string>& topics, const std::string& payload);
   void send_binary(const std::string& bytes);
