@@ -11,7 +11,14 @@
 //   mesh    --groups x --peers peers speaking WIRE.md (access rules on):
 //           each subscribes to <g>.mesh and its own topics, publishes its
 //           status every --status-interval s, and each group makes
-//           --link-changes connected_to/disconnected_from per second
+//           --link-changes connected_to/disconnected_from per second.
+//           As paced peers do (docs/membership.md): --refresh-per-s R
+//           stretches a peer's interval to max(interval, peers / R); --churn
+//           P replaces P% of each group per minute with what the peers send
+//           then (the leaver's departure, its neighbours' disconnected_from,
+//           the newcomer's snapshot, status, --churn-links new links from
+//           both ends, and its status once they are measured); --batch-ms
+//           asks meshd for batches of <g>.mesh updates (SubscribeRequest.batch_ms)
 //
 // --cluster N (fanout): N meshd nodes on one spawned nats-server
 // (docs/cluster.md); connection i goes to node i % N, so every topic spans
@@ -58,6 +65,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "wire.hpp"
@@ -178,10 +186,14 @@ struct Conn {
   bool want_write = false;
   std::vector<p2pmesh::PeerId> links;  // mesh mode
   std::uint32_t next_status_us = 0;    // mesh mode
+  // mesh mode: when it (re)subscribed; statuses sent before are the
+  // snapshot's, not live deliveries (no latency sample)
+  std::uint32_t joined_us = 0;
 };
 
 struct Stats {
-  std::uint64_t delivered = 0;
+  std::uint64_t delivered = 0;  // frames
+  std::uint64_t updates = 0;    // mesh mode: messages, a batch frame holding several
   std::uint64_t welcomes = 0;
   std::uint64_t closed = 0;
   std::vector<std::uint32_t> latency_us;  // histogram, 1 us buckets up to 2 s
@@ -283,9 +295,17 @@ class Load {
     mark_write(c);
   }
 
-  void subscribe(Conn& c, const std::string& topic) {
+  void subscribe(Conn& c, const std::string& topic, std::uint32_t batch_ms = 0) {
     wire::ClientMessage m;
     m.kind = wire::ClientMessage::Kind::subscribe;
+    m.topic = topic;
+    m.batch_ms = batch_ms;
+    send_frame(c, wire::encode(m));
+  }
+
+  void unsubscribe(Conn& c, const std::string& topic) {
+    wire::ClientMessage m;
+    m.kind = wire::ClientMessage::Kind::unsubscribe;
     m.topic = topic;
     send_frame(c, wire::encode(m));
   }
@@ -574,8 +594,15 @@ class Load {
       if (stats.measuring) ++stats.delivered;
       if (on_topic) {
         wire::ServerMessage m;
-        if (wire::decode(payload, m) == wire::DecodeError::none)
-          on_topic(c, m.topic, m.body);
+        if (wire::decode(payload, m) == wire::DecodeError::none) {
+          if (m.kind == wire::ServerMessage::Kind::topic_batch) {
+            for (const auto& entry : m.batch) on_topic(c, m.topic, entry.body);
+            if (stats.measuring) stats.updates += m.batch.size();
+          } else {
+            on_topic(c, m.topic, m.body);
+            if (stats.measuring) ++stats.updates;
+          }
+        }
       } else if (payload.size() >= payload_size) {
         std::int64_t sent = 0;
         const char* body = payload.data() + payload.size() - payload_size;
@@ -710,6 +737,10 @@ struct Options {
   std::size_t peers = 100;
   double status_interval = 60;
   double link_changes = 10;
+  double refresh_per_s = 0;   // mesh: 0 = a status every interval (no pacing)
+  double churn = 0;           // mesh: % of each group replaced per minute
+  std::size_t churn_links = 4;
+  std::uint32_t batch_ms = 0;
   std::size_t parallel = 64;
   // TLS: the spawned meshd's files (generated when empty), the client's CA.
   std::string tls_cert;
@@ -908,6 +939,10 @@ Figures run(const Options& o, SSL_CTX* tls) {
 
   // Subscriptions.
   std::mt19937 rng(42);
+  // Paced peers: the group's unchanged statuses at refresh_per_s in all.
+  const double status_interval =
+      o.refresh_per_s > 0 ? std::max(o.status_interval, static_cast<double>(o.peers) / o.refresh_per_s)
+                          : o.status_interval;
   if (is_mesh) {
     for (std::size_t i = 0; i < conns.size(); ++i) {
       auto& c = conns[i];
@@ -916,9 +951,9 @@ Figures run(const Options& o, SSL_CTX* tls) {
       const std::string g = "g" + std::to_string(c.group);
       for (const char* ch : {"offer", "answer", "candidate", "fallback"})
         load.subscribe(c, g + "." + std::to_string(c.id) + "." + ch);
-      load.subscribe(c, g + ".mesh");
+      load.subscribe(c, g + ".mesh", o.batch_ms);
       c.next_status_us = static_cast<std::uint32_t>(
-          std::uniform_real_distribution<double>(0, o.status_interval * 1e6)(rng));
+          std::uniform_real_distribution<double>(0, status_interval * 1e6)(rng));
     }
   } else {
     for (std::size_t i = 0; i < conns.size(); ++i) {
@@ -979,10 +1014,10 @@ Figures run(const Options& o, SSL_CTX* tls) {
   } else {
     // Mesh: latency from status messages (their id is the send time in us,
     // which only grows, as WIRE.md requires).
-    load.on_topic = [&](Conn&, std::string_view, std::string_view body) {
+    load.on_topic = [&](Conn& c, std::string_view, std::string_view body) {
       wire::MeshUpdate u;
       if (wire::decode(body, u) != wire::DecodeError::none) return;
-      if (u.kind == wire::MeshUpdate::Kind::status && u.status.id > 0 && !u.left)
+      if (u.kind == wire::MeshUpdate::Kind::status && u.status.id > c.joined_us && !u.left)
         load.stats.record(now_us(origin) - static_cast<std::int64_t>(u.status.id));
     };
   }
@@ -995,6 +1030,29 @@ Figures run(const Options& o, SSL_CTX* tls) {
   Clock::time_point measure_start{};
   std::uint64_t sent = 0;
   std::uint64_t link_events = 0;
+  std::uint64_t churn_events = 0;
+  std::unordered_map<p2pmesh::PeerId, std::size_t> index_of;
+  for (std::size_t i = 0; i < conns.size(); ++i) index_of[conns[i].id] = i;
+  auto by_id = [&](p2pmesh::PeerId id) -> Conn* {
+    const auto it = index_of.find(id);
+    return it == index_of.end() ? nullptr : &conns[it->second];
+  };
+  auto link_change = [](p2pmesh::PeerId source, p2pmesh::PeerId peer, bool connected) {
+    wire::MeshUpdate u;
+    u.source = source;
+    u.kind = connected ? wire::MeshUpdate::Kind::connected_to
+                       : wire::MeshUpdate::Kind::disconnected_from;
+    u.peer = peer;
+    return wire::encode(u);
+  };
+  auto status_of = [&](const Conn& c) {
+    wire::MeshUpdate u;
+    u.source = c.id;
+    u.kind = wire::MeshUpdate::Kind::status;
+    u.status.connected_to = c.links;
+    u.status.id = static_cast<std::uint32_t>(now_us(origin));
+    return wire::encode(u);
+  };
   std::uint64_t sent_at_measure = 0;
   std::size_t next_publisher = 0;
   for (;;) {
@@ -1019,19 +1077,11 @@ Figures run(const Options& o, SSL_CTX* tls) {
       }
     } else {
       const auto t = static_cast<std::uint32_t>(now_us(origin));
-      const auto interval = static_cast<std::uint32_t>(o.status_interval * 1e6);
+      const auto interval = static_cast<std::uint32_t>(status_interval * 1e6);
       for (auto& c : conns) {
         if (c.state != Conn::State::open || t < c.next_status_us) continue;
         c.next_status_us += interval;
-        load.publish(c, "g" + std::to_string(c.group) + ".mesh",
-                     [&] {
-                       wire::MeshUpdate u;
-                       u.source = c.id;
-                       u.kind = wire::MeshUpdate::Kind::status;
-                       u.status.connected_to = c.links;
-                       u.status.id = static_cast<std::uint32_t>(now_us(origin));
-                       return wire::encode(u);
-                     }());
+        load.publish(c, "g" + std::to_string(c.group) + ".mesh", status_of(c));
         ++sent;
       }
       const auto due = static_cast<std::uint64_t>(elapsed * o.link_changes * o.groups);
@@ -1053,6 +1103,43 @@ Figures run(const Options& o, SSL_CTX* tls) {
         }
         u.peer = b.id;
         load.publish(a, "g" + std::to_string(a.group) + ".mesh", wire::encode(u));
+        ++sent;
+      }
+      // Churn: a peer leaves and a newcomer takes its place (the same
+      // connection: meshd's work is the departure, the snapshot, the join).
+      const auto churn_due =
+          static_cast<std::uint64_t>(elapsed * o.churn / 100 / 60 * static_cast<double>(o.peers) *
+                                     static_cast<double>(o.groups));
+      while (churn_events < churn_due) {
+        const std::size_t g = churn_events % o.groups;
+        ++churn_events;
+        auto& leaver = conns[g * o.peers + rng() % o.peers];
+        if (leaver.state != Conn::State::open) continue;
+        const std::string mesh = "g" + std::to_string(leaver.group) + ".mesh";
+        load.unsubscribe(leaver, mesh);  // meshd announces the departure
+        for (const p2pmesh::PeerId gone : leaver.links) {
+          Conn* neighbour = by_id(gone);
+          if (!neighbour) continue;
+          std::erase(neighbour->links, leaver.id);
+          load.publish(*neighbour, mesh, link_change(neighbour->id, leaver.id, false));
+          ++sent;
+        }
+        leaver.links.clear();
+        load.subscribe(leaver, mesh, o.batch_ms);  // the newcomer: snapshot
+        leaver.joined_us = static_cast<std::uint32_t>(now_us(origin));
+        load.publish(leaver, mesh, status_of(leaver));
+        ++sent;
+        for (std::size_t k = 0; k < o.churn_links; ++k) {
+          auto& other = conns[g * o.peers + rng() % o.peers];
+          if (&other == &leaver || std::count(leaver.links.begin(), leaver.links.end(), other.id))
+            continue;
+          leaver.links.push_back(other.id);
+          other.links.push_back(leaver.id);
+          load.publish(leaver, mesh, link_change(leaver.id, other.id, true));
+          load.publish(other, mesh, link_change(other.id, leaver.id, true));
+          sent += 2;
+        }
+        load.publish(leaver, mesh, status_of(leaver));  // its links' first RTTs
         ++sent;
       }
     }
@@ -1098,14 +1185,19 @@ Figures run(const Options& o, SSL_CTX* tls) {
         100.0 * cpu / measured, 100.0 * load_cpu / measured, figures.per_cpu_second, rss / 1024,
         static_cast<unsigned long long>(load.stats.closed), tls_note, cluster_note.c_str());
   } else {
+    const double peers = static_cast<double>(total);
     std::printf(
-        "meshd-load mode=mesh groups=%zu peers=%zu status_interval=%.0fs link_changes=%.0f/s/group "
-        "publish_rate=%.0f/s delivered=%.0f/s status_p50=%.0fus status_p99=%.0fus "
+        "meshd-load mode=mesh groups=%zu peers=%zu status_interval=%.0fs refresh_per_s=%g "
+        "churn=%g%%/min batch_ms=%u link_changes=%.0f/s/group "
+        "publish_rate=%.0f/s delivered=%.0f/s frames_per_peer=%.1f/s updates_per_peer=%.1f/s "
+        "status_p50=%.0fus status_p99=%.0fus "
         "meshd_cpu=%.1f%% load_cpu=%.1f%% meshd_rss=%.1fMiB rss_per_peer=%.2fKiB closed=%llu%s\n",
-        o.groups, o.peers, o.status_interval, o.link_changes, publish_rate, delivered_rate,
-        figures.p50_us, figures.p99_us, 100.0 * cpu / measured, 100.0 * load_cpu / measured,
-        rss / 1024, figures.rss_per_connection_kib,
-        static_cast<unsigned long long>(load.stats.closed), tls_note);
+        o.groups, o.peers, status_interval, o.refresh_per_s, o.churn, o.batch_ms, o.link_changes,
+        publish_rate, delivered_rate, delivered_rate / peers,
+        static_cast<double>(load.stats.updates) / measured / peers, figures.p50_us,
+        figures.p99_us, 100.0 * cpu / measured, 100.0 * load_cpu / measured, rss / 1024,
+        figures.rss_per_connection_kib, static_cast<unsigned long long>(load.stats.closed),
+        tls_note);
   }
   std::fflush(stdout);
   // Graceful: meshd sends close frames; keep answering them.
@@ -1243,6 +1335,17 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--link-changes", o.link_changes, "mesh: link changes per second per group")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--refresh-per-s", o.refresh_per_s,
+                 "mesh: paced peers, a group's unchanged statuses at this rate in all (a peer's "
+                 "interval max(--status-interval, peers / R)); 0: every interval")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--churn", o.churn, "mesh: percent of each group replaced per minute")
+      ->check(CLI::Range(0.0, 6000.0));
+  app.add_option("--churn-links", o.churn_links, "mesh: links a newcomer makes")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{64}));
+  app.add_option("--batch-ms", o.batch_ms,
+                 "mesh: subscribe to <g>.mesh with this batch_ms (0: one frame per update)")
+      ->check(CLI::Range(0u, 10000u));
   app.add_option("--parallel", o.parallel, "Handshakes in flight while connecting")
       ->check(CLI::Range(std::size_t{1}, std::size_t{4096}));
   app.add_flag("--tls", tls,
