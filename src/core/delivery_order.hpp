@@ -110,12 +110,14 @@ class DeliveryOrder {
   };
   struct Source {
     PeerId id = kNoPeer;
-    std::uint32_t jumps = 0;     // implausible seqs in a row
+    std::uint32_t jumps : 31 = 0;  // implausible seqs in a row (at most kJumpsToBelieve)
+    // Set by the first message seen, not a status. (A bit beside jumps:
+    // the entry stays 40 bytes.)
+    std::uint32_t baseline_guessed : 1 = 1;
     std::uint64_t next = 1;      // next seq due to the application
     std::uint64_t baseline = 0;  // seqs below it predate what we wait for
     std::uint64_t highest_known = 0;  // highest seq received or announced
     std::unique_ptr<Pending> pending;  // null: nothing held, no holder, no hole
-    bool baseline_guessed = true;  // set by the first message seen, not a status
     Pending& busy() {
       if (!pending) pending = std::make_unique<Pending>();
       return *pending;
