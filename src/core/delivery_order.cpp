@@ -6,6 +6,38 @@
 
 namespace p2pmesh {
 
+namespace {
+
+// Removes entry `at` of a flat table: the last entry takes its place.
+template <class Entry>
+void erase_at(PeerSlotIndex& index, std::vector<Entry>& table, std::uint32_t at) {
+  index.erase(table[at].id);
+  if (at + 1 != table.size()) {
+    table[at] = std::move(table.back());
+    index.erase(table[at].id);
+    index.insert(table[at].id, at);
+  }
+  table.pop_back();
+}
+
+}  // namespace
+
+bool DeliveryOrder::tracks(PeerId source) const {
+  return index_.find(source) != PeerSlotIndex::kNotFound ||
+         awaited_index_.find(source) != PeerSlotIndex::kNotFound;
+}
+
+DeliveryOrder::Source* DeliveryOrder::find_or_promote(PeerId source) {
+  if (Source* s = find(source)) return s;
+  const std::uint32_t at = awaited_index_.find(source);
+  if (at == PeerSlotIndex::kNotFound) return nullptr;
+  const Awaited awaited = awaited_[at];
+  erase_at(awaited_index_, awaited_, at);
+  Source& s = start(source, awaited.next);
+  s.baseline_guessed = awaited.baseline_guessed;
+  return &s;
+}
+
 DeliveryOrder::Source* DeliveryOrder::find(PeerId source) {
   const std::uint32_t at = index_.find(source);
   return at == PeerSlotIndex::kNotFound ? nullptr : &sources_[at];
@@ -37,7 +69,9 @@ bool DeliveryOrder::status_said(TimeUs now, PeerId source, std::uint64_t next_se
     // A source that never sent (1) is awaited from its first message on. A
     // later seq is only a hint: the status may have overtaken a message on
     // its way to us, which still comes (as when the start is guessed).
-    start(source, next_seq).baseline_guessed = next_seq > 1;
+    reserve_gently(awaited_, awaited_.size() + 1);
+    awaited_index_.insert(source, static_cast<std::uint32_t>(awaited_.size()));
+    awaited_.push_back({source, next_seq > 1, next_seq});
     return true;
   }
   // Messages still on their way come within the pull delay; the rest are
@@ -63,7 +97,7 @@ void DeliveryOrder::note_holder(Source& s, PeerId holder) {
 DeliveryOrder::Outcome DeliveryOrder::accept(TimeUs now, PeerId source, std::uint64_t seq,
                                              std::string payload, PeerId via,
                                              std::vector<OrderedEvent>& out) {
-  Source* found = find(source);
+  Source* found = find_or_promote(source);
   Source& s = found ? *found : start(source, seq);
   if (seq < s.baseline && s.baseline_guessed) {
     // Older than the first message we saw of this source: we never waited
@@ -99,7 +133,11 @@ DeliveryOrder::Outcome DeliveryOrder::accept(TimeUs now, PeerId source, std::uin
 }
 
 bool DeliveryOrder::announce(TimeUs now, PeerId source, std::uint64_t seq, PeerId holder) {
-  Source* found = find(source);
+  if (const std::uint32_t at = awaited_index_.find(source);
+      at != PeerSlotIndex::kNotFound && seq < awaited_[at].next) {
+    return true;  // older than what we await: nothing new
+  }
+  Source* found = find_or_promote(source);
   if (!found) {
     Source& s = start(source, seq);
     s.highest_known = seq;
@@ -193,21 +231,17 @@ void DeliveryOrder::poll(TimeUs now, std::vector<PullRequest>& pulls,
 }
 
 void DeliveryOrder::forget(PeerId source, std::vector<OrderedEvent>& out) {
+  if (const std::uint32_t at = awaited_index_.find(source); at != PeerSlotIndex::kNotFound) {
+    erase_at(awaited_index_, awaited_, at);  // no hole: nothing to report
+    return;
+  }
   Source* found = find(source);
   if (!found) return;
   Source& s = *found;
   if (has_hole(s)) give_up(0, source, s, s.highest_known, out);
   const auto listed = std::find(with_holes_.begin(), with_holes_.end(), source);
   if (listed != with_holes_.end()) with_holes_.erase(listed);
-  // The last entry takes its place in the table.
-  const std::uint32_t at = index_.find(source);
-  index_.erase(source);
-  if (at + 1 != sources_.size()) {
-    sources_[at] = std::move(sources_.back());
-    index_.erase(sources_[at].id);
-    index_.insert(sources_[at].id, at);
-  }
-  sources_.pop_back();
+  erase_at(index_, sources_, index_.find(source));
 }
 
 TimeUs DeliveryOrder::next_deadline() const {

@@ -89,10 +89,10 @@ class DeliveryOrder {
   // The source left for good: its holes become gaps now, its state goes.
   void forget(PeerId source, std::vector<OrderedEvent>& out);
 
-  bool tracks(PeerId source) const { return index_.find(source) != PeerSlotIndex::kNotFound; }
+  bool tracks(PeerId source) const;
   bool missing(PeerId source, std::uint64_t seq) const;
   TimeUs next_deadline() const;
-  std::size_t sources() const { return sources_.size(); }
+  std::size_t sources() const { return sources_.size() + awaited_.size(); }
   std::size_t held_bytes() const { return held_bytes_; }
   std::size_t held_messages() const;
 
@@ -124,9 +124,19 @@ class DeliveryOrder {
     }
     bool holds(std::uint64_t seq) const { return pending && pending->held.count(seq); }
   };
+  // A source known only from its status: nothing of it has reached us, no
+  // hole. Its state is where its messages start (next = baseline,
+  // highest_known = next - 1), in 16 bytes: most tracked sources stay so.
+  struct Awaited {
+    PeerId id = kNoPeer;
+    std::uint32_t baseline_guessed = 1;
+    std::uint64_t next = 1;
+  };
   // The source's entry, or null. Valid until a source is started or forgotten.
   Source* find(PeerId source);
   const Source* find(PeerId source) const;
+  // The source's entry, made from its Awaited one (the same state) if need be.
+  Source* find_or_promote(PeerId source);
   Source& start(PeerId source, std::uint64_t first_due);
   bool has_hole(const Source& s) const { return s.highest_known >= s.next; }
   void note_holder(Source& s, PeerId holder);
@@ -142,6 +152,8 @@ class DeliveryOrder {
   // bytes with the reorder state inline), found by id through the index.
   PeerSlotIndex index_;
   std::vector<Source> sources_;
+  PeerSlotIndex awaited_index_;
+  std::vector<Awaited> awaited_;
   std::vector<PeerId> with_holes_;  // sources whose pull timer runs (few)
   std::size_t held_bytes_ = 0;
 };
