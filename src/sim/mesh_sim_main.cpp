@@ -89,10 +89,10 @@ bool parse_number(const char* text, double& out) {
 
 // Each server message reaches every peer, and each receiver looks up a few
 // entries of its own tables: at thousands of peers every delivery lands on
-// other pages of gigabytes of tables, and address translation (TLB misses)
-// costs as much as the work. glibc backs the heap with transparent huge pages
-// when GLIBC_TUNABLES asks for it, which it reads at process start only, so
-// mesh-sim runs itself again once with it set (500 peers: a fifth less CPU;
+// other pages of gigabytes of tables, so address translation (TLB misses)
+// adds to every one. glibc backs the heap with transparent huge pages when
+// GLIBC_TUNABLES asks for it, which it reads at process start only, so
+// mesh-sim runs itself again once with it set (500 peers: 14-22% less CPU;
 // results do not change). A GLIBC_TUNABLES already set is left as it is.
 void use_huge_pages(char** argv) {
   if (std::getenv("GLIBC_TUNABLES") != nullptr) return;
