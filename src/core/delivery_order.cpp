@@ -2,10 +2,61 @@
 
 #include <algorithm>
 
+#include "gentle_growth.hpp"
+
 namespace p2pmesh {
 
+namespace {
+
+// Removes entry `at` of a flat table: the last entry takes its place.
+template <class Entry>
+void erase_at(PeerSlotIndex& index, std::vector<Entry>& table, std::uint32_t at) {
+  index.erase(table[at].id);
+  if (at + 1 != table.size()) {
+    table[at] = std::move(table.back());
+    index.erase(table[at].id);
+    index.insert(table[at].id, at);
+  }
+  table.pop_back();
+}
+
+}  // namespace
+
+bool DeliveryOrder::tracks(PeerId source) const {
+  return index_.find(source) != PeerSlotIndex::kNotFound ||
+         awaited_index_.find(source) != PeerSlotIndex::kNotFound;
+}
+
+DeliveryOrder::Source* DeliveryOrder::find_or_promote(PeerId source) {
+  if (Source* s = find(source)) return s;
+  const std::uint32_t at = awaited_index_.find(source);
+  if (at == PeerSlotIndex::kNotFound) return nullptr;
+  const Awaited awaited = awaited_[at];
+  erase_at(awaited_index_, awaited_, at);
+  Source& s = start(source, awaited.next);
+  s.baseline_guessed = awaited.baseline_guessed;
+  return &s;
+}
+
+DeliveryOrder::Source* DeliveryOrder::find(PeerId source) {
+  const std::uint32_t at = index_.find(source);
+  return at == PeerSlotIndex::kNotFound ? nullptr : &sources_[at];
+}
+
+const DeliveryOrder::Source* DeliveryOrder::find(PeerId source) const {
+  const std::uint32_t at = index_.find(source);
+  return at == PeerSlotIndex::kNotFound ? nullptr : &sources_[at];
+}
+
 DeliveryOrder::Source& DeliveryOrder::start(PeerId source, std::uint64_t first_due) {
-  Source& s = sources_[source];
+  Source* found = find(source);
+  if (!found) {
+    reserve_gently(sources_, sources_.size() + 1);
+    index_.insert(source, static_cast<std::uint32_t>(sources_.size()));
+    found = &sources_.emplace_back();
+    found->id = source;
+  }
+  Source& s = *found;
   s.next = first_due;
   s.baseline = first_due;
   s.highest_known = first_due - 1;
@@ -18,7 +69,9 @@ bool DeliveryOrder::status_said(TimeUs now, PeerId source, std::uint64_t next_se
     // A source that never sent (1) is awaited from its first message on. A
     // later seq is only a hint: the status may have overtaken a message on
     // its way to us, which still comes (as when the start is guessed).
-    start(source, next_seq).baseline_guessed = next_seq > 1;
+    reserve_gently(awaited_, awaited_.size() + 1);
+    awaited_index_.insert(source, static_cast<std::uint32_t>(awaited_.size()));
+    awaited_.push_back({source, next_seq > 1, next_seq});
     return true;
   }
   // Messages still on their way come within the pull delay; the rest are
@@ -27,25 +80,25 @@ bool DeliveryOrder::status_said(TimeUs now, PeerId source, std::uint64_t next_se
 }
 
 bool DeliveryOrder::missing(PeerId source, std::uint64_t seq) const {
-  const auto it = sources_.find(source);
-  if (it == sources_.end()) return false;
-  const Source& s = it->second;
-  return seq >= s.next && seq <= s.highest_known && !s.held.count(seq);
+  const Source* s = find(source);
+  if (!s) return false;
+  return seq >= s->next && seq <= s->highest_known && !s->holds(seq);
 }
 
 void DeliveryOrder::note_holder(Source& s, PeerId holder) {
   if (holder == kNoPeer) return;
-  const auto it = std::find(s.holders.begin(), s.holders.end(), holder);
-  if (it != s.holders.end()) s.holders.erase(it);
-  if (s.holders.size() >= kMaxHolders) s.holders.erase(s.holders.begin());
-  s.holders.push_back(holder);  // the latest last
+  std::vector<PeerId>& holders = s.busy().holders;
+  const auto it = std::find(holders.begin(), holders.end(), holder);
+  if (it != holders.end()) holders.erase(it);
+  if (holders.size() >= kMaxHolders) holders.erase(holders.begin());
+  holders.push_back(holder);  // the latest last
 }
 
 DeliveryOrder::Outcome DeliveryOrder::accept(TimeUs now, PeerId source, std::uint64_t seq,
                                              std::string payload, PeerId via,
                                              std::vector<OrderedEvent>& out) {
-  auto it = sources_.find(source);
-  Source& s = it != sources_.end() ? it->second : start(source, seq);
+  Source* found = find_or_promote(source);
+  Source& s = found ? *found : start(source, seq);
   if (seq < s.baseline && s.baseline_guessed) {
     // Older than the first message we saw of this source: we never waited
     // for it, so it goes to the application as it comes.
@@ -67,27 +120,32 @@ DeliveryOrder::Outcome DeliveryOrder::accept(TimeUs now, PeerId source, std::uin
     return Outcome::delivered;
   }
   held_bytes_ += payload.size();
-  s.held.emplace(seq, std::move(payload));
+  s.busy().held.emplace(seq, std::move(payload));
   // Over the buffer's bounds: the oldest hole is given up (a gap) so that
-  // what waits behind it moves on.
-  while (!s.held.empty() && (s.held.size() > limits_.max_held_per_source ||
-                             held_bytes_ > limits_.max_held_bytes)) {
-    give_up(now, source, s, s.held.begin()->first - 1, out);
+  // what waits behind it moves on (which may release the pending state).
+  while (s.pending && !s.pending->held.empty() &&
+         (s.pending->held.size() > limits_.max_held_per_source ||
+          held_bytes_ > limits_.max_held_bytes)) {
+    give_up(now, source, s, s.pending->held.begin()->first - 1, out);
   }
   hole_changed(now, source, s);
   return Outcome::held;
 }
 
 bool DeliveryOrder::announce(TimeUs now, PeerId source, std::uint64_t seq, PeerId holder) {
-  auto it = sources_.find(source);
-  if (it == sources_.end()) {
+  if (const std::uint32_t at = awaited_index_.find(source);
+      at != PeerSlotIndex::kNotFound && seq < awaited_[at].next) {
+    return true;  // older than what we await: nothing new
+  }
+  Source* found = find_or_promote(source);
+  if (!found) {
     Source& s = start(source, seq);
     s.highest_known = seq;
     note_holder(s, holder);
     hole_changed(now, source, s);
     return true;
   }
-  Source& s = it->second;
+  Source& s = *found;
   if (seq < s.next) return true;
   if (seq - s.next >= limits_.max_seq_jump) return false;
   note_holder(s, holder);
@@ -97,11 +155,14 @@ bool DeliveryOrder::announce(TimeUs now, PeerId source, std::uint64_t seq, PeerI
 }
 
 void DeliveryOrder::release(TimeUs now, PeerId source, Source& s, std::vector<OrderedEvent>& out) {
-  while (!s.held.empty() && s.held.begin()->first == s.next) {
-    held_bytes_ -= s.held.begin()->second.size();
-    out.push_back({OrderedEvent::Kind::message, source, s.next, 0, std::move(s.held.begin()->second)});
-    s.held.erase(s.held.begin());
-    ++s.next;
+  if (s.pending) {
+    auto& held = s.pending->held;
+    while (!held.empty() && held.begin()->first == s.next) {
+      held_bytes_ -= held.begin()->second.size();
+      out.push_back({OrderedEvent::Kind::message, source, s.next, 0, std::move(held.begin()->second)});
+      held.erase(held.begin());
+      ++s.next;
+    }
   }
   hole_changed(now, source, s);
 }
@@ -109,16 +170,16 @@ void DeliveryOrder::release(TimeUs now, PeerId source, Source& s, std::vector<Or
 void DeliveryOrder::give_up(TimeUs now, PeerId source, Source& s, std::uint64_t through,
                             std::vector<OrderedEvent>& out) {
   while (s.next <= through) {
-    const auto first = s.held.begin();
-    if (first != s.held.end() && first->first == s.next) {
+    const bool holding = s.pending && !s.pending->held.empty();
+    const auto first = holding ? s.pending->held.begin() : decltype(s.pending->held.begin()){};
+    if (holding && first->first == s.next) {
       held_bytes_ -= first->second.size();
       out.push_back({OrderedEvent::Kind::message, source, s.next, 0, std::move(first->second)});
-      s.held.erase(first);
+      s.pending->held.erase(first);
       ++s.next;
       continue;
     }
-    const std::uint64_t to =
-        first != s.held.end() && first->first <= through ? first->first - 1 : through;
+    const std::uint64_t to = holding && first->first <= through ? first->first - 1 : through;
     out.push_back({OrderedEvent::Kind::gap, source, s.next, to, {}});
     s.next = to + 1;
   }
@@ -129,14 +190,18 @@ void DeliveryOrder::give_up(TimeUs now, PeerId source, Source& s, std::uint64_t 
 void DeliveryOrder::hole_changed(TimeUs now, PeerId source, Source& s) {
   const auto listed = std::find(with_holes_.begin(), with_holes_.end(), source);
   if (has_hole(s)) {
-    if (s.next_pull_at == kNever) {
-      s.next_pull_at = now + limits_.pull_delay;
-      s.pulls = 0;
+    Pending& pending = s.busy();
+    if (pending.next_pull_at == kNever) {
+      pending.next_pull_at = now + limits_.pull_delay;
+      pending.pulls = 0;
     }
     if (listed == with_holes_.end()) with_holes_.push_back(source);
   } else {
-    s.next_pull_at = kNever;
-    s.pulls = 0;
+    if (s.pending) {
+      s.pending->next_pull_at = kNever;
+      s.pending->pulls = 0;
+      if (s.pending->held.empty() && s.pending->holders.empty()) s.pending.reset();
+    }
     if (listed != with_holes_.end()) with_holes_.erase(listed);
   }
 }
@@ -145,44 +210,49 @@ void DeliveryOrder::poll(TimeUs now, std::vector<PullRequest>& pulls,
                          std::vector<OrderedEvent>& out) {
   const std::vector<PeerId> due = with_holes_;  // give_up edits the list
   for (const PeerId source : due) {
-    const auto it = sources_.find(source);
-    if (it == sources_.end()) continue;
-    Source& s = it->second;
-    if (s.next_pull_at > now) continue;
-    if (s.pulls >= limits_.max_pulls) {
+    Source* found = find(source);
+    if (!found) continue;
+    Source& s = *found;
+    Pending& pending = s.busy();  // listed: it has a hole
+    if (pending.next_pull_at > now) continue;
+    if (pending.pulls >= limits_.max_pulls) {
       give_up(now, source, s, s.highest_known, out);
       continue;
     }
-    ++s.pulls;
-    s.next_pull_at = now + limits_.pull_interval;
-    PullRequest pull{source, {}, s.pulls, s.holders};
+    ++pending.pulls;
+    pending.next_pull_at = now + limits_.pull_interval;
+    PullRequest pull{source, {}, pending.pulls, pending.holders};
     for (std::uint64_t seq = s.next; seq <= s.highest_known && pull.seqs.size() < kMaxSeqsPerPull;
          ++seq) {
-      if (!s.held.count(seq)) pull.seqs.push_back(seq);
+      if (!pending.held.count(seq)) pull.seqs.push_back(seq);
     }
     pulls.push_back(std::move(pull));
   }
 }
 
 void DeliveryOrder::forget(PeerId source, std::vector<OrderedEvent>& out) {
-  const auto it = sources_.find(source);
-  if (it == sources_.end()) return;
-  Source& s = it->second;
+  if (const std::uint32_t at = awaited_index_.find(source); at != PeerSlotIndex::kNotFound) {
+    erase_at(awaited_index_, awaited_, at);  // no hole: nothing to report
+    return;
+  }
+  Source* found = find(source);
+  if (!found) return;
+  Source& s = *found;
   if (has_hole(s)) give_up(0, source, s, s.highest_known, out);
   const auto listed = std::find(with_holes_.begin(), with_holes_.end(), source);
   if (listed != with_holes_.end()) with_holes_.erase(listed);
-  sources_.erase(it);
+  erase_at(index_, sources_, index_.find(source));
 }
 
 TimeUs DeliveryOrder::next_deadline() const {
   TimeUs at = kNever;
-  for (const PeerId source : with_holes_) at = std::min(at, sources_.at(source).next_pull_at);
+  for (const PeerId source : with_holes_) at = std::min(at, find(source)->pending->next_pull_at);
   return at;
 }
 
 std::size_t DeliveryOrder::held_messages() const {
   std::size_t count = 0;
-  for (const auto& entry : sources_) count += entry.second.held.size();
+  for (const Source& s : sources_) count += s.pending ? s.pending->held.size() : 0;
   return count;
 }
 

@@ -17,12 +17,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "clock.hpp"
 #include "peer_id.hpp"
+#include "peer_slot_index.hpp"
 
 namespace p2pmesh {
 
@@ -88,25 +89,54 @@ class DeliveryOrder {
   // The source left for good: its holes become gaps now, its state goes.
   void forget(PeerId source, std::vector<OrderedEvent>& out);
 
-  bool tracks(PeerId source) const { return sources_.count(source) != 0; }
+  bool tracks(PeerId source) const;
   bool missing(PeerId source, std::uint64_t seq) const;
   TimeUs next_deadline() const;
-  std::size_t sources() const { return sources_.size(); }
+  std::size_t sources() const { return sources_.size() + awaited_.size(); }
   std::size_t held_bytes() const { return held_bytes_; }
   std::size_t held_messages() const;
 
  private:
-  struct Source {
-    std::uint64_t next = 1;      // next seq due to the application
-    std::uint64_t baseline = 0;  // seqs below it predate what we wait for
-    bool baseline_guessed = true;  // set by the first message seen, not a status
-    std::uint64_t highest_known = 0;  // highest seq received or announced
+  // What a source needs only once messages of it reach us: held ones, the
+  // neighbours that announced some, the pull timer of a hole. Every member
+  // whose status we heard is tracked, and most never send: their entry
+  // stays small (every peer tracks the whole group; mesh-sim holds 10,000
+  // peers' entries for 10,000 sources).
+  struct Pending {
     std::map<std::uint64_t, std::string> held;
+    std::vector<PeerId> holders;
     TimeUs next_pull_at = kNever;  // kNever: no hole
     std::uint32_t pulls = 0;
-    std::uint32_t jumps = 0;  // implausible seqs in a row
-    std::vector<PeerId> holders;
   };
+  struct Source {
+    PeerId id = kNoPeer;
+    std::uint32_t jumps : 31 = 0;  // implausible seqs in a row (at most kJumpsToBelieve)
+    // Set by the first message seen, not a status. (A bit beside jumps:
+    // the entry stays 40 bytes.)
+    std::uint32_t baseline_guessed : 1 = 1;
+    std::uint64_t next = 1;      // next seq due to the application
+    std::uint64_t baseline = 0;  // seqs below it predate what we wait for
+    std::uint64_t highest_known = 0;  // highest seq received or announced
+    std::unique_ptr<Pending> pending;  // null: nothing held, no holder, no hole
+    Pending& busy() {
+      if (!pending) pending = std::make_unique<Pending>();
+      return *pending;
+    }
+    bool holds(std::uint64_t seq) const { return pending && pending->held.count(seq); }
+  };
+  // A source known only from its status: nothing of it has reached us, no
+  // hole. Its state is where its messages start (next = baseline,
+  // highest_known = next - 1), in 16 bytes: most tracked sources stay so.
+  struct Awaited {
+    PeerId id = kNoPeer;
+    std::uint32_t baseline_guessed = 1;
+    std::uint64_t next = 1;
+  };
+  // The source's entry, or null. Valid until a source is started or forgotten.
+  Source* find(PeerId source);
+  const Source* find(PeerId source) const;
+  // The source's entry, made from its Awaited one (the same state) if need be.
+  Source* find_or_promote(PeerId source);
   Source& start(PeerId source, std::uint64_t first_due);
   bool has_hole(const Source& s) const { return s.highest_known >= s.next; }
   void note_holder(Source& s, PeerId holder);
@@ -118,7 +148,12 @@ class DeliveryOrder {
   void hole_changed(TimeUs now, PeerId source, Source& s);
 
   DeliveryOrderLimits limits_;
-  std::unordered_map<PeerId, Source> sources_;
+  // Sources in a flat table (an unordered_map node per source cost ~150
+  // bytes with the reorder state inline), found by id through the index.
+  PeerSlotIndex index_;
+  std::vector<Source> sources_;
+  PeerSlotIndex awaited_index_;
+  std::vector<Awaited> awaited_;
   std::vector<PeerId> with_holes_;  // sources whose pull timer runs (few)
   std::size_t held_bytes_ = 0;
 };

@@ -213,6 +213,37 @@ TEST(DeliveryOrder, ASourceForgottenTurnsItsHolesIntoGaps) {
   EXPECT_EQ(order.held_bytes(), 0u);
 }
 
+TEST(DeliveryOrder, ForgettingOneSourceLeavesTheOthersWhereTheyWere) {
+  // Many sources, each in its own state: forgetting some (from anywhere in
+  // the table) must not disturb what the others wait for or hold.
+  DeliveryOrder order(limits());
+  std::vector<OrderedEvent> out;
+  for (PeerId source = 1; source <= 20; ++source) order.status_said(0, source, source);
+  for (PeerId source = 1; source <= 20; ++source) {
+    // Each source's second message comes first: held, its first missing.
+    order.accept(0, source, source + 1, "late", 9, out);
+  }
+  EXPECT_EQ(order.held_messages(), 20u);
+  for (PeerId source = 1; source <= 20; source += 3) order.forget(source, out);
+  EXPECT_EQ(order.sources(), 13u);
+  out.clear();
+  for (PeerId source = 1; source <= 20; ++source) {
+    const bool forgotten = (source - 1) % 3 == 0;
+    EXPECT_EQ(order.tracks(source), !forgotten) << source;
+    if (forgotten) continue;
+    EXPECT_TRUE(order.missing(source, source)) << source;
+    EXPECT_EQ(order.accept(0, source, source, "first", 9, out), DeliveryOrder::Outcome::delivered);
+  }
+  ASSERT_EQ(out.size(), 26u) << "each source left: its first, then the held second";
+  for (std::size_t i = 0; i < out.size(); i += 2) {
+    EXPECT_EQ(out[i].payload, "first");
+    EXPECT_EQ(out[i + 1].payload, "late");
+    EXPECT_EQ(out[i + 1].seq, out[i].seq + 1);
+  }
+  EXPECT_EQ(order.held_messages(), 0u);
+  EXPECT_EQ(order.next_deadline(), kNever);
+}
+
 TEST(DeliveryOrder, APullNamesAtMostABoundedNumberOfMessages) {
   DeliveryOrder order(limits());
   order.status_said(0, kSource, 1);
