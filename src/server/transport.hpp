@@ -51,24 +51,38 @@ using TlsContext = std::shared_ptr<SSL_CTX>;
 TlsContext load_tls_context(const std::string& cert_file, const std::string& key_file,
                             std::string* summary = nullptr);
 
+// A connection's socket, bound to its loop's io_context: that executor is
+// one pointer, where tcp::socket's polymorphic one is 56 bytes, held by the
+// socket and again by every pending operation on it (an idle WebSocket
+// keeps one: RSS per connection).
+using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
+
 template <class Buffers, bool kWrite>
 struct TlsOp;
 
 class Transport {
  public:
-  using executor_type = tcp::socket::executor_type;
-  using next_layer_type = tcp::socket;
+  using executor_type = Socket::executor_type;
+  using next_layer_type = Socket;
 
-  explicit Transport(tcp::socket&& socket) : socket_(std::move(socket)) {}
+  explicit Transport(Socket&& socket) : socket_(std::move(socket)) {}
   // The server side of a TLS connection with `context`; async_handshake
   // runs the handshake. Throws std::runtime_error when OpenSSL cannot
   // allocate the connection.
-  Transport(tcp::socket&& socket, SSL_CTX& context);
+  Transport(Socket&& socket, SSL_CTX& context);
+
+  // One step of OpenSSL: bytes moved, or the readiness to wait for, or an error.
+  enum class Want : unsigned char { nothing, read, write };
+  struct Step {
+    std::size_t bytes = 0;
+    Want want = Want::nothing;
+    beast::error_code ec;
+  };
 
   bool tls() const { return ssl_ != nullptr; }
   executor_type get_executor() noexcept { return socket_.get_executor(); }
-  tcp::socket& next_layer() noexcept { return socket_; }
-  const tcp::socket& next_layer() const noexcept { return socket_; }
+  Socket& next_layer() noexcept { return socket_; }
+  const Socket& next_layer() const noexcept { return socket_; }
 
   // Asio AsyncReadStream / AsyncWriteStream (Beast's HTTP and WebSocket
   // reads, HttpSession's responses).
@@ -95,6 +109,12 @@ class Transport {
     }
     return tls_write_gather(iov, count);
   }
+  // WebSocket input: a non-blocking read of what the socket (or OpenSSL)
+  // has. want == read: nothing now, wait for readability; want == write:
+  // OpenSSL must write first, wait for writability; ec: end of input (eof)
+  // or an error.
+  Step read_some(void* data, std::size_t size);
+
   // TLS: bytes offered to the last write_gather that returned EAGAIN, which
   // OpenSSL holds encrypted: they must be offered again, not dropped. 0 when
   // nothing is pending (always, for plain connections).
@@ -107,14 +127,6 @@ class Transport {
 
   // True when a handshake failed because the client spoke plain HTTP.
   static bool is_plaintext_http(const beast::error_code& ec);
-
-  // One step of OpenSSL: bytes moved, or the readiness to wait for, or an error.
-  enum class Want : unsigned char { nothing, read, write };
-  struct Step {
-    std::size_t bytes = 0;
-    Want want = Want::nothing;
-    beast::error_code ec;
-  };
 
  private:
   template <class Buffers, bool kWrite>
@@ -134,7 +146,7 @@ class Transport {
   ssize_t plain_write_copied(const iovec* iov, std::size_t count);
   Step finish_step(int result);
 
-  tcp::socket socket_;
+  Socket socket_;
   std::unique_ptr<SSL, SslFree> ssl_;  // null: plain
   std::size_t write_retry_ = 0;
 };
