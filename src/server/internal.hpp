@@ -108,8 +108,8 @@ class WsSession : public Client, public std::enable_shared_from_this<WsSession> 
   void abort();
 
   // Event-loop bookkeeping.
+  std::uint32_t registry_index = 0;
   bool dirty = false;
-  std::size_t registry_index = 0;
 
  private:
   // open: messages flow. closing: meshd sent its close frame, waits for the
@@ -144,9 +144,9 @@ class WsSession : public Client, public std::enable_shared_from_this<WsSession> 
   Transport transport_;
   ws::FrameReader reader_;
   std::vector<FrameRef> out_;
-  std::size_t out_head_ = 0;   // first unsent frame
-  std::size_t head_sent_ = 0;  // bytes of out_[out_head_] already sent
-  std::size_t out_bytes_ = 0;  // unsent bytes in the queue
+  std::uint32_t out_head_ = 0;   // first unsent frame
+  std::uint32_t head_sent_ = 0;  // bytes of out_[out_head_] already sent (one frame's)
+  std::size_t out_bytes_ = 0;    // unsent bytes in the queue
   // A message held for the rate, and the input that followed it: parsed
   // once the message is taken. Null otherwise.
   struct Held {
@@ -160,13 +160,14 @@ class WsSession : public Client, public std::enable_shared_from_this<WsSession> 
   Clock::time_point last_input_{};  // any input: a frame, part of one, a pong (the idle sweep)
   AddressLimits::Slot address_slot_;    // --max-connections-per-ip
   State state_ = State::open;
-  bool pinged_ = false;        // an idle ping is out, since last_input_
-  bool read_waiting_ = false;  // a readiness wait (or a read) is pending
-  bool paused_ = false;        // a message is held: nothing is read
-  bool write_waiting_ = false;
-  bool broken_ = false;
-  bool close_queued_ = false;     // a close frame is queued: no data frame may follow it
-  bool shutdown_pending_ = false;  // ending: shut the sending side down once the queue is written
+  bool pinged_ : 1 = false;        // an idle ping is out, since last_input_
+  bool read_waiting_ : 1 = false;  // a readiness wait (or a read) is pending
+  bool paused_ : 1 = false;        // a message is held: nothing is read
+  bool write_waiting_ : 1 = false;
+  bool broken_ : 1 = false;
+  bool close_queued_ : 1 = false;      // a close frame is queued: no data frame may follow it
+  bool shutdown_pending_ : 1 = false;  // ending: shut the sending side down once the queue is written
+  bool greeted_ : 1 = false;           // the 101 response and the welcome are written
 };
 
 // ---------------------------------------------------------------------------

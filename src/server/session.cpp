@@ -391,7 +391,7 @@ bool WsSession::flush_now() {
       Frame& frame = *out_[out_head_];
       const std::size_t remaining = frame.size() - head_sent_;
       if (left < remaining) {
-        head_sent_ += left;
+        head_sent_ += static_cast<std::uint32_t>(left);
         break;
       }
       left -= remaining;
@@ -407,7 +407,10 @@ bool WsSession::flush_now() {
     metrics.messages_out.add(messages);
   }
   out_.clear();
-  if (out_.capacity() > kKeepQueueCapacity) out_.shrink_to_fit();
+  // The handshake's queue is given back: a connection that stays idle holds
+  // none (RSS per connection). Later, the storage is kept for the next flush.
+  if (out_.capacity() > kKeepQueueCapacity || !greeted_) out_.shrink_to_fit();
+  greeted_ = true;
   out_head_ = 0;
   head_sent_ = 0;
   out_bytes_ = 0;

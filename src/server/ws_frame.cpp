@@ -40,8 +40,7 @@ FrameReader::FrameReader(std::size_t max_message)
           std::min<std::size_t>(max_message, std::numeric_limits<std::uint32_t>::max()))) {}
 
 bool FrameReader::idle() const {
-  return phase_ == Phase::header && header_size_ == 0 && message_opcode_ == Opcode::continuation &&
-         !storage_;
+  return phase_ == Phase::header && message_opcode_ == Opcode::continuation && !storage_;
 }
 
 FrameReader::Storage& FrameReader::storage() {
@@ -67,7 +66,8 @@ void FrameReader::release_finished() {
   const bool in_control = phase_ == Phase::payload && is_control(frame_opcode_);
   if (!in_control) std::string().swap(storage_->control);
   if (message_opcode_ == Opcode::continuation) std::string().swap(storage_->message);
-  if (storage_->control.empty() && storage_->message.empty()) storage_.reset();
+  if (storage_->control.empty() && storage_->message.empty() && storage_->header_size == 0)
+    storage_.reset();
 }
 
 Event FrameReader::next(char*& data, std::size_t& size) {
@@ -87,26 +87,32 @@ Event FrameReader::next(char*& data, std::size_t& size) {
     }
     // Header. Parsed straight from the input when it is whole there.
     const unsigned char* header = nullptr;
-    if (header_size_ == 0 && size >= 2 &&
+    unsigned char assembled[14];
+    const std::size_t partial = storage_ ? storage_->header_size : 0;
+    if (partial == 0 && size >= 2 &&
         size >= header_length(static_cast<unsigned char>(data[1]))) {
       header = reinterpret_cast<const unsigned char*>(data);
       const std::size_t length = header_length(header[1]);
       data += length;
       size -= length;
     } else {
+      if (size == 0) return {};
+      Storage& kept = storage();
       while (size > 0) {
-        const std::size_t wanted = header_size_ < 2 ? 2 : header_length(header_[1]);
-        if (header_size_ >= wanted) break;
-        const std::size_t n = std::min(wanted - header_size_, size);
-        std::copy_n(data, n, header_ + header_size_);
-        header_size_ = static_cast<std::uint8_t>(header_size_ + n);
+        const std::size_t wanted = kept.header_size < 2 ? 2 : header_length(kept.header[1]);
+        if (kept.header_size >= wanted) break;
+        const std::size_t n = std::min(wanted - kept.header_size, size);
+        std::copy_n(data, n, kept.header + kept.header_size);
+        kept.header_size = static_cast<std::uint8_t>(kept.header_size + n);
         data += n;
         size -= n;
       }
-      if (header_size_ < 2 || header_size_ < header_length(header_[1])) return {};
-      header = header_;
+      if (kept.header_size < 2 || kept.header_size < header_length(kept.header[1])) return {};
+      // Copied out: a failing header frees the storage.
+      std::copy_n(kept.header, sizeof assembled, assembled);
+      kept.header_size = 0;
+      header = assembled;
     }
-    header_size_ = 0;
     Event event = start_frame(header);
     if (event.kind != Event::Kind::need_more) return event;
   }
@@ -154,11 +160,11 @@ Event FrameReader::start_frame(const unsigned char* header) {
     // Checked before any of it is read: nothing above the limit is buffered.
     if (length > max_message_ - message_length_)
       return fail(close_code::too_big, "message above the size limit");
-    message_length_ += length;
+    message_length_ += static_cast<std::uint32_t>(length);
   }
   frame_opcode_ = opcode;
   final_ = final;
-  remaining_ = length;
+  remaining_ = static_cast<std::uint32_t>(length);  // control: <= 125; data: within the limit
   phase_ = Phase::payload;
   return {};
 }
@@ -171,12 +177,12 @@ void FrameReader::unmask(char* data, std::size_t size) {
 }
 
 Event FrameReader::take_payload(char*& data, std::size_t& size) {
-  const std::size_t available = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, size));
+  const std::size_t available = std::min<std::size_t>(remaining_, size);
   char* const chunk = data;
   unmask(chunk, available);
   data += available;
   size -= available;
-  remaining_ -= available;
+  remaining_ -= static_cast<std::uint32_t>(available);
 
   if (is_control(frame_opcode_)) {
     // Whole in the input: no copy. Else assembled in storage (125 bytes at most).

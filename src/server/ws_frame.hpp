@@ -101,27 +101,28 @@ class FrameReader {
   void release_finished();
 
   // Only while something arrives in pieces (an idle connection holds none):
-  // a binary message in fragments or split across inputs, and a control
-  // frame's payload split across inputs.
+  // a binary message in fragments or split across inputs, a control frame's
+  // payload or a header split across inputs.
   struct Storage {
     std::string message;
     std::string control;
+    unsigned char header[14] = {};
+    std::uint8_t header_size = 0;
   };
   Storage& storage();
   std::unique_ptr<Storage> storage_;
-  std::uint64_t remaining_ = 0;       // payload bytes of the current frame not yet read
-  std::uint64_t message_length_ = 0;  // bytes of the current message's frames so far
+  // Both within max_message_ (checked before a frame is read).
+  std::uint32_t remaining_ = 0;       // payload bytes of the current frame not yet read
+  std::uint32_t message_length_ = 0;  // bytes of the current message's frames so far
   std::uint32_t max_message_;
   unsigned char mask_[4] = {};
-  unsigned char header_[14] = {};  // a header split across inputs
-  std::uint8_t header_size_ = 0;
   std::uint8_t mask_offset_ = 0;  // where the current frame's payload is in the mask cycle
   Phase phase_ = Phase::header;
   Opcode frame_opcode_ = Opcode::continuation;
   Opcode message_opcode_ = Opcode::continuation;  // continuation: no message in progress
   bool final_ = false;
-  std::uint16_t failed_code_ = 0;
   Utf8Validator text_utf8_;  // the text message in progress
+  std::uint16_t failed_code_ = 0;
 };
 
 // Writes the header of a final, unmasked server frame; returns its length
