@@ -1,7 +1,7 @@
 #pragma once
 // Transport: one accepted TCP connection, plain or TLS (--tls-cert and
 // --tls-key), under an HttpSession and, after the upgrade, under a
-// WsSession's QueuedStream. Plain, it is the socket: each call is one branch
+// WsSession. Plain, it is the socket: each call is one branch
 // on a null SSL pointer, then exactly what meshd did before TLS existed.
 //
 // TLS is OpenSSL working straight on the socket's descriptor, not Asio's
@@ -12,12 +12,14 @@
 //  - the flush stays one synchronous non-blocking call per batch (SSL_write
 //    on the descriptor, as sendmsg is for plain connections), where
 //    ssl::stream would need an asynchronous write through its memory BIO.
-// The asynchronous operations (handshake, HTTP reads and writes, WebSocket
-// reads) call OpenSSL, wait for the readiness it asks for, and call again.
+// The asynchronous operations (handshake, HTTP reads and writes) call
+// OpenSSL, wait for the readiness it asks for, and call again; a WebSocket
+// session reads with read_some and waits for readiness itself.
 //
 // Everything happens on the connection's loop thread. Every OpenSSL call
-// first checks that the socket is still open: Beast closes the socket on a
-// timeout, and the descriptor number may then belong to a new connection.
+// first checks that the socket is still open: a session may close it (a
+// timeout, an abort), and the descriptor number may then belong to a new
+// connection.
 
 #include <openssl/ssl.h>
 #include <sys/socket.h>
@@ -84,8 +86,8 @@ class Transport {
   Socket& next_layer() noexcept { return socket_; }
   const Socket& next_layer() const noexcept { return socket_; }
 
-  // Asio AsyncReadStream / AsyncWriteStream (Beast's HTTP and WebSocket
-  // reads, HttpSession's responses).
+  // Asio AsyncReadStream / AsyncWriteStream (Beast's HTTP reads,
+  // HttpSession's responses).
   template <class MutableBufferSequence, class ReadHandler>
   void async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler);
   template <class ConstBufferSequence, class WriteHandler>
