@@ -1,7 +1,7 @@
 #pragma once
 // Client: one connection as the broker sees it, without its socket: its id,
 // token grant, subscriptions, strikes and rate bucket, and what it does with
-// a complete message. WsSession is the one meshd runs (Beast over a socket);
+// a complete message. WsSession is the one meshd runs (over a socket);
 // the meshd fuzz target (tests/fuzz/meshd_fuzz.cpp) drives the real broker
 // and this logic with clients of its own, frame by frame, without sockets.
 

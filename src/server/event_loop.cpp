@@ -49,7 +49,7 @@ void EventLoop::release() {
 }
 
 void EventLoop::register_session(WsSession& session) {
-  session.registry_index = sessions_.size();
+  session.registry_index = static_cast<std::uint32_t>(sessions_.size());
   sessions_.push_back(&session);
   metrics.connections.add();
   arm_sweep();
@@ -59,7 +59,7 @@ void EventLoop::unregister_session(WsSession& session) {
   const std::size_t slot = session.registry_index;
   if (slot >= sessions_.size() || sessions_[slot] != &session) return;
   sessions_[slot] = sessions_.back();
-  sessions_[slot]->registry_index = slot;
+  sessions_[slot]->registry_index = static_cast<std::uint32_t>(slot);
   sessions_.pop_back();
   metrics.connections.sub();
   maybe_drained();

@@ -60,6 +60,12 @@ class EventLoop {
   // Any thread (holding the broker's lock): deliveries for this loop's sessions.
   void hand_over(std::vector<Delivery>& batch);
 
+  // Where this loop's WebSocket sessions read their input: one buffer per
+  // loop, not per connection (an idle connection holds none). A session
+  // keeps only what it cannot use yet (a partial frame or message).
+  static constexpr std::size_t kReadBufferBytes = 64 * 1024;
+  char* read_buffer() { return read_buffer_.get(); }
+
   ServerImpl& server;
   const std::size_t index;
   LoopMetrics& metrics;
@@ -72,6 +78,7 @@ class EventLoop {
   void arm_sweep();
   void sweep();
 
+  std::unique_ptr<char[]> read_buffer_ = std::make_unique<char[]>(kReadBufferBytes);
   std::vector<WsSession*> sessions_;
   std::vector<HttpSession*> http_sessions_;
   std::vector<std::shared_ptr<WsSession>> dirty_;

@@ -18,12 +18,14 @@
 #include <utility>
 #include <vector>
 
+#include "ws_frame.hpp"
+
 namespace meshd {
 
 class FramePool;
 
 struct Frame {
-  static constexpr std::size_t kHeaderRoom = 10;  // max WebSocket header (server side)
+  static constexpr std::size_t kHeaderRoom = ws::kMaxServerHeader;
 
   std::atomic<std::uint32_t> refs{0};
   std::uint32_t offset = 0;  // first byte of the frame inside data
@@ -42,21 +44,8 @@ struct Frame {
     offset = 0;
   }
   void seal_binary() {
-    const std::size_t len = data.size() - kHeaderRoom;
     unsigned char header[kHeaderRoom];
-    std::size_t n = 0;
-    header[n++] = 0x82;  // FIN + binary
-    if (len < 126) {
-      header[n++] = static_cast<unsigned char>(len);
-    } else if (len <= 0xffff) {
-      header[n++] = 126;
-      header[n++] = static_cast<unsigned char>(len >> 8);
-      header[n++] = static_cast<unsigned char>(len);
-    } else {
-      header[n++] = 127;
-      for (int shift = 56; shift >= 0; shift -= 8)
-        header[n++] = static_cast<unsigned char>(static_cast<std::uint64_t>(len) >> shift);
-    }
+    const std::size_t n = ws::write_header(header, ws::Opcode::binary, data.size() - kHeaderRoom);
     offset = static_cast<std::uint32_t>(kHeaderRoom - n);
     for (std::size_t i = 0; i < n; ++i) data[offset + i] = static_cast<char>(header[i]);
   }

@@ -13,6 +13,7 @@
 
 #include "internal.hpp"
 #include "topics.hpp"
+#include "ws_handshake.hpp"
 
 namespace meshd {
 
@@ -353,13 +354,31 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                    server_.stopping() ? "server shutting down\n" : "too many connections\n");
       return;
     }
+    const ws::UpgradeCheck check = ws::check_upgrade(request);
+    if (!check.ok()) {
+      spdlog::debug("upgrade refused: {}", check.reason);
+      http::response<http::string_body> response{check.status, request.version()};
+      response.set(http::field::server, "meshd");
+      response.set(http::field::content_type, "text/plain; charset=utf-8");
+      if (check.status == http::status::upgrade_required)
+        response.set(http::field::sec_websocket_version, "13");
+      response.keep_alive(false);
+      response.body() = std::string(check.reason) + "\n";
+      response.prepare_payload();
+      send(std::move(response));
+      return;
+    }
     deadline_.cancel();
     auto session = std::make_shared<WsSession>(loop_, std::move(transport_),
                                                server_.allocate_id());
     session->set_grant(std::move(grant));
     slot_.upgraded();
     session->set_address_slot(std::move(slot_));
-    session->start(parser_->release());
+    // Frames the client sent right after its request, read with it.
+    const auto early = buffer_.cdata();
+    std::string early_input(static_cast<const char*>(early.data()), early.size());
+    buffer_.consume(buffer_.size());
+    session->start(request, std::move(early_input));
   }
 
   void serve_file(const http::request<http::string_body>& request) {
@@ -446,7 +465,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<http::request_parser<http::string_body>> parser_;
 };
 
-void start_http_session(EventLoop& loop, tcp::socket&& socket, SSL_CTX* tls,
+void start_http_session(EventLoop& loop, Socket&& socket, SSL_CTX* tls,
                         AddressLimits::Slot&& slot) {
   if (!tls) {
     std::make_shared<HttpSession>(loop, Transport(std::move(socket)), std::move(slot))->start();

@@ -6,22 +6,19 @@
 //  HttpSession  one HTTP connection, after its TLS handshake with TLS on
 //               (healthz, metrics, static files, and the upgrade to a
 //               WsSession on /service)
-//  WsSession    one WebSocket peer: Beast's websocket::stream over a
-//               QueuedStream, an outbound queue of shared frames
-//  QueuedStream the thin layer under Beast: reads go to the Transport;
-//               writes (Beast's handshake and control frames) join the
-//               session's outbound queue, which is written with one sendmsg
-//               (TLS: one SSL_write per record) per flush
+//  WsSession    one WebSocket peer: meshd's own framing (ws_frame.hpp) over
+//               the Transport, an outbound queue of shared frames written
+//               with one sendmsg (TLS: one SSL_write per record) per flush
 //  Transport    the connection's socket, with TLS on top when meshd has a
 //               certificate (transport.hpp)
 //  Broker       topics, groups, member status, access rules, fan-out
 //
-// Data frames bypass Beast's writer: a publication is encoded once as a
-// complete WebSocket frame (server frames are unmasked, so every subscriber
-// gets the same bytes) and its reference is appended to each subscriber's
-// queue. Flushes are batched: a session that receives data is marked dirty;
-// its loop flushes the dirty list once per turn (EventLoop::run: the handlers
-// that are ready, then the flush), so everything published in a turn costs
+// Data frames are encoded once as a complete WebSocket frame (server
+// frames are unmasked, so every subscriber gets the same bytes) and its
+// reference is appended to each subscriber's queue. Flushes are batched: a
+// session that receives data is marked dirty; its loop flushes the dirty
+// list once per turn (EventLoop::run: the handlers that are ready, then the
+// flush), so everything published in a turn costs
 // one sendmsg per subscriber.
 //
 // Threads: a session lives on one EventLoop. The broker is shared behind one
@@ -35,7 +32,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -62,6 +59,7 @@
 #include "peer_id.hpp"
 #include "transport.hpp"
 #include "wire.hpp"
+#include "ws_frame.hpp"
 
 namespace meshd {
 
@@ -79,42 +77,15 @@ struct Topic;
 struct Group;
 
 // ---------------------------------------------------------------------------
-// QueuedStream: the next layer of websocket::stream.
-
-// next_layer() is the socket (Beast closes it on a timeout); the Transport
-// (plain or TLS) reads it and the flush writes it.
-class QueuedStream {
- public:
-  using executor_type = tcp::socket::executor_type;
-  using next_layer_type = tcp::socket;
-
-  QueuedStream(Transport&& transport, WsSession& owner);
-
-  executor_type get_executor() noexcept { return transport_.get_executor(); }
-  tcp::socket& next_layer() noexcept { return transport_.next_layer(); }
-  const tcp::socket& next_layer() const noexcept { return transport_.next_layer(); }
-  Transport& transport() noexcept { return transport_; }
-  WsSession& owner() noexcept { return *owner_; }
-
-  template <class MutableBufferSequence, class ReadHandler>
-  auto async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler);
-
-  template <class ConstBufferSequence, class WriteHandler>
-  auto async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler);
-
- private:
-  Transport transport_;
-  WsSession* owner_;
-};
-
-// ---------------------------------------------------------------------------
 
 class WsSession : public Client, public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(EventLoop& loop, Transport&& transport, PeerId id);
   ~WsSession() override;
 
-  void start(http::request<http::string_body>&& request);
+  // `request` passed ws::check_upgrade. `early_input`: bytes the client sent
+  // after its request, already read by the HTTP session.
+  void start(const http::request<http::string_body>& request, std::string early_input);
 
   void set_address_slot(AddressLimits::Slot&& slot) { address_slot_ = std::move(slot); }
   bool accepting() const override { return state_ == State::open; }
@@ -122,9 +93,6 @@ class WsSession : public Client, public std::enable_shared_from_this<WsSession> 
   // Does not flush: its loop flushes every dirty session at the end of its
   // turn (EventLoop::run). On the session's own loop only.
   void deliver(FrameRef frame) override;
-  // Bytes from Beast (handshake response, control frames): never refused.
-  bool send_control(FrameRef frame);
-  FrameRef new_frame();
 
   // Writes as much of the queue as the socket takes. flush() waits for
   // writability when the socket is full; flush_now() returns true then.
@@ -132,105 +100,77 @@ class WsSession : public Client, public std::enable_shared_from_this<WsSession> 
   bool flush_now();
 
   // --idle-timeout, from the loop's sweep: a ping after half of it without
-  // input, the socket closed after all of it (the read fails: finish()).
+  // input, the socket closed after all of it.
   void check_idle(Clock::time_point now);
 
+  // A close frame with this code and reason; the connection ends when the
+  // client answers it, or after --handshake-timeout.
   void close(websocket::close_code code, std::string_view reason) override;
-  // Abrupt close of the socket (shutdown deadline).
+  // Abrupt close of the socket (idle, shutdown deadline).
   void abort();
 
   // Event-loop bookkeeping.
+  std::uint32_t registry_index = 0;
   bool dirty = false;
-  std::size_t registry_index = 0;
 
  private:
-  enum class State : std::uint8_t { handshake, open, closing, done };
-  void on_accept(beast::error_code ec);
-  void do_read();
-  void on_read(beast::error_code ec, std::size_t bytes);
-  // The complete message in in_: hands it to the broker, or holds it while
-  // the connection is over its rate. False while it is held.
-  bool take_message();
-  void hold_message(Clock::duration wait);
+  // open: messages flow. closing: meshd sent its close frame, waits for the
+  // client's. ending: the close handshake is over (or the connection
+  // failed): the queue is written, then the sending side shut down, and
+  // input is discarded until the client closes too. done: socket closed.
+  enum class State : std::uint8_t { open, closing, ending, done };
+
+  // One readiness wait per connection, no buffer: input is read into the
+  // loop's buffer once it is there.
+  void wait_readable();
+  void read_input();
+  // Parses input and acts on it; false when reading must stop (a message
+  // is held for the rate, or the connection is done).
+  bool consume(char* data, std::size_t size);
+  void hold(Clock::duration wait);
+  void release_held();
+  void resume_after_hold();
+  void on_client_close(std::uint16_t code);
+  void on_protocol_error(const ws::Event& event);
+  // The close handshake is over: leave the broker, write what is queued,
+  // then shut the sending side down.
+  void end_connection();
+  void arm_close_deadline();
+  void queue_control(ws::Opcode opcode, std::string_view payload);
+  void queue_close(std::uint16_t code, std::string_view reason);
+  void queue(FrameRef frame);
+  FrameRef new_frame();
   void finish(beast::error_code ec);
   void drop_queue(bool keep_partial_head);
 
-  websocket::stream<QueuedStream, false> ws_;  // no permessage-deflate: smaller state
-  beast::flat_buffer in_;
+  Transport transport_;
+  ws::FrameReader reader_;
   std::vector<FrameRef> out_;
-  std::size_t out_head_ = 0;   // first unsent frame
-  std::size_t head_sent_ = 0;  // bytes of out_[out_head_] already sent
-  std::size_t out_bytes_ = 0;  // unsent bytes in the queue
-  // The timer of a held message (over the rate) exists only once one was held.
-  std::unique_ptr<asio::steady_timer> rate_timer_;
-  bool pinged_ = false;   // an idle ping is out, since last_input_
-  Clock::time_point last_input_{};  // any frame or part of one (the idle sweep)
+  std::uint32_t out_head_ = 0;   // first unsent frame
+  std::uint32_t head_sent_ = 0;  // bytes of out_[out_head_] already sent (one frame's)
+  std::size_t out_bytes_ = 0;    // unsent bytes in the queue
+  // A message held for the rate, and the input that followed it: parsed
+  // once the message is taken. Null otherwise.
+  struct Held {
+    std::string message;
+    std::string unread;
+  };
+  std::unique_ptr<Held> held_;
+  // Exists only once needed: the hold of a message (open), then the close
+  // deadline (closing, ending).
+  std::unique_ptr<asio::steady_timer> timer_;
+  Clock::time_point last_input_{};  // any input: a frame, part of one, a pong (the idle sweep)
   AddressLimits::Slot address_slot_;    // --max-connections-per-ip
-  State state_ = State::handshake;
-  bool write_waiting_ = false;
-  bool broken_ = false;
-  bool close_queued_ = false;  // a close frame is queued: no data frame may follow it
+  State state_ = State::open;
+  bool pinged_ : 1 = false;        // an idle ping is out, since last_input_
+  bool read_waiting_ : 1 = false;  // a readiness wait (or a read) is pending
+  bool paused_ : 1 = false;        // a message is held: nothing is read
+  bool write_waiting_ : 1 = false;
+  bool broken_ : 1 = false;
+  bool close_queued_ : 1 = false;      // a close frame is queued: no data frame may follow it
+  bool shutdown_pending_ : 1 = false;  // ending: shut the sending side down once the queue is written
+  bool greeted_ : 1 = false;           // the 101 response and the welcome are written
 };
-
-template <class MutableBufferSequence, class ReadHandler>
-auto QueuedStream::async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler) {
-  transport_.async_read_some(buffers, std::forward<ReadHandler>(handler));
-}
-
-template <class ConstBufferSequence, class WriteHandler>
-auto QueuedStream::async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler) {
-  return asio::async_initiate<WriteHandler, void(beast::error_code, std::size_t)>(
-      [this](auto completion, const ConstBufferSequence& bufs) {
-        const std::size_t size = beast::buffer_bytes(bufs);
-        beast::error_code ec;
-        std::size_t written = 0;
-        if (size > 0) {
-          FrameRef frame = owner_->new_frame();
-          frame->data.resize(size);
-          asio::buffer_copy(asio::buffer(frame->data), bufs);
-          if (owner_->send_control(std::move(frame)))
-            written = size;
-          else
-            ec = asio::error::broken_pipe;
-        }
-        auto ex = asio::get_associated_executor(completion, get_executor());
-        asio::post(ex, beast::bind_front_handler(std::move(completion), ec, written));
-      },
-      handler, buffers);
-}
-
-// Beast's teardown customization points (found by ADL): write what is still
-// queued (the close frame), TLS close_notify, then the usual TCP teardown.
-bool drain_before_teardown(QueuedStream& stream);  // true: bytes remain, wait
-
-struct QueuedTeardownOp {
-  QueuedStream& stream;
-  beast::role_type role;
-  bool tearing = false;
-
-  template <class Self>
-  void operator()(Self& self, beast::error_code ec = {}) {
-    if (!tearing) {
-      if (!ec && drain_before_teardown(stream)) {
-        stream.next_layer().async_wait(tcp::socket::wait_write, std::move(self));
-        return;
-      }
-      tearing = true;
-      stream.transport().close_notify();
-      websocket::async_teardown(role, stream.next_layer(), std::move(self));
-      return;
-    }
-    self.complete(ec);
-  }
-};
-
-template <class TeardownHandler>
-void async_teardown(beast::role_type role, QueuedStream& stream, TeardownHandler&& handler) {
-  asio::async_compose<TeardownHandler, void(beast::error_code)>(
-      QueuedTeardownOp{stream, role}, handler, stream.next_layer());
-}
-
-void teardown(beast::role_type role, QueuedStream& stream, beast::error_code& ec);
 
 // ---------------------------------------------------------------------------
 // Broker
@@ -438,7 +378,7 @@ class ServerImpl {
 
 // Starts serving one HTTP connection (upgrades on /service), on `loop`'s
 // thread; with `tls` (not null) after a TLS handshake with that context.
-void start_http_session(EventLoop& loop, tcp::socket&& socket, SSL_CTX* tls,
+void start_http_session(EventLoop& loop, Socket&& socket, SSL_CTX* tls,
                         AddressLimits::Slot&& slot);
 
 }  // namespace meshd

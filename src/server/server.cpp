@@ -155,7 +155,7 @@ void ServerImpl::stop() {
 void ServerImpl::do_accept() {
   // The socket is created on the loop it will live on.
   EventLoop& target = *loops_[next_loop_];
-  acceptor_.async_accept(target.ioc, [this, &target](beast::error_code ec, tcp::socket socket) {
+  acceptor_.async_accept(target.ioc, [this, &target](beast::error_code ec, Socket socket) {
     if (ec == asio::error::operation_aborted || stopping()) return;
     if (ec) {
       // EMFILE and friends: back off instead of spinning.

@@ -8,44 +8,41 @@
 #include <optional>
 
 #include "internal.hpp"
+#include "ws_handshake.hpp"
 
 namespace meshd {
 
 namespace {
 constexpr std::size_t kMaxIov = 64;
 constexpr std::size_t kKeepQueueCapacity = 64;
-// Beast allocates the read buffer before any data arrives: an idle
-// connection holds this much (measured: 256 B of 3.95 KiB per connection).
-// A larger message takes a second read, from Beast's buffer, no system call.
-constexpr std::size_t kFirstReadBytes = 16;
+// Reads of one connection in one handler: a client that keeps sending
+// yields to the others after this many buffers (the rest is read in a
+// later handler of the same turn or the next).
+constexpr int kReadsPerHandler = 4;
+
+// Plain operator new, at the size asked for. Given to the readiness wait
+// that every idle connection keeps: Asio allocates handlers without an
+// allocator of their own (std::allocator counts as none) from its per-thread
+// recycling cache, which hands out the larger block of the HTTP read that
+// completed before (measured: 464 B per idle connection instead of the
+// wait's own size).
+template <class T>
+struct ExactAllocator {
+  using value_type = T;
+  ExactAllocator() = default;
+  template <class U>
+  ExactAllocator(const ExactAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
+  template <class U>
+  bool operator==(const ExactAllocator<U>&) const noexcept { return true; }
+};
 }  // namespace
 
-QueuedStream::QueuedStream(Transport&& transport, WsSession& owner)
-    : transport_(std::move(transport)), owner_(&owner) {}
-
 WsSession::WsSession(EventLoop& loop, Transport&& transport, PeerId id)
-    : Client(loop, id), ws_(std::move(transport), *this) {
-  const auto& config = server_.config;
-  // Beast's timer bounds the handshake and the close handshake only. Idle
-  // connections are the loop's sweep (check_idle): Beast's idle timeout
-  // keeps a wait pending on every connection, 0.8 KiB each (measured).
-  websocket::stream_base::timeout timeout;
-  timeout.handshake_timeout = config.handshake_timeout;
-  timeout.idle_timeout = websocket::stream_base::none();
-  timeout.keep_alive_pings = false;
-  ws_.set_option(timeout);
-  // Pongs (and pings, closes) are input too; Beast handles them inside the read.
-  ws_.control_callback([this](websocket::frame_type, beast::string_view) {
-    last_input_ = Clock::now();
-    pinged_ = false;
-  });
-  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
-    response.set(http::field::server, "meshd");
-  }));
-  ws_.read_message_max(config.max_frame_bytes);
-  ws_.auto_fragment(false);
-  ws_.binary(true);
-}
+    : Client(loop, id),
+      transport_(std::move(transport)),
+      reader_(loop.server.config.max_frame_bytes) {}
 
 WsSession::~WsSession() {
   if (state_ != State::done) {
@@ -55,26 +52,17 @@ WsSession::~WsSession() {
   }
 }
 
-void WsSession::start(http::request<http::string_body>&& request) {
+void WsSession::start(const http::request<http::string_body>& request, std::string early_input) {
   beast::error_code ignored;
-  ws_.next_layer().next_layer().set_option(tcp::no_delay(true), ignored);
+  transport_.next_layer().set_option(tcp::no_delay(true), ignored);
   loop_.register_session(*this);
-  ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
-    self->on_accept(ec);
-  });
-}
-
-void WsSession::on_accept(beast::error_code ec) {
-  if (ec) {
-    spdlog::debug("peer {}: handshake failed: {}", id(), ec.message());
-    finish(ec);
-    return;
-  }
-  if (state_ != State::handshake) return;  // closed during the handshake
-  state_ = State::open;
   last_input_ = Clock::now();
   loop_.metrics.connections_total.add();
-  // welcome first, before anything else.
+  // The 101 response, then the welcome, before anything else.
+  const auto key = request[http::field::sec_websocket_key];
+  FrameRef response = new_frame();
+  response->data = ws::switching_protocols(std::string_view(key.data(), key.size()));
+  queue(std::move(response));
   FrameRef welcome = new_frame();
   welcome->begin();
   // With --stun/--turn: the ICE servers too, with fresh TURN credentials.
@@ -83,92 +71,199 @@ void WsSession::on_accept(beast::error_code ec) {
   welcome->counts_as_message = true;
   deliver(std::move(welcome));
   spdlog::debug("peer {}: connected", id());
-  do_read();
+  if (!early_input.empty() && !consume(early_input.data(), early_input.size())) return;
+  wait_readable();
 }
 
-void WsSession::do_read() {
-  // Only while open: once meshd closes, Beast's close operation reads up to
-  // the client's close frame itself, and a read started beside it sees its
-  // half-read frames (Beast asserts rd_remain > 0: seen in CI under an offer
-  // flood closed for its rate).
-  // Beast sizes the buffer before any data arrives: the first read of a
-  // message asks for little, so an idle connection waits on a small buffer
-  // (RSS per connection); the rest of a larger message follows at once.
-  const std::size_t limit = in_.size() == 0 ? kFirstReadBytes : server_.config.max_frame_bytes;
-  ws_.async_read_some(in_, limit,
-                      [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
-                        self->on_read(ec, bytes);
-                      });
+void WsSession::wait_readable() {
+  if (read_waiting_ || state_ == State::done) return;
+  read_waiting_ = true;
+  transport_.next_layer().async_wait(
+      tcp::socket::wait_read,
+      asio::bind_allocator(ExactAllocator<void>(),
+                           [self = shared_from_this()](beast::error_code ec) {
+                             self->read_waiting_ = false;
+                             if (ec) {
+                               self->finish(ec);
+                               return;
+                             }
+                             self->read_input();
+                           }));
 }
 
-void WsSession::on_read(beast::error_code ec, std::size_t /*bytes*/) {
-  last_input_ = Clock::now();
-  pinged_ = false;
-  if (ec) {
-    if (ec == websocket::error::message_too_big) {
-      loop_.metrics.drop(Drop::too_large);
-      spdlog::info("peer {}: frame above {} bytes, closed (1009)", id(),
-                   server_.config.max_frame_bytes);
+void WsSession::read_input() {
+  if (read_waiting_ || paused_ || state_ == State::done) return;
+  char* const buffer = loop_.read_buffer();
+  for (int reads = 0; reads < kReadsPerHandler; ++reads) {
+    const Transport::Step step = transport_.read_some(buffer, EventLoop::kReadBufferBytes);
+    if (step.ec) {
+      finish(step.ec);  // the client closed the connection, or it broke
+      return;
     }
-    finish(ec);
-    return;
+    if (step.want == Transport::Want::read) {
+      wait_readable();
+      return;
+    }
+    if (step.want == Transport::Want::write) {
+      // TLS: OpenSSL has to write before it reads on.
+      read_waiting_ = true;
+      transport_.next_layer().async_wait(tcp::socket::wait_write,
+                                         [self = shared_from_this()](beast::error_code ec) {
+                                           self->read_waiting_ = false;
+                                           if (ec) {
+                                             self->finish(ec);
+                                             return;
+                                           }
+                                           self->read_input();
+                                         });
+      return;
+    }
+    last_input_ = Clock::now();
+    pinged_ = false;
+    if (!consume(buffer, step.bytes)) return;
   }
-  if (!ws_.is_message_done()) {
-    if (state_ == State::open) do_read();  // more of this message
-    return;
-  }
-  auto& metrics = loop_.metrics;
-  metrics.messages_in.add();
-  metrics.bytes_in.add(in_.size());
-  if (take_message() && state_ == State::open) do_read();
+  // Still more: read on after the other handlers that are ready. Not a
+  // readiness wait: the socket may hold more without a new wake-up.
+  read_waiting_ = true;
+  asio::post(loop_.ioc, [self = shared_from_this()] {
+    self->read_waiting_ = false;
+    self->read_input();
+  });
 }
 
-bool WsSession::take_message() {
-  if (state_ == State::open && !broken_) {
-    if (!ws_.got_binary()) {
-      take_text();
-    } else {
-      const auto data = in_.cdata();
-      const Clock::duration wait = take_binary(
-          std::string_view(static_cast<const char*>(data.data()), data.size()), Clock::now());
-      if (wait > Clock::duration::zero()) {
-        hold_message(wait);
-        return false;
+bool WsSession::consume(char* data, std::size_t size) {
+  for (;;) {
+    // After the close handshake, input is discarded until the client closes.
+    if (state_ == State::ending) return true;
+    if (state_ == State::done) return false;
+    const ws::Event event = reader_.next(data, size);
+    switch (event.kind) {
+      case ws::Event::Kind::need_more:
+        return true;
+      case ws::Event::Kind::binary:
+      case ws::Event::Kind::text: {
+        auto& metrics = loop_.metrics;
+        metrics.messages_in.add();
+        metrics.bytes_in.add(event.message_bytes);
+        if (state_ != State::open || broken_) break;  // meshd closes: not taken
+        if (event.kind == ws::Event::Kind::text) {
+          take_text();
+          break;
+        }
+        const Clock::time_point now = Clock::now();
+        const Clock::duration wait = take_binary(event.payload, now);
+        if (wait > Clock::duration::zero()) {
+          // Kept until the rate allows it, with the input that followed it.
+          auto held = std::make_unique<Held>();
+          held->message.assign(event.payload);
+          held->unread.assign(data, size);
+          held_ = std::move(held);
+          hold(wait);
+          return false;
+        }
+        end_hold(now);
+        break;
       }
+      case ws::Event::Kind::ping:
+        if (state_ == State::open) queue_control(ws::Opcode::pong, event.payload);
+        break;
+      case ws::Event::Kind::pong:
+        break;  // input: last_input_ is already set
+      case ws::Event::Kind::close:
+        on_client_close(event.code);
+        break;
+      case ws::Event::Kind::error:
+        on_protocol_error(event);
+        break;
     }
   }
-  end_hold(Clock::now());
-  in_.consume(in_.size());
-  // Idle connections hold no read buffer (RSS per connection); reads are
-  // not the hot path (fan-out is), so one allocation per message is fine.
-  in_.shrink_to_fit();
-  return true;
 }
 
-void WsSession::hold_message(Clock::duration wait) {
+void WsSession::hold(Clock::duration wait) {
   // No read until then: what the client sends meanwhile waits in the kernel,
   // and TCP's flow control slows the sender down. Nothing is lost.
-  if (!rate_timer_) rate_timer_ = std::make_unique<asio::steady_timer>(loop_.ioc);
-  rate_timer_->expires_after(wait);
-  rate_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+  paused_ = true;
+  if (!timer_) timer_ = std::make_unique<asio::steady_timer>(loop_.ioc);
+  timer_->expires_after(wait);
+  timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || self->state_ != State::open) return;
+    self->release_held();
+  });
+}
+
+void WsSession::release_held() {
+  const Clock::time_point now = Clock::now();
+  if (!broken_) {
+    const Clock::duration wait = take_binary(held_->message, now);
+    if (wait > Clock::duration::zero()) {
+      hold(wait);
+      return;
+    }
+  }
+  end_hold(now);
+  resume_after_hold();
+}
+
+void WsSession::resume_after_hold() {
+  if (!paused_ || state_ == State::done) return;
+  paused_ = false;
+  const std::unique_ptr<Held> held = std::move(held_);
+  if (!held || consume(held->unread.data(), held->unread.size())) read_input();
+}
+
+void WsSession::on_client_close(std::uint16_t code) {
+  // The client's close: answered with its code (RFC 6455 5.5.1), unless it
+  // answers meshd's own.
+  spdlog::debug("peer {}: close frame from the client ({})", id(), code);
+  if (state_ == State::open) queue_close(code, {});
+  end_connection();
+}
+
+void WsSession::on_protocol_error(const ws::Event& event) {
+  if (event.code == ws::close_code::too_big) {
+    loop_.metrics.drop(Drop::too_large);
+    spdlog::info("peer {}: frame above {} bytes, closed (1009)", id(),
+                 server_.config.max_frame_bytes);
+  } else {
+    spdlog::debug("peer {}: {}, closed ({})", id(), event.what, event.code);
+  }
+  if (state_ == State::open) queue_close(event.code, {});
+  end_connection();
+}
+
+void WsSession::end_connection() {
+  state_ = State::ending;
+  server_.broker.remove_session(*this, true);
+  arm_close_deadline();
+  // The flush writes what is queued (the close frame last), then shuts the
+  // sending side down; the client's end of input then ends the session.
+  shutdown_pending_ = true;
+  loop_.mark_dirty(*this);
+}
+
+void WsSession::arm_close_deadline() {
+  if (!timer_) timer_ = std::make_unique<asio::steady_timer>(loop_.ioc);
+  timer_->expires_after(server_.config.handshake_timeout);
+  timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
     if (ec || self->state_ == State::done) return;
-    if (self->take_message() && self->state_ == State::open) self->do_read();
+    spdlog::debug("peer {}: close handshake not finished in time", self->id());
+    self->abort();
   });
 }
 
 void WsSession::finish(beast::error_code ec) {
   if (state_ == State::done) return;
-  const bool was_member = state_ != State::handshake;
   state_ = State::done;
-  if (was_member) spdlog::debug("peer {}: disconnected ({})", id(), ec.message());
-  if (rate_timer_) rate_timer_->cancel();
+  spdlog::debug("peer {}: disconnected ({})", id(), ec.message());
+  if (timer_) timer_->cancel();
   server_.broker.remove_session(*this, true);
   // Out of the broker, nothing more can be handed over to this session:
   // consume what other loops already did, while this object is alive.
   loop_.drain_inbox();
   drop_queue(false);
+  held_.reset();
   beast::error_code ignored;
-  ws_.next_layer().next_layer().close(ignored);
+  transport_.next_layer().close(ignored);
   loop_.unregister_session(*this);
 }
 
@@ -196,29 +291,36 @@ void WsSession::deliver(FrameRef frame) {
   loop_.mark_dirty(*this);
 }
 
-bool WsSession::send_control(FrameRef frame) {
-  if (broken_ || state_ == State::done) return false;
-  // Beast writes its close frame (its own or the answer to the client's)
-  // through here, before the read that got the client's close completes.
-  // (During the handshake these are HTTP bytes, not frames.)
-  constexpr unsigned char kOpcodeMask = 0x0F, kCloseOpcode = 0x8;
-  const std::string_view bytes = frame->bytes();
-  if (state_ != State::handshake && !bytes.empty() &&
-      (static_cast<unsigned char>(bytes[0]) & kOpcodeMask) == kCloseOpcode) {
-    close_queued_ = true;
-  }
+void WsSession::queue(FrameRef frame) {
+  if (broken_ || state_ == State::done) return;
   out_bytes_ += frame->size();
   out_.push_back(std::move(frame));
   loop_.mark_dirty(*this);
-  return true;
+}
+
+void WsSession::queue_control(ws::Opcode opcode, std::string_view payload) {
+  if (close_queued_) return;
+  FrameRef frame = new_frame();
+  ws::append_frame(frame->data, opcode, payload);
+  queue(std::move(frame));
+}
+
+void WsSession::queue_close(std::uint16_t code, std::string_view reason) {
+  if (close_queued_) return;
+  close_queued_ = true;
+  FrameRef frame = new_frame();
+  if (code == ws::close_code::no_status)
+    ws::append_frame(frame->data, ws::Opcode::close, {});
+  else
+    ws::append_close(frame->data, code, reason);
+  queue(std::move(frame));
 }
 
 void WsSession::drop_queue(bool keep_partial_head) {
   // A partly written frame must be completed before anything else (a close
   // frame) can follow it on the wire. With TLS, so must every frame with
   // bytes in the record OpenSSL holds for a retry (write_pending).
-  const std::size_t committed =
-      keep_partial_head ? head_sent_ + ws_.next_layer().transport().write_pending() : 0;
+  const std::size_t committed = keep_partial_head ? head_sent_ + transport_.write_pending() : 0;
   std::size_t keep_end = out_head_;
   for (std::size_t offset = 0; offset < committed && keep_end < out_.size(); ++keep_end)
     offset += out_[keep_end]->size();
@@ -241,20 +343,25 @@ void WsSession::drop_queue(bool keep_partial_head) {
 
 void WsSession::flush() {
   if (write_waiting_) return;
-  if (!flush_now()) return;
+  if (!flush_now()) {
+    if (shutdown_pending_ && state_ == State::ending) {
+      shutdown_pending_ = false;
+      transport_.shutdown_send();
+    }
+    return;
+  }
   write_waiting_ = true;
-  ws_.next_layer().next_layer().async_wait(
-      tcp::socket::wait_write, [self = shared_from_this()](beast::error_code ec) {
-        self->write_waiting_ = false;
-        if (!ec) self->flush();
-      });
+  transport_.next_layer().async_wait(tcp::socket::wait_write,
+                                     [self = shared_from_this()](beast::error_code ec) {
+                                       self->write_waiting_ = false;
+                                       if (!ec) self->flush();
+                                     });
 }
 
 bool WsSession::flush_now() {
-  auto& socket = ws_.next_layer().next_layer();
+  auto& socket = transport_.next_layer();
   if (broken_ || !socket.is_open()) return false;
   auto& metrics = loop_.metrics;
-  Transport& transport = ws_.next_layer().transport();
   while (out_head_ < out_.size()) {
     iovec iov[kMaxIov];
     std::size_t count = 0;
@@ -264,7 +371,7 @@ bool WsSession::flush_now() {
       iov[count].iov_base = const_cast<char*>(bytes.data());
       iov[count].iov_len = bytes.size();
     }
-    const ssize_t sent = transport.write_gather(iov, count);
+    const ssize_t sent = transport_.write_gather(iov, count);
     if (sent < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
@@ -284,7 +391,7 @@ bool WsSession::flush_now() {
       Frame& frame = *out_[out_head_];
       const std::size_t remaining = frame.size() - head_sent_;
       if (left < remaining) {
-        head_sent_ += left;
+        head_sent_ += static_cast<std::uint32_t>(left);
         break;
       }
       left -= remaining;
@@ -300,31 +407,29 @@ bool WsSession::flush_now() {
     metrics.messages_out.add(messages);
   }
   out_.clear();
-  if (out_.capacity() > kKeepQueueCapacity) out_.shrink_to_fit();
+  // The handshake's queue is given back: a connection that stays idle holds
+  // none (RSS per connection). Later, the storage is kept for the next flush.
+  if (out_.capacity() > kKeepQueueCapacity || !greeted_) out_.shrink_to_fit();
+  greeted_ = true;
   out_head_ = 0;
   head_sent_ = 0;
   out_bytes_ = 0;
   return false;
 }
 
-bool drain_before_teardown(QueuedStream& stream) {
-  const bool pending = stream.owner().flush_now();
-  spdlog::trace("peer {}: teardown, {}", stream.owner().id(), pending ? "waiting to drain" : "drained");
-  return pending;
-}
-
-void teardown(beast::role_type role, QueuedStream& stream, beast::error_code& ec) {
-  stream.owner().flush_now();
-  websocket::teardown(role, stream.next_layer(), ec);
-}
-
 void WsSession::close(websocket::close_code code, std::string_view reason) {
   if (state_ != State::open) return;
   state_ = State::closing;
-  websocket::close_reason why(code, beast::string_view(reason.data(), reason.size()));
-  ws_.async_close(why, [self = shared_from_this()](beast::error_code ec) {
-    if (ec) spdlog::debug("peer {}: close: {}", self->id(), ec.message());
-  });
+  queue_close(static_cast<std::uint16_t>(code), reason);
+  // Input is still read: the client's close frame ends the handshake.
+  arm_close_deadline();  // replaces the wait of a held message
+  if (paused_) {
+    // The held message is dropped; the input after it is read on (it may
+    // hold the client's close frame). Not from here: close() may be called
+    // while that input is being parsed.
+    end_hold(Clock::now());
+    asio::post(loop_.ioc, [self = shared_from_this()] { self->resume_after_hold(); });
+  }
 }
 
 void WsSession::check_idle(Clock::time_point now) {
@@ -339,16 +444,18 @@ void WsSession::check_idle(Clock::time_point now) {
   }
   if (idle >= timeout / 2 && !pinged_) {
     pinged_ = true;
-    ws_.async_ping({}, [self = shared_from_this()](beast::error_code ec) {
-      if (ec) spdlog::debug("peer {}: ping: {}", self->id(), ec.message());
-    });
+    queue_control(ws::Opcode::ping, {});
   }
 }
 
 void WsSession::abort() {
   broken_ = true;
   beast::error_code ignored;
-  ws_.next_layer().next_layer().close(ignored);
+  transport_.next_layer().close(ignored);
+  // The pending wait (if any) fails too; finish() runs once.
+  asio::post(loop_.ioc, [self = shared_from_this()] {
+    self->finish(asio::error::operation_aborted);
+  });
 }
 
 }  // namespace meshd

@@ -165,7 +165,7 @@ TlsContext load_tls_context(const std::string& cert_file, const std::string& key
 
 // ---------------------------------------------------------------------------
 
-Transport::Transport(tcp::socket&& socket, SSL_CTX& context)
+Transport::Transport(Socket&& socket, SSL_CTX& context)
     : socket_(std::move(socket)), ssl_(SSL_new(&context)) {
   if (!ssl_ || SSL_set_fd(ssl_.get(), socket_.native_handle()) != 1)
     throw std::runtime_error("TLS: cannot create a connection: " + openssl_reason());
@@ -241,6 +241,19 @@ Transport::Step Transport::tls_handshake() {
   ERR_clear_error();
   errno = 0;
   return finish_step(SSL_do_handshake(ssl_.get()));
+}
+
+Transport::Step Transport::read_some(void* data, std::size_t size) {
+  if (ssl_) return tls_read(data, size);
+  if (!socket_.is_open()) return {0, Want::nothing, asio::error::bad_descriptor};
+  for (;;) {
+    const ssize_t n = ::recv(socket_.native_handle(), data, size, MSG_DONTWAIT);
+    if (n > 0) return {static_cast<std::size_t>(n), Want::nothing, {}};
+    if (n == 0) return {0, Want::nothing, asio::error::eof};
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return {0, Want::read, {}};
+    return {0, Want::nothing, beast::error_code(errno, beast::system_category())};
+  }
 }
 
 Transport::Step Transport::tls_read(void* data, std::size_t size) {

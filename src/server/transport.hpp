@@ -1,7 +1,7 @@
 #pragma once
 // Transport: one accepted TCP connection, plain or TLS (--tls-cert and
 // --tls-key), under an HttpSession and, after the upgrade, under a
-// WsSession's QueuedStream. Plain, it is the socket: each call is one branch
+// WsSession. Plain, it is the socket: each call is one branch
 // on a null SSL pointer, then exactly what meshd did before TLS existed.
 //
 // TLS is OpenSSL working straight on the socket's descriptor, not Asio's
@@ -12,12 +12,14 @@
 //  - the flush stays one synchronous non-blocking call per batch (SSL_write
 //    on the descriptor, as sendmsg is for plain connections), where
 //    ssl::stream would need an asynchronous write through its memory BIO.
-// The asynchronous operations (handshake, HTTP reads and writes, WebSocket
-// reads) call OpenSSL, wait for the readiness it asks for, and call again.
+// The asynchronous operations (handshake, HTTP reads and writes) call
+// OpenSSL, wait for the readiness it asks for, and call again; a WebSocket
+// session reads with read_some and waits for readiness itself.
 //
 // Everything happens on the connection's loop thread. Every OpenSSL call
-// first checks that the socket is still open: Beast closes the socket on a
-// timeout, and the descriptor number may then belong to a new connection.
+// first checks that the socket is still open: a session may close it (a
+// timeout, an abort), and the descriptor number may then belong to a new
+// connection.
 
 #include <openssl/ssl.h>
 #include <sys/socket.h>
@@ -51,27 +53,41 @@ using TlsContext = std::shared_ptr<SSL_CTX>;
 TlsContext load_tls_context(const std::string& cert_file, const std::string& key_file,
                             std::string* summary = nullptr);
 
+// A connection's socket, bound to its loop's io_context: that executor is
+// one pointer, where tcp::socket's polymorphic one is 56 bytes, held by the
+// socket and again by every pending operation on it (an idle WebSocket
+// keeps one: RSS per connection).
+using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
+
 template <class Buffers, bool kWrite>
 struct TlsOp;
 
 class Transport {
  public:
-  using executor_type = tcp::socket::executor_type;
-  using next_layer_type = tcp::socket;
+  using executor_type = Socket::executor_type;
+  using next_layer_type = Socket;
 
-  explicit Transport(tcp::socket&& socket) : socket_(std::move(socket)) {}
+  explicit Transport(Socket&& socket) : socket_(std::move(socket)) {}
   // The server side of a TLS connection with `context`; async_handshake
   // runs the handshake. Throws std::runtime_error when OpenSSL cannot
   // allocate the connection.
-  Transport(tcp::socket&& socket, SSL_CTX& context);
+  Transport(Socket&& socket, SSL_CTX& context);
+
+  // One step of OpenSSL: bytes moved, or the readiness to wait for, or an error.
+  enum class Want : unsigned char { nothing, read, write };
+  struct Step {
+    std::size_t bytes = 0;
+    Want want = Want::nothing;
+    beast::error_code ec;
+  };
 
   bool tls() const { return ssl_ != nullptr; }
   executor_type get_executor() noexcept { return socket_.get_executor(); }
-  tcp::socket& next_layer() noexcept { return socket_; }
-  const tcp::socket& next_layer() const noexcept { return socket_; }
+  Socket& next_layer() noexcept { return socket_; }
+  const Socket& next_layer() const noexcept { return socket_; }
 
-  // Asio AsyncReadStream / AsyncWriteStream (Beast's HTTP and WebSocket
-  // reads, HttpSession's responses).
+  // Asio AsyncReadStream / AsyncWriteStream (Beast's HTTP reads,
+  // HttpSession's responses).
   template <class MutableBufferSequence, class ReadHandler>
   void async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler);
   template <class ConstBufferSequence, class WriteHandler>
@@ -95,6 +111,12 @@ class Transport {
     }
     return tls_write_gather(iov, count);
   }
+  // WebSocket input: a non-blocking read of what the socket (or OpenSSL)
+  // has. want == read: nothing now, wait for readability; want == write:
+  // OpenSSL must write first, wait for writability; ec: end of input (eof)
+  // or an error.
+  Step read_some(void* data, std::size_t size);
+
   // TLS: bytes offered to the last write_gather that returned EAGAIN, which
   // OpenSSL holds encrypted: they must be offered again, not dropped. 0 when
   // nothing is pending (always, for plain connections).
@@ -107,14 +129,6 @@ class Transport {
 
   // True when a handshake failed because the client spoke plain HTTP.
   static bool is_plaintext_http(const beast::error_code& ec);
-
-  // One step of OpenSSL: bytes moved, or the readiness to wait for, or an error.
-  enum class Want : unsigned char { nothing, read, write };
-  struct Step {
-    std::size_t bytes = 0;
-    Want want = Want::nothing;
-    beast::error_code ec;
-  };
 
  private:
   template <class Buffers, bool kWrite>
@@ -134,7 +148,7 @@ class Transport {
   ssize_t plain_write_copied(const iovec* iov, std::size_t count);
   Step finish_step(int result);
 
-  tcp::socket socket_;
+  Socket socket_;
   std::unique_ptr<SSL, SslFree> ssl_;  // null: plain
   std::size_t write_retry_ = 0;
 };
