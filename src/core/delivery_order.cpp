@@ -79,6 +79,20 @@ bool DeliveryOrder::status_said(TimeUs now, PeerId source, std::uint64_t next_se
   return next_seq == 1 || announce(now, source, next_seq - 1, kNoPeer);
 }
 
+std::vector<std::pair<PeerId, std::uint64_t>> DeliveryOrder::positions() const {
+  std::vector<std::pair<PeerId, std::uint64_t>> out;
+  out.reserve(sources_.size());
+  for (const Source& s : sources_) out.emplace_back(s.id, s.next);
+  return out;
+}
+
+void DeliveryOrder::resume(PeerId source, std::uint64_t next) {
+  if (tracks(source) || next <= 1) return;
+  reserve_gently(awaited_, awaited_.size() + 1);
+  awaited_index_.insert(source, static_cast<std::uint32_t>(awaited_.size()));
+  awaited_.push_back({source, 0, next});  // not guessed: older ones are late
+}
+
 bool DeliveryOrder::missing(PeerId source, std::uint64_t seq) const {
   const Source* s = find(source);
   if (!s) return false;

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "clock.hpp"
@@ -88,6 +89,15 @@ class DeliveryOrder {
   void poll(TimeUs now, std::vector<PullRequest>& pulls, std::vector<OrderedEvent>& out);
   // The source left for good: its holes become gaps now, its state goes.
   void forget(PeerId source, std::vector<OrderedEvent>& out);
+
+  // Where the application stands with each source it got messages of: the
+  // next seq owed (everything below was delivered or reported as a gap).
+  std::vector<std::pair<PeerId, std::uint64_t>> positions() const;
+  // The same application on a new connection (a new peer id, a fresh
+  // order): `source` resumes at `next`, so nothing below it is delivered
+  // again, and what the source sent meanwhile is pulled once its status
+  // says so. Before anything else is known of the source.
+  void resume(PeerId source, std::uint64_t next);
 
   bool tracks(PeerId source) const;
   bool missing(PeerId source, std::uint64_t seq) const;

@@ -108,6 +108,19 @@ class MeshNode {
   std::vector<Action> take_actions();
   bool has_actions() const { return !actions_.empty(); }
 
+  // ---- reconnects ----
+  // A driver that reconnects makes a new MeshNode (a new peer id) for the
+  // same application: it reads where the application stands with each
+  // source before the old node is told the server is gone, and hands that
+  // to the new one before its welcome, so no message is delivered twice and
+  // what was sent meanwhile is pulled (reliable sources only).
+  std::vector<std::pair<PeerId, std::uint64_t>> delivery_positions() const {
+    return order_.positions();
+  }
+  void resume_delivery(const std::vector<std::pair<PeerId, std::uint64_t>>& positions) {
+    for (const auto& [source, next] : positions) order_.resume(source, next);
+  }
+
   // ---- introspection (dashboards, tests) ----
   PeerId id() const { return self_; }
   const MeshConfig& config() const { return config_; }

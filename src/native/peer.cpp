@@ -184,6 +184,9 @@ class Peer::Impl {
   std::uint64_t seed_;
   PeerSnapshot::Counters driver_;  // driver counters only
   std::uint64_t reconnects_ = 0;
+  // Where the application stands with each source, carried into the next
+  // session's MeshNode (MeshNode::resume_delivery).
+  std::vector<std::pair<PeerId, std::uint64_t>> delivery_positions_;
   std::string last_error_;  // PeerSnapshot::last_error
   std::string report_app_json_;  // kept across sessions
 
@@ -278,6 +281,7 @@ void Peer::Impl::connect() {
   if (stopping_) return;
   const native::WsUrl& url = urls_[url_index_ % urls_.size()];
   node_ = std::make_unique<MeshNode>(mesh_config());
+  node_->resume_delivery(delivery_positions_);
   rtc_options_.ice_servers = config_.ice_servers;  // until the welcome brings meshd's
   relay_failure_reported_ = false;
   if (!report_app_json_.empty()) node_->set_report_app_json(report_app_json_);
@@ -345,6 +349,7 @@ void Peer::Impl::end_session() {
   // The core closes every link and tells the application each link and
   // member went away; the next session starts a fresh MeshNode with a new id.
   if (node_) {
+    delivery_positions_ = node_->delivery_positions();  // before it forgets the members
     node_->on_server_lost(steady_now());
     drain();
   }

@@ -217,6 +217,27 @@ class MeshPeer {
     if (!node_.on_server_frame(to_time(now), bytes)) ++malformed_frames_;
     return actions();
   }
+  // Reconnects (MeshNode::delivery_positions): [[source, next seq], ...],
+  // read before serverLost and handed to the next MeshPeer of the page.
+  val delivery_positions() const {
+    val out = val::array();
+    for (const auto& [source, next] : node_.delivery_positions()) {
+      val pair = val::array();
+      pair.call<void>("push", val(source));
+      pair.call<void>("push", val(static_cast<double>(next)));
+      out.call<void>("push", pair);
+    }
+    return out;
+  }
+  void resume_delivery(val positions) {
+    std::vector<std::pair<PeerId, std::uint64_t>> list;
+    const auto count = positions["length"].as<unsigned>();
+    for (unsigned i = 0; i < count; ++i) {
+      list.emplace_back(positions[i][0].as<unsigned>(),
+                        static_cast<std::uint64_t>(positions[i][1].as<double>()));
+    }
+    node_.resume_delivery(list);
+  }
   // The WebSocket closed: every link closes, every link and member is gone.
   val server_lost(double now) {
     node_.on_server_lost(to_time(now));
@@ -525,6 +546,8 @@ EMSCRIPTEN_BINDINGS(p2pmesh) {
       .constructor<val>()
       .function("serverFrame", &MeshPeer::server_frame)
       .function("serverLost", &MeshPeer::server_lost)
+      .function("deliveryPositions", &MeshPeer::delivery_positions)
+      .function("resumeDelivery", &MeshPeer::resume_delivery)
       .function("localDescription", &MeshPeer::local_description)
       .function("localCandidate", &MeshPeer::local_candidate)
       .function("linkOpen", &MeshPeer::link_open)

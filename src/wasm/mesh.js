@@ -772,6 +772,9 @@ export class Mesh {
   }
 
   _serverLost(event) {
+    // Where the page stands with each source: the next core resumes there
+    // (nothing delivered twice, what was sent meanwhile is pulled).
+    if (this._core) this._deliveryPositions = this._core.deliveryPositions();
     this._input((core) => core.serverLost(nowUs()));
     this._disposeCore();
     this._emit('error', { kind: 'server-lost', code: event.code, reason: event.reason || `closed (${event.code})` });
@@ -799,6 +802,7 @@ export class Mesh {
       if (this._left) return;
       this._useNextUrl();
       this._core = new this._module.MeshPeer({ ...this._coreOptions, seed: randomSeed() });
+      this._core.resumeDelivery(this._deliveryPositions ?? []);
       this.id = 0;
       this._relayFailureReported = false;
       if (!this._ownIceServers) this.rtcConfig = { ...this.rtcConfig, iceServers: [] };  // the welcome's

@@ -91,6 +91,35 @@ TEST(DeliveryOrder, ALaterStatusRevealsTheLostTailAndItIsPulledThenAGap) {
   EXPECT_EQ(order.next_deadline(), kNever);
 }
 
+TEST(DeliveryOrder, AReconnectResumesWhereTheApplicationStoodNothingTwiceNothingLost) {
+  // The application got 1-3 of the source on its first connection.
+  DeliveryOrder before(limits());
+  before.status_said(0, kSource, 1);
+  std::vector<OrderedEvent> out;
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) give(before, 0, seq, out);
+  const auto positions = before.positions();
+  ASSERT_EQ(positions.size(), 1u);
+  EXPECT_EQ(positions[0], (std::pair<PeerId, std::uint64_t>{kSource, 4}));
+
+  // The new connection: the snapshot's status is stale (next 2), the tree
+  // or a pull brings 2 and 3 again, and the source sent 4 and 5 meanwhile.
+  DeliveryOrder after(limits());
+  after.resume(kSource, 4);
+  out.clear();
+  EXPECT_TRUE(after.status_said(0, kSource, 2));
+  EXPECT_EQ(after.next_deadline(), kNever) << "nothing below 4 is waited for";
+  EXPECT_EQ(give(after, 0, 2, out), DeliveryOrder::Outcome::late);
+  EXPECT_EQ(give(after, 0, 3, out), DeliveryOrder::Outcome::late);
+  EXPECT_TRUE(after.status_said(10 * kMillisecond, kSource, 6));
+  std::vector<PullRequest> pulls;
+  after.poll(40 * kMillisecond, pulls, out);
+  ASSERT_EQ(pulls.size(), 1u);
+  EXPECT_EQ(pulls[0].seqs, (std::vector<std::uint64_t>{4, 5}));
+  give(after, 50 * kMillisecond, 5, out);
+  give(after, 50 * kMillisecond, 4, out);
+  EXPECT_EQ(seen(out), "m4 m5");
+}
+
 TEST(DeliveryOrder, ASourceThatNeverSentHasEveryMessageInOrder) {
   DeliveryOrder order(limits());
   order.status_said(0, kSource, 1);
