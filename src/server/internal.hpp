@@ -123,6 +123,8 @@ class WsSession : public Client, public std::enable_shared_from_this<WsSession> 
   // One readiness wait per connection, no buffer: input is read into the
   // loop's buffer once it is there.
   void wait_readable();
+  // The one wait: readable, or (TLS, OpenSSL writing first) writable.
+  void wait_then_read(tcp::socket::wait_type type);
   void read_input();
   // Parses input and acts on it; false when reading must stop (a message
   // is held for the rate, or the connection is done).

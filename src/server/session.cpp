@@ -77,9 +77,13 @@ void WsSession::start(const http::request<http::string_body>& request, std::stri
 
 void WsSession::wait_readable() {
   if (read_waiting_ || state_ == State::done) return;
+  wait_then_read(tcp::socket::wait_read);
+}
+
+void WsSession::wait_then_read(tcp::socket::wait_type type) {
   read_waiting_ = true;
   transport_.next_layer().async_wait(
-      tcp::socket::wait_read,
+      type,
       asio::bind_allocator(ExactAllocator<void>(),
                            [self = shared_from_this()](beast::error_code ec) {
                              self->read_waiting_ = false;
@@ -105,17 +109,7 @@ void WsSession::read_input() {
       return;
     }
     if (step.want == Transport::Want::write) {
-      // TLS: OpenSSL has to write before it reads on.
-      read_waiting_ = true;
-      transport_.next_layer().async_wait(tcp::socket::wait_write,
-                                         [self = shared_from_this()](beast::error_code ec) {
-                                           self->read_waiting_ = false;
-                                           if (ec) {
-                                             self->finish(ec);
-                                             return;
-                                           }
-                                           self->read_input();
-                                         });
+      wait_then_read(tcp::socket::wait_write);  // TLS: OpenSSL has to write before it reads on
       return;
     }
     last_input_ = Clock::now();
