@@ -41,7 +41,8 @@ void client_view(std::string_view bytes, const w::DecodeLimits& limits) {
   require(w::decode(bytes, view, limits) == error);
   if (error != w::DecodeError::none) return;
   require(view.kind == message.kind && view.topic == message.topic &&
-          view.payload == message.payload && view.topics.size() == message.topics.size());
+          view.batch_ms == message.batch_ms && view.payload == message.payload &&
+          view.topics.size() == message.topics.size());
   const char* begin = bytes.data();
   const char* end = begin + bytes.size();
   for (std::size_t i = 0; i < view.topics.size(); ++i) {
@@ -51,13 +52,18 @@ void client_view(std::string_view bytes, const w::DecodeLimits& limits) {
   }
 }
 
-// append_topic_message / append_welcome build the same bytes as encode().
+// append_topic_message / append_welcome / append_topic_batch build the same
+// bytes as encode().
 void server_append(std::string_view bytes, const w::DecodeLimits& limits) {
   w::ServerMessage message;
   if (w::decode(bytes, message, limits) != w::DecodeError::none) return;
   std::string out = "prefix";
   if (message.kind == w::ServerMessage::Kind::welcome) {
     w::append_welcome(out, message.welcome_id, message.ice_servers);
+  } else if (message.kind == w::ServerMessage::Kind::topic_batch) {
+    std::string entries;
+    for (const w::BatchEntry& entry : message.batch) w::append_batch_entry(entries, entry.sender, entry.body);
+    w::append_topic_batch(out, message.topic, entries);
   } else {
     w::append_topic_message(out, message.topic, message.sender, message.body);
   }
