@@ -26,16 +26,14 @@ std::vector<std::size_t> split_batches(std::string_view topic,
   // Room for the frame's own tag, length and topic.
   const std::size_t budget = max_bytes > topic.size() + 16 ? max_bytes - topic.size() - 16 : 0;
   std::size_t bytes = 0;
-  std::string entry_bytes;
   for (const wire::BatchEntry& entry : entries) {
-    entry_bytes.clear();
-    wire::append_batch_entry(entry_bytes, entry.sender, entry.body);
-    if (counts.empty() || (counts.back() > 0 && bytes + entry_bytes.size() > budget)) {
+    const std::size_t size = wire::batch_entry_size(entry.sender, entry.body);
+    if (counts.empty() || bytes + size > budget) {
       counts.push_back(0);
       bytes = 0;
     }
     ++counts.back();
-    bytes += entry_bytes.size();
+    bytes += size;
   }
   return counts;
 }

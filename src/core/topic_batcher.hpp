@@ -7,6 +7,7 @@
 // frame per window per subscriber, whatever its churn (docs/membership.md).
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +21,8 @@ namespace p2pmesh {
 // A frame of batched messages stays below this, so every client's decode
 // limit takes it (a larger message goes in a frame of its own).
 inline constexpr std::size_t kMaxBatchFrameBytes = 16 * 1024;
+// A subscriber may ask for a long delay; the server holds at most this.
+inline constexpr std::uint32_t kMaxBatchMs = 10'000;
 
 class TopicBatcher {
  public:

@@ -812,6 +812,10 @@ void append_batch_entry(std::string& entries, PeerId sender, std::string_view bo
   put_bytes(writer, 3, body);
 }
 
+std::size_t batch_entry_size(PeerId sender, std::string_view body) {
+  return len_field_size(batch_entry_body_size(sender, body));
+}
+
 void append_topic_batch(std::string& out, std::string_view topic, std::string_view entries) {
   put_len_header(out, 3, topic_batch_body_size(topic, entries));
   Writer writer{out};

@@ -172,6 +172,8 @@ void append_welcome(std::string& out, PeerId id, const std::vector<IceServer>& i
 // append_batch_entry adds one message to `entries`; append_topic_batch
 // appends the complete ServerMessage{topic_batch} holding them to `out`.
 void append_batch_entry(std::string& entries, PeerId sender, std::string_view body);
+// The bytes append_batch_entry adds.
+std::size_t batch_entry_size(PeerId sender, std::string_view body);
 void append_topic_batch(std::string& out, std::string_view topic, std::string_view entries);
 
 DecodeError decode(std::string_view bytes, Edge& out, const DecodeLimits& limits = {});

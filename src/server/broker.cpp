@@ -45,13 +45,10 @@ Clock::time_point time_of(p2pmesh::TimeUs us) {
 Client* client_of(Client* client) { return client; }
 Client* client_of(const std::pair<Client*, std::uint32_t>& batched) { return batched.first; }
 
-// A subscriber may ask for a long delay; meshd holds at most this.
-constexpr std::uint32_t kMaxBatchMs = 10'000;
-
 }  // namespace
 
 Clock::duration Topic::batch_window() const {
-  std::uint32_t ms = kMaxBatchMs;
+  std::uint32_t ms = p2pmesh::kMaxBatchMs;
   for (const auto& [client, wait] : batched) ms = std::min(ms, wait);
   return std::chrono::milliseconds(ms);
 }

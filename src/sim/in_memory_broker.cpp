@@ -14,7 +14,6 @@ bool is_mesh_topic(const std::string& topic) {
 std::string group_of(const std::string& mesh_topic) {
   return mesh_topic.substr(0, mesh_topic.size() - kMeshSuffix.size());
 }
-constexpr std::uint32_t kMaxBatchMs = 10'000;  // as meshd
 }  // namespace
 
 void InMemoryBroker::set_clock(std::function<TimeUs()> now, std::function<void(TimeUs)> wake) {
