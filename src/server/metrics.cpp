@@ -27,6 +27,8 @@ const char* to_string(Drop drop) {
     case Drop::cluster_bad_topic: return "cluster_bad_topic";
     case Drop::cluster_too_large: return "cluster_too_large";
     case Drop::wrong_key: return "wrong_key";
+    case Drop::protocol_error: return "protocol_error";
+    case Drop::invalid_utf8: return "invalid_utf8";
     case Drop::count: break;
   }
   return "unknown";

@@ -45,6 +45,8 @@ enum class Drop : std::uint8_t {
   cluster_bad_topic,   // a NATS message whose topic is invalid or not its subject's
   cluster_too_large,   // a NATS message whose body is above --max-frame-bytes
   wrong_key,           // --auth-key: a status whose public key is not the token's pk claim
+  protocol_error,      // a frame RFC 6455 forbids: connection closed, 1002
+  invalid_utf8,        // a text message or close reason that is not UTF-8: closed, 1007
   count
 };
 const char* to_string(Drop drop);

@@ -219,6 +219,10 @@ void WsSession::on_protocol_error(const ws::Event& event) {
     spdlog::info("peer {}: frame above {} bytes, closed (1009)", id(),
                  server_.config.max_frame_bytes);
   } else {
+    // Counted, so an operator sees broken clients (or a proxy mangling
+    // frames) without debug logs.
+    loop_.metrics.drop(event.code == ws::close_code::bad_payload ? Drop::invalid_utf8
+                                                                 : Drop::protocol_error);
     spdlog::debug("peer {}: {}, closed ({})", id(), event.what, event.code);
   }
   if (state_ == State::open) queue_close(event.code, {});

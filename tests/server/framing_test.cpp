@@ -221,6 +221,9 @@ TEST(Framing, ProtocolErrorsCloseWithTheirCode) {
   EXPECT_EQ(close_code_after(masked(0x88, std::string("\x03\xe8\xff", 3))), 1007);  // reason not UTF-8
   EXPECT_EQ(close_code_after(masked(0x81, "\xc0\xaf")), 1007);  // text not UTF-8
   EXPECT_TRUE(wait_metric(server.port(), "meshd_connections", 0));
+  // An operator sees them in /metrics, not only in debug logs.
+  EXPECT_EQ(drops(server.port(), "protocol_error"), 5);
+  EXPECT_EQ(drops(server.port(), "invalid_utf8"), 2);
   // The server is fine.
   WsClient next;
   EXPECT_TRUE(next.connect(server.port()));
