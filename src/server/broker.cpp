@@ -101,6 +101,15 @@ void Broker::end_turn() {
   hand_over();
 }
 
+bool Broker::move(Client& client, EventLoop& to) {
+  const std::lock_guard lock(mutex_);
+  // Every delivery for it so far, into its queue on the old loop (this
+  // thread): nothing for it is left in the old loop's inbox afterwards.
+  hand_over();
+  client.loop().drain_inbox();
+  return client.rehome(to);
+}
+
 Clock::duration Broker::handle(Client& session, std::string_view bytes,
                                Clock::time_point now) {
   const auto error = wire::decode(bytes, view_, limits_);
@@ -296,6 +305,7 @@ void Broker::join_group(Topic& mesh_topic, Client& session, bool batched) {
   }
   for (const std::string& message : p2pmesh::encode_batches(mesh_topic.name, snapshot))
     session.deliver(frame_of(message));
+  place(group, session);
   Member member;
   member.session = &session;
   member.id = session.id();
@@ -313,6 +323,21 @@ void Broker::join_group(Topic& mesh_topic, Client& session, bool batched) {
                         status_body(session.id(), member.record));
   }
   group.members.push_back(std::move(member));
+}
+
+void Broker::place(Group& group, Client& session) {
+  // --threads > 1: a group's members live on one loop (groups take the
+  // loops in turn), so a publication reaches them all in that loop's turn,
+  // without a
+  // hand-over between loops and its smaller writes (docs/meshd.md,
+  // "Scaling"). From --group-loop-limit members on, newcomers stay on the
+  // loop they were accepted on: a big group's writes are the work, spread
+  // over every loop. A connection is placed once, by its first group.
+  if (loops_.size() < 2 || config_.group_loop_limit == 0 || session.homed) return;
+  session.homed = true;
+  if (group.members.empty() || !group.home) group.home = loops_[next_home_++ % loops_.size()];
+  if (group.home != &session.loop() && group.members.size() < config_.group_loop_limit)
+    session.home = group.home;
 }
 
 void Broker::leave_group(Group& group, Client& session, bool notify) {

@@ -18,9 +18,9 @@ constexpr std::chrono::seconds kExcessGap{1};
 }  // namespace
 
 Client::Client(EventLoop& loop, p2pmesh::PeerId id)
-    : loop_(loop), server_(loop.server), id_(id), tokens_(loop.server.config.rate_burst) {}
+    : loop_(&loop), server_(loop.server), id_(id), tokens_(loop.server.config.rate_burst) {}
 
-LoopMetrics& Client::metrics() const { return loop_.metrics; }
+LoopMetrics& Client::metrics() const { return loop_->metrics; }
 
 Clock::duration Client::take_binary(std::string_view bytes, Clock::time_point now) {
   const Clock::duration wait = server_.broker.on_message(*this, bytes, now);
@@ -30,7 +30,7 @@ Clock::duration Client::take_binary(std::string_view bytes, Clock::time_point no
     return wait;
   }
   // Sustained excess: said to the client, which can reconnect slower.
-  loop_.metrics.drop(Drop::rate_limited);
+  loop_->metrics.drop(Drop::rate_limited);
   spdlog::info("peer {}: over the rate for more than {} ms, closing", id_,
                server_.config.max_rate_delay.count());
   close(boost::beast::websocket::close_code::policy_error, "rate limit exceeded");
@@ -38,7 +38,7 @@ Clock::duration Client::take_binary(std::string_view bytes, Clock::time_point no
 }
 
 void Client::take_text() {
-  loop_.metrics.drop(Drop::text_frame);
+  loop_->metrics.drop(Drop::text_frame);
   spdlog::debug("peer {}: text frame dropped", id_);
   strike();
 }
@@ -51,7 +51,7 @@ void Client::end_hold(Clock::time_point now) {
 void Client::strike() {
   if (++strikes_ < server_.config.max_strikes) return;
   if (!accepting()) return;
-  loop_.metrics.drop(Drop::abuse);
+  loop_->metrics.drop(Drop::abuse);
   spdlog::info("peer {}: {} invalid messages, closing", id_, strikes_);
   close(boost::beast::websocket::close_code::policy_error, "too many invalid messages");
 }

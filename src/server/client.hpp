@@ -45,7 +45,8 @@ class Client {
   // With --auth-key: the groups the connection's token allows (else null).
   const Grant* grant() const { return grant_.get(); }
   void set_grant(std::shared_ptr<const Grant> grant) { grant_ = std::move(grant); }
-  EventLoop& loop() const { return loop_; }
+  // Under the broker's lock from other threads; changes only under it (a move).
+  EventLoop& loop() const { return *loop_; }
   LoopMetrics& metrics() const;
 
   // Open: the connection takes messages and data frames.
@@ -55,6 +56,9 @@ class Client {
   virtual void deliver(FrameRef frame) = 0;
   // Graceful close: a close frame with this code and reason.
   virtual void close(boost::beast::websocket::close_code code, std::string_view reason) = 0;
+  // Broker::move, under its lock, on the connection's own loop: from now on
+  // it lives on `to` (its socket, its queue). False when it cannot move.
+  virtual bool rehome(EventLoop& /*to*/) { return false; }
 
   // One complete binary message: handed to the broker. Zero when it was
   // handled (or dropped, or the connection is closed for exceeding its
@@ -75,10 +79,15 @@ class Client {
 
   // Broker bookkeeping (under the broker's lock).
   std::vector<Topic*> subscriptions;
+  // --threads > 1: the loop of the group it joined, when that is not its own
+  // (Broker::join_group). A connection that can move there does, at the end
+  // of its input (WsSession::move_home); others ignore it.
+  EventLoop* home = nullptr;
+  bool homed = false;  // joined a group: placed for good
   std::vector<EarlyRecord> early_records;  // groups not joined; at most max_subscriptions
 
  protected:
-  EventLoop& loop_;
+  EventLoop* loop_;  // changes only by a move, under the broker's lock
   ServerImpl& server_;
 
  private:

@@ -15,6 +15,10 @@ struct Config {
   std::uint16_t port = 8000;  // 0 = pick an ephemeral port
   std::string web_root;       // empty = no static files
   std::size_t threads = 1;    // event loops, one thread each
+  // With several loops: a group's first members move to one loop (its
+  // first member's), up to this many; later ones stay where they were
+  // accepted. 0 = never move (every connection stays on its accept loop).
+  std::size_t group_loop_limit = 256;
 
   // Access rules (WIRE.md topics only, own-id checks). false = generic pub/sub.
   bool access_rules = true;

@@ -85,6 +85,12 @@ void EventLoop::mark_dirty(WsSession& session) {
   dirty_.push_back(session.shared_from_this());
 }
 
+void EventLoop::forget_dirty(WsSession& session) {
+  if (!session.dirty) return;
+  session.dirty = false;
+  std::erase_if(dirty_, [&](const auto& entry) { return entry.get() == &session; });
+}
+
 void EventLoop::flush_dirty() {
   flushing_.swap(dirty_);
   for (auto& session : flushing_) {

@@ -39,6 +39,10 @@ class EventLoop {
 
   // Loop thread. A dirty session is flushed at the end of the loop's turn.
   void mark_dirty(WsSession& session);
+  // Loop thread: a session moving to another loop leaves the dirty list
+  // (its queue goes with it).
+  void forget_dirty(WsSession& session);
+  bool stopping() const { return stopping_; }
   void register_session(WsSession& session);
   void unregister_session(WsSession& session);
   void register_http(HttpSession& session);

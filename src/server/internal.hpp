@@ -108,6 +108,7 @@ class WsSession : public Client, public std::enable_shared_from_this<WsSession> 
   void close(websocket::close_code code, std::string_view reason) override;
   // Abrupt close of the socket (idle, shutdown deadline).
   void abort();
+  bool rehome(EventLoop& to) override;
 
   // Event-loop bookkeeping.
   std::uint32_t registry_index = 0;
@@ -126,6 +127,11 @@ class WsSession : public Client, public std::enable_shared_from_this<WsSession> 
   // The one wait: readable, or (TLS, OpenSSL writing first) writable.
   void wait_then_read(tcp::socket::wait_type type);
   void read_input();
+  // --threads > 1: goes to Client::home, the loop of its group, if it can
+  // now (between two reads, nothing pending); true when it went.
+  bool move_home();
+  // On the new loop, after rehome().
+  void arrive();
   // Parses input and acts on it; false when reading must stop (a message
   // is held for the rate, or the connection is done).
   bool consume(char* data, std::size_t size);
@@ -201,6 +207,8 @@ struct Group {
   std::string name;
   Topic* mesh = nullptr;
   std::vector<Member> members;
+  // --threads > 1: the loop its members move to (that of its first member).
+  EventLoop* home = nullptr;
   Clock::time_point snapshot_asked{};  // cluster: our last snapshot request
   Member* find(const Client& session);
   Member* find_remote(PeerId id);
@@ -230,6 +238,9 @@ class Broker {
   // The end of an event loop's turn (several loops): what the turn's
   // messages published for other loops goes to their inboxes.
   void end_turn();
+  // On the client's loop: moves it to `to` (Client::rehome) with every
+  // delivery so far in its queue; false when it could not move.
+  bool move(Client& client, EventLoop& to);
 
   // Cluster (cluster.hpp); null without --nats. Set before the loops run.
   void set_cluster(Cluster* cluster) { cluster_ = cluster; }
@@ -237,6 +248,8 @@ class Broker {
   // with the time a pending batch is due; whoever it is then calls
   // flush_batches on that loop. Set before the loops run.
   void set_batch_timer(std::function<void(Clock::time_point)> arm) { arm_batch_ = std::move(arm); }
+  // The event loops, where groups find a home (place). Set before the loops run.
+  void set_loops(std::vector<EventLoop*> loops) { loops_ = std::move(loops); }
   void flush_batches(EventLoop& loop);
   // Loop 0 (`loop`), from the cluster: a publication or status from another
   // node; a node asking for our members' statuses; a node that died.
@@ -258,6 +271,8 @@ class Broker {
   bool may_subscribe(const Client& session, std::string_view topic);
   bool granted(const Client& session, std::string_view topic);
   void join_group(Topic& mesh_topic, Client& session, bool batched);
+  // --threads > 1: asks a newcomer to move to the group's loop (Client::home).
+  void place(Group& group, Client& session);
   void leave_group(Group& group, Client& session, bool notify);
   // Where the session's own mesh updates for group `group_name` are kept:
   // its Member of `group` (null while the group has no mesh topic), else its
@@ -302,6 +317,8 @@ class Broker {
   std::vector<Outgoing> outgoing_;          // by loop index
   std::vector<Topic*> batching_;            // topics with a pending batch
   std::function<void(Clock::time_point)> arm_batch_;
+  std::vector<EventLoop*> loops_;
+  std::size_t next_home_ = 0;  // the loop of the next group (place)
   p2pmesh::wire::DecodeLimits limits_;
   p2pmesh::wire::ClientMessageView view_;    // reused: no allocation per message
   p2pmesh::wire::MeshUpdate mesh_update_;    // reused

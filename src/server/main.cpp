@@ -130,9 +130,17 @@ int main(int argc, char** argv) {
                  "else the build's web root, <build>/web)")
       ->envname("MESHD_WEB_ROOT");
   app.add_option("--threads", config.threads,
-                 "Event-loop threads; each connection stays on one of them")
+                 "Event-loop threads; a connection is accepted on one of them (round robin) and "
+                 "moves at most once, to its group's loop (--group-loop-limit)")
       ->envname("MESHD_THREADS")
       ->check(CLI::Range(std::size_t{1}, std::size_t{256}));
+  app.add_option("--group-loop-limit", config.group_loop_limit,
+                 "With --threads > 1: a group's members move to one loop (its first member's), "
+                 "so its messages need no hand-over between threads, up to this many members; "
+                 "later ones stay where they were accepted (a big group's writes spread over the "
+                 "loops). 0 = connections never move")
+      ->envname("MESHD_GROUP_LOOP_LIMIT")
+      ->capture_default_str();
   app.add_flag("--open", open, "Turn the access rules off: generic pub/sub on any topic")
       ->envname("MESHD_OPEN");
   app.add_option("--max-frame-bytes", config.max_frame_bytes, "Largest WebSocket message")

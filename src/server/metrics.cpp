@@ -85,6 +85,16 @@ std::string Metrics::render() const {
          "Status messages sent to newcomers of a group.", sum(&LoopMetrics::snapshots));
   metric(out, "meshd_turn_credentials_issued_total", "counter",
          "Welcomes sent with TURN credentials (--turn).", sum(&LoopMetrics::turn_credentials));
+  if (loops_.size() > 1) {
+    metric(out, "meshd_connection_moves_total", "counter",
+           "WebSocket connections moved to their group's event loop (--group-loop-limit).",
+           sum(&LoopMetrics::moves_in));
+    out += "# HELP meshd_loop_connections Open WebSocket connections per event loop.\n";
+    out += "# TYPE meshd_loop_connections gauge\n";
+    for (std::size_t i = 0; i < loops_.size(); ++i)
+      out += fmt::format("meshd_loop_connections{{loop=\"{}\"}} {}\n", i,
+                         loops_[i]->connections.get());
+  }
   if (tls) {
     metric(out, "meshd_tls_handshake_failures_total", "counter",
            "TLS handshakes that failed or timed out (plaintext clients included).",

@@ -99,6 +99,7 @@ struct alignas(64) LoopMetrics {
   Counter snapshots;          // snapshot messages sent to newcomers
   Counter turn_credentials;   // welcomes with TURN credentials (--turn)
   Counter tls_handshake_failures;  // TLS handshakes failed or timed out (--tls-cert)
+  Counter moves_in;           // connections moved onto this loop (their group's)
   // --auth-key: upgrades refused with 401, by AuthFailure.
   std::array<Counter, kAuthFailureCount> auth_failures{};
   std::array<Counter, static_cast<std::size_t>(Drop::count)> drops{};

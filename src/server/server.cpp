@@ -35,6 +35,9 @@ ServerImpl::ServerImpl(Config cfg)
       accept_retry_(main_loop().ioc),
       batch_timer_(main_loop().ioc) {
   broker.set_batch_timer([this](Clock::time_point due) { arm_batch_timer(due); });
+  std::vector<EventLoop*> loops;
+  for (const auto& loop : loops_) loops.push_back(loop.get());
+  broker.set_loops(std::move(loops));
   if (!config.auth_key_file.empty()) {
     auth.emplace(TokenVerifier::from_file(config.auth_key_file));
     metrics.auth = true;

@@ -48,16 +48,16 @@ WsSession::~WsSession() {
   if (state_ != State::done) {
     // Destroyed with the event loop (server teardown): leave quietly.
     server_.broker.remove_session(*this, false);
-    loop_.unregister_session(*this);
+    loop_->unregister_session(*this);
   }
 }
 
 void WsSession::start(const http::request<http::string_body>& request, std::string early_input) {
   beast::error_code ignored;
   transport_.next_layer().set_option(tcp::no_delay(true), ignored);
-  loop_.register_session(*this);
+  loop_->register_session(*this);
   last_input_ = Clock::now();
-  loop_.metrics.connections_total.add();
+  loop_->metrics.connections_total.add();
   // The 101 response, then the welcome, before anything else.
   const auto key = request[http::field::sec_websocket_key];
   FrameRef response = new_frame();
@@ -66,13 +66,13 @@ void WsSession::start(const http::request<http::string_body>& request, std::stri
   FrameRef welcome = new_frame();
   welcome->begin();
   // With --stun/--turn: the ICE servers too, with fresh TURN credentials.
-  if (server_.ice.append_welcome(welcome->data, id())) loop_.metrics.turn_credentials.add();
+  if (server_.ice.append_welcome(welcome->data, id())) loop_->metrics.turn_credentials.add();
   welcome->seal_binary();
   welcome->counts_as_message = true;
   deliver(std::move(welcome));
   spdlog::debug("peer {}: connected", id());
   if (!early_input.empty() && !consume(early_input.data(), early_input.size())) return;
-  wait_readable();
+  if (!move_home()) wait_readable();
 }
 
 void WsSession::wait_readable() {
@@ -97,7 +97,8 @@ void WsSession::wait_then_read(tcp::socket::wait_type type) {
 
 void WsSession::read_input() {
   if (read_waiting_ || paused_ || state_ == State::done) return;
-  char* const buffer = loop_.read_buffer();
+  if (move_home()) return;
+  char* const buffer = loop_->read_buffer();
   for (int reads = 0; reads < kReadsPerHandler; ++reads) {
     const Transport::Step step = transport_.read_some(buffer, EventLoop::kReadBufferBytes);
     if (step.ec) {
@@ -115,14 +116,49 @@ void WsSession::read_input() {
     last_input_ = Clock::now();
     pinged_ = false;
     if (!consume(buffer, step.bytes)) return;
+    if (move_home()) return;  // it joined a group that lives on another loop
   }
   // Still more: read on after the other handlers that are ready. Not a
   // readiness wait: the socket may hold more without a new wake-up.
   read_waiting_ = true;
-  asio::post(loop_.ioc, [self = shared_from_this()] {
+  asio::post(loop_->ioc, [self = shared_from_this()] {
     self->read_waiting_ = false;
     self->read_input();
   });
+}
+
+bool WsSession::move_home() {
+  EventLoop* const to = std::exchange(home, nullptr);
+  if (!to || to == loop_) return false;
+  // Only with nothing in flight on this loop: no wait, no write waiting for
+  // the socket, no held message or timer, no close under way. Otherwise it
+  // stays (a connection that cannot move now is not asked again).
+  if (state_ != State::open || read_waiting_ || write_waiting_ || paused_ || held_ || broken_ ||
+      transport_.write_pending() > 0)
+    return false;
+  return server_.broker.move(*this, *to);
+}
+
+bool WsSession::rehome(EventLoop& to) {
+  // Under the broker's lock, on the old loop: its deliveries are in its
+  // queue (Broker::move drained them), and from the unlock on fan-outs
+  // reach it through `to`.
+  if (!transport_.rehome(to.ioc)) return false;
+  loop_->forget_dirty(*this);
+  loop_->unregister_session(*this);
+  timer_.reset();  // idle (nothing held): made again on the new loop when needed
+  loop_ = &to;
+  asio::post(to.ioc, [self = shared_from_this()] { self->arrive(); });
+  return true;
+}
+
+void WsSession::arrive() {
+  if (state_ == State::done) return;  // a write failed on the new loop meanwhile
+  loop_->register_session(*this);
+  loop_->metrics.moves_in.add();
+  if (out_head_ < out_.size()) loop_->mark_dirty(*this);
+  if (loop_->stopping()) close(websocket::close_code::going_away, "server shutdown");
+  read_input();  // what arrived meanwhile waits in the socket
 }
 
 bool WsSession::consume(char* data, std::size_t size) {
@@ -136,7 +172,7 @@ bool WsSession::consume(char* data, std::size_t size) {
         return true;
       case ws::Event::Kind::binary:
       case ws::Event::Kind::text: {
-        auto& metrics = loop_.metrics;
+        auto& metrics = loop_->metrics;
         metrics.messages_in.add();
         metrics.bytes_in.add(event.message_bytes);
         if (state_ != State::open || broken_) break;  // meshd closes: not taken
@@ -177,7 +213,7 @@ void WsSession::hold(Clock::duration wait) {
   // No read until then: what the client sends meanwhile waits in the kernel,
   // and TCP's flow control slows the sender down. Nothing is lost.
   paused_ = true;
-  if (!timer_) timer_ = std::make_unique<asio::steady_timer>(loop_.ioc);
+  if (!timer_) timer_ = std::make_unique<asio::steady_timer>(loop_->ioc);
   timer_->expires_after(wait);
   timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
     if (ec || self->state_ != State::open) return;
@@ -215,13 +251,13 @@ void WsSession::on_client_close(std::uint16_t code) {
 
 void WsSession::on_protocol_error(const ws::Event& event) {
   if (event.code == ws::close_code::too_big) {
-    loop_.metrics.drop(Drop::too_large);
+    loop_->metrics.drop(Drop::too_large);
     spdlog::info("peer {}: frame above {} bytes, closed (1009)", id(),
                  server_.config.max_frame_bytes);
   } else {
     // Counted, so an operator sees broken clients (or a proxy mangling
     // frames) without debug logs.
-    loop_.metrics.drop(event.code == ws::close_code::bad_payload ? Drop::invalid_utf8
+    loop_->metrics.drop(event.code == ws::close_code::bad_payload ? Drop::invalid_utf8
                                                                  : Drop::protocol_error);
     spdlog::debug("peer {}: {}, closed ({})", id(), event.what, event.code);
   }
@@ -236,11 +272,11 @@ void WsSession::end_connection() {
   // The flush writes what is queued (the close frame last), then shuts the
   // sending side down; the client's end of input then ends the session.
   shutdown_pending_ = true;
-  loop_.mark_dirty(*this);
+  loop_->mark_dirty(*this);
 }
 
 void WsSession::arm_close_deadline() {
-  if (!timer_) timer_ = std::make_unique<asio::steady_timer>(loop_.ioc);
+  if (!timer_) timer_ = std::make_unique<asio::steady_timer>(loop_->ioc);
   timer_->expires_after(server_.config.handshake_timeout);
   timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
     if (ec || self->state_ == State::done) return;
@@ -257,12 +293,12 @@ void WsSession::finish(beast::error_code ec) {
   server_.broker.remove_session(*this, true);
   // Out of the broker, nothing more can be handed over to this session:
   // consume what other loops already did, while this object is alive.
-  loop_.drain_inbox();
+  loop_->drain_inbox();
   drop_queue(false);
   held_.reset();
   beast::error_code ignored;
   transport_.next_layer().close(ignored);
-  loop_.unregister_session(*this);
+  loop_->unregister_session(*this);
 }
 
 FrameRef WsSession::new_frame() { return server_.frames.acquire(); }
@@ -272,28 +308,28 @@ void WsSession::deliver(FrameRef frame) {
   if (state_ != State::open || broken_ || close_queued_) return;
   const std::size_t size = frame->size();
   if (out_bytes_ + size > server_.config.max_outbound_bytes) {
-    loop_.metrics.drop(Drop::slow_consumer);
+    loop_->metrics.drop(Drop::slow_consumer);
     spdlog::info("peer {}: slow consumer ({} bytes queued), closing", id(), out_bytes_);
     drop_queue(true);
     close(websocket::close_code::policy_error, "slow consumer");
     // It does not read its close frame either, so the close handshake takes
     // --handshake-timeout: it leaves its groups now (departure notices), once
     // the fan-out that called this (under the broker's lock) is over.
-    asio::post(loop_.ioc, [self = shared_from_this()] {
+    asio::post(loop_->ioc, [self = shared_from_this()] {
       if (self->state_ != State::done) self->server_.broker.remove_session(*self, true);
     });
     return;
   }
   out_.push_back(std::move(frame));
   out_bytes_ += size;
-  loop_.mark_dirty(*this);
+  loop_->mark_dirty(*this);
 }
 
 void WsSession::queue(FrameRef frame) {
   if (broken_ || state_ == State::done) return;
   out_bytes_ += frame->size();
   out_.push_back(std::move(frame));
-  loop_.mark_dirty(*this);
+  loop_->mark_dirty(*this);
 }
 
 void WsSession::queue_control(ws::Opcode opcode, std::string_view payload) {
@@ -359,7 +395,7 @@ void WsSession::flush() {
 bool WsSession::flush_now() {
   auto& socket = transport_.next_layer();
   if (broken_ || !socket.is_open()) return false;
-  auto& metrics = loop_.metrics;
+  auto& metrics = loop_->metrics;
   while (out_head_ < out_.size()) {
     iovec iov[kMaxIov];
     std::size_t count = 0;
@@ -426,7 +462,7 @@ void WsSession::close(websocket::close_code code, std::string_view reason) {
     // hold the client's close frame). Not from here: close() may be called
     // while that input is being parsed.
     end_hold(Clock::now());
-    asio::post(loop_.ioc, [self = shared_from_this()] { self->resume_after_hold(); });
+    asio::post(loop_->ioc, [self = shared_from_this()] { self->resume_after_hold(); });
   }
 }
 
@@ -451,7 +487,7 @@ void WsSession::abort() {
   beast::error_code ignored;
   transport_.next_layer().close(ignored);
   // The pending wait (if any) fails too; finish() runs once.
-  asio::post(loop_.ioc, [self = shared_from_this()] {
+  asio::post(loop_->ioc, [self = shared_from_this()] {
     self->finish(asio::error::operation_aborted);
   });
 }

@@ -2,6 +2,8 @@
 
 #include "transport.hpp"
 
+#include <unistd.h>
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -241,6 +243,23 @@ Transport::Step Transport::tls_handshake() {
   ERR_clear_error();
   errno = 0;
   return finish_step(SSL_do_handshake(ssl_.get()));
+}
+
+bool Transport::rehome(asio::io_context& ioc) {
+  beast::error_code ec;
+  const tcp protocol = socket_.local_endpoint(ec).protocol();
+  if (ec) return false;
+  const Socket::native_handle_type fd = socket_.release(ec);  // out of the old loop's reactor
+  if (ec) return false;
+  Socket moved(ioc.get_executor());
+  moved.assign(protocol, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return false;  // the socket is gone: the session's next read fails and ends it
+  }
+  moved.non_blocking(true, ec);  // reads and writes are non-blocking calls of their own
+  socket_ = std::move(moved);
+  return true;
 }
 
 Transport::Step Transport::read_some(void* data, std::size_t size) {

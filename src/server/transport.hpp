@@ -121,6 +121,10 @@ class Transport {
   // OpenSSL holds encrypted: they must be offered again, not dropped. 0 when
   // nothing is pending (always, for plain connections).
   std::size_t write_pending() const { return write_retry_; }
+  // The same connection (descriptor, TLS state) on another loop's
+  // io_context. No operation may be pending. False when it could not move
+  // (still on the old loop; closed if the descriptor was lost on the way).
+  bool rehome(asio::io_context& ioc);
 
   // TLS: sends close_notify, best effort (never waits). Plain: nothing.
   void close_notify();

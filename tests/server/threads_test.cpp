@@ -83,7 +83,9 @@ TEST(Threads, EveryPublicationOnceAndInOrderAcrossLoops) {
 }
 
 TEST(Threads, SnapshotAndDepartureNoticesAcrossLoops) {
-  TestServer server(threaded_config(2, true));
+  Config config = threaded_config(2, true);
+  config.group_loop_limit = 0;  // members stay apart: what they hear crosses loops
+  TestServer server(config);
   // Alternate loops: a on one, b on the other, and so on.
   auto a = join(server.port(), "g");
   auto b = join(server.port(), "g");
@@ -118,7 +120,9 @@ TEST(Threads, SnapshotAndDepartureNoticesAcrossLoops) {
 }
 
 TEST(Threads, ShutdownClosesConnectionsOnEveryLoop) {
-  TestServer server(threaded_config(4, true));
+  Config config = threaded_config(4, true);
+  config.group_loop_limit = 0;  // the group's members stay on all four loops
+  TestServer server(config);
   std::vector<std::unique_ptr<WsClient>> clients;
   for (int i = 0; i < 8; ++i) {
     clients.push_back(join(server.port(), "g"));
@@ -132,6 +136,86 @@ TEST(Threads, ShutdownClosesConnectionsOnEveryLoop) {
     EXPECT_EQ(info.reason, "server shutdown");
   }
   EXPECT_TRUE(server.stop());
+}
+
+double loop_connections(std::uint16_t port, int loop) {
+  return metric(port, "meshd_loop_connections{loop=\"" + std::to_string(loop) + "\"}");
+}
+
+// A group's members move to one loop (no hand-over between threads for its
+// messages); a connection that moves while a stream reaches it misses
+// nothing of it, and gets nothing twice or out of order.
+TEST(Threads, AGroupsMembersMoveToOneLoopWithoutLosingAMessage) {
+  TestServer server(threaded_config(2, false));
+  // Connections alternate between the two loops.
+  WsClient first, publisher, other, mover;
+  ASSERT_TRUE(first.connect(server.port()));
+  ASSERT_TRUE(publisher.connect(server.port()));
+  ASSERT_TRUE(other.connect(server.port()));
+  ASSERT_TRUE(mover.connect(server.port()));
+  first.subscribe("g.mesh");  // the group's home: a loop of its own choosing
+  ASSERT_TRUE(first.barrier());
+  mover.subscribe("feed");
+  ASSERT_TRUE(mover.barrier());
+
+  constexpr int kMessages = 3000;
+  std::thread stream([&] {
+    for (int seq = 0; seq < kMessages; ++seq) publisher.publish({"feed"}, std::to_string(seq));
+  });
+  // Joins mid-stream: it lives on the loop `first` does not, unless the
+  // group's home is its own; either way the group ends on one loop.
+  mover.pump(std::chrono::milliseconds(5));
+  mover.subscribe("g.mesh");
+  std::vector<std::unique_ptr<WsClient>> members;
+  for (int i = 0; i < 6; ++i) {
+    members.push_back(std::make_unique<WsClient>());
+    ASSERT_TRUE(members.back()->connect(server.port()));
+    members.back()->subscribe("g.mesh");
+    ASSERT_TRUE(members.back()->barrier());
+  }
+  stream.join();
+
+  std::vector<int> seqs;
+  for (const auto& message : mover.drain()) seqs.push_back(std::stoi(message.body));
+  while (seqs.size() < std::size_t{kMessages}) {
+    const auto message = mover.next();
+    ASSERT_TRUE(message) << "after " << seqs.size() << " messages";
+    if (message->topic == "feed") seqs.push_back(std::stoi(message->body));
+  }
+  for (int seq = 0; seq < kMessages; ++seq) ASSERT_EQ(seqs[seq], seq);
+  ASSERT_TRUE(mover.barrier());
+
+  // Eight members on one loop; the publisher and `other` (in no group) where
+  // they were accepted, one on each loop.
+  const double on_0 = loop_connections(server.port(), 0);
+  const double on_1 = loop_connections(server.port(), 1);
+  EXPECT_TRUE((on_0 == 9 && on_1 == 1) || (on_0 == 1 && on_1 == 9)) << on_0 << " / " << on_1;
+  // Half of the seven who joined after `first` were on the other loop.
+  EXPECT_GE(metric(server.port(), "meshd_connection_moves_total"), 3);
+  // All of them hear the group, on the new loop.
+  mover.publish({"g.mesh"}, "status");
+  for (auto& member : members) {
+    const auto message = member->next();
+    ASSERT_TRUE(message);
+    EXPECT_EQ(message->body, "status");
+  }
+}
+
+// From --group-loop-limit members on, newcomers stay where they were accepted.
+TEST(Threads, BigGroupsStaySpreadOverTheLoops) {
+  Config config = threaded_config(2, false);
+  config.group_loop_limit = 2;
+  TestServer server(config);
+  std::vector<std::unique_ptr<WsClient>> members;
+  for (int i = 0; i < 8; ++i) {
+    members.push_back(std::make_unique<WsClient>());
+    ASSERT_TRUE(members.back()->connect(server.port()));
+    members.back()->subscribe("big.mesh");
+    ASSERT_TRUE(members.back()->barrier());
+  }
+  EXPECT_LE(metric(server.port(), "meshd_connection_moves_total"), 1);  // the second, at most
+  EXPECT_GE(loop_connections(server.port(), 0), 3);
+  EXPECT_GE(loop_connections(server.port(), 1), 3);
 }
 
 TEST(Threads, ConnectionsDieWhileDeliveriesToThemAreInFlight) {
