@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
