@@ -6,11 +6,13 @@
 #include <openssl/pem.h>
 
 #include <boost/json.hpp>
-#include <cerrno>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
+
+#include "eddsa_token.hpp"
 
 namespace meshd {
 
@@ -56,35 +58,51 @@ std::string percent_decode(std::string_view text) {
   return out;
 }
 
-// The JWT algorithm a PEM public key verifies, from its type (OpenSSL).
-jwt_alg_t algorithm_of_public_key(const std::string& pem) {
+std::shared_ptr<EVP_PKEY> read_public_key(const std::string& pem) {
   const std::unique_ptr<BIO, decltype(&BIO_free)> bio(
       BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
-  const std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+  std::shared_ptr<EVP_PKEY> key(
       bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr) : nullptr, &EVP_PKEY_free);
   if (!key) throw std::runtime_error("--auth-key: not a PEM public key OpenSSL can read");
-  switch (EVP_PKEY_get_base_id(key.get())) {
-    case EVP_PKEY_RSA:
-      return JWT_ALG_RS256;
-    case EVP_PKEY_EC: {
-      char curve[64] = {};
-      std::size_t length = 0;
-      if (EVP_PKEY_get_utf8_string_param(key.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve,
-                                         sizeof curve, &length) == 1 &&
-          std::string_view(curve) == "prime256v1")
-        return JWT_ALG_ES256;
-      throw std::runtime_error("--auth-key: an EC key must be on P-256 (ES256), not " +
-                               std::string(curve));
-    }
-    case EVP_PKEY_ED25519:
-      throw std::runtime_error(
-          "--auth-key: Ed25519 (EdDSA) keys need libjwt >= 1.12; Debian 12's libjwt 1.10 "
-          "verifies HS256 (a secret), ES256 (EC P-256 public key) and RS256 (RSA public key)");
-    default:
-      throw std::runtime_error(
-          "--auth-key: unsupported key type: expected an EC P-256 (ES256) or RSA (RS256) public "
-          "key, or an HS256 secret");
+  return key;
+}
+
+bool is_p256(EVP_PKEY* key, std::string& curve_name) {
+  char curve[64] = {};
+  std::size_t length = 0;
+  const bool named = EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, curve,
+                                                    sizeof curve, &length) == 1;
+  curve_name = curve;
+  return named && curve_name == "prime256v1";
+}
+
+std::optional<boost::json::object> json_object_of(std::string_view text) {
+  boost::system::error_code ec;
+  boost::json::value value = boost::json::parse(text, ec);
+  if (ec || !value.is_object()) return std::nullopt;
+  return std::move(value.as_object());
+}
+
+// The claims' meaning, whichever algorithm verified them.
+std::variant<Grant, AuthFailure> grant_of_claims(const boost::json::object& claims,
+                                                 std::int64_t now_unix) {
+  Grant grant;
+  const boost::json::value* exp = claims.if_contains("exp");
+  if (!exp || !exp->is_int64()) return AuthFailure::bad_claims;
+  grant.expires = exp->as_int64();
+  if (grant.expires <= now_unix) return AuthFailure::expired;
+
+  const boost::json::value* groups = claims.if_contains("groups");
+  if (!groups || !groups->is_array()) return AuthFailure::bad_claims;
+  for (const auto& entry : groups->as_array()) {
+    if (!entry.is_string()) return AuthFailure::bad_claims;
+    grant.groups.emplace_back(entry.as_string());
   }
+  if (const auto* sub = claims.if_contains("sub"); sub && sub->is_string())
+    grant.subject = sub->as_string();
+  if (const auto* pk = claims.if_contains("pk"); pk && pk->is_string())
+    grant.public_key = pk->as_string();
+  return grant;
 }
 
 }  // namespace
@@ -145,8 +163,22 @@ TokenVerifier TokenVerifier::from_key(std::string key) {
     if (key.find("PRIVATE KEY-----") != std::string::npos)
       throw std::runtime_error(
           "--auth-key: this is a private key: give meshd the public key only");
-    const jwt_alg_t alg = algorithm_of_public_key(key);
-    return TokenVerifier(alg, std::move(key));
+    std::shared_ptr<EVP_PKEY> public_key = read_public_key(key);
+    std::string curve;
+    switch (EVP_PKEY_get_base_id(public_key.get())) {
+      case EVP_PKEY_RSA:
+        return TokenVerifier(Algorithm::rs256, std::move(key));
+      case EVP_PKEY_EC:
+        if (!is_p256(public_key.get(), curve))
+          throw std::runtime_error("--auth-key: an EC key must be on P-256 (ES256), not " + curve);
+        return TokenVerifier(Algorithm::es256, std::move(key));
+      case EVP_PKEY_ED25519:
+        return TokenVerifier(Algorithm::eddsa, std::move(key), std::move(public_key));
+      default:
+        throw std::runtime_error(
+            "--auth-key: unsupported key type: expected an EC P-256 (ES256), RSA (RS256) or "
+            "Ed25519 (EdDSA) public key, or an HS256 secret");
+    }
   }
   if (!key.empty() && key.back() == '\n') key.pop_back();
   if (!key.empty() && key.back() == '\r') key.pop_back();
@@ -154,17 +186,46 @@ TokenVerifier TokenVerifier::from_key(std::string key) {
     throw std::runtime_error("--auth-key: an HS256 secret needs at least " +
                              std::to_string(kMinSecretBytes) + " bytes (this one has " +
                              std::to_string(key.size()) + ")");
-  return TokenVerifier(JWT_ALG_HS256, std::move(key));
+  return TokenVerifier(Algorithm::hs256, std::move(key));
 }
 
 const char* TokenVerifier::algorithm() const {
-  return jwt_alg_str(static_cast<jwt_alg_t>(alg_));
+  switch (alg_) {
+    case Algorithm::hs256: return "HS256";
+    case Algorithm::es256: return "ES256";
+    case Algorithm::rs256: return "RS256";
+    case Algorithm::eddsa: return "EdDSA";
+  }
+  return "unknown";
 }
 
 std::variant<Grant, AuthFailure> TokenVerifier::verify(std::string_view token,
                                                        std::int64_t now_unix) const {
   if (token.empty()) return AuthFailure::missing;
   if (token.size() > kMaxTokenBytes) return AuthFailure::invalid;
+  return alg_ == Algorithm::eddsa ? verify_eddsa(token, now_unix) : verify_libjwt(token, now_unix);
+}
+
+std::variant<Grant, AuthFailure> TokenVerifier::verify_eddsa(std::string_view token,
+                                                             std::int64_t now_unix) const {
+  const std::optional<CompactJws> jws = split_compact_jws(token);
+  if (!jws) return AuthFailure::invalid;
+  const std::optional<boost::json::object> header = json_object_of(jws->header);
+  if (!header) return AuthFailure::invalid;
+  const boost::json::value* alg = header->if_contains("alg");
+  if (!alg || !alg->is_string()) return AuthFailure::invalid;
+  // Another algorithm: refused as with the other keys (wrong_algorithm when
+  // libjwt verifies it with our PEM text, e.g. as an HS256 secret).
+  if (alg->as_string() != "EdDSA") return verify_libjwt(token, now_unix);
+  if (!ed25519_verifies(ed25519_key_.get(), jws->signing_input, jws->signature))
+    return AuthFailure::invalid;
+  const std::optional<boost::json::object> claims = json_object_of(jws->payload);
+  if (!claims) return AuthFailure::invalid;
+  return grant_of_claims(*claims, now_unix);
+}
+
+std::variant<Grant, AuthFailure> TokenVerifier::verify_libjwt(std::string_view token,
+                                                              std::int64_t now_unix) const {
   const std::string text(token);
   jwt_t* decoded = nullptr;
   if (jwt_decode(&decoded, text.c_str(), reinterpret_cast<const unsigned char*>(key_.data()),
@@ -175,27 +236,16 @@ std::variant<Grant, AuthFailure> TokenVerifier::verify(std::string_view token,
   // libjwt verifies with the algorithm the token names: a token "signed"
   // with HS256 and our public key's PEM text as the secret verifies. The
   // key's algorithm is the only one accepted ("none" never decodes with a key).
-  if (jwt_get_alg(jwt.get()) != static_cast<jwt_alg_t>(alg_)) return AuthFailure::wrong_algorithm;
+  // (With an Ed25519 key every token that gets here is of another algorithm.)
+  const char* token_alg = jwt_alg_str(jwt_get_alg(jwt.get()));
+  if (!token_alg || std::string_view(token_alg) != algorithm()) return AuthFailure::wrong_algorithm;
 
-  Grant grant;
-  errno = 0;
-  const long exp = jwt_get_grant_int(jwt.get(), "exp");
-  if (errno != 0) return AuthFailure::bad_claims;
-  grant.expires = exp;
-  if (exp <= now_unix) return AuthFailure::expired;
-
-  const std::unique_ptr<char, CharFree> groups(jwt_get_grants_json(jwt.get(), "groups"));
-  if (!groups) return AuthFailure::bad_claims;
-  boost::system::error_code ec;
-  const boost::json::value value = boost::json::parse(groups.get(), ec);
-  if (ec || !value.is_array()) return AuthFailure::bad_claims;
-  for (const auto& entry : value.as_array()) {
-    if (!entry.is_string()) return AuthFailure::bad_claims;
-    grant.groups.emplace_back(entry.as_string().c_str());
-  }
-  if (const char* sub = jwt_get_grant(jwt.get(), "sub")) grant.subject = sub;
-  if (const char* pk = jwt_get_grant(jwt.get(), "pk")) grant.public_key = pk;
-  return grant;
+  // All claims as JSON (jansson's text of what it parsed), read like EdDSA's.
+  const std::unique_ptr<char, CharFree> claims_json(jwt_get_grants_json(jwt.get(), nullptr));
+  const std::optional<boost::json::object> claims =
+      claims_json ? json_object_of(claims_json.get()) : std::nullopt;
+  if (!claims) return AuthFailure::bad_claims;
+  return grant_of_claims(*claims, now_unix);
 }
 
 std::string token_of_request(std::string_view target, std::string_view authorization) {

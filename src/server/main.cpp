@@ -244,7 +244,8 @@ int main(int argc, char** argv) {
   app.add_option("--auth-key", config.auth_key_file,
                  "Require a JWT on every WebSocket upgrade (?token= or Authorization: Bearer), "
                  "verified with this file: an HS256 secret (>= 32 bytes) or a PEM public key (EC "
-                 "P-256: ES256, RSA: RS256); its 'groups' claim bounds the groups (docs/security.md)")
+                 "P-256: ES256, RSA: RS256, Ed25519: EdDSA); its 'groups' claim bounds the "
+                 "groups (docs/security.md)")
       ->envname("MESHD_AUTH_KEY");
 
   // Cluster over NATS (docs/cluster.md).
@@ -271,11 +272,12 @@ int main(int argc, char** argv) {
       ->envname("MESHD_NATS_CA_FILE");
 
   CLI11_PARSE(app, argc, argv);
+  // A key that cannot work stops meshd here; the algorithm is logged once
+  // the logger writes to stderr (stdout's first line is the listen address).
+  std::string token_algorithm;
   if (!config.auth_key_file.empty()) {
     try {
-      const auto verifier = meshd::TokenVerifier::from_file(config.auth_key_file);
-      spdlog::info("tokens required: {} (--auth-key {})", verifier.algorithm(),
-                   config.auth_key_file);
+      token_algorithm = meshd::TokenVerifier::from_file(config.auth_key_file).algorithm();
     } catch (const std::exception& e) {
       std::cerr << "meshd: " << e.what() << '\n';
       return 2;
@@ -295,6 +297,8 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  if (!token_algorithm.empty())
+    spdlog::info("tokens required: {} (--auth-key {})", token_algorithm, config.auth_key_file);
 
   const auto ms = [](double seconds) {
     return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
