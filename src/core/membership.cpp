@@ -60,6 +60,8 @@ Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now
       member.last_status_id = update.status.id;
       flags_at_slot_[slot] |= kHasStatusId;
       const bool version_changed = member.version != update.status.version;
+      if (version_changed && member.version == 0) --version0_members_;
+      if (version_changed && update.status.version == 0) ++version0_members_;
       member.version = update.status.version;
       new_claims_.clear();
       for (std::size_t i = 0; i < update.status.connected_to.size(); ++i) {
@@ -103,6 +105,7 @@ bool Membership::add_member(PeerId peer, TimeUs now) {
   member_at_slot_[slot].last_heard = now;
   flags_at_slot_[slot] = kMember;
   ++member_count_;
+  ++version0_members_;
   // Claims about the newcomer made before we knew it now count.
   if (auto pending = pending_claimers_.find(peer); pending != pending_claimers_.end()) {
     const std::vector<PeerId> claimers = std::move(pending->second);
@@ -120,6 +123,7 @@ bool Membership::remove_member(PeerId peer) {
   claims_at_slot_.clear(slot);
   flags_at_slot_[slot] = 0;
   --member_count_;
+  if (member_at_slot_[slot].version == 0) --version0_members_;
   // Claims others made about it go too: they would only describe dead links.
   // Its claimers are members linked to it in the view, and those whose claim
   // was not credible (the pending index).

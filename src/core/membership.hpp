@@ -59,6 +59,9 @@ class Membership {
   std::vector<PeerId> members() const;  // sorted, without self
   // Protocol feature level announced in the peer's status (0 = reference).
   std::uint32_t version_of(PeerId peer) const;
+  // Members of version 0: reference peers, and members whose status has not
+  // come yet.
+  std::size_t version0_member_count() const { return version0_members_; }
 
   const MeshView& view() const { return view_; }
   // Grows whenever the view changes; lets callers cache trees.
@@ -100,6 +103,7 @@ class Membership {
   std::vector<std::uint8_t> flags_at_slot_;  // SlotFlag bits
   PooledLists<Claim> claims_at_slot_;        // what each member claims
   std::size_t member_count_ = 0;
+  std::size_t version0_members_ = 0;
   // For each peer: members whose claim of a link to it is outside the view.
   std::unordered_map<PeerId, std::vector<PeerId>> pending_claimers_;
   std::unordered_map<PeerId, std::uint32_t> local_links_;  // peer -> rtt_us

@@ -42,6 +42,9 @@ std::string MeshConfig::validate() const {
   if (server_batch < 0 || server_batch > 10 * kSecond) {
     return "server_batch must be 0 (off) to 10 s, not " + ms(server_batch);
   }
+  if (link_down_grace < 0 || link_down_grace > 60 * kSecond) {
+    return "link_down_grace must be 0 (off) to 60 s, not " + ms(link_down_grace);
+  }
   if (pull_delay < 0 || history_age < 0) return "pull_delay and history_age must not be negative";
   if (max_pulls == 0) return "max_pulls must be at least 1";
   if (report_interval != 0 && report_interval < 100 * kMillisecond) {

@@ -37,6 +37,16 @@ struct MeshConfig {
   // none in the last window): in a large group a member gets a few frames a
   // second, whatever the churn (docs/membership.md). 0: one frame each.
   TimeUs server_batch = 200 * kMillisecond;
+  // A link that closed by itself is announced (disconnected_from) only after
+  // this grace, and not at all if meshd's departure notice of the other end
+  // comes meanwhile: that notice already removes the peer and its links from
+  // every view. Ours close links with departed peers on the notice without
+  // announcing them either. Published at once when the other end shows it is
+  // alive, and always in groups with reference peers (their views keep a
+  // claim until its maker withdraws it). meshd sends the notice within a
+  // second of the socket closing, plus up to a server_batch window: 2 s
+  // covers both (docs/membership.md, "Link downs"). 0: at once, as before.
+  TimeUs link_down_grace = 2 * kSecond;
   // A member we hear nothing from for this long (and have no link with) is
   // forgotten. Covers servers without departure notices; 0 disables.
   TimeUs member_timeout = defaults::kMemberTimeoutMs * kMillisecond;

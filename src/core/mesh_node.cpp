@@ -154,6 +154,10 @@ void MeshNode::handle_mesh_update(TimeUs now, PeerId sender, std::string_view bo
     ++counters_.forged_updates;
     return;
   }
+  if (!update.left && held_link_downs_.release(update.source)) {
+    // It speaks, so it is alive: the link failed between two live peers.
+    publish_link_change(wire::MeshUpdate::Kind::disconnected_from, update.source);
+  }
   const Membership::Outcome outcome = membership_.apply(update, now);
   if (outcome.ignored) {
     ++counters_.stale_updates;
@@ -190,7 +194,7 @@ void MeshNode::handle_offer(TimeUs now, PeerId from, std::string_view body) {
       ++counters_.links_dropped_for_room;
       policy_.back_off(closing->peer, now);
     }
-    drop_link(now, *decision.close, true);
+    drop_link(now, *decision.close, true, LinkEnd::ours);
   }
   const LinkId link = links_.create(from, false, now);
   emit(AcceptLink{link, from, std::string(body)});
@@ -248,6 +252,7 @@ void MeshNode::on_link_open(TimeUs now, LinkId id) {
   if (first) {
     if (membership_.add_member(peer, now)) emit(PeerJoined{peer});
     forget_phantom_link(peer);
+    held_link_downs_.release(peer);  // up again: the group never heard it go
     membership_.set_local_link(peer, true, link->rtt_us);
     // One side's claim puts a link in every view (WIRE.md §3): the dialler
     // announces it, halving the group-wide updates a new link costs. Our next
@@ -260,7 +265,9 @@ void MeshNode::on_link_open(TimeUs now, LinkId id) {
     }
     emit(LinkUp{peer});
   }
-  if (const auto loser = policy_.duplicate_to_close(peer, links_)) drop_link(now, *loser, true);
+  if (const auto loser = policy_.duplicate_to_close(peer, links_)) {
+    drop_link(now, *loser, true, LinkEnd::ours);
+  }
   schedule_wake();
 }
 
@@ -271,7 +278,7 @@ void MeshNode::on_link_closed(TimeUs now, LinkId id) {
     // The neighbour went away or dropped us: do not dial it again at once.
     policy_.back_off(link->peer, now);
   }
-  drop_link(now, id, false);
+  drop_link(now, id, false, LinkEnd::failed);
   dial(now);
   schedule_wake();
 }
@@ -544,7 +551,7 @@ void MeshNode::leave(TimeUs now) {
   left_ = true;  // from here on nothing is sent, repairs included
   std::vector<LinkId> ids;
   for (const Link& link : links_.all()) ids.push_back(link.id);
-  for (const LinkId id : ids) drop_link(now, id, true);
+  for (const LinkId id : ids) drop_link(now, id, true, LinkEnd::ours);
 }
 
 void MeshNode::on_tick(TimeUs now) {
@@ -553,7 +560,7 @@ void MeshNode::on_tick(TimeUs now) {
   for (const LinkId id : policy_.timed_out(links_, now)) {
     if (const Link* link = links_.find(id)) policy_.back_off(link->peer, now);
     ++counters_.links_timed_out;
-    drop_link(now, id, true);
+    drop_link(now, id, true, LinkEnd::ours);
   }
   if (!config_.emulate_reference) {  // the reference has no keep-alive
     const KeepAliveDue due = keepalive_due(links_, config_, now);
@@ -562,11 +569,12 @@ void MeshNode::on_tick(TimeUs now) {
     for (const LinkId id : due.dead) {
       if (const Link* link = links_.find(id)) policy_.back_off(link->peer, now);
       ++counters_.links_dead;
-      drop_link(now, id, true);
+      drop_link(now, id, true, LinkEnd::failed);
     }
   }
   policy_.expire_back_offs(now);
   forget_departed(now);
+  publish_due_link_downs(now);
   send_pulls(now);
   if (now >= next_status_at_) {
     publish_status(now, true);
@@ -596,7 +604,7 @@ void MeshNode::dial(TimeUs now) {
   }
 }
 
-void MeshNode::drop_link(TimeUs now, LinkId id, bool tell_driver) {
+void MeshNode::drop_link(TimeUs now, LinkId id, bool tell_driver, LinkEnd why) {
   const Link* link = links_.find(id);
   if (!link) return;
   const PeerId peer = link->peer;
@@ -613,10 +621,35 @@ void MeshNode::drop_link(TimeUs now, LinkId id, bool tell_driver) {
   }
   if (was_open && !links_.open_link_to(peer)) {
     repair(now, peer);
-    membership_.set_local_link(peer, false);
+    membership_.set_local_link(peer, false);  // our own view knows at once
     // After our `left` notice a link change would make us a member again.
-    if (!left_) publish_link_change(wire::MeshUpdate::Kind::disconnected_from, peer);
+    if (!left_) link_down(now, peer, why);
     emit(LinkDown{peer});
+  }
+}
+
+bool MeshNode::link_downs_may_wait() const {
+  return config_.link_down_grace > 0 && !config_.emulate_reference &&
+         membership_.version0_member_count() == 0;
+}
+
+void MeshNode::link_down(TimeUs now, PeerId peer, LinkEnd why) {
+  if (why == LinkEnd::ours || !link_downs_may_wait()) {
+    publish_link_change(wire::MeshUpdate::Kind::disconnected_from, peer);
+  } else if (why == LinkEnd::failed) {
+    held_link_downs_.hold(peer, now + config_.link_down_grace);
+  }
+  // LinkEnd::peer_left: the departure notice removed the peer and every
+  // link of it from every view (Membership::remove_member).
+}
+
+void MeshNode::publish_due_link_downs(TimeUs now) {
+  for (const PeerId peer : held_link_downs_.take_due(now)) {
+    // Still a member: a link between two live peers failed, the group must
+    // hear it. A departed peer's notice said it all.
+    if (membership_.is_member(peer) && !links_.open_link_to(peer)) {
+      publish_link_change(wire::MeshUpdate::Kind::disconnected_from, peer);
+    }
   }
 }
 
@@ -625,7 +658,8 @@ void MeshNode::peer_left(TimeUs now, PeerId peer) {
   for (const Link& link : links_.all()) {
     if (link.peer == peer) ids.push_back(link.id);
   }
-  for (const LinkId id : ids) drop_link(now, id, true);
+  for (const LinkId id : ids) drop_link(now, id, true, LinkEnd::peer_left);
+  held_link_downs_.release(peer);  // the notice said it: nothing to add
   forget_phantom_link(peer);
   repair(now, peer);  // also what went through the server to it
   repair_below_reference_relays(now, peer);
@@ -740,7 +774,8 @@ void MeshNode::schedule_wake() {
       config_.emulate_reference ? kNever : next_keepalive_at(links_, config_);
   const TimeUs forget_wake = recently_departed_.empty() ? kNever : recently_departed_.front().first;
   const TimeUs at = std::min({next_status_at_, next_report_at_, policy_.next_deadline(links_),
-                             keepalive_wake, dial_wake, forget_wake, order_.next_deadline()});
+                             keepalive_wake, dial_wake, forget_wake, order_.next_deadline(),
+                             held_link_downs_.next_due()});
   if (at != wake_requested_) {
     wake_requested_ = at;
     emit(WakeAt{at});

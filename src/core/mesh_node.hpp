@@ -19,6 +19,7 @@
 #include "clock.hpp"
 #include "delivery_order.hpp"
 #include "duplicate_filter.hpp"
+#include "held_link_downs.hpp"
 #include "link_policy.hpp"
 #include "link_table.hpp"
 #include "membership.hpp"
@@ -205,9 +206,21 @@ class MeshNode {
   void announce_tail();
   void publish_link_change(wire::MeshUpdate::Kind kind, PeerId peer);
   void dial(TimeUs now);
+  // Why a link goes: we chose to close it (the other end is alive as far as
+  // we know), it closed or died by itself, or its peer left the group.
+  enum class LinkEnd : std::uint8_t { ours, failed, peer_left };
   // Closes a link we decided to drop (tells the driver) or forgets one that
-  // closed by itself; tells the group when it was open.
-  void drop_link(TimeUs now, LinkId link, bool tell_driver);
+  // closed by itself; tells the group when it was open (see link_down).
+  void drop_link(TimeUs now, LinkId id, bool tell_driver, LinkEnd why);
+  // Our last link with `peer` went down: the group hears it now, after a
+  // grace (HeldLinkDowns), or not at all (a departure notice says it all).
+  void link_down(TimeUs now, PeerId peer, LinkEnd why);
+  // Whether link downs may wait for departure notices (link_down_grace):
+  // not with reference peers in the group, which keep a claim until its
+  // maker withdraws it.
+  bool link_downs_may_wait() const;
+  // Publishes the held link downs whose grace ended.
+  void publish_due_link_downs(TimeUs now);
   void peer_left(TimeUs now, PeerId peer);
   void expire_silent_members(TimeUs now);
   void schedule_wake();
@@ -237,6 +250,7 @@ class MeshNode {
   TimeUs dial_from_ = 0;
   bool waiting_for_snapshot_ = false;
   std::vector<Action> actions_;
+  HeldLinkDowns held_link_downs_;
 
   DuplicateFilter duplicates_;
   DuplicateFilter unreliable_duplicates_;  // by Packet.unreliable_seq

@@ -44,6 +44,7 @@ void InMemoryBroker::disconnect(PeerId client) {
       record = std::move(member->second);
       members.erase(member);
     }
+    ++mesh_updates_.departures;
     deliver(topic, client, wire::encode(record.departure(client)));
   }
 }
@@ -156,10 +157,10 @@ bool InMemoryBroker::track_mesh_update(const std::string& topic, PeerId sender,
                       (batching != batching_.end() && batching->second.subscribers.count(sender));
   MemberRecord& record = member ? groups_[group_of(topic)][sender] : client.early[group_of(topic)];
   record.apply(update);
-  if (update.kind == wire::MeshUpdate::Kind::connected_to ||
-      update.kind == wire::MeshUpdate::Kind::disconnected_from) {
-    ++link_changes_;
-  }
+  if (update.left) ++mesh_updates_.departures;
+  else if (update.kind == wire::MeshUpdate::Kind::status) ++mesh_updates_.statuses;
+  else if (update.kind == wire::MeshUpdate::Kind::connected_to) ++mesh_updates_.connected_to;
+  else if (update.kind == wire::MeshUpdate::Kind::disconnected_from) ++mesh_updates_.disconnected_from;
   return true;
 }
 

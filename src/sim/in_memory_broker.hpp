@@ -41,9 +41,20 @@ class InMemoryBroker {
   void flush_batches();
 
   std::uint64_t messages_delivered() const { return delivered_; }
-  // connected_to / disconnected_from updates published (each reaches the
-  // whole group: what a join costs everyone).
-  std::uint64_t link_changes_published() const { return link_changes_; }
+  // Mesh updates published on <group>.mesh (each reaches the whole group),
+  // by kind: what every member decodes.
+  struct MeshUpdateCounts {
+    std::uint64_t statuses = 0;
+    std::uint64_t connected_to = 0;
+    std::uint64_t disconnected_from = 0;
+    std::uint64_t departures = 0;  // a peer's own `left`, and the server's notices
+    std::uint64_t total() const { return statuses + connected_to + disconnected_from + departures; }
+  };
+  const MeshUpdateCounts& mesh_updates() const { return mesh_updates_; }
+  // connected_to / disconnected_from updates published (what a join costs everyone).
+  std::uint64_t link_changes_published() const {
+    return mesh_updates_.connected_to + mesh_updates_.disconnected_from;
+  }
 
  private:
   struct Client {
@@ -77,7 +88,7 @@ class InMemoryBroker {
   // group -> member -> its latest status (kept current from link updates)
   std::map<std::string, std::map<PeerId, MemberRecord>> groups_;
   std::uint64_t delivered_ = 0;
-  std::uint64_t link_changes_ = 0;
+  MeshUpdateCounts mesh_updates_;
 };
 
 }  // namespace p2pmesh::sim

@@ -38,6 +38,9 @@ void usage(FILE* out) {
                "  --server-batch-ms MS   mesh updates from the server up to MS late, several\n"
                "                         per frame (at once when none went out in the last\n"
                "                         MS); 0: one frame each (default: live peers', 200)\n"
+               "  --link-down-grace-ms MS  a link that closed by itself is announced only after\n"
+               "                         MS, not at all if the other end's departure notice\n"
+               "                         comes first; 0: at once (default: live peers', 2000)\n"
                "  --alpha A              Prim-Dijkstra blend of 'ours', 0..1 (default 0.8)\n"
                "  --max-depth H          'ours' tree: no peer more than H hops from the source\n"
                "                         unless that far on the shortest path; 0 = no limit\n"
@@ -70,6 +73,10 @@ void usage(FILE* out) {
                "  tree_computations_per_broadcast  broadcast trees (Prim) the nodes computed, per\n"
                "                                   broadcast sent (a tree is cached until the view\n"
                "                                   changes)\n"
+               "  mesh_updates_per_churn_event     updates published on <group>.mesh (each reaches\n"
+               "                                   every member), per churn event; by kind:\n"
+               "                                   statuses_ (refreshes included), connected_to_,\n"
+               "                                   disconnected_from_, departures_per_churn_event\n"
                "  mean_hops                        links + server hops of a delivery, mean (max_hops:\n"
                "                                   the most; broadcast_depth: relays, max_hops - 1)\n"
                "\n"
@@ -154,6 +161,7 @@ int main(int argc, char** argv) {
     else if (arg == "--status-interval-s" && number > 0) options.status_interval = static_cast<TimeUs>(number * kSecond);
     else if (arg == "--status-refresh-per-s" && number >= 0) options.status_refresh_per_s = number;
     else if (arg == "--server-batch-ms" && number >= 0 && number <= 10000) options.server_batch = static_cast<TimeUs>(number * kMillisecond);
+    else if (arg == "--link-down-grace-ms" && number >= 0 && number <= 60000) options.link_down_grace = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--alpha" && number <= 1) options.alpha = number;
     else if (arg == "--max-depth") {
       options.max_depth = number >= 1 ? static_cast<std::uint32_t>(std::min(number, 1e6))
@@ -221,6 +229,11 @@ int main(int argc, char** argv) {
   std::printf("  control messages      %.2f per peer/s, of which %.2f keep-alive pings and pongs\n",
               r.control_msgs_per_peer_per_s, r.keepalives_per_peer_per_s);
   std::printf("  tree computations     %.3f per broadcast\n", r.tree_computations_per_broadcast);
+  std::printf("  mesh updates          %.2f per churn event (statuses %.2f, connected_to %.2f,"
+              " disconnected_from %.2f, departures %.2f)\n",
+              r.mesh_updates_per_churn_event, r.statuses_per_churn_event,
+              r.connected_to_per_churn_event, r.disconnected_from_per_churn_event,
+              r.departures_per_churn_event);
   std::printf("  cost                  %.2f ms CPU per broadcast, peak RSS %.1f MB, %.1f s wall\n",
               r.cpu_ms_per_broadcast, r.peak_rss_mb, r.wall_seconds);
   return r.delivery_ratio == 1.0 || options.churn_percent_per_minute > 0 ? 0 : 1;

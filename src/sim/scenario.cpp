@@ -141,6 +141,7 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
   config.status_interval = options.status_interval;
   config.status_refresh_per_s = options.status_refresh_per_s;
   config.server_batch = options.server_batch;
+  config.link_down_grace = options.link_down_grace;
   // Silent members expire after as many status intervals as live peers wait.
   config.member_timeout =
       MeshConfig{}.member_timeout / MeshConfig{}.status_interval * options.status_interval;
@@ -169,6 +170,7 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
 
   network.track_costs("b:");
   const Traffic traffic_start = network.traffic();
+  const InMemoryBroker::MeshUpdateCounts updates_start = network.server().mesh_updates();
   const TimeUs window_start = network.now();
   double live_peer_samples = 0;
   double history_bytes_sum = 0;
@@ -233,6 +235,19 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
            in_window(&Traffic::link_keepalives)) /
           window_s / live_peers;
     }
+  }
+  if (result.churn_events > 0) {
+    const InMemoryBroker::MeshUpdateCounts& updates_end = network.server().mesh_updates();
+    const auto per_event = [&](std::uint64_t end, std::uint64_t start) {
+      return static_cast<double>(end - start) / static_cast<double>(result.churn_events);
+    };
+    result.mesh_updates_per_churn_event = per_event(updates_end.total(), updates_start.total());
+    result.statuses_per_churn_event = per_event(updates_end.statuses, updates_start.statuses);
+    result.connected_to_per_churn_event =
+        per_event(updates_end.connected_to, updates_start.connected_to);
+    result.disconnected_from_per_churn_event =
+        per_event(updates_end.disconnected_from, updates_start.disconnected_from);
+    result.departures_per_churn_event = per_event(updates_end.departures, updates_start.departures);
   }
   if (live_peer_samples > 0) result.history_kb_mean = history_bytes_sum / live_peer_samples;
   if (!sent.empty()) {
@@ -339,8 +354,11 @@ std::string ScenarioResult::json(const ScenarioOptions& options) const {
                 "\"ours_missed\":%zu,\"duplicates\":%zu,\"mean_hops\":%.3f,"
                 "\"server_deliveries_per_s\":%.1f,\"control_msgs_per_peer_per_s\":%.3f,"
                 "\"keepalives_per_peer_per_s\":%.3f,"
-                "\"tree_computations_per_broadcast\":%.4f,\"status_interval_s\":%g,"
-                "\"status_refresh_per_s\":%g,\"server_batch_ms\":%g,"
+                "\"tree_computations_per_broadcast\":%.4f,\"mesh_updates_per_churn_event\":%.2f,"
+                "\"statuses_per_churn_event\":%.2f,\"connected_to_per_churn_event\":%.2f,"
+                "\"disconnected_from_per_churn_event\":%.2f,\"departures_per_churn_event\":%.2f,"
+                "\"status_interval_s\":%g,"
+                "\"status_refresh_per_s\":%g,\"server_batch_ms\":%g,\"link_down_grace_ms\":%g,"
                 "\"drop\":%g,\"order_violations\":%zu,\"gap_events\":%zu,\"gap_messages\":%zu,"
                 "\"pulls_per_broadcast\":%.3f,\"pulled_copies_per_broadcast\":%.3f,"
                 "\"local_repairs_per_broadcast\":%.3f,\"announcements_per_broadcast\":%.1f,"
@@ -354,10 +372,13 @@ std::string ScenarioResult::json(const ScenarioOptions& options) const {
                 options.reference_share, reference_peers, ours_delivery_ratio, ours_missed,
                 duplicates, mean_hops, server_deliveries_per_s, control_msgs_per_peer_per_s,
                 keepalives_per_peer_per_s,
-                tree_computations_per_broadcast,
+                tree_computations_per_broadcast, mesh_updates_per_churn_event,
+                statuses_per_churn_event, connected_to_per_churn_event,
+                disconnected_from_per_churn_event, departures_per_churn_event,
                 static_cast<double>(options.status_interval) / kSecond,
                 options.status_refresh_per_s,
-                static_cast<double>(options.server_batch) / kMillisecond, options.network.drop,
+                static_cast<double>(options.server_batch) / kMillisecond,
+                static_cast<double>(options.link_down_grace) / kMillisecond, options.network.drop,
                 order_violations, gap_events, gap_messages, pulls_per_broadcast,
                 pulled_copies_per_broadcast, local_repairs_per_broadcast,
                 announcements_per_broadcast, history_kb_mean, history_kb_max, reorder_kb_max);

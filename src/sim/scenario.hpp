@@ -37,6 +37,9 @@ struct ScenarioOptions {
   // Mesh updates in batches from the server (MeshConfig::server_batch; 0:
   // one frame per update, as before batching).
   TimeUs server_batch = MeshConfig{}.server_batch;
+  // Link downs wait for departure notices (MeshConfig::link_down_grace; 0:
+  // announced at once).
+  TimeUs link_down_grace = MeshConfig{}.link_down_grace;
   TimeUs broadcast_interval = 200 * kMillisecond;
   double alpha = 0.8;  // blend of the "ours" tree
   // Mixed groups: this share of the peers (0..1) are reference-like test
@@ -86,6 +89,14 @@ struct ScenarioResult {
   double keepalives_per_peer_per_s = 0;  // of those, link keep-alive pings and pongs
   // broadcast trees the nodes computed (Prim runs) per broadcast sent.
   double tree_computations_per_broadcast = 0;
+  // Mesh updates published on <group>.mesh in the window (each reaches every
+  // member), per churn event (a departure and a newcomer): all of them, and
+  // by kind. Statuses include the paced refreshes, which churn does not cause.
+  double mesh_updates_per_churn_event = 0;
+  double statuses_per_churn_event = 0;
+  double connected_to_per_churn_event = 0;
+  double disconnected_from_per_churn_event = 0;
+  double departures_per_churn_event = 0;
   double last_delivery_ms = 0;  // mean over broadcasts
   std::size_t overlay_diameter = 0;
   double cpu_ms_per_broadcast = 0;

@@ -197,6 +197,95 @@ TEST(MeshNetwork, GracefulLeaveIsSeenByEveryoneAtOnce) {
   EXPECT_EQ(sim::measure_overlay(network.overlay()).components, 1u);
 }
 
+// Crashes and graceful leaves, each replaced by a newcomer, one a second;
+// then quiet until every grace has ended. Returns the disconnected_from
+// updates published meanwhile.
+std::uint64_t churn(VirtualNetwork& network, const MeshConfig& config, std::uint64_t seed) {
+  const std::uint64_t downs_before = network.server().mesh_updates().disconnected_from;
+  Random random(seed);
+  for (int event = 0; event < 8; ++event) {
+    const std::vector<PeerId> alive = network.peers();
+    const PeerId victim = alive[random.below(alive.size())];
+    if (event % 2 == 0) network.crash(victim);
+    else network.leave(victim);
+    network.add_peer(config);
+    network.run_for(kSecond);
+  }
+  network.run_for(8 * kSecond);
+  return network.server().mesh_updates().disconnected_from - downs_before;
+}
+
+// Every peer's view has exactly the live peers and the open links between them.
+void expect_views_match_the_overlay(VirtualNetwork& network) {
+  const auto overlay = network.overlay();
+  const std::vector<PeerId> alive = network.peers();
+  for (const PeerId p : alive) {
+    const Membership& membership = network.node(p).membership();
+    std::vector<PeerId> others;
+    for (const PeerId q : alive) {
+      if (q != p) others.push_back(q);
+    }
+    EXPECT_EQ(membership.members(), others) << "members at " << p;
+    EXPECT_EQ(membership.view().peer_count(), alive.size()) << "departed peers still in " << p << "'s view";
+    for (const PeerId a : alive) {
+      for (const PeerId b : alive) {
+        if (a >= b) continue;
+        const auto it = overlay.find(a);
+        const bool linked = it != overlay.end() && it->second.count(b) != 0;
+        EXPECT_EQ(membership.view().has_link(a, b), linked) << a << "-" << b << " at " << p;
+      }
+    }
+  }
+}
+
+TEST(MeshNetwork, UnderChurnEveryViewMatchesTheLinksWithoutAnnouncingLinksToDepartedPeers) {
+  // Departure notices remove a departed peer's links from every view: its
+  // neighbours' disconnected_from would say nothing new (link_down_grace).
+  // The views end up the same as when every link down is announced at once.
+  std::uint64_t downs[2] = {0, 0};
+  for (const bool announce_at_once : {true, false}) {
+    VirtualNetwork network({});
+    MeshConfig config = default_config();
+    if (announce_at_once) config.link_down_grace = 0;
+    network.add_peers(30, 100 * kMillisecond, config);
+    network.run_for(3 * kSecond);
+    downs[announce_at_once ? 0 : 1] = churn(network, config, 17);
+    SCOPED_TRACE(announce_at_once ? "at once" : "with the grace");
+    expect_views_match_the_overlay(network);
+    expect_every_broadcast_exactly_once(network, 10, 5);
+  }
+  EXPECT_LT(downs[1], downs[0] / 2) << downs[1] << " against " << downs[0];
+  RecordProperty("link_downs_at_once", std::to_string(downs[0]));
+  RecordProperty("link_downs_with_grace", std::to_string(downs[1]));
+}
+
+TEST(MeshNetwork, ALinkThatDiesBetweenLivePeersLeavesEveryViewWhenTheGraceEnds) {
+  sim::NetworkOptions options;
+  options.crash_detection = 60 * kSecond;  // the transport itself stays silent
+  VirtualNetwork network(options);
+  MeshConfig config = default_config();
+  const auto ids = network.add_peers(10, 100 * kMillisecond, config);
+  network.run_for(3 * kSecond);
+  const PeerId victim = ids[3];
+  std::vector<PeerId> neighbours;
+  for (const PeerId p : network.peers()) {
+    if (p != victim && network.node(p).links().open_link_to(victim)) neighbours.push_back(p);
+  }
+  ASSERT_FALSE(neighbours.empty());
+  // Its links go silent (the keep-alive declares them dead within 2 s); the
+  // server still has it: no departure notice will come.
+  network.isolate(victim);
+  network.run_for(2 * kSecond + config.dead_link_timeout + config.link_down_grace);
+  for (const PeerId p : network.peers()) {
+    EXPECT_TRUE(network.node(p).membership().is_member(victim) || p == victim);
+    for (const PeerId n : neighbours) {
+      if (network.node(victim).links().open_link_to(n)) continue;  // linked again
+      EXPECT_FALSE(network.node(p).membership().view().has_link(victim, n))
+          << p << " still routes over " << victim << "-" << n;
+    }
+  }
+}
+
 TEST(MeshNetwork, AJoinCostsTheGroupFewLinkChanges) {
   // Every connected_to / disconnected_from reaches every member. Newcomers
   // that dialled while meshd's snapshot was still arriving all linked to the

@@ -1084,5 +1084,154 @@ TEST_F(MeshNodeTest, LinksWithReferencePeersGetTheirRttFromTheTransport) {
   EXPECT_NE(ours, reference);
 }
 
+
+// ---- Link downs and departure notices (link_down_grace, docs/membership.md)
+
+// The disconnected_from updates among `actions`' publications, by peer.
+std::vector<PeerId> link_downs_published(const std::vector<Action>& actions) {
+  std::vector<PeerId> peers;
+  for (const auto& p : only<Publish>(actions)) {
+    wire::MeshUpdate update;
+    if (wire::decode(p.body, update) == wire::DecodeError::none &&
+        update.kind == wire::MeshUpdate::Kind::disconnected_from) {
+      peers.push_back(update.peer);
+    }
+  }
+  return peers;
+}
+
+wire::MeshUpdate departure_of(PeerId peer, std::uint32_t id) {
+  wire::MeshUpdate gone = ours_status(peer, id, {});
+  gone.left = true;
+  return gone;
+}
+
+TEST_F(MeshNodeTest, ALinkToAPeerWhoseDepartureNoticeComesWithinTheGraceIsNeverAnnounced) {
+  // All ours: the notice removes the peer and its links from every view.
+  welcome();
+  hear(ours_status(7, 1, {}));
+  hear(ours_status(8, 1, {}));
+  const LinkId link = accept_and_open(7);
+  node_.on_link_closed(now_, link);  // 7 left: its link closes first...
+  auto actions = node_.take_actions();
+  EXPECT_FALSE(node_.membership().view().has_link(kSelf, 7)) << "our own view knows at once";
+  EXPECT_EQ(only<LinkDown>(actions).size(), 1u);
+  EXPECT_TRUE(link_downs_published(actions).empty());
+  now_ += 1500 * kMillisecond;
+  actions = hear(departure_of(7, 2));  // ...then meshd's notice
+  EXPECT_TRUE(link_downs_published(actions).empty());
+  EXPECT_FALSE(node_.membership().is_member(7));
+  for (int i = 0; i < 10; ++i) {
+    now_ += kSecond;
+    node_.on_tick(now_);
+    EXPECT_TRUE(link_downs_published(node_.take_actions()).empty()) << "at " << now_;
+  }
+}
+
+TEST_F(MeshNodeTest, ALinkToAPeerWhoseNoticeCameFirstIsNotAnnouncedEither) {
+  // A crashed peer: meshd sees its socket close at once, the link dies later.
+  welcome();
+  hear(ours_status(7, 1, {}));
+  hear(ours_status(8, 1, {}));
+  accept_and_open(7);
+  const auto actions = hear(departure_of(7, 2));
+  EXPECT_EQ(only<CloseLink>(actions).size(), 1u);
+  EXPECT_EQ(only<LinkDown>(actions).size(), 1u);
+  EXPECT_TRUE(link_downs_published(actions).empty());
+  EXPECT_FALSE(node_.membership().view().has_peer(7));
+}
+
+TEST_F(MeshNodeTest, ALinkThatFailedBetweenLivePeersIsAnnouncedWhenTheGraceEnds) {
+  welcome();
+  hear(ours_status(7, 1, {}));
+  const LinkId link = accept_and_open(7);
+  const TimeUs closed_at = now_;
+  node_.on_link_closed(now_, link);
+  auto actions = node_.take_actions();
+  EXPECT_TRUE(link_downs_published(actions).empty());
+  // The driver is asked to wake the node when the grace ends, at the latest.
+  const auto wakes = only<WakeAt>(actions);
+  ASSERT_FALSE(wakes.empty());
+  EXPECT_LE(wakes.back().at, closed_at + node_.config().link_down_grace);
+  now_ = closed_at + node_.config().link_down_grace - kMillisecond;
+  node_.on_tick(now_);
+  EXPECT_TRUE(link_downs_published(node_.take_actions()).empty());
+  now_ = closed_at + node_.config().link_down_grace;
+  node_.on_tick(now_);
+  EXPECT_EQ(link_downs_published(node_.take_actions()), std::vector<PeerId>{7});
+  now_ += 5 * kSecond;
+  node_.on_tick(now_);
+  EXPECT_TRUE(link_downs_published(node_.take_actions()).empty()) << "once";
+}
+
+TEST_F(MeshNodeTest, AnUpdateFromTheOtherEndShowsItAliveAndTheLinkDownGoesOutAtOnce) {
+  // E.g. it dropped the link to make room, and said so itself.
+  welcome();
+  hear(ours_status(7, 1, {}));
+  const LinkId link = accept_and_open(7);
+  node_.on_link_closed(now_, link);
+  EXPECT_TRUE(link_downs_published(node_.take_actions()).empty());
+  now_ += 100 * kMillisecond;
+  wire::MeshUpdate its_down;
+  its_down.source = 7;
+  its_down.kind = wire::MeshUpdate::Kind::disconnected_from;
+  its_down.peer = kSelf;
+  EXPECT_EQ(link_downs_published(hear(its_down)), std::vector<PeerId>{7});
+  now_ += 5 * kSecond;
+  node_.on_tick(now_);
+  EXPECT_TRUE(link_downs_published(node_.take_actions()).empty()) << "once";
+}
+
+TEST_F(MeshNodeTest, ALinkUpAgainWithinTheGraceIsNeverAnnouncedDown) {
+  welcome();
+  hear(ours_status(7, 1, {}));
+  const TimeUs closed_at = now_;
+  node_.on_link_closed(now_, accept_and_open(7));
+  node_.take_actions();
+  now_ += 500 * kMillisecond;
+  accept_and_open(7);
+  now_ = closed_at + node_.config().link_down_grace;
+  node_.on_tick(now_);
+  EXPECT_TRUE(link_downs_published(node_.take_actions()).empty());
+  EXPECT_TRUE(node_.membership().view().has_link(kSelf, 7));
+}
+
+TEST_F(MeshNodeTest, ALinkWeCloseOurselvesIsAnnouncedAtOnce) {
+  // The other end is alive as far as we know: no departure notice will come.
+  MeshConfig config = make_config();
+  config.max_connections = 1;
+  MeshNode node(config);
+  node.on_welcome(now_, kSelf);
+  node.on_topic_message(now_, "g.mesh", 7, wire::encode(ours_status(7, 1, {})));
+  node.on_topic_message(now_, "g.mesh", 8, wire::encode(ours_status(8, 1, {})));
+  node.take_actions();
+  const auto ask = [&](PeerId peer) {
+    node.on_topic_message(now_, peer_topic("g", kSelf, SignalKind::offer), peer,
+                          R"({"type":"offer","sdp":"v=0"})");
+    return node.take_actions();
+  };
+  const auto accepted = only<AcceptLink>(ask(7));
+  ASSERT_EQ(accepted.size(), 1u);
+  node.on_link_open(now_, accepted[0].link);
+  node.take_actions();
+  const auto actions = ask(8);  // full: 7's link makes room for 8
+  ASSERT_EQ(only<CloseLink>(actions).size(), 1u);
+  EXPECT_EQ(link_downs_published(actions), std::vector<PeerId>{7});
+}
+
+TEST_F(MeshNodeTest, WithAReferencePeerInTheGroupLinkDownsGoOutAtOnceAsBefore) {
+  // A reference peer keeps a claim until its maker withdraws it: a departed
+  // peer's neighbours must still say their links are gone.
+  welcome();
+  hear(ours_status(7, 1, {}));
+  hear(status_of(9, 1, {}));  // version 0
+  const LinkId link = accept_and_open(7);
+  node_.on_link_closed(now_, link);
+  EXPECT_EQ(link_downs_published(node_.take_actions()), std::vector<PeerId>{7});
+  accept_and_open(8);
+  hear(ours_status(8, 1, {kSelf}));
+  EXPECT_EQ(link_downs_published(hear(departure_of(8, 2))), std::vector<PeerId>{8});
+}
+
 }  // namespace
 }  // namespace p2pmesh
