@@ -24,6 +24,7 @@
 
 #include "core_counters.hpp"
 #include "ed25519_key.hpp"
+#include "signature_checker.hpp"
 #include "mesh_node.hpp"
 #include "inbound_budget.hpp"
 #include "link_send_policy.hpp"
@@ -162,6 +163,8 @@ class Peer::Impl {
   std::thread thread_;
   std::thread::id loop_thread_id_;
   std::shared_ptr<LoopPoster> poster_;
+  // After io_: stopped (joined) before the loop's io_context goes.
+  std::unique_ptr<native::SignatureChecker> checker_;
   std::shared_ptr<native::InboundBudget> inbound_;
   std::shared_ptr<native::RtcEngine> engine_;
   std::atomic<bool> started_{false};
@@ -258,6 +261,14 @@ void Peer::Impl::start() {
   if (started_.exchange(true)) throw std::logic_error("p2pmesh: Peer::start() called twice");
   engine_ = native::rtc_engine(config_.loopback_only);
   poster_ = std::make_shared<LoopPoster>(io_);
+  checker_ = std::make_unique<native::SignatureChecker>(
+      [this, poster = poster_](std::uint64_t epoch, std::uint64_t ticket, bool valid) {
+        poster->post([this, epoch, ticket, valid] {
+          if (epoch != epoch_ || !node_) return;  // a session since ended
+          node_->on_signature_checked(steady_now(), ticket, valid);
+          drain();
+        });
+      });
   inbound_ = std::make_shared<native::InboundBudget>(config_.max_inbound_bytes);
   work_.emplace(io_.get_executor());
   running_ = true;
@@ -475,9 +486,10 @@ void Peer::Impl::carry_out(Action& action) {
           [&](SignBroadcast& a) {
             node_->on_broadcast_signed(steady_now(), a.id, key_.sign(a.message));
           },
+          // Off the loop (tens of microseconds each, one per delivery).
           [&](VerifySignature& a) {
-            node_->on_signature_checked(steady_now(), a.ticket,
-                                        native::ed25519_verify(a.public_key, a.message, a.signature));
+            checker_->check({epoch_, a.ticket, std::move(a.public_key), std::move(a.message),
+                             std::move(a.signature)});
           },
       },
       action);

@@ -1,0 +1,43 @@
+#include "signature_checker.hpp"
+
+#include <utility>
+
+#include "ed25519_key.hpp"
+
+namespace p2pmesh::native {
+
+SignatureChecker::SignatureChecker(Answer answer)
+    : answer_(std::move(answer)), thread_([this] { run(); }) {}
+
+SignatureChecker::~SignatureChecker() {
+  {
+    const std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+void SignatureChecker::check(Request request) {
+  {
+    const std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(request));
+  }
+  wake_.notify_one();
+}
+
+void SignatureChecker::run() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    const Request request = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    const bool valid = ed25519_verify(request.public_key, request.message, request.signature);
+    answer_(request.epoch, request.ticket, valid);
+    lock.lock();
+  }
+}
+
+}  // namespace p2pmesh::native

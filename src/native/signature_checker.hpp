@@ -1,0 +1,51 @@
+#pragma once
+// SignatureChecker: the Ed25519 checks of a peer's received broadcasts
+// (the core's VerifySignature actions) on a thread of their own. A check
+// costs libsodium 60-110 us here; on the loop thread it held up relaying and
+// every link's I/O behind it, one check per delivery. The core already takes
+// answers later and in any order (MeshNode::on_signature_checked; the packet
+// was forwarded at once, only its delivery waits), as it does from the
+// browser's asynchronous WebCrypto.
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace p2pmesh::native {
+
+class SignatureChecker {
+ public:
+  struct Request {
+    std::uint64_t epoch;   // the driver's session, handed back: answers of an old one are dropped
+    std::uint64_t ticket;  // the core's
+    std::string public_key;
+    std::string message;
+    std::string signature;
+  };
+  // Called on the checker's thread, once per request, in order: it must
+  // hand the answer to the peer's loop (post), not act on it there.
+  using Answer = std::function<void(std::uint64_t epoch, std::uint64_t ticket, bool valid)>;
+
+  explicit SignatureChecker(Answer answer);
+  SignatureChecker(const SignatureChecker&) = delete;
+  SignatureChecker& operator=(const SignatureChecker&) = delete;
+  ~SignatureChecker();  // checks what is queued no more; joins the thread
+
+  void check(Request request);  // any thread
+
+ private:
+  void run();
+
+  Answer answer_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Request> queue_;  // bounded by the core (MeshConfig::max_pending_verifications)
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts once the rest exists
+};
+
+}  // namespace p2pmesh::native
