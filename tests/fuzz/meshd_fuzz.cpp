@@ -99,7 +99,7 @@ class FakeClient final : public Client {
     check(*frame);
     const std::size_t size = frame->size();
     if (queued + size > server_.config.max_outbound_bytes) {
-      loop_.metrics.drop(Drop::slow_consumer);
+      loop_->metrics.drop(Drop::slow_consumer);
       queue.clear();
       queued = 0;
       close(boost::beast::websocket::close_code::policy_error, "slow consumer");
