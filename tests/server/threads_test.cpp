@@ -138,6 +138,20 @@ TEST(Threads, ShutdownClosesConnectionsOnEveryLoop) {
   EXPECT_TRUE(server.stop());
 }
 
+// `count` new connections, each subscribed to `topic` in turn; empty if one fails.
+std::vector<std::unique_ptr<WsClient>> subscribers(std::uint16_t port, const std::string& topic,
+                                                   int count) {
+  std::vector<std::unique_ptr<WsClient>> clients;
+  for (int i = 0; i < count; ++i) {
+    auto client = std::make_unique<WsClient>();
+    if (!client->connect(port)) return {};
+    client->subscribe(topic);
+    if (!client->barrier()) return {};
+    clients.push_back(std::move(client));
+  }
+  return clients;
+}
+
 double loop_connections(std::uint16_t port, int loop) {
   return metric(port, "meshd_loop_connections{loop=\"" + std::to_string(loop) + "\"}");
 }
@@ -166,14 +180,9 @@ TEST(Threads, AGroupsMembersMoveToOneLoopWithoutLosingAMessage) {
   // group's home is its own; either way the group ends on one loop.
   mover.pump(std::chrono::milliseconds(5));
   mover.subscribe("g.mesh");
-  std::vector<std::unique_ptr<WsClient>> members;
-  for (int i = 0; i < 6; ++i) {
-    members.push_back(std::make_unique<WsClient>());
-    ASSERT_TRUE(members.back()->connect(server.port()));
-    members.back()->subscribe("g.mesh");
-    ASSERT_TRUE(members.back()->barrier());
-  }
+  const auto members = subscribers(server.port(), "g.mesh", 6);
   stream.join();
+  ASSERT_EQ(members.size(), 6u);
 
   std::vector<int> seqs;
   for (const auto& message : mover.drain()) seqs.push_back(std::stoi(message.body));
@@ -206,13 +215,8 @@ TEST(Threads, BigGroupsStaySpreadOverTheLoops) {
   Config config = threaded_config(2, false);
   config.group_loop_limit = 2;
   TestServer server(config);
-  std::vector<std::unique_ptr<WsClient>> members;
-  for (int i = 0; i < 8; ++i) {
-    members.push_back(std::make_unique<WsClient>());
-    ASSERT_TRUE(members.back()->connect(server.port()));
-    members.back()->subscribe("big.mesh");
-    ASSERT_TRUE(members.back()->barrier());
-  }
+  const auto members = subscribers(server.port(), "big.mesh", 8);
+  ASSERT_EQ(members.size(), 8u);
   EXPECT_LE(metric(server.port(), "meshd_connection_moves_total"), 1);  // the second, at most
   EXPECT_GE(loop_connections(server.port(), 0), 3);
   EXPECT_GE(loop_connections(server.port(), 1), 3);
