@@ -328,8 +328,7 @@ void Broker::join_group(Topic& mesh_topic, Client& session, bool batched) {
 void Broker::place(Group& group, Client& session) {
   // --threads > 1: a group's members live on one loop (groups take the
   // loops in turn), so a publication reaches them all in that loop's turn,
-  // without a
-  // hand-over between loops and its smaller writes (docs/meshd.md,
+  // without a hand-over between loops and its smaller writes (docs/meshd.md,
   // "Scaling"). From --group-loop-limit members on, newcomers stay on the
   // loop they were accepted on: a big group's writes are the work, spread
   // over every loop. A connection is placed once, by its first group.

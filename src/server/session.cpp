@@ -142,8 +142,9 @@ bool WsSession::move_home() {
 bool WsSession::rehome(EventLoop& to) {
   // Under the broker's lock, on the old loop: its deliveries are in its
   // queue (Broker::move drained them), and from the unlock on fan-outs
-  // reach it through `to`.
-  if (!transport_.rehome(to.ioc)) return false;
+  // reach it through `to`. Draining may have closed it (a slow consumer):
+  // then it stays, with the work that close posted to this loop.
+  if (state_ != State::open || !transport_.rehome(to.ioc)) return false;
   loop_->forget_dirty(*this);
   loop_->unregister_session(*this);
   timer_.reset();  // idle (nothing held): made again on the new loop when needed
