@@ -24,6 +24,15 @@ MeshConfig default_config() {
   return config;
 }
 
+// The peers with an open link to `peer`.
+std::vector<PeerId> neighbours_of(VirtualNetwork& network, PeerId peer) {
+  std::vector<PeerId> neighbours;
+  for (const PeerId p : network.peers()) {
+    if (p != peer && network.node(p).links().open_link_to(peer)) neighbours.push_back(p);
+  }
+  return neighbours;
+}
+
 // How many times each peer got `payload`.
 std::map<PeerId, int> receipts(const VirtualNetwork& network, const std::string& payload) {
   std::map<PeerId, int> counts;
@@ -169,10 +178,7 @@ TEST(MeshNetwork, KeepAliveNoticesADeadNeighbourWithinTwoSecondsWhenTheTransport
   const auto ids = network.add_peers(8, 100 * kMillisecond, config);
   network.run_for(3 * kSecond);
   const PeerId victim = ids[2];
-  std::vector<PeerId> neighbours;
-  for (const PeerId p : network.peers()) {
-    if (p != victim && network.node(p).links().open_link_to(victim)) neighbours.push_back(p);
-  }
+  const std::vector<PeerId> neighbours = neighbours_of(network, victim);
   ASSERT_FALSE(neighbours.empty());
   // The victim vanishes from its links only; the server still thinks it is there.
   network.isolate(victim);
@@ -267,10 +273,7 @@ TEST(MeshNetwork, ALinkThatDiesBetweenLivePeersLeavesEveryViewWhenTheGraceEnds) 
   const auto ids = network.add_peers(10, 100 * kMillisecond, config);
   network.run_for(3 * kSecond);
   const PeerId victim = ids[3];
-  std::vector<PeerId> neighbours;
-  for (const PeerId p : network.peers()) {
-    if (p != victim && network.node(p).links().open_link_to(victim)) neighbours.push_back(p);
-  }
+  const std::vector<PeerId> neighbours = neighbours_of(network, victim);
   ASSERT_FALSE(neighbours.empty());
   // Its links go silent (the keep-alive declares them dead within 2 s); the
   // server still has it: no departure notice will come.
