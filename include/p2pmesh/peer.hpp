@@ -238,6 +238,8 @@ struct PeerSnapshot {
                                            // signatures) from one without
     std::uint64_t bad_signatures = 0;      // signature did not verify (forged or altered)
     std::uint64_t verify_backlog_drops = 0;  // too many packets awaiting their check
+    std::uint64_t signatures_checked = 0;    // signed packets checked (Ed25519)
+    std::uint64_t signatures_from_source = 0;  // signed, straight from their source: no check
     // From the driver (cumulative over reconnects).
     std::uint64_t send_queue_drops = 0;    // packets dropped: link queue full
     std::uint64_t receive_drops = 0;       // link messages dropped: max_inbound_bytes waiting
@@ -259,7 +261,7 @@ const char* to_string(PeerSnapshot::State state);
 namespace detail {
 template <class Counters, class Visit>
 void visit_peer_counters(Counters& c, Visit& visit) {
-  static_assert(sizeof(PeerSnapshot::Counters) == 43 * sizeof(std::uint64_t),
+  static_assert(sizeof(PeerSnapshot::Counters) == 45 * sizeof(std::uint64_t),
                 "a counter was added to PeerSnapshot::Counters: list it here too");
   visit("malformed_packets", c.malformed_packets);
   visit("bad_routes", c.bad_routes);
@@ -296,6 +298,8 @@ void visit_peer_counters(Counters& c, Visit& visit) {
   visit("unsigned_dropped", c.unsigned_dropped);
   visit("bad_signatures", c.bad_signatures);
   visit("verify_backlog_drops", c.verify_backlog_drops);
+  visit("signatures_checked", c.signatures_checked);
+  visit("signatures_from_source", c.signatures_from_source);
   visit("send_queue_drops", c.send_queue_drops);
   visit("receive_drops", c.receive_drops);
   visit("server_frames_in", c.server_frames_in);

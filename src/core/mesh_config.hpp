@@ -92,6 +92,10 @@ struct MeshConfig {
   // from a neighbour that has it, every `pull_interval`, at most `max_pulls`
   // times; then the application gets a gap.
   bool announce_messages = true;
+  // A link's announcements go out at once when it sent none within this
+  // window, else together at its end (AnnouncementBatcher). 0 = one packet
+  // per announcement.
+  TimeUs announce_window = 20 * kMillisecond;
   TimeUs pull_delay = 30 * kMillisecond;
   TimeUs pull_interval = 250 * kMillisecond;
   std::uint32_t max_pulls = 6;

@@ -51,12 +51,15 @@ struct MeshCounters {
                                           // (require_signatures) its source announced none
   std::uint64_t bad_signatures = 0;       // signature did not verify (a forgery): dropped
   std::uint64_t verify_backlog_drops = 0; // too many packets awaiting their check: dropped
+  std::uint64_t signatures_checked = 0;   // signed packets handed to the driver to check
+  std::uint64_t signatures_from_source = 0;  // signed packets straight from their source:
+                                             // delivered verified without a check
 };
 
 namespace detail {
 template <class Counters, class Visit>
 void visit_mesh_counters(Counters& counters, Visit& visit) {
-  static_assert(sizeof(MeshCounters) == 35 * sizeof(std::uint64_t),
+  static_assert(sizeof(MeshCounters) == 37 * sizeof(std::uint64_t),
                 "a counter was added to MeshCounters: list it here too");
   visit("malformed_packets", counters.malformed_packets);
   visit("bad_routes", counters.bad_routes);
@@ -93,6 +96,8 @@ void visit_mesh_counters(Counters& counters, Visit& visit) {
   visit("unsigned_dropped", counters.unsigned_dropped);
   visit("bad_signatures", counters.bad_signatures);
   visit("verify_backlog_drops", counters.verify_backlog_drops);
+  visit("signatures_checked", counters.signatures_checked);
+  visit("signatures_from_source", counters.signatures_from_source);
 }
 }  // namespace detail
 

@@ -345,7 +345,7 @@ void MeshNode::handle_packet(TimeUs now, PeerId via, const wire::Packet& packet,
     ++counters_.malformed_packets;  // one message, two numbers: neither can be trusted
     return;
   }
-  const SignatureVerdict verdict = signature_verdict(packet);
+  const SignatureVerdict verdict = signature_verdict(packet, via);
   if (verdict == SignatureVerdict::drop) return;  // counted
   // Unreliable messages are numbered apart: a filter of their own.
   DuplicateFilter& filter = packet.unreliable_seq != 0 ? unreliable_duplicates_ : duplicates_;
@@ -365,11 +365,11 @@ void MeshNode::handle_packet(TimeUs now, PeerId via, const wire::Packet& packet,
     check_signature(packet, via, std::move(children));
     return;
   }
-  deliver(now, via, packet);
+  deliver(now, via, packet, verdict == SignatureVerdict::from_source);
   if (config_.spread == MeshConfig::Spread::flood) {
     flood(packet, via);
   } else {
-    announce(packet, via, forward(now, packet));
+    announce(now, packet, via, forward(now, packet));
   }
 }
 
@@ -480,6 +480,7 @@ std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload, DeliveryMode 
     return number;
   }
   send_broadcast(now, number, delivery, std::move(payload), {});
+  schedule_wake();  // announcements may wait for their batch
   return number;
 }
 
@@ -511,7 +512,7 @@ void MeshNode::send_broadcast(TimeUs now, std::uint64_t number, DeliveryMode del
       wire::Packet own{self_, plan.edges, payload, seq};
       own.signature = signature;
       history_.remember(now, own);
-      announce(own, kNoPeer, children);
+      announce(now, own, kNoPeer, children);
     }
   }
   if (config_.fallback) {
@@ -576,6 +577,7 @@ void MeshNode::on_tick(TimeUs now) {
   forget_departed(now);
   publish_due_link_downs(now);
   send_pulls(now);
+  send_due_announcements(now);
   if (now >= next_status_at_) {
     publish_status(now, true);
     announce_tail();
@@ -611,6 +613,7 @@ void MeshNode::drop_link(TimeUs now, LinkId id, bool tell_driver, LinkEnd why) {
   const bool was_open = link->state == LinkState::open;
   const bool received = !link->initiated;
   links_.erase(id);
+  announcements_.forget(id);
   if (tell_driver) emit(CloseLink{id});
   if (was_open && !links_.open_link_to(peer) && config_.emulate_reference && received) {
     // The reference's bug: a received link that closed stays "established".
@@ -775,7 +778,7 @@ void MeshNode::schedule_wake() {
   const TimeUs forget_wake = recently_departed_.empty() ? kNever : recently_departed_.front().first;
   const TimeUs at = std::min({next_status_at_, next_report_at_, policy_.next_deadline(links_),
                              keepalive_wake, dial_wake, forget_wake, order_.next_deadline(),
-                             held_link_downs_.next_due()});
+                             held_link_downs_.next_due(), announcements_.next_due()});
   if (at != wake_requested_) {
     wake_requested_ = at;
     emit(WakeAt{at});

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "actions.hpp"
+#include "announcement_batcher.hpp"
 #include "broadcast_tree.hpp"
 #include "clock.hpp"
 #include "delivery_order.hpp"
@@ -151,7 +152,9 @@ class MeshNode {
   void deliver(TimeUs now, PeerId via, const wire::Packet& packet, bool verified = false);
   void emit_ordered(std::vector<OrderedEvent>& events);
   // Tells neighbours outside the packet's tree that we have it.
-  void announce(const wire::Packet& packet, PeerId via, const std::vector<PeerId>& children);
+  void announce(TimeUs now, const wire::Packet& packet, PeerId via,
+                const std::vector<PeerId>& children);
+  void send_due_announcements(TimeUs now);  // the batches AnnouncementBatcher says are due
   // Packet.have / Packet.want from `from` (a neighbour, or via the server).
   void handle_repair_control(TimeUs now, PeerId from, const wire::Packet& packet);
   void serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::MessageId>& ids);
@@ -165,8 +168,9 @@ class MeshNode {
                       std::string signature);
   // What a received packet's signature asks for, decided without crypto
   // before the duplicate filter (a forged copy must not hide the real one).
-  enum class SignatureVerdict : std::uint8_t { unverified, check, drop };
-  SignatureVerdict signature_verdict(const wire::Packet& packet);
+  // from_source: signed, and it came from its source itself (no check needed).
+  enum class SignatureVerdict : std::uint8_t { unverified, check, from_source, drop };
+  SignatureVerdict signature_verdict(const wire::Packet& packet, PeerId via);
   // Parks a packet (already forwarded) until its signature is checked.
   void check_signature(const wire::Packet& packet, PeerId via, std::vector<PeerId> children);
   // Relays a packet and tells neighbours outside its tree (gap repair).
@@ -251,6 +255,7 @@ class MeshNode {
   bool waiting_for_snapshot_ = false;
   std::vector<Action> actions_;
   HeldLinkDowns held_link_downs_;
+  AnnouncementBatcher announcements_;
 
   DuplicateFilter duplicates_;
   DuplicateFilter unreliable_duplicates_;  // by Packet.unreliable_seq

@@ -72,27 +72,32 @@ void MeshNode::emit_ordered(std::vector<OrderedEvent>& events) {
   events.clear();
 }
 
-void MeshNode::announce(const wire::Packet& packet, PeerId via,
+void MeshNode::announce(TimeUs now, const wire::Packet& packet, PeerId via,
                         const std::vector<PeerId>& children) {
   if (!config_.announce_messages || packet.seq == 0 || config_.emulate_reference ||
       !config_.reliable_delivery || (packet.source != self_ && !ordered(packet.source))) {
     return;
   }
-  std::string bytes;
   for (const Link& link : links_.all()) {
     if (link.state != LinkState::open || link.peer_version < 2 || link.peer == via ||
         link.peer == packet.source || links_.open_link_to(link.peer) != &link ||
         std::find(children.begin(), children.end(), link.peer) != children.end()) {
       continue;
     }
-    if (bytes.empty()) {
-      wire::Packet have;
-      have.source = self_;
-      have.have.push_back({packet.source, packet.seq});
-      bytes = wire::encode(have);
-    }
+    announcements_.add(now, config_.announce_window, link.id, {packet.source, packet.seq});
+  }
+  send_due_announcements(now);
+}
+
+void MeshNode::send_due_announcements(TimeUs now) {
+  for (auto& [id, ids] : announcements_.take_due(now)) {
+    const Link* link = links_.find(id);
+    if (!link || link->state != LinkState::open) continue;
+    wire::Packet have;
+    have.source = self_;
+    have.have = std::move(ids);
     ++counters_.announcements_sent;
-    emit(SendOnLink{link.id, bytes});
+    emit(SendOnLink{id, wire::encode(have)});
   }
 }
 

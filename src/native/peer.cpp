@@ -262,10 +262,12 @@ void Peer::Impl::start() {
   engine_ = native::rtc_engine(config_.loopback_only);
   poster_ = std::make_shared<LoopPoster>(io_);
   checker_ = std::make_unique<native::SignatureChecker>(
-      [this, poster = poster_](std::uint64_t epoch, std::uint64_t ticket, bool valid) {
-        poster->post([this, epoch, ticket, valid] {
-          if (epoch != epoch_ || !node_) return;  // a session since ended
-          node_->on_signature_checked(steady_now(), ticket, valid);
+      [this, poster = poster_](std::vector<native::SignatureChecker::Verdict> verdicts) {
+        poster->post([this, verdicts = std::move(verdicts)] {
+          for (const native::SignatureChecker::Verdict& v : verdicts) {
+            if (v.epoch != epoch_ || !node_) continue;  // a session since ended
+            node_->on_signature_checked(steady_now(), v.ticket, v.valid);
+          }
           drain();
         });
       });

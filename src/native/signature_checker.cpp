@@ -27,15 +27,21 @@ void SignatureChecker::check(Request request) {
 }
 
 void SignatureChecker::run() {
+  std::deque<Request> batch;
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (stopping_) return;
-    const Request request = std::move(queue_.front());
-    queue_.pop_front();
+    batch.swap(queue_);
     lock.unlock();
-    const bool valid = ed25519_verify(request.public_key, request.message, request.signature);
-    answer_(request.epoch, request.ticket, valid);
+    std::vector<Verdict> verdicts;
+    verdicts.reserve(batch.size());
+    for (const Request& request : batch) {
+      verdicts.push_back({request.epoch, request.ticket,
+                          ed25519_verify(request.public_key, request.message, request.signature)});
+    }
+    batch.clear();
+    answer_(std::move(verdicts));
     lock.lock();
   }
 }

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace p2pmesh::native {
 
@@ -26,9 +27,15 @@ class SignatureChecker {
     std::string message;
     std::string signature;
   };
-  // Called on the checker's thread, once per request, in order: it must
-  // hand the answer to the peer's loop (post), not act on it there.
-  using Answer = std::function<void(std::uint64_t epoch, std::uint64_t ticket, bool valid)>;
+  struct Verdict {
+    std::uint64_t epoch;
+    std::uint64_t ticket;
+    bool valid;
+  };
+  // Called on the checker's thread with the verdicts of all requests that
+  // were waiting when it woke, in order (one post to the loop per batch,
+  // not per check): it must hand them to the peer's loop, not act there.
+  using Answer = std::function<void(std::vector<Verdict> verdicts)>;
 
   explicit SignatureChecker(Answer answer);
   SignatureChecker(const SignatureChecker&) = delete;

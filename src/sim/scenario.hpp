@@ -40,6 +40,9 @@ struct ScenarioOptions {
   // Link downs wait for departure notices (MeshConfig::link_down_grace; 0:
   // announced at once).
   TimeUs link_down_grace = MeshConfig{}.link_down_grace;
+  // Gap repair's announcements, one packet per link and window
+  // (MeshConfig::announce_window; 0: one packet each).
+  TimeUs announce_window = MeshConfig{}.announce_window;
   TimeUs broadcast_interval = 200 * kMillisecond;
   double alpha = 0.8;  // blend of the "ours" tree
   // Mixed groups: this share of the peers (0..1) are reference-like test

@@ -267,6 +267,10 @@ export interface MeshCounters {
   badSignatures: number;
   /** Broadcasts dropped because too many awaited their signature check. */
   verifyBacklogDrops: number;
+  /** Signed broadcasts whose signature was checked (WebCrypto Ed25519). */
+  signaturesChecked: number;
+  /** Signed broadcasts that came straight from their source: delivered verified without a check (docs/security.md). */
+  signaturesFromSource: number;
 }
 
 /** Messages fromSeq..toSeq of `from` were lost for good (no peer could repair them). */

@@ -62,6 +62,7 @@ const CORE_COUNTERS = [
   'linksDead', 'repaired', 'linksDroppedForRoom', 'relayAllocationFailures',
   'heldForOrder', 'gaps', 'lateAfterGap', 'seqJumps', 'announcementsSent', 'pullsSent',
   'pullsServed', 'pullsUnanswerable', 'unsignedDropped', 'badSignatures', 'verifyBacklogDrops',
+  'signaturesChecked', 'signaturesFromSource',
 ];
 
 const linkedTo = (page, peer) => page.evaluate(

@@ -121,5 +121,40 @@ TEST(GapRepair, WhatNobodyHoldsAnyMoreReachesTheApplicationAsAGapBeforeWhatFollo
   }
 }
 
+// Every message a peer gets is announced to its neighbours outside the
+// message's tree; a burst goes out as one announcement per link and window,
+// not one per message and link, and still repairs what a loss cut off.
+TEST(GapRepair, ABurstIsAnnouncedInBatchesAndItsLossesAreStillRepaired) {
+  auto run_burst = [](TimeUs window) {
+    sim::NetworkOptions options;
+    options.seed = 5;
+    VirtualNetwork network(options);
+    MeshConfig config = test_config();
+    config.announce_window = window;
+    const std::vector<PeerId> peers = join(network, 16, config);
+    std::uint64_t before = 0;
+    for (const PeerId peer : peers) before += network.node(peer).counters().announcements_sent;
+    network.set_drop(0.05);
+    constexpr int kMessages = 50;
+    for (int i = 0; i < kMessages; ++i) network.broadcast(peers[3], "m" + std::to_string(i));
+    network.run_for(10 * kMillisecond);
+    network.set_drop(0);
+    network.run_for(5 * kSecond);
+    std::uint64_t announcements = 0;
+    for (const PeerId peer : peers) {
+      announcements += network.node(peer).counters().announcements_sent;
+      if (peer == peers[3]) continue;
+      EXPECT_EQ(got_from(network, peer, peers[3]).size(), static_cast<std::size_t>(kMessages))
+          << "peer " << peer << ", window " << window;
+      EXPECT_TRUE(network.gaps(peer).empty());
+    }
+    return announcements - before;
+  };
+  const std::uint64_t one_by_one = run_burst(0);
+  const std::uint64_t batched = run_burst(20 * kMillisecond);
+  EXPECT_GT(one_by_one, 50u * 16u) << "about 2-4 per message and peer";
+  EXPECT_LT(batched * 10, one_by_one) << batched << " batched, " << one_by_one << " one by one";
+}
+
 }  // namespace
 }  // namespace p2pmesh

@@ -267,7 +267,8 @@ TEST(MeshPeerProcessTest, StateReportsCarryEveryCounter) {
       "links_timed_out", "links_dead", "repaired", "links_dropped_for_room",
       "relay_allocation_failures", "held_for_order", "gaps", "late_after_gap", "seq_jumps",
       "announcements_sent", "pulls_sent", "pulls_served", "pulls_unanswerable",
-      "unsigned_dropped", "bad_signatures", "verify_backlog_drops"};
+      "unsigned_dropped", "bad_signatures", "verify_backlog_drops", "signatures_checked",
+      "signatures_from_source"};
   std::vector<std::string> names;
   for (const auto& [name, value] : counters) {
     names.emplace_back(name);

@@ -179,14 +179,33 @@ class SignedNodeTest : public ::testing::Test {
   int checks_ = 0;
 };
 
-TEST_F(SignedNodeTest, AValidSignatureIsDeliveredVerified) {
+TEST_F(SignedNodeTest, ARelayedPacketIsCheckedAndDeliveredVerified) {
+  wire::Packet p = packet(kHonest, kForger, 1, "hello");  // kForger relays honestly here
+  p.signature = sign(honest_, p);
+  receive(forger_link_, p);
+  ASSERT_EQ(delivered_.size(), 1u);
+  EXPECT_EQ(delivered_[0].payload, "hello");
+  EXPECT_TRUE(delivered_[0].verified);
+  EXPECT_EQ(checks_, 1);
+  EXPECT_EQ(node_.counters().signatures_checked, 1u);
+  EXPECT_EQ(node_.counters().signatures_from_source, 0u);
+}
+
+TEST_F(SignedNodeTest, APacketStraightFromItsSourceIsDeliveredVerifiedWithoutACheck) {
+  // Its link is the source's own (meshd-stamped signaling, DTLS): the
+  // signature could only repeat what the link already proves.
   wire::Packet p = packet(kHonest, kHonest, 1, "hello");
   p.signature = sign(honest_, p);
   receive(honest_link_, p);
   ASSERT_EQ(delivered_.size(), 1u);
   EXPECT_EQ(delivered_[0].payload, "hello");
   EXPECT_TRUE(delivered_[0].verified);
-  EXPECT_EQ(checks_, 1);
+  EXPECT_EQ(checks_, 0);
+  EXPECT_EQ(node_.counters().signatures_from_source, 1u);
+  // Still signed or dropped: a source with a key signs everything.
+  receive(honest_link_, packet(kHonest, kHonest, 2, "unsigned"));
+  EXPECT_EQ(delivered_.size(), 1u);
+  EXPECT_EQ(node_.counters().unsigned_dropped, 1u);
 }
 
 TEST_F(SignedNodeTest, AForgedPacketInAnotherSourcesNameIsDroppedAndTheGenuineOneStillComes) {
