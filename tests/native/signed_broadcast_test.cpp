@@ -158,6 +158,16 @@ class SignedNodeTest : public ::testing::Test {
     node_.on_link_data(now_, link, wire::encode(p));
     run();
   }
+  // The honest source's first message, signed, reaches us from `via`: it
+  // is delivered, verified.
+  void receive_honest_hello(PeerId via, LinkId link) {
+    wire::Packet p = packet(kHonest, via, 1, "hello");
+    p.signature = sign(honest_, p);
+    receive(link, p);
+    ASSERT_EQ(delivered_.size(), 1u);
+    EXPECT_EQ(delivered_[0].payload, "hello");
+    EXPECT_TRUE(delivered_[0].verified);
+  }
   std::string sign(const Ed25519Key& key, const wire::Packet& p) const {
     return key.sign(broadcast_signing_bytes("g", p.source, p.seq, p.payload));
   }
@@ -180,12 +190,7 @@ class SignedNodeTest : public ::testing::Test {
 };
 
 TEST_F(SignedNodeTest, ARelayedPacketIsCheckedAndDeliveredVerified) {
-  wire::Packet p = packet(kHonest, kForger, 1, "hello");  // kForger relays honestly here
-  p.signature = sign(honest_, p);
-  receive(forger_link_, p);
-  ASSERT_EQ(delivered_.size(), 1u);
-  EXPECT_EQ(delivered_[0].payload, "hello");
-  EXPECT_TRUE(delivered_[0].verified);
+  receive_honest_hello(kForger, forger_link_);  // kForger relays honestly here
   EXPECT_EQ(checks_, 1);
   EXPECT_EQ(node_.counters().signatures_checked, 1u);
   EXPECT_EQ(node_.counters().signatures_from_source, 0u);
@@ -194,12 +199,7 @@ TEST_F(SignedNodeTest, ARelayedPacketIsCheckedAndDeliveredVerified) {
 TEST_F(SignedNodeTest, APacketStraightFromItsSourceIsDeliveredVerifiedWithoutACheck) {
   // Its link is the source's own (meshd-stamped signaling, DTLS): the
   // signature could only repeat what the link already proves.
-  wire::Packet p = packet(kHonest, kHonest, 1, "hello");
-  p.signature = sign(honest_, p);
-  receive(honest_link_, p);
-  ASSERT_EQ(delivered_.size(), 1u);
-  EXPECT_EQ(delivered_[0].payload, "hello");
-  EXPECT_TRUE(delivered_[0].verified);
+  receive_honest_hello(kHonest, honest_link_);
   EXPECT_EQ(checks_, 0);
   EXPECT_EQ(node_.counters().signatures_from_source, 1u);
   // Still signed or dropped: a source with a key signs everything.
