@@ -37,6 +37,7 @@ void MemberRecord::apply(const wire::MeshUpdate& update) {
         // At most a key's size: the record lives as long as the member.
         if (update.status.public_key.size() <= 32) public_key = update.status.public_key;
         require_signatures = update.status.require_signatures;
+        left = update.left;
       }
       break;
     case wire::MeshUpdate::Kind::none:

@@ -33,6 +33,10 @@ struct MemberRecord {
   // newcomer can verify its messages from the first one.
   std::string public_key;
   bool require_signatures = false;
+  // Its latest status said it left (our peers' graceful leave, field 5): an
+  // empty status, the very update the server's departure notice would be,
+  // which the server then does not repeat when its connection goes.
+  bool left = false;
 
   // One update the member published about itself.
   void apply(const wire::MeshUpdate& update);
@@ -41,6 +45,9 @@ struct MemberRecord {
   // The departure notice published in its name: an empty status (reference
   // peers read "no links") with the next status id, and our field 5 `left`.
   wire::MeshUpdate departure(PeerId member) const;
+  // Whether the server still owes the group that notice (not when the
+  // member said it left itself).
+  bool needs_departure_notice() const { return !left; }
 };
 
 // Whether a body published on <group>.mesh is a mesh update of its sender

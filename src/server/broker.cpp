@@ -345,7 +345,9 @@ void Broker::leave_group(Group& group, Client& session, bool notify) {
   const p2pmesh::MemberRecord record = std::move(member->record);
   *member = std::move(group.members.back());
   group.members.pop_back();
-  if (!notify) return;
+  // A member that said it left (its own departure notice, in every view
+  // already) gets no second one.
+  if (!notify || !record.needs_departure_notice()) return;
   if (announce_departure(group, session.id(), record, session.loop(), true)) {
     session.metrics().departures.add();
     spdlog::debug("group {}: peer {} left", group.name, session.id());

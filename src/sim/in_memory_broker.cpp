@@ -44,6 +44,7 @@ void InMemoryBroker::disconnect(PeerId client) {
       record = std::move(member->second);
       members.erase(member);
     }
+    if (!record.needs_departure_notice()) continue;  // it said so itself (as meshd)
     ++mesh_updates_.departures;
     deliver(topic, client, wire::encode(record.departure(client)));
   }

@@ -247,6 +247,33 @@ TEST(Discovery, DepartureNoticeOnCloseOnDeathAndOnUnsubscribe) {
   EXPECT_EQ(metric(server.port(), "meshd_departures_total"), 3);
 }
 
+// Our peers say they leave (an empty status with `left`, the departure
+// notice's very shape) before they close: meshd does not say it again.
+TEST(Discovery, AMemberThatSaidItLeftGetsNoSecondDepartureNotice) {
+  TestServer server;
+  auto observer = join(server.port(), "g");
+  ASSERT_TRUE(observer);
+  auto leaving = join(server.port(), "g");
+  ASSERT_TRUE(leaving);
+  const auto leaving_id = leaving->id();
+  wire::MeshUpdate left;
+  left.source = leaving_id;
+  left.kind = wire::MeshUpdate::Kind::status;
+  left.status.id = 3;
+  left.left = true;
+  leaving->publish({"g.mesh"}, wire::encode(left));
+  expect_departure(*observer, leaving_id, 3);  // its own
+  leaving->close();
+  // Whatever meshd published for the close comes before this barrier.
+  ASSERT_TRUE(wait_metric(server.port(), "meshd_connections", 1));  // out of the broker
+  ASSERT_TRUE(observer->barrier());
+  EXPECT_TRUE(observer->drain().empty()) << "a second departure notice";
+  EXPECT_EQ(metric(server.port(), "meshd_departures_total"), 0);
+  auto newcomer = join(server.port(), "g");
+  ASSERT_TRUE(newcomer);
+  EXPECT_TRUE(newcomer->drain().empty()) << "the departed member is in the snapshot";
+}
+
 // The reference browser peer publishes its status in its constructor and
 // subscribes to <group>.mesh afterwards (issue 11): that status is about the
 // publisher and is in the snapshot as soon as it is a member.
