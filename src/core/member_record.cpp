@@ -7,6 +7,7 @@ namespace p2pmesh {
 
 void MemberRecord::apply(const wire::MeshUpdate& update) {
   has_update = true;
+  left = update.left;
   auto& links = connected_to;
   switch (update.kind) {
     case wire::MeshUpdate::Kind::connected_to:
@@ -37,7 +38,6 @@ void MemberRecord::apply(const wire::MeshUpdate& update) {
         // At most a key's size: the record lives as long as the member.
         if (update.status.public_key.size() <= 32) public_key = update.status.public_key;
         require_signatures = update.status.require_signatures;
-        left = update.left;
       }
       break;
     case wire::MeshUpdate::Kind::none:
@@ -55,6 +55,7 @@ wire::MeshUpdate MemberRecord::snapshot(PeerId member) const {
   update.status.version = version;
   update.status.public_key = public_key;
   update.status.require_signatures = require_signatures;
+  update.left = left;
   return update;
 }
 

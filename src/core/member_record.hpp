@@ -33,14 +33,17 @@ struct MemberRecord {
   // newcomer can verify its messages from the first one.
   std::string public_key;
   bool require_signatures = false;
-  // Its latest status said it left (our peers' graceful leave, field 5): an
-  // empty status, the very update the server's departure notice would be,
-  // which the server then does not repeat when its connection goes.
+  // The last update it published said it left (our peers' graceful leave,
+  // field 5): the very update the server's departure notice would be, which
+  // the server then does not repeat when its connection goes. In arrival
+  // order, not by status id, because peers act on it that way: a `left`
+  // removes the member whatever its id, any later update brings it back.
   bool left = false;
 
   // One update the member published about itself.
   void apply(const wire::MeshUpdate& update);
-  // Its latest status, as if it had just published it (the snapshot).
+  // Its latest status, as if it had just published it (the snapshot); it
+  // says `left` if the member did, so a newcomer does not keep it.
   wire::MeshUpdate snapshot(PeerId member) const;
   // The departure notice published in its name: an empty status (reference
   // peers read "no links") with the next status id, and our field 5 `left`.

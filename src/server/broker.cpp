@@ -217,7 +217,16 @@ void Broker::remove_session(Client& session, bool notify) {
   const std::lock_guard lock(mutex_);
   auto subs = std::move(session.subscriptions);
   session.subscriptions.clear();
-  session.early_records.clear();  // never joined: in no snapshot, nothing to notify
+  // Not a member, but its status went out to the group's members, which now
+  // know it: they learn that it went (in no snapshot, so no newcomer does).
+  for (const EarlyRecord& held : session.early_records) {
+    if (!notify || !held.heard || !held.record.needs_departure_notice()) continue;
+    const auto group = groups_.find(held.group);
+    if (group != groups_.end() &&
+        announce_departure(*group->second, session.id(), held.record, session.loop(), true))
+      session.metrics().departures.add();
+  }
+  session.early_records.clear();
   for (Topic* topic : subs) {
     if (!notify && topic->group) {
       if (Member* member = topic->group->find(session)) {
@@ -537,6 +546,10 @@ void Broker::publish(Client& session, const std::vector<std::string_view>& topic
       if (p2pmesh::MemberRecord* record = record_for(session, topic ? topic->group : nullptr, info.group)) {
         record->apply(mesh_update_);
         member_update = topic && topic->group && topic->group->find(session);
+        // Not a member yet: whether members heard it (and must hear its close).
+        if (!member_update && (cluster_ || (topic && !topic->empty())))
+          for (EarlyRecord& held : session.early_records)
+            if (held.group == info.group) held.heard = true;
       }
     // Other nodes: NATS delivers to those with subscribers (the no-echo
     // connection never hands it back to us).

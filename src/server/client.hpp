@@ -27,11 +27,14 @@ class ServerImpl;
 struct Topic;
 
 // The reference browser peer publishes its status before it subscribes to
-// <group>.mesh. Until it joins, the record is in no snapshot (a non-member
-// gets no departure notice); join_group moves it into the peer's Member.
+// <group>.mesh. Until it joins, the record is in no snapshot; join_group
+// moves it into the peer's Member.
 struct EarlyRecord {
   std::string group;
   p2pmesh::MemberRecord record;
+  // Some member (or another node) got one of its updates: if it closes
+  // before it joins, the group gets its departure notice.
+  bool heard = false;
 };
 
 class Client {

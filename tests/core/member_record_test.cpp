@@ -73,6 +73,27 @@ TEST(MemberRecord, TheDepartureIsNewerThanTheLastStatusAndNeverWraps) {
   EXPECT_EQ(record.departure(4).status.id, std::numeric_limits<std::uint32_t>::max());
 }
 
+// Peers act on `left` in arrival order (it removes the member whatever its
+// id; any later update brings it back), so the record does too.
+TEST(MemberRecord, LeftFollowsTheLastUpdateAndIsInTheSnapshot) {
+  MemberRecord record;
+  record.apply(status(6, {7}));
+  EXPECT_TRUE(record.needs_departure_notice());
+  wire::MeshUpdate left = status(7, {});
+  left.left = true;
+  record.apply(left);
+  EXPECT_FALSE(record.needs_departure_notice());
+  EXPECT_TRUE(record.snapshot(4).left) << "a newcomer must not keep it";
+  record.apply(link(wire::MeshUpdate::Kind::connected_to, 9));  // back
+  EXPECT_TRUE(record.needs_departure_notice());
+  EXPECT_FALSE(record.snapshot(4).left);
+  wire::MeshUpdate stale_left = status(2, {});
+  stale_left.left = true;
+  record.apply(stale_left);  // an old id, but peers drop the member on it
+  EXPECT_FALSE(record.needs_departure_notice());
+  EXPECT_EQ(record.status_id, 7u);
+}
+
 TEST(MemberRecord, OnlyASendersOwnDecodableUpdateCounts) {
   wire::MeshUpdate out;
   const std::string own = wire::encode(status(1, {7}));

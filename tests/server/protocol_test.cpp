@@ -274,6 +274,53 @@ TEST(Discovery, AMemberThatSaidItLeftGetsNoSecondDepartureNotice) {
   EXPECT_TRUE(newcomer->drain().empty()) << "the departed member is in the snapshot";
 }
 
+// A member that said it left but is still connected (closing takes a moment)
+// is in a newcomer's snapshot as gone; one that spoke again after saying it
+// left is a member again and gets its departure notice on close.
+TEST(Discovery, ASnapshotSaysLeftAndAMemberThatCameBackGetsItsNotice) {
+  TestServer server;
+  auto observer = join(server.port(), "g");
+  ASSERT_TRUE(observer);
+  auto leaving = join(server.port(), "g");
+  ASSERT_TRUE(leaving);
+  const auto leaving_id = leaving->id();
+  wire::MeshUpdate left;
+  left.source = leaving_id;
+  left.kind = wire::MeshUpdate::Kind::status;
+  left.status.id = 3;
+  left.left = true;
+  leaving->publish({"g.mesh"}, wire::encode(left));
+  expect_departure(*observer, leaving_id, 3);
+
+  auto newcomer = join(server.port(), "g");
+  ASSERT_TRUE(newcomer);
+  expect_departure(*newcomer, leaving_id, 3);  // the snapshot says it left
+
+  leaving->publish({"g.mesh"}, link_update(leaving_id, 42, true));  // back
+  ASSERT_TRUE(leaving->barrier());
+  ASSERT_TRUE(observer->next(std::chrono::milliseconds(1000)));  // the link update
+  leaving->close();
+  expect_departure(*observer, leaving_id, 4);
+  EXPECT_EQ(metric(server.port(), "meshd_departures_total"), 1);
+}
+
+// A status published without being a member (the reference peer's first,
+// before it subscribes) reaches the members: if that peer goes before it
+// joins, they learn it went, as of a member.
+TEST(Discovery, AStatusWithoutMembershipIsFollowedByADepartureNoticeOnClose) {
+  TestServer server;
+  auto observer = join(server.port(), "g");
+  ASSERT_TRUE(observer);
+  WsClient early;
+  ASSERT_TRUE(early.connect(server.port()));
+  early.publish({"g.mesh"}, status_update(early.id(), {111}, 4));
+  ASSERT_TRUE(early.barrier());
+  ASSERT_TRUE(observer->next(std::chrono::milliseconds(1000)));  // its status
+  early.close();
+  expect_departure(*observer, early.id(), 5);
+  EXPECT_EQ(metric(server.port(), "meshd_departures_total"), 1);
+}
+
 // The reference browser peer publishes its status in its constructor and
 // subscribes to <group>.mesh afterwards (issue 11): that status is about the
 // publisher and is in the snapshot as soon as it is a member.
@@ -357,7 +404,7 @@ TEST(Discovery, StatusOfAPeerThatNeverSubscribesIsNotInSnapshot) {
   ASSERT_TRUE(c);
   EXPECT_TRUE(c->drain().empty());
   ASSERT_TRUE(b->barrier());
-  EXPECT_TRUE(b->drain().empty());  // no departure notice for a non-member
+  EXPECT_TRUE(b->drain().empty());  // no departure notice: nobody heard its status
   EXPECT_EQ(metric(server.port(), "meshd_departures_total"), 0);
 }
 
