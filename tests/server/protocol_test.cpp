@@ -247,22 +247,34 @@ TEST(Discovery, DepartureNoticeOnCloseOnDeathAndOnUnsubscribe) {
   EXPECT_EQ(metric(server.port(), "meshd_departures_total"), 3);
 }
 
+// A member of g says it left, as our peers do before they close (an empty
+// status with `left`, id 3); an observer of g has read it.
+class SaidItLeft : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    observer = join(server.port(), "g");
+    ASSERT_TRUE(observer);
+    leaving = join(server.port(), "g");
+    ASSERT_TRUE(leaving);
+    leaving_id = leaving->id();
+    wire::MeshUpdate left;
+    left.source = leaving_id;
+    left.kind = wire::MeshUpdate::Kind::status;
+    left.status.id = 3;
+    left.left = true;
+    leaving->publish({"g.mesh"}, wire::encode(left));
+    expect_departure(*observer, leaving_id, 3);  // its own
+  }
+
+  TestServer server;
+  std::unique_ptr<WsClient> observer;
+  std::unique_ptr<WsClient> leaving;
+  p2pmesh::PeerId leaving_id = 0;
+};
+
 // Our peers say they leave (an empty status with `left`, the departure
 // notice's very shape) before they close: meshd does not say it again.
-TEST(Discovery, AMemberThatSaidItLeftGetsNoSecondDepartureNotice) {
-  TestServer server;
-  auto observer = join(server.port(), "g");
-  ASSERT_TRUE(observer);
-  auto leaving = join(server.port(), "g");
-  ASSERT_TRUE(leaving);
-  const auto leaving_id = leaving->id();
-  wire::MeshUpdate left;
-  left.source = leaving_id;
-  left.kind = wire::MeshUpdate::Kind::status;
-  left.status.id = 3;
-  left.left = true;
-  leaving->publish({"g.mesh"}, wire::encode(left));
-  expect_departure(*observer, leaving_id, 3);  // its own
+TEST_F(SaidItLeft, GetsNoSecondDepartureNotice) {
   leaving->close();
   // Whatever meshd published for the close comes before this barrier.
   ASSERT_TRUE(wait_metric(server.port(), "meshd_connections", 1));  // out of the broker
@@ -277,21 +289,7 @@ TEST(Discovery, AMemberThatSaidItLeftGetsNoSecondDepartureNotice) {
 // A member that said it left but is still connected (closing takes a moment)
 // is in a newcomer's snapshot as gone; one that spoke again after saying it
 // left is a member again and gets its departure notice on close.
-TEST(Discovery, ASnapshotSaysLeftAndAMemberThatCameBackGetsItsNotice) {
-  TestServer server;
-  auto observer = join(server.port(), "g");
-  ASSERT_TRUE(observer);
-  auto leaving = join(server.port(), "g");
-  ASSERT_TRUE(leaving);
-  const auto leaving_id = leaving->id();
-  wire::MeshUpdate left;
-  left.source = leaving_id;
-  left.kind = wire::MeshUpdate::Kind::status;
-  left.status.id = 3;
-  left.left = true;
-  leaving->publish({"g.mesh"}, wire::encode(left));
-  expect_departure(*observer, leaving_id, 3);
-
+TEST_F(SaidItLeft, IsGoneInTheSnapshotAndGetsItsNoticeAfterComingBack) {
   auto newcomer = join(server.port(), "g");
   ASSERT_TRUE(newcomer);
   expect_departure(*newcomer, leaving_id, 3);  // the snapshot says it left
