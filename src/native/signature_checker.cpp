@@ -6,8 +6,7 @@
 
 namespace p2pmesh::native {
 
-SignatureChecker::SignatureChecker(Answer answer)
-    : answer_(std::move(answer)), thread_([this] { run(); }) {}
+SignatureChecker::SignatureChecker(Answer answer) : answer_(std::move(answer)) {}
 
 SignatureChecker::~SignatureChecker() {
   {
@@ -15,13 +14,15 @@ SignatureChecker::~SignatureChecker() {
     stopping_ = true;
   }
   wake_.notify_one();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 void SignatureChecker::check(Request request) {
   {
     const std::lock_guard lock(mutex_);
     queue_.push_back(std::move(request));
+    // Started by the first check: a peer whose group does not sign has none.
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
   }
   wake_.notify_one();
 }

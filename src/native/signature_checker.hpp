@@ -52,7 +52,7 @@ class SignatureChecker {
   std::condition_variable wake_;
   std::deque<Request> queue_;  // bounded by the core (MeshConfig::max_pending_verifications)
   bool stopping_ = false;
-  std::thread thread_;  // last: starts once the rest exists
+  std::thread thread_;  // from the first check on
 };
 
 }  // namespace p2pmesh::native
