@@ -17,16 +17,9 @@ void MemberRecord::apply(const wire::MeshUpdate& update) {
         if (!rtt_us.empty()) rtt_us.push_back(0);
       }
       break;
-    case wire::MeshUpdate::Kind::disconnected_from: {
-      const auto it = std::find(links.begin(), links.end(), update.peer);
-      if (it != links.end()) {
-        const auto index = static_cast<std::size_t>(it - links.begin());
-        links.erase(it);
-        if (index < rtt_us.size())
-          rtt_us.erase(rtt_us.begin() + static_cast<std::ptrdiff_t>(index));
-      }
+    case wire::MeshUpdate::Kind::disconnected_from:
+      forget_link(update.peer);
       break;
-    }
     case wire::MeshUpdate::Kind::status:
       // A status overtaken by a newer one (another path, a replay) is old news.
       if (update.status.id > status_id || status_id == 0) {
@@ -43,6 +36,14 @@ void MemberRecord::apply(const wire::MeshUpdate& update) {
     case wire::MeshUpdate::Kind::none:
       break;
   }
+}
+
+void MemberRecord::forget_link(PeerId peer) {
+  const auto it = std::find(connected_to.begin(), connected_to.end(), peer);
+  if (it == connected_to.end()) return;
+  const auto index = static_cast<std::size_t>(it - connected_to.begin());
+  connected_to.erase(it);
+  if (index < rtt_us.size()) rtt_us.erase(rtt_us.begin() + static_cast<std::ptrdiff_t>(index));
 }
 
 wire::MeshUpdate MemberRecord::snapshot(PeerId member) const {

@@ -42,6 +42,11 @@ struct MemberRecord {
 
   // One update the member published about itself.
   void apply(const wire::MeshUpdate& update);
+  // `peer` left the group: its link with this member is gone from every
+  // view (peers drop a departed member's links on its departure notice, and
+  // in all-ours groups nobody publishes the link down), so from the
+  // snapshot too, not only from this member's next full status.
+  void forget_link(PeerId peer);
   // Its latest status, as if it had just published it (the snapshot); it
   // says `left` if the member did, so a newcomer does not keep it.
   wire::MeshUpdate snapshot(PeerId member) const;

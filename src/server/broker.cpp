@@ -24,6 +24,15 @@ Member* Group::find_remote(PeerId id) {
   return nullptr;
 }
 
+p2pmesh::MemberRecord Group::remove(Member& member) {
+  const PeerId id = member.id;
+  p2pmesh::MemberRecord record = std::move(member.record);
+  member = std::move(members.back());
+  members.pop_back();
+  for (Member& other : members) other.record.forget_link(id);
+  return record;
+}
+
 namespace {
 
 // A member's latest status, as if it had just published it (snapshots).
@@ -229,10 +238,7 @@ void Broker::remove_session(Client& session, bool notify) {
   session.early_records.clear();
   for (Topic* topic : subs) {
     if (!notify && topic->group) {
-      if (Member* member = topic->group->find(session)) {
-        *member = std::move(topic->group->members.back());
-        topic->group->members.pop_back();
-      }
+      if (Member* member = topic->group->find(session)) topic->group->remove(*member);
     }
     unlink(*topic, session);
   }
@@ -351,9 +357,7 @@ void Broker::place(Group& group, Client& session) {
 void Broker::leave_group(Group& group, Client& session, bool notify) {
   Member* member = group.find(session);
   if (!member) return;
-  const p2pmesh::MemberRecord record = std::move(member->record);
-  *member = std::move(group.members.back());
-  group.members.pop_back();
+  const p2pmesh::MemberRecord record = group.remove(*member);
   // A member that said it left (its own departure notice, in every view
   // already) gets no second one.
   if (!notify || !record.needs_departure_notice()) return;
@@ -576,10 +580,7 @@ void Broker::on_remote(const Envelope& envelope, EventLoop& loop) {
       Member* member = group.find_remote(envelope.sender);
       unknown = !member;
       if (mesh_update_.left) {
-        if (member) {
-          *member = std::move(group.members.back());
-          group.members.pop_back();
-        }
+        if (member) group.remove(*member);
       } else if (envelope.member) {
         if (!member && group.members.size() < kMaxRemoteMembers) {
           group.members.push_back({nullptr, envelope.sender, {}});
@@ -647,9 +648,7 @@ void Broker::on_snapshot_end(const Envelope& envelope, EventLoop& loop) {
       }
       // Left while we did not hear it (NATS outage): a notice now.
       const PeerId id = member.id;
-      const p2pmesh::MemberRecord record = std::move(members[i].record);
-      members[i] = std::move(members.back());
-      members.pop_back();
+      const p2pmesh::MemberRecord record = group.remove(members[i]);
       if (announce_departure(group, id, record, loop, false))
         metrics_.cluster_departures.add();
     }
@@ -682,9 +681,7 @@ void Broker::forget_node(unsigned node, EventLoop& loop) {
           continue;
         }
         const PeerId id = members[i].id;
-        const p2pmesh::MemberRecord record = std::move(members[i].record);
-        members[i] = std::move(members.back());
-        members.pop_back();
+        const p2pmesh::MemberRecord record = group->remove(members[i]);
         // Every survivor tells its own subscribers only: no notice twice.
         if (announce_departure(*group, id, record, loop, false))
           metrics_.cluster_departures.add();

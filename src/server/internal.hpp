@@ -212,6 +212,10 @@ struct Group {
   Clock::time_point snapshot_asked{};  // cluster: our last snapshot request
   Member* find(const Client& session);
   Member* find_remote(PeerId id);
+  // Takes `member` out (the last one moves into its place) and its links
+  // out of the others' records: the snapshot says what live views say, no
+  // link with a departed member (MemberRecord::forget_link). Its record.
+  p2pmesh::MemberRecord remove(Member& member);
 };
 
 struct StringHash {

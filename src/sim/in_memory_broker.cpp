@@ -43,6 +43,7 @@ void InMemoryBroker::disconnect(PeerId client) {
     if (member != members.end()) {
       record = std::move(member->second);
       members.erase(member);
+      for (auto& [other, other_record] : members) other_record.forget_link(client);  // as meshd
     }
     if (!record.needs_departure_notice()) continue;  // it said so itself (as meshd)
     ++mesh_updates_.departures;

@@ -94,6 +94,17 @@ TEST(MemberRecord, LeftFollowsTheLastUpdateAndIsInTheSnapshot) {
   EXPECT_EQ(record.status_id, 7u);
 }
 
+TEST(MemberRecord, ADepartedPeersLinkIsForgottenWithItsRtt) {
+  MemberRecord record;
+  record.apply(status(3, {7, 8, 9}, {100, 200, 300}));
+  record.forget_link(8);
+  record.forget_link(42);  // not a link: nothing
+  const wire::MeshUpdate snapshot = record.snapshot(4);
+  EXPECT_EQ(snapshot.status.connected_to, (std::vector<PeerId>{7, 9}));
+  EXPECT_EQ(snapshot.status.rtt_us, (std::vector<std::uint32_t>{100, 300}));
+  EXPECT_EQ(snapshot.status.id, 3u);
+}
+
 TEST(MemberRecord, OnlyASendersOwnDecodableUpdateCounts) {
   wire::MeshUpdate out;
   const std::string own = wire::encode(status(1, {7}));

@@ -356,6 +356,40 @@ TEST(Discovery, StatusPublishedBeforeSubscribingIsInSnapshot) {
   expect_departure(*b, a_id, 2);
 }
 
+// A member's stored links lose a departed member at its departure, as every
+// live view does (our peers publish no link down for it in all-ours
+// groups): a newcomer's snapshot does not wait for the member's next status.
+TEST(Discovery, ASnapshotHasNoLinkWithADepartedMember) {
+  TestServer server;
+  auto a = join(server.port(), "g");
+  ASSERT_TRUE(a);
+  auto b = join(server.port(), "g");
+  ASSERT_TRUE(b);
+  const auto b_id = b->id();
+  wire::MeshUpdate status;
+  status.source = a->id();
+  status.kind = wire::MeshUpdate::Kind::status;
+  status.status.id = 1;
+  status.status.connected_to = {b_id, 77};
+  status.status.rtt_us = {1500, 900};
+  a->publish({"g.mesh"}, wire::encode(status));
+  ASSERT_TRUE(a->barrier());
+  a->drain();  // its own, if echoed
+  ASSERT_TRUE(b->next(std::chrono::milliseconds(1000)));  // a's status
+  b->close();
+  expect_departure(*a, b_id, 1);
+
+  auto newcomer = join(server.port(), "g");
+  ASSERT_TRUE(newcomer);
+  const auto snapshot = newcomer->drain();
+  ASSERT_EQ(snapshot.size(), 1u);
+  const auto update = mesh_update(snapshot[0]);
+  EXPECT_EQ(update.source, a->id());
+  EXPECT_EQ(update.status.connected_to, (std::vector<p2pmesh::PeerId>{77}));
+  EXPECT_EQ(update.status.rtt_us, (std::vector<std::uint32_t>{900}));
+  EXPECT_EQ(update.status.id, 1u);
+}
+
 TEST(Discovery, FirstPeerOfAGroupPublishingBeforeSubscribingIsInSnapshot) {
   TestServer server;
   WsClient a;
