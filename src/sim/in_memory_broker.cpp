@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "topics.hpp"
+
 namespace p2pmesh::sim {
 
 namespace {
@@ -31,7 +33,13 @@ void InMemoryBroker::disconnect(PeerId client) {
   auto it = clients_.find(client);
   if (it == clients_.end()) return;
   const std::vector<std::string> topics = it->second.topics;
+  const auto early = std::move(it->second.early);
   clients_.erase(it);
+  for (const auto& [group, held] : early) {
+    if (!held.heard || !held.record.needs_departure_notice()) continue;
+    ++mesh_updates_.departures;
+    deliver(mesh_topic(group), client, wire::encode(held.record.departure(client)));
+  }
   for (const std::string& topic : topics) {
     subscribers_[topic].erase(client);
     if (auto batching = batching_.find(topic); batching != batching_.end())
@@ -43,8 +51,8 @@ void InMemoryBroker::disconnect(PeerId client) {
     if (member != members.end()) {
       record = std::move(member->second);
       members.erase(member);
-      for (auto& [other, other_record] : members) other_record.forget_link(client);  // as meshd
     }
+    for (auto& [other, other_record] : members) other_record.forget_link(client);  // as meshd
     if (!record.needs_departure_notice()) continue;  // it said so itself (as meshd)
     ++mesh_updates_.departures;
     deliver(topic, client, wire::encode(record.departure(client)));
@@ -74,7 +82,7 @@ void InMemoryBroker::subscribe(PeerId client, const std::string& topic, std::uin
   deliver_batches(client, it->second, topic, snapshot, split_batches(topic, snapshot));
   auto early = it->second.early.find(group_of(topic));
   if (early != it->second.early.end()) {
-    members[client] = std::move(early->second);
+    members[client] = std::move(early->second.record);
     it->second.early.erase(early);
   }
 }
@@ -157,8 +165,14 @@ bool InMemoryBroker::track_mesh_update(const std::string& topic, PeerId sender,
   const auto batching = batching_.find(topic);
   const bool member = subscribers_[topic].count(sender) != 0 ||
                       (batching != batching_.end() && batching->second.subscribers.count(sender));
-  MemberRecord& record = member ? groups_[group_of(topic)][sender] : client.early[group_of(topic)];
-  record.apply(update);
+  if (member) {
+    groups_[group_of(topic)][sender].apply(update);
+  } else {
+    Client::Early& held = client.early[group_of(topic)];
+    held.record.apply(update);
+    if (!subscribers_[topic].empty() || (batching != batching_.end() && !batching->second.subscribers.empty()))
+      held.heard = true;
+  }
   if (update.left) ++mesh_updates_.departures;
   else if (update.kind == wire::MeshUpdate::Kind::status) ++mesh_updates_.statuses;
   else if (update.kind == wire::MeshUpdate::Kind::connected_to) ++mesh_updates_.connected_to;

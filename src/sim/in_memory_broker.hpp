@@ -62,8 +62,13 @@ class InMemoryBroker {
     std::vector<std::string> topics;
     // What it said about itself in groups it has not joined yet (a reference
     // peer publishes its status before it subscribes): moved into the group
-    // when it does, so newcomers' snapshots include it (as meshd does).
-    std::map<std::string, MemberRecord> early;
+    // when it does, so newcomers' snapshots include it; if it goes first and
+    // a member heard it, the group gets its departure notice (as meshd does).
+    struct Early {
+      MemberRecord record;
+      bool heard = false;
+    };
+    std::map<std::string, Early> early;
   };
   void deliver(const std::string& topic, PeerId sender, const std::string& body);
   void flush_batch(const std::string& topic);

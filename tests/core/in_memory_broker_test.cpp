@@ -55,8 +55,38 @@ TEST(InMemoryBroker, AStatusPublishedBeforeSubscribingIsInLaterSnapshotsOnceItJo
   EXPECT_EQ(heard[0].update.status.connected_to, (std::vector<PeerId>{7, 8}));
 
   heard.clear();
-  broker.disconnect(never_joins);  // no member: no departure notice
+  broker.disconnect(never_joins);  // nobody heard its status: no departure notice
   EXPECT_TRUE(heard.empty());
+}
+
+// As meshd: a status some member heard from a connection that never joined
+// is followed by a departure notice when it goes; a departed member's links
+// leave the others' records, so the next snapshot lists none with it.
+TEST(InMemoryBroker, AnnouncesHeardNonMembersAndForgetsDepartedLinks) {
+  InMemoryBroker broker;
+  std::vector<Heard> heard;
+  const InMemoryBroker::Receiver receiver = recorder(heard);
+  const PeerId member = broker.connect(receiver);
+  broker.subscribe(member, "g.mesh");
+  const PeerId outsider = broker.connect(receiver);
+  broker.publish(outsider, {"g.mesh"}, status_body(outsider, {member}));
+  heard.clear();
+  broker.disconnect(outsider);
+  ASSERT_EQ(heard.size(), 1u);
+  EXPECT_EQ(heard[0].to, member);
+  EXPECT_EQ(heard[0].sender, outsider);
+  EXPECT_TRUE(heard[0].update.left);
+
+  const PeerId departing = broker.connect(receiver);
+  broker.subscribe(departing, "g.mesh");
+  broker.publish(member, {"g.mesh"}, status_body(member, {departing, 77}));
+  broker.disconnect(departing);
+  heard.clear();
+  const PeerId newcomer = broker.connect(receiver);
+  broker.subscribe(newcomer, "g.mesh");
+  ASSERT_EQ(heard.size(), 1u);
+  EXPECT_EQ(heard[0].sender, member);
+  EXPECT_EQ(heard[0].update.status.connected_to, (std::vector<PeerId>{77}));
 }
 
 TEST(InMemoryBroker, KeepsMeshdsRulesOnMeshUpdates) {
