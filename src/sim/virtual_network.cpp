@@ -34,16 +34,6 @@ bool is_fallback_topic(const std::string& topic) {
   return topic.size() > 9 && topic.compare(topic.size() - 9, 9, ".fallback") == 0;
 }
 
-// One publication to one topic reaches each subscriber once, in id order; a
-// newcomer's snapshot (many messages to one node) must stay one by one.
-template <class Batch>
-bool distinct_targets(const Batch& batch) {
-  for (std::size_t i = 1; i < batch.size(); ++i) {
-    if (!(batch[i - 1].to < batch[i].to)) return false;
-  }
-  return true;
-}
-
 // A keep-alive ping or pong (wire::Packet with only source and ping or
 // pong: at most 17 bytes). Payload packets that small are told apart by
 // decoding them; bigger ones are never keep-alives.
@@ -96,42 +86,67 @@ void VirtualNetwork::flush_downlinks() {
   if (batch_.empty()) return;
   auto batch = std::make_shared<std::vector<Downlink>>(std::move(batch_));
   batch_.clear();
-  events_.after(options_.server_latency, [this, batch] {
-    if (parallel_.threads() > 1 && batch->size() >= kParallelBatch && distinct_targets(*batch)) {
-      // Every receiver takes the message first, in parallel (each touches
-      // only its own node); then what they do is carried out in batch order,
-      // exactly as one delivery after another would have it.
-      // Most receivers only update their view: only those with actions to
-      // carry out are drained (draining one without any does nothing).
-      const TimeUs now = events_.now();
-      std::vector<std::uint8_t> busy(batch->size(), 0);
-      parallel_.run(batch->size(), [&](std::size_t i) {
-        const Downlink& d = (*batch)[i];
-        if (SimNode* sim = find_node(d.to)) {
-          sim->node->on_topic_message(now, *d.topic, d.sender, *d.body);
-          busy[i] = sim->node->has_actions();
-        }
-      });
-      for (std::size_t i = 0; i < batch->size(); ++i) {
-        if (!busy[i]) continue;
-        const Downlink& d = (*batch)[i];
-        if (is_fallback_topic(*d.topic)) handling_data(d.to, d.hops, [](SimNode&) {});
-        else with_node(d.to, [](SimNode&) {});
-      }
-      return;
+  events_.after(options_.server_latency, [this, batch] { deliver_downlinks(*batch); });
+}
+
+std::vector<VirtualNetwork::DownlinkRun> VirtualNetwork::runs_of(const std::vector<Downlink>& batch) {
+  // A broadcast packet through the server stays a unit of its own: its hop
+  // count goes with what the node relays.
+  std::vector<DownlinkRun> runs;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const bool data = is_fallback_topic(*batch[i].topic);
+    if (!runs.empty() && !data && !runs.back().data && batch[runs.back().first].to == batch[i].to) {
+      ++runs.back().count;
+    } else {
+      runs.push_back({i, 1, data});
     }
-    for (const Downlink& d : *batch) {
-      const bool data = is_fallback_topic(*d.topic);
-      auto deliver = [&](SimNode& sim) {
-        sim.node->on_topic_message(events_.now(), *d.topic, d.sender, *d.body);
-      };
-      if (data) {
-        handling_data(d.to, d.hops, deliver);
-      } else {
-        with_node(d.to, deliver);
-      }
+  }
+  return runs;
+}
+
+void VirtualNetwork::deliver_downlinks(const std::vector<Downlink>& batch) {
+  // Units: the consecutive messages to one node (the entries of a batch
+  // frame, a snapshot). A node takes a unit's messages, then what it does is
+  // carried out, as a live driver drains its node after each frame. The same
+  // units with one thread or several: results do not depend on the count.
+  const std::vector<DownlinkRun> runs = runs_of(batch);
+  traffic_.server_messages += batch.size();
+  const TimeUs now = events_.now();
+  const auto take = [&](const DownlinkRun& run, SimNode& sim) {
+    for (std::size_t i = run.first; i < run.first + run.count; ++i) {
+      sim.node->on_topic_message(now, *batch[i].topic, batch[i].sender, *batch[i].body);
     }
-  });
+  };
+  bool distinct = parallel_.threads() > 1 && runs.size() >= kParallelBatch;
+  for (std::size_t r = 1; distinct && r < runs.size(); ++r) {
+    distinct = batch[runs[r - 1].first].to < batch[runs[r].first].to;
+  }
+  if (distinct) {
+    // Every node takes its unit first, in parallel (each touches only its
+    // own node); then what they do is carried out in batch order. Most
+    // nodes only update their view: only those with actions are drained.
+    traffic_.server_messages_in_parallel += batch.size();
+    std::vector<std::uint8_t> busy(runs.size(), 0);
+    parallel_.run(runs.size(), [&](std::size_t r) {
+      if (SimNode* sim = find_node(batch[runs[r].first].to)) {
+        take(runs[r], *sim);
+        busy[r] = sim->node->has_actions();
+      }
+    });
+    for (std::size_t r = 0; r < runs.size(); ++r) {
+      if (!busy[r]) continue;
+      const Downlink& d = batch[runs[r].first];
+      if (runs[r].data) handling_data(d.to, d.hops, [](SimNode&) {});
+      else with_node(d.to, [](SimNode&) {});
+    }
+    return;
+  }
+  for (const DownlinkRun& run : runs) {
+    const Downlink& d = batch[run.first];
+    const auto deliver = [&](SimNode& sim) { take(run, sim); };
+    if (run.data) handling_data(d.to, d.hops, deliver);
+    else with_node(d.to, deliver);
+  }
 }
 
 template <class Fn>

@@ -76,6 +76,10 @@ struct Traffic {
   std::uint64_t link_keepalives = 0;
   // Broadcast trees the nodes computed (Prim runs; see broadcast()).
   std::uint64_t tree_computations = 0;
+  // Topic messages the nodes took from the server (a batch frame's entries
+  // one by one), and of those, the ones taken on several threads at once.
+  std::uint64_t server_messages = 0;
+  std::uint64_t server_messages_in_parallel = 0;
 };
 
 // Cost of one broadcast (keyed by payload), for mesh-sim's metrics.
@@ -189,8 +193,16 @@ class VirtualNetwork {
     std::shared_ptr<const std::string> body;
     std::uint32_t hops;
   };
+  // Consecutive downlinks of a batch that one node takes before it is drained.
+  struct DownlinkRun {
+    std::size_t first;
+    std::size_t count;
+    bool data;  // a broadcast packet through the server (always alone)
+  };
   std::uint32_t batch_hops_ = 0;
   void flush_downlinks();
+  static std::vector<DownlinkRun> runs_of(const std::vector<Downlink>& batch);
+  void deliver_downlinks(const std::vector<Downlink>& batch);
   std::vector<Downlink> batch_;
   bool tracking_ = false;
   std::string tracked_prefix_;

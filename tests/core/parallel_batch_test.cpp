@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "scenario.hpp"
+#include "virtual_network.hpp"
 
 namespace p2pmesh::sim {
 namespace {
@@ -37,6 +38,23 @@ TEST(ParallelBatch, ScenarioResultsDoNotDependOnThreads) {
   // Timing figures differ; everything measured in the mesh must not.
   for (ScenarioResult* r : {&one, &two}) r->wall_seconds = r->cpu_ms_per_broadcast = r->peak_rss_mb = 0;
   EXPECT_EQ(one.json(options), two.json(options));
+}
+
+// The threads must actually share the work: a batch frame reaches each
+// member as several messages in a row, and those once kept every batch on
+// one thread.
+TEST(ParallelBatch, MostServerMessagesAreTakenOnSeveralThreads) {
+  NetworkOptions options;
+  options.threads = 2;
+  VirtualNetwork network(options);
+  MeshConfig config;
+  config.group = "g";
+  network.add_peers(150, 20 * kMillisecond, config);
+  network.run_for(30 * kSecond);
+  const Traffic& traffic = network.traffic();
+  ASSERT_GT(traffic.server_messages, 10'000u);
+  EXPECT_GT(traffic.server_messages_in_parallel, traffic.server_messages * 8 / 10)
+      << traffic.server_messages_in_parallel << " of " << traffic.server_messages;
 }
 
 }  // namespace
