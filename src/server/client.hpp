@@ -85,8 +85,7 @@ class Client {
   // --threads > 1: the loop of the group it joined, when that is not its own
   // (Broker::join_group). A connection that can move there does, at the end
   // of its input (WsSession::move_home); others ignore it.
-  EventLoop* home = nullptr;
-  bool homed = false;  // joined a group: placed for good
+  EventLoop* home = nullptr;  // (`homed` is at the end, beside the other flag)
   std::vector<EarlyRecord> early_records;  // groups not joined; at most max_subscriptions
 
  protected:
@@ -94,9 +93,10 @@ class Client {
   ServerImpl& server_;
 
  private:
+  // (Small members side by side: every idle connection holds one Client.)
   p2pmesh::PeerId id_;
-  std::shared_ptr<const Grant> grant_;  // --auth-key: what the token allows
   std::uint32_t strikes_ = 0;
+  std::shared_ptr<const Grant> grant_;  // --auth-key: what the token allows
   double tokens_ = 0;
   Clock::time_point refill_{};
   // Over the rate: the start of the current run of excess, and when the last
@@ -104,6 +104,9 @@ class Client {
   Clock::time_point throttled_since_{};
   Clock::time_point held_until_{};
   bool holding_ = false;  // a message waits for tokens; the connection is not read
+
+ public:
+  bool homed = false;  // joined a group: placed for good
 };
 
 }  // namespace meshd
