@@ -12,22 +12,40 @@ namespace meshd {
 
 namespace wire = p2pmesh::wire;
 
+Member* Group::find_id(PeerId id) {
+  const std::uint32_t at = position_.find(id);
+  return at == p2pmesh::PeerSlotIndex::kNotFound ? nullptr : &members[at];
+}
+
 Member* Group::find(const Client& session) {
-  for (auto& member : members)
-    if (member.session == &session) return &member;
-  return nullptr;
+  Member* member = find_id(session.id());
+  return member && member->session == &session ? member : nullptr;
 }
 
 Member* Group::find_remote(PeerId id) {
-  for (auto& member : members)
-    if (!member.session && member.id == id) return &member;
-  return nullptr;
+  Member* member = find_id(id);
+  return member && !member->session ? member : nullptr;
+}
+
+Member& Group::add(Member member) {
+  // A member joins once (a second subscription is refused before this);
+  // should the id be there anyway, the newer entry takes its place.
+  if (Member* existing = find_id(member.id)) return *existing = std::move(member);
+  position_.insert(member.id, static_cast<std::uint32_t>(members.size()));
+  members.push_back(std::move(member));
+  return members.back();
 }
 
 p2pmesh::MemberRecord Group::remove(Member& member) {
   const PeerId id = member.id;
   p2pmesh::MemberRecord record = std::move(member.record);
-  member = std::move(members.back());
+  const auto at = static_cast<std::uint32_t>(&member - members.data());
+  position_.erase(id);
+  if (at + 1 != members.size()) {
+    member = std::move(members.back());
+    position_.erase(member.id);
+    position_.insert(member.id, at);
+  }
   members.pop_back();
   for (Member& other : members) other.record.forget_link(id);
   return record;
@@ -337,7 +355,7 @@ void Broker::join_group(Topic& mesh_topic, Client& session, bool batched) {
       cluster_->publish(Envelope::Kind::record, mesh_topic.name, session.id(), true,
                         status_body(session.id(), member.record));
   }
-  group.members.push_back(std::move(member));
+  group.add(std::move(member));
 }
 
 void Broker::place(Group& group, Client& session) {
@@ -582,10 +600,8 @@ void Broker::on_remote(const Envelope& envelope, EventLoop& loop) {
       if (mesh_update_.left) {
         if (member) group.remove(*member);
       } else if (envelope.member) {
-        if (!member && group.members.size() < kMaxRemoteMembers) {
-          group.members.push_back({nullptr, envelope.sender, {}});
-          member = &group.members.back();
-        }
+        if (!member && group.members.size() < kMaxRemoteMembers)
+          member = &group.add({nullptr, envelope.sender, {}});
         if (member) {
           member->record.apply(mesh_update_);
           member->heard = Clock::now();

@@ -141,9 +141,11 @@ void Cluster::start() {
     }
     // A first attempt in the foreground: a server that answers and refuses
     // (credentials, TLS verification) is a configuration error, reported
-    // and fatal; none answering is an outage, retried in the background.
+    // and fatal; none answering, or one too slow to finish the handshake in
+    // time (a loaded machine, a server still starting), is an outage,
+    // retried in the background.
     s = natsConnection_Connect(&connection_, options);
-    if (s == NATS_NO_SERVER) {
+    if (s == NATS_NO_SERVER || s == NATS_TIMEOUT) {
       s = natsOptions_SetRetryOnFailedConnect(options, true, &Cluster::on_connected, this);
       if (s == NATS_OK) s = natsConnection_Connect(&connection_, options);
       if (s == NATS_NOT_YET_CONNECTED) {

@@ -782,6 +782,30 @@ TEST(ClusterCredentials, UserPasswordAndTokenFromFilesAndAClearRefusal) {
   }
 }
 
+// A NATS server that accepts but does not finish the handshake in time (a
+// loaded machine, a server still starting) is an outage, not a refusal: the
+// node starts, says it is disconnected, and keeps trying.
+TEST(ClusterCredentials, ASilentNatsServerIsAnOutageNotAFatalError) {
+  const int silent = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(silent, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(silent, 16), 0);  // connections complete in the backlog; nobody answers
+  socklen_t length = sizeof addr;
+  ASSERT_EQ(getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &length), 0);
+  const std::string url = "nats://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  MeshdProgram meshd(MESHD_BINARY,
+                     {"--host", "127.0.0.1", "--port", "0", "--web-root", "", "--log-level", "warn",
+                      "--nats", url, "--node-id", "41"},
+                     /*capture_stderr=*/true);
+  const std::uint16_t port = port_from(meshd.first_line());
+  ASSERT_NE(port, 0) << "the node did not start: " << meshd.error_output();
+  EXPECT_NE(http_get(port, "/healthz").body.find("nats disconnected"), std::string::npos);
+  close(silent);
+}
+
 // tls:// verifies the NATS server's certificate: against --nats-ca-file (a
 // private CA), else the system's CAs, which do not know the test CA.
 TEST(ClusterCredentials, TlsToNatsVerifiesTheServerCertificate) {
