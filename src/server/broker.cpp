@@ -40,6 +40,7 @@ p2pmesh::MemberRecord Group::remove(Member& member) {
   const PeerId id = member.id;
   p2pmesh::MemberRecord record = std::move(member.record);
   const auto at = static_cast<std::uint32_t>(&member - members.data());
+  if (member.at_home && home) --home->homed_members;
   position_.erase(id);
   if (at + 1 != members.size()) {
     member = std::move(members.back());
@@ -338,8 +339,8 @@ void Broker::join_group(Topic& mesh_topic, Client& session, bool batched) {
   }
   for (const std::string& message : p2pmesh::encode_batches(mesh_topic.name, snapshot))
     session.deliver(frame_of(message));
-  place(group, session);
   Member member;
+  member.at_home = place(group, session);
   member.session = &session;
   member.id = session.id();
   // What it published about itself before subscribing (the reference browser
@@ -358,18 +359,35 @@ void Broker::join_group(Topic& mesh_topic, Client& session, bool batched) {
   group.add(std::move(member));
 }
 
-void Broker::place(Group& group, Client& session) {
-  // --threads > 1: a group's members live on one loop (groups take the
-  // loops in turn), so a publication reaches them all in that loop's turn,
-  // without a hand-over between loops and its smaller writes (docs/meshd.md,
-  // "Scaling"). From --group-loop-limit members on, newcomers stay on the
-  // loop they were accepted on: a big group's writes are the work, spread
-  // over every loop. A connection is placed once, by its first group.
-  if (loops_.size() < 2 || config_.group_loop_limit == 0 || session.homed) return;
+bool Broker::place(Group& group, Client& session) {
+  // --threads > 1: a group's members live on one loop (a new group goes to
+  // the loop with the fewest connections), so a publication reaches them
+  // all in that loop's turn, without a hand-over between loops and its
+  // smaller writes (docs/meshd.md, "Scaling"). From --group-loop-limit
+  // members on, newcomers stay on the loop they were accepted on: a big
+  // group's writes are the work, spread over every loop. A connection is
+  // placed once, by its first group.
+  if (loops_.size() < 2 || config_.group_loop_limit == 0 || session.homed) return false;
   session.homed = true;
-  if (group.members.empty() || !group.home) group.home = loops_[next_home_++ % loops_.size()];
-  if (group.home != &session.loop() && group.members.size() < config_.group_loop_limit)
-    session.home = group.home;
+  if (group.members.empty() || !group.home) group.home = &least_loaded_loop();
+  if (group.members.size() >= config_.group_loop_limit) return false;
+  if (group.home != &session.loop()) session.home = group.home;
+  ++group.home->homed_members;
+  return true;
+}
+
+EventLoop& Broker::least_loaded_loop() {
+  // Groups in turn would put every big group on one loop when big and small
+  // ones alternate. Counted as placed, not as moved: moves come later (at
+  // the end of each member's input), and a count of connections would lag.
+  // Ties go in turn.
+  EventLoop* best = nullptr;
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    EventLoop* loop = loops_[(next_home_ + i) % loops_.size()];
+    if (!best || loop->homed_members < best->homed_members) best = loop;
+  }
+  ++next_home_;
+  return *best;
 }
 
 void Broker::leave_group(Group& group, Client& session, bool notify) {
@@ -600,8 +618,11 @@ void Broker::on_remote(const Envelope& envelope, EventLoop& loop) {
       if (mesh_update_.left) {
         if (member) group.remove(*member);
       } else if (envelope.member) {
-        if (!member && group.members.size() < kMaxRemoteMembers)
-          member = &group.add({nullptr, envelope.sender, {}});
+        if (!member && group.members.size() < kMaxRemoteMembers) {
+          Member remote;
+          remote.id = envelope.sender;  // no session: on another node
+          member = &group.add(std::move(remote));
+        }
         if (member) {
           member->record.apply(mesh_update_);
           member->heard = Clock::now();

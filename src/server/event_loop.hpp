@@ -73,6 +73,9 @@ class EventLoop {
   ServerImpl& server;
   const std::size_t index;
   LoopMetrics& metrics;
+  // Members of groups placed on this loop (--threads > 1): where the broker
+  // puts the next group. Under the broker's lock.
+  std::size_t homed_members = 0;
 
  private:
   void flush_dirty();

@@ -201,6 +201,7 @@ struct Topic {
 struct Member {
   Client* session = nullptr;  // null: a member on another node (cluster)
   PeerId id = p2pmesh::kNoPeer;
+  bool at_home = false;  // placed on the group's loop (EventLoop::homed_members)
   p2pmesh::MemberRecord record;  // its own mesh updates, for the snapshot
   Clock::time_point heard{};  // remote: last update received
 };
@@ -288,7 +289,10 @@ class Broker {
   bool granted(const Client& session, std::string_view topic);
   void join_group(Topic& mesh_topic, Client& session, bool batched);
   // --threads > 1: asks a newcomer to move to the group's loop (Client::home).
-  void place(Group& group, Client& session);
+  // True when it counts as one of the group's members on that loop.
+  bool place(Group& group, Client& session);
+  // The loop with the fewest members placed on it: a new group's home.
+  EventLoop& least_loaded_loop();
   void leave_group(Group& group, Client& session, bool notify);
   // Where the session's own mesh updates for group `group_name` are kept:
   // its Member of `group` (null while the group has no mesh topic), else its
@@ -334,7 +338,7 @@ class Broker {
   std::vector<Topic*> batching_;            // topics with a pending batch
   std::function<void(Clock::time_point)> arm_batch_;
   std::vector<EventLoop*> loops_;
-  std::size_t next_home_ = 0;  // the loop of the next group (place)
+  std::size_t next_home_ = 0;  // where least_loaded_loop starts looking (ties in turn)
   p2pmesh::wire::DecodeLimits limits_;
   p2pmesh::wire::ClientMessageView view_;    // reused: no allocation per message
   p2pmesh::wire::MeshUpdate mesh_update_;    // reused

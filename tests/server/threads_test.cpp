@@ -222,6 +222,23 @@ TEST(Threads, BigGroupsStaySpreadOverTheLoops) {
   EXPECT_GE(loop_connections(server.port(), 1), 3);
 }
 
+// A new group goes to the loop with the fewest connections: groups taking
+// the loops in turn put every big group on one loop when big and small
+// ones alternate.
+TEST(Threads, BigAndSmallGroupsInTurnSpreadOverTheLoops) {
+  TestServer server(threaded_config(2, false));
+  std::vector<std::vector<std::unique_ptr<WsClient>>> groups;
+  for (const auto& [name, size] : std::vector<std::pair<std::string, int>>{
+           {"a.mesh", 6}, {"b.mesh", 1}, {"c.mesh", 6}, {"d.mesh", 1}}) {
+    groups.push_back(subscribers(server.port(), name, size));
+    ASSERT_EQ(groups.back().size(), static_cast<std::size_t>(size));
+  }
+  const double on_0 = loop_connections(server.port(), 0);
+  const double on_1 = loop_connections(server.port(), 1);
+  // In turn: 12 and 2. By connections: a big group on each loop.
+  EXPECT_GE(std::min(on_0, on_1), 5) << on_0 << " / " << on_1;
+}
+
 TEST(Threads, ConnectionsDieWhileDeliveriesToThemAreInFlight) {
   TestServer server(threaded_config(2, false));
   WsClient steady;
