@@ -246,9 +246,8 @@ class Load {
   std::string mode;
   std::size_t payload_size = 64;
 
-  // Opens every connection (at most `parallel` handshakes at once) and
-  // waits for their welcomes.
-  // Opens connections until there are `count` (those already open stay).
+  // Opens connections until there are `count` (those already open stay; at
+  // most `parallel` handshakes at once) and waits for their welcomes.
   bool open_all(std::size_t count, std::size_t parallel) {
     std::size_t started = conns_.size();
     conns_.resize(count);

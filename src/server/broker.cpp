@@ -361,7 +361,7 @@ void Broker::join_group(Topic& mesh_topic, Client& session, bool batched) {
 
 bool Broker::place(Group& group, Client& session) {
   // --threads > 1: a group's members live on one loop (a new group goes to
-  // the loop with the fewest connections), so a publication reaches them
+  // the loop with the fewest members placed), so a publication reaches them
   // all in that loop's turn, without a hand-over between loops and its
   // smaller writes (docs/meshd.md, "Scaling"). From --group-loop-limit
   // members on, newcomers stay on the loop they were accepted on: a big

@@ -54,7 +54,6 @@
 #include "frame.hpp"
 #include "ice_credentials.hpp"
 #include "member_record.hpp"
-#include "peer_slot_index.hpp"
 #include "topic_batcher.hpp"
 #include "metrics.hpp"
 #include "peer_id.hpp"

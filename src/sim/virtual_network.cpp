@@ -117,11 +117,12 @@ void VirtualNetwork::deliver_downlinks(const std::vector<Downlink>& batch) {
       sim.node->on_topic_message(now, *batch[i].topic, batch[i].sender, *batch[i].body);
     }
   };
-  bool distinct = parallel_.threads() > 1 && runs.size() >= kParallelBatch;
-  for (std::size_t r = 1; distinct && r < runs.size(); ++r) {
-    distinct = batch[runs[r - 1].first].to < batch[runs[r].first].to;
+  // Shared out when there are enough units and no node has two.
+  bool share_out = parallel_.threads() > 1 && runs.size() >= kParallelBatch;
+  for (std::size_t r = 1; share_out && r < runs.size(); ++r) {
+    share_out = batch[runs[r - 1].first].to < batch[runs[r].first].to;
   }
-  if (distinct) {
+  if (share_out) {
     // Every node takes its unit first, in parallel (each touches only its
     // own node); then what they do is carried out in batch order. Most
     // nodes only update their view: only those with actions are drained.
