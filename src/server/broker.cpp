@@ -30,7 +30,10 @@ Member* Group::find_remote(PeerId id) {
 Member& Group::add(Member member) {
   // A member joins once (a second subscription is refused before this);
   // should the id be there anyway, the newer entry takes its place.
-  if (Member* existing = find_id(member.id)) return *existing = std::move(member);
+  if (Member* existing = find_id(member.id)) {
+    if (existing->at_home && home) --home->homed_members;  // its count goes with it
+    return *existing = std::move(member);
+  }
   position_.insert(member.id, static_cast<std::uint32_t>(members.size()));
   members.push_back(std::move(member));
   return members.back();

@@ -135,19 +135,19 @@ void VirtualNetwork::deliver_downlinks(const std::vector<Downlink>& batch) {
       }
     });
     for (std::size_t r = 0; r < runs.size(); ++r) {
-      if (!busy[r]) continue;
-      const Downlink& d = batch[runs[r].first];
-      if (runs[r].data) handling_data(d.to, d.hops, [](SimNode&) {});
-      else with_node(d.to, [](SimNode&) {});
+      if (busy[r]) with_unit_node(batch[runs[r].first], runs[r].data, [](SimNode&) {});
     }
     return;
   }
   for (const DownlinkRun& run : runs) {
-    const Downlink& d = batch[run.first];
-    const auto deliver = [&](SimNode& sim) { take(run, sim); };
-    if (run.data) handling_data(d.to, d.hops, deliver);
-    else with_node(d.to, deliver);
+    with_unit_node(batch[run.first], run.data, [&](SimNode& sim) { take(run, sim); });
   }
+}
+
+template <class Fn>
+void VirtualNetwork::with_unit_node(const Downlink& first, bool data, Fn&& fn) {
+  if (data) handling_data(first.to, first.hops, std::forward<Fn>(fn));
+  else with_node(first.to, std::forward<Fn>(fn));
 }
 
 template <class Fn>

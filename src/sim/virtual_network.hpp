@@ -203,6 +203,11 @@ class VirtualNetwork {
   void flush_downlinks();
   static std::vector<DownlinkRun> runs_of(const std::vector<Downlink>& batch);
   void deliver_downlinks(const std::vector<Downlink>& batch);
+  // with_node for a unit of a server batch (handling_data for a broadcast
+  // packet, whose hop count goes with what the node relays).
+  template <class Fn>
+  void with_unit_node(const Downlink& first, bool data, Fn&& fn);
+
   std::vector<Downlink> batch_;
   bool tracking_ = false;
   std::string tracked_prefix_;
