@@ -201,12 +201,26 @@ void DeliveryOrder::give_up(TimeUs now, PeerId source, Source& s, std::uint64_t 
   release(now, source, s, out);
 }
 
+void DeliveryOrder::gone(TimeUs now, PeerId source, std::uint64_t seq,
+                         std::vector<OrderedEvent>& out) {
+  Source* s = find(source);
+  if (!s || seq < s->next) return;
+  // Only what we pulled for can be gone: a source cannot make us skip
+  // messages we never knew of.
+  give_up(now, source, *s, std::min(seq, s->highest_known), out);
+}
+
 void DeliveryOrder::hole_changed(TimeUs now, PeerId source, Source& s) {
   const auto listed = std::find(with_holes_.begin(), with_holes_.end(), source);
   if (has_hole(s)) {
     Pending& pending = s.busy();
-    if (pending.next_pull_at == kNever) {
+    // A new oldest hole (the one before it filled or given up) gets its own
+    // pulls: under a burst, holes open and fill all the time, and counting
+    // them together would give up on a hole that was just noticed.
+    if (pending.next_pull_at == kNever || pending.hole_at != s.next) {
       pending.next_pull_at = now + limits_.pull_delay;
+      pending.hole_since = now;
+      pending.hole_at = s.next;
       pending.pulls = 0;
     }
     if (listed == with_holes_.end()) with_holes_.push_back(source);
@@ -229,12 +243,18 @@ void DeliveryOrder::poll(TimeUs now, std::vector<PullRequest>& pulls,
     Source& s = *found;
     Pending& pending = s.busy();  // listed: it has a hole
     if (pending.next_pull_at > now) continue;
-    if (pending.pulls >= limits_.max_pulls) {
+    if (now - pending.hole_since >= limits_.give_up_after) {
       give_up(now, source, s, s.highest_known, out);
       continue;
     }
+    // Pulls back off: an answer that is slow (a loaded peer, a slow path)
+    // should not be met by ever more pulls.
+    const int doublings = static_cast<int>(std::min<std::uint32_t>(pending.pulls, 16));
     ++pending.pulls;
-    pending.next_pull_at = now + limits_.pull_interval;
+    pending.next_pull_at = std::min(
+        now + std::min(limits_.pull_interval << doublings,
+                       std::max(limits_.pull_interval, limits_.max_pull_interval)),
+        pending.hole_since + limits_.give_up_after);  // the gap, on time
     PullRequest pull{source, {}, pending.pulls, pending.holders};
     for (std::uint64_t seq = s.next; seq <= s.highest_known && pull.seqs.size() < kMaxSeqsPerPull;
          ++seq) {

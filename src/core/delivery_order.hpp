@@ -4,8 +4,12 @@
 // no longer be repaired. Per source it keeps the next seq due, holds the
 // messages that came early (a bounded reorder buffer), knows which ones are
 // missing (a hole in the seqs, or a message announced by a neighbour), says
-// when to pull them and from whom, and gives up on a hole after a number of
-// pulls: a gap. Sans-IO; MeshNode sends the pulls.
+// when to pull them and from whom, and gives up on a hole only when it can
+// no longer be repaired: the source says it no longer holds it (`gone`), the
+// source left (`forget`), or every copy has aged out of the peers' histories
+// (`give_up_after`). A slow copy is not a lost one: an overloaded peer (or a
+// throttled browser tab) whose pulls go unanswered for a while still gets
+// the message, in order. Sans-IO; MeshNode sends the pulls.
 //
 // The first seq due from a source is the one its status announced (the
 // first status we hear of it: MeshStatus.next_seq); without one, the first
@@ -48,9 +52,12 @@ struct PullRequest {
 };
 
 struct DeliveryOrderLimits {
-  TimeUs pull_delay = 0;       // from learning of a hole to the first pull
-  TimeUs pull_interval = 0;    // between pulls of the same holes
-  std::uint32_t max_pulls = 0; // after this many unanswered pulls: a gap
+  TimeUs pull_delay = 0;     // from learning of a hole to the first pull
+  TimeUs pull_interval = 0;  // between the first pulls of the same hole, doubling
+  TimeUs max_pull_interval = 0;  // ... up to this
+  // A hole this old is a gap: no peer holds a copy any longer (the history
+  // age; the source remembered the message before we could learn of it).
+  TimeUs give_up_after = 0;
   std::size_t max_held_per_source = 256;
   std::size_t max_held_bytes = 4u << 20;  // all sources together
   // A seq this far past the next due one is not believed (a forged or
@@ -85,7 +92,10 @@ class DeliveryOrder {
                  std::vector<OrderedEvent>& out);
   // A neighbour (`holder`) has (source, seq). False when it is implausible.
   bool announce(TimeUs now, PeerId source, std::uint64_t seq, PeerId holder);
-  // Pulls due now, and gaps for holes that ran out of pulls (into `out`).
+  // The source no longer holds `seq` (nor, as its history drops the oldest
+  // first, anything older): the holes up to it become a gap now.
+  void gone(TimeUs now, PeerId source, std::uint64_t seq, std::vector<OrderedEvent>& out);
+  // Pulls due now, and gaps for holes past give_up_after (into `out`).
   void poll(TimeUs now, std::vector<PullRequest>& pulls, std::vector<OrderedEvent>& out);
   // The source left for good: its holes become gaps now, its state goes.
   void forget(PeerId source, std::vector<OrderedEvent>& out);
@@ -116,6 +126,8 @@ class DeliveryOrder {
     std::map<std::uint64_t, std::string> held;
     std::vector<PeerId> holders;
     TimeUs next_pull_at = kNever;  // kNever: no hole
+    TimeUs hole_since = 0;         // when the oldest hole (hole_at) was noticed
+    std::uint64_t hole_at = 0;     // the oldest hole's seq: the pulls count for it
     std::uint32_t pulls = 0;
   };
   struct Source {

@@ -46,7 +46,7 @@ std::string MeshConfig::validate() const {
     return "link_down_grace must be 0 (off) to 60 s, not " + ms(link_down_grace);
   }
   if (pull_delay < 0 || history_age < 0) return "pull_delay and history_age must not be negative";
-  if (max_pulls == 0) return "max_pulls must be at least 1";
+  if (max_pull_interval < pull_interval) return "max_pull_interval must be at least pull_interval";
   if (report_interval != 0 && report_interval < 100 * kMillisecond) {
     return "report_interval must be 0 (off) or at least 100 ms, not " + ms(report_interval);
   }

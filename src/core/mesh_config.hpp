@@ -89,8 +89,10 @@ struct MeshConfig {
   // messages it has (Packet.have: a few bytes each) so that one whose copy
   // was lost learns of it; after `pull_delay` without it, the peer pulls it
   // from the source (which sends it with the subtree below the puller) or
-  // from a neighbour that has it, every `pull_interval`, at most `max_pulls`
-  // times; then the application gets a gap.
+  // from a neighbour that has it, after `pull_interval`, then backing off
+  // (doubling) up to `max_pull_interval`; the application gets a gap when
+  // the source answers that it no longer holds the message, when the source
+  // leaves, or when the hole is `history_age` old (no peer holds a copy).
   bool announce_messages = true;
   // A link's announcements go out at once when it sent none within this
   // window, else together at its end (AnnouncementBatcher). 0 = one packet
@@ -98,7 +100,7 @@ struct MeshConfig {
   TimeUs announce_window = 20 * kMillisecond;
   TimeUs pull_delay = 30 * kMillisecond;
   TimeUs pull_interval = 250 * kMillisecond;
-  std::uint32_t max_pulls = 6;
+  TimeUs max_pull_interval = 2 * kSecond;
   // What a peer keeps for others to pull: every message it sent or received,
   // for this long, within this many bytes (payload + route).
   TimeUs history_age = 20 * kSecond;

@@ -32,7 +32,8 @@ MeshNode::MeshNode(MeshConfig config)
       history_(config_.history_age, config_.history_bytes),
       order_(DeliveryOrderLimits{.pull_delay = config_.pull_delay,
                                  .pull_interval = config_.pull_interval,
-                                 .max_pulls = config_.max_pulls,
+                                 .max_pull_interval = config_.max_pull_interval,
+                                 .give_up_after = config_.history_age,
                                  .max_held_per_source = config_.reorder_max_per_source,
                                  .max_held_bytes = config_.reorder_max_bytes}),
       require_signatures_(config_.require_signatures),
@@ -296,7 +297,7 @@ void MeshNode::on_link_data(TimeUs now, LinkId id, std::string_view bytes) {
     if (const auto rtt = apply_pong(*link, packet, now)) {
       membership_.set_local_link(link->peer, true, *rtt);
     }
-  } else if (!packet.have.empty() || !packet.want.empty()) {
+  } else if (!packet.have.empty() || !packet.want.empty() || !packet.gone.empty()) {
     handle_repair_control(now, link->peer, packet);
   } else {
     handle_packet(now, link->peer, packet, false);
@@ -392,8 +393,8 @@ void MeshNode::handle_fallback(TimeUs now, PeerId sender, std::string_view body)
     ++counters_.malformed_packets;
     return;
   }
-  if (!packet.want.empty()) {
-    serve_pulls(now, sender, packet.want);
+  if (!packet.want.empty() || !packet.gone.empty()) {
+    handle_repair_control(now, sender, packet);
     return;
   }
   handle_packet(now, sender, packet, true);

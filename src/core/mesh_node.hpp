@@ -36,7 +36,7 @@ namespace p2pmesh {
 
 // Protocol feature level announced in our status (MeshStatusMessage.version).
 // 1: message ids, keep-alive, RTTs; 2: gap repair (Packet.have / want).
-inline constexpr std::uint32_t kProtocolVersion = 2;
+inline constexpr std::uint32_t kProtocolVersion = 3;
 
 
 // How a broadcast travels (docs/broadcast.md). Reliable: each source's
@@ -158,8 +158,12 @@ class MeshNode {
   // Packet.have / Packet.want from `from` (a neighbour, or via the server).
   void handle_repair_control(TimeUs now, PeerId from, const wire::Packet& packet);
   void serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::MessageId>& ids);
+  // A have/want/gone packet to `to`: over our link, else through the server.
+  void send_repair_control(PeerId to, const wire::Packet& packet);
   void send_pulls(TimeUs now);
   bool speaks_gap_repair(PeerId peer) const { return membership_.version_of(peer) >= 2; }
+  // Understands Packet.gone (an older peer would take it for a broadcast).
+  bool hears_gone(PeerId peer) const { return membership_.version_of(peer) >= 3; }
   HopFilter hop_filter();
   // ---- signed broadcasts (mesh_node_signatures.cpp) ----
   // The tree (or flood) part of a broadcast, once its signature is known.

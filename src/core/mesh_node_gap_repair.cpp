@@ -6,7 +6,9 @@
 // grace, first from the source, which sends it with the whole subtree below
 // the puller (one copy repairs the subtree a lost transmission cut off), or
 // from a neighbour that has it. Sources and relays keep what they saw in a
-// MessageHistory bounded by age and bytes. See docs/broadcast.md.
+// MessageHistory bounded by age and bytes; a source asked for one of its
+// messages it no longer holds says so (Packet.gone), and the puller reports
+// the gap at once. See docs/broadcast.md.
 
 #include <algorithm>
 
@@ -131,6 +133,21 @@ void MeshNode::handle_repair_control(TimeUs now, PeerId from, const wire::Packet
     if (!order_.announce(now, id.source, id.seq, from)) ++counters_.seq_jumps;
   }
   if (!packet.want.empty()) serve_pulls(now, from, packet.want);
+  // Only the source can say its message is gone (`from` is the link's peer
+  // or the sender the server stamped): nobody else can make us skip it.
+  std::vector<OrderedEvent> events;
+  for (const wire::MessageId& id : packet.gone) {
+    if (id.source == from && ordered(id.source)) order_.gone(now, id.source, id.seq, events);
+  }
+  emit_ordered(events);
+}
+
+void MeshNode::send_repair_control(PeerId to, const wire::Packet& packet) {
+  if (const Link* link = links_.open_link_to(to)) {
+    emit(SendOnLink{link->id, wire::encode(packet)});
+  } else if (config_.relay_fallback && membership_.is_member(to)) {
+    publish({peer_topic(config_.group, to, SignalKind::fallback)}, wire::encode(packet));
+  }
 }
 
 void MeshNode::serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::MessageId>& ids) {
@@ -138,11 +155,19 @@ void MeshNode::serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::Me
   // Each id costs a lookup and maybe a route: a pull names at most
   // kMaxServedPerPull ids (ours never more); a hostile one gets no more.
   const std::size_t count = std::min(ids.size(), kMaxServedPerPull);
+  wire::Packet gone;
+  gone.source = self_;
   for (std::size_t i = 0; i < count; ++i) {
     const wire::MessageId& id = ids[i];
     const wire::Packet* held = history_.find(now, id.source, id.seq);
     if (!held) {
       ++counters_.pulls_unanswerable;
+      // Our own message that our history let go: it will never come. (One
+      // we have not sent yet is not gone: a forged announcement may have
+      // named it; the puller's wait for it times out instead.)
+      if (id.source == self_ && id.seq < next_seq_ && hears_gone(puller)) {
+        gone.gone.push_back(id);
+      }
       continue;
     }
     // A copy we sent lately to a peer above the puller is on its way down.
@@ -164,6 +189,7 @@ void MeshNode::serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::Me
     history_.served(now, id.source, id.seq, puller);
     ++counters_.pulls_served;
   }
+  if (!gone.gone.empty()) send_repair_control(puller, gone);
 }
 
 void MeshNode::send_pulls(TimeUs now) {

@@ -115,6 +115,7 @@ std::size_t packet_size(const Packet& packet) {
   return size + bytes_field_size(packet.payload.size()) + uint_field_size(packet.seq) +
          uint_field_size(packet.ping) + uint_field_size(packet.pong) +
          message_ids_size(packet.have) + message_ids_size(packet.want) +
+         message_ids_size(packet.gone) +
          bytes_field_size(packet.signature.size()) +
          uint_field_size(packet.unreliable_seq);
 }
@@ -133,6 +134,7 @@ void put_packet(std::string& out, const Packet& packet) {
   put_message_ids(out, 8, packet.want);
   put_bytes(writer, 9, packet.signature);
   put_uint64(writer, 10, packet.unreliable_seq);
+  put_message_ids(out, 11, packet.gone);
 }
 
 // MeshStatusMessage
@@ -409,6 +411,7 @@ void reset(Packet& packet) {
   packet.want.clear();
   packet.signature.clear();
   packet.unreliable_seq = 0;
+  packet.gone.clear();
 }
 void reset(MeshStatus& status) {
   status.connected_to.clear();
@@ -498,6 +501,7 @@ DecodeError parse_packet(Reader reader, Packet& packet, const DecodeLimits& limi
       case 8: return read_message_id(r, packet.want, limits.max_message_ids);
       case 9: return read_bytes(r, packet.signature);
       case 10: return read_uint64(r, packet.unreliable_seq);
+      case 11: return read_message_id(r, packet.gone, limits.max_message_ids);
       default: return skip(r);
     }
   });

@@ -55,6 +55,11 @@ struct Packet {
   // a sequence of its own (seq stays 0: peers that do not know this field
   // take it for a message without id and deliver it as it comes).
   std::uint64_t unreliable_seq = 0;
+  // 11 (ours, optional): the sender's answer to a pull of its own messages
+  // that it no longer holds (history expired); the puller reports them as a
+  // gap at once. A control message like have/want; only sent to peers whose
+  // status announced version >= 3.
+  std::vector<MessageId> gone{};
   friend bool operator==(const Packet&, const Packet&) = default;
 };
 

@@ -15,7 +15,8 @@ DeliveryOrderLimits limits() {
   DeliveryOrderLimits l;
   l.pull_delay = 30 * kMillisecond;
   l.pull_interval = 500 * kMillisecond;
-  l.max_pulls = 3;
+  l.max_pull_interval = 2 * kSecond;
+  l.give_up_after = 5 * kSecond;
   return l;
 }
 
@@ -140,7 +141,7 @@ TEST(DeliveryOrder, ASourceFromBeforeUsStartsAtTheFirstMessageSeenAndOlderOnesSt
   EXPECT_EQ(seen(out), "m10 m9 m11 m12");
 }
 
-TEST(DeliveryOrder, AHoleIsPulledAfterTheDelayThenEveryIntervalThenReportedAsAGap) {
+TEST(DeliveryOrder, AHoleIsPulledAfterTheDelayThenBackingOffThenReportedAsAGapWhenNoCopyIsLeft) {
   DeliveryOrder order(limits());
   order.status_said(0, kSource, 1);
   std::vector<OrderedEvent> out;
@@ -157,22 +158,78 @@ TEST(DeliveryOrder, AHoleIsPulledAfterTheDelayThenEveryIntervalThenReportedAsAGa
   EXPECT_EQ(pulls[0].attempt, 1u);
   EXPECT_EQ(pulls[0].holders, (std::vector<PeerId>{9, 7})) << "who sent us its messages, latest last";
   pulls.clear();
+  // Then after 500 ms, 1 s, 2 s, 2 s...: unanswered pulls are no reason to
+  // pull harder (the answers may be on their way to a loaded peer).
   order.poll(529 * kMillisecond, pulls, out);
   EXPECT_TRUE(pulls.empty());
   order.poll(530 * kMillisecond, pulls, out);
-  order.poll(1030 * kMillisecond, pulls, out);
-  ASSERT_EQ(pulls.size(), 2u);
-  EXPECT_EQ(pulls[1].attempt, 3u);
-  EXPECT_EQ(seen(out), "m1");
+  order.poll(1529 * kMillisecond, pulls, out);
+  EXPECT_EQ(pulls.size(), 1u);
+  order.poll(1530 * kMillisecond, pulls, out);
+  order.poll(3529 * kMillisecond, pulls, out);
+  EXPECT_EQ(pulls.size(), 2u);
+  order.poll(3530 * kMillisecond, pulls, out);
+  ASSERT_EQ(pulls.size(), 3u);
+  EXPECT_EQ(pulls[2].attempt, 4u);
+  EXPECT_EQ(seen(out), "m1") << "unanswered for 3.5 s is slow, not lost";
+  // give_up_after (5 s) since the hole was noticed: no peer holds a copy.
+  EXPECT_EQ(order.next_deadline(), 5 * kSecond);
   pulls.clear();
-  order.poll(1530 * kMillisecond, pulls, out);  // out of pulls
+  order.poll(5 * kSecond, pulls, out);
   EXPECT_TRUE(pulls.empty());
   EXPECT_EQ(seen(out), "m1 gap2-2 m3");
   EXPECT_EQ(order.next_deadline(), kNever);
   out.clear();
-  EXPECT_EQ(give(order, 2 * kSecond, 2, out), DeliveryOrder::Outcome::late)
+  EXPECT_EQ(give(order, 6 * kSecond, 2, out), DeliveryOrder::Outcome::late)
       << "a copy after its gap was reported is not delivered";
   EXPECT_EQ(seen(out), "");
+}
+
+TEST(DeliveryOrder, TheSourceSayingAMessageIsGoneMakesTheGapAtOnce) {
+  DeliveryOrder order(limits());
+  order.status_said(0, kSource, 1);
+  std::vector<OrderedEvent> out;
+  give(order, 0, 1, out);
+  give(order, 0, 4, out);  // 2 and 3 are missing
+  std::vector<PullRequest> pulls;
+  order.poll(30 * kMillisecond, pulls, out);
+  ASSERT_EQ(pulls.size(), 1u);
+  EXPECT_EQ(pulls[0].seqs, (std::vector<std::uint64_t>{2, 3}));
+  // The source's history let 2 go (and so everything older): 3 may still come.
+  order.gone(40 * kMillisecond, kSource, 2, out);
+  EXPECT_EQ(seen(out), "m1 gap2-2");
+  EXPECT_NE(order.next_deadline(), kNever) << "3 is still pulled";
+  // It cannot make us skip messages we never knew of.
+  order.gone(50 * kMillisecond, kSource, 100, out);
+  EXPECT_EQ(seen(out), "m1 gap2-2 gap3-3 m4");
+  EXPECT_EQ(order.next_deadline(), kNever);
+  EXPECT_EQ(give(order, 60 * kMillisecond, 5, out), DeliveryOrder::Outcome::delivered);
+  EXPECT_EQ(seen(out), "m1 gap2-2 gap3-3 m4 m5");
+}
+
+TEST(DeliveryOrder, EachNewOldestHoleGetsItsOwnPullsUnderABurstOfHoles) {
+  // A burst on a loaded peer: holes open and fill all the time. Counting
+  // their pulls together gave up on holes that had only just been noticed.
+  DeliveryOrder order(limits());
+  order.status_said(0, kSource, 1);
+  std::vector<OrderedEvent> out;
+  give(order, 0, 1, out);
+  give(order, 0, 3, out);
+  give(order, 0, 5, out);  // 2 and 4 missing
+  std::vector<PullRequest> pulls;
+  for (TimeUs now : {30, 530, 1530, 3530}) order.poll(now * kMillisecond, pulls, out);
+  EXPECT_EQ(pulls.size(), 4u);
+  give(order, 4 * kSecond, 2, out);  // the oldest hole filled: 4 is the oldest now
+  EXPECT_EQ(seen(out), "m1 m2 m3");
+  EXPECT_EQ(order.next_deadline(), 4030 * kMillisecond) << "its own first pull, after the grace";
+  pulls.clear();
+  for (TimeUs now = 4030 * kMillisecond; now < 9 * kSecond; now += 100 * kMillisecond) {
+    order.poll(now, pulls, out);
+  }
+  EXPECT_EQ(pulls.front().attempt, 1u);
+  EXPECT_EQ(seen(out), "m1 m2 m3") << "4 was noticed as the oldest hole less than 5 s ago";
+  order.poll(9030 * kMillisecond, pulls, out);
+  EXPECT_EQ(seen(out), "m1 m2 m3 gap4-4 m5");
 }
 
 TEST(DeliveryOrder, AnAnnouncedMessageIsMissingUntilItComes) {

@@ -100,8 +100,9 @@ TEST(GapRepair, WhatNobodyHoldsAnyMoreReachesTheApplicationAsAGapBeforeWhatFollo
   network.run_for(1 * kMillisecond);
   network.set_drop(0);
   network.run_for(1 * kSecond);
+  const TimeUs after_sent = network.now();
   network.broadcast(source, "after");
-  network.run_for(10 * kSecond);  // every pull goes unanswered
+  network.run_for(10 * kSecond);
   for (const PeerId peer : peers) {
     if (peer == source) continue;
     ASSERT_EQ(network.gaps(peer).size(), 1u) << "peer " << peer;
@@ -109,6 +110,7 @@ TEST(GapRepair, WhatNobodyHoldsAnyMoreReachesTheApplicationAsAGapBeforeWhatFollo
     EXPECT_EQ(gap.source, source);
     EXPECT_EQ(gap.from_seq, 1u);
     EXPECT_EQ(gap.to_seq, 1u);
+    EXPECT_LT(gap.at - after_sent, 500 * kMillisecond) << "no copy to wait for";
     const std::vector<std::string> got = got_from(network, peer, source);
     ASSERT_EQ(got, std::vector<std::string>{"after"});
     // The gap first, then the message after it.
@@ -117,8 +119,31 @@ TEST(GapRepair, WhatNobodyHoldsAnyMoreReachesTheApplicationAsAGapBeforeWhatFollo
         EXPECT_GE(d.at, gap.at);
       }
     }
-    EXPECT_GT(network.node(peer).counters().pulls_sent, 0u);
   }
+}
+
+TEST(GapRepair, TheSourceSaysAtOnceThatItsHistoryLetAMessageGo) {
+  VirtualNetwork network({});
+  MeshConfig config = test_config();
+  config.history_bytes = 1;  // every message is let go at once: the source answers `gone`
+  const std::vector<PeerId> peers = join(network, 12, config);
+  const PeerId source = peers.back();
+  network.set_drop(1.0);
+  network.broadcast(source, "lost");
+  network.run_for(1 * kMillisecond);
+  network.set_drop(0);
+  network.run_for(1 * kSecond);
+  const TimeUs after_sent = network.now();
+  network.broadcast(source, "after");
+  network.run_for(1 * kSecond);  // far less than history_age (20 s): no timeout involved
+  for (const PeerId peer : peers) {
+    if (peer == source) continue;
+    ASSERT_EQ(network.gaps(peer).size(), 1u) << "peer " << peer;
+    EXPECT_EQ(network.gaps(peer).front().from_seq, 1u);
+    EXPECT_LT(network.gaps(peer).front().at - after_sent, 500 * kMillisecond) << "peer " << peer;
+    EXPECT_EQ(got_from(network, peer, source), std::vector<std::string>{"after"});
+  }
+  EXPECT_GT(network.node(source).counters().pulls_unanswerable, 0u);
 }
 
 // Every message a peer gets is announced to its neighbours outside the

@@ -41,7 +41,8 @@ TEST(MeshConfig, EachBrokenRuleIsNamedInTheMessage) {
             "pull_interval must be at least 10 ms, not 0 ms");
   EXPECT_EQ(problem([](MeshConfig& c) { c.pull_delay = -1; }),
             "pull_delay and history_age must not be negative");
-  EXPECT_EQ(problem([](MeshConfig& c) { c.max_pulls = 0; }), "max_pulls must be at least 1");
+  EXPECT_EQ(problem([](MeshConfig& c) { c.max_pull_interval = c.pull_interval - 1; }),
+            "max_pull_interval must be at least pull_interval");
   EXPECT_EQ(problem([](MeshConfig& c) { c.history_age = 0; }), "") << "0 = keep nothing";
 }
 

@@ -207,7 +207,7 @@ struct Codec<w::Packet> {
     p.seq = random_u64(rng);
     p.ping = pick(rng, 4) == 0 ? random_u64(rng) : 0;
     p.pong = pick(rng, 4) == 0 ? random_u64(rng) : 0;
-    for (auto* ids : {&p.have, &p.want}) {
+    for (auto* ids : {&p.have, &p.want, &p.gone}) {
       ids->resize(pick(rng, 4) == 0 ? random_size(rng, 20) : 0);
       for (auto& id : *ids) id = {random_u32(rng), random_u64(rng)};
     }
@@ -233,6 +233,11 @@ struct Codec<w::Packet> {
       m->set_source(id.source);
       m->set_seq(id.seq);
     }
+    for (const auto& id : p.gone) {
+      auto* m = out.add_gone();
+      m->set_source(id.source);
+      m->set_seq(id.seq);
+    }
     out.set_unreliable_seq(p.unreliable_seq);
     out.set_signature(p.signature);
     return out;
@@ -247,6 +252,7 @@ struct Codec<w::Packet> {
     out.pong = p.pong();
     for (const auto& id : p.have()) out.have.push_back({id.source(), id.seq()});
     for (const auto& id : p.want()) out.want.push_back({id.source(), id.seq()});
+    for (const auto& id : p.gone()) out.gone.push_back({id.source(), id.seq()});
     out.unreliable_seq = p.unreliable_seq();
     out.signature = p.signature();
     return out;

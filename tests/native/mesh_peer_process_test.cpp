@@ -104,11 +104,24 @@ void expect_each_delivered_once(std::vector<std::unique_ptr<PeerProcess>>& peers
   std::this_thread::sleep_for(300ms);
   for (auto& p : peers) {
     const auto got = p->messages();
+    bool complete = true;
     for (const auto& key : sent) {
       const auto it = got.find(key);
       const int count = it == got.end() ? 0 : it->second;
       EXPECT_EQ(count, key.first == p->id() ? 0 : 1)
           << "peer " << p->id() << " message " << key.second << " from " << key.first;
+      complete = complete && count == (key.first == p->id() ? 0 : 1);
+    }
+    // What that peer saw besides messages and views: links, gaps, departures
+    // and, as it leaves, its counters.
+    if (!complete) {
+      p->child->terminate(5s);
+      for (const std::string& line : p->child->lines()) {
+        if (line.find("\"event\":\"message\"") == std::string::npos &&
+            line.find("\"event\":\"view\"") == std::string::npos) {
+          std::printf("peer %u: %s\n", p->id(), line.c_str());
+        }
+      }
     }
   }
 }
