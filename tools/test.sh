@@ -34,12 +34,16 @@ run_preset() {
   shift
   local targets=()
   while [ "${1:-}" = --target ]; do targets+=(--target "$2"); shift 2; done
+  local started=$SECONDS
   cmake --preset "$preset" >/dev/null
   cmake --build --preset "$preset" -j "$jobs" "${targets[@]}"
+  echo "test.sh: $preset built in $((SECONDS - started)) s"
+  started=$SECONDS
   ctest --preset "$preset" -j "$jobs" "$@"
+  echo "test.sh: $preset tests ran in $((SECONDS - started)) s"
 }
 
-# Under ASan + UBSan (a Debug build, 3-10x slower): the tests labelled core,
+# Under ASan + UBSan (a Debug build at -O1, 2-4x slower): the tests labelled core,
 # server (meshd in-process and as a program, plain, two loops, TLS, cluster,
 # abuse), native (the peers over libwebrtc, which itself is not instrumented:
 # our code around it is) and nat (meshd, mesh-peer and coturn in namespaces),
@@ -56,6 +60,7 @@ asan_skip+='|^nat_mesh$'
 # The browser peer (web/p2pmesh.mjs + .wasm), used by the browser tests.
 cmake --preset wasm >/dev/null
 cmake --build --preset wasm -j "$jobs"
+echo "test.sh: dependencies and the browser peer ready after $SECONDS s"
 
 # Each target of tests/fuzz/ fuzzed from a copy of its committed corpus (the
 # repository is never written), niced: the machine may be shared.
@@ -95,4 +100,4 @@ if [ "$asan" = 1 ]; then
     -L '^(core|server|native|nat)$' -E "$asan_skip"
 fi
 if [ "$fuzz" = 1 ]; then run_fuzz; fi
-echo "test.sh: all tests passed"
+echo "test.sh: all tests passed in $((SECONDS / 60)) min $((SECONDS % 60)) s"
