@@ -112,6 +112,9 @@ MeshConfig config_from(const val& options) {
   read_ms(options, "candidateBackoffMs", config.candidate_backoff);
   read_ms(options, "pingIntervalMs", config.ping_interval);
   read_ms(options, "deadLinkTimeoutMs", config.dead_link_timeout);
+  // Reliable delivery: how long messages are kept for others to pull, and
+  // how long a hole is waited for before it is a gap.
+  read_ms(options, "historyAgeMs", config.history_age);
   // State reports on `<group>.report` for observers (dashboard); 0 = off.
   read_ms(options, "reportIntervalMs", config.report_interval);
   // Commands from observers on `<group>.<id>.command` (the 'command' event).
@@ -166,6 +169,7 @@ std::string with_option_names(std::string message) {
       {"report_interval", "reportIntervalMs"},     {"max_packet_bytes", "maxPacketBytes"},
       {"tree.alpha", "treeAlpha"},                 {"tree.max_depth", "treeMaxDepth"},
       {"require_signatures", "requireSignatures"}, {"public_key", "publicKey"},
+      {"history_age", "historyAgeMs"},
   };
   for (const auto& [cpp, js] : kNames) {
     for (std::size_t at = message.find(cpp); at != std::string::npos; at = message.find(cpp, at)) {
@@ -190,6 +194,7 @@ val default_options() {
   out.set("candidateBackoffMs", ms(config.candidate_backoff));
   out.set("pingIntervalMs", ms(config.ping_interval));
   out.set("deadLinkTimeoutMs", ms(config.dead_link_timeout));
+  out.set("historyAgeMs", ms(config.history_age));
   out.set("reportIntervalMs", ms(config.report_interval));
   out.set("observerCommands", val(config.observer_commands));
   out.set("pruneRoutes", val(config.prune_routes));

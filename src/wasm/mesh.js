@@ -429,7 +429,7 @@ function validateJoinOptions(module, settings, coreOptions) {
   };
   for (const key of ['targetConnections', 'maxConnections', 'maxPacketBytes', 'treeMaxDepth']) integer(key);
   for (const key of ['linkTimeoutMs', 'statusIntervalMs', 'memberTimeoutMs', 'candidateBackoffMs',
-    'pingIntervalMs', 'deadLinkTimeoutMs', 'reportIntervalMs', 'treeAlpha', 'timeoutMs',
+    'pingIntervalMs', 'deadLinkTimeoutMs', 'historyAgeMs', 'reportIntervalMs', 'treeAlpha', 'timeoutMs',
     'reconnectInitialMs', 'reconnectMaxMs']) number(key);
   if (!settings.urls.every((url) => typeof url === 'string' && url.length > 0)) {
     throw new TypeError('p2pmesh: urls must be a list of WebSocket URLs');
@@ -517,7 +517,7 @@ export class Mesh {
     const coreOptions = { seed: randomSeed() };
     for (const key of ['group', 'targetConnections', 'maxConnections', 'linkTimeoutMs',
       'statusIntervalMs', 'memberTimeoutMs', 'candidateBackoffMs', 'pingIntervalMs',
-      'deadLinkTimeoutMs', 'reportIntervalMs', 'observerCommands', 'pruneRoutes', 'fallback',
+      'deadLinkTimeoutMs', 'historyAgeMs', 'reportIntervalMs', 'observerCommands', 'pruneRoutes', 'fallback',
       'maxPacketBytes', 'treeMode', 'treeAlpha', 'treeMaxDepth', 'seed', 'requireSignatures']) {
       if (settings[key] !== undefined) coreOptions[key] = settings[key];
     }

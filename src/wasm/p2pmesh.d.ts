@@ -38,6 +38,11 @@ export interface JoinOptions {
   pingIntervalMs?: number;
   /** A link silent this long is closed (default 2000). */
   deadLinkTimeoutMs?: number;
+  /**
+   * Reliable delivery: messages are kept this long for others to pull, and a
+   * hole nobody repaired within it becomes a 'gap' event (default 20000).
+   */
+  historyAgeMs?: number;
   /** Publish this peer's state report on `<group>.report` this often, for observers (default 0 = off). */
   reportIntervalMs?: number;
   /** Accept observer commands on `<group>.<id>.command` as 'command' events (default false). */
@@ -356,7 +361,7 @@ export declare function defaultOptions(
   moduleOptions?: Record<string, unknown>,
 ): Promise<Required<Pick<JoinOptions, 'group' | 'targetConnections' | 'maxConnections' |
   'linkTimeoutMs' | 'statusIntervalMs' | 'memberTimeoutMs' | 'candidateBackoffMs' |
-  'pingIntervalMs' | 'deadLinkTimeoutMs' | 'reportIntervalMs' | 'observerCommands' |
+  'pingIntervalMs' | 'deadLinkTimeoutMs' | 'historyAgeMs' | 'reportIntervalMs' | 'observerCommands' |
   'pruneRoutes' | 'fallback' | 'maxPacketBytes' | 'treeMode' | 'treeAlpha' | 'treeMaxDepth'>> &
   { maxPayloadBytes: number }>;
 

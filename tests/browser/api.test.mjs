@@ -270,6 +270,7 @@ test('bad options and oversized broadcasts are clear errors, not a broken mesh',
   assert.equal(errors.defaults.maxConnections, 6);
   assert.equal(errors.defaults.memberTimeoutMs, 150000);
   assert.equal(errors.defaults.treeMode, 'blend');
+  assert.equal(errors.defaults.historyAgeMs, 20000);
   assert.equal(errors.defaults.maxPayloadBytes, 48 * 1024);
 
   const id = await join(page, 'limits');

@@ -24,20 +24,21 @@ after(async () => {
 });
 
 // A test page joined to `group`; messages and gaps land in window.log, in
-// the order the application got them. `before` runs in the page first.
-async function joinPage(label, group, beforeJoin = null) {
+// the order the application got them. `beforeJoin` runs in the page first;
+// `options` go to Mesh.join.
+async function joinPage(label, group, beforeJoin = null, options = {}) {
   const page = await newPage(browser, label);
   await page.goto(`${server.http}/test/`);
   await page.waitForFunction(() => window.p2pmeshReady === true);
   if (beforeJoin) await page.evaluate(beforeJoin);
-  const id = await page.evaluate(async ({ url, group }) => {
-    window.mesh = await window.testJoin({ url, group });
+  const id = await page.evaluate(async ({ url, group, options }) => {
+    window.mesh = await window.testJoin({ ...options, url, group });
     window.log = [];
     window.mesh.on('message', (m) => window.log.push(
       { kind: 'message', from: m.from, text: m.text, seq: m.seq, reliable: m.reliable }));
     window.mesh.on('gap', (g) => window.log.push({ kind: 'gap', ...g }));
     return window.mesh.id;
-  }, { url: server.ws, group });
+  }, { url: server.ws, group, options });
   return { page, id, label };
 }
 
@@ -94,8 +95,8 @@ test('the unreliable channel opens on first use and its messages say reliable: f
 test('an unreliable message is not held behind a lost reliable one', async () => {
   // Page A's data channel `data` swallows every copy of the reliable message
   // "LOST-ME" (the broadcast and the repairs B pulls): B holds A's next
-  // reliable message until the pulls give up (a gap). An unreliable message
-  // sent after both reaches B at once.
+  // reliable message until no copy can be left (B's historyAgeMs, short
+  // here: a gap). An unreliable message sent after both reaches B at once.
   const swallow = () => {
     const needle = new TextEncoder().encode('LOST-ME');
     const holds = (bytes) => {
@@ -118,7 +119,7 @@ test('an unreliable message is not held behind a lost reliable one', async () =>
     };
   };
   const a = await joinPage('A', 'no-wait', swallow);
-  const b = await joinPage('B', 'no-wait');
+  const b = await joinPage('B', 'no-wait', null, { historyAgeMs: 3000 });
   await waitFor(async () => (await link(a.page, b.id)) && (await link(b.page, a.id)),
     { what: 'a link between A and B' });
   // B tracks A's reliable messages from the first one it gets: this one.
