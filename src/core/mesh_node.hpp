@@ -35,7 +35,8 @@
 namespace p2pmesh {
 
 // Protocol feature level announced in our status (MeshStatusMessage.version).
-// 1: message ids, keep-alive, RTTs; 2: gap repair (Packet.have / want).
+// 1: message ids, keep-alive, RTTs; 2: gap repair (Packet.have / want);
+// 3: a source's answer that a pulled message is gone (Packet.gone).
 inline constexpr std::uint32_t kProtocolVersion = 3;
 
 
@@ -155,7 +156,7 @@ class MeshNode {
   void announce(TimeUs now, const wire::Packet& packet, PeerId via,
                 const std::vector<PeerId>& children);
   void send_due_announcements(TimeUs now);  // the batches AnnouncementBatcher says are due
-  // Packet.have / Packet.want from `from` (a neighbour, or via the server).
+  // Packet.have / want / gone from `from` (a neighbour, or via the server).
   void handle_repair_control(TimeUs now, PeerId from, const wire::Packet& packet);
   void serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::MessageId>& ids);
   // A have/want/gone packet to `to`: over our link, else through the server.
