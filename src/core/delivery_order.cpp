@@ -210,6 +210,18 @@ void DeliveryOrder::gone(TimeUs now, PeerId source, std::uint64_t seq,
   give_up(now, source, *s, std::min(seq, s->highest_known), out);
 }
 
+void DeliveryOrder::source_sent_up_to(TimeUs now, PeerId source, std::uint64_t last) {
+  Source* s = find(source);
+  if (!s || last >= s->highest_known) return;
+  // What came is real whatever the source said before sending it.
+  std::uint64_t known = std::max(last, s->next - 1);
+  if (s->pending && !s->pending->held.empty()) {
+    known = std::max(known, s->pending->held.rbegin()->first);
+  }
+  s->highest_known = known;
+  hole_changed(now, source, *s);
+}
+
 void DeliveryOrder::hole_changed(TimeUs now, PeerId source, Source& s) {
   const auto listed = std::find(with_holes_.begin(), with_holes_.end(), source);
   if (has_hole(s)) {

@@ -95,6 +95,10 @@ class DeliveryOrder {
   // The source no longer holds `seq` (nor, as its history drops the oldest
   // first, anything older): the holes up to it become a gap now.
   void gone(TimeUs now, PeerId source, std::uint64_t seq, std::vector<OrderedEvent>& out);
+  // The source itself says its last message so far is `last` (0: none): seqs
+  // above it that we only heard announced do not exist (yet), so they are no
+  // hole (a forged announcement would otherwise hold its later messages).
+  void source_sent_up_to(TimeUs now, PeerId source, std::uint64_t last);
   // Pulls due now, and gaps for holes past give_up_after (into `out`).
   void poll(TimeUs now, std::vector<PullRequest>& pulls, std::vector<OrderedEvent>& out);
   // The source left for good: its holes become gaps now, its state goes.

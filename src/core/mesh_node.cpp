@@ -386,14 +386,14 @@ void MeshNode::flood(const wire::Packet& packet, PeerId except) {
 
 void MeshNode::handle_fallback(TimeUs now, PeerId sender, std::string_view body) {
   wire::Packet packet;
-  // Through the server only pulls come besides broadcasts (announcements
-  // and keep-alives are between neighbours).
+  // Through the server come broadcasts, pulls and a source's answers to
+  // them (keep-alives are between neighbours).
   if (wire::decode(body, packet, limits_) != wire::DecodeError::none || packet.ping != 0 ||
-      packet.pong != 0 || !packet.have.empty()) {
+      packet.pong != 0) {
     ++counters_.malformed_packets;
     return;
   }
-  if (!packet.want.empty() || !packet.gone.empty()) {
+  if (!packet.want.empty() || !packet.gone.empty() || !packet.have.empty()) {
     handle_repair_control(now, sender, packet);
     return;
   }

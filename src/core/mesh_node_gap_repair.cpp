@@ -129,6 +129,10 @@ void MeshNode::announce_tail() {
 
 void MeshNode::handle_repair_control(TimeUs now, PeerId from, const wire::Packet& packet) {
   for (const wire::MessageId& id : packet.have) {
+    // The source on itself: what it has sent so far (its answer to a pull of
+    // messages it never sent, or its tail). Announcements of later seqs by
+    // others were early or forged.
+    if (id.source == from && ordered(from)) order_.source_sent_up_to(now, from, id.seq);
     if (id.seq == 0 || !ordered(id.source) || duplicates_.seen(id.source, id.seq)) continue;
     if (!order_.announce(now, id.source, id.seq, from)) ++counters_.seq_jumps;
   }
@@ -155,18 +159,20 @@ void MeshNode::serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::Me
   // Each id costs a lookup and maybe a route: a pull names at most
   // kMaxServedPerPull ids (ours never more); a hostile one gets no more.
   const std::size_t count = std::min(ids.size(), kMaxServedPerPull);
-  wire::Packet gone;
-  gone.source = self_;
+  wire::Packet answer;  // what we can say about our own messages we do not send
+  answer.source = self_;
   for (std::size_t i = 0; i < count; ++i) {
     const wire::MessageId& id = ids[i];
     const wire::Packet* held = history_.find(now, id.source, id.seq);
     if (!held) {
       ++counters_.pulls_unanswerable;
-      // Our own message that our history let go: it will never come. (One
-      // we have not sent yet is not gone: a forged announcement may have
-      // named it; the puller's wait for it times out instead.)
-      if (id.source == self_ && id.seq < next_seq_ && hears_gone(puller)) {
-        gone.gone.push_back(id);
+      if (id.source != self_ || !hears_gone(puller)) continue;
+      if (id.seq < next_seq_) {
+        answer.gone.push_back(id);  // our history let it go: it will never come
+      } else if (answer.have.empty()) {
+        // Never sent (a forged or early announcement named it): say how far
+        // we are, so the puller stops waiting for it.
+        answer.have.push_back({self_, next_seq_ - 1});
       }
       continue;
     }
@@ -189,7 +195,7 @@ void MeshNode::serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::Me
     history_.served(now, id.source, id.seq, puller);
     ++counters_.pulls_served;
   }
-  if (!gone.gone.empty()) send_repair_control(puller, gone);
+  if (!answer.gone.empty() || !answer.have.empty()) send_repair_control(puller, answer);
 }
 
 void MeshNode::send_pulls(TimeUs now) {

@@ -207,6 +207,28 @@ TEST(DeliveryOrder, TheSourceSayingAMessageIsGoneMakesTheGapAtOnce) {
   EXPECT_EQ(seen(out), "m1 gap2-2 gap3-3 m4 m5");
 }
 
+TEST(DeliveryOrder, AnnouncedSeqsTheSourceSaysItNeverSentAreNoHole) {
+  DeliveryOrder order(limits());
+  order.status_said(0, kSource, 1);
+  std::vector<OrderedEvent> out;
+  give(order, 0, 1, out);
+  ASSERT_TRUE(order.announce(0, kSource, 4, 8));  // forged (or early): 2..4
+  std::vector<PullRequest> pulls;
+  order.poll(30 * kMillisecond, pulls, out);
+  ASSERT_EQ(pulls.size(), 1u);
+  EXPECT_EQ(pulls[0].seqs, (std::vector<std::uint64_t>{2, 3, 4}));
+  order.source_sent_up_to(40 * kMillisecond, kSource, 1);
+  EXPECT_EQ(order.next_deadline(), kNever) << "nothing to wait for";
+  EXPECT_EQ(give(order, 50 * kMillisecond, 2, out), DeliveryOrder::Outcome::delivered);
+  // What came is real, whatever the source said before it sent it.
+  give(order, 60 * kMillisecond, 4, out);
+  order.source_sent_up_to(70 * kMillisecond, kSource, 2);
+  EXPECT_TRUE(order.missing(kSource, 3));
+  EXPECT_EQ(seen(out), "m1 m2");
+  EXPECT_EQ(give(order, 80 * kMillisecond, 3, out), DeliveryOrder::Outcome::delivered);
+  EXPECT_EQ(seen(out), "m1 m2 m3 m4");
+}
+
 TEST(DeliveryOrder, EachNewOldestHoleGetsItsOwnPullsUnderABurstOfHoles) {
   // A burst on a loaded peer: holes open and fill all the time. Counting
   // their pulls together gave up on holes that had only just been noticed.

@@ -1235,3 +1235,100 @@ TEST_F(MeshNodeTest, WithAReferencePeerInTheGroupLinkDownsGoOutAtOnceAsBefore) {
 
 }  // namespace
 }  // namespace p2pmesh
+
+namespace p2pmesh {
+namespace {
+
+// A status of a peer that hears Packet.gone (version 3), next seq 1.
+wire::MeshUpdate v3_status(PeerId source, std::vector<PeerId> links) {
+  wire::MeshUpdate update = status_of(source, 1, std::move(links));
+  update.status.version = 3;
+  update.status.next_seq = 1;
+  return update;
+}
+
+std::vector<wire::Packet> packets_on(const std::vector<Action>& actions, LinkId link) {
+  std::vector<wire::Packet> out;
+  for (const SendOnLink& send : only<SendOnLink>(actions)) {
+    if (send.link != link) continue;
+    wire::Packet packet;
+    EXPECT_EQ(wire::decode(send.bytes, packet), wire::DecodeError::none);
+    out.push_back(std::move(packet));
+  }
+  return out;
+}
+
+TEST_F(MeshNodeTest, ASourceAnswersAPullOfWhatItLetGoWithGoneAndOfWhatItNeverSentWithItsLastSeq) {
+  MeshConfig config = make_config();
+  config.history_bytes = 1;  // nothing stays in the history
+  MeshNode node(config);
+  node.on_welcome(now_, kSelf);
+  node.on_topic_message(now_, "g.mesh", kSelf, wire::encode(status_of(kSelf, 1, {})));
+  node.on_topic_message(now_, "g.mesh", 8, wire::encode(v3_status(8, {})));
+  node.on_topic_message(now_, peer_topic("g", kSelf, SignalKind::offer), 8,
+                        R"({"type":"offer","sdp":"v=0"})");
+  const LinkId link = only<AcceptLink>(node.take_actions()).at(0).link;
+  node.on_link_open(now_, link);
+  EXPECT_EQ(node.broadcast(now_, "one"), 1u);
+  EXPECT_EQ(node.broadcast(now_, "two"), 2u);
+  node.take_actions();
+  wire::Packet want;
+  want.source = 8;
+  want.want = {{kSelf, 1}, {kSelf, 7}};
+  node.on_link_data(now_, link, wire::encode(want));
+  const std::vector<wire::Packet> answers = packets_on(node.take_actions(), link);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].gone, (std::vector<wire::MessageId>{{kSelf, 1}})) << "let go: never comes";
+  EXPECT_EQ(answers[0].have, (std::vector<wire::MessageId>{{kSelf, 2}})) << "7 was never sent";
+  EXPECT_TRUE(answers[0].payload.empty());
+}
+
+TEST_F(MeshNodeTest, AForgedAnnouncementDoesNotHoldASourcesMessagesOnceTheSourceAnswers) {
+  welcome();
+  hear(v3_status(7, {}));
+  hear(v3_status(8, {}));
+  const LinkId from7 = accept_and_open(7);
+  const LinkId from8 = accept_and_open(8);
+  wire::Packet forged;  // 8 claims to have 7's messages 1..3, which 7 never sent
+  forged.source = 8;
+  forged.have = {{7, 3}};
+  node_.on_link_data(now_, from8, wire::encode(forged));
+  node_.take_actions();
+  now_ += 50 * kMillisecond;
+  node_.on_tick(now_);
+  std::vector<wire::Packet> asked = packets_on(node_.take_actions(), from7);
+  std::erase_if(asked, [](const wire::Packet& p) { return p.want.empty(); });  // keep-alives
+  ASSERT_EQ(asked.size(), 1u) << "the source is asked first";
+  EXPECT_EQ(asked[0].want.size(), 3u);
+  wire::Packet answer;  // 7: "my last message so far: none"
+  answer.source = 7;
+  answer.have = {{7, 0}};
+  node_.on_link_data(now_, from7, wire::encode(answer));
+  node_.take_actions();
+  const std::uint64_t pulls = node_.counters().pulls_sent;
+  // Long after (the links went silent meanwhile): no pull, and no gap over
+  // the phantom seqs (which would make 7's real messages 1..3 "late").
+  for (int i = 0; i < 30; ++i) {
+    now_ += 1 * kSecond;
+    node_.on_tick(now_);
+    EXPECT_TRUE(only<Gap>(node_.take_actions()).empty());
+  }
+  EXPECT_EQ(node_.counters().pulls_sent, pulls);
+  for (std::uint64_t seq : {1, 2}) {  // through the server: the link is gone
+    wire::Packet real;
+    real.source = 7;
+    real.seq = seq;
+    real.edges = {{7, kSelf}};
+    real.payload = "real " + std::to_string(seq);
+    node_.on_topic_message(now_, peer_topic("g", kSelf, SignalKind::fallback), 7,
+                           wire::encode(real));
+  }
+  const auto delivered = only<Deliver>(node_.take_actions());
+  ASSERT_EQ(delivered.size(), 2u);
+  EXPECT_EQ(delivered[0].payload, "real 1");
+  EXPECT_EQ(delivered[1].payload, "real 2");
+  EXPECT_EQ(node_.counters().gaps, 0u);
+}
+
+}  // namespace
+}  // namespace p2pmesh
