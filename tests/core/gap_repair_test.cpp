@@ -37,6 +37,19 @@ std::vector<std::string> got_from(const VirtualNetwork& network, PeerId peer, Pe
   return out;
 }
 
+// The source's message "lost" reaches nobody; 1 s later its message
+// "after" goes out (and shows the hole). Returns when "after" was sent.
+TimeUs lose_one_then_send_another(VirtualNetwork& network, PeerId source) {
+  network.set_drop(1.0);
+  network.broadcast(source, "lost");
+  network.run_for(1 * kMillisecond);
+  network.set_drop(0);
+  network.run_for(1 * kSecond);
+  const TimeUs sent_at = network.now();
+  network.broadcast(source, "after");
+  return sent_at;
+}
+
 TEST(GapRepair, UnderFivePercentLossEveryPeerGetsEverySourcesMessagesInOrderExactlyOnce) {
   sim::NetworkOptions options;
   options.seed = 3;
@@ -95,13 +108,7 @@ TEST(GapRepair, WhatNobodyHoldsAnyMoreReachesTheApplicationAsAGapBeforeWhatFollo
   config.history_age = 0;  // nobody keeps anything to pull
   const std::vector<PeerId> peers = join(network, 12, config);
   const PeerId source = peers.back();
-  network.set_drop(1.0);
-  network.broadcast(source, "lost");
-  network.run_for(1 * kMillisecond);
-  network.set_drop(0);
-  network.run_for(1 * kSecond);
-  const TimeUs after_sent = network.now();
-  network.broadcast(source, "after");
+  const TimeUs after_sent = lose_one_then_send_another(network, source);
   network.run_for(10 * kSecond);
   for (const PeerId peer : peers) {
     if (peer == source) continue;
@@ -128,13 +135,7 @@ TEST(GapRepair, TheSourceSaysAtOnceThatItsHistoryLetAMessageGo) {
   config.history_bytes = 1;  // every message is let go at once: the source answers `gone`
   const std::vector<PeerId> peers = join(network, 12, config);
   const PeerId source = peers.back();
-  network.set_drop(1.0);
-  network.broadcast(source, "lost");
-  network.run_for(1 * kMillisecond);
-  network.set_drop(0);
-  network.run_for(1 * kSecond);
-  const TimeUs after_sent = network.now();
-  network.broadcast(source, "after");
+  const TimeUs after_sent = lose_one_then_send_another(network, source);
   network.run_for(1 * kSecond);  // far less than history_age (20 s): no timeout involved
   for (const PeerId peer : peers) {
     if (peer == source) continue;
