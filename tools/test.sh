@@ -44,7 +44,7 @@ run_preset() {
 }
 
 # Under ASan + UBSan (a Debug build, 3-10x slower; -O1 ran the tests in 202
-# s instead of 288 s but took 16 min instead of 5 to build): the tests labelled core,
+# s instead of 288 s but took 16 min instead of 8 to build): the tests labelled core,
 # server (meshd in-process and as a program, plain, two loops, TLS, cluster,
 # abuse), native (the peers over libwebrtc, which itself is not instrumented:
 # our code around it is) and nat (meshd, mesh-peer and coturn in namespaces),
