@@ -159,8 +159,9 @@ class MeshNode {
   // Packet.have / want / gone from `from` (a neighbour, or via the server).
   void handle_repair_control(TimeUs now, PeerId from, const wire::Packet& packet);
   void serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::MessageId>& ids);
-  // A have/want/gone packet to `to`: over our link, else through the server.
-  void send_repair_control(PeerId to, const wire::Packet& packet);
+  // A packet to `to`: over our link, else through the server (if it is a
+  // member and fallback is on). False when neither.
+  bool send_to_member(PeerId to, const wire::Packet& packet);
   void send_pulls(TimeUs now);
   bool speaks_gap_repair(PeerId peer) const { return membership_.version_of(peer) >= 2; }
   // Understands Packet.gone (an older peer would take it for a broadcast).

@@ -146,12 +146,15 @@ void MeshNode::handle_repair_control(TimeUs now, PeerId from, const wire::Packet
   emit_ordered(events);
 }
 
-void MeshNode::send_repair_control(PeerId to, const wire::Packet& packet) {
+bool MeshNode::send_to_member(PeerId to, const wire::Packet& packet) {
   if (const Link* link = links_.open_link_to(to)) {
     emit(SendOnLink{link->id, wire::encode(packet)});
   } else if (config_.relay_fallback && membership_.is_member(to)) {
     publish({peer_topic(config_.group, to, SignalKind::fallback)}, wire::encode(packet));
+  } else {
+    return false;
   }
+  return true;
 }
 
 void MeshNode::serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::MessageId>& ids) {
@@ -185,17 +188,11 @@ void MeshNode::serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::Me
     }
     wire::Packet copy{held->source, std::move(route), held->payload, held->seq};
     copy.signature = held->signature;
-    if (const Link* link = links_.open_link_to(puller)) {
-      emit(SendOnLink{link->id, wire::encode(copy)});
-    } else if (config_.relay_fallback && membership_.is_member(puller)) {
-      publish({peer_topic(config_.group, puller, SignalKind::fallback)}, wire::encode(copy));
-    } else {
-      continue;
-    }
+    if (!send_to_member(puller, copy)) continue;
     history_.served(now, id.source, id.seq, puller);
     ++counters_.pulls_served;
   }
-  if (!answer.gone.empty() || !answer.have.empty()) send_repair_control(puller, answer);
+  if (!answer.gone.empty() || !answer.have.empty()) send_to_member(puller, answer);
 }
 
 void MeshNode::send_pulls(TimeUs now) {
