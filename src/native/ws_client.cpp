@@ -300,6 +300,7 @@ void WsClient::finish_close() {
   close_timer_.cancel();
   beast::error_code ignored;
   resolver_.cancel();
+  stop_idle_timer();
   tcp_layer().socket().shutdown(tcp::socket::shutdown_both, ignored);
   tcp_layer().close();
   if (auto done = std::move(close_done_)) done();
@@ -311,7 +312,18 @@ void WsClient::abort() {
   open_ = false;
   close_timer_.cancel();
   resolver_.cancel();
+  stop_idle_timer();
   tcp_layer().close();
+}
+
+void WsClient::stop_idle_timer() {
+  // Closing the socket does not cancel Beast's keep-alive timer: it would
+  // keep the io_context busy for up to half the idle timeout (10 s).
+  websocket::stream_base::timeout off;
+  off.handshake_timeout = websocket::stream_base::none();
+  off.idle_timeout = websocket::stream_base::none();
+  off.keep_alive_pings = false;
+  with_stream([&off](auto& ws) { ws.set_option(off); });
 }
 
 void WsClient::fail(std::string reason) {

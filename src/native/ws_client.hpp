@@ -98,6 +98,7 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
   void read();
   void write_next();
   void finish_close();
+  void stop_idle_timer();
 
   boost::asio::io_context& io_;
   WsUrl url_;
