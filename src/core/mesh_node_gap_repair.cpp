@@ -217,14 +217,8 @@ void MeshNode::send_pulls(TimeUs now) {
     wire::Packet want;
     want.source = self_;
     for (const std::uint64_t seq : pull.seqs) want.want.push_back({pull.source, seq});
-    if (const Link* link = links_.open_link_to(target)) {
-      emit(SendOnLink{link->id, wire::encode(want)});
-    } else if (config_.relay_fallback) {
-      publish({peer_topic(config_.group, target, SignalKind::fallback)}, wire::encode(want));
-    } else {
-      continue;
-    }
-    ++counters_.pulls_sent;
+    // A target is the source while a member, or a holder over an open link.
+    if (send_to_member(target, want)) ++counters_.pulls_sent;
   }
 }
 
