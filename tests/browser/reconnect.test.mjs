@@ -89,3 +89,22 @@ test('the server dies: reason reported, links closed, reconnected along the URL 
   assert.ok(stayed.errors.includes('server-lost'), stayed.errors.join());
   assert.match(stayed.threw, /not joined/);
 });
+
+// meshd closes a connection that stays over its rate (1008, "rate limit
+// exceeded"): the page hears why, not just that the server went.
+test('a rate-limit close reaches the page with its code and reason', async () => {
+  const strict = await startMeshd(['--rate', '2', '--burst', '2', '--max-rate-delay', '1']);
+  try {
+    // Joining subscribes to more topics than 2 a second allows.
+    const slow = await joinedPage('rate-limited', { url: strict.ws, group: 'rl', reconnect: false });
+    await waitFor(() => slow.page.evaluate(() => window.log.error.some((e) => e.kind === 'server-lost')),
+      { what: 'the server-lost error' });
+    const log = await slow.page.evaluate(() => window.log);
+    const lost = log.error.find((e) => e.kind === 'server-lost');
+    assert.equal(lost.code, 1008, JSON.stringify(lost));
+    assert.equal(lost.reason, 'rate limit exceeded');
+    assert.deepEqual(log.close.map((e) => [e.code, e.reason]), [[1008, 'rate limit exceeded']]);
+  } finally {
+    await strict.stop();
+  }
+});

@@ -137,6 +137,37 @@ TEST(PeerErrorTest, AnUnreachableServerIsReportedWithItsReason) {
   EXPECT_STREQ(to_string(errors[0].kind), "server_unreachable");
 }
 
+// meshd closes a connection that stays over its rate (1008, "rate limit
+// exceeded"): the application hears why, not just that the server went.
+TEST(PeerErrorTest, ARateLimitCloseReachesTheApplicationWithItsReason) {
+  MeshdInProcess meshd([](meshd::Config& config) {
+    config.rate_per_second = 2;  // a joining peer subscribes to more topics than that
+    config.rate_burst = 2;
+    config.max_rate_delay = std::chrono::milliseconds(1000);
+  });
+  std::mutex mutex;
+  std::vector<PeerError> errors;
+  PeerCallbacks callbacks;
+  callbacks.on_error = [&](const PeerError& error) {
+    std::lock_guard lock(mutex);
+    errors.push_back(error);
+  };
+  Peer peer{loopback_config(meshd.url(), "slow"), callbacks};
+  peer.start();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        std::lock_guard lock(mutex);
+        return !errors.empty();
+      },
+      10s));
+  peer.stop();
+  std::lock_guard lock(mutex);
+  ASSERT_FALSE(errors.empty());
+  EXPECT_EQ(errors[0].kind, PeerError::Kind::server_lost);
+  EXPECT_NE(errors[0].reason.find("code 1008"), std::string::npos) << errors[0].reason;
+  EXPECT_NE(errors[0].reason.find("rate limit exceeded"), std::string::npos) << errors[0].reason;
+}
+
 TEST(PeerErrorTest, AFullSendQueueDropsAndSaysSoOncePerEpisode) {
   MeshdInProcess meshd;
   auto receiver = make_peer(meshd.url(), "burst");

@@ -26,10 +26,13 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds tim
   return done();
 }
 
-MeshdInProcess::MeshdInProcess() {
+MeshdInProcess::MeshdInProcess() : MeshdInProcess([](meshd::Config&) {}) {}
+
+MeshdInProcess::MeshdInProcess(const std::function<void(meshd::Config&)>& adjust) {
   meshd::Config config;
   config.host = "127.0.0.1";
   config.port = 0;
+  adjust(config);
   server_ = std::make_unique<meshd::Server>(config);
   port_ = server_->listen();
   thread_ = std::thread([this] { server_->run(); });

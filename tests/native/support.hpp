@@ -28,6 +28,9 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds tim
 class MeshdInProcess {
  public:
   MeshdInProcess();
+  // With settings of its own (limits, rates): `adjust` edits the loopback
+  // defaults before the server starts.
+  explicit MeshdInProcess(const std::function<void(meshd::Config&)>& adjust);
   ~MeshdInProcess();
   std::string url() const;
 
