@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <thread>
 #include <mutex>
+#include <optional>
 
 #include <type_traits>
 
@@ -109,28 +110,42 @@ TEST(PeerConfigTest, APeerMovesAndWorksWhereItMovedTo) {
   other.stop();
 }
 
+// A Peer's error events of one kind (or all), as they come on its thread.
+class ErrorLog {
+ public:
+  explicit ErrorLog(std::optional<PeerError::Kind> kind = std::nullopt) : kind_(kind) {}
+  PeerCallbacks callbacks() {
+    PeerCallbacks callbacks;
+    callbacks.on_error = [this](const PeerError& error) {
+      if (kind_ && error.kind != *kind_) return;
+      std::lock_guard lock(mutex_);
+      errors_.push_back(error);
+    };
+    return callbacks;
+  }
+  bool wait_for_one(std::chrono::milliseconds timeout) const {
+    return wait_until([this] { return !errors().empty(); }, timeout);
+  }
+  std::vector<PeerError> errors() const {
+    std::lock_guard lock(mutex_);
+    return errors_;
+  }
+
+ private:
+  std::optional<PeerError::Kind> kind_;
+  mutable std::mutex mutex_;
+  std::vector<PeerError> errors_;
+};
+
 TEST(PeerErrorTest, AnUnreachableServerIsReportedWithItsReason) {
   PeerConfig config;
   config.server_urls = {"ws://127.0.0.1:1/service"};  // nothing listens on port 1
-  std::mutex mutex;
-  std::vector<PeerError> errors;
-  PeerCallbacks callbacks;
-  callbacks.on_error = [&](const PeerError& error) {
-    std::lock_guard lock(mutex);
-    errors.push_back(error);
-  };
-  Peer peer{config, callbacks};
+  ErrorLog log;
+  Peer peer{config, log.callbacks()};
   peer.start();
-  const auto deadline = Clock::now() + 5s;
-  while (Clock::now() < deadline) {
-    {
-      std::lock_guard lock(mutex);
-      if (!errors.empty()) break;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
+  log.wait_for_one(5s);
   peer.stop();
-  std::lock_guard lock(mutex);
+  const std::vector<PeerError> errors = log.errors();
   ASSERT_FALSE(errors.empty());
   EXPECT_EQ(errors[0].kind, PeerError::Kind::server_unreachable);
   EXPECT_NE(errors[0].reason.find("connect"), std::string::npos) << errors[0].reason;
@@ -145,23 +160,12 @@ TEST(PeerErrorTest, ARateLimitCloseReachesTheApplicationWithItsReason) {
     config.rate_burst = 2;
     config.max_rate_delay = std::chrono::milliseconds(1000);
   });
-  std::mutex mutex;
-  std::vector<PeerError> errors;
-  PeerCallbacks callbacks;
-  callbacks.on_error = [&](const PeerError& error) {
-    std::lock_guard lock(mutex);
-    errors.push_back(error);
-  };
-  Peer peer{loopback_config(meshd.url(), "slow"), callbacks};
+  ErrorLog log;
+  Peer peer{loopback_config(meshd.url(), "slow"), log.callbacks()};
   peer.start();
-  EXPECT_TRUE(wait_until(
-      [&] {
-        std::lock_guard lock(mutex);
-        return !errors.empty();
-      },
-      10s));
+  EXPECT_TRUE(log.wait_for_one(10s));
   peer.stop();
-  std::lock_guard lock(mutex);
+  const std::vector<PeerError> errors = log.errors();
   ASSERT_FALSE(errors.empty());
   EXPECT_EQ(errors[0].kind, PeerError::Kind::server_lost);
   EXPECT_NE(errors[0].reason.find("code 1008"), std::string::npos) << errors[0].reason;
@@ -174,14 +178,8 @@ TEST(PeerErrorTest, AFullSendQueueDropsAndSaysSoOncePerEpisode) {
   ASSERT_TRUE(receiver->peer->wait_joined(10s));
   PeerConfig config = loopback_config(meshd.url(), "burst");
   config.max_link_queue_bytes = 64 * 1024;  // beyond libwebrtc's 1 MiB
-  std::mutex mutex;
-  std::vector<PeerError> errors;
-  PeerCallbacks callbacks;
-  callbacks.on_error = [&](const PeerError& error) {
-    std::lock_guard lock(mutex);
-    if (error.kind == PeerError::Kind::send_queue_full) errors.push_back(error);
-  };
-  Peer sender{config, callbacks};
+  ErrorLog log(PeerError::Kind::send_queue_full);
+  Peer sender{config, log.callbacks()};
   sender.start();
   ASSERT_TRUE(sender.wait_joined(10s));
   ASSERT_TRUE(wait_until([&] {
@@ -197,7 +195,7 @@ TEST(PeerErrorTest, AFullSendQueueDropsAndSaysSoOncePerEpisode) {
   for (int i = 0; i < 1000; ++i) ASSERT_TRUE(sender.broadcast(payload));
   ASSERT_TRUE(wait_until([&] { return sender.snapshot().counters.send_queue_drops > 0; }, 10s));
   std::this_thread::sleep_for(500ms);
-  std::lock_guard lock(mutex);
+  const std::vector<PeerError> errors = log.errors();
   ASSERT_GE(errors.size(), 1u);
   EXPECT_LT(errors.size(), 10u) << "reported per episode, not per packet";
   EXPECT_EQ(errors[0].peer, receiver->peer->id());
