@@ -318,7 +318,7 @@ void WsClient::abort() {
 
 void WsClient::stop_idle_timer() {
   // Closing the socket does not cancel Beast's keep-alive timer: it would
-  // keep the io_context busy for up to half the idle timeout (10 s).
+  // keep the io_context busy for up to the idle timeout (20 s).
   websocket::stream_base::timeout off;
   off.handshake_timeout = websocket::stream_base::none();
   off.idle_timeout = websocket::stream_base::none();
