@@ -31,6 +31,16 @@ KeepAliveDue keepalive_due(LinkTable& links, const MeshConfig& config, TimeUs no
   return due;
 }
 
+void forgive_own_stall(LinkTable& links, const MeshConfig& config, TimeUs now) {
+  const TimeUs counted_from = now - config.dead_link_timeout + config.ping_interval;
+  for (const Link& l : links.all()) {
+    if (!speaks_keepalive(l)) continue;
+    Link& link = *links.find(l.id);
+    link.last_heard_at = std::max(link.last_heard_at, counted_from);
+    link.next_ping_at = std::min(link.next_ping_at, now);
+  }
+}
+
 TimeUs next_keepalive_at(const LinkTable& links, const MeshConfig& config) {
   TimeUs next = kNever;
   for (const Link& link : links.all()) {

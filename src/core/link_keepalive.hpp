@@ -30,6 +30,12 @@ bool speaks_keepalive(const Link& link);
 // the driver; advances next_ping_at.
 KeepAliveDue keepalive_due(LinkTable& links, const MeshConfig& config, TimeUs now);
 
+// After this node itself was not run for a while (a starved process, a
+// suspended machine or tab), what its links sent meanwhile may still be
+// queued, unread: each link gets a ping now and one ping interval to answer
+// before its silence counts.
+void forgive_own_stall(LinkTable& links, const MeshConfig& config, TimeUs now);
+
 // Earliest keep-alive deadline or RTT probe among open links (kNever if none).
 TimeUs next_keepalive_at(const LinkTable& links, const MeshConfig& config);
 

@@ -558,7 +558,11 @@ void MeshNode::leave(TimeUs now) {
 
 void MeshNode::on_tick(TimeUs now) {
   if (self_ == kNoPeer || left_) return;
+  // Woken far behind the time we asked for: we were not run, so our links'
+  // silence may be our own (their packets still queued), not theirs.
+  const bool woke_late = wake_requested_ != kNever && now - wake_requested_ > config_.dead_link_timeout / 2;
   wake_requested_ = kNever;  // the wake we asked for has come
+  if (woke_late && !config_.emulate_reference) forgive_own_stall(links_, config_, now);
   for (const LinkId id : policy_.timed_out(links_, now)) {
     if (const Link* link = links_.find(id)) policy_.back_off(link->peer, now);
     ++counters_.links_timed_out;

@@ -614,6 +614,49 @@ TEST_F(MeshNodeTest, KeepAlivePingsMeasureRttAndASilentLinkIsClosedWithinTwoSeco
   EXPECT_EQ(node_.counters().links_dead, 1u);
 }
 
+// A node woken long after the wake it asked for (its process starved, the
+// machine or the tab suspended) cannot tell its neighbours' silence from its
+// own: it pings first and declares the link dead only if no answer comes
+// within a ping interval.
+TEST_F(MeshNodeTest, AfterItsOwnStallANodePingsBeforeDeclaringLinksDead) {
+  welcome();
+  wire::MeshUpdate ours = status_of(7, 1, {});
+  ours.status.version = 1;
+  hear(ours);
+  const LinkId link = accept_and_open(7);
+  node_.on_tick(now_);
+  (void)node_.take_actions();
+
+  now_ += 5 * kSecond;  // no tick for 5 s: far past the 2 s silence bound
+  node_.on_tick(now_);
+  auto actions = node_.take_actions();
+  EXPECT_TRUE(only<CloseLink>(actions).empty()) << "dead on its own stall";
+  const auto sends = only<SendOnLink>(actions);
+  ASSERT_EQ(sends.size(), 1u);
+  wire::Packet ping;
+  ASSERT_EQ(wire::decode(sends[0].bytes, ping), wire::DecodeError::none);
+  EXPECT_NE(ping.ping, 0u);
+
+  // The neighbour's queued packets come in: the link lives on.
+  wire::Packet theirs;
+  theirs.source = 7;
+  theirs.pong = ping.ping;
+  node_.on_link_data(now_ + 10 * kMillisecond, link, wire::encode(theirs));
+  node_.on_tick(now_ + 1500 * kMillisecond);
+  EXPECT_TRUE(only<CloseLink>(node_.take_actions()).empty());
+  EXPECT_EQ(node_.counters().links_dead, 0u);
+
+  // Another stall, and this time nothing answers: dead one ping interval later.
+  now_ += 10 * kSecond;
+  node_.on_tick(now_);
+  EXPECT_TRUE(only<CloseLink>(node_.take_actions()).empty());
+  node_.on_tick(now_ + 1 * kSecond);
+  const auto closes = only<CloseLink>(node_.take_actions());
+  ASSERT_EQ(closes.size(), 1u);
+  EXPECT_EQ(closes[0].link, link);
+  EXPECT_EQ(node_.counters().links_dead, 1u);
+}
+
 TEST_F(MeshNodeTest, ReferencePeersGetNoPingsAndAreNotTimedOutBySilence) {
   welcome();
   hear(status_of(7, 1, {}));  // version 0: a reference peer
