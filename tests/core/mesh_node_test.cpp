@@ -78,6 +78,13 @@ class MeshNodeTest : public ::testing::Test {
     node_.take_actions();
     return accepted.at(0).link;
   }
+  // A link with a peer of ours (version 1: it answers keep-alive pings).
+  LinkId open_link_with_our_peer(PeerId peer) {
+    wire::MeshUpdate status = status_of(peer, 1, {});
+    status.status.version = 1;
+    hear(status);
+    return accept_and_open(peer);
+  }
 
   TimeUs now_ = 1 * kSecond;
   MeshNode node_;
@@ -569,10 +576,7 @@ TEST_F(MeshNodeTest, BroadcastGoesDownTheTreeAndToUnreachablePeersThroughTheServ
 
 TEST_F(MeshNodeTest, KeepAlivePingsMeasureRttAndASilentLinkIsClosedWithinTwoSeconds) {
   welcome();
-  wire::MeshUpdate ours = status_of(7, 1, {});
-  ours.status.version = 1;
-  hear(ours);
-  const LinkId link = accept_and_open(7);
+  const LinkId link = open_link_with_our_peer(7);
   node_.on_tick(now_);
   auto sends = only<SendOnLink>(node_.take_actions());
   ASSERT_EQ(sends.size(), 1u);
@@ -620,10 +624,7 @@ TEST_F(MeshNodeTest, KeepAlivePingsMeasureRttAndASilentLinkIsClosedWithinTwoSeco
 // within a ping interval.
 TEST_F(MeshNodeTest, AfterItsOwnStallANodePingsBeforeDeclaringLinksDead) {
   welcome();
-  wire::MeshUpdate ours = status_of(7, 1, {});
-  ours.status.version = 1;
-  hear(ours);
-  const LinkId link = accept_and_open(7);
+  const LinkId link = open_link_with_our_peer(7);
   node_.on_tick(now_);
   (void)node_.take_actions();
 
