@@ -11,10 +11,10 @@
 #include <filesystem>
 #include <future>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include "ed25519_key.hpp"
+#include "support.hpp"
 
 namespace p2pmesh::native {
 namespace {
@@ -24,17 +24,6 @@ std::size_t threads_of_this_process() {
   for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task"))
     ++count;
   return count;
-}
-
-// After join() returns, the kernel may list the thread that ended for a
-// moment longer (the joiner is woken before the task is reaped): polls until
-// at most `count` threads are left, for up to 2 s.
-bool threads_drop_to(std::size_t count) {
-  for (int i = 0; i < 200; ++i) {
-    if (threads_of_this_process() <= count) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
 }
 
 TEST(SignatureChecker, StartsItsThreadOnTheFirstCheckAndAnswersInOrder) {
@@ -58,7 +47,11 @@ TEST(SignatureChecker, StartsItsThreadOnTheFirstCheckAndAnswersInOrder) {
               std::future_status::ready);
     EXPECT_EQ(threads_of_this_process(), before + 1);
   }
-  EXPECT_TRUE(threads_drop_to(before)) << "the thread outlives its checker";
+  // After join() the kernel may still list the ended thread for a moment (the
+  // joiner is woken before the task is reaped): give it up to 2 s to go.
+  EXPECT_TRUE(test::wait_until([&] { return threads_of_this_process() == before; },
+                               std::chrono::seconds(2)))
+      << "the thread outlives its checker";
   ASSERT_EQ(answers.size(), 3u);
   EXPECT_EQ(answers[0].ticket, 10u);
   EXPECT_TRUE(answers[0].valid);
