@@ -7,8 +7,10 @@
 //     mesh, then RSS and CPU of each idle process over a few seconds.
 // Prints one summary line per size. Usage:
 //   bench_mesh [--sizes 12,32] [--mesh-peer PATH] [--meshd PATH] [--messages N] [--unsigned]
+//              [--no-receiver-tags]
 // First it prints the cost of one Ed25519 signature and check (libsodium) of
-// a 1 KiB broadcast; --unsigned runs the mesh without signed broadcasts.
+// a 1 KiB broadcast; --unsigned runs the mesh without signed broadcasts,
+// --no-receiver-tags with signatures checked even in this small group.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -128,7 +130,8 @@ struct InProcessResult {
   double cpu_ms_per_peer_s = 0;  // CPU (ms) per peer per second while idle
   long rss_kb_per_peer = 0;
   double checks_per_delivery = 0;  // Ed25519 checks per delivered message (the rest came
-                                   // straight from their source, or unsigned)
+                                   // straight from their source, had a receiver tag, or unsigned)
+  double tags_per_delivery = 0;    // receiver tags checked per delivered message
 };
 
 // Microseconds per Ed25519 signature and per check of a 1 KiB broadcast's
@@ -154,7 +157,7 @@ std::pair<double, double> signature_cost_us() {
   return {percentile(sign_us, 0.5), percentile(verify_us, 0.5)};
 }
 
-InProcessResult run_in_process(std::size_t n, int messages, bool sign) {
+InProcessResult run_in_process(std::size_t n, int messages, bool sign, bool receiver_tags) {
   InProcessResult r;
   meshd::Config config;
   config.host = "127.0.0.1";
@@ -191,6 +194,7 @@ InProcessResult run_in_process(std::size_t n, int messages, bool sign) {
     pc.group = "bench";
     pc.loopback_only = true;
     pc.sign_broadcasts = sign;
+    if (!receiver_tags) pc.max_receiver_tags = 0;
     p2pmesh::PeerCallbacks callbacks;
     callbacks.on_message = on_message;
     peers.push_back(std::make_unique<p2pmesh::Peer>(pc, callbacks));
@@ -271,12 +275,20 @@ InProcessResult run_in_process(std::size_t n, int messages, bool sign) {
   r.mb_per_s = static_cast<double>(got) * 1024.0 / seconds / 1e6;
   r.cpu_us_per_delivery = (self_cpu_seconds() - cpu_before) * 1e6 / static_cast<double>(std::max(got, 1L));
   if (got != expected) std::fprintf(stderr, "bench: %ld of %ld deliveries\n", got, expected);
-  std::uint64_t checks = 0, delivered = 0;
+  std::uint64_t checks = 0, tags = 0, delivered = 0;
   for (const p2pmesh::PeerSnapshot& s : snaps()) {
-    checks += s.counters.signatures_checked;
+    checks += s.counters.signatures_checked - s.counters.receiver_tags_checked;
+    tags += s.counters.receiver_tags_checked;
     delivered += s.counters.delivered;
   }
+  if (std::getenv("BENCH_COUNTERS")) {
+    std::map<std::string, unsigned long long> sums;
+    for (const p2pmesh::PeerSnapshot& s : snaps())
+      p2pmesh::for_each_counter(s.counters, [&](const char* name, auto v) { sums[name] += v; });
+    for (auto& [k, v] : sums) if (v) std::fprintf(stderr, "  %s %llu\n", k.c_str(), v);
+  }
   r.checks_per_delivery = static_cast<double>(checks) / static_cast<double>(std::max<std::uint64_t>(delivered, 1));
+  r.tags_per_delivery = static_cast<double>(tags) / static_cast<double>(std::max<std::uint64_t>(delivered, 1));
 
   for (auto& p : peers) p->stop();
   peers.clear();
@@ -432,6 +444,7 @@ int main(int argc, char** argv) {
   std::string mesh_peer, meshd_bin;
   int messages = 2000;
   bool sign = true;
+  bool receiver_tags = true;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto next = [&]() -> std::string {
@@ -454,8 +467,11 @@ int main(int argc, char** argv) {
       messages = std::stoi(next());
     } else if (arg == "--unsigned") {
       sign = false;
+    } else if (arg == "--no-receiver-tags") {
+      receiver_tags = false;
     } else if (arg == "--help" || arg == "-h") {
-      std::puts("bench_mesh [--sizes 12,32] [--messages N] [--mesh-peer PATH --meshd PATH] [--unsigned]");
+      std::puts("bench_mesh [--sizes 12,32] [--messages N] [--mesh-peer PATH --meshd PATH] [--unsigned] "
+                "[--no-receiver-tags]");
       return 0;
     } else {
       std::fprintf(stderr, "bench_mesh: unknown argument %s (see --help)\n", arg.c_str());
@@ -467,13 +483,15 @@ int main(int argc, char** argv) {
   std::printf("bench_mesh Ed25519 (libsodium), 1 KiB broadcast: sign %.1f us, verify %.1f us\n",
               sign_us, verify_us);
   for (const std::size_t n : sizes) {
-    const InProcessResult in = run_in_process(n, messages, sign);
+    const InProcessResult in = run_in_process(n, messages, sign, receiver_tags);
     std::printf(
         "bench_mesh n=%zu %s in-process: connected %.0f ms after last start; broadcast latency p50 "
         "%.2f ms p99 %.2f ms; 1 KiB throughput %.0f deliveries/s (%.1f MB/s), CPU %.0f us per delivery; idle CPU %.2f ms/s "
-        "per peer; RSS %.1f MB per peer; %.2f signature checks per delivery",
-        n, sign ? "signed" : "unsigned", in.connect_ms, in.p50_ms, in.p99_ms, in.deliveries_per_s, in.mb_per_s, in.cpu_us_per_delivery,
-        in.cpu_ms_per_peer_s, static_cast<double>(in.rss_kb_per_peer) / 1024.0, in.checks_per_delivery);
+        "per peer; RSS %.1f MB per peer; %.2f signature checks and %.2f receiver tag checks per delivery",
+        n, !sign ? "unsigned" : receiver_tags ? "signed" : "signed without receiver tags", in.connect_ms,
+        in.p50_ms, in.p99_ms, in.deliveries_per_s, in.mb_per_s, in.cpu_us_per_delivery,
+        in.cpu_ms_per_peer_s, static_cast<double>(in.rss_kb_per_peer) / 1024.0, in.checks_per_delivery,
+        in.tags_per_delivery);
     if (!mesh_peer.empty() && !meshd_bin.empty()) {
       const ProcessResult pr = run_processes(n, meshd_bin, mesh_peer);
       std::printf(

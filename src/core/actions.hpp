@@ -65,14 +65,29 @@ struct UseIceServers { std::vector<IceServer> servers; };
 // Sign `message` (broadcast_signing_bytes of our broadcast `seq`) with our
 // key; report with MeshNode::on_broadcast_signed(id) (the broadcast waits).
 // `seq` is the broadcast's number in its mode (for the driver's reports).
-struct SignBroadcast { std::uint64_t id; std::uint64_t seq; std::string message; };
+// With `receivers` (a small group, MeshConfig::max_receiver_tags), also
+// answer each one's receiver tag of `message` (signed_broadcast.hpp); a
+// driver that cannot answers none, and receivers check the signature.
+struct TagReceiver {
+  PeerId peer;
+  std::string public_key;  // its Ed25519 key, from its status
+};
+struct SignBroadcast {
+  std::uint64_t id;
+  std::uint64_t seq;
+  std::string message;
+  std::vector<TagReceiver> receivers{};
+};
 // Check `signature` over `message` with `public_key` (the source's, from its
 // status); report with MeshNode::on_signature_checked (delivery waits).
+// With `receiver_tag` (the source's tag for us), a driver may check that
+// instead, the signature only when the tag does not check out.
 struct VerifySignature {
   std::uint64_t ticket;
   std::string public_key;
   std::string message;
   std::string signature;
+  std::string receiver_tag{};
 };
 
 // Application events.

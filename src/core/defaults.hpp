@@ -19,6 +19,9 @@ inline constexpr double kTreeAlpha = 0.8;           // the blend tree (docs/broa
 inline constexpr std::uint32_t kTreeMaxDepth = 9;   // hops (8 relays)
 inline constexpr bool kFallback = true;
 inline constexpr bool kRequireSignatures = false;  // docs/security.md
+// Receiver tags instead of signature checks in groups of at most this many
+// other signing members (docs/security.md "Receiver tags").
+inline constexpr std::uint32_t kMaxReceiverTags = 16;
 // Per-link send queue bound (link_send_policy.hpp).
 inline constexpr std::size_t kLinkQueueBound = 4u << 20;
 // Reconnection after a lost server connection: doubles from the first delay

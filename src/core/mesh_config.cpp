@@ -65,6 +65,10 @@ std::string MeshConfig::validate() const {
     return "require_signatures needs a public_key (our own broadcasts would be dropped)";
   }
   if (max_pending_verifications == 0) return "max_pending_verifications must be at least 1";
+  if (max_receiver_tags > kMaxReceiverTagEntries) {
+    return "max_receiver_tags must be at most " + std::to_string(kMaxReceiverTagEntries) +
+           " (20 bytes each on every packet)";
+  }
   return "";
 }
 

@@ -119,6 +119,11 @@ struct MeshConfig {
   // when a member announces it (a policy only tightens). Without it messages
   // of sources without a key are delivered with verified = false.
   bool require_signatures = defaults::kRequireSignatures;
+  // Receiver tags (docs/security.md): a signing source whose group has at
+  // most this many other members with keys also tags each broadcast for
+  // each of them (20 bytes per member on the wire), and they check the tag
+  // instead of the signature. 0: never (every receiver checks signatures).
+  std::uint32_t max_receiver_tags = defaults::kMaxReceiverTags;
   // Received packets waiting for the driver's signature check, at most.
   std::uint32_t max_pending_verifications = 1024;
   // A full peer admits a peer short of links by dropping one of its own

@@ -476,17 +476,19 @@ std::uint64_t MeshNode::broadcast(TimeUs now, std::string payload, DeliveryMode 
   if (!config_.public_key.empty()) {  // it leaves once the driver has signed it
     const std::uint64_t id = next_signing_id_++;
     emit(SignBroadcast{id, number,
-                       broadcast_signing_bytes(config_.group, self_, number, payload, unreliable)});
-    awaiting_signature_.push_back({id, number, delivery, std::move(payload), {}, false});
+                       broadcast_signing_bytes(config_.group, self_, number, payload, unreliable),
+                       tag_receivers()});
+    awaiting_signature_.push_back({id, number, delivery, std::move(payload), {}, {}, false});
     return number;
   }
-  send_broadcast(now, number, delivery, std::move(payload), {});
+  send_broadcast(now, number, delivery, std::move(payload), {}, {});
   schedule_wake();  // announcements may wait for their batch
   return number;
 }
 
 void MeshNode::send_broadcast(TimeUs now, std::uint64_t number, DeliveryMode delivery,
-                              std::string payload, std::string signature) {
+                              std::string payload, std::string signature,
+                              std::string receiver_tags) {
   // The packet carries the number in the field of its delivery mode.
   const bool unreliable = delivery == DeliveryMode::unreliable;
   const std::uint64_t seq = unreliable ? 0 : number;
@@ -499,6 +501,7 @@ void MeshNode::send_broadcast(TimeUs now, std::uint64_t number, DeliveryMode del
     packet.seq = seq;
     packet.unreliable_seq = unreliable_seq;
     packet.signature = signature;
+    packet.receiver_tags = receiver_tags;
     flood(packet, kNoPeer);
   } else {
     std::vector<PeerId> children;
@@ -506,12 +509,14 @@ void MeshNode::send_broadcast(TimeUs now, std::uint64_t number, DeliveryMode del
       children.push_back(hop.next);
       hop.packet.unreliable_seq = unreliable_seq;
       hop.packet.signature = signature;
+      hop.packet.receiver_tags = receiver_tags;
       send_down(now, hop.next, hop.packet);  // the tree only uses open links
     }
     if (seq != 0 && config_.reliable_delivery && !config_.emulate_reference) {
       // Kept with the whole tree: a puller gets the subtree below it too.
       wire::Packet own{self_, plan.edges, payload, seq};
       own.signature = signature;
+      own.receiver_tags = receiver_tags;
       history_.remember(now, own);
       announce(now, own, kNoPeer, children);
     }
@@ -533,6 +538,7 @@ void MeshNode::send_broadcast(TimeUs now, std::uint64_t number, DeliveryMode del
       packet.seq = seq;
       packet.unreliable_seq = unreliable_seq;
       packet.signature = std::move(signature);
+      packet.receiver_tags = std::move(receiver_tags);
       publish(std::move(topics), wire::encode(packet));
     }
   }

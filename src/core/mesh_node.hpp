@@ -95,7 +95,10 @@ class MeshNode {
   // driver's answers to SignBroadcast and VerifySignature. A signature for
   // our broadcast SignBroadcast `id` (empty: the driver could not sign; it
   // goes unsigned); broadcasts go out in order whatever order these come in.
-  void on_broadcast_signed(TimeUs now, std::uint64_t id, std::string signature);
+  // `receiver_tags`: Packet.receiver_tags for SignBroadcast's receivers
+  // (empty: none; receivers check the signature).
+  void on_broadcast_signed(TimeUs now, std::uint64_t id, std::string signature,
+                           std::string receiver_tags = {});
   // The signature check of VerifySignature `ticket`: valid, the packet is
   // delivered; not, it is dropped (counted) and a genuine copy still passes.
   void on_signature_checked(TimeUs now, std::uint64_t ticket, bool valid);
@@ -171,7 +174,10 @@ class MeshNode {
   // The tree (or flood) part of a broadcast, once its signature is known.
   // `number`: the seq, or the unreliable number, by `delivery`.
   void send_broadcast(TimeUs now, std::uint64_t number, DeliveryMode delivery, std::string payload,
-                      std::string signature);
+                      std::string signature, std::string receiver_tags);
+  // The members our broadcasts carry receiver tags for: every other member
+  // with a key, while they are at most MeshConfig::max_receiver_tags.
+  std::vector<TagReceiver> tag_receivers() const;
   // What a received packet's signature asks for, decided without crypto
   // before the duplicate filter (a forged copy must not hide the real one).
   // from_source: signed, and it came from its source itself (no check needed).
@@ -286,6 +292,7 @@ class MeshNode {
     DeliveryMode delivery = DeliveryMode::reliable;
     std::string payload;
     std::string signature;
+    std::string receiver_tags;
     bool signed_ = false;
   };
 

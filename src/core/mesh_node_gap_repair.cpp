@@ -188,6 +188,7 @@ void MeshNode::serve_pulls(TimeUs now, PeerId puller, const std::vector<wire::Me
     }
     wire::Packet copy{held->source, std::move(route), held->payload, held->seq};
     copy.signature = held->signature;
+    copy.receiver_tags = held->receiver_tags;
     if (!send_to_member(puller, copy)) continue;
     history_.served(now, id.source, id.seq, puller);
     ++counters_.pulls_served;

@@ -57,6 +57,19 @@ MeshNode::SignatureVerdict MeshNode::signature_verdict(const wire::Packet& packe
   return SignatureVerdict::check;
 }
 
+std::vector<TagReceiver> MeshNode::tag_receivers() const {
+  std::vector<TagReceiver> receivers;
+  const std::size_t others = signer_keys_.size() - signer_keys_.count(self_);
+  if (others == 0 || others > config_.max_receiver_tags) return receivers;
+  for (const auto& [peer, key] : signer_keys_) {
+    if (peer != self_) receivers.push_back({peer, key});
+  }
+  // In id order: the same members, the same bytes (tests, the simulator).
+  std::sort(receivers.begin(), receivers.end(),
+            [](const TagReceiver& a, const TagReceiver& b) { return a.peer < b.peer; });
+  return receivers;
+}
+
 std::vector<PeerId> MeshNode::relay_on(TimeUs now, const wire::Packet& packet, PeerId via) {
   if (config_.spread == MeshConfig::Spread::flood) {
     flood(packet, via);
@@ -74,7 +87,7 @@ void MeshNode::check_signature(const wire::Packet& packet, PeerId via,
                        broadcast_signing_bytes(config_.group, packet.source,
                                                unreliable ? packet.unreliable_seq : packet.seq,
                                                packet.payload, unreliable),
-                       packet.signature});
+                       packet.signature, std::string(find_receiver_tag(packet.receiver_tags, self_))});
   awaiting_check_.push_back({ticket, via, packet, std::move(children)});
 }
 
@@ -100,18 +113,20 @@ void MeshNode::on_signature_checked(TimeUs now, std::uint64_t ticket, bool valid
   schedule_wake();
 }
 
-void MeshNode::on_broadcast_signed(TimeUs now, std::uint64_t id, std::string signature) {
+void MeshNode::on_broadcast_signed(TimeUs now, std::uint64_t id, std::string signature,
+                                   std::string receiver_tags) {
   const auto it = std::find_if(awaiting_signature_.begin(), awaiting_signature_.end(),
                                [id](const AwaitingSignature& a) { return a.id == id && !a.signed_; });
   if (it == awaiting_signature_.end()) return;
   it->signature = std::move(signature);
+  it->receiver_tags = std::move(receiver_tags);
   it->signed_ = true;
   while (!awaiting_signature_.empty() && awaiting_signature_.front().signed_) {
     AwaitingSignature ready = std::move(awaiting_signature_.front());
     awaiting_signature_.pop_front();
     if (self_ != kNoPeer && !left_) {
       send_broadcast(now, ready.number, ready.delivery, std::move(ready.payload),
-                     std::move(ready.signature));
+                     std::move(ready.signature), std::move(ready.receiver_tags));
     }
   }
   schedule_wake();  // announcements may wait for their batch

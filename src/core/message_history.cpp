@@ -5,9 +5,10 @@
 namespace p2pmesh {
 
 std::size_t MessageHistory::held_bytes(const wire::Packet& packet) {
-  // Payload and route, plus the bookkeeping of an entry (key, node, times).
+  // Payload, route and proofs, plus the bookkeeping of an entry (key, node, times).
   constexpr std::size_t kEntryOverhead = 96;
-  return packet.payload.size() + packet.edges.size() * sizeof(wire::Edge) + kEntryOverhead;
+  return packet.payload.size() + packet.edges.size() * sizeof(wire::Edge) +
+         packet.signature.size() + packet.receiver_tags.size() + kEntryOverhead;
 }
 
 void MessageHistory::remember(TimeUs now, const wire::Packet& packet) {

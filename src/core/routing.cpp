@@ -225,6 +225,7 @@ std::vector<Hop> plan_relay(const wire::Packet& packet, PeerId self, bool prune,
       plan_hops(packet.source, packet.edges, packet.payload, packet.seq, self, prune, wanted);
   for (Hop& hop : hops) {  // forwarded unchanged, in the same mode
     hop.packet.signature = packet.signature;
+    hop.packet.receiver_tags = packet.receiver_tags;
     hop.packet.unreliable_seq = packet.unreliable_seq;
   }
   return hops;

@@ -1,5 +1,7 @@
 #include "signed_broadcast.hpp"
 
+#include <algorithm>
+
 namespace p2pmesh {
 
 namespace {
@@ -26,6 +28,25 @@ std::string broadcast_signing_bytes(std::string_view group, PeerId source, std::
   put_big_endian(out, payload.size(), 4);
   out.append(payload);
   return out;
+}
+
+void append_receiver_tag(std::string& tags, PeerId receiver, std::string_view tag) {
+  put_big_endian(tags, receiver, 4);
+  tags.append(tag.substr(0, kReceiverTagBytes));
+  tags.append(kReceiverTagBytes - std::min(tag.size(), kReceiverTagBytes), '\0');
+}
+
+std::string_view find_receiver_tag(std::string_view tags, PeerId receiver) {
+  if (tags.size() % kReceiverTagEntryBytes != 0 ||
+      tags.size() > kMaxReceiverTagEntries * kReceiverTagEntryBytes) {
+    return {};
+  }
+  for (std::size_t at = 0; at < tags.size(); at += kReceiverTagEntryBytes) {
+    std::uint32_t id = 0;
+    for (std::size_t i = 0; i < 4; ++i) id = (id << 8) | static_cast<unsigned char>(tags[at + i]);
+    if (id == receiver) return tags.substr(at + 4, kReceiverTagBytes);
+  }
+  return {};
 }
 
 }  // namespace p2pmesh

@@ -117,7 +117,7 @@ std::size_t packet_size(const Packet& packet) {
          message_ids_size(packet.have) + message_ids_size(packet.want) +
          message_ids_size(packet.gone) +
          bytes_field_size(packet.signature.size()) +
-         uint_field_size(packet.unreliable_seq);
+         uint_field_size(packet.unreliable_seq) + bytes_field_size(packet.receiver_tags.size());
 }
 void put_packet(std::string& out, const Packet& packet) {
   Writer writer{out};
@@ -135,6 +135,7 @@ void put_packet(std::string& out, const Packet& packet) {
   put_bytes(writer, 9, packet.signature);
   put_uint64(writer, 10, packet.unreliable_seq);
   put_message_ids(out, 11, packet.gone);
+  put_bytes(writer, 12, packet.receiver_tags);
 }
 
 // MeshStatusMessage
@@ -412,6 +413,7 @@ void reset(Packet& packet) {
   packet.signature.clear();
   packet.unreliable_seq = 0;
   packet.gone.clear();
+  packet.receiver_tags.clear();
 }
 void reset(MeshStatus& status) {
   status.connected_to.clear();
@@ -502,6 +504,7 @@ DecodeError parse_packet(Reader reader, Packet& packet, const DecodeLimits& limi
       case 9: return read_bytes(r, packet.signature);
       case 10: return read_uint64(r, packet.unreliable_seq);
       case 11: return read_message_id(r, packet.gone, limits.max_message_ids);
+      case 12: return read_bytes(r, packet.receiver_tags);
       default: return skip(r);
     }
   });

@@ -60,6 +60,12 @@ struct Packet {
   // gap at once. A control message like have/want; only sent to peers whose
   // status announced version >= 3.
   std::vector<MessageId> gone{};
+  // 12 (ours, optional): receiver tags, a cheaper proof than the signature
+  // for small groups: entries of 20 bytes (u32 receiver id, big-endian, and
+  // a 16-byte keyed BLAKE2b of the signed bytes under the key the source
+  // shares with that receiver; signed_broadcast.hpp). Relays forward it
+  // unchanged.
+  std::string receiver_tags{};
   friend bool operator==(const Packet&, const Packet&) = default;
 };
 

@@ -39,6 +39,37 @@ std::string Ed25519Key::sign(std::string_view message) const {
   return signature;
 }
 
+std::string Ed25519Key::shared_key(std::string_view peer_public_key) const {
+  if (peer_public_key.size() != crypto_sign_PUBLICKEYBYTES) return {};
+  unsigned char our_secret[crypto_scalarmult_curve25519_SCALARBYTES];
+  unsigned char their_public[crypto_scalarmult_curve25519_BYTES];
+  unsigned char shared[crypto_scalarmult_curve25519_BYTES];
+  std::string key;
+  if (crypto_sign_ed25519_pk_to_curve25519(their_public, bytes(peer_public_key)) == 0) {
+    crypto_sign_ed25519_sk_to_curve25519(our_secret,
+                                         reinterpret_cast<const unsigned char*>(secret_key_.data()));
+    // Fails for a small-order point (an all-zero secret): no key, no tags.
+    if (crypto_scalarmult_curve25519(shared, our_secret, their_public) == 0) {
+      // Both public keys, in byte order, bind the key to this pair.
+      const bool ours_first = public_key_ < peer_public_key;
+      const std::string_view first = ours_first ? std::string_view(public_key_) : peer_public_key;
+      const std::string_view second = ours_first ? peer_public_key : std::string_view(public_key_);
+      static constexpr std::string_view kDomain{"p2pmesh receiver tag key v1\0", 28};
+      key.assign(crypto_generichash_BYTES, '\0');
+      crypto_generichash_state state;
+      crypto_generichash_init(&state, nullptr, 0, key.size());
+      crypto_generichash_update(&state, bytes(kDomain), kDomain.size());
+      crypto_generichash_update(&state, shared, sizeof shared);
+      crypto_generichash_update(&state, bytes(first), first.size());
+      crypto_generichash_update(&state, bytes(second), second.size());
+      crypto_generichash_final(&state, bytes(key), key.size());
+    }
+  }
+  sodium_memzero(our_secret, sizeof our_secret);
+  sodium_memzero(shared, sizeof shared);
+  return key;
+}
+
 bool ed25519_verify(std::string_view public_key, std::string_view message,
                     std::string_view signature) {
   if (public_key.size() != crypto_sign_PUBLICKEYBYTES || signature.size() != crypto_sign_BYTES) {

@@ -20,6 +20,11 @@ class Ed25519Key {
 
   const std::string& public_key() const { return public_key_; }  // 32 bytes
   std::string sign(std::string_view message) const;                 // 64 bytes
+  // The 32-byte key this key pair shares with `peer_public_key`'s holder
+  // (X25519 of the two keys in their Curve25519 form, hashed with both
+  // public keys; the same from either side), for receiver tags. Empty when
+  // `peer_public_key` is not a usable Ed25519 point.
+  std::string shared_key(std::string_view peer_public_key) const;
 
  private:
   std::string public_key_;

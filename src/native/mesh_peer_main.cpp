@@ -381,6 +381,10 @@ int main(int argc, char** argv) {
   app.add_flag("--require-signatures", config.require_signatures,
                "Group policy: drop unsigned and badly signed broadcasts (docs/security.md)")
       ->envname("MESH_PEER_REQUIRE_SIGNATURES");
+  app.add_option("--max-receiver-tags", config.max_receiver_tags,
+                 "Tag broadcasts for each member in groups of at most N other signing members, "
+                 "checked instead of the signature (0 = never; docs/security.md)")
+      ->envname("MESH_PEER_MAX_RECEIVER_TAGS")->check(CLI::Range(0u, 64u))->capture_default_str();
   app.add_flag("--stay", stay, "Stay in the group after the end of input (until a signal)")->envname("MESH_PEER_STAY");
   app.add_flag("--print-view", print_view,
                "Print {\"event\":\"view\",...} (members, reachable, links) whenever it changes")

@@ -24,6 +24,7 @@
 
 #include "core_counters.hpp"
 #include "ed25519_key.hpp"
+#include "receiver_tags.hpp"
 #include "signature_checker.hpp"
 #include "mesh_node.hpp"
 #include "inbound_budget.hpp"
@@ -154,6 +155,7 @@ class Peer::Impl {
   PeerConfig config_;
   PeerCallbacks callbacks_;
   native::Ed25519Key key_;  // signs our broadcasts; fixed for the Peer's life
+  native::ReceiverTags tags_{key_};
   std::vector<native::WsUrl> urls_;
   std::shared_ptr<boost::asio::ssl::context> tls_;  // wss:// (null when no URL is)
   native::RtcOptions rtc_options_;
@@ -253,6 +255,7 @@ MeshConfig Peer::Impl::mesh_config() const {
   mesh.observer_commands = config_.observer_commands;
   if (config_.sign_broadcasts) mesh.public_key = key_.public_key();
   mesh.require_signatures = config_.require_signatures;
+  mesh.max_receiver_tags = config_.max_receiver_tags;
   mesh.seed = seed_ + reconnects_ * 0x9e3779b97f4a7c15ULL;
   return mesh;
 }
@@ -486,10 +489,20 @@ void Peer::Impl::carry_out(Action& action) {
           [&](WakeAt& a) { wake(a.at); },
           // Ed25519 here and now (tens of microseconds): the core goes on at once.
           [&](SignBroadcast& a) {
-            node_->on_broadcast_signed(steady_now(), a.id, key_.sign(a.message));
+            node_->on_broadcast_signed(steady_now(), a.id, key_.sign(a.message),
+                                       tags_.tag(a.message, a.receivers));
           },
-          // Off the loop (tens of microseconds each, one per delivery).
+          // Our receiver tag here and now (a couple of microseconds); the
+          // signature off the loop (tens of microseconds each).
           [&](VerifySignature& a) {
+            if (!a.receiver_tag.empty()) {
+              if (tags_.check(a.public_key, a.message, a.receiver_tag)) {
+                ++driver_.receiver_tags_checked;
+                node_->on_signature_checked(steady_now(), a.ticket, true);
+                return;
+              }
+              ++driver_.receiver_tags_failed;
+            }
             checker_->check({epoch_, a.ticket, std::move(a.public_key), std::move(a.message),
                              std::move(a.signature)});
           },

@@ -141,6 +141,9 @@ MeshConfig config_from(const val& options) {
     config.public_key = options["publicKey"].as<std::string>();
   }
   read_bool(options, "requireSignatures", config.require_signatures);
+  // WebCrypto has no Ed25519-to-X25519 conversion: a browser peer makes no
+  // receiver tags (it checks signatures, and its own are checked so).
+  config.max_receiver_tags = 0;
   return config;
 }
 

@@ -213,6 +213,7 @@ struct Codec<w::Packet> {
     }
     p.unreliable_seq = pick(rng, 4) == 0 ? random_u64(rng) : 0;
     if (pick(rng, 2) == 0) p.signature = random_bytes(rng, 64);
+    if (pick(rng, 3) == 0) p.receiver_tags = random_bytes(rng, 20 * 16);
     return p;
   }
   static Pb to_pb(const w::Packet& p) {
@@ -240,6 +241,7 @@ struct Codec<w::Packet> {
     }
     out.set_unreliable_seq(p.unreliable_seq);
     out.set_signature(p.signature);
+    out.set_receiver_tags(p.receiver_tags);
     return out;
   }
   static w::Packet from_pb(const Pb& p) {
@@ -255,6 +257,7 @@ struct Codec<w::Packet> {
     for (const auto& id : p.gone()) out.gone.push_back({id.source(), id.seq()});
     out.unreliable_seq = p.unreliable_seq();
     out.signature = p.signature();
+    out.receiver_tags = p.receiver_tags();
     return out;
   }
 };
@@ -551,8 +554,8 @@ void add_unknown_fields(gp::Message& message, Rng& rng) {
   gp::UnknownFieldSet* unknown = reflection->MutableUnknownFields(&message);
   const std::uint64_t count = 1 + pick(rng, 4);
   for (std::uint64_t i = 0; i < count; ++i) {
-    // Beyond every known field number (the largest is Packet.unreliable_seq =
-    // 10), up to the largest legal one.
+    // Beyond every known field number (the largest is Packet.receiver_tags =
+    // 12), up to the largest legal one.
     const int number = pick(rng, 2) == 0 ? static_cast<int>(16 + pick(rng, 200))
                                          : static_cast<int>(20000 + pick(rng, (1 << 29) - 20000));
     switch (pick(rng, 4)) {

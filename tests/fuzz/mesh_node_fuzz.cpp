@@ -161,6 +161,8 @@ class Harness {
     }
     p.payload = std::string(in_.str());
     if (flags & 16) p.signature = std::string(flags & 32 ? kSignatureBytes : 7, 's');
+    // Receiver tags: whole entries (ours among them, maybe), or ragged bytes.
+    if (flags & 64) p.receiver_tags = std::string(in_.str());
     return p;
   }
 
@@ -349,12 +351,22 @@ class Harness {
     for (const Action& action : actions) {
       if (const auto* sign = std::get_if<SignBroadcast>(&action)) {
         require(!node_.config().public_key.empty(), "only a peer with a key is asked to sign");
-        node_.on_broadcast_signed(now_, sign->id, std::string(kSignatureBytes, 's'));
+        require(sign->receivers.size() <= node_.config().max_receiver_tags,
+                "tags only for a small group");
+        std::string tags;
+        for (const TagReceiver& r : sign->receivers) {
+          require(r.peer != node_.id() && r.public_key.size() == kPublicKeyBytes,
+                  "tags for other members with keys");
+          append_receiver_tag(tags, r.peer, "t");
+        }
+        node_.on_broadcast_signed(now_, sign->id, std::string(kSignatureBytes, 's'), tags);
         answered = true;
       } else if (const auto* verify = std::get_if<VerifySignature>(&action)) {
         require(verify->public_key.size() == kPublicKeyBytes &&
                     verify->signature.size() == kSignatureBytes,
                 "only well-formed signatures are checked");
+        require(verify->receiver_tag.empty() || verify->receiver_tag.size() == kReceiverTagBytes,
+                "a receiver tag is whole or none");
         node_.on_signature_checked(now_, verify->ticket, in_.u8() & 1);
         answered = true;
       }

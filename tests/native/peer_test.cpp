@@ -440,7 +440,7 @@ TEST(PeerSnapshotTest, CountersCarryEveryCoreCounter) {
   // The core's counters come first, in the core's order; then the driver's.
   const auto out = std::bit_cast<std::array<std::uint64_t, kAll>>(snapshot);
   for (std::size_t i = 0; i < kCore; ++i) EXPECT_EQ(out[i], 1000 + i) << "core counter #" << i;
-  EXPECT_EQ(kAll - kCore, 8u) << "PeerSnapshot::Counters has a field MeshCounters lacks";
+  EXPECT_EQ(kAll - kCore, 10u) << "PeerSnapshot::Counters has a field MeshCounters lacks";
   EXPECT_EQ(snapshot.send_queue_drops, 7u);
 
   // By name, every one: the core's visitor and the snapshot's agree.

@@ -1,6 +1,6 @@
 // Signed broadcasts (docs/security.md): Ed25519 keys (libsodium), the core's
-// sign/verify flow through its driver, the require_signatures policy, and a
-// neighbour that forges packets in the name of another source.
+// sign/verify flow through its driver, receiver tags, the require_signatures
+// policy, and a neighbour that forges packets in the name of another source.
 
 #include <gtest/gtest.h>
 #include <jwt.h>
@@ -14,6 +14,7 @@
 #include "ed25519_key.hpp"
 #include "mesh_node.hpp"
 #include "processes.hpp"
+#include "receiver_tags.hpp"
 #include "signed_broadcast.hpp"
 #include "support.hpp"
 #include "topics.hpp"
@@ -24,6 +25,7 @@ namespace {
 using namespace std::chrono_literals;
 using native::Ed25519Key;
 using native::ed25519_verify;
+using native::ReceiverTags;
 using test::MeshdInProcess;
 using test::RawNeighbour;
 using test::wait_until;
@@ -66,6 +68,57 @@ TEST(BroadcastSigningBytes, AreTheDocumentedLayout) {
   EXPECT_NE(broadcast_signing_bytes("a", 1, 1, ""), broadcast_signing_bytes("b", 1, 1, ""));
   EXPECT_NE(broadcast_signing_bytes("a", 1, 1, ""), broadcast_signing_bytes("a", 2, 1, ""));
   EXPECT_NE(broadcast_signing_bytes("a", 1, 1, ""), broadcast_signing_bytes("a", 1, 2, ""));
+}
+
+TEST(ReceiverTagLayout, EntriesAreTheReceiverIdBigEndianThenItsTag) {
+  std::string tags;
+  append_receiver_tag(tags, 0x01020304, std::string(kReceiverTagBytes, 'a'));
+  append_receiver_tag(tags, 7, std::string(kReceiverTagBytes, 'b'));
+  EXPECT_EQ(tags, std::string("\1\2\3\4", 4) + std::string(16, 'a') + std::string("\0\0\0\7", 4) +
+                      std::string(16, 'b'));
+  EXPECT_EQ(find_receiver_tag(tags, 7), std::string(16, 'b'));
+  EXPECT_EQ(find_receiver_tag(tags, 0x01020304), std::string(16, 'a'));
+  EXPECT_EQ(find_receiver_tag(tags, 8), "");
+  // Not a whole number of entries, or more than a packet may carry: none
+  // is trusted (a relay's padding costs no scan).
+  EXPECT_EQ(find_receiver_tag(tags + "x", 7), "");
+  std::string many;
+  for (PeerId id = 1; id <= kMaxReceiverTagEntries + 1; ++id) {
+    append_receiver_tag(many, id, std::string(kReceiverTagBytes, 'c'));
+  }
+  EXPECT_EQ(find_receiver_tag(many, 1), "");
+  EXPECT_EQ(find_receiver_tag(many.substr(kReceiverTagEntryBytes), 2), std::string(16, 'c'));
+}
+
+TEST(Ed25519Key, SharesOneKeyPerPairTheSameFromEitherSide) {
+  const Ed25519Key a, b, c;
+  const std::string ab = a.shared_key(b.public_key());
+  EXPECT_EQ(ab.size(), 32u);
+  EXPECT_EQ(ab, b.shared_key(a.public_key()));
+  EXPECT_NE(ab, a.shared_key(c.public_key()));
+  EXPECT_NE(ab, c.shared_key(b.public_key()));
+  // Not a usable point: no key (so no tags), never a key anyone can guess.
+  EXPECT_EQ(a.shared_key(std::string(32, '\0')), "");
+  EXPECT_EQ(a.shared_key("short"), "");
+}
+
+TEST(ReceiverTags, AMembersTagChecksOnlyForItWithItsSourcesKeyAndTheSameMessage) {
+  const Ed25519Key source, member, other;
+  ReceiverTags source_tags(source), member_tags(member), other_tags(other);
+  const std::string message = broadcast_signing_bytes("g", 1, 1, "hello");
+  const std::string tags = source_tags.tag(
+      message, {{2, member.public_key()}, {3, other.public_key()}, {4, std::string(32, '\0')}});
+  ASSERT_EQ(tags.size(), 2 * kReceiverTagEntryBytes) << "no entry for an unusable key";
+  const std::string_view mine = find_receiver_tag(tags, 2);
+  EXPECT_TRUE(member_tags.check(source.public_key(), message, mine));
+  EXPECT_TRUE(other_tags.check(source.public_key(), message, find_receiver_tag(tags, 3)));
+  EXPECT_FALSE(other_tags.check(source.public_key(), message, mine)) << "another member's tag";
+  EXPECT_FALSE(member_tags.check(other.public_key(), message, mine)) << "another source";
+  EXPECT_FALSE(member_tags.check(source.public_key(), broadcast_signing_bytes("g", 1, 2, "hello"),
+                                 mine))
+      << "another message";
+  EXPECT_FALSE(member_tags.check(source.public_key(), message, mine.substr(1))) << "short";
+  EXPECT_TRUE(source_tags.tag(message, {}).empty());
 }
 
 // One MeshNode (id 50) driven by hand, its signing and checking done by a
@@ -119,14 +172,25 @@ class SignedNodeTest : public ::testing::Test {
     run();
     return link;
   }
-  // The driver's part: signs, verifies, collects deliveries and sends.
+  // The driver's part (as the native Peer's): signs and tags, checks tags
+  // or else signatures, collects deliveries and sends.
   void run() {
     for (auto actions = node_.take_actions(); !actions.empty(); actions = node_.take_actions()) {
       for (Action& action : actions) {
         if (auto* sign = std::get_if<SignBroadcast>(&action)) {
-          if (hold_signatures_) held_.push_back(*sign);
-          else node_.on_broadcast_signed(now_, sign->id, own_.sign(sign->message));
+          if (hold_signatures_) {
+            held_.push_back(*sign);
+          } else {
+            node_.on_broadcast_signed(now_, sign->id, own_.sign(sign->message),
+                                      own_tags_.tag(sign->message, sign->receivers));
+          }
         } else if (auto* check = std::get_if<VerifySignature>(&action)) {
+          if (!check->receiver_tag.empty() &&
+              own_tags_.check(check->public_key, check->message, check->receiver_tag)) {
+            ++tag_checks_;
+            node_.on_signature_checked(now_, check->ticket, true);
+            continue;
+          }
           ++checks_;
           node_.on_signature_checked(
               now_, check->ticket, ed25519_verify(check->public_key, check->message, check->signature));
@@ -171,11 +235,18 @@ class SignedNodeTest : public ::testing::Test {
   std::string sign(const Ed25519Key& key, const wire::Packet& p) const {
     return key.sign(broadcast_signing_bytes("g", p.source, p.seq, p.payload));
   }
+  // Packet.receiver_tags `key`'s holder makes of `p` for us.
+  std::string tag_for_us(const Ed25519Key& key, const wire::Packet& p) const {
+    ReceiverTags tags(key);
+    return tags.tag(broadcast_signing_bytes("g", p.source, p.seq, p.payload),
+                    {{kSelf, own_.public_key()}});
+  }
 
   TimeUs now_ = 1 * kSecond;
   Ed25519Key own_;
   Ed25519Key honest_;
   Ed25519Key forger_;
+  ReceiverTags own_tags_{own_};
   MeshNode node_;
   std::map<PeerId, std::uint32_t> status_ids_;
   std::map<PeerId, LinkId> dialled_;
@@ -186,7 +257,8 @@ class SignedNodeTest : public ::testing::Test {
   std::vector<SignBroadcast> held_;
   std::vector<Deliver> delivered_;
   std::vector<SendOnLink> sent_;
-  int checks_ = 0;
+  int checks_ = 0;      // Ed25519 checks
+  int tag_checks_ = 0;  // receiver tags that checked out
 };
 
 TEST_F(SignedNodeTest, ARelayedPacketIsCheckedAndDeliveredVerified) {
@@ -275,6 +347,108 @@ TEST_F(SignedNodeTest, OurBroadcastsLeaveSignedInSeqOrderWhateverOrderTheSignatu
   EXPECT_EQ(seqs, (std::vector<std::uint64_t>{first, second}));
 }
 
+TEST_F(SignedNodeTest, OurBroadcastsAskForTagsForEveryOtherMemberWithAKey) {
+  hold_signatures_ = true;
+  node_.broadcast(now_, "one");
+  run();
+  ASSERT_EQ(held_.size(), 1u);
+  // The honest member and the forger announced keys; the reference none.
+  ASSERT_EQ(held_[0].receivers.size(), 2u);
+  EXPECT_EQ(held_[0].receivers[0].peer, kHonest);
+  EXPECT_EQ(held_[0].receivers[0].public_key, honest_.public_key());
+  EXPECT_EQ(held_[0].receivers[1].peer, kForger);
+  EXPECT_EQ(held_[0].receivers[1].public_key, forger_.public_key());
+
+  // Our driver's tags travel in every copy, and each checks out for its member.
+  hold_signatures_ = false;
+  sent_.clear();
+  node_.on_broadcast_signed(now_, held_[0].id, own_.sign(held_[0].message),
+                            own_tags_.tag(held_[0].message, held_[0].receivers));
+  run();
+  int copies = 0;
+  for (const SendOnLink& send : sent_) {
+    wire::Packet p;
+    ASSERT_EQ(wire::decode(send.bytes, p), wire::DecodeError::none);
+    if (p.payload.empty()) continue;  // announcements
+    ++copies;
+    ASSERT_EQ(p.receiver_tags.size(), 2 * kReceiverTagEntryBytes);
+    ReceiverTags honest_side(honest_);
+    EXPECT_TRUE(honest_side.check(own_.public_key(), held_[0].message,
+                                  find_receiver_tag(p.receiver_tags, kHonest)));
+    EXPECT_FALSE(honest_side.check(own_.public_key(), held_[0].message,
+                                   find_receiver_tag(p.receiver_tags, kForger)));
+  }
+  EXPECT_GE(copies, 2);
+}
+
+TEST_F(SignedNodeTest, AboveMaxReceiverTagsOrWithItZeroBroadcastsCarryNoTags) {
+  for (const std::uint32_t max : {0u, 1u}) {
+    MeshConfig c = config(true);
+    c.max_receiver_tags = max;
+    MeshNode node(c);
+    node.on_welcome(now_, kSelf);
+    for (const auto& [peer, key] : {std::pair{kHonest, &honest_}, std::pair{kForger, &forger_}}) {
+      wire::MeshUpdate update;
+      update.source = peer;
+      update.kind = wire::MeshUpdate::Kind::status;
+      update.status.id = 1;
+      update.status.version = 2;
+      update.status.public_key = key->public_key();
+      node.on_topic_message(now_, "g.mesh", peer, wire::encode(update));
+    }
+    node.take_actions();
+    node.broadcast(now_, "one");
+    const auto asked = only<SignBroadcast>(node.take_actions());
+    ASSERT_EQ(asked.size(), 1u);
+    EXPECT_TRUE(asked[0].receivers.empty()) << "max_receiver_tags " << max << ", 2 members";
+  }
+  MeshConfig c = config(true);
+  c.max_receiver_tags = 65;
+  EXPECT_NE(c.validate(), "");
+}
+
+TEST_F(SignedNodeTest, ARelayedPacketWithOurTagIsCheckedByTheTagAndDeliveredVerified) {
+  wire::Packet p = packet(kHonest, kForger, 1, "hello");  // kForger relays honestly here
+  p.signature = sign(honest_, p);
+  p.receiver_tags = tag_for_us(honest_, p);
+  receive(forger_link_, p);
+  ASSERT_EQ(delivered_.size(), 1u);
+  EXPECT_TRUE(delivered_[0].verified);
+  EXPECT_EQ(tag_checks_, 1);
+  EXPECT_EQ(checks_, 0) << "no Ed25519 check";
+  EXPECT_EQ(node_.counters().signatures_checked, 1u);
+}
+
+TEST_F(SignedNodeTest, ARelayCannotPassOffAnAlteredPacketWithTagsItMadeOrKept) {
+  // The honest source's tag kept on an altered payload; a tag the forger
+  // made for us with its own key; garbage tags. Every copy also carries a
+  // signature that does not match, so each falls back to it and is dropped.
+  wire::Packet genuine = packet(kHonest, kForger, 1, "genuine");
+  genuine.signature = sign(honest_, genuine);
+  genuine.receiver_tags = tag_for_us(honest_, genuine);
+  wire::Packet altered = genuine;
+  altered.payload = "altered";
+  receive(forger_link_, altered);
+  wire::Packet invented = packet(kHonest, kForger, 1, "invented");
+  invented.signature = sign(forger_, invented);
+  invented.receiver_tags = tag_for_us(forger_, invented);
+  receive(forger_link_, invented);
+  wire::Packet garbage = invented;
+  garbage.receiver_tags = std::string(kReceiverTagEntryBytes, '\x01');
+  append_receiver_tag(garbage.receiver_tags, kSelf, std::string(kReceiverTagBytes, 'x'));
+  receive(forger_link_, garbage);
+  EXPECT_TRUE(delivered_.empty());
+  EXPECT_EQ(tag_checks_, 0);
+  EXPECT_EQ(checks_, 3);
+  EXPECT_EQ(node_.counters().bad_signatures, 3u);
+
+  receive(forger_link_, genuine);
+  ASSERT_EQ(delivered_.size(), 1u) << "the forgeries did not hide the genuine message";
+  EXPECT_EQ(delivered_[0].payload, "genuine");
+  EXPECT_TRUE(delivered_[0].verified);
+  EXPECT_EQ(tag_checks_, 1);
+}
+
 class UnsignedGroupTest : public SignedNodeTest {
  protected:
   UnsignedGroupTest() : SignedNodeTest(false) {}
@@ -344,6 +518,15 @@ struct Inbox {
   }
 };
 
+// The counters that are not 0, as "name=value ..." (for failure messages).
+std::string counters_text(const PeerSnapshot::Counters& counters) {
+  std::string text;
+  for_each_counter(counters, [&](const char* name, std::uint64_t v) {
+    if (v != 0) text += std::string(name) + "=" + std::to_string(v) + " ";
+  });
+  return text;
+}
+
 std::unique_ptr<Peer> make_peer(const std::string& url, const std::string& group, Inbox& inbox,
                                 bool require) {
   PeerConfig config = test::loopback_config(url, group);
@@ -373,14 +556,25 @@ TEST(SignedPeers, ANeighbourForgingPacketsOfAnotherSourceIsDroppedAndHonestDeliv
   const Ed25519Key forger_key;
   constexpr int kMessages = 50;
   // First the forgeries, for every seq the source is about to send: signed
-  // by the wrong key, and unsigned. They reach the target first.
-  for (int i = 1; i <= kMessages; ++i) {
+  // by the wrong key, unsigned, and then signed by the wrong key with a
+  // receiver tag for the target made with that key. They reach the target
+  // first. (A forgery that arrives while another copy of its seq awaits its
+  // check counts as a duplicate: hence the two rounds.)
+  auto forge = [&](int i, bool tagged) {
     wire::Packet fake;
     fake.source = source_id;
     fake.seq = static_cast<std::uint64_t>(i);
     fake.edges = {{source_id, forger.id()}, {forger.id(), target_id}};
     fake.payload = "forged " + std::to_string(i);
-    fake.signature = forger_key.sign(broadcast_signing_bytes("signed", source_id, fake.seq, fake.payload));
+    const std::string bytes = broadcast_signing_bytes("signed", source_id, fake.seq, fake.payload);
+    fake.signature = forger_key.sign(bytes);
+    if (tagged) {
+      fake.receiver_tags = ReceiverTags(forger_key).tag(bytes, {{target_id, target->public_key()}});
+    }
+    return fake;
+  };
+  for (int i = 1; i <= kMessages; ++i) {
+    wire::Packet fake = forge(i, false);
     forger.send(wire::encode(fake));
     fake.signature.clear();
     forger.send(wire::encode(fake));
@@ -390,20 +584,24 @@ TEST(SignedPeers, ANeighbourForgingPacketsOfAnotherSourceIsDroppedAndHonestDeliv
         const PeerSnapshot::Counters c = target->snapshot().counters;
         return c.bad_signatures == kMessages && c.unsigned_dropped == kMessages;
       },
-      10s));
+      10s))
+      << counters_text(target->snapshot().counters);
+  for (int i = 1; i <= kMessages; ++i) forger.send(wire::encode(forge(i, true)));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const PeerSnapshot::Counters c = target->snapshot().counters;
+        return c.bad_signatures == 2 * kMessages && c.receiver_tags_failed == kMessages;
+      },
+      10s))
+      << counters_text(target->snapshot().counters);
   EXPECT_TRUE(target_inbox.all().empty());
   // Then the genuine messages: none is taken for a repeat of a forgery.
   for (int i = 1; i <= kMessages; ++i) {
     ASSERT_EQ(source->broadcast("genuine " + std::to_string(i)), static_cast<std::uint64_t>(i));
   }
   ASSERT_TRUE(wait_until([&] { return target_inbox.all().size() >= kMessages; }, 20s))
-      << target_inbox.all().size() << " messages; target's counters: " << [&] {
-           std::string text;
-           for_each_counter(target->snapshot().counters, [&](const char* name, std::uint64_t v) {
-             if (v != 0) text += std::string(name) + "=" + std::to_string(v) + " ";
-           });
-           return text;
-         }();
+      << target_inbox.all().size() << " messages; target's counters: "
+      << counters_text(target->snapshot().counters);
   std::this_thread::sleep_for(300ms);  // anything more would show now
   const auto got = target_inbox.all();
   ASSERT_EQ(got.size(), static_cast<std::size_t>(kMessages));
@@ -414,14 +612,70 @@ TEST(SignedPeers, ANeighbourForgingPacketsOfAnotherSourceIsDroppedAndHonestDeliv
     EXPECT_TRUE(got[i].verified);
   }
   const PeerSnapshot::Counters c = target->snapshot().counters;
-  EXPECT_EQ(c.bad_signatures, static_cast<std::uint64_t>(kMessages));
+  EXPECT_EQ(c.bad_signatures, static_cast<std::uint64_t>(2 * kMessages));
   EXPECT_EQ(c.unsigned_dropped, static_cast<std::uint64_t>(kMessages));
+  EXPECT_EQ(c.receiver_tags_checked, 0u);
   EXPECT_EQ(c.duplicate_packets, 0u);
   EXPECT_EQ(c.gaps, 0u);
   EXPECT_EQ(target->public_key().size(), kPublicKeyBytes);
   EXPECT_NE(target->public_key(), source->public_key());
   target->stop();
   source->stop();
+}
+
+TEST(SignedPeers, InASmallGroupRelayedMessagesAreCheckedByTheirReceiverTags) {
+  MeshdInProcess meshd;
+  constexpr int kPeers = 6;
+  constexpr int kEach = 5;
+  std::vector<std::unique_ptr<Inbox>> inboxes;
+  std::vector<std::unique_ptr<Peer>> peers;
+  for (int i = 0; i < kPeers; ++i) {
+    // At most 3 links of 5 possible: some messages must be relayed.
+    PeerConfig config = test::loopback_config(meshd.url(), "tagged");
+    config.target_connections = 2;
+    config.max_connections = 3;
+    inboxes.push_back(std::make_unique<Inbox>());
+    PeerCallbacks callbacks;
+    callbacks.on_received = [inbox = inboxes.back().get()](const ReceivedMessage& m) { inbox->add(m); };
+    peers.push_back(std::make_unique<Peer>(config, callbacks));
+    peers.back()->start();
+    ASSERT_TRUE(peers.back()->wait_joined(10s));
+  }
+  std::vector<PeerId> ids;
+  for (auto& p : peers) ids.push_back(p->id());
+  auto snapshots = [&] {
+    std::vector<PeerSnapshot> out;
+    for (auto& p : peers) out.push_back(p->snapshot());
+    return out;
+  };
+  ASSERT_TRUE(wait_until([&] { return test::all_trees_complete(snapshots(), ids); }, 15s));
+  for (int i = 0; i < kEach; ++i) {
+    for (auto& p : peers) ASSERT_NE(p->broadcast("m" + std::to_string(i)), 0u);
+  }
+  const std::size_t expected = (kPeers - 1) * kEach;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (auto& inbox : inboxes) {
+          if (inbox->all().size() < expected) return false;
+        }
+        return true;
+      },
+      15s));
+  std::uint64_t checked = 0, by_tag = 0, tags_failed = 0, from_source = 0;
+  for (const PeerSnapshot& s : snapshots()) {
+    checked += s.counters.signatures_checked;
+    by_tag += s.counters.receiver_tags_checked;
+    tags_failed += s.counters.receiver_tags_failed;
+    from_source += s.counters.signatures_from_source;
+  }
+  for (auto& inbox : inboxes) {
+    for (const ReceivedMessage& m : inbox->all()) EXPECT_TRUE(m.verified);
+  }
+  EXPECT_GT(by_tag, 0u) << "no message was relayed";
+  EXPECT_EQ(by_tag, checked) << "a relayed message went to an Ed25519 check";
+  EXPECT_EQ(tags_failed, 0u);
+  EXPECT_EQ(by_tag + from_source, kPeers * expected);
+  for (auto& p : peers) p->stop();
 }
 
 TEST(SignedPeers, ABadSigningKeyIsAConfigError) {
