@@ -7,10 +7,11 @@
 //     mesh, then RSS and CPU of each idle process over a few seconds.
 // Prints one summary line per size. Usage:
 //   bench_mesh [--sizes 12,32] [--mesh-peer PATH] [--meshd PATH] [--messages N] [--unsigned]
-//              [--no-receiver-tags]
+//              [--max-receiver-tags N]
 // First it prints the cost of one Ed25519 signature and check (libsodium) of
 // a 1 KiB broadcast; --unsigned runs the mesh without signed broadcasts,
-// --no-receiver-tags with signatures checked even in this small group.
+// --max-receiver-tags N sets PeerConfig::max_receiver_tags (0: every relayed
+// copy's signature is checked).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -25,6 +26,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -33,6 +35,7 @@
 
 #include "ed25519_key.hpp"
 #include "p2pmesh/peer.hpp"
+#include "receiver_tags.hpp"
 #include "server.hpp"
 #include "signed_broadcast.hpp"
 
@@ -157,7 +160,38 @@ std::pair<double, double> signature_cost_us() {
   return {percentile(sign_us, 0.5), percentile(verify_us, 0.5)};
 }
 
-InProcessResult run_in_process(std::size_t n, int messages, bool sign, bool receiver_tags) {
+// Microseconds to tag a 1 KiB broadcast for 11 members (a 12-peer group)
+// and to check one tag, shared keys already made (the median of 5 runs).
+std::pair<double, double> receiver_tag_cost_us() {
+  const p2pmesh::native::Ed25519Key source;
+  std::vector<std::unique_ptr<p2pmesh::native::Ed25519Key>> members;
+  std::vector<p2pmesh::TagReceiver> receivers;
+  for (p2pmesh::PeerId id = 1; id <= 11; ++id) {
+    members.push_back(std::make_unique<p2pmesh::native::Ed25519Key>());
+    receivers.push_back({id, members.back()->public_key()});
+  }
+  p2pmesh::native::ReceiverTags source_tags(source), member_tags(*members[0]);
+  const std::string message = p2pmesh::broadcast_signing_bytes("bench", 7, 1, std::string(1024, 'x'));
+  const std::string tags = source_tags.tag(message, receivers);
+  const std::string tag(p2pmesh::find_receiver_tag(tags, 1));
+  std::vector<double> tag_us, check_us;
+  constexpr int kRounds = 2000;
+  for (int run = 0; run < 5; ++run) {
+    auto t0 = Clock::now();
+    for (int i = 0; i < kRounds; ++i) {
+      if (source_tags.tag(message, receivers) != tags) std::abort();
+    }
+    tag_us.push_back(ms_since(t0) * 1000.0 / kRounds);
+    t0 = Clock::now();
+    for (int i = 0; i < kRounds; ++i) {
+      if (!member_tags.check(source.public_key(), message, tag)) std::abort();
+    }
+    check_us.push_back(ms_since(t0) * 1000.0 / kRounds);
+  }
+  return {percentile(tag_us, 0.5), percentile(check_us, 0.5)};
+}
+
+InProcessResult run_in_process(std::size_t n, int messages, bool sign, std::uint32_t max_receiver_tags) {
   InProcessResult r;
   meshd::Config config;
   config.host = "127.0.0.1";
@@ -194,7 +228,7 @@ InProcessResult run_in_process(std::size_t n, int messages, bool sign, bool rece
     pc.group = "bench";
     pc.loopback_only = true;
     pc.sign_broadcasts = sign;
-    if (!receiver_tags) pc.max_receiver_tags = 0;
+    pc.max_receiver_tags = max_receiver_tags;
     p2pmesh::PeerCallbacks callbacks;
     callbacks.on_message = on_message;
     peers.push_back(std::make_unique<p2pmesh::Peer>(pc, callbacks));
@@ -280,12 +314,6 @@ InProcessResult run_in_process(std::size_t n, int messages, bool sign, bool rece
     checks += s.counters.signatures_checked - s.counters.receiver_tags_checked;
     tags += s.counters.receiver_tags_checked;
     delivered += s.counters.delivered;
-  }
-  if (std::getenv("BENCH_COUNTERS")) {
-    std::map<std::string, unsigned long long> sums;
-    for (const p2pmesh::PeerSnapshot& s : snaps())
-      p2pmesh::for_each_counter(s.counters, [&](const char* name, auto v) { sums[name] += v; });
-    for (auto& [k, v] : sums) if (v) std::fprintf(stderr, "  %s %llu\n", k.c_str(), v);
   }
   r.checks_per_delivery = static_cast<double>(checks) / static_cast<double>(std::max<std::uint64_t>(delivered, 1));
   r.tags_per_delivery = static_cast<double>(tags) / static_cast<double>(std::max<std::uint64_t>(delivered, 1));
@@ -444,7 +472,7 @@ int main(int argc, char** argv) {
   std::string mesh_peer, meshd_bin;
   int messages = 2000;
   bool sign = true;
-  bool receiver_tags = true;
+  std::uint32_t max_receiver_tags = p2pmesh::defaults::kMaxReceiverTags;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto next = [&]() -> std::string {
@@ -467,11 +495,11 @@ int main(int argc, char** argv) {
       messages = std::stoi(next());
     } else if (arg == "--unsigned") {
       sign = false;
-    } else if (arg == "--no-receiver-tags") {
-      receiver_tags = false;
+    } else if (arg == "--max-receiver-tags") {
+      max_receiver_tags = static_cast<std::uint32_t>(std::stoul(next()));
     } else if (arg == "--help" || arg == "-h") {
       std::puts("bench_mesh [--sizes 12,32] [--messages N] [--mesh-peer PATH --meshd PATH] [--unsigned] "
-                "[--no-receiver-tags]");
+                "[--max-receiver-tags N]");
       return 0;
     } else {
       std::fprintf(stderr, "bench_mesh: unknown argument %s (see --help)\n", arg.c_str());
@@ -480,15 +508,17 @@ int main(int argc, char** argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   const auto [sign_us, verify_us] = signature_cost_us();
-  std::printf("bench_mesh Ed25519 (libsodium), 1 KiB broadcast: sign %.1f us, verify %.1f us\n",
-              sign_us, verify_us);
+  const auto [tag_us, tag_check_us] = receiver_tag_cost_us();
+  std::printf("bench_mesh Ed25519 (libsodium), 1 KiB broadcast: sign %.1f us, verify %.1f us; "
+              "receiver tags: 11 made in %.1f us, one checked in %.1f us\n",
+              sign_us, verify_us, tag_us, tag_check_us);
   for (const std::size_t n : sizes) {
-    const InProcessResult in = run_in_process(n, messages, sign, receiver_tags);
+    const InProcessResult in = run_in_process(n, messages, sign, max_receiver_tags);
     std::printf(
         "bench_mesh n=%zu %s in-process: connected %.0f ms after last start; broadcast latency p50 "
         "%.2f ms p99 %.2f ms; 1 KiB throughput %.0f deliveries/s (%.1f MB/s), CPU %.0f us per delivery; idle CPU %.2f ms/s "
         "per peer; RSS %.1f MB per peer; %.2f signature checks and %.2f receiver tag checks per delivery",
-        n, !sign ? "unsigned" : receiver_tags ? "signed" : "signed without receiver tags", in.connect_ms,
+        n, !sign ? "unsigned" : in.tags_per_delivery > 0 ? "signed with receiver tags" : "signed", in.connect_ms,
         in.p50_ms, in.p99_ms, in.deliveries_per_s, in.mb_per_s, in.cpu_us_per_delivery,
         in.cpu_ms_per_peer_s, static_cast<double>(in.rss_kb_per_peer) / 1024.0, in.checks_per_delivery,
         in.tags_per_delivery);

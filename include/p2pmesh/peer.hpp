@@ -370,8 +370,9 @@ struct ReceivedMessage {
   // unreliable ones (BroadcastOptions::reliable false) as they came, never
   // held behind a reliable one.
   bool reliable = true;
-  // Signed by the source's announced key and the signature checked out.
-  // False: unsigned (a reference peer) or the source announced no key;
+  // Signed by the source's announced key and the signature (or the source's
+  // receiver tag for this peer, docs/security.md) checked out; or it came
+  // straight from the source. False: unsigned (a reference peer) or the source announced no key;
   // never false under require_signatures (such messages are dropped).
   bool verified = false;
   std::string bytes;

@@ -99,7 +99,8 @@ struct Deliver {
   std::string payload;
   std::uint64_t seq = 0;
   bool reliable = true;
-  // Signed by the source's announced key, and the signature checked out.
+  // Signed by the source's announced key, and the signature (or our
+  // receiver tag) checked out, or it came straight from the source.
   // False: unsigned (a reference peer) or the source's key is unknown.
   bool verified = false;
 };

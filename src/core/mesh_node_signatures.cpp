@@ -64,7 +64,7 @@ std::vector<TagReceiver> MeshNode::tag_receivers() const {
   for (const auto& [peer, key] : signer_keys_) {
     if (peer != self_) receivers.push_back({peer, key});
   }
-  // In id order: the same members, the same bytes (tests, the simulator).
+  // In id order: the same members give the same bytes.
   std::sort(receivers.begin(), receivers.end(),
             [](const TagReceiver& a, const TagReceiver& b) { return a.peer < b.peer; });
   return receivers;
