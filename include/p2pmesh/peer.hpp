@@ -83,7 +83,7 @@ struct PeerConfig {
   bool require_signatures = defaults::kRequireSignatures;
   // In a group of at most this many other signing members, each broadcast
   // also carries a 16-byte tag per member (20 bytes on the wire each) that
-  // the member checks instead of the signature, about 30x cheaper
+  // the member checks instead of the signature, about 35x cheaper
   // (docs/security.md "Receiver tags"). 0: never; at most 64.
   std::uint32_t max_receiver_tags = defaults::kMaxReceiverTags;
 
@@ -372,8 +372,9 @@ struct ReceivedMessage {
   bool reliable = true;
   // Signed by the source's announced key and the signature (or the source's
   // receiver tag for this peer, docs/security.md) checked out; or it came
-  // straight from the source. False: unsigned (a reference peer) or the source announced no key;
-  // never false under require_signatures (such messages are dropped).
+  // straight from the source. False: unsigned (a reference peer) or the
+  // source announced no key; never false under require_signatures (such
+  // messages are dropped).
   bool verified = false;
   std::string bytes;
 };
