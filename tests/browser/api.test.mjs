@@ -332,7 +332,14 @@ test('a burst beyond the channel buffer keeps the link: excess is queued, then d
   }
   assert.equal(next, sent + 1);
   assert.deepEqual(seen.seqs, [...seen.seqs].sort((x, y) => x - y), 'delivered in order');
-  assert.ok(await linkedTo(a, idB), 'the link survived the burst');
+  // Should the link go, say how: which side gave it up, and why.
+  const linkState = (page) => page.evaluate(() => {
+    const c = window.mesh.counters();
+    return { links: window.mesh.links(), linksDead: c.linksDead, linksTimedOut: c.linksTimedOut,
+      linksDroppedForRoom: c.linksDroppedForRoom, sendQueueDrops: c.sendQueueDrops };
+  });
+  assert.ok(await linkedTo(a, idB),
+    `the link survived the burst: A ${JSON.stringify(await linkState(a))}, B ${JSON.stringify(await linkState(b))}`);
   for (const page of [a, b]) {
     await page.evaluate(() => window.mesh.leave());
     await page.close();
