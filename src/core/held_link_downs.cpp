@@ -10,6 +10,7 @@ void HeldLinkDowns::hold(PeerId peer, TimeUs until) {
 }
 
 bool HeldLinkDowns::release(PeerId peer) {
+  std::erase_if(said_, [peer](const auto& s) { return s.first == peer; });
   const auto it =
       std::find_if(held_.begin(), held_.end(), [peer](const auto& h) { return h.first == peer; });
   if (it == held_.end()) return false;
@@ -31,6 +32,20 @@ TimeUs HeldLinkDowns::next_due() const {
   TimeUs at = kNever;
   for (const auto& h : held_) at = std::min(at, h.second);
   return at;
+}
+
+void HeldLinkDowns::said_by_other_end(PeerId peer, TimeUs until) {
+  std::erase_if(said_, [peer](const auto& s) { return s.first == peer; });
+  said_.emplace_back(peer, until);
+}
+
+bool HeldLinkDowns::take_said_by_other_end(PeerId peer, TimeUs now) {
+  bool said = false;
+  std::erase_if(said_, [&](const auto& s) {
+    if (s.first == peer) said = s.second > now;
+    return s.first == peer || s.second <= now;
+  });
+  return said;
 }
 
 }  // namespace p2pmesh

@@ -38,6 +38,14 @@ void MemberRecord::apply(const wire::MeshUpdate& update) {
   }
 }
 
+PeerId other_end_of_link_down(const wire::MeshUpdate& update, const MemberRecord& source) {
+  if (update.kind != wire::MeshUpdate::Kind::disconnected_from || update.left ||
+      source.version < wire::kVersionLinkDownByOneEnd || update.peer == update.source) {
+    return kNoPeer;
+  }
+  return update.peer;
+}
+
 void MemberRecord::forget_link(PeerId peer) {
   const auto it = std::find(connected_to.begin(), connected_to.end(), peer);
   if (it == connected_to.end()) return;

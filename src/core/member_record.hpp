@@ -58,6 +58,13 @@ struct MemberRecord {
   bool needs_departure_notice() const { return !left; }
 };
 
+// The member whose record must also forget its link with `update`'s source:
+// the peer a member of version >= wire::kVersionLinkDownByOneEnd (its
+// record's `version`) says it is disconnected from (that end may say
+// nothing: every view drops the link on one end's word, and so does the
+// snapshot). kNoPeer for any other update.
+PeerId other_end_of_link_down(const wire::MeshUpdate& update, const MemberRecord& source);
+
 // Whether a body published on <group>.mesh is a mesh update of its sender
 // (the server stamps the sender; a peer may only speak for itself).
 enum class MeshUpdateCheck : std::uint8_t { own, undecodable, not_own };

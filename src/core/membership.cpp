@@ -60,8 +60,10 @@ Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now
       member.last_status_id = update.status.id;
       flags_at_slot_[slot] |= kHasStatusId;
       const bool version_changed = member.version != update.status.version;
-      if (version_changed && member.version == 0) --version0_members_;
-      if (version_changed && update.status.version == 0) ++version0_members_;
+      if (version_changed) {
+        count_version(member.version, -1);
+        count_version(update.status.version, +1);
+      }
       member.version = update.status.version;
       new_claims_.clear();
       for (std::size_t i = 0; i < update.status.connected_to.size(); ++i) {
@@ -87,9 +89,16 @@ Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now
     case wire::MeshUpdate::Kind::connected_to:
       if (update.peer != kNoPeer && update.peer != source) add_claim(source, slot, update.peer, 0);
       break;
-    case wire::MeshUpdate::Kind::disconnected_from:
+    case wire::MeshUpdate::Kind::disconnected_from: {
+      const bool ends_link = member.version >= wire::kVersionLinkDownByOneEnd;
       remove_claim(source, slot, update.peer);
+      // The link is down, whatever the other end still claims.
+      if (const std::uint32_t other = member_slot(update.peer);
+          ends_link && other != MeshView::kNoSlot) {
+        remove_claim(update.peer, other, source);
+      }
       break;
+    }
     case wire::MeshUpdate::Kind::none:
       break;
   }
@@ -105,7 +114,7 @@ bool Membership::add_member(PeerId peer, TimeUs now) {
   member_at_slot_[slot].last_heard = now;
   flags_at_slot_[slot] = kMember;
   ++member_count_;
-  ++version0_members_;
+  count_version(0, +1);
   // Claims about the newcomer made before we knew it now count.
   if (auto pending = pending_claimers_.find(peer); pending != pending_claimers_.end()) {
     const std::vector<PeerId> claimers = std::move(pending->second);
@@ -123,7 +132,7 @@ bool Membership::remove_member(PeerId peer) {
   claims_at_slot_.clear(slot);
   flags_at_slot_[slot] = 0;
   --member_count_;
-  if (member_at_slot_[slot].version == 0) --version0_members_;
+  count_version(member_at_slot_[slot].version, -1);
   // Claims others made about it go too: they would only describe dead links.
   // Its claimers are members linked to it in the view, and those whose claim
   // was not credible (the pending index).
@@ -183,6 +192,19 @@ std::vector<PeerId> Membership::members() const {
   }
   std::sort(peers.begin(), peers.end());
   return peers;
+}
+
+void Membership::count_version(std::uint32_t version, int delta) {
+  const std::size_t at = std::min<std::size_t>(version, members_by_version_.size() - 1);
+  members_by_version_[at] = static_cast<std::size_t>(
+      static_cast<std::ptrdiff_t>(members_by_version_[at]) + delta);
+}
+
+std::size_t Membership::members_below_version(std::uint32_t version) const {
+  const std::size_t end = std::min<std::size_t>(version, members_by_version_.size() - 1);
+  std::size_t below = 0;
+  for (std::size_t v = 0; v < end; ++v) below += members_by_version_[v];
+  return below;
 }
 
 std::uint32_t Membership::version_of(PeerId peer) const {

@@ -6,7 +6,10 @@
 // other members is in the view when its claim is credible: both sides claim
 // it, or a side that speaks our protocol (status version >= 1) does. Links of the local peer come only
 // from its own open links, never from others' possibly stale claims, so the
-// first hop of a broadcast is always real. Departed peers are forgotten
+// first hop of a broadcast is always real. A member of version >=
+// wire::kVersionLinkDownByOneEnd saying it is disconnected from a peer ends
+// the link: the peer's claim of it goes too (in an all-ours group only one
+// end announces a link it closed). Departed peers are forgotten
 // completely: their claims, the claims about them, their place in the view.
 //
 // Every peer holds this for the whole mesh, so it is kept compact: a member's
@@ -15,6 +18,7 @@
 // between two members is a link of the view); only claims about peers we do
 // not know yet, and claims not credible, need a reverse index of their own.
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <unordered_map>
@@ -61,7 +65,9 @@ class Membership {
   std::uint32_t version_of(PeerId peer) const;
   // Members of version 0: reference peers, and members whose status has not
   // come yet.
-  std::size_t version0_member_count() const { return version0_members_; }
+  std::size_t version0_member_count() const { return members_by_version_[0]; }
+  // Members whose status version is below `version` (exact up to 7).
+  std::size_t members_below_version(std::uint32_t version) const;
 
   const MeshView& view() const { return view_; }
   // Grows whenever the view changes; lets callers cache trees.
@@ -102,8 +108,12 @@ class Membership {
   std::vector<Member> member_at_slot_;
   std::vector<std::uint8_t> flags_at_slot_;  // SlotFlag bits
   PooledLists<Claim> claims_at_slot_;        // what each member claims
+  // Moves a member between the counts by version.
+  void count_version(std::uint32_t version, int delta);
+
   std::size_t member_count_ = 0;
-  std::size_t version0_members_ = 0;
+  // Members by status version (the last entry: that version and above).
+  std::array<std::size_t, 8> members_by_version_{};
   // For each peer: members whose claim of a link to it is outside the view.
   std::unordered_map<PeerId, std::vector<PeerId>> pending_claimers_;
   std::unordered_map<PeerId, std::uint32_t> local_links_;  // peer -> rtt_us

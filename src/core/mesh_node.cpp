@@ -155,7 +155,14 @@ void MeshNode::handle_mesh_update(TimeUs now, PeerId sender, std::string_view bo
     ++counters_.forged_updates;
     return;
   }
-  if (!update.left && held_link_downs_.release(update.source)) {
+  if (other_end_ended_link(update)) {
+    // It closed the link and told everyone: nothing to add, also if we see
+    // the close only later.
+    held_link_downs_.release(update.source);
+    if (links_.has_any_with(update.source)) {
+      held_link_downs_.said_by_other_end(update.source, now + config_.link_down_grace);
+    }
+  } else if (!update.left && held_link_downs_.release(update.source)) {
     // It speaks, so it is alive: the link failed between two live peers.
     publish_link_change(wire::MeshUpdate::Kind::disconnected_from, update.source);
   }
@@ -647,10 +654,17 @@ bool MeshNode::link_downs_may_wait() const {
          membership_.version0_member_count() == 0;
 }
 
+bool MeshNode::other_end_ended_link(const wire::MeshUpdate& update) const {
+  return update.kind == wire::MeshUpdate::Kind::disconnected_from && update.peer == self_ &&
+         !update.left && link_downs_may_wait() &&
+         membership_.version_of(update.source) >= wire::kVersionLinkDownByOneEnd &&
+         membership_.members_below_version(wire::kVersionLinkDownByOneEnd) == 0;
+}
+
 void MeshNode::link_down(TimeUs now, PeerId peer, LinkEnd why) {
   if (why == LinkEnd::ours || !link_downs_may_wait()) {
     publish_link_change(wire::MeshUpdate::Kind::disconnected_from, peer);
-  } else if (why == LinkEnd::failed) {
+  } else if (why == LinkEnd::failed && !held_link_downs_.take_said_by_other_end(peer, now)) {
     held_link_downs_.hold(peer, now + config_.link_down_grace);
   }
   // LinkEnd::peer_left: the departure notice removed the peer and every

@@ -36,8 +36,9 @@ namespace p2pmesh {
 
 // Protocol feature level announced in our status (MeshStatusMessage.version).
 // 1: message ids, keep-alive, RTTs; 2: gap repair (Packet.have / want);
-// 3: a source's answer that a pulled message is gone (Packet.gone).
-inline constexpr std::uint32_t kProtocolVersion = 3;
+// 3: a source's answer that a pulled message is gone (Packet.gone);
+// 4: a link down said by one end ends the link (wire::kVersionLinkDownByOneEnd).
+inline constexpr std::uint32_t kProtocolVersion = 4;
 
 
 // How a broadcast travels (docs/broadcast.md). Reliable: each source's
@@ -235,6 +236,10 @@ class MeshNode {
   // not with reference peers in the group, which keep a claim until its
   // maker withdraws it.
   bool link_downs_may_wait() const;
+  // Whether `update` is the other end's word that it closed our link with
+  // it, ending it in every view (every member of version >=
+  // wire::kVersionLinkDownByOneEnd): then we say nothing of that link.
+  bool other_end_ended_link(const wire::MeshUpdate& update) const;
   // Publishes the held link downs whose grace ended.
   void publish_due_link_downs(TimeUs now);
   void peer_left(TimeUs now, PeerId peer);

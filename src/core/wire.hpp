@@ -103,6 +103,12 @@ struct MeshUpdate {
   friend bool operator==(const MeshUpdate&, const MeshUpdate&) = default;
 };
 
+// From this status version on, a member's `disconnected_from` ends the link
+// in every view, the other end's claim included (and in meshd's snapshot):
+// in a group where every member is of this version, a link one end closed is
+// announced by that end only (docs/membership.md, "Link downs").
+inline constexpr std::uint32_t kVersionLinkDownByOneEnd = 4;
+
 using p2pmesh::IceServer;  // ice.hpp
 
 // One message of a topic batch (a TopicMessage without its topic).

@@ -406,6 +406,12 @@ void Broker::leave_group(Group& group, Client& session, bool notify) {
   }
 }
 
+void Broker::forget_other_end(Group& group, PeerId source, const p2pmesh::MemberRecord& record) {
+  const PeerId other = p2pmesh::other_end_of_link_down(mesh_update_, record);
+  if (other == p2pmesh::kNoPeer) return;
+  if (Member* member = group.find_id(other)) member->record.forget_link(source);
+}
+
 bool Broker::announce_departure(Group& group, PeerId id, const p2pmesh::MemberRecord& record,
                                 EventLoop& origin, bool to_cluster) {
   if (!cluster_ && group.mesh->empty()) return false;
@@ -589,6 +595,7 @@ void Broker::publish(Client& session, const std::vector<std::string_view>& topic
       if (p2pmesh::MemberRecord* record = record_for(session, topic ? topic->group : nullptr, info.group)) {
         record->apply(mesh_update_);
         member_update = topic && topic->group && topic->group->find(session);
+        if (topic && topic->group) forget_other_end(*topic->group, session.id(), *record);
         // Not a member yet: whether members heard it (and must hear its close).
         if (!member_update && (cluster_ || (topic && !topic->empty())))
           for (EarlyRecord& held : session.early_records)
@@ -629,6 +636,7 @@ void Broker::on_remote(const Envelope& envelope, EventLoop& loop) {
         if (member) {
           member->record.apply(mesh_update_);
           member->heard = Clock::now();
+          forget_other_end(group, envelope.sender, member->record);
         }
       }
     }

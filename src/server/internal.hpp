@@ -219,6 +219,7 @@ struct Group {
   // members: local ones carry this node's number, remote ones another's.
   Member* find(const Client& session);
   Member* find_remote(PeerId id);
+  Member* find_id(PeerId id);  // local or remote
   Member& add(Member member);
   // Takes `member` out (the last one moves into its place) and its links
   // out of the others' records: the snapshot says what live views say, no
@@ -226,7 +227,6 @@ struct Group {
   p2pmesh::MemberRecord remove(Member& member);
 
  private:
-  Member* find_id(PeerId id);
   p2pmesh::PeerSlotIndex position_;  // member id -> its index in `members`
 };
 
@@ -298,6 +298,9 @@ class Broker {
   // EarlyRecord; null when it holds too many early records.
   p2pmesh::MemberRecord* record_for(Client& session, Group* group, std::string_view group_name);
   void unlink(Topic& topic, Client& session);
+  // `source` (its record just updated with mesh_update_) said it closed a
+  // link: the other end's record forgets it too (other_end_of_link_down).
+  void forget_other_end(Group& group, PeerId source, const p2pmesh::MemberRecord& record);
   // Departure notice for `id` to the local subscribers of the group's mesh
   // topic (and, for a local member, to the other nodes); true when delivered locally.
   bool announce_departure(Group& group, PeerId id, const p2pmesh::MemberRecord& record,

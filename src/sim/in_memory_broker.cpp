@@ -166,7 +166,13 @@ bool InMemoryBroker::track_mesh_update(const std::string& topic, PeerId sender,
   const bool member = subscribers_[topic].count(sender) != 0 ||
                       (batching != batching_.end() && batching->second.subscribers.count(sender));
   if (member) {
-    groups_[group_of(topic)][sender].apply(update);
+    auto& members = groups_[group_of(topic)];
+    MemberRecord& record = members[sender];
+    record.apply(update);
+    // The other end may say nothing of a link this one closed (as meshd).
+    if (const PeerId other = other_end_of_link_down(update, record); other != kNoPeer) {
+      if (auto it = members.find(other); it != members.end()) it->second.forget_link(sender);
+    }
   } else {
     Client::Early& held = client.early[group_of(topic)];
     held.record.apply(update);

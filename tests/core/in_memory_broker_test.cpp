@@ -89,6 +89,43 @@ TEST(InMemoryBroker, AnnouncesHeardNonMembersAndForgetsDepartedLinks) {
   EXPECT_EQ(heard[0].update.status.connected_to, (std::vector<PeerId>{77}));
 }
 
+// As meshd: a member of version 4 saying it closed a link takes the link out
+// of the other end's record too (that end says nothing in an all-version-4
+// group), so a newcomer's snapshot has no link that is gone.
+TEST(InMemoryBroker, ALinkDownSaidByOneEndLeavesBothRecords) {
+  InMemoryBroker broker;
+  std::vector<Heard> heard;
+  const InMemoryBroker::Receiver receiver = recorder(heard);
+  const PeerId a = broker.connect(receiver);
+  const PeerId b = broker.connect(receiver);
+  broker.subscribe(a, "g.mesh");
+  broker.subscribe(b, "g.mesh");
+  const auto v4_status = [](PeerId source, std::vector<PeerId> links) {
+    wire::MeshUpdate update;
+    update.source = source;
+    update.kind = wire::MeshUpdate::Kind::status;
+    update.status.id = 1;
+    update.status.version = wire::kVersionLinkDownByOneEnd;
+    update.status.connected_to = std::move(links);
+    return wire::encode(update);
+  };
+  broker.publish(a, {"g.mesh"}, v4_status(a, {b, 77}));
+  broker.publish(b, {"g.mesh"}, v4_status(b, {a, 78}));
+  wire::MeshUpdate down;
+  down.source = a;
+  down.kind = wire::MeshUpdate::Kind::disconnected_from;
+  down.peer = b;
+  broker.publish(a, {"g.mesh"}, wire::encode(down));
+  heard.clear();
+  const PeerId newcomer = broker.connect(receiver);
+  broker.subscribe(newcomer, "g.mesh");
+  ASSERT_EQ(heard.size(), 2u);
+  for (const Heard& h : heard) {
+    const std::vector<PeerId> left{h.sender == a ? PeerId{77} : PeerId{78}};
+    EXPECT_EQ(h.update.status.connected_to, left) << "the record of " << h.sender;
+  }
+}
+
 TEST(InMemoryBroker, KeepsMeshdsRulesOnMeshUpdates) {
   InMemoryBroker broker;
   std::vector<Heard> heard;

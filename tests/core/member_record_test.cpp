@@ -105,6 +105,21 @@ TEST(MemberRecord, ADepartedPeersLinkIsForgottenWithItsRtt) {
   EXPECT_EQ(snapshot.status.id, 3u);
 }
 
+TEST(MemberRecord, ALinkDownOfVersion4NamesTheOtherEndsRecordToForgetIt) {
+  MemberRecord record;
+  record.apply(status(1, {7}));  // version 2: the other end speaks for itself
+  const wire::MeshUpdate down = link(wire::MeshUpdate::Kind::disconnected_from, 7);
+  record.apply(down);
+  EXPECT_EQ(other_end_of_link_down(down, record), kNoPeer);
+  wire::MeshUpdate v4 = status(2, {7});
+  v4.status.version = wire::kVersionLinkDownByOneEnd;
+  record.apply(v4);
+  record.apply(down);
+  EXPECT_EQ(other_end_of_link_down(down, record), 7u);
+  EXPECT_EQ(other_end_of_link_down(link(wire::MeshUpdate::Kind::connected_to, 7), record), kNoPeer);
+  EXPECT_EQ(other_end_of_link_down(v4, record), kNoPeer);
+}
+
 TEST(MemberRecord, OnlyASendersOwnDecodableUpdateCounts) {
   wire::MeshUpdate out;
   const std::string own = wire::encode(status(1, {7}));

@@ -42,6 +42,55 @@ TEST(Membership, ALinkClaimedByEitherMemberOfOurProtocolIsInTheView) {
   EXPECT_TRUE(m.view().has_link(2, 3));
 }
 
+TEST(Membership, ALinkDownSaidByOneEndOfVersion4EndsTheLink) {
+  // In an all-version-4 group only the end that closed a link announces it:
+  // its word must take the other end's claim with it.
+  Membership m(1);
+  wire::MeshUpdate a = ours(2, 1, {3});
+  wire::MeshUpdate b = ours(3, 1, {2});
+  a.status.version = b.status.version = wire::kVersionLinkDownByOneEnd;
+  m.apply(a, 0);
+  m.apply(b, 0);
+  ASSERT_TRUE(m.view().has_link(2, 3));
+  m.apply(link_update(2, 3, false), 0);
+  EXPECT_FALSE(m.view().has_link(2, 3)) << "3 still claims it in its last status";
+  m.apply(link_update(3, 2, true), 0);
+  EXPECT_TRUE(m.view().has_link(2, 3)) << "a new link of theirs";
+
+  // Before version 4 the other end speaks for itself: its claim stands.
+  Membership old(1);
+  old.apply(ours(2, 1, {3}), 0);
+  old.apply(ours(3, 1, {2}), 0);
+  old.apply(link_update(2, 3, false), 0);
+  EXPECT_TRUE(old.view().has_link(2, 3));
+  old.apply(link_update(3, 2, false), 0);
+  EXPECT_FALSE(old.view().has_link(2, 3));
+}
+
+TEST(Membership, CountsMembersByVersion) {
+  Membership m(1);
+  m.apply(status(2, 1, {}), 0);
+  m.apply(ours(3, 1, {}), 0);
+  wire::MeshUpdate v4 = ours(4, 1, {});
+  v4.status.version = 4;
+  m.apply(v4, 0);
+  wire::MeshUpdate v9 = ours(5, 1, {});
+  v9.status.version = 9;
+  m.apply(v9, 0);
+  EXPECT_EQ(m.version0_member_count(), 1u);
+  EXPECT_EQ(m.members_below_version(1), 1u);
+  EXPECT_EQ(m.members_below_version(4), 2u);
+  EXPECT_EQ(m.members_below_version(5), 3u);
+  v4.status.id = 2;
+  v4.status.version = 1;  // a member may announce another version
+  m.apply(v4, 0);
+  EXPECT_EQ(m.members_below_version(4), 3u);
+  m.remove_member(2);
+  m.remove_member(4);
+  EXPECT_EQ(m.version0_member_count(), 0u);
+  EXPECT_EQ(m.members_below_version(4), 1u);
+}
+
 TEST(Membership, AReferencePeersClaimCountsOnlyOnceTheOtherEndMakesItToo) {
   // Reference peers (version 0) keep claiming links whose offer went
   // unanswered or that the other end closed: trees must not use those.

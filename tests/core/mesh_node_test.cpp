@@ -1209,7 +1209,8 @@ TEST_F(MeshNodeTest, ALinkThatFailedBetweenLivePeersIsAnnouncedWhenTheGraceEnds)
 }
 
 TEST_F(MeshNodeTest, AnUpdateFromTheOtherEndShowsItAliveAndTheLinkDownGoesOutAtOnce) {
-  // E.g. it dropped the link to make room, and said so itself.
+  // E.g. it dropped the link to make room, and said so itself, but as a
+  // member of version 1 its word leaves our claim standing in other views.
   welcome();
   hear(ours_status(7, 1, {}));
   const LinkId link = accept_and_open(7);
@@ -1224,6 +1225,73 @@ TEST_F(MeshNodeTest, AnUpdateFromTheOtherEndShowsItAliveAndTheLinkDownGoesOutAtO
   now_ += 5 * kSecond;
   node_.on_tick(now_);
   EXPECT_TRUE(link_downs_published(node_.take_actions()).empty()) << "once";
+}
+
+// A status of a member whose link downs end the link in every view.
+wire::MeshUpdate v4_status(PeerId source, std::uint32_t id, std::vector<PeerId> links) {
+  wire::MeshUpdate update = status_of(source, id, std::move(links));
+  update.status.version = wire::kVersionLinkDownByOneEnd;
+  return update;
+}
+
+wire::MeshUpdate link_down_said_by(PeerId source, PeerId peer) {
+  wire::MeshUpdate down;
+  down.source = source;
+  down.kind = wire::MeshUpdate::Kind::disconnected_from;
+  down.peer = peer;
+  return down;
+}
+
+TEST_F(MeshNodeTest, ALinkTheOtherEndClosedAndAnnouncedIsNotAnnouncedAgain) {
+  // Every member of version 4: 7's word ends the link in every view (and in
+  // meshd's snapshot), so ours would only cost each member one more update.
+  welcome();
+  hear(v4_status(7, 1, {}));
+  hear(v4_status(8, 1, {}));
+  const LinkId link = accept_and_open(7);
+  const TimeUs closed_at = now_;
+  node_.on_link_closed(now_, link);  // 7 dropped it to make room
+  EXPECT_TRUE(link_downs_published(node_.take_actions()).empty());
+  now_ += 100 * kMillisecond;
+  EXPECT_TRUE(link_downs_published(hear(link_down_said_by(7, kSelf))).empty());
+  now_ = closed_at + 2 * node_.config().link_down_grace;
+  node_.on_tick(now_);
+  EXPECT_TRUE(link_downs_published(node_.take_actions()).empty());
+  EXPECT_FALSE(node_.membership().view().has_link(kSelf, 7));
+  EXPECT_TRUE(node_.membership().is_member(7));
+}
+
+TEST_F(MeshNodeTest, TheOtherEndsWordBeforeWeSeeTheCloseIsEnoughToo) {
+  // The server's path can be faster than the data channel's close.
+  welcome();
+  hear(v4_status(7, 1, {}));
+  const LinkId link = accept_and_open(7);
+  EXPECT_TRUE(link_downs_published(hear(link_down_said_by(7, kSelf))).empty());
+  EXPECT_TRUE(node_.membership().view().has_link(kSelf, 7)) << "open here until it closes";
+  now_ += 300 * kMillisecond;
+  node_.on_link_closed(now_, link);
+  now_ += 2 * node_.config().link_down_grace;
+  node_.on_tick(now_);
+  EXPECT_TRUE(link_downs_published(node_.take_actions()).empty());
+  // Its word was for that link only: a later link that fails is announced.
+  const LinkId again = accept_and_open(7);
+  node_.on_link_closed(now_, again);
+  now_ += node_.config().link_down_grace;
+  node_.on_tick(now_);
+  EXPECT_EQ(link_downs_published(node_.take_actions()), std::vector<PeerId>{7});
+}
+
+TEST_F(MeshNodeTest, WithAMemberBelowVersion4BothEndsStillAnnounceTheLinkDown) {
+  // A member of version 3 keeps our claim of the link on 7's word alone.
+  welcome();
+  hear(v4_status(7, 1, {}));
+  wire::MeshUpdate v3 = v4_status(8, 1, {});
+  v3.status.version = 3;
+  hear(v3);
+  const LinkId link = accept_and_open(7);
+  node_.on_link_closed(now_, link);
+  node_.take_actions();
+  EXPECT_EQ(link_downs_published(hear(link_down_said_by(7, kSelf))), std::vector<PeerId>{7});
 }
 
 TEST_F(MeshNodeTest, ALinkUpAgainWithinTheGraceIsNeverAnnouncedDown) {

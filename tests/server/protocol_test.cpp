@@ -390,6 +390,68 @@ TEST(Discovery, ASnapshotHasNoLinkWithADepartedMember) {
   EXPECT_EQ(update.status.id, 1u);
 }
 
+// A member of version 4 that closed a link says so alone (its other end
+// stays silent in an all-version-4 group, and every view drops the link on
+// one end's word): meshd's record of the other end loses the link too, so
+// a newcomer's snapshot has no link that is gone.
+TEST(Discovery, ALinkDownSaidByOneEndLeavesTheOtherEndsStoredLinks) {
+  TestServer server;
+  auto a = join(server.port(), "g");
+  ASSERT_TRUE(a);
+  auto b = join(server.port(), "g");
+  ASSERT_TRUE(b);
+  const auto status_of = [](p2pmesh::PeerId source, std::uint32_t id,
+                            std::vector<p2pmesh::PeerId> links, std::uint32_t version) {
+    wire::MeshUpdate status;
+    status.source = source;
+    status.kind = wire::MeshUpdate::Kind::status;
+    status.status.id = id;
+    status.status.version = version;
+    status.status.connected_to = std::move(links);
+    status.status.rtt_us = std::vector<std::uint32_t>(status.status.connected_to.size(), 1000);
+    return wire::encode(status);
+  };
+  const auto down = [](p2pmesh::PeerId source, p2pmesh::PeerId peer) {
+    wire::MeshUpdate update;
+    update.source = source;
+    update.kind = wire::MeshUpdate::Kind::disconnected_from;
+    update.peer = peer;
+    return wire::encode(update);
+  };
+  const auto snapshot_links = [&] {
+    std::map<p2pmesh::PeerId, std::vector<p2pmesh::PeerId>> links;
+    auto newcomer = join(server.port(), "g");
+    EXPECT_TRUE(newcomer);
+    if (!newcomer) return links;
+    for (const auto& message : newcomer->drain()) {
+      const auto update = mesh_update(message);
+      links[update.source] = update.status.connected_to;
+    }
+    return links;
+  };
+  // Version 3: each end speaks for itself.
+  a->publish({"g.mesh"}, status_of(a->id(), 1, {b->id(), 77}, 3));
+  b->publish({"g.mesh"}, status_of(b->id(), 1, {a->id(), 78}, 3));
+  a->publish({"g.mesh"}, down(a->id(), b->id()));
+  ASSERT_TRUE(a->barrier());
+  ASSERT_TRUE(b->barrier());
+  auto links = snapshot_links();
+  EXPECT_EQ(links[a->id()], (std::vector<p2pmesh::PeerId>{77}));
+  EXPECT_EQ(links[b->id()], (std::vector<p2pmesh::PeerId>{a->id(), 78})) << "b's to say";
+
+  // Version 4: a's word is enough.
+  auto c = join(server.port(), "g");
+  ASSERT_TRUE(c);
+  a->publish({"g.mesh"}, status_of(a->id(), 2, {c->id(), 77}, wire::kVersionLinkDownByOneEnd));
+  c->publish({"g.mesh"}, status_of(c->id(), 1, {a->id(), 79}, wire::kVersionLinkDownByOneEnd));
+  ASSERT_TRUE(c->barrier());
+  a->publish({"g.mesh"}, down(a->id(), c->id()));
+  ASSERT_TRUE(a->barrier());
+  links = snapshot_links();
+  EXPECT_EQ(links[a->id()], (std::vector<p2pmesh::PeerId>{77}));
+  EXPECT_EQ(links[c->id()], (std::vector<p2pmesh::PeerId>{79}));
+}
+
 TEST(Discovery, FirstPeerOfAGroupPublishingBeforeSubscribingIsInSnapshot) {
   TestServer server;
   WsClient a;
