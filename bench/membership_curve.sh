@@ -5,8 +5,10 @@
 #   before: every member re-publishes its status every 10 s, 20 link changes
 #           a second in the group, no batching (what peers sent before #17);
 #   after:  paced statuses (10 unchanged statuses a second in the whole
-#           group), 5%/min churn (a newcomer's snapshot, its links, the
-#           departures), 200 ms batch frames (what live peers send now).
+#           group), 5%/min churn (a newcomer's snapshot, its links in one
+#           status, links shed for it, the departures: meshd-load
+#           --churn-announce status), 200 ms batch frames (what live peers
+#           send now).
 # Prints one markdown table row per run: N, mode, frames/s meshd delivered,
 # frames and updates per member per second, meshd CPU, status p50/p99.
 #   bench/membership_curve.sh [--load PATH] [--sizes "100 300 1000 3000 10000"]

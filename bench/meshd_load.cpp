@@ -15,9 +15,12 @@
 //           As paced peers do (docs/membership.md): --refresh-per-s R
 //           stretches a peer's interval to max(interval, peers / R); --churn
 //           P replaces P% of each group per minute with what the peers send
-//           then (the leaver's departure, its neighbours' disconnected_from,
-//           the newcomer's snapshot, status, --churn-links new links from
-//           both ends, and its status once they are measured); --batch-ms
+//           then (--churn-announce status: the leaver's departure, the
+//           newcomer's snapshot, its status, then its --churn-links links
+//           in one status, and --churn-shed links shed by one end each;
+//           links: as peers before status version 4, the leaver's
+//           neighbours' disconnected_from, the new links from both ends,
+//           and a status once they are measured); --batch-ms
 //           asks meshd for batches of <g>.mesh updates (SubscribeRequest.batch_ms)
 //
 // --cluster N (fanout): N meshd nodes on one spawned nats-server
@@ -740,6 +743,13 @@ struct Options {
   double refresh_per_s = 0;   // mesh: 0 = a status every interval (no pacing)
   double churn = 0;           // mesh: % of each group replaced per minute
   std::size_t churn_links = 4;
+  // What peers publish for a churn event: "status", today's (version 4:
+  // the newcomer's links in one status with their RTTs, shed links said by
+  // one end, no link downs for a departed peer); "links", before (a
+  // connected_to from both ends per link, the leaver's neighbours'
+  // disconnected_from, then a status for the RTTs).
+  std::string churn_announce = "status";
+  std::size_t churn_shed = 2;  // status: links shed to make room per event
   std::uint32_t batch_ms = 0;
   std::size_t parallel = 64;
   // TLS: the spawned meshd's files (generated when empty), the client's CA.
@@ -1133,10 +1143,12 @@ Figures run(const Options& o, SSL_CTX* tls) {
         if (leaver.state != Conn::State::open) continue;
         const std::string mesh = "g" + std::to_string(leaver.group) + ".mesh";
         load.unsubscribe(leaver, mesh);  // meshd announces the departure
+        const bool one_status = o.churn_announce == "status";
         for (const p2pmesh::PeerId gone : leaver.links) {
           Conn* neighbour = by_id(gone);
           if (!neighbour) continue;
           std::erase(neighbour->links, leaver.id);
+          if (one_status) continue;  // the departure notice says it
           load.publish(*neighbour, mesh, link_change(neighbour->id, leaver.id, false));
           ++sent;
         }
@@ -1151,12 +1163,24 @@ Figures run(const Options& o, SSL_CTX* tls) {
             continue;
           leaver.links.push_back(other.id);
           other.links.push_back(leaver.id);
+          if (one_status) continue;
           load.publish(leaver, mesh, link_change(leaver.id, other.id, true));
           load.publish(other, mesh, link_change(other.id, leaver.id, true));
           sent += 2;
         }
-        load.publish(leaver, mesh, status_of(leaver));  // its links' first RTTs
+        // Its links' first RTTs (and, for "status", the links themselves).
+        load.publish(leaver, mesh, status_of(leaver));
         ++sent;
+        for (std::size_t k = 0; one_status && k < o.churn_shed; ++k) {
+          // A member full of links sheds one for the newcomer and says so.
+          auto& full = conns[g * o.peers + rng() % o.peers];
+          if (&full == &leaver || full.state != Conn::State::open || full.links.empty()) continue;
+          const p2pmesh::PeerId shed = full.links.back();
+          full.links.pop_back();
+          if (Conn* other = by_id(shed)) std::erase(other->links, full.id);
+          load.publish(full, mesh, link_change(full.id, shed, false));
+          ++sent;
+        }
       }
     }
     load.poll(1);
@@ -1204,11 +1228,12 @@ Figures run(const Options& o, SSL_CTX* tls) {
     const double peers = static_cast<double>(total);
     std::printf(
         "meshd-load mode=mesh groups=%zu peers=%zu status_interval=%.0fs refresh_per_s=%g "
-        "churn=%g%%/min batch_ms=%u link_changes=%.0f/s/group "
+        "churn=%g%%/min churn_announce=%s batch_ms=%u link_changes=%.0f/s/group "
         "publish_rate=%.0f/s delivered=%.0f/s frames_per_peer=%.1f/s updates_per_peer=%.1f/s "
         "status_p50=%.0fus status_p99=%.0fus "
         "meshd_cpu=%.1f%% load_cpu=%.1f%% meshd_rss=%.1fMiB rss_per_peer=%.2fKiB closed=%llu%s\n",
-        o.groups, o.peers, status_interval, o.refresh_per_s, o.churn, o.batch_ms, o.link_changes,
+        o.groups, o.peers, status_interval, o.refresh_per_s, o.churn, o.churn_announce.c_str(),
+        o.batch_ms, o.link_changes,
         publish_rate, delivered_rate, delivered_rate / peers,
         static_cast<double>(load.stats.updates) / measured / peers, figures.p50_us,
         figures.p99_us, 100.0 * cpu / measured, 100.0 * load_cpu / measured, rss / 1024,
@@ -1358,6 +1383,14 @@ int main(int argc, char** argv) {
   app.add_option("--churn", o.churn, "mesh: percent of each group replaced per minute")
       ->check(CLI::Range(0.0, 6000.0));
   app.add_option("--churn-links", o.churn_links, "mesh: links a newcomer makes")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{64}));
+  app.add_option("--churn-announce", o.churn_announce,
+                 "mesh: what peers publish per churn event: status (today's: the newcomer's "
+                 "links in one status, --churn-shed links shed by one end) or links (before: "
+                 "a connected_to from both ends per link, the leaver's neighbours' "
+                 "disconnected_from, a status for the RTTs)")
+      ->check(CLI::IsMember({"status", "links"}));
+  app.add_option("--churn-shed", o.churn_shed, "mesh, --churn-announce status: links shed per event")
       ->check(CLI::Range(std::size_t{0}, std::size_t{64}));
   app.add_option("--batch-ms", o.batch_ms,
                  "mesh: subscribe to <g>.mesh with this batch_ms (0: one frame per update)")

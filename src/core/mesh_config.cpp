@@ -45,6 +45,9 @@ std::string MeshConfig::validate() const {
   if (link_down_grace < 0 || link_down_grace > 60 * kSecond) {
     return "link_down_grace must be 0 (off) to 60 s, not " + ms(link_down_grace);
   }
+  if (new_link_wait < 0 || new_link_wait > 10 * kSecond) {
+    return "new_link_wait must be 0 (off) to 10 s, not " + ms(new_link_wait);
+  }
   if (pull_delay < 0 || history_age < 0) return "pull_delay and history_age must not be negative";
   if (max_pull_interval < pull_interval) return "max_pull_interval must be at least pull_interval";
   if (report_interval != 0 && report_interval < 100 * kMillisecond) {

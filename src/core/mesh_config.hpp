@@ -47,6 +47,12 @@ struct MeshConfig {
   // second of the socket closing, plus up to a server_batch window: 2 s
   // covers both (docs/membership.md, "Link downs"). 0: at once, as before.
   TimeUs link_down_grace = 2 * kSecond;
+  // Links we dial to peers of our protocol are announced together in one
+  // status once their first RTTs are in (one round trip after opening) and
+  // no dial of ours is still connecting, at most this long after the first
+  // opened (NewLinkStatus; docs/membership.md, "New links in one status").
+  // 0: a connected_to per link at once, as before.
+  TimeUs new_link_wait = 1 * kSecond;
   // A member we hear nothing from for this long (and have no link with) is
   // forgotten. Covers servers without departure notices; 0 disables.
   TimeUs member_timeout = defaults::kMemberTimeoutMs * kMillisecond;

@@ -28,6 +28,7 @@ MeshNode::MeshNode(MeshConfig config)
       membership_(kNoPeer),
       policy_(kNoPeer, config_),
       pacing_(config_.status_interval, config_.emulate_reference ? 0 : config_.status_refresh_per_s),
+      new_links_(config_.emulate_reference ? 0 : config_.new_link_wait),
       repair_buffer_(config_.repair_window, 1024, 8u << 20),
       history_(config_.history_age, config_.history_bytes),
       order_(DeliveryOrderLimits{.pull_delay = config_.pull_delay,
@@ -263,12 +264,15 @@ void MeshNode::on_link_open(TimeUs now, LinkId id) {
     held_link_downs_.release(peer);  // up again: the group never heard it go
     membership_.set_local_link(peer, true, link->rtt_us);
     // One side's claim puts a link in every view (WIRE.md §3): the dialler
-    // announces it, halving the group-wide updates a new link costs. Our next
-    // status lists it anyway. (Both dialled: both announce, as neither knows
-    // which link the other keeps.) A reference dialler's claim alone is not
-    // credible (membership.hpp): we confirm it. The reference announces all.
-    if (link->initiated || links_.find(peer, true) || membership_.version_of(peer) == 0 ||
-        config_.emulate_reference) {
+    // announces it, halving the group-wide updates a new link costs, in a
+    // status with its first RTT and our other new links (NewLinkStatus)
+    // when the peer speaks our protocol. Our next status lists it anyway.
+    // (Both dialled: both announce, as neither knows which link the other
+    // keeps.) A reference dialler's claim alone is not credible
+    // (membership.hpp): we confirm it. The reference announces all.
+    const bool in_status = new_links_.hold(*link, links_, now);  // see publish_new_links
+    if (!in_status && (link->initiated || links_.find(peer, true) ||
+                       membership_.version_of(peer) == 0 || config_.emulate_reference)) {
       publish_link_change(wire::MeshUpdate::Kind::connected_to, peer);
     }
     emit(LinkUp{peer});
@@ -303,6 +307,7 @@ void MeshNode::on_link_data(TimeUs now, LinkId id, std::string_view bytes) {
   } else if (packet.pong != 0) {
     if (const auto rtt = apply_pong(*link, packet, now)) {
       membership_.set_local_link(link->peer, true, *rtt);
+      publish_new_links(now);
     }
   } else if (!packet.have.empty() || !packet.want.empty() || !packet.gone.empty()) {
     handle_repair_control(now, link->peer, packet);
@@ -594,6 +599,7 @@ void MeshNode::on_tick(TimeUs now) {
   policy_.expire_back_offs(now);
   forget_departed(now);
   publish_due_link_downs(now);
+  publish_new_links(now);
   send_pulls(now);
   send_due_announcements(now);
   if (now >= next_status_at_) {
@@ -640,11 +646,13 @@ void MeshNode::drop_link(TimeUs now, LinkId id, bool tell_driver, LinkEnd why) {
     }
     return;
   }
+  // A link still waiting for our status: the group never heard of it.
+  const bool announced = !new_links_.forget(id);
   if (was_open && !links_.open_link_to(peer)) {
     repair(now, peer);
     membership_.set_local_link(peer, false);  // our own view knows at once
     // After our `left` notice a link change would make us a member again.
-    if (!left_) link_down(now, peer, why);
+    if (!left_ && announced) link_down(now, peer, why);
     emit(LinkDown{peer});
   }
 }
@@ -792,7 +800,12 @@ void MeshNode::publish_status(TimeUs now, bool paced) {
   }
   update.status.id = ++status_id_;
   pacing_.published(now, update.status, membership_.member_count(), random_);
+  new_links_.published();
   publish_update(update);
+}
+
+void MeshNode::publish_new_links(TimeUs now) {
+  if (new_links_.due(links_, now)) publish_status(now);
 }
 
 void MeshNode::schedule_wake() {
@@ -803,7 +816,8 @@ void MeshNode::schedule_wake() {
   const TimeUs forget_wake = recently_departed_.empty() ? kNever : recently_departed_.front().first;
   const TimeUs at = std::min({next_status_at_, next_report_at_, policy_.next_deadline(links_),
                              keepalive_wake, dial_wake, forget_wake, order_.next_deadline(),
-                             held_link_downs_.next_due(), announcements_.next_due()});
+                             held_link_downs_.next_due(), announcements_.next_due(),
+                             new_links_.deadline()});
   if (at != wake_requested_) {
     wake_requested_ = at;
     emit(WakeAt{at});

@@ -27,6 +27,7 @@
 #include "message_history.hpp"
 #include "mesh_counters.hpp"
 #include "mesh_config.hpp"
+#include "new_link_status.hpp"
 #include "random.hpp"
 #include "repair_buffer.hpp"
 #include "status_pacing.hpp"
@@ -222,6 +223,8 @@ class MeshNode {
   // Tells the neighbours our last seq when it moved since we last did.
   void announce_tail();
   void publish_link_change(wire::MeshUpdate::Kind kind, PeerId peer);
+  // The status announcing the links we dialled, when NewLinkStatus says so.
+  void publish_new_links(TimeUs now);
   void dial(TimeUs now);
   // Why a link goes: we chose to close it (the other end is alive as far as
   // we know), it closed or died by itself, or its peer left the group.
@@ -260,6 +263,7 @@ class MeshNode {
   MeshCounters counters_;
   std::uint32_t status_id_ = 0;
   StatusPacing pacing_{0, 0};
+  NewLinkStatus new_links_{0};
   std::uint64_t next_seq_ = 1;
   std::uint64_t tail_announced_ = 1;  // next_seq_ when announce_tail last ran
   std::uint64_t next_unreliable_seq_ = 1;

@@ -41,6 +41,10 @@ void usage(FILE* out) {
                "  --link-down-grace-ms MS  a link that closed by itself is announced only after\n"
                "                         MS, not at all if the other end's departure notice\n"
                "                         comes first; 0: at once (default: live peers', 2000)\n"
+               "  --new-link-wait-ms MS  links a peer dials are announced in one status with\n"
+               "                         their first RTTs, at most MS after the first opened;\n"
+               "                         0: a connected_to each at once (default: live\n"
+               "                         peers', 1000)\n"
                "  --announce-window-ms MS  gap repair's announcements: one packet per link and\n"
                "                         MS under load; 0: one packet each (default: live\n"
                "                         peers', 20)\n"
@@ -165,6 +169,7 @@ int main(int argc, char** argv) {
     else if (arg == "--status-refresh-per-s" && number >= 0) options.status_refresh_per_s = number;
     else if (arg == "--server-batch-ms" && number >= 0 && number <= 10000) options.server_batch = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--link-down-grace-ms" && number >= 0 && number <= 60000) options.link_down_grace = static_cast<TimeUs>(number * kMillisecond);
+    else if (arg == "--new-link-wait-ms" && number >= 0 && number <= 10000) options.new_link_wait = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--announce-window-ms" && number >= 0 && number <= 1000) options.announce_window = static_cast<TimeUs>(number * kMillisecond);
     else if (arg == "--alpha" && number <= 1) options.alpha = number;
     else if (arg == "--max-depth") {

@@ -142,6 +142,7 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
   config.status_refresh_per_s = options.status_refresh_per_s;
   config.server_batch = options.server_batch;
   config.link_down_grace = options.link_down_grace;
+  config.new_link_wait = options.new_link_wait;
   config.announce_window = options.announce_window;
   // Silent members expire after as many status intervals as live peers wait.
   config.member_timeout =
@@ -360,7 +361,7 @@ std::string ScenarioResult::json(const ScenarioOptions& options) const {
                 "\"disconnected_from_per_churn_event\":%.2f,\"departures_per_churn_event\":%.2f,"
                 "\"status_interval_s\":%g,"
                 "\"status_refresh_per_s\":%g,\"server_batch_ms\":%g,\"link_down_grace_ms\":%g,"
-                "\"announce_window_ms\":%g,"
+                "\"new_link_wait_ms\":%g,\"announce_window_ms\":%g,"
                 "\"drop\":%g,\"order_violations\":%zu,\"gap_events\":%zu,\"gap_messages\":%zu,"
                 "\"pulls_per_broadcast\":%.3f,\"pulled_copies_per_broadcast\":%.3f,"
                 "\"local_repairs_per_broadcast\":%.3f,\"announcements_per_broadcast\":%.1f,"
@@ -381,6 +382,7 @@ std::string ScenarioResult::json(const ScenarioOptions& options) const {
                 options.status_refresh_per_s,
                 static_cast<double>(options.server_batch) / kMillisecond,
                 static_cast<double>(options.link_down_grace) / kMillisecond,
+                static_cast<double>(options.new_link_wait) / kMillisecond,
                 static_cast<double>(options.announce_window) / kMillisecond, options.network.drop,
                 order_violations, gap_events, gap_messages, pulls_per_broadcast,
                 pulled_copies_per_broadcast, local_repairs_per_broadcast,

@@ -40,6 +40,9 @@ struct ScenarioOptions {
   // Link downs wait for departure notices (MeshConfig::link_down_grace; 0:
   // announced at once).
   TimeUs link_down_grace = MeshConfig{}.link_down_grace;
+  // Dialled links announced together with their first RTTs
+  // (MeshConfig::new_link_wait; 0: a connected_to each at once).
+  TimeUs new_link_wait = MeshConfig{}.new_link_wait;
   // Gap repair's announcements, one packet per link and window
   // (MeshConfig::announce_window; 0: one packet each).
   TimeUs announce_window = MeshConfig{}.announce_window;

@@ -121,12 +121,18 @@ TEST(ControlPlaneSim, ATreeIsCountedOncePerViewChangeAndKeepAlivesAsTheyArrive) 
   network.broadcast(source, "one");
   network.broadcast(source, "two");  // same instant, same view: the cached tree
   EXPECT_EQ(network.traffic().tree_computations, before.tree_computations + 1);
-  // Pongs re-weight links and every member re-publishes its status (the
-  // first ones 10 s after their welcomes): the view changes.
+  // Refreshes that say nothing new (every member's first full status after
+  // its links' comes 10 s after its welcome) leave the view and the tree.
   network.run_for(5 * kSecond);
   EXPECT_GT(network.traffic().link_keepalives, before.link_keepalives);
   EXPECT_GE(network.traffic().server_frames - before.server_frames, 12u * 12u);
   network.broadcast(source, "three");
+  EXPECT_EQ(network.traffic().tree_computations, before.tree_computations + 1);
+  // A newcomer and its links change the view: one tree more.
+  network.add_peer(config);
+  network.run_for(2 * kSecond);
+  network.broadcast(source, "four");
+  network.broadcast(source, "five");
   EXPECT_EQ(network.traffic().tree_computations, before.tree_computations + 2);
 }
 

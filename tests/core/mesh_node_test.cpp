@@ -246,6 +246,123 @@ TEST_F(MeshNodeTest, OnlyTheDiallerAnnouncesANewLinkBothAnnounceItsEnd) {
   EXPECT_EQ(changes[0].peer, 7u);
 }
 
+// The statuses a node published on the mesh topic in `actions`.
+std::vector<wire::MeshStatus> statuses_published(const std::vector<Action>& actions) {
+  std::vector<wire::MeshStatus> out;
+  for (const auto& publish : only<Publish>(actions)) {
+    wire::MeshUpdate update;
+    if (publish.topics == std::vector<std::string>{"g.mesh"} &&
+        wire::decode(publish.body, update) == wire::DecodeError::none &&
+        update.kind == wire::MeshUpdate::Kind::status) {
+      out.push_back(update.status);
+    }
+  }
+  return out;
+}
+
+// Answers the keep-alive ping among `actions` sent on `link`, `rtt` later.
+void answer_ping(MeshNode& node, const std::vector<Action>& actions, LinkId link, TimeUs& now,
+                 TimeUs rtt) {
+  for (const SendOnLink& send : only<SendOnLink>(actions)) {
+    wire::Packet ping;
+    if (send.link != link || wire::decode(send.bytes, ping) != wire::DecodeError::none ||
+        ping.ping == 0) {
+      continue;
+    }
+    now += rtt;
+    wire::Packet pong;
+    pong.pong = ping.ping;
+    node.on_link_data(now, link, wire::encode(pong));
+    return;
+  }
+  ADD_FAILURE() << "no ping on link " << link;
+}
+
+TEST_F(MeshNodeTest, LinksWeDialAreAnnouncedTogetherInOneStatusWithTheirFirstRtts) {
+  // A connected_to each, then a status for their RTTs, was 3 updates to
+  // every member for these 2 links; now 1.
+  welcome();
+  std::vector<OpenLink> opens = only<OpenLink>(hear(ours_status(7, 1, {})));
+  const auto more = only<OpenLink>(hear(ours_status(8, 1, {})));
+  opens.insert(opens.end(), more.begin(), more.end());
+  ASSERT_EQ(opens.size(), 2u);
+  node_.on_link_open(now_, opens[0].link);
+  node_.on_tick(now_);  // the wake it asked for: the first ping
+  auto actions = node_.take_actions();
+  EXPECT_TRUE(link_changes(actions).empty());
+  EXPECT_TRUE(statuses_published(actions).empty()) << "8's link is still connecting";
+  answer_ping(node_, actions, opens[0].link, now_, 3 * kMillisecond);
+  EXPECT_TRUE(statuses_published(node_.take_actions()).empty());
+  now_ += 10 * kMillisecond;
+  node_.on_link_open(now_, opens[1].link);
+  node_.on_tick(now_);
+  actions = node_.take_actions();
+  EXPECT_TRUE(statuses_published(actions).empty()) << "8's RTT is not in yet";
+  answer_ping(node_, actions, opens[1].link, now_, 5 * kMillisecond);
+  actions = node_.take_actions();
+  EXPECT_TRUE(link_changes(actions).empty());
+  const auto statuses = statuses_published(actions);
+  ASSERT_EQ(statuses.size(), 1u);
+  EXPECT_EQ(statuses[0].connected_to, (std::vector<PeerId>{7, 8}));
+  EXPECT_EQ(statuses[0].rtt_us, (std::vector<std::uint32_t>{3000, 5000}));
+}
+
+TEST_F(MeshNodeTest, ADialledLinkWhoseRttNeverComesIsAnnouncedWhenTheWaitEnds) {
+  welcome();
+  const auto opens = only<OpenLink>(hear(ours_status(7, 1, {})));
+  ASSERT_EQ(opens.size(), 1u);
+  const TimeUs opened_at = now_;
+  node_.on_link_open(now_, opens[0].link);
+  const auto wakes = only<WakeAt>(node_.take_actions());
+  ASSERT_FALSE(wakes.empty());
+  EXPECT_LE(wakes.back().at, opened_at + node_.config().new_link_wait);
+  now_ = opened_at + node_.config().new_link_wait - kMillisecond;
+  node_.on_tick(now_);
+  EXPECT_TRUE(statuses_published(node_.take_actions()).empty());
+  now_ = opened_at + node_.config().new_link_wait;
+  node_.on_tick(now_);
+  const auto statuses = statuses_published(node_.take_actions());
+  ASSERT_EQ(statuses.size(), 1u);
+  EXPECT_EQ(statuses[0].connected_to, std::vector<PeerId>{7});
+}
+
+TEST_F(MeshNodeTest, ADialledLinkThatClosesBeforeItsStatusIsNeverAnnounced) {
+  welcome();
+  const auto opens = only<OpenLink>(hear(ours_status(7, 1, {})));
+  ASSERT_EQ(opens.size(), 1u);
+  node_.on_link_open(now_, opens[0].link);
+  node_.take_actions();
+  now_ += 50 * kMillisecond;
+  node_.on_link_closed(now_, opens[0].link);
+  std::vector<Action> actions = node_.take_actions();
+  for (int i = 0; i < 5; ++i) {
+    now_ += kSecond;
+    node_.on_tick(now_);
+    const auto more = node_.take_actions();
+    actions.insert(actions.end(), more.begin(), more.end());
+  }
+  EXPECT_TRUE(link_changes(actions).empty()) << "neither up nor down";
+  for (const auto& status : statuses_published(actions)) EXPECT_TRUE(status.connected_to.empty());
+}
+
+TEST(MeshNodeNewLinks, WithoutTheWaitEachDialledLinkIsAnnouncedAtOnce) {
+  MeshConfig config;
+  config.group = "g";
+  config.new_link_wait = 0;
+  MeshNode node(config);
+  TimeUs now = kSecond;
+  node.on_welcome(now, 50);
+  node.on_topic_message(now, "g.mesh", 50, wire::encode(status_of(50, 1, {})));
+  node.on_topic_message(now, "g.mesh", 7, wire::encode(ours_status(7, 1, {})));
+  const auto opens = only<OpenLink>(node.take_actions());
+  ASSERT_EQ(opens.size(), 1u);
+  node.on_link_open(now, opens[0].link);
+  const auto changes = link_changes(node.take_actions());
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].kind, wire::MeshUpdate::Kind::connected_to);
+  EXPECT_EQ(changes[0].peer, 7u);
+}
+
 TEST_F(MeshNodeTest, ALinkAReferencePeerDialledIsConfirmedByUs) {
   // Its claim alone does not put the link in any view (membership.hpp).
   welcome();
