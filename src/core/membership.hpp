@@ -102,15 +102,14 @@ class Membership {
   void drop_pending_claim(PeerId claimer, PeerId peer);
   // Makes the view's link a-b agree with the claims and local links.
   void refresh_pair(PeerId a, PeerId b);
+  // Moves a member between the counts by version.
+  void count_version(std::uint32_t version, int delta);
 
   PeerId self_;
   MeshView view_;
   std::vector<Member> member_at_slot_;
   std::vector<std::uint8_t> flags_at_slot_;  // SlotFlag bits
   PooledLists<Claim> claims_at_slot_;        // what each member claims
-  // Moves a member between the counts by version.
-  void count_version(std::uint32_t version, int delta);
-
   std::size_t member_count_ = 0;
   // Members by status version (the last entry: that version and above).
   std::array<std::size_t, 8> members_by_version_{};
