@@ -4,6 +4,8 @@
 
 #include <sodium.h>
 
+#include "sodium_bytes.hpp"
+
 namespace p2pmesh::native {
 
 namespace {
@@ -11,19 +13,15 @@ void start_sodium() {
   // Thread-safe and idempotent; < 0 only when no randomness is available.
   if (sodium_init() < 0) throw std::runtime_error("p2pmesh: libsodium failed to start");
 }
-const unsigned char* bytes(std::string_view text) {
-  return reinterpret_cast<const unsigned char*>(text.data());
-}
-unsigned char* bytes(std::string& text) { return reinterpret_cast<unsigned char*>(text.data()); }
 }  // namespace
 
 Ed25519Key::Ed25519Key(std::string_view seed)
     : public_key_(crypto_sign_PUBLICKEYBYTES, '\0'), secret_key_(crypto_sign_SECRETKEYBYTES, '\0') {
   start_sodium();
   if (seed.empty()) {
-    crypto_sign_keypair(bytes(public_key_), bytes(secret_key_));
+    crypto_sign_keypair(sodium_bytes(public_key_), sodium_bytes(secret_key_));
   } else if (seed.size() == crypto_sign_SEEDBYTES) {
-    crypto_sign_seed_keypair(bytes(public_key_), bytes(secret_key_), bytes(seed));
+    crypto_sign_seed_keypair(sodium_bytes(public_key_), sodium_bytes(secret_key_), sodium_bytes(seed));
   } else {
     throw std::invalid_argument("p2pmesh: signing_key must be a 32-byte Ed25519 seed, not " +
                                 std::to_string(seed.size()) + " bytes");
@@ -34,8 +32,8 @@ Ed25519Key::~Ed25519Key() { sodium_memzero(secret_key_.data(), secret_key_.size(
 
 std::string Ed25519Key::sign(std::string_view message) const {
   std::string signature(crypto_sign_BYTES, '\0');
-  crypto_sign_detached(bytes(signature), nullptr, bytes(message), message.size(),
-                       reinterpret_cast<const unsigned char*>(secret_key_.data()));
+  crypto_sign_detached(sodium_bytes(signature), nullptr, sodium_bytes(message), message.size(),
+                       sodium_bytes(secret_key_));
   return signature;
 }
 
@@ -45,9 +43,9 @@ std::string Ed25519Key::shared_key(std::string_view peer_public_key) const {
   unsigned char their_public[crypto_scalarmult_curve25519_BYTES];
   unsigned char shared[crypto_scalarmult_curve25519_BYTES];
   std::string key;
-  if (crypto_sign_ed25519_pk_to_curve25519(their_public, bytes(peer_public_key)) == 0) {
+  if (crypto_sign_ed25519_pk_to_curve25519(their_public, sodium_bytes(peer_public_key)) == 0) {
     crypto_sign_ed25519_sk_to_curve25519(our_secret,
-                                         reinterpret_cast<const unsigned char*>(secret_key_.data()));
+                                         sodium_bytes(secret_key_));
     // Fails for a small-order point (an all-zero secret): no key, no tags.
     if (crypto_scalarmult_curve25519(shared, our_secret, their_public) == 0) {
       // Both public keys, in byte order, bind the key to this pair.
@@ -58,11 +56,11 @@ std::string Ed25519Key::shared_key(std::string_view peer_public_key) const {
       key.assign(crypto_generichash_BYTES, '\0');
       crypto_generichash_state state;
       crypto_generichash_init(&state, nullptr, 0, key.size());
-      crypto_generichash_update(&state, bytes(kDomain), kDomain.size());
+      crypto_generichash_update(&state, sodium_bytes(kDomain), kDomain.size());
       crypto_generichash_update(&state, shared, sizeof shared);
-      crypto_generichash_update(&state, bytes(first), first.size());
-      crypto_generichash_update(&state, bytes(second), second.size());
-      crypto_generichash_final(&state, bytes(key), key.size());
+      crypto_generichash_update(&state, sodium_bytes(first), first.size());
+      crypto_generichash_update(&state, sodium_bytes(second), second.size());
+      crypto_generichash_final(&state, sodium_bytes(key), key.size());
     }
   }
   sodium_memzero(our_secret, sizeof our_secret);
@@ -75,8 +73,8 @@ bool ed25519_verify(std::string_view public_key, std::string_view message,
   if (public_key.size() != crypto_sign_PUBLICKEYBYTES || signature.size() != crypto_sign_BYTES) {
     return false;
   }
-  return crypto_sign_verify_detached(bytes(signature), bytes(message), message.size(),
-                                     bytes(public_key)) == 0;
+  return crypto_sign_verify_detached(sodium_bytes(signature), sodium_bytes(message), message.size(),
+                                     sodium_bytes(public_key)) == 0;
 }
 
 }  // namespace p2pmesh::native

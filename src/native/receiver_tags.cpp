@@ -5,15 +5,12 @@
 #include <sodium.h>
 
 #include "signed_broadcast.hpp"
+#include "sodium_bytes.hpp"
 
 namespace p2pmesh::native {
 
 namespace {
 constexpr std::size_t kMaxSharedKeys = 4096;
-
-const unsigned char* bytes(std::string_view text) {
-  return reinterpret_cast<const unsigned char*>(text.data());
-}
 
 using Digest = std::array<unsigned char, crypto_generichash_BYTES>;
 using Tag = std::array<unsigned char, kReceiverTagBytes>;
@@ -22,13 +19,13 @@ using Tag = std::array<unsigned char, kReceiverTagBytes>;
 // tags for a dozen members at the cost of one pass over the payload.
 Digest digest_of(std::string_view message) {
   Digest digest;
-  crypto_generichash(digest.data(), digest.size(), bytes(message), message.size(), nullptr, 0);
+  crypto_generichash(digest.data(), digest.size(), sodium_bytes(message), message.size(), nullptr, 0);
   return digest;
 }
 
 Tag tag_of(const Digest& digest, const std::string& shared_key) {
   Tag tag;
-  crypto_generichash(tag.data(), tag.size(), digest.data(), digest.size(), bytes(shared_key),
+  crypto_generichash(tag.data(), tag.size(), digest.data(), digest.size(), sodium_bytes(shared_key),
                      shared_key.size());
   return tag;
 }
@@ -62,7 +59,7 @@ bool ReceiverTags::check(std::string_view source_key, std::string_view message,
   const std::string& shared = shared_with(source_key);
   if (shared.empty()) return false;
   const Tag expected = tag_of(digest_of(message), shared);
-  return sodium_memcmp(expected.data(), bytes(tag), expected.size()) == 0;
+  return sodium_memcmp(expected.data(), sodium_bytes(tag), expected.size()) == 0;
 }
 
 }  // namespace p2pmesh::native
