@@ -35,7 +35,6 @@ class NewLinkStatus {
   void published();
   // `link` closed; true if it was held (the group never heard of it).
   bool forget(LinkId link);
-  std::size_t held() const { return held_.size(); }
 
  private:
   TimeUs wait_;

@@ -165,19 +165,21 @@ bool InMemoryBroker::track_mesh_update(const std::string& topic, PeerId sender,
   const auto batching = batching_.find(topic);
   const bool member = subscribers_[topic].count(sender) != 0 ||
                       (batching != batching_.end() && batching->second.subscribers.count(sender));
+  MemberRecord* record = nullptr;
   if (member) {
-    auto& members = groups_[group_of(topic)];
-    MemberRecord& record = members[sender];
-    record.apply(update);
-    // The other end may say nothing of a link this one closed (as meshd).
-    if (const PeerId other = other_end_of_link_down(update, record); other != kNoPeer) {
-      if (auto it = members.find(other); it != members.end()) it->second.forget_link(sender);
-    }
+    record = &groups_[group_of(topic)][sender];
+    record->apply(update);
   } else {
     Client::Early& held = client.early[group_of(topic)];
-    held.record.apply(update);
+    record = &held.record;
+    record->apply(update);
     if (!subscribers_[topic].empty() || (batching != batching_.end() && !batching->second.subscribers.empty()))
       held.heard = true;
+  }
+  // The other end may say nothing of a link this one closed (as meshd).
+  const PeerId other = other_end_of_link_down(update, *record);
+  if (auto group = groups_.find(group_of(topic)); other != kNoPeer && group != groups_.end()) {
+    if (auto it = group->second.find(other); it != group->second.end()) it->second.forget_link(sender);
   }
   if (update.left) ++mesh_updates_.departures;
   else if (update.kind == wire::MeshUpdate::Kind::status) ++mesh_updates_.statuses;
