@@ -1077,6 +1077,8 @@ Figures run(const Options& o, SSL_CTX* tls) {
     u.kind = wire::MeshUpdate::Kind::status;
     u.status.connected_to = c.links;
     u.status.id = static_cast<std::uint32_t>(now_us(origin));
+    // Today's peers: meshd also drops a shed link from the other end's record.
+    if (o.churn_announce == "status") u.status.version = wire::kVersionLinkDownByOneEnd;
     return wire::encode(u);
   };
   std::uint64_t sent_at_measure = 0;

@@ -156,7 +156,7 @@ void MeshNode::handle_mesh_update(TimeUs now, PeerId sender, std::string_view bo
     ++counters_.forged_updates;
     return;
   }
-  if (other_end_ended_link(update)) {
+  if (other_end_ended_link(update) && !recently_claimed(update.source, now)) {
     // It closed the link and told everyone: nothing to add, also if we see
     // the close only later.
     held_link_downs_.release(update.source);
@@ -371,6 +371,7 @@ void MeshNode::handle_packet(TimeUs now, PeerId via, const wire::Packet& packet,
     ++counters_.duplicate_packets;
     return;
   }
+  if (verdict == SignatureVerdict::from_source) ++counters_.signatures_from_source;
   if (verdict == SignatureVerdict::check) {
     // Relays forward at once (no crypto on the path); we deliver once the
     // driver has checked the signature.
@@ -646,7 +647,7 @@ void MeshNode::drop_link(TimeUs now, LinkId id, bool tell_driver, LinkEnd why) {
     }
     return;
   }
-  // A link still waiting for our status: the group never heard of it.
+  // A link still waiting for our status: the group never heard of it from us.
   const bool announced = !new_links_.forget(id);
   if (was_open && !links_.open_link_to(peer)) {
     repair(now, peer);
@@ -669,10 +670,15 @@ bool MeshNode::other_end_ended_link(const wire::MeshUpdate& update) const {
          membership_.members_below_version(wire::kVersionLinkDownByOneEnd) == 0;
 }
 
+bool MeshNode::recently_claimed(PeerId peer, TimeUs now) const {
+  return pacing_.listed_since(peer, now - config_.link_down_grace);
+}
+
 void MeshNode::link_down(TimeUs now, PeerId peer, LinkEnd why) {
   if (why == LinkEnd::ours || !link_downs_may_wait()) {
     publish_link_change(wire::MeshUpdate::Kind::disconnected_from, peer);
-  } else if (why == LinkEnd::failed && !held_link_downs_.take_said_by_other_end(peer, now)) {
+  } else if (why == LinkEnd::failed && (!held_link_downs_.take_said_by_other_end(peer, now) ||
+                                         recently_claimed(peer, now))) {
     held_link_downs_.hold(peer, now + config_.link_down_grace);
   }
   // LinkEnd::peer_left: the departure notice removed the peer and every

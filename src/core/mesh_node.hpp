@@ -243,6 +243,10 @@ class MeshNode {
   // it, ending it in every view (every member of version >=
   // wire::kVersionLinkDownByOneEnd): then we say nothing of that link.
   bool other_end_ended_link(const wire::MeshUpdate& update) const;
+  // Whether a status of ours listing `peer` went out within link_down_grace:
+  // it may reach the server after the other end's word and put our claim
+  // back in every view, so our own link down must follow after all.
+  bool recently_claimed(PeerId peer, TimeUs now) const;
   // Publishes the held link downs whose grace ended.
   void publish_due_link_downs(TimeUs now);
   void peer_left(TimeUs now, PeerId peer);

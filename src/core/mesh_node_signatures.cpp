@@ -46,10 +46,8 @@ MeshNode::SignatureVerdict MeshNode::signature_verdict(const wire::Packet& packe
   // stamps the sender), a packet is the source's own on the same trust that
   // binds the source's key to its id: the check would add nothing, and it
   // is a third to a half of a small group's deliveries (docs/security.md).
-  if (via == packet.source) {
-    ++counters_.signatures_from_source;
-    return SignatureVerdict::from_source;
-  }
+  // (Counted once past the duplicate filter, in handle_packet.)
+  if (via == packet.source) return SignatureVerdict::from_source;
   if (awaiting_check_.size() >= config_.max_pending_verifications) {
     ++counters_.verify_backlog_drops;
     return SignatureVerdict::drop;

@@ -32,6 +32,7 @@ bool StatusPacing::due(TimeUs now, const wire::MeshStatus& status,
 void StatusPacing::published(TimeUs now, const wire::MeshStatus& status, std::size_t members,
                              Random& random) {
   published_ = true;
+  published_at_ = now;
   links_ = status.connected_to;
   rtt_us_ = status.rtt_us;
   // What the period adds to the interval is jittered (0x to 2x), so that
@@ -39,6 +40,11 @@ void StatusPacing::published(TimeUs now, const wire::MeshStatus& status, std::si
   const TimeUs extra = refresh_period(members) - interval_;
   refresh_at_ = now + interval_;
   if (extra > 0) refresh_at_ += static_cast<TimeUs>(random.below(2 * static_cast<std::uint64_t>(extra) + 1));
+}
+
+bool StatusPacing::listed_since(PeerId peer, TimeUs since) const {
+  return published_ && published_at_ >= since &&
+         std::binary_search(links_.begin(), links_.end(), peer);  // sorted, as statuses list
 }
 
 TimeUs StatusPacing::refresh_period(std::size_t members) const {

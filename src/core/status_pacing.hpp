@@ -46,6 +46,9 @@ class StatusPacing {
   // less often than every status interval in a large group.
   TimeUs silence_allowed(std::size_t members) const { return 3 * refresh_period(members); }
 
+  // Whether our last status listed `peer` and went out at `since` or later.
+  bool listed_since(PeerId peer, TimeUs since) const;
+
   // True when the RTT moved enough to matter for the tree (see the bounds).
   static bool rtt_changed(std::uint32_t before_us, std::uint32_t now_us);
 
@@ -53,6 +56,7 @@ class StatusPacing {
   TimeUs interval_;
   double refresh_per_s_;
   bool published_ = false;
+  TimeUs published_at_ = 0;
   TimeUs refresh_at_ = 0;
   std::vector<PeerId> links_;
   std::vector<std::uint32_t> rtt_us_;

@@ -314,7 +314,9 @@ TEST(MeshNetwork, AJoinCostsTheGroupFewLinkChanges) {
   const auto [changes, updates] = per_join(default_config().new_link_wait);
   EXPECT_LT(changes_at_once, 6.5);
   EXPECT_LT(changes, 2.5);
-  EXPECT_LT(updates, updates_at_once - 3) << "a status instead of 4 connected_to";
+  // A status instead of 4 connected_to, less the shed links both ends still
+  // announce (the shed end's status listed the link within the grace).
+  EXPECT_LT(updates, updates_at_once - 2.5);
   RecordProperty("link_changes_per_join", std::to_string(changes));
   RecordProperty("mesh_updates_per_join", std::to_string(updates));
   RecordProperty("mesh_updates_per_join_links_at_once", std::to_string(updates_at_once));

@@ -1398,6 +1398,52 @@ TEST_F(MeshNodeTest, TheOtherEndsWordBeforeWeSeeTheCloseIsEnoughToo) {
   EXPECT_EQ(link_downs_published(node_.take_actions()), std::vector<PeerId>{7});
 }
 
+// Links that stay up without pongs (a test has no far end to answer pings).
+class MeshNodeQuietLinksTest : public MeshNodeTest {
+ protected:
+  MeshNodeQuietLinksTest() : MeshNodeTest(quiet_config()) {}
+  static MeshConfig quiet_config() {
+    MeshConfig config = make_config();
+    config.dead_link_timeout = 60 * kSecond;
+    return config;
+  }
+};
+
+TEST_F(MeshNodeQuietLinksTest, AfterOurOwnStatusListedTheLinkWeStillAnnounceItsEnd) {
+  // Our status listing 7 may reach the server after 7's word and put our
+  // claim back in every view: our own link down must follow, as before.
+  welcome();  // at 1 s: status ticks at 11 s, 21 s...
+  hear(v4_status(7, 1, {}));
+  hear(v4_status(8, 1, {}));
+  const LinkId link = accept_and_open(7);
+  now_ = 11 * kSecond;
+  node_.on_tick(now_);  // a refresh: a group of 3 refreshes every interval
+  auto statuses = statuses_published(node_.take_actions());
+  ASSERT_EQ(statuses.size(), 1u);
+  ASSERT_EQ(statuses[0].connected_to, std::vector<PeerId>{7});
+  now_ += 500 * kMillisecond;
+  node_.on_link_closed(now_, link);
+  EXPECT_TRUE(link_downs_published(node_.take_actions()).empty()) << "held";
+  now_ += 100 * kMillisecond;
+  EXPECT_EQ(link_downs_published(hear(link_down_said_by(7, kSelf))), std::vector<PeerId>{7});
+
+  // The same when its word comes first and our status goes out before the close.
+  const LinkId again = accept_and_open(7);
+  now_ = 20500 * kMillisecond;
+  EXPECT_TRUE(link_downs_published(hear(link_down_said_by(7, kSelf))).empty());
+  now_ = 21 * kSecond;
+  node_.on_tick(now_);
+  statuses = statuses_published(node_.take_actions());
+  ASSERT_EQ(statuses.size(), 1u);
+  ASSERT_EQ(statuses[0].connected_to, std::vector<PeerId>{7});
+  now_ += 100 * kMillisecond;
+  node_.on_link_closed(now_, again);
+  EXPECT_TRUE(link_downs_published(node_.take_actions()).empty()) << "held";
+  now_ += node_.config().link_down_grace;
+  node_.on_tick(now_);
+  EXPECT_EQ(link_downs_published(node_.take_actions()), std::vector<PeerId>{7});
+}
+
 TEST_F(MeshNodeTest, WithAMemberBelowVersion4BothEndsStillAnnounceTheLinkDown) {
   // A member of version 3 keeps our claim of the link on 7's word alone.
   welcome();
