@@ -2,8 +2,8 @@
 # The whole test suite, from a fresh machine: installs dependencies, builds
 # the release preset (warnings are errors) and runs every test with CTest,
 # then fuzzes the core and meshd (the fuzz preset: each libFuzzer target of
-# tests/fuzz for P2PMESH_FUZZ_SECONDS, default 60; any crash, leak or timeout
-# fails), and runs the core, meshd, native peer and NAT tests again under the
+# tests/fuzz for P2PMESH_FUZZ_SECONDS, default 60, the parsers half of it;
+# any crash, leak or timeout fails), and runs the core, meshd, native peer and NAT tests again under the
 # asan preset (ASan + UBSan; the long simulations left out: docs/security.md,
 # "Sanitizers in CI").
 #   tools/test.sh            all of it (what CI runs, .ci/run)
@@ -90,15 +90,24 @@ fuzz_one() {
 }
 
 # Each target of tests/fuzz/, as many at once as there are cores (each
-# fuzzer is one process on one core; nothing else runs meanwhile).
+# fuzzer is one process on one core; nothing else runs meanwhile). The two
+# deep targets (MeshNode and meshd scripts: thousands of coverage points,
+# still finding new paths at the end) get the whole time and go first; the
+# three parsers (a few hundred points, flat after seconds) get half, which
+# fills two cores in 2 rounds instead of 3.
 run_fuzz() {
   run_preset fuzz  # builds the targets; CTest replays each committed corpus
   local seconds=${P2PMESH_FUZZ_SECONDS:-60}
-  local started=$SECONDS failed=0 source target pids=()
-  for source in tests/fuzz/*_fuzz.cpp; do
-    target=$(basename "$source" .cpp)
-    echo "test.sh: fuzzing $target for ${seconds} s"
-    fuzz_one "$target" "$seconds" &
+  local started=$SECONDS failed=0 target pids=() time
+  local deep=(mesh_node_fuzz meshd_fuzz) targets=()
+  for target in tests/fuzz/*_fuzz.cpp; do
+    target=$(basename "$target" .cpp)
+    case " ${deep[*]} " in *" $target "*) ;; *) targets+=("$target") ;; esac
+  done
+  for target in "${deep[@]}" "${targets[@]}"; do
+    case " ${deep[*]} " in *" $target "*) time=$seconds ;; *) time=$(((seconds + 1) / 2)) ;; esac
+    echo "test.sh: fuzzing $target for ${time} s"
+    fuzz_one "$target" "$time" &
     pids+=($!)
     if [ "${#pids[@]}" -ge "$jobs" ]; then
       wait "${pids[0]}" || failed=1
