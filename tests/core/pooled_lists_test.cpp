@@ -2,8 +2,21 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <random>
 #include <vector>
+
+// Counts the test binary's heap allocations (PacksInPlace... asserts none).
+static std::atomic<std::size_t> g_allocations{0};
+void* operator new(std::size_t bytes) {
+  ++g_allocations;
+  if (void* p = std::malloc(bytes == 0 ? 1 : bytes)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace p2pmesh {
 namespace {
@@ -28,6 +41,41 @@ TEST(PooledLists, KeepsVectorOrder) {
   lists.clear(0);
   EXPECT_TRUE(lists.at(0).empty());
   EXPECT_EQ(as_vector(lists, 1), values);
+}
+
+// Lists that keep moving (each push_back moves its list to the end of the
+// pool) while their total stays the same: the holes are packed in place,
+// with no allocation, and the pool keeps the size the live elements needed.
+TEST(PooledLists, PacksInPlaceWhenTheLiveSizeStaysTheSame) {
+  PooledLists<int> lists;
+  std::vector<std::vector<int>> model(100);
+  lists.ensure(model.size());
+  for (std::size_t list = 0; list < model.size(); ++list) {
+    for (int i = 0; i < 5; ++i) {
+      lists.push_back(list, i);
+      model[list].push_back(i);
+    }
+  }
+  std::size_t capacity = 0;
+  std::size_t allocations = 0;
+  for (int step = 0; step < 20000; ++step) {
+    const std::size_t list = static_cast<std::size_t>(step * 37) % model.size();
+    lists.swap_erase(list, 0);
+    model[list][0] = model[list].back();
+    model[list].pop_back();
+    lists.push_back(list, step);
+    model[list].push_back(step);
+    if (step == 1000) {
+      capacity = lists.pool_capacity();
+      allocations = g_allocations;
+    }
+  }
+  EXPECT_EQ(g_allocations - allocations, 0u) << "the pool was packed into new memory";
+  EXPECT_EQ(lists.pool_capacity(), capacity);
+  EXPECT_LE(capacity, 500u + 500u / 4 + 16);
+  for (std::size_t list = 0; list < model.size(); ++list) {
+    EXPECT_EQ(as_vector(lists, list), model[list]) << list;
+  }
 }
 
 // Random operations on many lists against std::vector (compactions included).
