@@ -13,7 +13,7 @@ Membership::Membership(PeerId self) : self_(self) {
 
 std::uint32_t Membership::member_slot(PeerId peer) const {
   const std::uint32_t slot = view_.slot_of(peer);
-  if (slot == MeshView::kNoSlot || !(flags_at_slot_[slot] & kMember)) return MeshView::kNoSlot;
+  if (slot == MeshView::kNoSlot || !(member_at_slot_[slot].flags & kMember)) return MeshView::kNoSlot;
   return slot;
 }
 
@@ -21,9 +21,7 @@ void Membership::cover_view_slots() {
   const std::size_t slots = view_.slot_count();
   if (member_at_slot_.size() >= slots) return;
   reserve_gently(member_at_slot_, slots);
-  reserve_gently(flags_at_slot_, slots);
   member_at_slot_.resize(slots);
-  flags_at_slot_.resize(slots, 0);
   claims_at_slot_.ensure(slots);
 }
 
@@ -41,7 +39,7 @@ Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now
   }
   if (update.kind == wire::MeshUpdate::Kind::status) {
     const std::uint32_t slot = member_slot(source);
-    if (slot != MeshView::kNoSlot && (flags_at_slot_[slot] & kHasStatusId) &&
+    if (slot != MeshView::kNoSlot && (member_at_slot_[slot].flags & kHasStatusId) &&
         update.status.id <= member_at_slot_[slot].last_status_id) {
       // Older or equal status id (WIRE.md §3): nothing new about its links,
       // but the member is alive (reference peers re-publish the same id).
@@ -58,13 +56,14 @@ Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now
   switch (update.kind) {
     case wire::MeshUpdate::Kind::status: {
       member.last_status_id = update.status.id;
-      flags_at_slot_[slot] |= kHasStatusId;
-      const bool version_changed = member.version != update.status.version;
+      member.flags |= kHasStatusId;
+      const auto version = static_cast<std::uint16_t>(std::min(update.status.version, kMaxVersion));
+      const bool version_changed = member.version != version;
       if (version_changed) {
         count_version(member.version, -1);
-        count_version(update.status.version, +1);
+        count_version(version, +1);
       }
-      member.version = update.status.version;
+      member.version = version;
       new_claims_.clear();
       for (std::size_t i = 0; i < update.status.connected_to.size(); ++i) {
         const PeerId peer = update.status.connected_to[i];
@@ -112,7 +111,7 @@ bool Membership::add_member(PeerId peer, TimeUs now) {
   const std::uint32_t slot = view_.slot_of(peer);
   member_at_slot_[slot] = Member{};
   member_at_slot_[slot].last_heard = now;
-  flags_at_slot_[slot] = kMember;
+  member_at_slot_[slot].flags = kMember;
   ++member_count_;
   count_version(0, +1);
   // Claims about the newcomer made before we knew it now count.
@@ -130,7 +129,7 @@ bool Membership::remove_member(PeerId peer) {
   if (slot == MeshView::kNoSlot) return false;
   for (const Claim& claim : claims_at_slot_.at(slot)) drop_pending_claim(peer, claim.peer);
   claims_at_slot_.clear(slot);
-  flags_at_slot_[slot] = 0;
+  member_at_slot_[slot].flags = 0;
   --member_count_;
   count_version(member_at_slot_[slot].version, -1);
   // Claims others made about it go too: they would only describe dead links.
@@ -175,8 +174,8 @@ void Membership::set_local_link(PeerId peer, bool up, std::uint32_t rtt_us) {
 
 std::vector<PeerId> Membership::silent_since(TimeUs cutoff) const {
   std::vector<PeerId> silent;
-  for (std::uint32_t slot = 0; slot < flags_at_slot_.size(); ++slot) {
-    if ((flags_at_slot_[slot] & kMember) && member_at_slot_[slot].last_heard < cutoff) {
+  for (std::uint32_t slot = 0; slot < member_at_slot_.size(); ++slot) {
+    if ((member_at_slot_[slot].flags & kMember) && member_at_slot_[slot].last_heard < cutoff) {
       silent.push_back(view_.peer_at(slot));
     }
   }
@@ -187,8 +186,8 @@ std::vector<PeerId> Membership::silent_since(TimeUs cutoff) const {
 std::vector<PeerId> Membership::members() const {
   std::vector<PeerId> peers;
   peers.reserve(member_count_);
-  for (std::uint32_t slot = 0; slot < flags_at_slot_.size(); ++slot) {
-    if (flags_at_slot_[slot] & kMember) peers.push_back(view_.peer_at(slot));
+  for (std::uint32_t slot = 0; slot < member_at_slot_.size(); ++slot) {
+    if (member_at_slot_[slot].flags & kMember) peers.push_back(view_.peer_at(slot));
   }
   std::sort(peers.begin(), peers.end());
   return peers;

@@ -78,13 +78,17 @@ class Membership {
     PeerId peer;
     std::uint32_t rtt_us;
   };
-  // What we know of a member, at its view slot.
+  enum SlotFlag : std::uint8_t { kMember = 1, kHasStatusId = 2 };
+  // What we know of a member, at its view slot. The flags live in it too:
+  // the first thing an update checks is whether its source is a member, and
+  // every receiver's view is cold then (one cache miss less per lookup).
   struct Member {
     TimeUs last_heard = 0;
-    std::uint32_t last_status_id = 0;  // valid when has_status_id
-    std::uint32_t version = 0;
+    std::uint32_t last_status_id = 0;  // valid when kHasStatusId
+    std::uint16_t version = 0;         // announced, capped at kMaxVersion
+    std::uint8_t flags = 0;            // SlotFlag bits; 0: the slot is no member
   };
-  enum SlotFlag : std::uint8_t { kMember = 1, kHasStatusId = 2 };
+  static constexpr std::uint32_t kMaxVersion = 0xFFFF;
 
   // The view slot of a member, or kNoSlot if `peer` is not a member.
   std::uint32_t member_slot(PeerId peer) const;
@@ -108,7 +112,6 @@ class Membership {
   PeerId self_;
   MeshView view_;
   std::vector<Member> member_at_slot_;
-  std::vector<std::uint8_t> flags_at_slot_;  // SlotFlag bits
   PooledLists<Claim> claims_at_slot_;        // what each member claims
   std::size_t member_count_ = 0;
   // Members by status version (the last entry: that version and above).

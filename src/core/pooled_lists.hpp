@@ -119,8 +119,8 @@ class PooledLists {
 
   // Makes room for `extra` more elements at the end of the pool. When the
   // pool is full, the lists are packed together again: in place when that
-  // frees room for an eighth of the live elements more, otherwise into a new
-  // pool with a quarter of them as headroom. In place means no allocation
+  // frees room for a sixteenth of the live elements more, otherwise into a
+  // new pool with an eighth of them as headroom. In place means no allocation
   // and no fresh pages: mesh-sim's thousands of views spent ~10% of their
   // time in malloc and the kernel's page clearing for new pools. The
   // footprint stays near the live size, and each packing is paid for by the
@@ -128,12 +128,12 @@ class PooledLists {
   void make_room(std::size_t extra) {
     if (pool_.size() + extra <= pool_.capacity()) return;
     const std::size_t live = pool_.size() - unused_;
-    if (live + extra + live / 8 + 8 <= pool_.capacity()) {
+    if (live + extra + live / 16 + 8 <= pool_.capacity()) {
       pack_in_place();
       return;
     }
     std::vector<T> compact;
-    compact.reserve(live + extra + live / 4 + 8);
+    compact.reserve(live + extra + live / 8 + 8);
     pack_into(compact);
     pool_.swap(compact);
     unused_ = 0;

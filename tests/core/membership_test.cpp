@@ -89,6 +89,13 @@ TEST(Membership, CountsMembersByVersion) {
   m.remove_member(4);
   EXPECT_EQ(m.version0_member_count(), 0u);
   EXPECT_EQ(m.members_below_version(4), 1u);
+  // A version past what a member record keeps counts as the highest kept.
+  wire::MeshUpdate huge = ours(6, 1, {});
+  huge.status.version = 0x12345678;
+  m.apply(huge, 0);
+  EXPECT_EQ(m.version_of(6), 0xFFFFu);
+  EXPECT_EQ(m.members_below_version(4), 1u);
+  EXPECT_EQ(m.version_of(5), 9u);
 }
 
 TEST(Membership, AReferencePeersClaimCountsOnlyOnceTheOtherEndMakesItToo) {

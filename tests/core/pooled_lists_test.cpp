@@ -72,7 +72,7 @@ TEST(PooledLists, PacksInPlaceWhenTheLiveSizeStaysTheSame) {
   }
   EXPECT_EQ(g_allocations - allocations, 0u) << "the pool was packed into new memory";
   EXPECT_EQ(lists.pool_capacity(), capacity);
-  EXPECT_LE(capacity, 500u + 500u / 4 + 16);
+  EXPECT_LE(capacity, 500u + 500u / 8 + 16);
   for (std::size_t list = 0; list < model.size(); ++list) {
     EXPECT_EQ(as_vector(lists, list), model[list]) << list;
   }
