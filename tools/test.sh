@@ -3,9 +3,9 @@
 # the release preset (warnings are errors) and runs every test with CTest,
 # then fuzzes the core and meshd (the fuzz preset: each libFuzzer target of
 # tests/fuzz for P2PMESH_FUZZ_SECONDS, default 60, the parsers half of it;
-# any crash, leak or timeout fails), and runs the core, meshd, native peer and NAT tests again under the
-# asan preset (ASan + UBSan; the long simulations left out: docs/security.md,
-# "Sanitizers in CI").
+# any crash, leak or timeout fails), and runs the core, meshd, native peer
+# and NAT tests again under the asan preset (ASan + UBSan; the long
+# simulations left out: docs/security.md, "Sanitizers in CI").
 #   tools/test.sh            all of it (what CI runs, .ci/run)
 #   tools/test.sh --no-asan  without the asan build and tests (local runs)
 #   tools/test.sh --no-fuzz  without the fuzzing (local runs)

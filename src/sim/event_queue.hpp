@@ -2,8 +2,8 @@
 // Discrete-event scheduler in virtual time: events run in time order, ties in
 // the order they were scheduled, so runs are reproducible.
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <vector>
 
