@@ -9,8 +9,12 @@ void HeldLinkDowns::hold(PeerId peer, TimeUs until) {
   held_.emplace_back(peer, until);
 }
 
-bool HeldLinkDowns::release(PeerId peer) {
+void HeldLinkDowns::forget(PeerId peer) {
   std::erase_if(said_, [peer](const auto& s) { return s.first == peer; });
+  release(peer);
+}
+
+bool HeldLinkDowns::release(PeerId peer) {
   const auto it =
       std::find_if(held_.begin(), held_.end(), [peer](const auto& h) { return h.first == peer; });
   if (it == held_.end()) return false;

@@ -26,10 +26,12 @@ class HeldLinkDowns {
  public:
   // Holds the link down of `peer` until `until` (a later hold replaces it).
   void hold(PeerId peer, TimeUs until);
-  // Nothing to publish after all (departure notice, link up again); or it
-  // is published now by the caller. False if nothing was held for `peer`.
-  // Forgets the other end's word too.
+  // Nothing to publish after all, or it is published now by the caller.
+  // False if nothing was held for `peer`. The other end's word stays.
   bool release(PeerId peer);
+  // Releases `peer` and forgets its word too (departure notice, link up
+  // again: the word was about a link that is gone).
+  void forget(PeerId peer);
   // The holds whose grace ended by `now`, removed.
   std::vector<PeerId> take_due(TimeUs now);
   TimeUs next_due() const;  // kNever when nothing is held

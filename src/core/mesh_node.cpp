@@ -168,6 +168,8 @@ void MeshNode::handle_mesh_update(TimeUs now, PeerId sender, std::string_view bo
     }
   } else if (!update.left && held_link_downs_.release(update.source)) {
     // It speaks, so it is alive: the link failed between two live peers.
+    // (Its word that it closed the link, if any, stays: a status it sends
+    // meanwhile does not make our link down needed.)
     publish_link_change(wire::MeshUpdate::Kind::disconnected_from, update.source);
   }
   const Membership::Outcome outcome = membership_.apply(update, now);
@@ -264,7 +266,7 @@ void MeshNode::on_link_open(TimeUs now, LinkId id) {
   if (first) {
     if (membership_.add_member(peer, now)) emit(PeerJoined{peer});
     forget_phantom_link(peer);
-    held_link_downs_.release(peer);  // up again: the group never heard it go
+    held_link_downs_.forget(peer);  // up again: the group never heard it go
     membership_.set_local_link(peer, true, link->rtt_us);
     // One side's claim puts a link in every view (WIRE.md §3): the dialler
     // announces it, halving the group-wide updates a new link costs, in a
@@ -704,7 +706,7 @@ void MeshNode::peer_left(TimeUs now, PeerId peer) {
     if (link.peer == peer) ids.push_back(link.id);
   }
   for (const LinkId id : ids) drop_link(now, id, true, LinkEnd::peer_left);
-  held_link_downs_.release(peer);  // the notice said it: nothing to add
+  held_link_downs_.forget(peer);  // the notice said it: nothing to add
   forget_phantom_link(peer);
   repair(now, peer);  // also what went through the server to it
   repair_below_reference_relays(now, peer);

@@ -1398,6 +1398,22 @@ TEST_F(MeshNodeTest, TheOtherEndsWordBeforeWeSeeTheCloseIsEnoughToo) {
   EXPECT_EQ(link_downs_published(node_.take_actions()), std::vector<PeerId>{7});
 }
 
+TEST_F(MeshNodeTest, TheOtherEndsWordStaysWhenItSpeaksAgainBeforeWeSeeTheClose) {
+  // Its next status (without us) comes between its word and our close: the
+  // word still holds, our link down would cost every member one update.
+  welcome();
+  hear(v4_status(7, 1, {}));
+  const LinkId link = accept_and_open(7);
+  EXPECT_TRUE(link_downs_published(hear(link_down_said_by(7, kSelf))).empty());
+  now_ += 100 * kMillisecond;
+  EXPECT_TRUE(link_downs_published(hear(v4_status(7, 2, {}))).empty());
+  now_ += 200 * kMillisecond;
+  node_.on_link_closed(now_, link);
+  now_ += 2 * node_.config().link_down_grace;
+  node_.on_tick(now_);
+  EXPECT_TRUE(link_downs_published(node_.take_actions()).empty());
+}
+
 // Links that stay up without pongs (a test has no far end to answer pings).
 class MeshNodeQuietLinksTest : public MeshNodeTest {
  protected:
