@@ -98,14 +98,19 @@ fuzz_one() {
 run_fuzz() {
   run_preset fuzz  # builds the targets; CTest replays each committed corpus
   local seconds=${P2PMESH_FUZZ_SECONDS:-60}
-  local started=$SECONDS failed=0 target pids=() time
-  local deep=(mesh_node_fuzz meshd_fuzz) targets=()
+  local started=$SECONDS failed=0 target pids=() run time
+  # TARGET:SECONDS, the deep ones first.
+  local runs=("mesh_node_fuzz:$seconds" "meshd_fuzz:$seconds")
   for target in tests/fuzz/*_fuzz.cpp; do
     target=$(basename "$target" .cpp)
-    case " ${deep[*]} " in *" $target "*) ;; *) targets+=("$target") ;; esac
+    case "$target" in
+      mesh_node_fuzz|meshd_fuzz) ;;
+      *) runs+=("$target:$(((seconds + 1) / 2))") ;;
+    esac
   done
-  for target in "${deep[@]}" "${targets[@]}"; do
-    case " ${deep[*]} " in *" $target "*) time=$seconds ;; *) time=$(((seconds + 1) / 2)) ;; esac
+  for run in "${runs[@]}"; do
+    target=${run%:*}
+    time=${run#*:}
     echo "test.sh: fuzzing $target for ${time} s"
     fuzz_one "$target" "$time" &
     pids+=($!)
