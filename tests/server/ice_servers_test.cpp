@@ -448,6 +448,8 @@ class Coturn {
   explicit Coturn(const std::string& secret)
       : port_(free_udp_port()),
         relay_base_(static_cast<std::uint16_t>(50000 + (getpid() % 600) * 25)),
+        pid_file_(temp_file("coturn-pid", "")),
+        db_file_(temp_file("coturn-db", "")),
         child_({"turnserver", "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
                 "--listening-port=" + std::to_string(port_), "--use-auth-secret",
                 "--static-auth-secret=" + secret, "--realm=meshd-test", "--no-tls", "--no-dtls",
@@ -455,12 +457,13 @@ class Coturn {
                 "--max-port=" + std::to_string(relay_base_ + 24), "--log-file=stdout",
                 // Its own files and no RFC 5780 second port (listening port + 1,
                 // which another test's coturn may hold): tests run in parallel.
-                "--no-rfc5780", "--pidfile=" + temp_file("coturn-pid", ""),
-                "--db=" + temp_file("coturn-db", "")},
+                "--no-rfc5780", "--pidfile=" + pid_file_, "--db=" + db_file_},
                true) {}
   ~Coturn() {
     child_.terminate();
     child_.wait_exit();
+    std::remove(pid_file_.c_str());
+    std::remove(db_file_.c_str());
   }
   bool wait_ready() {
     const auto deadline = std::chrono::steady_clock::now() + kTimeout;
@@ -475,6 +478,8 @@ class Coturn {
  private:
   std::uint16_t port_;
   std::uint16_t relay_base_;
+  std::string pid_file_;
+  std::string db_file_;
   Child child_;
 };
 
