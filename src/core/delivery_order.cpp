@@ -27,15 +27,27 @@ bool DeliveryOrder::tracks(PeerId source) const {
          awaited_index_.find(source) != PeerSlotIndex::kNotFound;
 }
 
-DeliveryOrder::Source* DeliveryOrder::find_or_promote(PeerId source) {
-  if (Source* s = find(source)) return s;
-  const std::uint32_t at = awaited_index_.find(source);
-  if (at == PeerSlotIndex::kNotFound) return nullptr;
-  const Awaited awaited = awaited_[at];
-  erase_at(awaited_index_, awaited_, at);
-  Source& s = start(source, awaited.next);
-  s.baseline_guessed = awaited.baseline_guessed;
-  return &s;
+DeliveryOrder::Source& DeliveryOrder::entry(PeerId source, std::uint64_t first_seen,
+                                            bool said_next_seq) {
+  if (Source* s = find(source)) return *s;
+  // Its status said 1 (a later one would have made an entry), or nothing.
+  std::uint64_t first_due = said_next_seq ? 1 : first_seen;
+  bool guessed = !said_next_seq;
+  if (const std::uint32_t at = awaited_index_.find(source); at != PeerSlotIndex::kNotFound) {
+    const Awaited awaited = awaited_[at];
+    erase_at(awaited_index_, awaited_, at);
+    first_due = awaited.next;
+    guessed = awaited.baseline_guessed;
+  }
+  Source& s = start(source, first_due);
+  s.baseline_guessed = guessed;
+  return s;
+}
+
+void DeliveryOrder::await(PeerId source, bool guessed, std::uint64_t next) {
+  reserve_gently(awaited_, awaited_.size() + 1);
+  awaited_index_.insert(source, static_cast<std::uint32_t>(awaited_.size()));
+  awaited_.push_back({source, guessed, next});
 }
 
 DeliveryOrder::Source* DeliveryOrder::find(PeerId source) {
@@ -63,20 +75,19 @@ DeliveryOrder::Source& DeliveryOrder::start(PeerId source, std::uint64_t first_d
   return s;
 }
 
-bool DeliveryOrder::status_said(TimeUs now, PeerId source, std::uint64_t next_seq) {
+bool DeliveryOrder::status_said(TimeUs now, PeerId source, std::uint64_t next_seq, bool first) {
   if (next_seq == 0) return true;
-  if (!tracks(source)) {
-    // A source that never sent (1) is awaited from its first message on. A
-    // later seq is only a hint: the status may have overtaken a message on
-    // its way to us, which still comes (as when the start is guessed).
-    reserve_gently(awaited_, awaited_.size() + 1);
-    awaited_index_.insert(source, static_cast<std::uint32_t>(awaited_.size()));
-    awaited_.push_back({source, next_seq > 1, next_seq});
+  if (first && !tracks(source)) {
+    // A source that never sent (1) is awaited from its first message on:
+    // the default, nothing to keep. A later seq is only a hint: the status
+    // may have overtaken a message on its way to us, which still comes (as
+    // when the start is guessed).
+    if (next_seq > 1) await(source, true, next_seq);
     return true;
   }
   // Messages still on their way come within the pull delay; the rest are
   // pulled (from the source: it holds its own history), or become a gap.
-  return next_seq == 1 || announce(now, source, next_seq - 1, kNoPeer);
+  return next_seq == 1 || announce(now, source, next_seq - 1, kNoPeer, true);
 }
 
 std::vector<std::pair<PeerId, std::uint64_t>> DeliveryOrder::positions() const {
@@ -88,9 +99,7 @@ std::vector<std::pair<PeerId, std::uint64_t>> DeliveryOrder::positions() const {
 
 void DeliveryOrder::resume(PeerId source, std::uint64_t next) {
   if (tracks(source) || next <= 1) return;
-  reserve_gently(awaited_, awaited_.size() + 1);
-  awaited_index_.insert(source, static_cast<std::uint32_t>(awaited_.size()));
-  awaited_.push_back({source, 0, next});  // not guessed: older ones are late
+  await(source, false, next);  // not guessed: older ones are late
 }
 
 bool DeliveryOrder::missing(PeerId source, std::uint64_t seq) const {
@@ -110,9 +119,8 @@ void DeliveryOrder::note_holder(Source& s, PeerId holder) {
 
 DeliveryOrder::Outcome DeliveryOrder::accept(TimeUs now, PeerId source, std::uint64_t seq,
                                              std::string payload, PeerId via,
-                                             std::vector<OrderedEvent>& out) {
-  Source* found = find_or_promote(source);
-  Source& s = found ? *found : start(source, seq);
+                                             bool said_next_seq, std::vector<OrderedEvent>& out) {
+  Source& s = entry(source, seq, said_next_seq);
   if (seq < s.baseline && s.baseline_guessed) {
     // Older than the first message we saw of this source: we never waited
     // for it, so it goes to the application as it comes.
@@ -146,20 +154,13 @@ DeliveryOrder::Outcome DeliveryOrder::accept(TimeUs now, PeerId source, std::uin
   return Outcome::held;
 }
 
-bool DeliveryOrder::announce(TimeUs now, PeerId source, std::uint64_t seq, PeerId holder) {
+bool DeliveryOrder::announce(TimeUs now, PeerId source, std::uint64_t seq, PeerId holder,
+                             bool said_next_seq) {
   if (const std::uint32_t at = awaited_index_.find(source);
       at != PeerSlotIndex::kNotFound && seq < awaited_[at].next) {
     return true;  // older than what we await: nothing new
   }
-  Source* found = find_or_promote(source);
-  if (!found) {
-    Source& s = start(source, seq);
-    s.highest_known = seq;
-    note_holder(s, holder);
-    hole_changed(now, source, s);
-    return true;
-  }
-  Source& s = *found;
+  Source& s = entry(source, seq, said_next_seq);
   if (seq < s.next) return true;
   if (seq - s.next >= limits_.max_seq_jump) return false;
   note_holder(s, holder);

@@ -17,6 +17,12 @@
 // later are delivered as they come (a status may overtake a message still on
 // its way; we cannot know how far back to wait), unless the status said the
 // source never sent (next seq 1): then all its messages come in order.
+//
+// Every peer hears every member's status, and in a large group most members
+// never send: a source whose status said 1 costs no entry at all. The
+// caller knows (Membership) whether a status of the source said its next
+// seq; a source we hold nothing for is then awaited from 1, otherwise the
+// first message we see of it sets the start.
 
 #include <cstddef>
 #include <cstdint>
@@ -81,17 +87,19 @@ class DeliveryOrder {
 
   explicit DeliveryOrder(DeliveryOrderLimits limits) : limits_(limits) {}
 
-  // The next message of `source` is `next_seq` (its status said so). For a
-  // new source, where we start waiting; for a tracked one, every seq below it
-  // exists: a tail the tree lost (the last messages before the source fell
-  // silent) becomes a hole to pull. False when implausible (see max_seq_jump).
-  bool status_said(TimeUs now, PeerId source, std::uint64_t next_seq);
+  // The next message of `source` is `next_seq` (its status said so). In the
+  // first status of the source that says it (`first`), where we start
+  // waiting; in a later one, every seq below it exists: a tail the tree lost
+  // (the last messages before the source fell silent) becomes a hole to
+  // pull. False when implausible (see max_seq_jump).
+  bool status_said(TimeUs now, PeerId source, std::uint64_t next_seq, bool first);
   // A message seen for the first time (the duplicate filter passed it),
-  // received from `via`. Appends to `out` what the application gets now.
+  // received from `via`. `said_next_seq`: a status of the source said its
+  // next seq. Appends to `out` what the application gets now.
   Outcome accept(TimeUs now, PeerId source, std::uint64_t seq, std::string payload, PeerId via,
-                 std::vector<OrderedEvent>& out);
+                 bool said_next_seq, std::vector<OrderedEvent>& out);
   // A neighbour (`holder`) has (source, seq). False when it is implausible.
-  bool announce(TimeUs now, PeerId source, std::uint64_t seq, PeerId holder);
+  bool announce(TimeUs now, PeerId source, std::uint64_t seq, PeerId holder, bool said_next_seq);
   // The source no longer holds `seq` (nor, as its history drops the oldest
   // first, anything older): the holes up to it become a gap now.
   void gone(TimeUs now, PeerId source, std::uint64_t seq, std::vector<OrderedEvent>& out);
@@ -113,6 +121,8 @@ class DeliveryOrder {
   // says so. Before anything else is known of the source.
   void resume(PeerId source, std::uint64_t next);
 
+  // Whether the source has an entry: something received or announced, or a
+  // start other than 1 said.
   bool tracks(PeerId source) const;
   bool missing(PeerId source, std::uint64_t seq) const;
   TimeUs next_deadline() const;
@@ -150,9 +160,10 @@ class DeliveryOrder {
     }
     bool holds(std::uint64_t seq) const { return pending && pending->held.count(seq); }
   };
-  // A source known only from its status: nothing of it has reached us, no
-  // hole. Its state is where its messages start (next = baseline,
-  // highest_known = next - 1), in 16 bytes: most tracked sources stay so.
+  // A source known only from its status, which said a next seq above 1, or
+  // a reconnect's resume: nothing of it has reached us, no hole. Its state
+  // is where its messages start (next = baseline, highest_known = next - 1),
+  // in 16 bytes.
   struct Awaited {
     PeerId id = kNoPeer;
     std::uint32_t baseline_guessed = 1;
@@ -161,8 +172,11 @@ class DeliveryOrder {
   // The source's entry, or null. Valid until a source is started or forgotten.
   Source* find(PeerId source);
   const Source* find(PeerId source) const;
-  // The source's entry, made from its Awaited one (the same state) if need be.
-  Source* find_or_promote(PeerId source);
+  // The source's entry, made if need be: from its Awaited one (the same
+  // state), or from 1 when its status said its next seq, or from
+  // `first_seen` (the seq that makes the entry, a guessed start).
+  Source& entry(PeerId source, std::uint64_t first_seen, bool said_next_seq);
+  void await(PeerId source, bool guessed, std::uint64_t next);
   Source& start(PeerId source, std::uint64_t first_due);
   bool has_hole(const Source& s) const { return s.highest_known >= s.next; }
   void note_holder(Source& s, PeerId holder);

@@ -55,6 +55,10 @@ Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now
 
   switch (update.kind) {
     case wire::MeshUpdate::Kind::status: {
+      if (update.status.next_seq != 0) {
+        outcome.first_next_seq = !(member.flags & kSaidNextSeq);
+        member.flags |= kSaidNextSeq;
+      }
       member.last_status_id = update.status.id;
       member.flags |= kHasStatusId;
       const auto version = static_cast<std::uint16_t>(std::min(update.status.version, kMaxVersion));

@@ -43,6 +43,8 @@ class Membership {
     bool ignored = false;        // stale status id, or about ourselves
     PeerId joined = kNoPeer;     // a peer we did not know
     PeerId left = kNoPeer;       // the update says the peer left
+    // The first status of its source that said its next seq (MeshStatus.next_seq).
+    bool first_next_seq = false;
   };
   // Applies an update heard at `now` (its source is the update's subject).
   Outcome apply(const wire::MeshUpdate& update, TimeUs now);
@@ -63,6 +65,12 @@ class Membership {
   std::vector<PeerId> members() const;  // sorted, without self
   // Protocol feature level announced in the peer's status (0 = reference).
   std::uint32_t version_of(PeerId peer) const;
+  // Whether a status of the peer said its next seq (meshd's snapshot does
+  // not; every status of ours with reliable delivery does).
+  bool said_next_seq(PeerId peer) const {
+    const std::uint32_t slot = member_slot(peer);
+    return slot != MeshView::kNoSlot && (member_at_slot_[slot].flags & kSaidNextSeq);
+  }
   // Members of version 0: reference peers, and members whose status has not
   // come yet.
   std::size_t version0_member_count() const { return members_by_version_[0]; }
@@ -78,7 +86,7 @@ class Membership {
     PeerId peer;
     std::uint32_t rtt_us;
   };
-  enum SlotFlag : std::uint8_t { kMember = 1, kHasStatusId = 2 };
+  enum SlotFlag : std::uint8_t { kMember = 1, kHasStatusId = 2, kSaidNextSeq = 4 };
   // What we know of a member, at its view slot. The flags live in it too:
   // the first thing an update checks is whether its source is a member, and
   // every receiver's view is cold then (one cache miss less per lookup).

@@ -183,10 +183,11 @@ void MeshNode::handle_mesh_update(TimeUs now, PeerId sender, std::string_view bo
       if (link.peer == update.source) links_.find(link.id)->peer_version = update.status.version;
     }
     // Where we start waiting for its messages, in order (the first status
-    // we hear of a source: the snapshot's, or its first after joining); in
-    // later ones, the messages it sent that never reached us.
+    // we hear of a source that says its next seq: not meshd's snapshot, but
+    // its first after joining, or its next); in later ones, the messages it
+    // sent that never reached us.
     if (update.status.next_seq != 0 && ordered(update.source) &&
-        !order_.status_said(now, update.source, update.status.next_seq)) {
+        !order_.status_said(now, update.source, update.status.next_seq, outcome.first_next_seq)) {
       ++counters_.seq_jumps;
     }
   }

@@ -50,7 +50,8 @@ void MeshNode::deliver(TimeUs now, PeerId via, const wire::Packet& packet, bool 
   // no key announced or no signature).
   const std::pair<PeerId, std::uint64_t> id{packet.source, packet.seq};
   if (!verified) unverified_.insert(id);
-  switch (order_.accept(now, packet.source, packet.seq, packet.payload, via, events)) {
+  switch (order_.accept(now, packet.source, packet.seq, packet.payload, via,
+                        membership_.said_next_seq(packet.source), events)) {
     case DeliveryOrder::Outcome::delivered: break;
     case DeliveryOrder::Outcome::held: ++counters_.held_for_order; break;
     case DeliveryOrder::Outcome::late: ++counters_.late_after_gap; unverified_.erase(id); break;
@@ -134,7 +135,9 @@ void MeshNode::handle_repair_control(TimeUs now, PeerId from, const wire::Packet
     // others were early or forged.
     if (id.source == from && ordered(from)) order_.source_sent_up_to(now, from, id.seq);
     if (id.seq == 0 || !ordered(id.source) || duplicates_.seen(id.source, id.seq)) continue;
-    if (!order_.announce(now, id.source, id.seq, from)) ++counters_.seq_jumps;
+    if (!order_.announce(now, id.source, id.seq, from, membership_.said_next_seq(id.source))) {
+      ++counters_.seq_jumps;
+    }
   }
   if (!packet.want.empty()) serve_pulls(now, from, packet.want);
   // Only the source can say its message is gone (`from` is the link's peer

@@ -10,6 +10,12 @@ namespace p2pmesh {
 namespace {
 
 constexpr PeerId kSource = 5;
+// Whether a status is the first of its source to say its next seq.
+constexpr bool kFirst = true;
+constexpr bool kLater = false;
+// Whether a status of the source said its next seq (meshd's snapshot does not).
+constexpr bool kSaidNextSeq = true;
+constexpr bool kSaidNothing = false;
 
 DeliveryOrderLimits limits() {
   DeliveryOrderLimits l;
@@ -36,13 +42,14 @@ std::string seen(const std::vector<OrderedEvent>& events) {
 }
 
 DeliveryOrder::Outcome give(DeliveryOrder& order, TimeUs now, std::uint64_t seq,
-                            std::vector<OrderedEvent>& out, PeerId via = 9) {
-  return order.accept(now, kSource, seq, "p" + std::to_string(seq), via, out);
+                            std::vector<OrderedEvent>& out, PeerId via = 9,
+                            bool said_next_seq = kSaidNextSeq) {
+  return order.accept(now, kSource, seq, "p" + std::to_string(seq), via, said_next_seq, out);
 }
 
 TEST(DeliveryOrder, MessagesThatComeEarlyWaitForOlderOnes) {
   DeliveryOrder order(limits());
-  order.status_said(0, kSource, 1);
+  order.status_said(0, kSource, 1, kFirst);
   std::vector<OrderedEvent> out;
   EXPECT_EQ(give(order, 0, 2, out), DeliveryOrder::Outcome::held);
   EXPECT_EQ(give(order, 0, 3, out), DeliveryOrder::Outcome::held);
@@ -57,7 +64,7 @@ TEST(DeliveryOrder, MessagesThatComeEarlyWaitForOlderOnes) {
 
 TEST(DeliveryOrder, ASourceWhoseStatusGaveItsNextSeqIsAwaitedFromThere) {
   DeliveryOrder order(limits());
-  order.status_said(0, kSource, 10);
+  order.status_said(0, kSource, 10, kFirst);
   std::vector<OrderedEvent> out;
   EXPECT_EQ(give(order, 0, 11, out), DeliveryOrder::Outcome::held) << "10 was announced first";
   EXPECT_EQ(give(order, 0, 10, out), DeliveryOrder::Outcome::delivered);
@@ -69,12 +76,12 @@ TEST(DeliveryOrder, ASourceWhoseStatusGaveItsNextSeqIsAwaitedFromThere) {
 
 TEST(DeliveryOrder, ALaterStatusRevealsTheLostTailAndItIsPulledThenAGap) {
   DeliveryOrder order(limits());
-  order.status_said(0, kSource, 1);
+  order.status_said(0, kSource, 1, kFirst);
   std::vector<OrderedEvent> out;
   give(order, 0, 1, out);
   give(order, 0, 2, out);
   // The source sent 3 and 4, then fell silent: nothing else would tell us.
-  EXPECT_TRUE(order.status_said(100 * kMillisecond, kSource, 5));
+  EXPECT_TRUE(order.status_said(100 * kMillisecond, kSource, 5, kLater));
   EXPECT_EQ(order.next_deadline(), 130 * kMillisecond);
   std::vector<PullRequest> pulls;
   order.poll(130 * kMillisecond, pulls, out);
@@ -86,16 +93,16 @@ TEST(DeliveryOrder, ALaterStatusRevealsTheLostTailAndItIsPulledThenAGap) {
   }
   EXPECT_EQ(seen(out), "m1 m2 m3 gap4-4");
   // A status saying what we have already is no hole; an absurd one is refused.
-  EXPECT_TRUE(order.status_said(5 * kSecond, kSource, 5));
+  EXPECT_TRUE(order.status_said(5 * kSecond, kSource, 5, kLater));
   EXPECT_EQ(order.next_deadline(), kNever);
-  EXPECT_FALSE(order.status_said(5 * kSecond, kSource, 1u << 30));
+  EXPECT_FALSE(order.status_said(5 * kSecond, kSource, 1u << 30, kLater));
   EXPECT_EQ(order.next_deadline(), kNever);
 }
 
 TEST(DeliveryOrder, AReconnectResumesWhereTheApplicationStoodNothingTwiceNothingLost) {
   // The application got 1-3 of the source on its first connection.
   DeliveryOrder before(limits());
-  before.status_said(0, kSource, 1);
+  before.status_said(0, kSource, 1, kFirst);
   std::vector<OrderedEvent> out;
   for (std::uint64_t seq = 1; seq <= 3; ++seq) give(before, 0, seq, out);
   const auto positions = before.positions();
@@ -107,11 +114,11 @@ TEST(DeliveryOrder, AReconnectResumesWhereTheApplicationStoodNothingTwiceNothing
   DeliveryOrder after(limits());
   after.resume(kSource, 4);
   out.clear();
-  EXPECT_TRUE(after.status_said(0, kSource, 2));
+  EXPECT_TRUE(after.status_said(0, kSource, 2, kFirst));
   EXPECT_EQ(after.next_deadline(), kNever) << "nothing below 4 is waited for";
   EXPECT_EQ(give(after, 0, 2, out), DeliveryOrder::Outcome::late);
   EXPECT_EQ(give(after, 0, 3, out), DeliveryOrder::Outcome::late);
-  EXPECT_TRUE(after.status_said(10 * kMillisecond, kSource, 6));
+  EXPECT_TRUE(after.status_said(10 * kMillisecond, kSource, 6, kLater));
   std::vector<PullRequest> pulls;
   after.poll(40 * kMillisecond, pulls, out);
   ASSERT_EQ(pulls.size(), 1u);
@@ -123,27 +130,53 @@ TEST(DeliveryOrder, AReconnectResumesWhereTheApplicationStoodNothingTwiceNothing
 
 TEST(DeliveryOrder, ASourceThatNeverSentHasEveryMessageInOrder) {
   DeliveryOrder order(limits());
-  order.status_said(0, kSource, 1);
+  order.status_said(0, kSource, 1, kFirst);
   std::vector<OrderedEvent> out;
   EXPECT_EQ(give(order, 0, 2, out), DeliveryOrder::Outcome::held);
   EXPECT_EQ(give(order, 0, 1, out), DeliveryOrder::Outcome::delivered);
   EXPECT_EQ(seen(out), "m1 m2");
 }
 
+TEST(DeliveryOrder, ASourceThatNeverSentCostsNoEntryAndItsLostTailIsStillPulled) {
+  // Most members never send: their first status (next seq 1) keeps nothing.
+  DeliveryOrder order(limits());
+  for (PeerId source = 1; source <= 100; ++source) order.status_said(0, source, 1, kFirst);
+  EXPECT_EQ(order.sources(), 0u);
+  EXPECT_FALSE(order.tracks(kSource));
+  // Yet it is awaited from 1: its first two messages were lost, a later
+  // status says so, and they are pulled.
+  EXPECT_TRUE(order.status_said(100 * kMillisecond, kSource, 3, kLater));
+  EXPECT_TRUE(order.tracks(kSource));
+  EXPECT_EQ(order.next_deadline(), 130 * kMillisecond);
+  std::vector<PullRequest> pulls;
+  std::vector<OrderedEvent> out;
+  order.poll(130 * kMillisecond, pulls, out);
+  ASSERT_EQ(pulls.size(), 1u);
+  EXPECT_EQ(pulls[0].seqs, (std::vector<std::uint64_t>{1, 2}));
+  // A later status saying 1 again is nothing new.
+  EXPECT_TRUE(order.status_said(100 * kMillisecond, 7, 1, kLater));
+  EXPECT_FALSE(order.tracks(7));
+  EXPECT_EQ(give(order, 150 * kMillisecond, 2, out), DeliveryOrder::Outcome::held);
+  EXPECT_EQ(give(order, 150 * kMillisecond, 1, out), DeliveryOrder::Outcome::delivered);
+  EXPECT_EQ(seen(out), "m1 m2");
+}
+
 TEST(DeliveryOrder, ASourceFromBeforeUsStartsAtTheFirstMessageSeenAndOlderOnesStillCome) {
+  // No status of it said its next seq (meshd's snapshot): the first message
+  // we see sets the start.
   DeliveryOrder order(limits());
   std::vector<OrderedEvent> out;
-  EXPECT_EQ(give(order, 0, 10, out), DeliveryOrder::Outcome::delivered);
+  EXPECT_EQ(give(order, 0, 10, out, 9, kSaidNothing), DeliveryOrder::Outcome::delivered);
   // Older than the first we saw: we never waited for it, it is not lost.
-  EXPECT_EQ(give(order, 0, 9, out), DeliveryOrder::Outcome::delivered);
-  EXPECT_EQ(give(order, 0, 12, out), DeliveryOrder::Outcome::held);
-  EXPECT_EQ(give(order, 0, 11, out), DeliveryOrder::Outcome::delivered);
+  EXPECT_EQ(give(order, 0, 9, out, 9, kSaidNothing), DeliveryOrder::Outcome::delivered);
+  EXPECT_EQ(give(order, 0, 12, out, 9, kSaidNothing), DeliveryOrder::Outcome::held);
+  EXPECT_EQ(give(order, 0, 11, out, 9, kSaidNothing), DeliveryOrder::Outcome::delivered);
   EXPECT_EQ(seen(out), "m10 m9 m11 m12");
 }
 
 TEST(DeliveryOrder, AHoleIsPulledAfterTheDelayThenBackingOffThenReportedAsAGapWhenNoCopyIsLeft) {
   DeliveryOrder order(limits());
-  order.status_said(0, kSource, 1);
+  order.status_said(0, kSource, 1, kFirst);
   std::vector<OrderedEvent> out;
   give(order, 0, 1, out);
   give(order, 0, 3, out, 7);  // 2 is missing; 7 has 3 (it sent it)
@@ -187,7 +220,7 @@ TEST(DeliveryOrder, AHoleIsPulledAfterTheDelayThenBackingOffThenReportedAsAGapWh
 
 TEST(DeliveryOrder, TheSourceSayingAMessageIsGoneMakesTheGapAtOnce) {
   DeliveryOrder order(limits());
-  order.status_said(0, kSource, 1);
+  order.status_said(0, kSource, 1, kFirst);
   std::vector<OrderedEvent> out;
   give(order, 0, 1, out);
   give(order, 0, 4, out);  // 2 and 3 are missing
@@ -209,10 +242,10 @@ TEST(DeliveryOrder, TheSourceSayingAMessageIsGoneMakesTheGapAtOnce) {
 
 TEST(DeliveryOrder, AnnouncedSeqsTheSourceSaysItNeverSentAreNoHole) {
   DeliveryOrder order(limits());
-  order.status_said(0, kSource, 1);
+  order.status_said(0, kSource, 1, kFirst);
   std::vector<OrderedEvent> out;
   give(order, 0, 1, out);
-  ASSERT_TRUE(order.announce(0, kSource, 4, 8));  // forged (or early): 2..4
+  ASSERT_TRUE(order.announce(0, kSource, 4, 8, kSaidNextSeq));  // forged (or early): 2..4
   std::vector<PullRequest> pulls;
   order.poll(30 * kMillisecond, pulls, out);
   ASSERT_EQ(pulls.size(), 1u);
@@ -233,7 +266,7 @@ TEST(DeliveryOrder, EachNewOldestHoleGetsItsOwnPullsUnderABurstOfHoles) {
   // A burst on a loaded peer: holes open and fill all the time. Counting
   // their pulls together gave up on holes that had only just been noticed.
   DeliveryOrder order(limits());
-  order.status_said(0, kSource, 1);
+  order.status_said(0, kSource, 1, kFirst);
   std::vector<OrderedEvent> out;
   give(order, 0, 1, out);
   give(order, 0, 3, out);
@@ -256,10 +289,10 @@ TEST(DeliveryOrder, EachNewOldestHoleGetsItsOwnPullsUnderABurstOfHoles) {
 
 TEST(DeliveryOrder, AnAnnouncedMessageIsMissingUntilItComes) {
   DeliveryOrder order(limits());
-  order.status_said(0, kSource, 1);
+  order.status_said(0, kSource, 1, kFirst);
   std::vector<OrderedEvent> out;
   give(order, 0, 1, out);
-  EXPECT_TRUE(order.announce(0, kSource, 2, 8));
+  EXPECT_TRUE(order.announce(0, kSource, 2, 8, kSaidNextSeq));
   EXPECT_TRUE(order.missing(kSource, 2));
   EXPECT_FALSE(order.missing(kSource, 1));
   std::vector<PullRequest> pulls;
@@ -274,11 +307,11 @@ TEST(DeliveryOrder, AnAnnouncedMessageIsMissingUntilItComes) {
 
 TEST(DeliveryOrder, AnImplausibleJumpIsDroppedUnlessTheSourceKeepsJumping) {
   DeliveryOrder order(limits());
-  order.status_said(0, kSource, 1);
+  order.status_said(0, kSource, 1, kFirst);
   std::vector<OrderedEvent> out;
   give(order, 0, 1, out);
   EXPECT_EQ(give(order, 0, 1'000'000'000, out), DeliveryOrder::Outcome::jump);
-  EXPECT_FALSE(order.announce(0, kSource, 1'000'000'000, 8));
+  EXPECT_FALSE(order.announce(0, kSource, 1'000'000'000, 8, kSaidNextSeq));
   EXPECT_EQ(order.next_deadline(), kNever) << "no waiting for a billion messages";
   EXPECT_EQ(give(order, 0, 2, out), DeliveryOrder::Outcome::delivered) << "the real source goes on";
   EXPECT_EQ(give(order, 0, 5000, out), DeliveryOrder::Outcome::jump);
@@ -291,7 +324,7 @@ TEST(DeliveryOrder, TheReorderBufferIsBoundedTheOldestHoleBecomesAGap) {
   DeliveryOrderLimits l = limits();
   l.max_held_per_source = 4;
   DeliveryOrder order(l);
-  order.status_said(0, kSource, 1);
+  order.status_said(0, kSource, 1, kFirst);
   std::vector<OrderedEvent> out;
   give(order, 0, 1, out);
   for (std::uint64_t seq = 3; seq <= 7; ++seq) give(order, 0, seq, out);
@@ -301,7 +334,7 @@ TEST(DeliveryOrder, TheReorderBufferIsBoundedTheOldestHoleBecomesAGap) {
   DeliveryOrderLimits by_bytes = limits();
   by_bytes.max_held_bytes = 4;  // two payloads of 2 bytes
   DeliveryOrder small(by_bytes);
-  small.status_said(0, kSource, 1);
+  small.status_said(0, kSource, 1, kFirst);
   out.clear();
   for (const std::uint64_t seq : {3u, 5u, 7u}) give(small, 0, seq, out);
   EXPECT_EQ(seen(out), "gap1-2 m3");
@@ -310,10 +343,10 @@ TEST(DeliveryOrder, TheReorderBufferIsBoundedTheOldestHoleBecomesAGap) {
 
 TEST(DeliveryOrder, ASourceForgottenTurnsItsHolesIntoGaps) {
   DeliveryOrder order(limits());
-  order.status_said(0, kSource, 1);
+  order.status_said(0, kSource, 1, kFirst);
   std::vector<OrderedEvent> out;
   give(order, 0, 2, out);
-  order.announce(0, kSource, 4, 8);
+  order.announce(0, kSource, 4, 8, kSaidNextSeq);
   order.forget(kSource, out);
   EXPECT_EQ(seen(out), "gap1-1 m2 gap3-4");
   EXPECT_FALSE(order.tracks(kSource));
@@ -326,10 +359,10 @@ TEST(DeliveryOrder, ForgettingOneSourceLeavesTheOthersWhereTheyWere) {
   // the table) must not disturb what the others wait for or hold.
   DeliveryOrder order(limits());
   std::vector<OrderedEvent> out;
-  for (PeerId source = 1; source <= 20; ++source) order.status_said(0, source, source);
+  for (PeerId source = 1; source <= 20; ++source) order.status_said(0, source, source, kFirst);
   for (PeerId source = 1; source <= 20; ++source) {
     // Each source's second message comes first: held, its first missing.
-    order.accept(0, source, source + 1, "late", 9, out);
+    order.accept(0, source, source + 1, "late", 9, kSaidNextSeq, out);
   }
   EXPECT_EQ(order.held_messages(), 20u);
   for (PeerId source = 1; source <= 20; source += 3) order.forget(source, out);
@@ -340,7 +373,7 @@ TEST(DeliveryOrder, ForgettingOneSourceLeavesTheOthersWhereTheyWere) {
     EXPECT_EQ(order.tracks(source), !forgotten) << source;
     if (forgotten) continue;
     EXPECT_TRUE(order.missing(source, source)) << source;
-    EXPECT_EQ(order.accept(0, source, source, "first", 9, out), DeliveryOrder::Outcome::delivered);
+    EXPECT_EQ(order.accept(0, source, source, "first", 9, kSaidNextSeq, out), DeliveryOrder::Outcome::delivered);
   }
   ASSERT_EQ(out.size(), 26u) << "each source left: its first, then the held second";
   for (std::size_t i = 0; i < out.size(); i += 2) {
@@ -354,7 +387,7 @@ TEST(DeliveryOrder, ForgettingOneSourceLeavesTheOthersWhereTheyWere) {
 
 TEST(DeliveryOrder, APullNamesAtMostABoundedNumberOfMessages) {
   DeliveryOrder order(limits());
-  order.status_said(0, kSource, 1);
+  order.status_said(0, kSource, 1, kFirst);
   std::vector<OrderedEvent> out;
   give(order, 0, 500, out);
   std::vector<PullRequest> pulls;

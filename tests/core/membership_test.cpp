@@ -98,6 +98,27 @@ TEST(Membership, CountsMembersByVersion) {
   EXPECT_EQ(m.version_of(5), 9u);
 }
 
+TEST(Membership, KnowsWhetherAStatusOfAMemberSaidItsNextSeq) {
+  // meshd's snapshot gives no next seq; the member's own statuses do. The
+  // first that does is flagged (reliable delivery starts waiting there).
+  Membership m(1);
+  const auto said = [](PeerId source, std::uint32_t id, std::uint64_t next_seq) {
+    wire::MeshUpdate u = ours(source, id, {});
+    u.status.next_seq = next_seq;
+    return u;
+  };
+  EXPECT_FALSE(m.apply(said(2, 1, 0), 0).first_next_seq);
+  EXPECT_FALSE(m.said_next_seq(2));
+  EXPECT_TRUE(m.apply(said(2, 2, 1), 0).first_next_seq);
+  EXPECT_TRUE(m.said_next_seq(2));
+  EXPECT_FALSE(m.apply(said(2, 3, 4), 0).first_next_seq);
+  EXPECT_FALSE(m.apply(said(2, 3, 5), 0).first_next_seq) << "a stale id is no status";
+  EXPECT_FALSE(m.said_next_seq(3));
+  m.remove_member(2);
+  EXPECT_FALSE(m.said_next_seq(2));
+  EXPECT_TRUE(m.apply(said(2, 4, 6), 0).first_next_seq) << "a new member record";
+}
+
 TEST(Membership, AReferencePeersClaimCountsOnlyOnceTheOtherEndMakesItToo) {
   // Reference peers (version 0) keep claiming links whose offer went
   // unanswered or that the other end closed: trees must not use those.
