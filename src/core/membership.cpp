@@ -6,6 +6,14 @@
 
 namespace p2pmesh {
 
+namespace {
+
+// A claim at the claimer's end of a view link: the flag, and the RTT it said.
+constexpr std::uint32_t kClaimed = 0x8000'0000u;
+std::uint32_t claim_tag(std::uint32_t rtt_us) { return kClaimed | std::min(rtt_us, kClaimed - 1); }
+
+}  // namespace
+
 Membership::Membership(PeerId self) : self_(self) {
   view_.add_peer(self);
   cover_view_slots();
@@ -22,7 +30,7 @@ void Membership::cover_view_slots() {
   if (member_at_slot_.size() >= slots) return;
   reserve_gently(member_at_slot_, slots);
   member_at_slot_.resize(slots);
-  claims_at_slot_.ensure(slots);
+  claims_outside_.ensure(slots);
 }
 
 Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now) {
@@ -83,8 +91,7 @@ Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now
       set_claims(source, slot, new_claims_);
       if (version_changed) {
         // Its claims' credibility (refresh_pair) depends on its version.
-        const auto claims = claims_at_slot_.at(slot);
-        old_claims_.assign(claims.begin(), claims.end());
+        claims_of(slot, old_claims_);
         for (const Claim& claim : old_claims_) refresh_pair(source, claim.peer);
       }
       break;
@@ -131,29 +138,25 @@ bool Membership::add_member(PeerId peer, TimeUs now) {
 bool Membership::remove_member(PeerId peer) {
   const std::uint32_t slot = member_slot(peer);
   if (slot == MeshView::kNoSlot) return false;
-  for (const Claim& claim : claims_at_slot_.at(slot)) drop_pending_claim(peer, claim.peer);
-  claims_at_slot_.clear(slot);
+  if (member_at_slot_[slot].flags & kClaimsOutside) {
+    for (const Claim& claim : claims_outside_.at(slot)) drop_pending_claim(peer, claim.peer);
+    claims_outside_.clear(slot);
+  }
   member_at_slot_[slot].flags = 0;
   --member_count_;
   count_version(member_at_slot_[slot].version, -1);
   // Claims others made about it go too: they would only describe dead links.
-  // Its claimers are members linked to it in the view, and those whose claim
-  // was not credible (the pending index).
-  const auto drop_claim_of = [&](PeerId claimer_peer) {
-    const std::uint32_t claimer = member_slot(claimer_peer);
-    if (claimer == MeshView::kNoSlot) return;
-    const auto claims = claims_at_slot_.at(claimer);
-    const auto it = std::find_if(claims.begin(), claims.end(),
-                                 [peer](const Claim& c) { return c.peer == peer; });
-    if (it != claims.end()) {
-      claims_at_slot_.erase_ordered(claimer, static_cast<std::size_t>(it - claims.begin()));
-    }
-  };
-  for (const Neighbour& n : view_.neighbours_at(slot)) drop_claim_of(n.peer);
+  // At the view's links: its own claims and its claimers' (their ends);
+  // outside the view, those whose claim was not credible (the pending index).
+  view_.clear_tags(slot, true);
   if (auto pending = pending_claimers_.find(peer); pending != pending_claimers_.end()) {
     const std::vector<PeerId> claimers = std::move(pending->second);
     pending_claimers_.erase(pending);
-    for (const PeerId claimer : claimers) drop_claim_of(claimer);
+    for (const PeerId claimer_peer : claimers) {
+      if (const std::uint32_t claimer = member_slot(claimer_peer); claimer != MeshView::kNoSlot) {
+        erase_claim(claimer, peer);
+      }
+    }
   }
   if (local_links_.count(peer)) {
     // Still linked to us: keep that link, drop the ones only its claims made.
@@ -216,9 +219,14 @@ std::uint32_t Membership::version_of(PeerId peer) const {
 }
 
 void Membership::set_claims(PeerId source, std::uint32_t slot, std::span<const Claim> claims) {
-  const auto current = claims_at_slot_.at(slot);
-  old_claims_.assign(current.begin(), current.end());
-  claims_at_slot_.assign(slot, claims);
+  claims_of(slot, old_claims_);
+  const auto names = [](std::span<const Claim> list, PeerId peer) {
+    return std::any_of(list.begin(), list.end(), [peer](const Claim& c) { return c.peer == peer; });
+  };
+  for (const Claim& claim : old_claims_) {
+    if (!names(claims, claim.peer)) erase_claim(slot, claim.peer);
+  }
+  for (const Claim& claim : claims) put_claim(slot, claim.peer, claim.rtt_us);
   const auto same = [](std::span<const Claim> list, const Claim& claim) {
     return std::any_of(list.begin(), list.end(), [&](const Claim& c) {
       return c.peer == claim.peer && c.rtt_us == claim.rtt_us;
@@ -227,7 +235,7 @@ void Membership::set_claims(PeerId source, std::uint32_t slot, std::span<const C
   // Periodic statuses mostly repeat what we know: touch only what changed.
   for (const Claim& claim : old_claims_) {
     if (same(claims, claim)) continue;
-    if (!find_claim_at(slot, claim.peer)) drop_pending_claim(source, claim.peer);
+    if (!names(claims, claim.peer)) drop_pending_claim(source, claim.peer);
     refresh_pair(source, claim.peer);
   }
   for (const Claim& claim : claims) {
@@ -240,21 +248,121 @@ void Membership::set_claims(PeerId source, std::uint32_t slot, std::span<const C
 void Membership::add_claim(PeerId source, std::uint32_t slot, PeerId peer, std::uint32_t rtt_us) {
   // Bounded: a member announcing connected_to 1, 2, 3... must not grow our
   // view (and the cost of each claim) without end. Real peers hold a handful.
-  if (claims_at_slot_.at(slot).size() >= kMaxClaimsPerMember) return;
-  if (find_claim_at(slot, peer)) return;
-  claims_at_slot_.push_back(slot, {peer, rtt_us});
+  if (claim_count(slot) >= kMaxClaimsPerMember) return;
+  if (find_claim(slot, peer, view_.slot_of(peer)).made) return;
+  put_claim(slot, peer, rtt_us);
   note_pending_claim(source, peer);
   refresh_pair(source, peer);
 }
 
 void Membership::remove_claim(PeerId source, std::uint32_t slot, PeerId peer) {
-  const auto claims = claims_at_slot_.at(slot);
-  const auto it = std::find_if(claims.begin(), claims.end(),
-                               [peer](const Claim& c) { return c.peer == peer; });
-  if (it == claims.end()) return;
-  claims_at_slot_.erase_ordered(slot, static_cast<std::size_t>(it - claims.begin()));
+  if (!erase_claim(slot, peer)) return;
   drop_pending_claim(source, peer);
   refresh_pair(source, peer);
+}
+
+Membership::FoundClaim Membership::find_claim(std::uint32_t source_slot, PeerId peer,
+                                              std::uint32_t peer_slot) const {
+  if (peer_slot != MeshView::kNoSlot) {
+    if (const std::uint32_t tag = view_.tag(source_slot, peer_slot); tag & kClaimed) {
+      return {true, tag & ~kClaimed};
+    }
+  }
+  if (member_at_slot_[source_slot].flags & kClaimsOutside) {
+    for (const Claim& claim : claims_outside_.at(source_slot)) {
+      if (claim.peer == peer) return {true, claim.rtt_us};
+    }
+  }
+  return {};
+}
+
+void Membership::put_claim(std::uint32_t source_slot, PeerId peer, std::uint32_t rtt_us) {
+  if (const std::uint32_t peer_slot = view_.slot_of(peer); peer_slot != MeshView::kNoSlot) {
+    if (std::uint32_t* tag = view_.tag_at(source_slot, peer_slot)) {
+      *tag = claim_tag(rtt_us);
+      return;
+    }
+  }
+  Member& member = member_at_slot_[source_slot];
+  if (member.flags & kClaimsOutside) {
+    for (Claim& claim : claims_outside_.at(source_slot)) {
+      if (claim.peer == peer) {
+        claim.rtt_us = rtt_us;
+        return;
+      }
+    }
+  }
+  claims_outside_.push_back(source_slot, {peer, rtt_us});
+  member.flags |= kClaimsOutside;
+}
+
+bool Membership::erase_claim(std::uint32_t source_slot, PeerId peer) {
+  if (const std::uint32_t peer_slot = view_.slot_of(peer); peer_slot != MeshView::kNoSlot) {
+    std::uint32_t* tag = view_.tag_at(source_slot, peer_slot);
+    if (tag && (*tag & kClaimed)) {
+      *tag = 0;
+      return true;
+    }
+  }
+  Member& member = member_at_slot_[source_slot];
+  if (!(member.flags & kClaimsOutside)) return false;
+  const auto claims = claims_outside_.at(source_slot);
+  const auto it = std::find_if(claims.begin(), claims.end(),
+                               [peer](const Claim& c) { return c.peer == peer; });
+  if (it == claims.end()) return false;
+  claims_outside_.erase_ordered(source_slot, static_cast<std::size_t>(it - claims.begin()));
+  if (claims.size() == 1) member.flags &= static_cast<std::uint8_t>(~kClaimsOutside);
+  return true;
+}
+
+void Membership::claims_of(std::uint32_t source_slot, std::vector<Claim>& out) const {
+  out.clear();
+  for (const SlotLink& link : view_.links_at(source_slot)) {
+    if (link.tag & kClaimed) out.push_back({view_.peer_at(link.slot), link.tag & ~kClaimed});
+  }
+  if (member_at_slot_[source_slot].flags & kClaimsOutside) {
+    const auto outside = claims_outside_.at(source_slot);
+    out.insert(out.end(), outside.begin(), outside.end());
+  }
+}
+
+std::size_t Membership::claim_count(std::uint32_t source_slot) const {
+  std::size_t count = 0;
+  for (const SlotLink& link : view_.links_at(source_slot)) count += (link.tag & kClaimed) ? 1 : 0;
+  if (member_at_slot_[source_slot].flags & kClaimsOutside) {
+    count += claims_outside_.at(source_slot).size();
+  }
+  return count;
+}
+
+void Membership::move_claims_into_link(PeerId a, PeerId b) {
+  const auto move_in = [this](PeerId from_peer, PeerId to_peer) {
+    const std::uint32_t from = view_.slot_of(from_peer);
+    if (!(member_at_slot_[from].flags & kClaimsOutside)) return;  // no member has none
+    for (const Claim& claim : claims_outside_.at(from)) {
+      if (claim.peer != to_peer) continue;
+      const std::uint32_t rtt_us = claim.rtt_us;
+      erase_claim(from, to_peer);  // from outside: the new link's tags are still 0
+      *view_.tag_at(from, view_.slot_of(to_peer)) = claim_tag(rtt_us);
+      return;
+    }
+  };
+  move_in(a, b);
+  move_in(b, a);
+}
+
+void Membership::move_claims_out_of_link(PeerId a, PeerId b) {
+  const std::uint32_t sa = view_.slot_of(a);
+  const std::uint32_t sb = view_.slot_of(b);
+  if (sa == MeshView::kNoSlot || sb == MeshView::kNoSlot) return;
+  const auto move_out = [this](std::uint32_t from, std::uint32_t to, PeerId to_peer) {
+    const std::uint32_t tag = view_.tag(from, to);
+    if (!(tag & kClaimed)) return;  // only members' ends carry claims
+    claims_outside_.push_back(from, {to_peer, tag & ~kClaimed});
+    member_at_slot_[from].flags |= kClaimsOutside;
+  };
+  move_out(sa, sb, b);
+  move_out(sb, sa, a);
 }
 
 void Membership::note_pending_claim(PeerId claimer, PeerId peer) {
@@ -277,13 +385,6 @@ void Membership::drop_pending_claim(PeerId claimer, PeerId peer) {
   if (claimers.empty()) pending_claimers_.erase(it);
 }
 
-const Membership::Claim* Membership::find_claim_at(std::uint32_t slot, PeerId peer) const {
-  for (const Claim& claim : claims_at_slot_.at(slot)) {
-    if (claim.peer == peer) return &claim;
-  }
-  return nullptr;
-}
-
 void Membership::refresh_pair(PeerId a, PeerId b) {
   bool wanted = false;
   std::uint32_t rtt = 0;
@@ -295,32 +396,34 @@ void Membership::refresh_pair(PeerId a, PeerId b) {
     }
   } else if (const std::uint32_t sa = member_slot(a), sb = member_slot(b);
              sa != MeshView::kNoSlot && sb != MeshView::kNoSlot) {
-    const Claim* ab = find_claim_at(sa, b);
-    const Claim* ba = find_claim_at(sb, a);
+    const FoundClaim ab = find_claim(sa, b, sb);
+    const FoundClaim ba = find_claim(sb, a, sa);
     // A claim is credible when both ends make it, or when its maker speaks
     // our protocol (version >= 1: links announced truthfully, and only the
     // dialler announces a new one). A reference peer keeps claiming a link
     // whose offer went unanswered, or that the other end closed: trees over
     // it would lose every packet sent down it.
-    const bool credible_ab = ab && (ba || member_at_slot_[sa].version >= 1);
-    const bool credible_ba = ba && (ab || member_at_slot_[sb].version >= 1);
+    const bool credible_ab = ab.made && (ba.made || member_at_slot_[sa].version >= 1);
+    const bool credible_ba = ba.made && (ab.made || member_at_slot_[sb].version >= 1);
     wanted = credible_ab || credible_ba;
-    if (ab && ab->rtt_us) rtt = ab->rtt_us;
-    if (ba && ba->rtt_us) rtt = rtt ? std::min(rtt, ba->rtt_us) : ba->rtt_us;
+    if (ab.made && ab.rtt_us) rtt = ab.rtt_us;
+    if (ba.made && ba.rtt_us) rtt = rtt ? std::min(rtt, ba.rtt_us) : ba.rtt_us;
     // Outside the view, remove_member finds such claims by the index.
-    if (ab && !wanted) index_claim_outside_view(a, b);
-    if (ba && !wanted) index_claim_outside_view(b, a);
+    if (ab.made && !wanted) index_claim_outside_view(a, b);
+    if (ba.made && !wanted) index_claim_outside_view(b, a);
   }
   if (wanted) {
     if (view_.add_link(a, b, rtt)) {
       ++view_generation_;
       cover_view_slots();
+      move_claims_into_link(a, b);
     } else if (rtt != 0) {
       // Only a new measurement changes the weight; an unknown one keeps it.
       if (view_.set_weight(a, b, rtt)) ++view_generation_;
     }
-  } else if (view_.remove_link(a, b)) {
-    ++view_generation_;
+  } else {
+    move_claims_out_of_link(a, b);
+    if (view_.remove_link(a, b)) ++view_generation_;
   }
 }
 

@@ -13,10 +13,11 @@
 // completely: their claims, the claims about them, their place in the view.
 //
 // Every peer holds this for the whole mesh, so it is kept compact: a member's
-// record and its claims live at its slot of the view (no second index), and
-// the members claiming a member are read off the view (a credible claim
-// between two members is a link of the view); only claims about peers we do
-// not know yet, and claims not credible, need a reverse index of their own.
+// record lives at its slot of the view (no second index), and a claim of a
+// link the view has lives at the claimer's end of it (the view's tag), so
+// the members claiming a member are read off the view. Only claims outside
+// the view (about peers we do not know yet, not credible, or about us with
+// no link) are kept apart, with a reverse index of their own.
 
 #include <array>
 #include <cstdint>
@@ -86,7 +87,16 @@ class Membership {
     PeerId peer;
     std::uint32_t rtt_us;
   };
-  enum SlotFlag : std::uint8_t { kMember = 1, kHasStatusId = 2, kSaidNextSeq = 4 };
+  struct FoundClaim {
+    bool made = false;
+    std::uint32_t rtt_us = 0;
+  };
+  enum SlotFlag : std::uint8_t {
+    kMember = 1,
+    kHasStatusId = 2,
+    kSaidNextSeq = 4,
+    kClaimsOutside = 8,  // some of its claims are in claims_outside_
+  };
   // What we know of a member, at its view slot. The flags live in it too:
   // the first thing an update checks is whether its source is a member, and
   // every receiver's view is cold then (one cache miss less per lookup).
@@ -105,7 +115,18 @@ class Membership {
   void set_claims(PeerId source, std::uint32_t slot, std::span<const Claim> claims);
   void add_claim(PeerId source, std::uint32_t slot, PeerId peer, std::uint32_t rtt_us);
   void remove_claim(PeerId source, std::uint32_t slot, PeerId peer);
-  const Claim* find_claim_at(std::uint32_t source_slot, PeerId peer) const;
+  // Where a claim lives: at the claimer's end of the view's link (a tag),
+  // or, without that link, in claims_outside_. `peer_slot`: the peer's view
+  // slot (kNoSlot if it has none).
+  FoundClaim find_claim(std::uint32_t source_slot, PeerId peer, std::uint32_t peer_slot) const;
+  void put_claim(std::uint32_t source_slot, PeerId peer, std::uint32_t rtt_us);
+  bool erase_claim(std::uint32_t source_slot, PeerId peer);  // false: no such claim
+  void claims_of(std::uint32_t source_slot, std::vector<Claim>& out) const;
+  std::size_t claim_count(std::uint32_t source_slot) const;
+  // The claims of a-b move to the link's ends when the view gains it, and
+  // back out before it loses it.
+  void move_claims_into_link(PeerId a, PeerId b);
+  void move_claims_out_of_link(PeerId a, PeerId b);
   // The reverse index of claims outside the view: about peers that are not
   // members (yet), or not credible (refresh_pair). It may hold claims that
   // have entered the view since; they leave it with the claim.
@@ -120,7 +141,7 @@ class Membership {
   PeerId self_;
   MeshView view_;
   std::vector<Member> member_at_slot_;
-  PooledLists<Claim> claims_at_slot_;        // what each member claims
+  PooledLists<Claim> claims_outside_;  // by claimer slot: its claims the view has no link for
   std::size_t member_count_ = 0;
   // Members by status version (the last entry: that version and above).
   std::array<std::size_t, 8> members_by_version_{};

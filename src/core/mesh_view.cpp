@@ -59,8 +59,8 @@ bool MeshView::add_link(PeerId a, PeerId b, std::uint32_t weight_us) {
   // Search the shorter list.
   const bool a_shorter = links_.at(sa).size() <= links_.at(sb).size();
   if ((a_shorter ? find_link(sa, sb) : find_link(sb, sa)) >= 0) return false;
-  links_.push_back(sa, {sb, weight_us});
-  links_.push_back(sb, {sa, weight_us});
+  links_.push_back(sa, {sb, weight_us, 0});
+  links_.push_back(sb, {sa, weight_us, 0});
   ++link_count_;
   return true;
 }
@@ -90,6 +90,15 @@ bool MeshView::set_weight(PeerId a, PeerId b, std::uint32_t weight_us) {
   at_a = weight_us;
   if (pb >= 0) links_.at(sb)[static_cast<std::size_t>(pb)].weight_us = weight_us;
   return true;
+}
+
+void MeshView::clear_tags(std::uint32_t slot, bool far_ends) {
+  for (SlotLink& link : links_.at(slot)) {
+    link.tag = 0;
+    if (far_ends) {
+      if (std::uint32_t* far = tag_at(link.slot, slot)) *far = 0;
+    }
+  }
 }
 
 std::uint32_t MeshView::weight(PeerId a, PeerId b) const {

@@ -29,10 +29,13 @@ struct Neighbour {
   std::uint32_t weight_us = 0;  // 0 = unknown latency
 };
 
-// A link as the view stores it at one end: the far end's slot and the weight.
+// A link as the view stores it at one end: the far end's slot, the weight,
+// and a tag the view's owner keeps at this end (Membership: what this end's
+// peer claims of the link; graph algorithms never read it).
 struct SlotLink {
   std::uint32_t slot = 0;
   std::uint32_t weight_us = 0;
+  std::uint32_t tag = 0;
 };
 
 // The neighbours of one peer, read as Neighbour values. Valid until the view
@@ -135,6 +138,20 @@ class MeshView {
   // The links of a slot as stored: far-end slots and weights, in the same
   // order as neighbours_at(slot).
   std::span<const SlotLink> links_at(std::uint32_t slot) const { return links_.at(slot); }
+  // The tag at `from`'s end of the link from-to (0 on a new link), or null
+  // when there is no such link. Valid until the view changes.
+  std::uint32_t* tag_at(std::uint32_t from, std::uint32_t to) {
+    const std::ptrdiff_t position = find_link(from, to);
+    return position < 0 ? nullptr : &links_.at(from)[static_cast<std::size_t>(position)].tag;
+  }
+  // The tag at `from`'s end of the link from-to; 0 when there is no such link.
+  std::uint32_t tag(std::uint32_t from, std::uint32_t to) const {
+    const std::ptrdiff_t position = find_link(from, to);
+    return position < 0 ? 0 : links_.at(from)[static_cast<std::size_t>(position)].tag;
+  }
+  // Sets every tag at the ends of `slot`'s links to 0 (the far ends' too, if
+  // `far_ends`).
+  void clear_tags(std::uint32_t slot, bool far_ends);
 
  private:
   std::uint32_t slot_or_add(PeerId peer);

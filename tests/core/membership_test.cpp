@@ -119,6 +119,40 @@ TEST(Membership, KnowsWhetherAStatusOfAMemberSaidItsNextSeq) {
   EXPECT_TRUE(m.apply(said(2, 4, 6), 0).first_next_seq) << "a new member record";
 }
 
+TEST(Membership, AClaimOutsideTheViewKeepsItsRttUntilItsLinkComesBack) {
+  // A claim of a link the view has lives at the claimer's end of it; when
+  // the link leaves the view (no longer credible) the claim, with its RTT,
+  // must stay for when the other end claims the link again.
+  Membership m(1);
+  m.apply(status(2, 1, {3}, {500}), 0);  // reference peers: one claim alone is not enough
+  m.apply(status(3, 1, {2}, {700}), 0);
+  EXPECT_EQ(m.view().weight(2, 3), 500u) << "the smaller of the two RTTs";
+  m.apply(status(3, 2, {}), 0);
+  EXPECT_FALSE(m.view().has_link(2, 3));
+  m.apply(status(3, 3, {2}, {900}), 0);
+  EXPECT_EQ(m.view().weight(2, 3), 500u) << "2's claim came back with its RTT";
+  m.apply(status(2, 2, {3}, {800}), 0);
+  EXPECT_EQ(m.view().weight(2, 3), 800u);
+  // A claim about us stays outside until our own link exists, then moves in.
+  m.apply(ours(4, 1, {1}, {300}), 0);
+  EXPECT_FALSE(m.view().has_link(1, 4));
+  m.set_local_link(4, true, 250);
+  EXPECT_EQ(m.view().weight(1, 4), 250u) << "our measurement, not its claim";
+  m.set_local_link(4, false);
+  EXPECT_FALSE(m.view().has_link(1, 4));
+  m.set_local_link(4, true);
+  m.apply(ours(4, 2, {1, 2}, {300, 100}), 0);
+  EXPECT_TRUE(m.view().has_link(1, 4));
+  EXPECT_EQ(m.view().weight(2, 4), 100u);
+  // Gone with the member: its claims and the claims about it.
+  m.remove_member(2);
+  EXPECT_FALSE(m.view().has_peer(2));
+  m.apply(status(5, 1, {}), 0);
+  m.apply(ours(4, 3, {1, 5}), 0);
+  EXPECT_TRUE(m.view().has_link(4, 5));
+  EXPECT_FALSE(m.view().has_link(2, 4));
+}
+
 TEST(Membership, AReferencePeersClaimCountsOnlyOnceTheOtherEndMakesItToo) {
   // Reference peers (version 0) keep claiming links whose offer went
   // unanswered or that the other end closed: trees must not use those.
