@@ -223,16 +223,18 @@ void Membership::set_claims(PeerId source, std::uint32_t slot, std::span<const C
   const auto names = [](std::span<const Claim> list, PeerId peer) {
     return std::any_of(list.begin(), list.end(), [peer](const Claim& c) { return c.peer == peer; });
   };
-  for (const Claim& claim : old_claims_) {
-    if (!names(claims, claim.peer)) erase_claim(slot, claim.peer);
-  }
-  for (const Claim& claim : claims) put_claim(slot, claim.peer, claim.rtt_us);
   const auto same = [](std::span<const Claim> list, const Claim& claim) {
     return std::any_of(list.begin(), list.end(), [&](const Claim& c) {
       return c.peer == claim.peer && c.rtt_us == claim.rtt_us;
     });
   };
   // Periodic statuses mostly repeat what we know: touch only what changed.
+  for (const Claim& claim : old_claims_) {
+    if (!names(claims, claim.peer)) erase_claim(slot, claim.peer);
+  }
+  for (const Claim& claim : claims) {
+    if (!same(old_claims_, claim)) put_claim(slot, claim.peer, claim.rtt_us);
+  }
   for (const Claim& claim : old_claims_) {
     if (same(claims, claim)) continue;
     if (!names(claims, claim.peer)) drop_pending_claim(source, claim.peer);
