@@ -30,7 +30,6 @@ void Membership::cover_view_slots() {
   if (member_at_slot_.size() >= slots) return;
   reserve_gently(member_at_slot_, slots);
   member_at_slot_.resize(slots);
-  claims_outside_.ensure(slots);
 }
 
 Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now) {
@@ -139,8 +138,8 @@ bool Membership::remove_member(PeerId peer) {
   const std::uint32_t slot = member_slot(peer);
   if (slot == MeshView::kNoSlot) return false;
   if (member_at_slot_[slot].flags & kClaimsOutside) {
-    for (const Claim& claim : claims_outside_.at(slot)) drop_pending_claim(peer, claim.peer);
-    claims_outside_.clear(slot);
+    for (const Claim& claim : outside_claims(slot)) drop_pending_claim(peer, claim.peer);
+    claims_outside_.erase(slot);
   }
   member_at_slot_[slot].flags = 0;
   --member_count_;
@@ -271,7 +270,7 @@ Membership::FoundClaim Membership::find_claim(std::uint32_t source_slot, PeerId 
     }
   }
   if (member_at_slot_[source_slot].flags & kClaimsOutside) {
-    for (const Claim& claim : claims_outside_.at(source_slot)) {
+    for (const Claim& claim : outside_claims(source_slot)) {
       if (claim.peer == peer) return {true, claim.rtt_us};
     }
   }
@@ -287,14 +286,14 @@ void Membership::put_claim(std::uint32_t source_slot, PeerId peer, std::uint32_t
   }
   Member& member = member_at_slot_[source_slot];
   if (member.flags & kClaimsOutside) {
-    for (Claim& claim : claims_outside_.at(source_slot)) {
+    for (Claim& claim : claims_outside_[source_slot]) {
       if (claim.peer == peer) {
         claim.rtt_us = rtt_us;
         return;
       }
     }
   }
-  claims_outside_.push_back(source_slot, {peer, rtt_us});
+  claims_outside_[source_slot].push_back({peer, rtt_us});
   member.flags |= kClaimsOutside;
 }
 
@@ -308,13 +307,23 @@ bool Membership::erase_claim(std::uint32_t source_slot, PeerId peer) {
   }
   Member& member = member_at_slot_[source_slot];
   if (!(member.flags & kClaimsOutside)) return false;
-  const auto claims = claims_outside_.at(source_slot);
+  const auto list = claims_outside_.find(source_slot);
+  std::vector<Claim>& claims = list->second;
   const auto it = std::find_if(claims.begin(), claims.end(),
                                [peer](const Claim& c) { return c.peer == peer; });
   if (it == claims.end()) return false;
-  claims_outside_.erase_ordered(source_slot, static_cast<std::size_t>(it - claims.begin()));
-  if (claims.size() == 1) member.flags &= static_cast<std::uint8_t>(~kClaimsOutside);
+  claims.erase(it);
+  if (claims.empty()) {
+    claims_outside_.erase(list);
+    member.flags &= static_cast<std::uint8_t>(~kClaimsOutside);
+  }
   return true;
+}
+
+std::span<const Membership::Claim> Membership::outside_claims(std::uint32_t source_slot) const {
+  if (!(member_at_slot_[source_slot].flags & kClaimsOutside)) return {};
+  const auto list = claims_outside_.find(source_slot);
+  return list == claims_outside_.end() ? std::span<const Claim>{} : std::span<const Claim>(list->second);
 }
 
 void Membership::claims_of(std::uint32_t source_slot, std::vector<Claim>& out) const {
@@ -323,7 +332,7 @@ void Membership::claims_of(std::uint32_t source_slot, std::vector<Claim>& out) c
     if (link.tag & kClaimed) out.push_back({view_.peer_at(link.slot), link.tag & ~kClaimed});
   }
   if (member_at_slot_[source_slot].flags & kClaimsOutside) {
-    const auto outside = claims_outside_.at(source_slot);
+    const auto outside = outside_claims(source_slot);
     out.insert(out.end(), outside.begin(), outside.end());
   }
 }
@@ -332,7 +341,7 @@ std::size_t Membership::claim_count(std::uint32_t source_slot) const {
   std::size_t count = 0;
   for (const SlotLink& link : view_.links_at(source_slot)) count += (link.tag & kClaimed) ? 1 : 0;
   if (member_at_slot_[source_slot].flags & kClaimsOutside) {
-    count += claims_outside_.at(source_slot).size();
+    count += outside_claims(source_slot).size();
   }
   return count;
 }
@@ -340,8 +349,7 @@ std::size_t Membership::claim_count(std::uint32_t source_slot) const {
 void Membership::move_claims_into_link(PeerId a, PeerId b) {
   const auto move_in = [this](PeerId from_peer, PeerId to_peer) {
     const std::uint32_t from = view_.slot_of(from_peer);
-    if (!(member_at_slot_[from].flags & kClaimsOutside)) return;  // no member has none
-    for (const Claim& claim : claims_outside_.at(from)) {
+    for (const Claim& claim : outside_claims(from)) {  // none for a peer that is no member
       if (claim.peer != to_peer) continue;
       const std::uint32_t rtt_us = claim.rtt_us;
       erase_claim(from, to_peer);  // from outside: the new link's tags are still 0
@@ -360,7 +368,7 @@ void Membership::move_claims_out_of_link(PeerId a, PeerId b) {
   const auto move_out = [this](std::uint32_t from, std::uint32_t to, PeerId to_peer) {
     const std::uint32_t tag = view_.tag(from, to);
     if (!(tag & kClaimed)) return;  // only members' ends carry claims
-    claims_outside_.push_back(from, {to_peer, tag & ~kClaimed});
+    claims_outside_[from].push_back({to_peer, tag & ~kClaimed});
     member_at_slot_[from].flags |= kClaimsOutside;
   };
   move_out(sa, sb, b);

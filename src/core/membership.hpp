@@ -28,7 +28,6 @@
 #include "clock.hpp"
 #include "mesh_view.hpp"
 #include "peer_id.hpp"
-#include "pooled_lists.hpp"
 #include "wire.hpp"
 
 namespace p2pmesh {
@@ -122,6 +121,7 @@ class Membership {
   void put_claim(std::uint32_t source_slot, PeerId peer, std::uint32_t rtt_us);
   bool erase_claim(std::uint32_t source_slot, PeerId peer);  // false: no such claim
   void claims_of(std::uint32_t source_slot, std::vector<Claim>& out) const;
+  std::span<const Claim> outside_claims(std::uint32_t source_slot) const;
   std::size_t claim_count(std::uint32_t source_slot) const;
   // The claims of a-b move to the link's ends when the view gains it, and
   // back out before it loses it.
@@ -141,7 +141,9 @@ class Membership {
   PeerId self_;
   MeshView view_;
   std::vector<Member> member_at_slot_;
-  PooledLists<Claim> claims_outside_;  // by claimer slot: its claims the view has no link for
+  // By claimer slot, its claims the view has no link for: few, and most only
+  // for a moment (a newcomer hears claims of members it has not heard yet).
+  std::unordered_map<std::uint32_t, std::vector<Claim>> claims_outside_;
   std::size_t member_count_ = 0;
   // Members by status version (the last entry: that version and above).
   std::array<std::size_t, 8> members_by_version_{};
