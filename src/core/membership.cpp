@@ -137,17 +137,15 @@ bool Membership::add_member(PeerId peer, TimeUs now) {
 bool Membership::remove_member(PeerId peer) {
   const std::uint32_t slot = member_slot(peer);
   if (slot == MeshView::kNoSlot) return false;
-  if (member_at_slot_[slot].flags & kClaimsOutside) {
-    for (const Claim& claim : outside_claims(slot)) drop_pending_claim(peer, claim.peer);
-    claims_outside_.erase(slot);
-  }
+  for (const Claim& claim : outside_claims(slot)) drop_pending_claim(peer, claim.peer);
+  claims_outside_.erase(slot);
   member_at_slot_[slot].flags = 0;
   --member_count_;
   count_version(member_at_slot_[slot].version, -1);
   // Claims others made about it go too: they would only describe dead links.
   // At the view's links: its own claims and its claimers' (their ends);
   // outside the view, those whose claim was not credible (the pending index).
-  view_.clear_tags(slot, true);
+  view_.clear_tags(slot);
   if (auto pending = pending_claimers_.find(peer); pending != pending_claimers_.end()) {
     const std::vector<PeerId> claimers = std::move(pending->second);
     pending_claimers_.erase(pending);
@@ -331,19 +329,14 @@ void Membership::claims_of(std::uint32_t source_slot, std::vector<Claim>& out) c
   for (const SlotLink& link : view_.links_at(source_slot)) {
     if (link.tag & kClaimed) out.push_back({view_.peer_at(link.slot), link.tag & ~kClaimed});
   }
-  if (member_at_slot_[source_slot].flags & kClaimsOutside) {
-    const auto outside = outside_claims(source_slot);
-    out.insert(out.end(), outside.begin(), outside.end());
-  }
+  const auto outside = outside_claims(source_slot);
+  out.insert(out.end(), outside.begin(), outside.end());
 }
 
 std::size_t Membership::claim_count(std::uint32_t source_slot) const {
   std::size_t count = 0;
   for (const SlotLink& link : view_.links_at(source_slot)) count += (link.tag & kClaimed) ? 1 : 0;
-  if (member_at_slot_[source_slot].flags & kClaimsOutside) {
-    count += outside_claims(source_slot).size();
-  }
-  return count;
+  return count + outside_claims(source_slot).size();
 }
 
 void Membership::move_claims_into_link(PeerId a, PeerId b) {

@@ -92,12 +92,10 @@ bool MeshView::set_weight(PeerId a, PeerId b, std::uint32_t weight_us) {
   return true;
 }
 
-void MeshView::clear_tags(std::uint32_t slot, bool far_ends) {
+void MeshView::clear_tags(std::uint32_t slot) {
   for (SlotLink& link : links_.at(slot)) {
     link.tag = 0;
-    if (far_ends) {
-      if (std::uint32_t* far = tag_at(link.slot, slot)) *far = 0;
-    }
+    if (std::uint32_t* far = tag_at(link.slot, slot)) *far = 0;
   }
 }
 

@@ -4,7 +4,9 @@
 // Memory is O(peers + links) and small per peer: every peer keeps a view of
 // the whole mesh, so at 10,000 peers (mesh-sim) the bytes per known peer
 // decide whether it fits in a machine. One flat index (id -> slot), one id
-// per slot, and each link stored once per end as 8 bytes in a shared pool.
+// per slot, and each link stored once per end as 12 bytes in a shared pool
+// (the far end, the weight, and a tag for the owner: Membership keeps the
+// end's claim of the link there instead of in a list of its own).
 //
 // Internally every peer lives in a dense "slot" (an index into flat tables);
 // graph algorithms (the broadcast tree) walk slots and never hash in their
@@ -149,9 +151,8 @@ class MeshView {
     const std::ptrdiff_t position = find_link(from, to);
     return position < 0 ? 0 : links_.at(from)[static_cast<std::size_t>(position)].tag;
   }
-  // Sets every tag at the ends of `slot`'s links to 0 (the far ends' too, if
-  // `far_ends`).
-  void clear_tags(std::uint32_t slot, bool far_ends);
+  // Sets the tags at both ends of every link of `slot` to 0.
+  void clear_tags(std::uint32_t slot);
 
  private:
   std::uint32_t slot_or_add(PeerId peer);

@@ -75,6 +75,30 @@ TEST(MeshView, AddLinkRejectsDuplicatesSelfLinksAndNoPeer) {
   EXPECT_EQ(view.peer_count(), 2u);
 }
 
+TEST(MeshView, ATagStaysWithItsEndOfTheLink) {
+  // Membership keeps a member's claim of a link in the tag at its end: it
+  // must follow that end as other links come and go around it.
+  MeshView view;
+  view.add_link(1, 2);
+  view.add_link(1, 3, 40);
+  view.add_link(1, 4);
+  const std::uint32_t s1 = view.slot_of(1), s2 = view.slot_of(2), s3 = view.slot_of(3);
+  EXPECT_EQ(view.tag(s1, s3), 0u) << "a new link's tags are 0";
+  *view.tag_at(s1, s3) = 7;
+  *view.tag_at(s3, s1) = 9;
+  EXPECT_EQ(view.tag_at(s2, s3), nullptr) << "no such link";
+  EXPECT_EQ(view.tag(s2, s3), 0u);
+  view.remove_link(1, 2);  // the last of 1's links moves into its place
+  view.add_link(1, 5);
+  EXPECT_EQ(view.tag(s1, s3), 7u);
+  EXPECT_EQ(view.tag(s3, s1), 9u);
+  EXPECT_EQ(view.weight(1, 3), 40u) << "graph data untouched";
+  view.clear_tags(s3);
+  EXPECT_EQ(view.tag(s1, s3), 0u);
+  EXPECT_EQ(view.tag(s3, s1), 0u);
+  EXPECT_TRUE(view.has_link(1, 3));
+}
+
 TEST(MeshView, RemoveLink) {
   MeshView view;
   view.add_link(1, 2);
