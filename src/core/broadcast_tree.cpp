@@ -91,9 +91,9 @@ std::vector<SlotEdge> breadth_first_tree(const MeshView& view, std::uint32_t roo
   for (std::size_t next = 0; next < order.size(); ++next) {
     const std::uint32_t u = order[next];
     for (const SlotLink& link : view.links_at(u)) {
-      if (hops[link.slot] != kUnreached) continue;
-      hops[link.slot] = hops[u] + 1;
-      order.push_back(link.slot);
+      if (hops[link.slot()] != kUnreached) continue;
+      hops[link.slot()] = hops[u] + 1;
+      order.push_back(link.slot());
     }
   }
   std::vector<SlotEdge> edges;
@@ -103,11 +103,11 @@ std::vector<SlotEdge> breadth_first_tree(const MeshView& view, std::uint32_t roo
     std::uint32_t parent = kUnreached;
     std::uint64_t best = 0;
     for (const SlotLink& link : view.links_at(v)) {
-      if (hops[link.slot] + 1 != hops[v]) continue;
-      const std::uint64_t w = link.weight_us != 0 ? link.weight_us : unknown_weight_us;
+      if (hops[link.slot()] + 1 != hops[v]) continue;
+      const std::uint64_t w = link.weight_us() != 0 ? link.weight_us() : unknown_weight_us;
       if (parent == kUnreached || w < best ||
-          (w == best && view.peer_at(link.slot) < view.peer_at(parent))) {
-        parent = link.slot;
+          (w == best && view.peer_at(link.slot()) < view.peer_at(parent))) {
+        parent = link.slot();
         best = w;
       }
     }
@@ -179,7 +179,7 @@ bool grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
       }
     }
     for (const SlotLink& link : links) {
-      const std::uint32_t v = link.slot;
+      const std::uint32_t v = link.slot();
       if (limited && depth[u] + 1 > (*allowed_depth)[v]) continue;
       SlotState& s = state[v];
       [[maybe_unused]] std::uint64_t w = 0;
@@ -187,7 +187,7 @@ bool grow_tree(const MeshView& view, std::uint32_t root_slot, double alpha,
       if constexpr (Mode == TreeMode::unit) {
         key = 1;
       } else {
-        w = link.weight_us != 0 ? link.weight_us : unknown_weight_us;
+        w = link.weight_us() != 0 ? link.weight_us() : unknown_weight_us;
         if constexpr (Mode == TreeMode::latency) {
           key = w;
         } else {

@@ -8,13 +8,17 @@ namespace p2pmesh {
 
 namespace {
 
-// A claim at the claimer's end of a view link: the flag, and the RTT it said.
-constexpr std::uint32_t kClaimed = 0x8000'0000u;
-std::uint32_t claim_tag(std::uint32_t rtt_us) { return kClaimed | std::min(rtt_us, kClaimed - 1); }
+// A claim at the claimer's end of a view link: the flag, and the RTT it said
+// (kept up to the view's largest weight: the link's weight comes from it).
+constexpr std::uint32_t kClaimed = 1u << (SlotLink::kTagBits - 1);
+static_assert(kClaimed - 1 >= SlotLink::kMaxWeightUs);
+std::uint32_t claim_tag(std::uint32_t rtt_us) {
+  return kClaimed | std::min(rtt_us, SlotLink::kMaxWeightUs);
+}
 
 }  // namespace
 
-Membership::Membership(PeerId self) : self_(self) {
+Membership::Membership(PeerId self, std::size_t max_peers) : self_(self), view_(max_peers) {
   view_.add_peer(self);
   cover_view_slots();
 }
@@ -57,6 +61,10 @@ Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now
   }
   if (add_member(source, now)) outcome.joined = source;
   const std::uint32_t slot = member_slot(source);
+  if (slot == MeshView::kNoSlot) {  // the view is full: it stays unknown
+    outcome.ignored = true;
+    return outcome;
+  }
   Member& member = member_at_slot_[slot];
   member.last_heard = now;
 
@@ -117,8 +125,9 @@ Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now
 bool Membership::add_member(PeerId peer, TimeUs now) {
   if (peer == kNoPeer || peer == self_ || is_member(peer)) return false;
   if (view_.add_peer(peer)) ++view_generation_;
-  cover_view_slots();
   const std::uint32_t slot = view_.slot_of(peer);
+  if (slot == MeshView::kNoSlot) return false;  // the view is full
+  cover_view_slots();
   member_at_slot_[slot] = Member{};
   member_at_slot_[slot].last_heard = now;
   member_at_slot_[slot].flags = kMember;
@@ -277,8 +286,8 @@ Membership::FoundClaim Membership::find_claim(std::uint32_t source_slot, PeerId 
 
 void Membership::put_claim(std::uint32_t source_slot, PeerId peer, std::uint32_t rtt_us) {
   if (const std::uint32_t peer_slot = view_.slot_of(peer); peer_slot != MeshView::kNoSlot) {
-    if (std::uint32_t* tag = view_.tag_at(source_slot, peer_slot)) {
-      *tag = claim_tag(rtt_us);
+    if (SlotLink* end = view_.end_at(source_slot, peer_slot)) {
+      end->set_tag(claim_tag(rtt_us));
       return;
     }
   }
@@ -297,9 +306,9 @@ void Membership::put_claim(std::uint32_t source_slot, PeerId peer, std::uint32_t
 
 bool Membership::erase_claim(std::uint32_t source_slot, PeerId peer) {
   if (const std::uint32_t peer_slot = view_.slot_of(peer); peer_slot != MeshView::kNoSlot) {
-    std::uint32_t* tag = view_.tag_at(source_slot, peer_slot);
-    if (tag && (*tag & kClaimed)) {
-      *tag = 0;
+    SlotLink* end = view_.end_at(source_slot, peer_slot);
+    if (end && (end->tag() & kClaimed)) {
+      end->set_tag(0);
       return true;
     }
   }
@@ -327,7 +336,7 @@ std::span<const Membership::Claim> Membership::outside_claims(std::uint32_t sour
 void Membership::claims_of(std::uint32_t source_slot, std::vector<Claim>& out) const {
   out.clear();
   for (const SlotLink& link : view_.links_at(source_slot)) {
-    if (link.tag & kClaimed) out.push_back({view_.peer_at(link.slot), link.tag & ~kClaimed});
+    if (link.tag() & kClaimed) out.push_back({view_.peer_at(link.slot()), link.tag() & ~kClaimed});
   }
   const auto outside = outside_claims(source_slot);
   out.insert(out.end(), outside.begin(), outside.end());
@@ -335,7 +344,7 @@ void Membership::claims_of(std::uint32_t source_slot, std::vector<Claim>& out) c
 
 std::size_t Membership::claim_count(std::uint32_t source_slot) const {
   std::size_t count = 0;
-  for (const SlotLink& link : view_.links_at(source_slot)) count += (link.tag & kClaimed) ? 1 : 0;
+  for (const SlotLink& link : view_.links_at(source_slot)) count += (link.tag() & kClaimed) ? 1 : 0;
   return count + outside_claims(source_slot).size();
 }
 
@@ -346,7 +355,7 @@ void Membership::move_claims_into_link(PeerId a, PeerId b) {
       if (claim.peer != to_peer) continue;
       const std::uint32_t rtt_us = claim.rtt_us;
       erase_claim(from, to_peer);  // from outside: the new link's tags are still 0
-      *view_.tag_at(from, view_.slot_of(to_peer)) = claim_tag(rtt_us);
+      view_.end_at(from, view_.slot_of(to_peer))->set_tag(claim_tag(rtt_us));
       return;
     }
   };

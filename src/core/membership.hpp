@@ -37,7 +37,9 @@ class Membership {
   // Links kept per member from its incremental connected_to updates.
   static constexpr std::size_t kMaxClaimsPerMember = 256;
 
-  explicit Membership(PeerId self);
+  // `max_peers`: the most peers its view holds, itself included (tests ask
+  // for few).
+  explicit Membership(PeerId self, std::size_t max_peers = MeshView::kMaxPeers);
 
   struct Outcome {
     bool ignored = false;        // stale status id, or about ourselves
@@ -49,7 +51,8 @@ class Membership {
   // Applies an update heard at `now` (its source is the update's subject).
   Outcome apply(const wire::MeshUpdate& update, TimeUs now);
 
-  // Adds a peer we learned of some other way (e.g. it linked to us).
+  // Adds a peer we learned of some other way (e.g. it linked to us). False
+  // if it is one already, or the view is full (MeshView::kMaxPeers).
   bool add_member(PeerId peer, TimeUs now);
   // Forgets a peer entirely. False if it was not a member.
   bool remove_member(PeerId peer);

@@ -10,6 +10,7 @@ std::uint32_t MeshView::slot_or_add(PeerId peer) {
   const std::uint32_t found = index_.find(peer);
   if (found != kNoSlot) return found;
   std::uint32_t slot;
+  if (room() == 0) return kNoSlot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
     free_slots_.pop_back();
@@ -27,14 +28,13 @@ std::uint32_t MeshView::slot_or_add(PeerId peer) {
 std::ptrdiff_t MeshView::find_link(std::uint32_t from, std::uint32_t to) const {
   const std::span<const SlotLink> list = links_.at(from);
   const auto it =
-      std::find_if(list.begin(), list.end(), [to](const SlotLink& l) { return l.slot == to; });
+      std::find_if(list.begin(), list.end(), [to](const SlotLink& l) { return l.slot() == to; });
   return it == list.end() ? -1 : it - list.begin();
 }
 
 bool MeshView::add_peer(PeerId peer) {
   if (peer == kNoPeer || has_peer(peer)) return false;
-  slot_or_add(peer);
-  return true;
+  return slot_or_add(peer) != kNoSlot;
 }
 
 bool MeshView::remove_peer(PeerId peer) {
@@ -42,8 +42,8 @@ bool MeshView::remove_peer(PeerId peer) {
   if (slot == kNoSlot) return false;
   index_.erase(peer);
   for (const SlotLink& link : links_.at(slot)) {
-    const auto position = find_link(link.slot, slot);
-    if (position >= 0) links_.swap_erase(link.slot, static_cast<std::size_t>(position));
+    const auto position = find_link(link.slot(), slot);
+    if (position >= 0) links_.swap_erase(link.slot(), static_cast<std::size_t>(position));
   }
   link_count_ -= links_.at(slot).size();
   links_.clear(slot);
@@ -54,13 +54,16 @@ bool MeshView::remove_peer(PeerId peer) {
 
 bool MeshView::add_link(PeerId a, PeerId b, std::uint32_t weight_us) {
   if (a == b || a == kNoPeer || b == kNoPeer) return false;
+  if (room() < 2 && std::size_t{!has_peer(a)} + std::size_t{!has_peer(b)} > room()) {
+    return false;  // full: both endpoints fit, or neither is added
+  }
   const std::uint32_t sa = slot_or_add(a);
   const std::uint32_t sb = slot_or_add(b);
   // Search the shorter list.
   const bool a_shorter = links_.at(sa).size() <= links_.at(sb).size();
   if ((a_shorter ? find_link(sa, sb) : find_link(sb, sa)) >= 0) return false;
-  links_.push_back(sa, {sb, weight_us, 0});
-  links_.push_back(sb, {sa, weight_us, 0});
+  links_.push_back(sa, SlotLink(sb, weight_us));
+  links_.push_back(sb, SlotLink(sa, weight_us));
   ++link_count_;
   return true;
 }
@@ -85,17 +88,18 @@ bool MeshView::set_weight(PeerId a, PeerId b, std::uint32_t weight_us) {
   const auto pa = find_link(sa, sb);
   if (pa < 0) return false;
   const auto pb = find_link(sb, sa);
-  std::uint32_t& at_a = links_.at(sa)[static_cast<std::size_t>(pa)].weight_us;
-  if (at_a == weight_us) return false;
-  at_a = weight_us;
-  if (pb >= 0) links_.at(sb)[static_cast<std::size_t>(pb)].weight_us = weight_us;
+  SlotLink& at_a = links_.at(sa)[static_cast<std::size_t>(pa)];
+  const std::uint32_t before = at_a.weight_us();
+  at_a.set_weight_us(weight_us);
+  if (at_a.weight_us() == before) return false;  // also when both saturate
+  if (pb >= 0) links_.at(sb)[static_cast<std::size_t>(pb)].set_weight_us(weight_us);
   return true;
 }
 
 void MeshView::clear_tags(std::uint32_t slot) {
   for (SlotLink& link : links_.at(slot)) {
-    link.tag = 0;
-    if (std::uint32_t* far = tag_at(link.slot, slot)) *far = 0;
+    link.set_tag(0);
+    if (SlotLink* far = end_at(link.slot(), slot)) far->set_tag(0);
   }
 }
 
@@ -104,7 +108,7 @@ std::uint32_t MeshView::weight(PeerId a, PeerId b) const {
   const std::uint32_t sb = slot_of(b);
   if (sa == kNoSlot || sb == kNoSlot || sa == sb) return 0;
   const auto pa = find_link(sa, sb);
-  return pa < 0 ? 0 : links_.at(sa)[static_cast<std::size_t>(pa)].weight_us;
+  return pa < 0 ? 0 : links_.at(sa)[static_cast<std::size_t>(pa)].weight_us();
 }
 
 bool MeshView::has_link(PeerId a, PeerId b) const {

@@ -4,7 +4,7 @@
 // Memory is O(peers + links) and small per peer: every peer keeps a view of
 // the whole mesh, so at 10,000 peers (mesh-sim) the bytes per known peer
 // decide whether it fits in a machine. One flat index (id -> slot), one id
-// per slot, and each link stored once per end as 12 bytes in a shared pool
+// per slot, and each link stored once per end as 8 bytes in a shared pool
 // (the far end, the weight, and a tag for the owner: Membership keeps the
 // end's claim of the link there instead of in a list of its own).
 //
@@ -31,14 +31,45 @@ struct Neighbour {
   std::uint32_t weight_us = 0;  // 0 = unknown latency
 };
 
-// A link as the view stores it at one end: the far end's slot, the weight,
-// and a tag the view's owner keeps at this end (Membership: what this end's
-// peer claims of the link; graph algorithms never read it).
-struct SlotLink {
-  std::uint32_t slot = 0;
-  std::uint32_t weight_us = 0;
-  std::uint32_t tag = 0;
+// A link as the view stores it at one end, in 8 bytes: the far end's slot,
+// the weight, and a tag the view's owner keeps at this end (Membership: what
+// this end's peer claims of the link; graph algorithms never read it). Every
+// peer holds every link of the group twice, so at 10,000 peers these bytes
+// are most of a view. Weights above kMaxWeightUs (1.05 s) are kept as
+// kMaxWeightUs: a tree treats such links alike.
+class SlotLink {
+ public:
+  static constexpr unsigned kSlotBits = 23;
+  static constexpr unsigned kWeightBits = 20;
+  static constexpr unsigned kTagBits = 64 - kSlotBits - kWeightBits;  // 21
+  static constexpr std::uint32_t kMaxSlots = 1u << kSlotBits;
+  static constexpr std::uint32_t kMaxWeightUs = (1u << kWeightBits) - 1;
+  static constexpr std::uint32_t kMaxTag = (1u << kTagBits) - 1;
+
+  SlotLink() = default;
+  SlotLink(std::uint32_t slot, std::uint32_t weight_us) : bits_(slot) { set_weight_us(weight_us); }
+
+  std::uint32_t slot() const { return static_cast<std::uint32_t>(bits_ & kSlotMask); }
+  std::uint32_t weight_us() const {
+    return static_cast<std::uint32_t>((bits_ >> kSlotBits) & kMaxWeightUs);
+  }
+  std::uint32_t tag() const { return static_cast<std::uint32_t>(bits_ >> (kSlotBits + kWeightBits)); }
+  // Saturates at kMaxWeightUs.
+  void set_weight_us(std::uint32_t weight_us) {
+    const std::uint64_t w = weight_us < kMaxWeightUs ? weight_us : kMaxWeightUs;
+    bits_ = (bits_ & ~(std::uint64_t{kMaxWeightUs} << kSlotBits)) | (w << kSlotBits);
+  }
+  // Keeps the low kTagBits bits.
+  void set_tag(std::uint32_t tag) {
+    bits_ = (bits_ & kBelowTag) | (std::uint64_t{tag & kMaxTag} << (kSlotBits + kWeightBits));
+  }
+
+ private:
+  static constexpr std::uint64_t kSlotMask = (std::uint64_t{1} << kSlotBits) - 1;
+  static constexpr std::uint64_t kBelowTag = (std::uint64_t{1} << (kSlotBits + kWeightBits)) - 1;
+  std::uint64_t bits_ = 0;
 };
+static_assert(sizeof(SlotLink) == 8);
 
 // The neighbours of one peer, read as Neighbour values. Valid until the view
 // changes (like a std::span into it).
@@ -54,7 +85,7 @@ class NeighbourList {
 
     iterator() = default;
     iterator(const SlotLink* at, const PeerId* peer_of_slot) : at_(at), peer_of_slot_(peer_of_slot) {}
-    Neighbour operator*() const { return {peer_of_slot_[at_->slot], at_->weight_us}; }
+    Neighbour operator*() const { return {peer_of_slot_[at_->slot()], at_->weight_us()}; }
     iterator& operator++() {
       ++at_;
       return *this;
@@ -78,7 +109,7 @@ class NeighbourList {
   std::size_t size() const { return links_.size(); }
   bool empty() const { return links_.empty(); }
   Neighbour operator[](std::size_t i) const {
-    return {peer_of_slot_[links_[i].slot], links_[i].weight_us};
+    return {peer_of_slot_[links_[i].slot()], links_[i].weight_us()};
   }
   Neighbour at(std::size_t i) const {
     if (i >= size()) throw std::out_of_range("NeighbourList::at");
@@ -96,13 +127,21 @@ class MeshView {
  public:
   // Slot index of no peer.
   static constexpr std::uint32_t kNoSlot = PeerSlotIndex::kNotFound;
+  // The most peers a view holds (what a link's end can address); a test may
+  // ask for fewer.
+  static constexpr std::size_t kMaxPeers = SlotLink::kMaxSlots;
 
-  // Adds a peer with no links; false if already present or kNoPeer.
+  explicit MeshView(std::size_t max_peers = kMaxPeers)
+      : max_peers_(max_peers < kMaxPeers ? max_peers : kMaxPeers) {}
+
+  // Adds a peer with no links; false if already present, kNoPeer, or the
+  // view is full (max_peers).
   bool add_peer(PeerId peer);
   // Removes a peer and all its links; false if unknown.
   bool remove_peer(PeerId peer);
   // Adds an undirected link (adding unknown endpoints); false if it already
-  // existed, a == b, or either is kNoPeer. An existing link keeps its weight.
+  // existed, a == b, either is kNoPeer, or an endpoint does not fit (the
+  // view is full). An existing link keeps its weight.
   bool add_link(PeerId a, PeerId b, std::uint32_t weight_us = 0);
   bool remove_link(PeerId a, PeerId b);
   // Sets the weight of an existing link; false if there is no such link or
@@ -140,22 +179,26 @@ class MeshView {
   // The links of a slot as stored: far-end slots and weights, in the same
   // order as neighbours_at(slot).
   std::span<const SlotLink> links_at(std::uint32_t slot) const { return links_.at(slot); }
-  // The tag at `from`'s end of the link from-to (0 on a new link), or null
-  // when there is no such link. Valid until the view changes.
-  std::uint32_t* tag_at(std::uint32_t from, std::uint32_t to) {
+  // `from`'s end of the link from-to (its tag is 0 on a new link), or null
+  // when there is no such link. Valid until the view changes; set only its
+  // tag through it (its slot and weight are the view's).
+  SlotLink* end_at(std::uint32_t from, std::uint32_t to) {
     const std::ptrdiff_t position = find_link(from, to);
-    return position < 0 ? nullptr : &links_.at(from)[static_cast<std::size_t>(position)].tag;
+    return position < 0 ? nullptr : &links_.at(from)[static_cast<std::size_t>(position)];
   }
   // The tag at `from`'s end of the link from-to; 0 when there is no such link.
   std::uint32_t tag(std::uint32_t from, std::uint32_t to) const {
     const std::ptrdiff_t position = find_link(from, to);
-    return position < 0 ? 0 : links_.at(from)[static_cast<std::size_t>(position)].tag;
+    return position < 0 ? 0 : links_.at(from)[static_cast<std::size_t>(position)].tag();
   }
   // Sets the tags at both ends of every link of `slot` to 0.
   void clear_tags(std::uint32_t slot);
 
  private:
+  // kNoSlot when the view is full.
   std::uint32_t slot_or_add(PeerId peer);
+  // Peers that can still be added.
+  std::size_t room() const { return free_slots_.size() + (max_peers_ - peer_of_slot_.size()); }
   // Position of `to` in from's links, or -1.
   std::ptrdiff_t find_link(std::uint32_t from, std::uint32_t to) const;
 
@@ -164,6 +207,7 @@ class MeshView {
   PooledLists<SlotLink> links_;        // one list per slot
   std::vector<std::uint32_t> free_slots_;
   std::size_t link_count_ = 0;
+  std::size_t max_peers_;
 };
 
 }  // namespace p2pmesh

@@ -153,6 +153,34 @@ TEST(Membership, AClaimOutsideTheViewKeepsItsRttUntilItsLinkComesBack) {
   EXPECT_FALSE(m.view().has_link(2, 4));
 }
 
+TEST(Membership, AClaimedRttAboveTheViewsLargestWeightStaysTheLargestInAndOut) {
+  Membership m(1);
+  m.apply(status(2, 1, {3}, {3'000'000}), 0);
+  m.apply(status(3, 1, {2}, {4'000'000}), 0);
+  EXPECT_EQ(m.view().weight(2, 3), SlotLink::kMaxWeightUs);
+  m.apply(status(3, 2, {}), 0);  // out of the view: 2's claim waits outside
+  m.apply(status(3, 3, {2}, {0}), 0);
+  EXPECT_EQ(m.view().weight(2, 3), SlotLink::kMaxWeightUs) << "2's claim came back saturated";
+  m.apply(status(2, 2, {3}, {1'000}), 0);
+  EXPECT_EQ(m.view().weight(2, 3), 1'000u);
+}
+
+TEST(Membership, AFullViewLeavesANewPeerUnknown) {
+  Membership m(1, 3);  // us and two members
+  EXPECT_EQ(m.apply(ours(2, 1, {3}), 0).joined, 2u);
+  EXPECT_EQ(m.apply(ours(3, 1, {2}), 0).joined, 3u);
+  const Membership::Outcome outcome = m.apply(ours(4, 1, {2}), 0);
+  EXPECT_TRUE(outcome.ignored);
+  EXPECT_EQ(outcome.joined, kNoPeer);
+  EXPECT_FALSE(m.is_member(4));
+  EXPECT_FALSE(m.add_member(5, 0));
+  EXPECT_EQ(m.member_count(), 2u);
+  EXPECT_TRUE(m.view().has_link(2, 3));
+  m.remove_member(3);
+  EXPECT_EQ(m.apply(ours(4, 2, {2}), 0).joined, 4u) << "room again";
+  EXPECT_TRUE(m.view().has_link(2, 4));
+}
+
 TEST(Membership, AReferencePeersClaimCountsOnlyOnceTheOtherEndMakesItToo) {
   // Reference peers (version 0) keep claiming links whose offer went
   // unanswered or that the other end closed: trees must not use those.

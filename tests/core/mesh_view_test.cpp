@@ -84,15 +84,17 @@ TEST(MeshView, ATagStaysWithItsEndOfTheLink) {
   view.add_link(1, 4);
   const std::uint32_t s1 = view.slot_of(1), s2 = view.slot_of(2), s3 = view.slot_of(3);
   EXPECT_EQ(view.tag(s1, s3), 0u) << "a new link's tags are 0";
-  *view.tag_at(s1, s3) = 7;
-  *view.tag_at(s3, s1) = 9;
-  EXPECT_EQ(view.tag_at(s2, s3), nullptr) << "no such link";
+  view.end_at(s1, s3)->set_tag(7);
+  view.end_at(s3, s1)->set_tag(SlotLink::kMaxTag);
+  EXPECT_EQ(view.end_at(s2, s3), nullptr) << "no such link";
   EXPECT_EQ(view.tag(s2, s3), 0u);
   view.remove_link(1, 2);  // the last of 1's links moves into its place
   view.add_link(1, 5);
   EXPECT_EQ(view.tag(s1, s3), 7u);
-  EXPECT_EQ(view.tag(s3, s1), 9u);
+  EXPECT_EQ(view.tag(s3, s1), SlotLink::kMaxTag);
   EXPECT_EQ(view.weight(1, 3), 40u) << "graph data untouched";
+  EXPECT_EQ(view.slot_of(3), s3);
+  EXPECT_EQ(view.neighbours(3)[0].peer, 1u) << "a full tag leaves the far end's slot alone";
   view.clear_tags(s3);
   EXPECT_EQ(view.tag(s1, s3), 0u);
   EXPECT_EQ(view.tag(s3, s1), 0u);
@@ -130,6 +132,35 @@ TEST(MeshView, SetWeight) {
   EXPECT_EQ(neighbour_map(view, 1), (std::map<PeerId, std::uint32_t>{{2, 55}, {3, 20}}));
   EXPECT_EQ(neighbour_map(view, 2), (std::map<PeerId, std::uint32_t>{{1, 55}}));
   EXPECT_FALSE(view.has_link(2, 3)) << "set_weight never creates a link";
+}
+
+TEST(MeshView, AWeightAboveTheLargestIsKeptAsTheLargest) {
+  // A link end is 8 bytes: weights saturate at 1.05 s instead of wrapping
+  // into a short (preferred) link.
+  MeshView view;
+  view.add_link(1, 2, SlotLink::kMaxWeightUs + 1);
+  EXPECT_EQ(view.weight(1, 2), SlotLink::kMaxWeightUs);
+  EXPECT_FALSE(view.set_weight(1, 2, 5'000'000)) << "both saturate: unchanged";
+  EXPECT_TRUE(view.set_weight(1, 2, 1));
+  EXPECT_EQ(view.weight(2, 1), 1u);
+  EXPECT_TRUE(view.set_weight(1, 2, 0xFFFF'FFFFu));
+  EXPECT_EQ(view.weight(2, 1), SlotLink::kMaxWeightUs);
+  EXPECT_EQ(view.neighbours(1)[0].peer, 2u);
+}
+
+TEST(MeshView, AFullViewAddsNoPeerAndNoHalfLink) {
+  MeshView view(3);
+  EXPECT_TRUE(view.add_link(1, 2));
+  EXPECT_FALSE(view.add_link(3, 4)) << "room for one endpoint only";
+  EXPECT_FALSE(view.has_peer(3)) << "no endpoint left behind";
+  EXPECT_TRUE(view.add_peer(3));
+  EXPECT_FALSE(view.add_peer(4));
+  EXPECT_EQ(view.slot_of(4), MeshView::kNoSlot);
+  EXPECT_TRUE(view.add_link(1, 3)) << "links between peers it holds still come";
+  EXPECT_TRUE(view.remove_peer(2));
+  EXPECT_TRUE(view.add_link(3, 4)) << "a freed slot is room again";
+  EXPECT_EQ(view.peer_count(), 3u);
+  EXPECT_EQ(view.link_count(), 2u);
 }
 
 TEST(MeshView, RemovePeerDropsItsLinks) {
@@ -203,8 +234,8 @@ TEST(MeshView, LinksAtSlotsMatchNeighbours) {
     ASSERT_EQ(ns.size(), ls.size());
     ASSERT_EQ(ns.size(), by_id.size());
     for (std::size_t i = 0; i < ns.size(); ++i) {
-      EXPECT_EQ(view.peer_at(ls[i].slot), ns[i].peer);
-      EXPECT_EQ(ls[i].weight_us, ns[i].weight_us);
+      EXPECT_EQ(view.peer_at(ls[i].slot()), ns[i].peer);
+      EXPECT_EQ(ls[i].weight_us(), ns[i].weight_us);
       EXPECT_EQ(by_id[i].peer, ns[i].peer);
     }
   }
