@@ -54,7 +54,7 @@ Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now
         update.status.id <= member_at_slot_[slot].last_status_id) {
       // Older or equal status id (WIRE.md §3): nothing new about its links,
       // but the member is alive (reference peers re-publish the same id).
-      member_at_slot_[slot].last_heard = std::max(member_at_slot_[slot].last_heard, now);
+      if (member_at_slot_[slot].heard_before(now)) member_at_slot_[slot].set_heard(now);
       outcome.ignored = true;
       return outcome;
     }
@@ -66,7 +66,7 @@ Membership::Outcome Membership::apply(const wire::MeshUpdate& update, TimeUs now
     return outcome;
   }
   Member& member = member_at_slot_[slot];
-  member.last_heard = now;
+  member.set_heard(now);
 
   switch (update.kind) {
     case wire::MeshUpdate::Kind::status: {
@@ -129,7 +129,7 @@ bool Membership::add_member(PeerId peer, TimeUs now) {
   if (slot == MeshView::kNoSlot) return false;  // the view is full
   cover_view_slots();
   member_at_slot_[slot] = Member{};
-  member_at_slot_[slot].last_heard = now;
+  member_at_slot_[slot].set_heard(now);
   member_at_slot_[slot].flags = kMember;
   ++member_count_;
   count_version(0, +1);
@@ -188,7 +188,7 @@ void Membership::set_local_link(PeerId peer, bool up, std::uint32_t rtt_us) {
 std::vector<PeerId> Membership::silent_since(TimeUs cutoff) const {
   std::vector<PeerId> silent;
   for (std::uint32_t slot = 0; slot < member_at_slot_.size(); ++slot) {
-    if ((member_at_slot_[slot].flags & kMember) && member_at_slot_[slot].last_heard < cutoff) {
+    if ((member_at_slot_[slot].flags & kMember) && member_at_slot_[slot].heard_before(cutoff)) {
       silent.push_back(view_.peer_at(slot));
     }
   }

@@ -102,12 +102,30 @@ class Membership {
   // What we know of a member, at its view slot. The flags live in it too:
   // the first thing an update checks is whether its source is a member, and
   // every receiver's view is cold then (one cache miss less per lookup).
+  // 12 bytes (every peer keeps one per member): when we last heard it is
+  // kept as 40 bits of microseconds, compared modulo 2^40 (12.7 days), which
+  // is right while the two times compared are within 6.4 days of each other
+  // (silent members are dropped after member_timeout, a minute).
   struct Member {
-    TimeUs last_heard = 0;
     std::uint32_t last_status_id = 0;  // valid when kHasStatusId
+    std::uint32_t heard_low = 0;       // last heard: bits 0-31 ...
     std::uint16_t version = 0;         // announced, capped at kMaxVersion
+    std::uint8_t heard_high = 0;       // ... and bits 32-39
     std::uint8_t flags = 0;            // SlotFlag bits; 0: the slot is no member
+
+    void set_heard(TimeUs at) {
+      heard_low = static_cast<std::uint32_t>(at);
+      heard_high = static_cast<std::uint8_t>(static_cast<std::uint64_t>(at) >> 32);
+    }
+    // Whether we last heard it before `at`.
+    bool heard_before(TimeUs at) const {
+      constexpr std::uint64_t kMask = (std::uint64_t{1} << 40) - 1;
+      const std::uint64_t heard = (std::uint64_t{heard_high} << 32) | heard_low;
+      const std::uint64_t since = (static_cast<std::uint64_t>(at) - heard) & kMask;
+      return since != 0 && since < (std::uint64_t{1} << 39);
+    }
   };
+  static_assert(sizeof(Member) == 12);
   static constexpr std::uint32_t kMaxVersion = 0xFFFF;
 
   // The view slot of a member, or kNoSlot if `peer` is not a member.

@@ -165,6 +165,25 @@ TEST(Membership, AClaimedRttAboveTheViewsLargestWeightStaysTheLargestInAndOut) {
   EXPECT_EQ(m.view().weight(2, 3), 1'000u);
 }
 
+TEST(Membership, SilenceIsToldAcrossTheWrapOfItsClock) {
+  // A member record keeps 40 bits of the time it was last heard.
+  const TimeUs wrap = TimeUs{1} << 40;
+  Membership m(1);
+  m.apply(ours(2, 1, {}), wrap - 1'000);
+  m.apply(ours(3, 1, {}), wrap + 1'000);
+  EXPECT_EQ(m.silent_since(wrap - 1'000), std::vector<PeerId>{});
+  EXPECT_EQ(m.silent_since(wrap), std::vector<PeerId>{2});
+  EXPECT_EQ(m.silent_since(wrap + 1'001), (std::vector<PeerId>{2, 3}));
+  m.apply(ours(2, 1, {}), wrap + 2'000);  // the same status id: still heard
+  EXPECT_EQ(m.silent_since(wrap + 1'001), std::vector<PeerId>{3});
+  m.apply(ours(3, 1, {}), wrap - 5'000);  // late: it was heard later than that
+  EXPECT_EQ(m.silent_since(wrap + 1'000), std::vector<PeerId>{});
+  Membership early(1);
+  early.apply(ours(2, 1, {}), 0);
+  EXPECT_EQ(early.silent_since(-30'000'000), std::vector<PeerId>{}) << "a cutoff before the clock began";
+  EXPECT_EQ(early.silent_since(1), std::vector<PeerId>{2});
+}
+
 TEST(Membership, AFullViewLeavesANewPeerUnknown) {
   Membership m(1, 3);  // us and two members
   EXPECT_EQ(m.apply(ours(2, 1, {3}), 0).joined, 2u);
