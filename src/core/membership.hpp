@@ -51,6 +51,18 @@ class Membership {
   // Applies an update heard at `now` (its source is the update's subject).
   Outcome apply(const wire::MeshUpdate& update, TimeUs now);
 
+  // One step of loading ahead what applying an update of `peer` reads first
+  // (warm.hpp).
+  void warm_member(PeerId peer, WarmStep step) const {
+    view_.warm_peer(peer, step);
+    if (step == WarmStep::tables) warm(&member_at_slot_);
+    if (step == WarmStep::slot) {
+      if (const std::uint32_t slot = view_.slot_of(peer); slot < member_at_slot_.size()) {
+        warm(&member_at_slot_[slot]);
+      }
+    }
+  }
+
   // Adds a peer we learned of some other way (e.g. it linked to us). False
   // if it is one already, or the view is full (MeshView::kMaxPeers).
   bool add_member(PeerId peer, TimeUs now);

@@ -112,6 +112,14 @@ class MeshNode {
   // Leaves gracefully: tells the group, closes every link.
   void leave(TimeUs now);
 
+  // One step of loading ahead what handling a mesh update that names `peer`
+  // (its source, the peers it links to) reads first (warm.hpp): for
+  // simulators, a few nodes ahead of the one at work.
+  void warm_peer(PeerId peer, WarmStep step) const {
+    if (step == WarmStep::tables) warm(this);
+    membership_.warm_member(peer, step);
+  }
+
   // Actions produced since the last call, in order.
   std::vector<Action> take_actions();
   bool has_actions() const { return !actions_.empty(); }

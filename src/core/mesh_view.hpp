@@ -23,6 +23,7 @@
 #include "peer_id.hpp"
 #include "peer_slot_index.hpp"
 #include "pooled_lists.hpp"
+#include "warm.hpp"
 
 namespace p2pmesh {
 
@@ -159,6 +160,24 @@ class MeshView {
   NeighbourList neighbours(PeerId peer) const;
   // All peers, sorted by id.
   std::vector<PeerId> peers() const;
+
+  // One step of loading ahead what a lookup of `peer` reads (warm.hpp).
+  void warm_peer(PeerId peer, WarmStep step) const {
+    switch (step) {
+      case WarmStep::tables:
+        warm(this);
+        warm(reinterpret_cast<const char*>(this) + 64);
+        warm(reinterpret_cast<const char*>(this) + sizeof(MeshView) - 1);
+        break;
+      case WarmStep::index: index_.warm_entry(peer); break;
+      case WarmStep::slot:
+        if (const std::uint32_t slot = slot_of(peer); slot != kNoSlot) links_.warm_head(slot);
+        break;
+      case WarmStep::links:
+        if (const std::uint32_t slot = slot_of(peer); slot != kNoSlot) links_.warm_elements(slot);
+        break;
+    }
+  }
 
   // Pre-allocates room for `peers` peers (the index and the slot table).
   void reserve(std::size_t peers);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "peer_id.hpp"
+#include "warm.hpp"
 
 namespace p2pmesh {
 
@@ -27,6 +28,10 @@ class PeerSlotIndex {
       if (entry.peer == peer) return entry.slot;
       if (entry.peer == kNoPeer) return kNotFound;
     }
+  }
+  // Loads (warm.hpp) the entry where a lookup of `peer` starts.
+  void warm_entry(PeerId peer) const {
+    if (!entries_.empty()) warm(&entries_[home_of(peer)]);
   }
   // Adds peer -> slot; false (and nothing changes) if the peer is already
   // there or is kNoPeer.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gentle_growth.hpp"
+#include "warm.hpp"
 
 namespace p2pmesh {
 
@@ -39,6 +40,13 @@ class PooledLists {
   std::span<T> at(std::size_t list) {
     const Head& head = heads_[list];
     return {pool_.data() + head.begin, head.size};
+  }
+
+  // Loads (warm.hpp) a list's head; then, once it is loaded, its first elements.
+  void warm_head(std::size_t list) const { warm(&heads_[list]); }
+  void warm_elements(std::size_t list) const {
+    const Head& head = heads_[list];
+    if (head.size != 0) warm(pool_.data() + head.begin);
   }
 
   void push_back(std::size_t list, const T& value) {

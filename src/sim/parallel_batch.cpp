@@ -22,8 +22,15 @@ ParallelBatch::~ParallelBatch() {
 }
 
 void ParallelBatch::run(std::size_t n, const std::function<void(std::size_t)>& fn) {
+  run_chunks(n, [&fn](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) fn(i);
+  });
+}
+
+void ParallelBatch::run_chunks(std::size_t n,
+                               const std::function<void(std::size_t, std::size_t)>& fn) {
   if (workers_.empty() || n < 2) {
-    for (std::size_t i = 0; i < n; ++i) fn(i);
+    if (n != 0) fn(0, n);
     return;
   }
   {
@@ -42,19 +49,19 @@ void ParallelBatch::run(std::size_t n, const std::function<void(std::size_t)>& f
   job_ = nullptr;
 }
 
-void ParallelBatch::take_chunks(const std::function<void(std::size_t)>& fn, std::size_t n) {
+void ParallelBatch::take_chunks(const std::function<void(std::size_t, std::size_t)>& fn,
+                                std::size_t n) {
   for (;;) {
     const std::size_t begin = next_index_.fetch_add(kChunk, std::memory_order_relaxed);
     if (begin >= n) return;
-    const std::size_t end = begin + kChunk < n ? begin + kChunk : n;
-    for (std::size_t i = begin; i < end; ++i) fn(i);
+    fn(begin, begin + kChunk < n ? begin + kChunk : n);
   }
 }
 
 void ParallelBatch::work() {
   std::uint64_t seen = 0;
   for (;;) {
-    const std::function<void(std::size_t)>* job;
+    const std::function<void(std::size_t, std::size_t)>* job;
     std::size_t n;
     {
       std::unique_lock<std::mutex> lock(mutex_);

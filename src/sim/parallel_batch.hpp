@@ -31,17 +31,20 @@ class ParallelBatch {
   // far more than another (a view table that moves), so fixed halves would
   // leave one thread waiting for the other.
   void run(std::size_t n, const std::function<void(std::size_t)>& fn);
+  // The same, a chunk [begin, end) at a time: a chunk is its thread's alone,
+  // so fn may look ahead within it (mesh-sim loads the next nodes' tables).
+  void run_chunks(std::size_t n, const std::function<void(std::size_t, std::size_t)>& fn);
 
  private:
   void work();
   // Runs chunks of the current job until none is left.
-  void take_chunks(const std::function<void(std::size_t)>& fn, std::size_t n);
+  void take_chunks(const std::function<void(std::size_t, std::size_t)>& fn, std::size_t n);
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable start_;
   std::condition_variable done_;
-  const std::function<void(std::size_t)>* job_ = nullptr;
+  const std::function<void(std::size_t, std::size_t)>* job_ = nullptr;
   std::size_t job_size_ = 0;
   std::atomic<std::size_t> next_index_{0};
   std::uint64_t generation_ = 0;  // one per run(): wakes the workers

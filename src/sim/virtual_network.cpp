@@ -27,7 +27,7 @@ bool parse_description(const std::string& json, PeerId& peer, LinkId& link) {
 }
 
 // Batches this large are shared among the threads (smaller ones are not
-// worth waking them for).
+// worth waking them for, nor warming ahead).
 constexpr std::size_t kParallelBatch = 64;
 
 bool is_fallback_topic(const std::string& topic) {
@@ -117,8 +117,9 @@ void VirtualNetwork::deliver_downlinks(const std::vector<Downlink>& batch) {
       sim.node->on_topic_message(now, *batch[i].topic, batch[i].sender, *batch[i].body);
     }
   };
-  // Shared out when there are enough units and no node has two.
-  bool share_out = parallel_.threads() > 1 && runs.size() >= kParallelBatch;
+  // Shared out when there are enough units and no node has two (with one
+  // thread too: it then warms the next nodes as well, below).
+  bool share_out = runs.size() >= kParallelBatch;
   for (std::size_t r = 1; share_out && r < runs.size(); ++r) {
     share_out = batch[runs[r - 1].first].to < batch[runs[r].first].to;
   }
@@ -128,10 +129,39 @@ void VirtualNetwork::deliver_downlinks(const std::vector<Downlink>& batch) {
     // nodes only update their view: only those with actions are drained.
     traffic_.server_messages_in_parallel += batch.size();
     std::vector<std::uint8_t> busy(runs.size(), 0);
-    parallel_.run(runs.size(), [&](std::size_t r) {
-      if (SimNode* sim = find_node(batch[runs[r].first].to)) {
-        take(runs[r], *sim);
-        busy[r] = sim->node->has_actions();
+    // Each node's tables are cold (thousands of views, gigabytes): the next
+    // nodes of the chunk are loaded ahead a step at a time (warm.hpp),
+    // so their memory waits overlap with this node's work.
+    const PeersNamed named = peers_named(batch, runs);
+    const auto load_ahead = [&](std::size_t r, std::size_t step) {
+      const DownlinkRun& run = runs[r];
+      const SimNode* sim = find_node(batch[run.first].to);
+      if (!sim) return;
+      if (step == 0) {
+        warm(sim);
+        return;
+      }
+      const auto what = static_cast<WarmStep>(step - 1);
+      if (what == WarmStep::tables) {
+        sim->node->warm_peer(kNoPeer, what);
+        return;
+      }
+      for (std::size_t i = named.begin[r]; i < named.begin[r + 1]; ++i) {
+        sim->node->warm_peer(named.peers[i], what);
+      }
+    };
+    constexpr std::size_t kSteps = 5;  // the SimNode, then WarmStep's 4
+    parallel_.run_chunks(runs.size(), [&](std::size_t begin, std::size_t end) {
+      for (std::size_t i = begin; i < end + kSteps; ++i) {
+        for (std::size_t step = 0; step < kSteps; ++step) {
+          if (i >= begin + step && i - step < end) load_ahead(i - step, step);
+        }
+        if (i < begin + kSteps) continue;
+        const std::size_t r = i - kSteps;
+        if (SimNode* sim = find_node(batch[runs[r].first].to)) {
+          take(runs[r], *sim);
+          busy[r] = sim->node->has_actions();
+        }
       }
     });
     for (std::size_t r = 0; r < runs.size(); ++r) {
@@ -142,6 +172,40 @@ void VirtualNetwork::deliver_downlinks(const std::vector<Downlink>& batch) {
   for (const DownlinkRun& run : runs) {
     with_unit_node(batch[run.first], run.data, [&](SimNode& sim) { take(run, sim); });
   }
+}
+
+VirtualNetwork::PeersNamed VirtualNetwork::peers_named(const std::vector<Downlink>& batch,
+                                                      const std::vector<DownlinkRun>& runs) {
+  // Decoded once per body: a group's update reaches every member as the
+  // same body, and every member gets the same batch frame.
+  constexpr std::size_t kMostPerUnit = 128;  // a snapshot names thousands: its node's view is warm
+  std::unordered_map<const std::string*, std::pair<std::size_t, std::size_t>> by_body;
+  std::vector<PeerId> of_bodies;
+  wire::MeshUpdate update;
+  PeersNamed named;
+  named.begin.assign(runs.size() + 1, 0);
+  for (std::size_t r = 0; r < runs.size(); ++r) {
+    named.begin[r] = named.peers.size();
+    if (runs[r].data) continue;
+    for (std::size_t i = runs[r].first; i < runs[r].first + runs[r].count; ++i) {
+      if (named.peers.size() - named.begin[r] >= kMostPerUnit) break;
+      auto [it, fresh] = by_body.try_emplace(batch[i].body.get());
+      if (fresh) {
+        it->second.first = of_bodies.size();
+        if (wire::decode(*batch[i].body, update) == wire::DecodeError::none) {
+          of_bodies.push_back(update.source);
+          if (update.peer != kNoPeer) of_bodies.push_back(update.peer);
+          const auto& links = update.status.connected_to;
+          of_bodies.insert(of_bodies.end(), links.begin(), links.end());
+        }
+        it->second.second = of_bodies.size();
+      }
+      named.peers.insert(named.peers.end(), of_bodies.begin() + static_cast<std::ptrdiff_t>(it->second.first),
+                         of_bodies.begin() + static_cast<std::ptrdiff_t>(it->second.second));
+    }
+  }
+  named.begin[runs.size()] = named.peers.size();
+  return named;
 }
 
 template <class Fn>

@@ -77,7 +77,8 @@ struct Traffic {
   // Broadcast trees the nodes computed (Prim runs; see broadcast()).
   std::uint64_t tree_computations = 0;
   // Topic messages the nodes took from the server (a batch frame's entries
-  // one by one), and of those, the ones taken on several threads at once.
+  // one by one), and of those, the ones shared out (taken unit by unit on
+  // every thread before any node is drained).
   std::uint64_t server_messages = 0;
   std::uint64_t server_messages_in_parallel = 0;
 };
@@ -203,6 +204,14 @@ class VirtualNetwork {
   void flush_downlinks();
   static std::vector<DownlinkRun> runs_of(const std::vector<Downlink>& batch);
   void deliver_downlinks(const std::vector<Downlink>& batch);
+  // Per unit, the peers its mesh updates name (to warm ahead; none for
+  // other messages): unit r's are peers[begin[r]..begin[r + 1]).
+  struct PeersNamed {
+    std::vector<PeerId> peers;
+    std::vector<std::size_t> begin;
+  };
+  static PeersNamed peers_named(const std::vector<Downlink>& batch,
+                                const std::vector<DownlinkRun>& runs);
   // with_node for a unit of a server batch (handling_data for a broadcast
   // packet, whose hop count goes with what the node relays).
   template <class Fn>

@@ -25,6 +25,22 @@ TEST(ParallelBatch, CallsEveryIndexExactlyOnce) {
   }
 }
 
+TEST(ParallelBatch, ChunksCoverEveryIndexOnceAndInOrderWithin) {
+  for (std::size_t threads : {1u, 2u, 3u}) {
+    ParallelBatch parallel(threads);
+    for (std::size_t n : {0u, 1u, 2u, 31u, 32u, 33u, 1000u}) {
+      std::vector<std::atomic<int>> calls(n);
+      std::atomic<bool> empty_chunk{false};
+      parallel.run_chunks(n, [&](std::size_t begin, std::size_t end) {
+        if (begin >= end) empty_chunk = true;
+        for (std::size_t i = begin; i < end; ++i) calls[i].fetch_add(1);
+      });
+      EXPECT_FALSE(empty_chunk) << n;
+      for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(calls[i].load(), 1) << n << " " << i;
+    }
+  }
+}
+
 TEST(ParallelBatch, ScenarioResultsDoNotDependOnThreads) {
   ScenarioOptions options;
   options.peers = 120;
