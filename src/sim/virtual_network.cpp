@@ -132,7 +132,7 @@ void VirtualNetwork::deliver_downlinks(const std::vector<Downlink>& batch) {
     // Each node's tables are cold (thousands of views, gigabytes): the next
     // nodes of the chunk are loaded ahead a step at a time (warm.hpp),
     // so their memory waits overlap with this node's work.
-    const PeersNamed named = peers_named(batch, runs);
+    name_peers(batch);
     const auto load_ahead = [&](std::size_t r, std::size_t step) {
       const DownlinkRun& run = runs[r];
       const SimNode* sim = find_node(batch[run.first].to);
@@ -146,8 +146,13 @@ void VirtualNetwork::deliver_downlinks(const std::vector<Downlink>& batch) {
         sim->node->warm_peer(kNoPeer, what);
         return;
       }
-      for (std::size_t i = named.begin[r]; i < named.begin[r + 1]; ++i) {
-        sim->node->warm_peer(named.peers[i], what);
+      // A snapshot names thousands: its node's view is warm anyway.
+      constexpr std::size_t kMostPerUnit = 128;
+      std::size_t warmed = 0;
+      for (std::size_t m = run.first; m < run.first + run.count && warmed < kMostPerUnit; ++m) {
+        const auto [begin, end] = named_.of_message[m];
+        for (std::uint32_t p = begin; p < end; ++p) sim->node->warm_peer(named_.peers[p], what);
+        warmed += end - begin;
       }
     };
     constexpr std::size_t kSteps = 5;  // the SimNode, then WarmStep's 4
@@ -174,38 +179,29 @@ void VirtualNetwork::deliver_downlinks(const std::vector<Downlink>& batch) {
   }
 }
 
-VirtualNetwork::PeersNamed VirtualNetwork::peers_named(const std::vector<Downlink>& batch,
-                                                      const std::vector<DownlinkRun>& runs) {
+void VirtualNetwork::name_peers(const std::vector<Downlink>& batch) {
   // Decoded once per body: a group's update reaches every member as the
-  // same body, and every member gets the same batch frame.
-  constexpr std::size_t kMostPerUnit = 128;  // a snapshot names thousands: its node's view is warm
-  std::unordered_map<const std::string*, std::pair<std::size_t, std::size_t>> by_body;
-  std::vector<PeerId> of_bodies;
+  // same body. The tables keep their capacity from batch to batch (a batch
+  // to 10,000 members would otherwise allocate, and fault in, megabytes).
+  named_.peers.clear();
+  named_.of_message.assign(batch.size(), {0, 0});
+  named_.by_body.clear();
   wire::MeshUpdate update;
-  PeersNamed named;
-  named.begin.assign(runs.size() + 1, 0);
-  for (std::size_t r = 0; r < runs.size(); ++r) {
-    named.begin[r] = named.peers.size();
-    if (runs[r].data) continue;
-    for (std::size_t i = runs[r].first; i < runs[r].first + runs[r].count; ++i) {
-      if (named.peers.size() - named.begin[r] >= kMostPerUnit) break;
-      auto [it, fresh] = by_body.try_emplace(batch[i].body.get());
-      if (fresh) {
-        it->second.first = of_bodies.size();
-        if (wire::decode(*batch[i].body, update) == wire::DecodeError::none) {
-          of_bodies.push_back(update.source);
-          if (update.peer != kNoPeer) of_bodies.push_back(update.peer);
-          const auto& links = update.status.connected_to;
-          of_bodies.insert(of_bodies.end(), links.begin(), links.end());
-        }
-        it->second.second = of_bodies.size();
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (is_fallback_topic(*batch[i].topic)) continue;
+    auto [it, fresh] = named_.by_body.try_emplace(batch[i].body.get());
+    if (fresh) {
+      const auto begin = static_cast<std::uint32_t>(named_.peers.size());
+      if (wire::decode(*batch[i].body, update) == wire::DecodeError::none) {
+        named_.peers.push_back(update.source);
+        if (update.peer != kNoPeer) named_.peers.push_back(update.peer);
+        const auto& links = update.status.connected_to;
+        named_.peers.insert(named_.peers.end(), links.begin(), links.end());
       }
-      named.peers.insert(named.peers.end(), of_bodies.begin() + static_cast<std::ptrdiff_t>(it->second.first),
-                         of_bodies.begin() + static_cast<std::ptrdiff_t>(it->second.second));
+      it->second = {begin, static_cast<std::uint32_t>(named_.peers.size())};
     }
+    named_.of_message[i] = it->second;
   }
-  named.begin[runs.size()] = named.peers.size();
-  return named;
 }
 
 template <class Fn>

@@ -204,14 +204,15 @@ class VirtualNetwork {
   void flush_downlinks();
   static std::vector<DownlinkRun> runs_of(const std::vector<Downlink>& batch);
   void deliver_downlinks(const std::vector<Downlink>& batch);
-  // Per unit, the peers its mesh updates name (to warm ahead; none for
-  // other messages): unit r's are peers[begin[r]..begin[r + 1]).
+  // The peers each message of a batch names, if it is a mesh update (its
+  // source, the peers it links to): to warm the next receivers ahead.
   struct PeersNamed {
     std::vector<PeerId> peers;
-    std::vector<std::size_t> begin;
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> of_message;  // [begin, end) in peers
+    std::unordered_map<const std::string*, std::pair<std::uint32_t, std::uint32_t>> by_body;
   };
-  static PeersNamed peers_named(const std::vector<Downlink>& batch,
-                                const std::vector<DownlinkRun>& runs);
+  PeersNamed named_;
+  void name_peers(const std::vector<Downlink>& batch);
   // with_node for a unit of a server batch (handling_data for a broadcast
   // packet, whose hop count goes with what the node relays).
   template <class Fn>
