@@ -117,7 +117,7 @@ class Membership {
   // 12 bytes (every peer keeps one per member): when we last heard it is
   // kept as 40 bits of microseconds, compared modulo 2^40 (12.7 days), which
   // is right while the two times compared are within 6.4 days of each other
-  // (silent members are dropped after member_timeout, a minute).
+  // (silent members are dropped after member_timeout, 150 s by default).
   struct Member {
     std::uint32_t last_status_id = 0;  // valid when kHasStatusId
     std::uint32_t heard_low = 0;       // last heard: bits 0-31 ...
